@@ -1,0 +1,5 @@
+"""Run the command line: ``python -m cellbatch``."""
+
+from cellbatch.cli.app import main
+
+main()

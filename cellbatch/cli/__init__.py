@@ -1,0 +1,1 @@
+"""The ``cellbatch`` command line (Typer): one module per noun."""

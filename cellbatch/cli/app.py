@@ -1,0 +1,74 @@
+"""The root of the command line and its error handling: a message, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from cellbatch.cli import audit_cmd, sop_cmd, user_cmd
+from cellbatch.cli.common import STATE
+from cellbatch.domain.errors import CellbatchError
+
+app = typer.Typer(
+    name="cellbatch",
+    help="Batch records and QC for MSC cell therapies, made under GMP.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="URL",
+            help="Database URL (sqlite:///PATH or postgresql://...). "
+            "Default: $CELLBATCH_DATABASE_URL, else an SQLite file in your data folder.",
+        ),
+    ] = None,
+) -> None:
+    """Batch records and QC for MSC cell therapies, made under GMP."""
+    STATE.db_url = db
+
+
+user_cmd.register(app)
+sop_cmd.register(app)
+audit_cmd.register(app)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; every failure becomes a one-line message and an exit code."""
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="cellbatch")
+    except CellbatchError as exc:
+        _fail(str(exc), exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # a bug or an outage; still no traceback for the user
+        name = type(exc).__name__
+        if "OperationalError" in name or "InterfaceError" in name:
+            _fail(f"database unavailable: {getattr(exc, 'orig', exc)}", 8)
+        _fail(
+            f"unexpected {name}: {exc}. Nothing was saved. "
+            "Please report this with the command you ran.",
+            70,
+        )
+    else:
+        if isinstance(code, int) and code:
+            sys.exit(code)

@@ -1,0 +1,88 @@
+"""What every command shares: the database option, passwords, output.
+
+Heavy modules (services, the database, pint) are imported inside the functions that
+need them, so ``cellbatch --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cellbatch.domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from cellbatch.domain.users import Actor
+    from cellbatch.services.database import Database
+
+UserOption = Annotated[
+    str, typer.Option("--user", "-u", help="Your user ID; the password is asked for.")
+]
+PasswordStdin = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the password from standard input (one line)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+class State:
+    """Options given before the command."""
+
+    db_url: str | None = None
+
+
+STATE = State()
+
+
+def database(*, upgrade: bool = False) -> Database:
+    """The database named by ``--db``, ``CELLBATCH_DATABASE_URL`` or the default."""
+    from cellbatch.services.database import open_database
+
+    return open_database(STATE.db_url, upgrade=upgrade)
+
+
+def read_secret(prompt: str, *, from_stdin: bool, field: str = "password") -> str:
+    """A password from standard input or a no-echo prompt; never echoed, never logged."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        secret = line.rstrip("\r\n")
+        if not secret:
+            raise InvalidInput(field, "expected a password on standard input, got nothing")
+        return secret
+    if not sys.stdin.isatty():
+        raise InvalidInput(
+            "--password-stdin",
+            "no terminal to ask the password at: pass --password-stdin and send it on stdin",
+        )
+    secret = getpass.getpass(f"{prompt}: ")
+    if not secret:
+        raise InvalidInput(field, "expected a password, got nothing")
+    return secret
+
+
+def login(db: Database, user: str, password_stdin: bool) -> Actor:
+    """Authenticate ``user`` with a password read as the options say."""
+    from cellbatch.services.auth import authenticate
+
+    password = read_secret(f"Password for {user}", from_stdin=password_stdin)
+    return authenticate(db, user, password)
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as indented JSON."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def table(rows: list[list[str]], headers: list[str]) -> None:
+    """Print a plain-text table, columns padded to fit."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    typer.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    typer.echo("  ".join("-" * w for w in widths))
+    for row in rows:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,1 @@
+"""Database adapters: SQLModel tables, engine, migrations and the audit chain."""

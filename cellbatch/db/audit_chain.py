@@ -1,0 +1,91 @@
+"""Canonical content and hashes of audited rows and of audit entries.
+
+A row's canonical content is a JSON object of its columns, sorted by name, with times
+as ISO 8601 UTC and floats in ``repr`` form, so SQLite and PostgreSQL give the same bytes
+for the same record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlmodel import SQLModel
+
+GENESIS_HASH = "0" * 64
+"""The ``prev_hash`` of the first audit entry."""
+
+REDACTED_FIELDS = frozenset({"password_hash"})
+"""Columns hashed into the chain but never written out as audit values."""
+
+
+def canonical_value(value: Any) -> Any:
+    """A JSON-ready form of a column value that is the same on every database."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): canonical_value(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [canonical_value(v) for v in value]
+    return value
+
+
+def row_content(row: SQLModel) -> dict[str, Any]:
+    """The canonical content of a row: every column, by name."""
+    table = row.__table__  # type: ignore[attr-defined]
+    return {col.name: canonical_value(getattr(row, col.name)) for col in table.columns}
+
+
+def dumps(content: Any) -> str:
+    """Serialise canonical content deterministically."""
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256(text: str) -> str:
+    """Hex SHA-256 of a text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def row_hash(row: SQLModel) -> str:
+    """Hash of a row's canonical content, as recorded in the audit entry that wrote it."""
+    return sha256(dumps(row_content(row)))
+
+
+def public_content(row: SQLModel) -> dict[str, Any]:
+    """A row's content for showing in the audit trail, with secrets redacted."""
+    content = row_content(row)
+    for name in REDACTED_FIELDS & content.keys():
+        content[name] = "<redacted>"
+    return content
+
+
+ENTRY_FIELDS = (
+    "seq",
+    "at",
+    "user_id",
+    "username",
+    "action",
+    "entity",
+    "entity_id",
+    "batch_id",
+    "field",
+    "old_value",
+    "new_value",
+    "reason",
+    "row_hash",
+    "prev_hash",
+)
+"""The audit-entry columns its own hash covers (everything but the hash)."""
+
+
+def entry_hash(values: dict[str, Any]) -> str:
+    """Hash of an audit entry's canonical content, including the previous entry's hash."""
+    return sha256(dumps({name: canonical_value(values.get(name)) for name in ENTRY_FIELDS}))

@@ -1,0 +1,82 @@
+"""An opened database: its engine, schema state and server clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from cellbatch.db import migrate
+from cellbatch.db.engine import make_engine, normalise_url
+from cellbatch.domain.errors import CellbatchError
+
+
+class DatabaseUnavailable(CellbatchError):
+    """The database cannot be opened or is at the wrong schema version."""
+
+    exit_code = 8
+
+
+class Database:
+    """A database the program works on, opened by URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine: Engine = make_engine(self.url)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password, for showing."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def session(self) -> Session:
+        """A new session; objects stay readable after commit."""
+        return Session(self.engine, expire_on_commit=False)
+
+    def ensure_schema(self, *, upgrade: bool = False) -> str:
+        """Create the schema on an empty database; upgrade an old one only when asked.
+
+        Returns what was done: ``created``, ``upgraded`` or ``current``.
+        """
+        try:
+            current = migrate.current_revision(self.engine)
+        except OperationalError as exc:
+            raise DatabaseUnavailable(
+                f"cannot open database {self.display_url}: {exc.orig}"
+            ) from exc
+        head = migrate.head_revision()
+        if current == head:
+            return "current"
+        if current is None:
+            migrate.upgrade(self.engine)
+            return "created"
+        if not upgrade:
+            raise DatabaseUnavailable(
+                f"database {self.display_url} is at schema {current}, this program needs {head}: "
+                "run `cellbatch init` to upgrade it"
+            )
+        migrate.upgrade(self.engine)
+        return "upgraded"
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def server_now(session: Session) -> datetime:
+    """The database server's current UTC time, the clock of the audit trail.
+
+    PostgreSQL serves several terminals, so its clock is the one that counts; an SQLite
+    file has no server and the local clock is used.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(text("SELECT statement_timestamp()")).scalar().astimezone(UTC)
+    return datetime.now(UTC)

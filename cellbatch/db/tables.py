@@ -1,0 +1,340 @@
+"""SQLModel tables: the stored records. Services convert them to plain read models.
+
+Times are timezone-aware UTC. Quantities are stored as canonical magnitudes (see
+``cellbatch.units``): cells, mL, %, °C, minutes, kg. Every table except the audit
+trail itself is audited: each row's state is hashed into the audit chain.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class User(SQLModel, table=True):
+    """A person who uses the program; deactivated, never deleted."""
+
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    full_name: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    password_hash: str = Field(max_length=300)
+    active: bool = True
+    must_change_password: bool = False
+    failed_attempts: int = 0
+    locked: bool = False
+    password_changed_at: datetime
+    created_at: datetime
+
+
+class SopVersion(SQLModel, table=True):
+    """The exact procedure version a batch was made under, with its content."""
+
+    __tablename__ = "sop_version"
+    __table_args__ = (UniqueConstraint("sop_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sop_id: str = Field(max_length=64, index=True)
+    version: str = Field(max_length=20)
+    status: str = Field(max_length=20)
+    title: str = Field(max_length=300)
+    kind: str = Field(max_length=20)
+    content_hash: str = Field(max_length=64)
+    content: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    registered_at: datetime
+
+
+class Donor(SQLModel, table=True):
+    """A donor, known only by a pseudonymous code."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True, index=True)
+    relationship: str = Field(max_length=60)
+    sex: str = Field(max_length=1)
+    birth_year: int
+    eligibility: str = Field(default="pending", max_length=30)
+    created_at: datetime
+
+
+class DonorTest(SQLModel, table=True):
+    """An infectious-disease marker result of a donor."""
+
+    __tablename__ = "donor_test"
+
+    id: int | None = Field(default=None, primary_key=True)
+    donor_id: int = Field(foreign_key="donor.id", index=True)
+    marker: str = Field(max_length=60)
+    result: str = Field(max_length=20)
+    sampled_on: date
+    recorded_at: datetime
+    recorded_by: int = Field(foreign_key="app_user.id")
+
+
+class DinCounter(SQLModel, table=True):
+    """The last DIN sequence used for a facility and year; sequences never repeat."""
+
+    __tablename__ = "din_counter"
+    __table_args__ = (UniqueConstraint("fin", "year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    fin: str = Field(max_length=5)
+    year: int
+    last_sequence: int = 0
+
+
+class TissueLot(SQLModel, table=True):
+    """A donation as received: it carries the ISBT 128 DIN to every product made from it."""
+
+    __tablename__ = "tissue_lot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot_number: str = Field(max_length=40, unique=True, index=True)
+    donor_id: int = Field(foreign_key="donor.id", index=True)
+    tissue: str = Field(max_length=30)
+    amount: float
+    amount_unit: str = Field(max_length=4)
+    collected_at: datetime
+    received_at: datetime
+    receipt_temperature: float | None = None
+    din: str = Field(max_length=13, unique=True, index=True)
+    recorded_at: datetime
+    recorded_by: int = Field(foreign_key="app_user.id")
+
+
+class MaterialLot(SQLModel, table=True):
+    """A lot of a reagent or consumable, with its expiry."""
+
+    __tablename__ = "material_lot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot_number: str = Field(max_length=60, unique=True, index=True)
+    kind: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    expires_on: date
+    recorded_at: datetime
+    recorded_by: int = Field(foreign_key="app_user.id")
+
+
+class Batch(SQLModel, table=True):
+    """An expansion batch (a bank) or a dose batch for one recipient and infusion."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True, index=True)
+    kind: str = Field(max_length=20, index=True)
+    status: str = Field(default="in-process", max_length=20, index=True)
+    sop_version_id: int = Field(foreign_key="sop_version.id")
+    tissue_lot_id: int | None = Field(default=None, foreign_key="tissue_lot.id")
+    parent_batch_id: int | None = Field(default=None, foreign_key="batch.id")
+    recipient_id: str | None = Field(default=None, max_length=40)
+    body_weight_kg: float | None = None
+    dose_per_kg: float | None = None
+    infusion_number: int | None = None
+    infusion_day: int | None = None
+    started_at: datetime
+    recorded_at: datetime
+    recorded_by: int = Field(foreign_key="app_user.id")
+
+
+class StepEntry(SQLModel, table=True):
+    """One recorded step of a batch (seed, harvest, freeze, thaw, fucosylation, fill).
+
+    ``values`` holds the typed inputs as canonical magnitudes keyed by SOP parameter
+    name; computed values are derived on reading, so a correction flows through them.
+    """
+
+    __tablename__ = "step_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    kind: str = Field(max_length=20)
+    passage: int | None = None
+    values: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    performed_at: datetime
+    recorded_at: datetime
+    recorded_by: int = Field(foreign_key="app_user.id")
+
+
+class MaterialUse(SQLModel, table=True):
+    """A material lot used in a step."""
+
+    __tablename__ = "material_use"
+
+    id: int | None = Field(default=None, primary_key=True)
+    step_entry_id: int = Field(foreign_key="step_entry.id", index=True)
+    material_lot_id: int = Field(foreign_key="material_lot.id")
+    role: str = Field(max_length=40)
+
+
+class Vial(SQLModel, table=True):
+    """A frozen vial of a bank: inventory that a thaw consumes once."""
+
+    __table_args__ = (UniqueConstraint("batch_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    number: int
+    location: str = Field(max_length=80)
+    viable_cells: float
+    volume_ml: float
+    freeze_entry_id: int = Field(foreign_key="step_entry.id")
+    thaw_entry_id: int | None = Field(default=None, foreign_key="step_entry.id")
+
+
+class QcResult(SQLModel, table=True):
+    """A QC result; a retest is a new row pointing at the one it retests."""
+
+    __tablename__ = "qc_result"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    qc_id: str = Field(max_length=60)
+    test: str = Field(max_length=60)
+    name: str = Field(max_length=200)
+    method: str = Field(max_length=200)
+    stage: str = Field(max_length=20)
+    value_num: float | None = None
+    value_text: str | None = Field(default=None, max_length=60)
+    unit: str | None = Field(default=None, max_length=30)
+    spec: str = Field(max_length=100)
+    passed: bool
+    retest_of_id: int | None = Field(default=None, foreign_key="qc_result.id")
+    performed_at: datetime
+    recorded_at: datetime
+    recorded_by: int = Field(foreign_key="app_user.id")
+
+
+class Bag(SQLModel, table=True):
+    """The final product unit of a dose batch, identified by DIN and product code."""
+
+    __table_args__ = (UniqueConstraint("din", "product_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    number: int
+    fill_entry_id: int = Field(foreign_key="step_entry.id")
+    din: str = Field(max_length=13)
+    product_code: str = Field(max_length=8)
+    expires_at: datetime
+
+
+class Correction(SQLModel, table=True):
+    """A change to a recorded value: old and new value and the mandatory reason."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    entity: str = Field(max_length=40)
+    entity_id: int
+    field: str = Field(max_length=60)
+    old_value: str = Field(max_length=200)
+    new_value: str = Field(max_length=200)
+    reason: str = Field(max_length=1000)
+    corrected_at: datetime
+    corrected_by: int = Field(foreign_key="app_user.id")
+
+
+class ReleaseDecision(SQLModel, table=True):
+    """QA's decision on a batch: release, reject or quarantine."""
+
+    __tablename__ = "release_decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    decision: str = Field(max_length=20)
+    reason: str = Field(max_length=1000)
+    decided_at: datetime
+    decided_by: int = Field(foreign_key="app_user.id")
+
+
+class Signature(SQLModel, table=True):
+    """A Part 11 electronic signature bound to the hash of exactly what was signed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    entity: str = Field(max_length=40)
+    entity_id: int
+    meaning: str = Field(max_length=20)
+    content_hash: str = Field(max_length=64)
+    signer_id: int = Field(foreign_key="app_user.id")
+    signer_name: str = Field(max_length=200)
+    signed_at: datetime
+
+
+class Deviation(SQLModel, table=True):
+    """A departure from the SOP or specification, investigated and closed by QA."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    title: str = Field(max_length=200)
+    description: str = Field(max_length=4000)
+    classification: str | None = Field(default=None, max_length=20)
+    status: str = Field(default="open", max_length=20)
+    investigation: str | None = None
+    root_cause: str | None = None
+    capa: str | None = None
+    qc_result_id: int | None = Field(default=None, foreign_key="qc_result.id")
+    opened_at: datetime
+    opened_by: int = Field(foreign_key="app_user.id")
+    closed_at: datetime | None = None
+    closed_by: int | None = Field(default=None, foreign_key="app_user.id")
+
+
+class AuditEntry(SQLModel, table=True):
+    """One link of the append-only, hash-chained audit trail."""
+
+    __tablename__ = "audit_entry"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime
+    user_id: int | None = None
+    username: str = Field(max_length=64)
+    action: str = Field(max_length=40)
+    entity: str = Field(max_length=40, index=True)
+    entity_id: str = Field(max_length=40, index=True)
+    batch_id: int | None = Field(default=None, index=True)
+    field: str | None = Field(default=None, max_length=80)
+    old_value: str | None = None
+    new_value: str | None = None
+    reason: str | None = None
+    row_hash: str | None = Field(default=None, max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The last link of the audit chain; its row lock serialises writers."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = 0
+    hash: str = Field(max_length=64)
+
+
+AUDITED_TABLES: dict[str, type[SQLModel]] = {
+    model.__tablename__: model  # type: ignore[misc]
+    for model in (
+        User,
+        SopVersion,
+        Donor,
+        DonorTest,
+        DinCounter,
+        TissueLot,
+        MaterialLot,
+        Batch,
+        StepEntry,
+        MaterialUse,
+        Vial,
+        QcResult,
+        Bag,
+        Correction,
+        ReleaseDecision,
+        Signature,
+        Deviation,
+    )
+}
+"""Every table whose rows the audit chain vouches for, by table name."""

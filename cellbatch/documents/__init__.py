@@ -1,0 +1,1 @@
+"""Printed documents (reportlab): bag labels and the batch record."""

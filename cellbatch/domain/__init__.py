@@ -1,0 +1,1 @@
+"""Pure rules and arithmetic of the process: no database, no UI."""

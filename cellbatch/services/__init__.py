@@ -1,0 +1,1 @@
+"""Use cases: each runs in one transaction with its audit entries and returns read models."""

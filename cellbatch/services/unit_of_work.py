@@ -1,0 +1,178 @@
+"""One use case, one transaction: the records it writes and their audit entries.
+
+Every write of the program goes through :class:`UnitOfWork`. ``add`` and ``change``
+flush the row, reload it as the database stored it, and append a hash-chained audit
+entry in the same transaction. Nothing is written unless ``commit`` is called.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, SQLModel
+
+from cellbatch.db.audit_chain import (
+    REDACTED_FIELDS,
+    canonical_value,
+    dumps,
+    entry_hash,
+    public_content,
+    row_hash,
+)
+from cellbatch.db.database import Database, DatabaseUnavailable, server_now
+from cellbatch.db.tables import AuditEntry, AuditHead
+from cellbatch.domain.errors import RuleViolation
+from cellbatch.domain.users import Actor
+
+Row = TypeVar("Row", bound=SQLModel)
+
+SYSTEM_USER = "system"
+"""The name audit entries carry when no person acted (first set-up)."""
+
+
+def display(value: Any) -> str | None:
+    """A stored value as the audit trail shows it."""
+    if value is None:
+        return None
+    canonical = canonical_value(value)
+    if isinstance(canonical, dict | list):
+        return dumps(canonical)
+    return str(canonical)
+
+
+class UnitOfWork:
+    """A transaction that records who did what, and rolls back unless committed."""
+
+    def __init__(self, db: Database, actor: Actor | None) -> None:
+        self.db = db
+        self.actor = actor
+        self.session: Session
+        self.now: datetime
+        self._committed = False
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self.db.session()
+        try:
+            self.now = server_now(self.session)
+        except OperationalError as exc:
+            self.session.close()
+            raise DatabaseUnavailable(f"cannot reach database: {exc.orig}") from exc
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._committed:
+            self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        """Make every write of this unit of work permanent, together."""
+        try:
+            self.session.commit()
+        except IntegrityError as exc:
+            self.session.rollback()
+            raise RuleViolation(f"the database refused the change: {exc.orig}") from exc
+        except OperationalError as exc:
+            self.session.rollback()
+            raise DatabaseUnavailable(
+                f"database busy or unavailable, nothing saved: {exc.orig}"
+            ) from exc
+        self._committed = True
+
+    def _flush(self) -> None:
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise RuleViolation(f"the database refused the change: {exc.orig}") from exc
+
+    def add(self, row: Row, *, reason: str | None = None, batch_id: int | None = None) -> Row:
+        """Insert ``row`` and audit its creation with its full content."""
+        self.session.add(row)
+        self._flush()
+        self.session.refresh(row)
+        self.audit(
+            "create",
+            row,
+            new_value=dumps(public_content(row)),
+            reason=reason,
+            batch_id=batch_id,
+        )
+        return row
+
+    def change(
+        self,
+        row: Row,
+        field: str,
+        value: Any,
+        *,
+        reason: str | None,
+        batch_id: int | None = None,
+        action: str = "update",
+        label: str | None = None,
+        old_display: str | None = None,
+        new_display: str | None = None,
+    ) -> Row:
+        """Set one column of ``row`` and audit old and new value with the reason."""
+        old = getattr(row, field)
+        setattr(row, field, value)
+        self.session.add(row)
+        self._flush()
+        self.session.refresh(row)
+        redact = field in REDACTED_FIELDS
+        self.audit(
+            action,
+            row,
+            field=label or field,
+            old_value="<redacted>" if redact else (old_display or display(old)),
+            new_value="<redacted>" if redact else (new_display or display(getattr(row, field))),
+            reason=reason,
+            batch_id=batch_id,
+        )
+        return row
+
+    def audit(
+        self,
+        action: str,
+        row: SQLModel | None,
+        *,
+        entity: str | None = None,
+        entity_id: str | None = None,
+        field: str | None = None,
+        old_value: str | None = None,
+        new_value: str | None = None,
+        reason: str | None = None,
+        batch_id: int | None = None,
+    ) -> AuditEntry:
+        """Append one hash-chained entry; ``row`` (if any) is vouched for by its hash."""
+        head = self.session.execute(
+            select(AuditHead).where(AuditHead.id == 1).with_for_update()
+        ).scalar_one()
+        if row is not None:
+            entity = row.__tablename__  # type: ignore[attr-defined]
+            entity_id = str(row.id)  # type: ignore[attr-defined]
+        values: dict[str, Any] = {
+            "seq": head.seq + 1,
+            "at": self.now,
+            "user_id": self.actor.id if self.actor else None,
+            "username": self.actor.username if self.actor else SYSTEM_USER,
+            "action": action,
+            "entity": entity or "",
+            "entity_id": entity_id or "",
+            "batch_id": batch_id,
+            "field": field,
+            "old_value": old_value,
+            "new_value": new_value,
+            "reason": reason,
+            "row_hash": row_hash(row) if row is not None else None,
+            "prev_hash": head.hash,
+        }
+        values["hash"] = entry_hash(values)
+        entry = AuditEntry(**values)
+        self.session.add(entry)
+        head.seq = entry.seq
+        head.hash = entry.hash
+        self.session.add(head)
+        self._flush()
+        return entry

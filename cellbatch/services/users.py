@@ -1,0 +1,217 @@
+"""User accounts: first admin, adding, deactivating, unlocking, changing passwords."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from cellbatch.db.database import Database
+from cellbatch.db.tables import User
+from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.users import ROLE_NAMES, Actor, Role
+from cellbatch.services.auth import actor_of, authenticate
+from cellbatch.services.passwords import hash_password, one_time_password
+from cellbatch.services.unit_of_work import UnitOfWork
+from cellbatch.settings import security_settings
+
+
+@dataclass(frozen=True)
+class UserView:
+    """A user account as shown (never the password hash)."""
+
+    username: str
+    full_name: str
+    role: str
+    active: bool
+    locked: bool
+    must_change_password: bool
+    failed_attempts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        return asdict(self)
+
+
+def _view(user: User) -> UserView:
+    return UserView(
+        user.username,
+        user.full_name,
+        user.role,
+        user.active,
+        user.locked,
+        user.must_change_password,
+        user.failed_attempts,
+    )
+
+
+def _check_username(username: str) -> str:
+    username = username.strip()
+    if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
+        raise InvalidInput("username", "expected 1–64 letters, digits, '.', '_' or '-'")
+    return username
+
+
+def _check_password(password: str) -> None:
+    minimum = security_settings().min_password_length
+    if len(password) < minimum:
+        raise InvalidInput("password", f"expected at least {minimum} characters")
+
+
+def _check_role(role: str) -> Role:
+    if role not in ROLE_NAMES:
+        raise InvalidInput("role", f"expected one of {', '.join(ROLE_NAMES)}, got {role!r}")
+    return Role(role)
+
+
+def user_count(db: Database) -> int:
+    """How many accounts exist."""
+    with db.session() as session:
+        return session.execute(select(func.count()).select_from(User)).scalar_one()
+
+
+def create_first_admin(db: Database, username: str, full_name: str, password: str) -> UserView:
+    """Create the first admin of an empty database (no one else can yet)."""
+    username = _check_username(username)
+    _check_password(password)
+    with UnitOfWork(db, None) as uow:
+        if uow.session.execute(select(func.count()).select_from(User)).scalar_one():
+            raise RuleViolation("the database already has users: an admin adds new ones")
+        user = User(
+            username=username,
+            full_name=full_name.strip() or username,
+            role="admin",
+            password_hash=hash_password(password, security_settings().scrypt_n),
+            password_changed_at=uow.now,
+            created_at=uow.now,
+        )
+        uow.add(user, reason="first administrator at set-up")
+        uow.commit()
+        return _view(user)
+
+
+def _get(uow: UnitOfWork, username: str) -> User:
+    user = uow.session.execute(
+        select(User).where(User.username == username).with_for_update()
+    ).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+def add_user(
+    db: Database,
+    actor: Actor,
+    username: str,
+    full_name: str,
+    role: str,
+    *,
+    password: str | None = None,
+) -> tuple[UserView, str]:
+    """Add an account with a one-time password (returned once; must be changed at first use).
+
+    ``password`` sets a known password that need not be changed (demo data only).
+    """
+    actor.require(Role.ADMIN, action="add users")
+    username = _check_username(username)
+    role_value = _check_role(role)
+    if not full_name.strip():
+        raise InvalidInput("--name", "expected the user's printed full name")
+    initial = password or one_time_password()
+    with UnitOfWork(db, actor) as uow:
+        if uow.session.execute(select(User).where(User.username == username)).first():
+            raise RuleViolation(f"user ID {username!r} exists already; user IDs are never reused")
+        user = User(
+            username=username,
+            full_name=full_name.strip(),
+            role=role_value.value,
+            password_hash=hash_password(initial, security_settings().scrypt_n),
+            must_change_password=password is None,
+            password_changed_at=uow.now,
+            created_at=uow.now,
+        )
+        uow.add(user, reason="account created")
+        uow.commit()
+        return _view(user), initial
+
+
+def set_active(db: Database, actor: Actor, username: str, active: bool, reason: str) -> UserView:
+    """Deactivate (or reactivate) an account; accounts are never deleted."""
+    actor.require(Role.ADMIN, action="deactivate users")
+    if not reason.strip():
+        raise InvalidInput("--reason", "expected why the account changes")
+    with UnitOfWork(db, actor) as uow:
+        user = _get(uow, username)
+        if user.id == actor.id and not active:
+            raise RuleViolation("an admin cannot deactivate their own account")
+        if user.active != active:
+            uow.change(
+                user, "active", active, reason=reason, action="activate" if active else "deactivate"
+            )
+        uow.commit()
+        return _view(user)
+
+
+def unlock(db: Database, actor: Actor, username: str, reason: str) -> UserView:
+    """Unlock an account locked by failed log-ins."""
+    actor.require(Role.ADMIN, action="unlock users")
+    if not reason.strip():
+        raise InvalidInput("--reason", "expected why the account is unlocked")
+    with UnitOfWork(db, actor) as uow:
+        user = _get(uow, username)
+        if not user.locked:
+            raise RuleViolation(f"account {username!r} is not locked")
+        uow.change(user, "locked", False, action="unlock", reason=reason)
+        uow.change(user, "failed_attempts", 0, action="unlock", reason=reason)
+        uow.commit()
+        return _view(user)
+
+
+def change_password(db: Database, username: str, old_password: str, new_password: str) -> UserView:
+    """Change one's own password (also the way to replace a one-time password)."""
+    actor = authenticate(db, username, old_password, allow_expired=True)
+    _check_password(new_password)
+    if new_password == old_password:
+        raise InvalidInput("new password", "expected a password different from the old one")
+    with UnitOfWork(db, actor) as uow:
+        user = _get(uow, username)
+        uow.change(
+            user,
+            "password_hash",
+            hash_password(new_password, security_settings().scrypt_n),
+            action="password_change",
+            reason="changed by the user",
+        )
+        uow.change(
+            user,
+            "password_changed_at",
+            uow.now,
+            action="password_change",
+            reason="changed by the user",
+        )
+        if user.must_change_password:
+            uow.change(
+                user,
+                "must_change_password",
+                False,
+                action="password_change",
+                reason="one-time password replaced",
+            )
+        uow.commit()
+        return _view(user)
+
+
+def list_users(db: Database) -> list[UserView]:
+    """Every account, active or not, by user ID."""
+    with db.session() as session:
+        return [_view(u) for u in session.execute(select(User).order_by(User.username)).scalars()]
+
+
+def get_actor(db: Database, username: str) -> Actor:
+    """The read model of an account (no authentication: for display only)."""
+    with db.session() as session:
+        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        if user is None:
+            raise NotFound(f"no user {username!r}")
+        return actor_of(user)

@@ -1,0 +1,1 @@
+"""The cleanroom terminal UI (Textual)."""

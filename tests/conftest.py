@@ -1,0 +1,155 @@
+"""Shared fixtures: a fresh migrated database per test, on SQLite and PostgreSQL.
+
+Database tests take the ``db`` (or ``db_url``) fixture and run once per backend: SQLite
+always, PostgreSQL when ``CELLBATCH_TEST_PG_URL`` names a server (``scripts/test`` starts
+a throwaway one). Each test gets its own database, cloned from one migrated template.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("CELLBATCH_SCRYPT_N", "1024")  # tests need speed, not brute-force cost
+os.environ.pop("CELLBATCH_DATABASE_URL", None)
+
+PG_URL = os.environ.get("CELLBATCH_TEST_PG_URL")
+BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+
+def pytest_report_header(config) -> list[str]:
+    """Say which databases the suite runs on."""
+    where = "SQLite and PostgreSQL" if PG_URL else "SQLite ONLY (CELLBATCH_TEST_PG_URL not set)"
+    return [f"cellbatch database backends: {where}"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLBATCH_DATA_DIR", str(tmp_path / "data"))
+
+
+def _pg_admin():
+    import psycopg
+
+    return psycopg.connect(
+        PG_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    )
+
+
+def _pg_url(name: str) -> str:
+    base, _, _ = PG_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def _templates(tmp_path_factory):
+    from cellbatch.db.database import Database
+
+    templates = {}
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    db.ensure_schema()
+    db.dispose()
+    templates["sqlite"] = path
+    if PG_URL:
+        name = f"cb_template_{uuid.uuid4().hex[:8]}"
+        with _pg_admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        db = Database(_pg_url(name))
+        db.ensure_schema()
+        db.dispose()
+        templates["postgresql"] = name
+    yield templates
+    if PG_URL:
+        with _pg_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{templates["postgresql"]}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, _templates, tmp_path):
+    """URL of a fresh, migrated, empty database of each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "cellbatch.db"
+        shutil.copy(_templates["sqlite"], path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"cb_test_{uuid.uuid4().hex[:12]}"
+    with _pg_admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_templates["postgresql"]}"')
+    yield _pg_url(name)
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_db_url(request, tmp_path):
+    """URL of a database with no tables at all, of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"cb_empty_{uuid.uuid4().hex[:12]}"
+    with _pg_admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield _pg_url(name)
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db(db_url):
+    """An opened fresh database."""
+    from cellbatch.services.database import open_database
+
+    database = open_database(db_url)
+    yield database
+    database.dispose()
+
+
+@dataclass
+class CliResult:
+    """What one command-line run gave."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run ``cellbatch ARGS`` in-process, as a user would, with text on standard input."""
+    from cellbatch.cli.app import main
+
+    def run(*args: str, input: str = "") -> CliResult:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "stdin", io.StringIO(input))
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+ADMIN_PASSWORD = "admin-password-1"
+
+
+@pytest.fixture
+def admin_db(db):
+    """A fresh database with its first admin (``admin`` / ADMIN_PASSWORD)."""
+    from cellbatch.services.users import create_first_admin
+
+    create_first_admin(db, "admin", "Ada Admin", ADMIN_PASSWORD)
+    return db
+
+
+REPO = Path(__file__).resolve().parent.parent

@@ -1,0 +1,130 @@
+"""Accounts: roles, unique IDs, slow hashes, lockout, deactivation, one-time passwords."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from cellbatch.domain.errors import (
+    AuthenticationFailed,
+    InvalidInput,
+    PermissionDenied,
+    RuleViolation,
+)
+from cellbatch.services.audit import list_entries
+from cellbatch.services.auth import authenticate
+from cellbatch.services.users import (
+    add_user,
+    change_password,
+    list_users,
+    set_active,
+    unlock,
+)
+from tests.conftest import ADMIN_PASSWORD
+
+
+@pytest.fixture
+def admin(admin_db):
+    return authenticate(admin_db, "admin", ADMIN_PASSWORD)
+
+
+def test_password_is_stored_as_a_slow_salted_hash_never_in_clear(admin_db):
+    with admin_db.engine.connect() as conn:
+        stored = conn.execute(text("SELECT password_hash FROM app_user")).scalar_one()
+    assert stored.startswith("scrypt$") and ADMIN_PASSWORD not in stored
+    dump = " ".join(str(e.to_dict()) for e in list_entries(admin_db))
+    assert ADMIN_PASSWORD not in dump and stored not in dump
+
+
+@pytest.mark.requirement("GMP-15")
+def test_user_ids_are_unique(admin_db, admin):
+    add_user(admin_db, admin, "tech1", "Tess Tech", "technician")
+    with pytest.raises(RuleViolation, match="exists already"):
+        add_user(admin_db, admin, "tech1", "Another Tess", "technician")
+
+
+@pytest.mark.requirement("GMP-04")
+def test_only_an_admin_adds_users(admin_db, admin):
+    add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
+    tech = authenticate(admin_db, "tech1", "tech1-password")
+    with pytest.raises(PermissionDenied, match="needs role admin"):
+        add_user(admin_db, tech, "tech2", "Tod Tech", "technician")
+
+
+def test_bad_role_is_refused_naming_the_field(admin_db, admin):
+    with pytest.raises(InvalidInput, match="role: expected one of technician"):
+        add_user(admin_db, admin, "x1", "X", "boss")
+
+
+@pytest.mark.requirement("GMP-16")
+def test_one_time_password_must_be_changed_before_first_use(admin_db, admin):
+    _view, initial = add_user(admin_db, admin, "tech1", "Tess Tech", "technician")
+    with pytest.raises(AuthenticationFailed, match="one-time password"):
+        authenticate(admin_db, "tech1", initial)
+    change_password(admin_db, "tech1", initial, "a-new-password-1")
+    assert authenticate(admin_db, "tech1", "a-new-password-1").role == "technician"
+
+
+@pytest.mark.requirement("GMP-16")
+def test_password_minimum_length(admin_db, admin):
+    _view, initial = add_user(admin_db, admin, "tech1", "Tess Tech", "technician")
+    with pytest.raises(InvalidInput, match="password: expected at least 10 characters"):
+        change_password(admin_db, "tech1", initial, "short")
+
+
+@pytest.mark.requirement("GMP-16")
+def test_password_ageing_when_configured(admin_db, admin, monkeypatch):
+    add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
+    with admin_db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE app_user SET password_changed_at = :t WHERE username='tech1'"),
+            {"t": "2020-01-01 00:00:00+00:00"},
+        )
+    assert authenticate(admin_db, "tech1", "tech1-password")  # no expiry by default
+    monkeypatch.setenv("CELLBATCH_PASSWORD_MAX_AGE_DAYS", "90")
+    with pytest.raises(AuthenticationFailed, match="older than 90 days"):
+        authenticate(admin_db, "tech1", "tech1-password")
+
+
+@pytest.mark.requirement("GMP-17")
+def test_five_wrong_passwords_lock_the_account_and_are_audited(admin_db, admin):
+    add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
+    for attempt in range(1, 5):
+        with pytest.raises(AuthenticationFailed, match=f"failed attempt {attempt} of 5"):
+            authenticate(admin_db, "tech1", "wrong")
+    with pytest.raises(AuthenticationFailed, match="now locked"):
+        authenticate(admin_db, "tech1", "wrong")
+    with pytest.raises(AuthenticationFailed, match="locked"):
+        authenticate(admin_db, "tech1", "tech1-password")  # even the right one
+    actions = [e.action for e in list_entries(admin_db, entity="app_user", entity_id="2")]
+    assert actions.count("login_failed") == 5 and "account_locked" in actions
+    unlock(admin_db, admin, "tech1", "identity confirmed by phone")
+    assert authenticate(admin_db, "tech1", "tech1-password").username == "tech1"
+
+
+@pytest.mark.requirement("GMP-17")
+def test_a_success_resets_the_failure_count(admin_db, admin):
+    add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            authenticate(admin_db, "tech1", "wrong")
+    authenticate(admin_db, "tech1", "tech1-password")
+    with pytest.raises(AuthenticationFailed, match="failed attempt 1 of 5"):
+        authenticate(admin_db, "tech1", "wrong")
+
+
+@pytest.mark.requirement("GMP-15")
+@pytest.mark.requirement("GMP-18")
+def test_deactivated_user_cannot_log_in_and_is_never_deleted(admin_db, admin):
+    add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
+    set_active(admin_db, admin, "tech1", False, "left the unit")
+    with pytest.raises(AuthenticationFailed, match="deactivated"):
+        authenticate(admin_db, "tech1", "tech1-password")
+    assert [u.username for u in list_users(admin_db)] == ["admin", "tech1"]
+    set_active(admin_db, admin, "tech1", True, "came back")
+    assert authenticate(admin_db, "tech1", "tech1-password")
+
+
+def test_unknown_user_is_refused_without_saying_which_part_was_wrong(admin_db):
+    with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
+        authenticate(admin_db, "nobody", "whatever")
