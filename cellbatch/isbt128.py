@@ -1,0 +1,714 @@
+"""ISBT 128 data structures for cellular therapy bag labels: build, parse and validate.
+
+Pure Python (standard library and :mod:`cellbatch.domain.errors` only). Covers what a
+cellbatch bag label carries (ICCBBA ST-001):
+
+- Donation Identification Number (DIN), Data Structure 001: ``=`` + 13-character DIN + 2 flag
+  characters, and the ISO/IEC 7064 mod 37-2 keyboard check character printed in a box;
+- Product Code, Data Structure 003: ``=<`` + product description code + collection type +
+  division code;
+- Expiration Date and Time, Data Structure 005: ``&>cyyjjjhhmm``;
+- the content of the label's Data Matrix: those three structures concatenated.
+
+Every refusal is an :class:`~cellbatch.domain.errors.InvalidInput` whose message says what was
+expected and what was found, fit to show a technician at the scanner as is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+
+from cellbatch.domain.errors import InvalidInput
+
+__all__ = [
+    "ALPHABET",
+    "COLLECTION_TYPES",
+    "DIN_IDENTIFIER",
+    "DIN_STRUCTURE_LENGTH",
+    "EXPIRY_IDENTIFIER",
+    "EXPIRY_STRUCTURE_LENGTH",
+    "MAX_DIVISIONS",
+    "PRODUCT_CODE_IDENTIFIER",
+    "PRODUCT_CODE_STRUCTURE_LENGTH",
+    "UNDIVIDED",
+    "Din",
+    "ProductCode",
+    "Scan",
+    "ScanKind",
+    "biohazard_collection_type",
+    "check_character",
+    "check_value",
+    "clean_scan",
+    "datamatrix_content",
+    "division_code",
+    "expiry_data_structure",
+    "expiry_eye_readable",
+    "flag_meaning",
+    "parse_datamatrix",
+    "parse_din",
+    "parse_expiry",
+    "parse_keyed_din",
+    "parse_product_code",
+    "parse_scan",
+    "validate_fin",
+    "validate_flags",
+]
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
+"""ISO/IEC 7064 mod 37-2 character set; a character's value is its index (0–36)."""
+
+DIN_IDENTIFIER = "="
+"""First data identifier character of a DIN; the second is the FIN's first character."""
+
+PRODUCT_CODE_IDENTIFIER = "=<"
+"""Data identifier of the Product Code (Data Structure 003)."""
+
+EXPIRY_IDENTIFIER = "&>"
+"""Data identifier of Expiration Date and Time (Data Structure 005)."""
+
+DIN_STRUCTURE_LENGTH = 16
+"""``=`` + 13-character DIN + 2 flag characters."""
+
+PRODUCT_CODE_STRUCTURE_LENGTH = 10
+"""``=<`` + 5-character description code + collection type + 2-character division."""
+
+EXPIRY_STRUCTURE_LENGTH = 12
+"""``&>`` + ``cyyjjjhhmm``."""
+
+UNDIVIDED = "00"
+"""Division code of a product that has not been divided (one bag per DIN and product code)."""
+
+MAX_DIVISIONS = 26
+"""Highest bag number :func:`division_code` maps (``A0`` … ``Z0``)."""
+
+COLLECTION_TYPES: dict[str, str] = {
+    "0": "Not specified",
+    "V": "Volunteer homologous (allogeneic)",
+    "R": "Volunteer research (not for human application)",
+    "S": "Volunteer source",
+    "T": "Volunteer therapeutic",
+    "P": "Paid homologous (allogeneic)",
+    "r": "Paid research (not for human application)",
+    "s": "Paid source",
+    "A": "Autologous, eligible for crossover",
+    "1": "For autologous use only",
+    "X": "For autologous use only, biohazard",
+    "D": "Volunteer directed, eligible for crossover",
+    "d": "Paid directed, eligible for crossover",
+    "2": "For directed recipient use only",
+    "L": "For directed recipient use only, limited exposure",
+    "E": "Medical exception, for specified recipient only (allogeneic)",
+    "Q": "See Special Testing bar code",
+    "3": "For directed recipient use only, biohazard",
+    "4": "Designated",
+    "5": "Dedicated",
+    "6": "Designated, biohazard",
+    "F": "Family reserved",
+    "C": "Replacement",
+    "7": "For allogeneic use",
+    "8": "For autologous use, contains allogeneic material",
+    "B": "Directed/dedicated/designated collection use only",
+    "H": "Directed/dedicated/designated collection, biohazard",
+    "J": "Directed/dedicated/designated collection, eligible for crossover",
+    "G": "For emergency use only",
+}
+"""Collection type codes (6th character of the product code), ST-001 Table 7 [RT008]."""
+
+_BIOHAZARD_VARIANTS = {"1": "X", "2": "3", "4": "6", "B": "H"}
+_BIOHAZARD_TYPES = frozenset(_BIOHAZARD_VARIANTS.values())
+
+_TYPE1_FLAGS = {
+    "00": "no flag",
+    "01": "container 1 of a set",
+    "02": "container 2 of a set",
+    "03": "container 3 of a set",
+    "04": "container 4 of a set",
+    "05": "repeated (demand-printed) label",
+}
+_FLAG_CHOICES = (
+    "00 (none), 01–04 (container 1–4 of a set), 05 (repeated label) or 60–96 (check value)"
+)
+
+_FIN_FIRST = frozenset("ABCDEFGHIJKLMNPQRSTUVWXYZ123456789")
+_ASCII_DIGITS = frozenset("0123456789")
+_SYMBOLOGY_ID = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
+_DIVISION = re.compile(r"^(00|[A-Z][0a-z])$")
+_DESCRIPTION_CODE = re.compile(r"^S[0-9]{4}$")
+
+ScanKind = Literal["din", "product_code", "expiry", "datamatrix"]
+"""What a scan held: one linear barcode's data structure, or a Data Matrix with all three."""
+
+
+def _digits(text: str) -> bool:
+    """Return True when ``text`` is non-empty and all ASCII digits (``str.isdigit`` takes ``²``)."""
+    return bool(text) and all(ch in _ASCII_DIGITS for ch in text)
+
+
+# --------------------------------------------------------------------------------------------
+# Check character (ISO/IEC 7064 mod 37-2)
+# --------------------------------------------------------------------------------------------
+
+
+def check_value(din13: str, field: str = "din") -> int:
+    """Return the ISO/IEC 7064 mod 37-2 check value (0–36) of the 13 DIN characters."""
+    if not isinstance(din13, str) or len(din13) != 13:
+        got = len(din13) if isinstance(din13, str) else type(din13).__name__
+        raise InvalidInput(field, f"a DIN has 13 characters, got {got}")
+    total = 0
+    for position, ch in enumerate(din13, start=1):
+        value = ALPHABET.find(ch)
+        if value < 0:
+            raise InvalidInput(
+                field,
+                f"character {position} of the DIN, {ch!r}, is not a capital letter or digit",
+            )
+        total = ((total + value) * 2) % 37
+    return (38 - total) % 37
+
+
+def check_character(din13: str) -> str:
+    """Return the mod 37-2 check character printed in a box after the DIN (e.g. ``G``)."""
+    return ALPHABET[check_value(din13)]
+
+
+# --------------------------------------------------------------------------------------------
+# DIN
+# --------------------------------------------------------------------------------------------
+
+
+def validate_fin(fin: str, field: str = "fin") -> str:
+    """Return ``fin`` if it is a well-formed Facility Identification Number, else refuse it.
+
+    A FIN is 5 characters: a capital letter A–N or P–Z or a digit 1–9, then 4 digits. The
+    letter O is never used (it looks like zero), and a FIN never starts with zero.
+    """
+    if not isinstance(fin, str):
+        raise InvalidInput(field, f"a FIN is text, got {type(fin).__name__}")
+    if "O" in fin.upper():
+        raise InvalidInput(
+            field,
+            f"FIN {fin!r}: the letter O is not allowed in a FIN (it looks like zero); "
+            "did you mean the digit 0?",
+        )
+    if len(fin) != 5:
+        raise InvalidInput(
+            field,
+            f"a FIN has 5 characters (a letter or digit 1–9, then 4 digits), "
+            f"got {len(fin)}: {fin!r}",
+        )
+    if fin != fin.upper():
+        raise InvalidInput(field, f"FIN {fin!r}: letters must be capitals (is Caps Lock on?)")
+    first = fin[0]
+    if first == "0":
+        raise InvalidInput(
+            field,
+            f"FIN {fin!r}: a FIN cannot start with the digit 0 (zero); it starts with a "
+            "letter A–N, P–Z or a digit 1–9",
+        )
+    if first not in _FIN_FIRST:
+        raise InvalidInput(
+            field,
+            f"FIN {fin!r}: the first character must be a letter A–N, P–Z or a digit 1–9, "
+            f"got {first!r}",
+        )
+    if not _digits(fin[1:]):
+        raise InvalidInput(field, f"FIN {fin!r}: the last 4 characters of a FIN must be digits")
+    return fin
+
+
+@dataclass(frozen=True)
+class Din:
+    """A Donation Identification Number: FIN, 2-digit year and 6-digit sequence number."""
+
+    fin: str
+    """Facility Identification Number (5 characters, licensed by ICCBBA; site configuration)."""
+    year: int
+    """Last two digits of the nominal year the DIN was assigned (0–99)."""
+    sequence: int
+    """Sequence number within the year for the FIN (0–999999)."""
+
+    def __post_init__(self) -> None:
+        """Refuse a malformed FIN, year or sequence number."""
+        validate_fin(self.fin)
+        if isinstance(self.year, bool) or not isinstance(self.year, int):
+            raise InvalidInput("year", f"the DIN year is a number 0–99, got {self.year!r}")
+        if not 0 <= self.year <= 99:
+            raise InvalidInput(
+                "year", f"the DIN year is the last two digits of the year (0–99), got {self.year}"
+            )
+        if isinstance(self.sequence, bool) or not isinstance(self.sequence, int):
+            raise InvalidInput(
+                "sequence", f"the DIN sequence number is a number, got {self.sequence!r}"
+            )
+        if not 0 <= self.sequence <= 999_999:
+            raise InvalidInput(
+                "sequence",
+                f"the DIN sequence number has at most 6 digits (0–999999), got {self.sequence}",
+            )
+
+    @classmethod
+    def from_code(cls, code: str, field: str = "din") -> Din:
+        """Build a DIN from its 13 characters (``W000009123456``), refusing a malformed one."""
+        if not isinstance(code, str) or len(code) != 13:
+            got = len(code) if isinstance(code, str) else type(code).__name__
+            raise InvalidInput(field, f"a DIN has 13 characters, got {got}")
+        return _din_from_parts(code, field)
+
+    @property
+    def code(self) -> str:
+        """The 13 characters of the DIN (``W000009123456``)."""
+        return f"{self.fin}{self.year:02d}{self.sequence:06d}"
+
+    @property
+    def check_value(self) -> int:
+        """The mod 37-2 check value (0–36)."""
+        return check_value(self.code)
+
+    @property
+    def check(self) -> str:
+        """The check character, printed in a box after the eye-readable DIN, never encoded."""
+        return ALPHABET[self.check_value]
+
+    @property
+    def eye_readable(self) -> str:
+        """The DIN as printed under its barcode: ``W0000 09 123456`` (check character apart)."""
+        return f"{self.fin} {self.year:02d} {self.sequence:06d}"
+
+    def type3_flags(self) -> str:
+        """Type 3 flag characters: 60 + check value, two digits (``60``–``96``)."""
+        return str(60 + self.check_value)
+
+    def data_structure(self, flags: str = "00") -> str:
+        """Return Data Structure 001 as encoded: ``=`` + DIN + flags (16 characters)."""
+        return DIN_IDENTIFIER + self.code + validate_flags(self, flags)
+
+    def __str__(self) -> str:
+        """Return the eye-readable DIN."""
+        return self.eye_readable
+
+
+def _din_from_parts(code: str, field: str) -> Din:
+    """Build a Din from 13 characters, raising every refusal under ``field``."""
+    validate_fin(code[:5], field)
+    year, sequence = code[5:7], code[7:13]
+    if not _digits(year):
+        raise InvalidInput(
+            field, f"DIN {code!r}: characters 6–7 are the year and must be digits, got {year!r}"
+        )
+    if not _digits(sequence):
+        raise InvalidInput(
+            field,
+            f"DIN {code!r}: characters 8–13 are the sequence number and must be digits, "
+            f"got {sequence!r}",
+        )
+    return Din(code[:5], int(year), int(sequence))
+
+
+def validate_flags(din: Din, flags: str, field: str = "flags") -> str:
+    """Return ``flags`` if acceptable for ``din``: 00–05, or 60–96 equal to 60 + check value."""
+    if not isinstance(flags, str) or len(flags) != 2:
+        raise InvalidInput(field, f"flag characters are 2 digits ({_FLAG_CHOICES}), got {flags!r}")
+    if flags in _TYPE1_FLAGS:
+        return flags
+    if _digits(flags) and 60 <= int(flags) <= 96:
+        expected = din.type3_flags()
+        if flags != expected:
+            raise InvalidInput(
+                field,
+                f"DIN {din.eye_readable}: wrong check flags: expected {expected} "
+                f"(60 + check value {din.check_value}), got {flags}",
+            )
+        return flags
+    raise InvalidInput(field, f"flag characters {flags!r} are not accepted: use {_FLAG_CHOICES}")
+
+
+def flag_meaning(flags: str) -> str:
+    """Say in words what valid flag characters mean (``"container 2 of a set"``)."""
+    if flags in _TYPE1_FLAGS:
+        return _TYPE1_FLAGS[flags]
+    if _digits(flags) and len(flags) == 2 and 60 <= int(flags) <= 96:
+        return f"check value {int(flags) - 60}"
+    raise InvalidInput("flags", f"flag characters {flags!r} are not accepted: use {_FLAG_CHOICES}")
+
+
+def parse_din(text: str, field: str = "din") -> tuple[Din, str]:
+    """Parse Data Structure 001 (``=W00000912345600``) into the DIN and its flags."""
+    if not isinstance(text, str) or not text.startswith(DIN_IDENTIFIER) or len(text) < 2:
+        raise InvalidInput(field, f"a DIN barcode starts with '=' and a FIN, got {text!r}")
+    if len(text) != DIN_STRUCTURE_LENGTH:
+        raise InvalidInput(
+            field,
+            f"wrong length for a DIN: expected {DIN_STRUCTURE_LENGTH} characters "
+            f"(= + 13-character DIN + 2 flags), got {len(text)}",
+        )
+    din = _din_from_parts(text[1:14], field)
+    return din, validate_flags(din, text[14:16], field)
+
+
+def parse_keyed_din(text: str, field: str = "din") -> Din:
+    """Parse a DIN typed from its eye-readable text with the boxed check character.
+
+    Spaces are ignored, so ``W0000 09 123456 G`` and ``W000009123456G`` are the same. The check
+    character must be present and match; this is what catches a mistyped DIN.
+    """
+    compact = "".join(text.split()) if isinstance(text, str) else ""
+    if len(compact) != 14:
+        raise InvalidInput(
+            field,
+            "type the 13-character DIN followed by its boxed check character "
+            f"(14 characters, e.g. W0000 09 123456 G), got {len(compact)}",
+        )
+    din = _din_from_parts(compact[:13], field)
+    typed = compact[13]
+    if typed != din.check:
+        raise InvalidInput(
+            field,
+            f"DIN {din.eye_readable}: wrong check character: expected {din.check}, got {typed} "
+            "(the DIN or the check character was mistyped)",
+        )
+    return din
+
+
+# --------------------------------------------------------------------------------------------
+# Product code
+# --------------------------------------------------------------------------------------------
+
+
+def division_code(n: int) -> str:
+    """Division code of bag ``n`` (1-based) among bags with the same DIN and product code.
+
+    Bag 1 is ``A0``, bag 2 ``B0``, … bag 26 ``Z0``: ISBT 128 first-level divisions (capital
+    letter, then ``0``). Second-level divisions (``Aa``, ``Ab``, …) mean "part of division A" and
+    are not used. A product that is not divided at all uses :data:`UNDIVIDED` (``00``).
+    More than 26 bags of one product code from one DIN are refused.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise InvalidInput("division", f"the bag number is a whole number, got {n!r}")
+    if not 1 <= n <= MAX_DIVISIONS:
+        raise InvalidInput(
+            "division",
+            f"bag number {n} has no division code: bags 1–{MAX_DIVISIONS} of one product code "
+            "from one DIN are coded A0–Z0",
+        )
+    return chr(ord("A") + n - 1) + "0"
+
+
+def biohazard_collection_type(collection_type: str) -> str:
+    """Return the biohazard variant of a collection type (2→3, 1→X, 4→6, B→H).
+
+    Used when the donor was not found eligible and the product may still be released for its
+    directed (related) recipient; a type that is already a biohazard type is returned as is.
+    """
+    if collection_type in _BIOHAZARD_TYPES:
+        return collection_type
+    try:
+        return _BIOHAZARD_VARIANTS[collection_type]
+    except KeyError:
+        raise InvalidInput(
+            "collection_type",
+            f"collection type {collection_type!r} has no biohazard variant; only directed (2→3), "
+            "autologous (1→X), designated (4→6) or directed/dedicated/designated (B→H) products "
+            "can carry a biohazard collection type",
+        ) from None
+
+
+@dataclass(frozen=True)
+class ProductCode:
+    """Data Structure 003 for a cellular therapy product: description, collection type, division."""
+
+    description_code: str
+    """Product description code: ``S`` + 4 digits (licensed by ICCBBA; site configuration)."""
+    collection_type: str
+    """One character from :data:`COLLECTION_TYPES` (e.g. ``V`` volunteer allogeneic)."""
+    division: str = UNDIVIDED
+    """``00`` when undivided, else ``A0``–``Z0`` (see :func:`division_code`)."""
+
+    def __post_init__(self) -> None:
+        """Refuse a malformed description code, collection type or division code."""
+        _validate_product_parts(self.description_code, self.collection_type, self.division, None)
+
+    @property
+    def eye_readable(self) -> str:
+        """Text printed under the barcode: the data content without ``=<`` (``S1234V00``)."""
+        return self.description_code + self.collection_type + self.division
+
+    @property
+    def collection_type_meaning(self) -> str:
+        """The collection type in words (``"Volunteer homologous (allogeneic)"``)."""
+        return COLLECTION_TYPES[self.collection_type]
+
+    def data_structure(self) -> str:
+        """Return the barcode content: ``=<`` + description + collection type + division (10)."""
+        return PRODUCT_CODE_IDENTIFIER + self.eye_readable
+
+    def __str__(self) -> str:
+        """Return the eye-readable product code."""
+        return self.eye_readable
+
+
+def _validate_product_parts(
+    description_code: str, collection_type: str, division: str, field: str | None
+) -> None:
+    """Refuse bad product-code parts; each under its own field unless ``field`` is given."""
+    if not isinstance(description_code, str) or not _DESCRIPTION_CODE.match(description_code):
+        raise InvalidInput(
+            field or "description_code",
+            "a cellular therapy product description code is S followed by 4 digits "
+            f"(e.g. S1234), got {description_code!r}",
+        )
+    if not isinstance(collection_type, str) or collection_type not in COLLECTION_TYPES:
+        raise InvalidInput(
+            field or "collection_type",
+            f"unknown collection type {collection_type!r}; ISBT 128 collection types are "
+            + " ".join(COLLECTION_TYPES),
+        )
+    if not isinstance(division, str) or not _DIVISION.match(division):
+        raise InvalidInput(
+            field or "division",
+            "a division code is 00 (not divided) or a capital letter followed by 0 or a "
+            f"small letter (e.g. A0), got {division!r}",
+        )
+
+
+def parse_product_code(text: str, field: str = "product_code") -> ProductCode:
+    """Parse Data Structure 003 (``=<S1234V00``) into a :class:`ProductCode`."""
+    if not isinstance(text, str) or not text.startswith(PRODUCT_CODE_IDENTIFIER):
+        raise InvalidInput(field, f"a product code barcode starts with '=<', got {text!r}")
+    if len(text) != PRODUCT_CODE_STRUCTURE_LENGTH:
+        raise InvalidInput(
+            field,
+            f"wrong length for a product code: expected {PRODUCT_CODE_STRUCTURE_LENGTH} "
+            f"characters (=< + 8), got {len(text)}",
+        )
+    description_code, collection_type, division = text[2:7], text[7], text[8:10]
+    _validate_product_parts(description_code, collection_type, division, field)
+    return ProductCode(description_code, collection_type, division)
+
+
+# --------------------------------------------------------------------------------------------
+# Expiration date and time
+# --------------------------------------------------------------------------------------------
+
+
+def _expiry_moment(dt: datetime | date) -> datetime:
+    """Normalise an expiry to a naive datetime to the minute; a plain date means 23:59."""
+    if isinstance(dt, datetime):
+        if dt.tzinfo is not None and dt.utcoffset() is not None:
+            raise InvalidInput(
+                "expiry",
+                "give the expiry in local facility time without a time zone "
+                "(the label shows the local time as written)",
+            )
+        moment = dt.replace(second=0, microsecond=0, tzinfo=None)
+    elif isinstance(dt, date):
+        moment = datetime.combine(dt, time(23, 59))
+    else:
+        raise InvalidInput("expiry", f"the expiry is a date and time, got {dt!r}")
+    if not 2000 <= moment.year <= 2999:
+        raise InvalidInput(
+            "expiry", f"ISBT 128 expiry dates cover the years 2000–2999, got {moment.year}"
+        )
+    return moment
+
+
+def expiry_data_structure(dt: datetime | date) -> str:
+    """Return Data Structure 005 for an expiry: ``&>`` + c yy jjj hh mm (``&>0263261300``).
+
+    ``dt`` is naive local facility time. A :class:`~datetime.date` without a time means 23:59
+    that day. Seconds are dropped, so the encoded expiry is never later than the real one.
+    ``c`` is the century counted from 2000 (2000–2099 → 0), as in ICCBBA's worked example
+    ``&>0183652359`` = 2018-12-31 23:59 (ST-012).
+    """
+    moment = _expiry_moment(dt)
+    century = moment.year // 100 - 20
+    day = moment.timetuple().tm_yday
+    return (
+        f"{EXPIRY_IDENTIFIER}{century}{moment.year % 100:02d}{day:03d}"
+        f"{moment.hour:02d}{moment.minute:02d}"
+    )
+
+
+def expiry_eye_readable(dt: datetime | date) -> str:
+    """Format the expiry as printed on the label: ``2026-11-22 13:00`` (ISO 8601, 24 h)."""
+    return _expiry_moment(dt).strftime("%Y-%m-%d %H:%M")
+
+
+def parse_expiry(text: str, field: str = "expiry") -> datetime:
+    """Parse Data Structure 005 (``&>0263261300``) into a naive local datetime."""
+    if not isinstance(text, str) or not text.startswith(EXPIRY_IDENTIFIER):
+        raise InvalidInput(field, f"an expiry barcode starts with '&>', got {text!r}")
+    if len(text) != EXPIRY_STRUCTURE_LENGTH:
+        raise InvalidInput(
+            field,
+            f"wrong length for an expiry: expected {EXPIRY_STRUCTURE_LENGTH} characters "
+            f"(&> + cyyjjjhhmm), got {len(text)}",
+        )
+    content = text[2:]
+    if not _digits(content):
+        raise InvalidInput(field, f"an expiry is 10 digits after &> (cyyjjjhhmm), got {content!r}")
+    year = 2000 + int(content[0]) * 100 + int(content[1:3])
+    day, hour, minute = int(content[3:6]), int(content[6:8]), int(content[8:10])
+    days_in_year = (date(year + 1, 1, 1) - date(year, 1, 1)).days
+    if not 1 <= day <= days_in_year:
+        raise InvalidInput(
+            field,
+            f"bad day of year in expiry {content!r}: {year} has days 001–{days_in_year}, "
+            f"got {day:03d}",
+        )
+    if hour > 23 or minute > 59:
+        raise InvalidInput(
+            field,
+            f"bad time in expiry {content!r}: expected hours 00–23 and minutes 00–59, "
+            f"got {hour:02d}:{minute:02d}",
+        )
+    return datetime(year, 1, 1, hour, minute) + timedelta(days=day - 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Scanner input
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one scan held; fields not carried by that kind of barcode are None."""
+
+    kind: ScanKind
+    """``din``, ``product_code``, ``expiry`` or ``datamatrix`` (all three together)."""
+    text: str
+    """The scanned data after removing whitespace and the symbology identifier."""
+    din: Din | None = None
+    """The DIN (kinds ``din`` and ``datamatrix``)."""
+    flags: str | None = None
+    """The DIN's flag characters (kinds ``din`` and ``datamatrix``)."""
+    product: ProductCode | None = None
+    """The product code (kinds ``product_code`` and ``datamatrix``)."""
+    expiry: datetime | None = None
+    """The expiry, naive local time (kinds ``expiry`` and ``datamatrix``)."""
+
+
+def clean_scan(text: str) -> str:
+    """Remove surrounding whitespace, the scanner's Enter and a symbology identifier (``]C0``)."""
+    if not isinstance(text, str):
+        raise InvalidInput("scan", f"a scan is text, got {type(text).__name__}")
+    cleaned = text.strip()
+    match = _SYMBOLOGY_ID.match(cleaned)
+    if match:
+        cleaned = cleaned[match.end() :].strip()
+    return cleaned
+
+
+def _structure_kind(text: str, field: str) -> tuple[ScanKind, int]:
+    """Identify the data structure ``text`` starts with; return its kind and fixed length."""
+    if text.startswith(PRODUCT_CODE_IDENTIFIER):
+        return "product_code", PRODUCT_CODE_STRUCTURE_LENGTH
+    if text.startswith(EXPIRY_IDENTIFIER):
+        return "expiry", EXPIRY_STRUCTURE_LENGTH
+    if len(text) >= 2 and text[0] == DIN_IDENTIFIER and text[1].isascii() and text[1].isalnum():
+        return "din", DIN_STRUCTURE_LENGTH
+    if len(text) < 2:
+        raise InvalidInput(
+            field,
+            f"unknown data identifier {text!r}: too short for an ISBT 128 barcode, which "
+            "starts with a DIN (=), product code (=<) or expiry (&>)",
+        )
+    raise InvalidInput(
+        field,
+        f"unknown data identifier {text[:2]!r}: expected a DIN (=), a product code (=<) "
+        "or an expiry (&>)",
+    )
+
+
+def _parse_structure(kind: ScanKind, text: str, field: str) -> Scan:
+    """Parse one data structure of a known kind into a :class:`Scan`."""
+    if kind == "din":
+        din, flags = parse_din(text, field)
+        return Scan(kind, text, din=din, flags=flags)
+    if kind == "product_code":
+        return Scan(kind, text, product=parse_product_code(text, field))
+    return Scan(kind, text, expiry=parse_expiry(text, field))
+
+
+def _is_concatenation(text: str, length: int) -> bool:
+    """Whether ``text`` continues past one structure with another ISBT 128 data identifier."""
+    return len(text) > length and text[length] in "=&"
+
+
+def parse_scan(text: str) -> Scan:
+    """Parse what a barcode scanner typed: one data structure or a label's Data Matrix.
+
+    Surrounding whitespace, the trailing Enter (CR/LF) and a symbology identifier such as
+    ``]C0`` (Code 128) or ``]d1``/``]d2`` (Data Matrix) are removed first. Every refusal is an
+    ``InvalidInput`` with field ``scan`` that says what was expected and what was found.
+    """
+    cleaned = clean_scan(text)
+    if not cleaned:
+        raise InvalidInput("scan", "nothing was scanned")
+    kind, length = _structure_kind(cleaned, "scan")
+    if _is_concatenation(cleaned, length):
+        din, flags, product, expiry = parse_datamatrix(cleaned)
+        return Scan("datamatrix", cleaned, din=din, flags=flags, product=product, expiry=expiry)
+    return _parse_structure(kind, cleaned, "scan")
+
+
+# --------------------------------------------------------------------------------------------
+# Data Matrix
+# --------------------------------------------------------------------------------------------
+
+
+def datamatrix_content(din: Din, flags: str, product: ProductCode, expiry: datetime | date) -> str:
+    """Return the Data Matrix content: DIN, product code and expiry structures concatenated.
+
+    ``=`` DIN flags + ``=<`` product + ``&>`` expiry, with nothing between them; each structure
+    has a fixed length, so :func:`parse_datamatrix` splits them back.
+    """
+    return din.data_structure(flags) + product.data_structure() + expiry_data_structure(expiry)
+
+
+def parse_datamatrix(text: str, field: str = "scan") -> tuple[Din, str, ProductCode, datetime]:
+    """Split Data Matrix content into (DIN, flags, product code, expiry), refusing leftovers.
+
+    Each of the three structures must appear exactly once (in any order); anything else,
+    including characters left over after the last structure, is refused.
+    """
+    content = clean_scan(text)
+    rest = content
+    found: dict[str, Scan] = {}
+    names = {"din": "DIN", "product_code": "product code", "expiry": "expiry"}
+    while rest:
+        position = len(content) - len(rest) + 1
+        try:
+            kind, length = _structure_kind(rest, field)
+        except InvalidInput as exc:
+            if found:
+                raise InvalidInput(
+                    field,
+                    f"Data Matrix: unexpected characters {rest!r} at position {position} "
+                    f"after the {', '.join(names[k] for k in found)}; {exc.message}",
+                ) from None
+            raise
+        if len(rest) < length:
+            raise InvalidInput(
+                field,
+                f"Data Matrix: the {names[kind]} at position {position} is cut short: "
+                f"expected {length} characters, got {len(rest)}",
+            )
+        if kind in found:
+            raise InvalidInput(field, f"Data Matrix holds the {names[kind]} twice")
+        found[kind] = _parse_structure(kind, rest[:length], field)
+        rest = rest[length:]
+    missing = [names[k] for k in names if k not in found]
+    if missing:
+        raise InvalidInput(
+            field,
+            "Data Matrix must hold the DIN, product code and expiry; missing: "
+            + ", ".join(missing),
+        )
+    din, flags = found["din"].din, found["din"].flags
+    product, expiry = found["product_code"].product, found["expiry"].expiry
+    if din is None or flags is None or product is None or expiry is None:  # pragma: no cover
+        raise AssertionError("a parsed structure lost its value")
+    return din, flags, product, expiry

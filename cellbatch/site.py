@@ -1,0 +1,254 @@
+"""Site settings for bag labels: facility, FIN, product codes and required label statements.
+
+The FIN and product description codes are licensed to a facility by ICCBBA, so they are site
+configuration, never code. They live in a TOML file (``labels/site.toml`` by default, or the
+file named by the ``CELLBATCH_SITE_SETTINGS`` environment variable). Pure: standard library and
+the pure core only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cellbatch.domain.errors import InvalidInput
+from cellbatch.isbt128 import ProductCode, validate_fin
+
+__all__ = [
+    "ENV_VAR",
+    "EXAMPLE_NOTICE",
+    "ProductSettings",
+    "SiteSettings",
+    "default_site_settings_path",
+    "load_site_settings",
+]
+
+ENV_VAR = "CELLBATCH_SITE_SETTINGS"
+"""Environment variable naming a site settings file to use instead of ``labels/site.toml``."""
+
+EXAMPLE_NOTICE = "EXAMPLE FIN – NOT FOR CLINICAL USE"
+"""Printed on every label when the site settings are example (demo) values."""
+
+_PRODUCT_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_TOP_KEYS = ("facility", "labels", "products")
+_FACILITY_KEYS = ("name", "address", "fin", "example")
+_LABEL_KEYS = ("statements", "biohazard_legend", "communicable_disease_warning")
+_PRODUCT_KEYS = ("description_code", "collection_type", "name", "storage")
+
+
+@dataclass(frozen=True)
+class ProductSettings:
+    """How one kind of product is coded and described on its label."""
+
+    description_code: str
+    """ISBT 128 product description code, ``S`` + 4 digits (licensed by ICCBBA)."""
+    collection_type: str
+    """ISBT 128 collection type character (e.g. ``V`` volunteer allogeneic, ``2`` directed)."""
+    name: str
+    """Product name printed on the label."""
+    storage: str
+    """Storage and handling statement printed on the label."""
+
+    def __post_init__(self) -> None:
+        """Refuse a malformed description code or collection type."""
+        self.product_code()
+
+    def product_code(self, division: str = "00") -> ProductCode:
+        """Return the ISBT 128 product code of this product with the given division code."""
+        return ProductCode(self.description_code, self.collection_type, division)
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """Everything about the site that a bag label prints and that is not in a batch record."""
+
+    facility_name: str
+    """Name of the facility that makes and labels the product."""
+    facility_address: list[str]
+    """Address lines of the facility."""
+    fin: str
+    """ISBT 128 Facility Identification Number (5 characters) used in every DIN."""
+    example: bool
+    """True for demo values: labels then print :data:`EXAMPLE_NOTICE`."""
+    products: dict[str, ProductSettings]
+    """Product settings by product key (e.g. ``easc-dose``)."""
+    statements: list[str]
+    """Statements every bag label carries (intended recipient only, do not irradiate, …)."""
+    biohazard_legend: str
+    """Legend printed with the biohazard symbol when the donor requires it."""
+    communicable_disease_warning: str
+    """Warning printed when the donor was not found eligible or evaluation is incomplete."""
+
+    def __post_init__(self) -> None:
+        """Refuse a malformed FIN."""
+        validate_fin(self.fin)
+
+    @property
+    def example_notice(self) -> str | None:
+        """Return the notice labels must print for example settings, or None for real ones."""
+        return EXAMPLE_NOTICE if self.example else None
+
+    def product(self, key: str) -> ProductSettings:
+        """Return the settings of product ``key``, refusing a key the site does not define."""
+        try:
+            return self.products[key]
+        except KeyError:
+            raise InvalidInput(
+                "product",
+                f"unknown product {key!r}; the site settings define: "
+                + ", ".join(sorted(self.products)),
+            ) from None
+
+
+def default_site_settings_path() -> Path:
+    """Return the settings file: ``$CELLBATCH_SITE_SETTINGS`` or ``<repo>/labels/site.toml``."""
+    override = os.environ.get(ENV_VAR, "").strip()
+    if override:
+        return Path(override).expanduser()
+    return Path(__file__).resolve().parent.parent / "labels" / "site.toml"
+
+
+class _Reader:
+    """Typed access to one TOML file's values; every refusal names the file and the key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, message: str) -> InvalidInput:
+        """Return the error for ``key`` (the caller raises it)."""
+        return InvalidInput(f"{self.path}: {key}", message)
+
+    def table(self, data: dict[str, Any], key: str, allowed: tuple[str, ...] | None) -> dict:
+        """Return the table ``key`` of ``data``, refusing a missing one or unknown keys in it."""
+        name = key.rpartition(".")[2]
+        if name not in data:
+            raise self.fail(key, "missing table")
+        value = data[name]
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a table ([{key}]), got {_type_name(value)}")
+        if allowed is not None:
+            self.only(value, key, allowed)
+        return value
+
+    def only(self, data: dict[str, Any], prefix: str, allowed: tuple[str, ...]) -> None:
+        """Refuse keys of ``data`` outside ``allowed`` (a misspelt key would silently be lost)."""
+        for extra in data:
+            if extra not in allowed:
+                where = f"{prefix}.{extra}" if prefix else extra
+                raise self.fail(where, "unknown setting; expected one of: " + ", ".join(allowed))
+
+    def text(self, data: dict[str, Any], prefix: str, name: str) -> str:
+        """Return the non-empty string ``name`` of ``data``."""
+        key = f"{prefix}.{name}"
+        if name not in data:
+            raise self.fail(key, "missing setting")
+        value = data[name]
+        if not isinstance(value, str):
+            raise self.fail(key, f"must be text in quotes, got {_type_name(value)}")
+        if not value.strip():
+            raise self.fail(key, "must not be empty")
+        return value.strip()
+
+    def lines(self, data: dict[str, Any], prefix: str, name: str) -> list[str]:
+        """Return the non-empty list of non-empty strings ``name`` of ``data``."""
+        key = f"{prefix}.{name}"
+        if name not in data:
+            raise self.fail(key, "missing setting")
+        value = data[name]
+        if not isinstance(value, list) or not value:
+            raise self.fail(key, f"must be a non-empty list of text lines, got {_type_name(value)}")
+        result = []
+        for index, item in enumerate(value, start=1):
+            if not isinstance(item, str) or not item.strip():
+                raise self.fail(key, f"item {index} must be non-empty text, got {item!r}")
+            result.append(item.strip())
+        return result
+
+    def flag(self, data: dict[str, Any], prefix: str, name: str) -> bool:
+        """Return the boolean ``name`` of ``data`` (true or false, unquoted)."""
+        key = f"{prefix}.{name}"
+        if name not in data:
+            raise self.fail(key, "missing setting (true or false)")
+        value = data[name]
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false (unquoted), got {value!r}")
+        return value
+
+
+def _type_name(value: object) -> str:
+    """Name a TOML value's type the way the file's author would."""
+    names = {
+        str: "text",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "a table",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def load_site_settings(path: Path | None = None) -> SiteSettings:
+    """Read and validate a site settings TOML file (default: the file named by the environment)."""
+    path = Path(path) if path is not None else default_site_settings_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput(
+            str(path),
+            f"site settings file not found (set {ENV_VAR} or create labels/site.toml)",
+        ) from None
+    except OSError as exc:
+        raise InvalidInput(
+            str(path), f"cannot read the site settings file: {exc.strerror}"
+        ) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput(str(path), "the site settings file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(str(path), f"not valid TOML: {exc}") from None
+
+    read = _Reader(path)
+    read.only(data, "", _TOP_KEYS)
+
+    facility = read.table(data, "facility", _FACILITY_KEYS)
+    fin = read.text(facility, "facility", "fin")
+    try:
+        validate_fin(fin)
+    except InvalidInput as exc:
+        raise read.fail("facility.fin", exc.message) from None
+
+    labels = read.table(data, "labels", _LABEL_KEYS)
+
+    products_table = read.table(data, "products", None)
+    if not products_table:
+        raise read.fail("products", "define at least one product ([products.<key>])")
+    products: dict[str, ProductSettings] = {}
+    for key in products_table:
+        prefix = f"products.{key}"
+        if not _PRODUCT_KEY.match(key):
+            raise read.fail(
+                prefix, "a product key is small letters, digits and hyphens (e.g. easc-dose)"
+            )
+        entry = read.table(products_table, prefix, _PRODUCT_KEYS)
+        values = {name: read.text(entry, prefix, name) for name in _PRODUCT_KEYS}
+        try:
+            products[key] = ProductSettings(**values)
+        except InvalidInput as exc:
+            raise read.fail(f"{prefix}.{exc.field}", exc.message) from None
+
+    return SiteSettings(
+        facility_name=read.text(facility, "facility", "name"),
+        facility_address=read.lines(facility, "facility", "address"),
+        fin=fin,
+        example=read.flag(facility, "facility", "example"),
+        products=products,
+        statements=read.lines(labels, "labels", "statements"),
+        biohazard_legend=read.text(labels, "labels", "biohazard_legend"),
+        communicable_disease_warning=read.text(labels, "labels", "communicable_disease_warning"),
+    )
