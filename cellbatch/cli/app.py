@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from cellbatch.cli import audit_cmd, sop_cmd, user_cmd
+from cellbatch.cli import audit_cmd, batch_cmd, demo_cmd, donor_cmd, sop_cmd, user_cmd
 from cellbatch.cli.common import STATE
 from cellbatch.domain.errors import CellbatchError
 
@@ -39,7 +39,10 @@ def root(
 
 user_cmd.register(app)
 sop_cmd.register(app)
+donor_cmd.register(app)
+batch_cmd.register(app)
 audit_cmd.register(app)
+demo_cmd.register(app)
 
 
 def _fail(message: str, code: int) -> None:

@@ -86,3 +86,22 @@ def table(rows: list[list[str]], headers: list[str]) -> None:
     typer.echo("  ".join("-" * w for w in widths))
     for row in rows:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+AtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        metavar="DATETIME",
+        help="When the work was done (YYYY-MM-DD HH:MM, local time). Default: now.",
+    ),
+]
+
+
+def when(at: str | None, field: str = "--at"):
+    """Parse an ``--at`` style option (None stays None: the server's now)."""
+    if at is None:
+        return None
+    from cellbatch.domain.timeparse import parse_datetime
+
+    return parse_datetime(at, field=field)

@@ -14,11 +14,11 @@ sop_app = typer.Typer(help="Procedures (SOPs) as versioned data.", no_args_is_he
 @sop_app.command("list")
 def sop_list(json_out: JsonOption = False) -> None:
     """List every SOP file with its version, status and content hash."""
-    from cellbatch.services.sops import available_sops
+    from cellbatch.services.sops import available_sops, sop_summary
 
     sops = available_sops()
     if json_out:
-        emit_json([s.to_dict() for s in sops])
+        emit_json([sop_summary(s) for s in sops])
         return
     table(
         [[s.id, s.version, s.status, s.kind, s.title, s.content_hash[:12]] for s in sops],

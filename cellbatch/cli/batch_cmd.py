@@ -1,0 +1,377 @@
+"""Commands: batch start/list/show, the process steps, qc record, correct, release."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cellbatch.cli.common import (
+    AtOption,
+    JsonOption,
+    PasswordStdin,
+    UserOption,
+    database,
+    emit_json,
+    login,
+    table,
+    when,
+)
+
+batch_app = typer.Typer(help="Expansion batches (banks) and dose batches.", no_args_is_help=True)
+passage_app = typer.Typer(help="Passages of an expansion batch.", no_args_is_help=True)
+fucosylation_app = typer.Typer(help="Fucosylation of a dose batch.", no_args_is_help=True)
+bag_app = typer.Typer(help="The filled bag of a dose batch.", no_args_is_help=True)
+qc_app = typer.Typer(help="QC results.", no_args_is_help=True)
+
+Qty = Annotated[str, typer.Option(metavar="QTY")]
+Materials = Annotated[
+    list[str] | None,
+    typer.Option("--material", metavar="LOT", help="Material lot used (repeat for each)."),
+]
+
+
+@batch_app.command("start")
+def batch_start(
+    batch: Annotated[str, typer.Argument(help="New batch code.")],
+    sop: Annotated[str, typer.Option("--sop", help="SOP ID (latest approved version).")],
+    user: UserOption,
+    lot: Annotated[str | None, typer.Option(help="Tissue lot: starts an expansion batch.")] = None,
+    parent: Annotated[str | None, typer.Option(help="Released bank: starts a dose batch.")] = None,
+    recipient: Annotated[str | None, typer.Option(help="Recipient ID (dose).")] = None,
+    weight: Annotated[str | None, typer.Option(metavar="QTY", help="Body weight (dose).")] = None,
+    dose: Annotated[str | None, typer.Option(metavar="QTY", help="Cells per kg (dose).")] = None,
+    infusion: Annotated[int | None, typer.Option(help="Infusion number (dose).")] = None,
+    sop_version: Annotated[str | None, typer.Option(help="A specific SOP version.")] = None,
+    at: AtOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Start an expansion batch (--lot) or a dose batch (--parent ... --infusion N)."""
+    from cellbatch.domain.errors import InvalidInput
+    from cellbatch.services.batches import start_dose, start_expansion
+
+    if (lot is None) == (parent is None):
+        raise InvalidInput(
+            "--lot/--parent", "expected --lot (a bank) or --parent (a dose), not both or neither"
+        )
+    started = when(at)
+    if parent is not None:
+        missing = [
+            n
+            for n, v in (
+                ("--recipient", recipient),
+                ("--weight", weight),
+                ("--dose", dose),
+                ("--infusion", infusion),
+            )
+            if v is None
+        ]
+        if missing:
+            raise InvalidInput(
+                missing[0], "a dose batch needs --recipient, --weight, --dose and --infusion"
+            )
+    db = database()
+    actor = login(db, user, password_stdin)
+    if lot is not None:
+        code = start_expansion(
+            db, actor, batch, lot_number=lot, sop_id=sop, sop_version=sop_version, at=started
+        )
+    else:
+        code = start_dose(
+            db,
+            actor,
+            batch,
+            parent=parent,
+            sop_id=sop,
+            recipient=recipient,
+            weight=weight,
+            dose=dose,
+            infusion=infusion,
+            sop_version=sop_version,
+            at=started,
+        )
+    typer.echo(f"batch {code} started")
+
+
+@batch_app.command("list")
+def batch_list(
+    json_out: JsonOption = False,
+    status: Annotated[str | None, typer.Option(help="Only batches with this status.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
+    offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
+) -> None:
+    """List batches, newest first."""
+    from cellbatch.services.batches import list_batches
+
+    rows = list_batches(database(), offset=offset, limit=limit, status=status)
+    if json_out:
+        emit_json([r.to_dict() for r in rows])
+        return
+    table(
+        [
+            [r.code, r.kind, r.status, r.sop, r.started_at, r.parent or "", r.recipient or ""]
+            for r in rows
+        ],
+        ["batch", "kind", "status", "SOP", "started (UTC)", "parent", "recipient"],
+    )
+
+
+@batch_app.command("show")
+def batch_show(batch: str, json_out: JsonOption = False) -> None:
+    """Show everything recorded about a batch, with computed values."""
+    from cellbatch.cli.batch_text import print_batch
+    from cellbatch.services.batch_view import batch_view
+
+    view = batch_view(database(), batch)
+    if json_out:
+        emit_json(view)
+        return
+    print_batch(view)
+
+
+@passage_app.command("seed")
+def passage_seed(
+    batch: str,
+    vessel: Annotated[str, typer.Option(help="T75, T175, T225, CS1, CS10, …")],
+    vessels: Annotated[int, typer.Option(help="Number of vessels.")],
+    cells: Qty,
+    user: UserOption,
+    material: Materials = None,
+    at: AtOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Seed a passage (viable cells seeded, checked as seeding density)."""
+    from cellbatch.services.steps import seed
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    entry = seed(
+        db,
+        actor,
+        batch,
+        vessel=vessel,
+        vessels=vessels,
+        cells=cells,
+        materials=material,
+        at=when(at),
+    )
+    typer.echo(f"E{entry}: passage seeded on {batch.upper()}")
+
+
+@passage_app.command("harvest")
+def passage_harvest(
+    batch: str,
+    cells: Qty,
+    viability: Qty,
+    user: UserOption,
+    confluence: Annotated[str | None, typer.Option(metavar="QTY")] = None,
+    material: Materials = None,
+    at: AtOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Harvest the passage (total cells and viability → viable cells, PD)."""
+    from cellbatch.services.steps import harvest
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    entry = harvest(
+        db,
+        actor,
+        batch,
+        total_cells=cells,
+        viability=viability,
+        confluence=confluence,
+        materials=material,
+        at=when(at),
+    )
+    typer.echo(f"E{entry}: harvest recorded on {batch.upper()}")
+
+
+def freeze_cmd(
+    batch: str,
+    vials: Annotated[int, typer.Option(help="Number of vials.")],
+    cells_per_vial: Annotated[str, typer.Option("--cells-per-vial", metavar="QTY")],
+    volume_per_vial: Annotated[str, typer.Option("--volume-per-vial", metavar="QTY")],
+    cryoprotectant: Annotated[str, typer.Option(help="Cryoprotectant lot.")],
+    location: Annotated[str, typer.Option(help="Tank / rack / box.")],
+    user: UserOption,
+    first_position: Annotated[int, typer.Option(help="Box position of vial 1.")] = 1,
+    at: AtOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Cryopreserve the last harvest into vials (the bank)."""
+    from cellbatch.services.steps import freeze
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    entry = freeze(
+        db,
+        actor,
+        batch,
+        vials=vials,
+        cells_per_vial=cells_per_vial,
+        volume_per_vial=volume_per_vial,
+        cryoprotectant=cryoprotectant,
+        location=location,
+        first_position=first_position,
+        at=when(at),
+    )
+    typer.echo(f"E{entry}: {vials} vials frozen for {batch.upper()}")
+
+
+def thaw_cmd(
+    batch: str,
+    vials: Annotated[int, typer.Option(help="Number of vials thawed.")],
+    cells: Qty,
+    viability: Qty,
+    user: UserOption,
+    vial: Annotated[list[int] | None, typer.Option("--vial", help="Vial number (repeat).")] = None,
+    material: Materials = None,
+    at: AtOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Thaw vials of the parent bank and count."""
+    from cellbatch.services.steps import thaw
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    entry = thaw(
+        db,
+        actor,
+        batch,
+        vials=vials,
+        total_cells=cells,
+        viability=viability,
+        vial_numbers=vial,
+        materials=material,
+        at=when(at),
+    )
+    typer.echo(f"E{entry}: {vials} vials thawed for {batch.upper()}")
+
+
+@fucosylation_app.command("record")
+def fucosylation_record(
+    batch: str,
+    enzyme_lot: Annotated[str, typer.Option("--enzyme-lot")],
+    enzyme: Qty,
+    gdp_fucose_lot: Annotated[str, typer.Option("--gdp-fucose-lot")],
+    gdp_fucose: Annotated[str, typer.Option("--gdp-fucose", metavar="QTY")],
+    cells: Annotated[str, typer.Option(metavar="QTY", help="Cell concentration.")],
+    volume: Qty,
+    temperature: Qty,
+    start: Annotated[str, typer.Option(metavar="DATETIME")],
+    end: Annotated[str, typer.Option(metavar="DATETIME")],
+    user: UserOption,
+    material: Materials = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Record the fucosylation (reagent lots, conditions, start and end)."""
+    from cellbatch.services.steps import fucosylation
+
+    started, ended = when(start, "--start"), when(end, "--end")
+    db = database()
+    actor = login(db, user, password_stdin)
+    entry = fucosylation(
+        db,
+        actor,
+        batch,
+        enzyme_lot=enzyme_lot,
+        enzyme=enzyme,
+        gdp_fucose_lot=gdp_fucose_lot,
+        gdp_fucose=gdp_fucose,
+        cells=cells,
+        volume=volume,
+        temperature=temperature,
+        start=started,
+        end=ended,
+        materials=material,
+    )
+    typer.echo(f"E{entry}: fucosylation recorded on {batch.upper()}")
+
+
+@bag_app.command("fill")
+def bag_fill(
+    batch: str,
+    volume: Qty,
+    cells: Qty,
+    user: UserOption,
+    material: Materials = None,
+    at: AtOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Formulate and fill the bag (volume and viable cells)."""
+    from cellbatch.services.steps import fill
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    entry = fill(db, actor, batch, volume=volume, cells=cells, materials=material, at=when(at))
+    typer.echo(f"E{entry}: bag filled for {batch.upper()}")
+
+
+@qc_app.command("record")
+def qc_record(
+    batch: str,
+    test: Annotated[str, typer.Option(help="Test key or id from the SOP, e.g. viability.")],
+    value: Annotated[str, typer.Option(help="Value with unit, or a word (negative, …).")],
+    user: UserOption,
+    method: Annotated[str | None, typer.Option(help="Method, if not the SOP's.")] = None,
+    stage: Annotated[str | None, typer.Option(help="in-process or release.")] = None,
+    at: AtOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Record a QC result; pass/fail is computed from the SOP's specification."""
+    from cellbatch.services.qc import record_qc
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    result = record_qc(
+        db, actor, batch, test=test, value=value, method=method, stage=stage, at=when(at)
+    )
+    typer.echo(f"Q{result}: {test} recorded on {batch.upper()}")
+
+
+def correct_cmd(
+    batch: str,
+    entry: Annotated[str, typer.Argument(metavar="ENTRY-ID", help="E<n> or Q<n>.")],
+    field: Annotated[str, typer.Option(help="The value to correct.")],
+    value: Annotated[str, typer.Option(help="The correct value.")],
+    reason: Annotated[str, typer.Option(help="Why (mandatory).")],
+    user: UserOption,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Correct a recorded value; the original and the reason stay visible."""
+    from cellbatch.services.corrections import correct
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    correct(db, actor, batch, entry, field=field, value=value, reason=reason)
+    typer.echo(f"{entry.upper()}.{field} corrected on {batch.upper()}")
+
+
+def release_cmd(
+    batch: str,
+    decision: Annotated[str, typer.Option(help="release, reject or quarantine.")],
+    reason: Annotated[str, typer.Option(help="Basis of the decision.")],
+    user: UserOption,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """QA's decision on a batch (QA role only)."""
+    from cellbatch.services.release import decide
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    status = decide(db, actor, batch, decision, reason)
+    typer.echo(f"batch {batch.upper()} is now {status}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the root app."""
+    app.add_typer(batch_app, name="batch")
+    app.add_typer(passage_app, name="passage")
+    app.command("freeze")(freeze_cmd)
+    app.command("thaw")(thaw_cmd)
+    app.add_typer(fucosylation_app, name="fucosylation")
+    app.add_typer(bag_app, name="bag")
+    app.add_typer(qc_app, name="qc")
+    app.command("correct")(correct_cmd)
+    app.command("release")(release_cmd)

@@ -1,0 +1,184 @@
+"""Commands: donor add/test/eligibility/show, lot receive, material add/list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cellbatch.cli.common import (
+    AtOption,
+    JsonOption,
+    PasswordStdin,
+    UserOption,
+    database,
+    emit_json,
+    login,
+    table,
+    when,
+)
+
+donor_app = typer.Typer(help="Donors, marker tests and eligibility.", no_args_is_help=True)
+lot_app = typer.Typer(help="Tissue lots (donations) and their DIN.", no_args_is_help=True)
+material_app = typer.Typer(help="Material (reagent) lots with expiry.", no_args_is_help=True)
+
+
+@donor_app.command("add")
+def donor_add(
+    code: Annotated[str, typer.Argument(help="Pseudonymous donor code (never a name).")],
+    relationship: Annotated[str, typer.Option(help="To the recipient: mother, unrelated, …")],
+    sex: Annotated[str, typer.Option(help="F or M.")],
+    birth_year: Annotated[int, typer.Option("--birth-year", help="YYYY.")],
+    user: UserOption,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Register a donor; eligibility starts as pending."""
+    from cellbatch.services.donors import add_donor
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    code = add_donor(
+        db, actor, code, relationship=relationship, sex=sex.strip().upper(), birth_year=birth_year
+    )
+    typer.echo(f"donor {code} registered (eligibility pending)")
+
+
+@donor_app.command("test")
+def donor_test(
+    code: str,
+    marker: Annotated[str, typer.Option(help="Marker, e.g. 'HIV-1/2 Ab'.")],
+    result: Annotated[str, typer.Option(help="negative or reactive.")],
+    sampled: Annotated[str, typer.Option(help="Sample date YYYY-MM-DD.")],
+    user: UserOption,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Record an infectious-disease marker result."""
+    from cellbatch.domain.timeparse import parse_date
+    from cellbatch.services.donors import record_donor_test
+
+    day = parse_date(sampled, field="--sampled")
+    db = database()
+    actor = login(db, user, password_stdin)
+    record_donor_test(db, actor, code, marker=marker, result=result, sampled=day)
+    typer.echo(f"{marker} {result} recorded for donor {code.upper()}")
+
+
+@donor_app.command("eligibility")
+def donor_eligibility(
+    code: str,
+    status: Annotated[str, typer.Option(help="eligible, ineligible-related or pending.")],
+    user: UserOption,
+    reason: Annotated[str | None, typer.Option(help="Basis of the determination.")] = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Set the donor eligibility determination (supervisor or QA)."""
+    from cellbatch.services.donors import set_eligibility
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    set_eligibility(db, actor, code, status, reason)
+    typer.echo(f"donor {code.upper()}: {status}")
+
+
+@donor_app.command("show")
+def donor_show(code: str, json_out: JsonOption = False) -> None:
+    """Show a donor with marker results."""
+    from cellbatch.services.donors import donor_view
+
+    view = donor_view(database(), code)
+    if json_out:
+        emit_json(view.to_dict())
+        return
+    typer.echo(
+        f"{view.code}: {view.relationship}, {view.sex}, born {view.birth_year}, "
+        f"eligibility {view.eligibility}"
+    )
+    for t in view.tests:
+        typer.echo(f"  {t['marker']}: {t['result']} (sampled {t['sampled']})")
+
+
+@lot_app.command("receive")
+def lot_receive(
+    lot: Annotated[str, typer.Argument(help="Tissue lot number.")],
+    donor: Annotated[str, typer.Option(help="Donor code.")],
+    tissue: Annotated[str, typer.Option(help="bone-marrow or adipose.")],
+    amount: Annotated[str, typer.Option(help="Amount received, e.g. '50 mL' or '120 g'.")],
+    collected: Annotated[str, typer.Option(help="Collection date-time.")],
+    user: UserOption,
+    temperature: Annotated[str | None, typer.Option(help="Receipt temperature.")] = None,
+    at: AtOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Receive a donation; its ISBT 128 DIN is assigned now."""
+    from cellbatch import units
+    from cellbatch.domain.errors import InvalidInput
+    from cellbatch.isbt128 import Din, check_character
+    from cellbatch.services.donors import receive_tissue_lot
+
+    if tissue == "bone-marrow":
+        quantity = units.parse(amount, "volume", field="--amount")
+    elif tissue == "adipose":
+        quantity = units.parse(amount, "mass", field="--amount")
+    else:
+        raise InvalidInput("--tissue", f"expected bone-marrow or adipose, got {tissue!r}")
+    temp = units.parse(temperature, "temperature", field="--temperature") if temperature else None
+    collected_at = when(collected, "--collected")
+    db = database()
+    actor = login(db, user, password_stdin)
+    din = receive_tissue_lot(
+        db,
+        actor,
+        lot,
+        donor_code=donor,
+        tissue=tissue,
+        amount=quantity,
+        collected=collected_at,
+        received=when(at),
+        receipt_temperature=temp,
+    )
+    typer.echo(
+        f"tissue lot {lot.upper()} received: DIN {Din.from_code(din).eye_readable} "
+        f"[{check_character(din)}]"
+    )
+
+
+@material_app.command("add")
+def material_add(
+    lot: Annotated[str, typer.Argument(help="Supplier lot number.")],
+    kind: Annotated[str, typer.Option(help="medium, supplement, cryoprotectant, …")],
+    name: Annotated[str, typer.Option(help="Material name.")],
+    expires: Annotated[str, typer.Option(help="Expiry date YYYY-MM-DD.")],
+    user: UserOption,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Register a material lot with its expiry."""
+    from cellbatch.domain.timeparse import parse_date
+    from cellbatch.services.donors import add_material
+
+    day = parse_date(expires, field="--expires")
+    db = database()
+    actor = login(db, user, password_stdin)
+    add_material(db, actor, lot, kind=kind, name=name, expires=day)
+    typer.echo(f"material lot {lot.strip()} ({kind}) registered, expires {day:%Y-%m-%d}")
+
+
+@material_app.command("list")
+def material_list(json_out: JsonOption = False) -> None:
+    """List material lots, soonest expiry first."""
+    from cellbatch.services.donors import list_materials
+
+    rows = list_materials(database())
+    if json_out:
+        emit_json(rows)
+        return
+    table(
+        [[r["lot"], r["kind"], r["name"], r["expires"]] for r in rows],
+        ["lot", "kind", "name", "expires"],
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the root app."""
+    app.add_typer(donor_app, name="donor")
+    app.add_typer(lot_app, name="lot")
+    app.add_typer(material_app, name="material")

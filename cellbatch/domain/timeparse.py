@@ -1,0 +1,48 @@
+"""Dates and times as technicians type them, read as the terminal's local time."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from cellbatch.domain.errors import InvalidInput
+
+_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+
+
+def parse_datetime(text: str, *, field: str) -> datetime:
+    """``YYYY-MM-DD HH:MM`` (local time, or with an offset / Z) as an aware UTC datetime."""
+    raw = text.strip()
+    if not raw:
+        raise InvalidInput(field, "expected a date and time as YYYY-MM-DD HH:MM, got nothing")
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        value = None
+        for fmt in _FORMATS:
+            try:
+                value = datetime.strptime(raw, fmt)
+                break
+            except ValueError:
+                continue
+    if value is None or (len(raw) <= 10 and "T" not in raw and " " not in raw):
+        raise InvalidInput(field, f"expected a date and time as YYYY-MM-DD HH:MM, got {raw[:40]!r}")
+    if value.tzinfo is None:
+        value = value.astimezone()  # the terminal's local time zone
+    return value.astimezone(UTC)
+
+
+def parse_date(text: str, *, field: str) -> date:
+    """``YYYY-MM-DD`` as a date."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InvalidInput(
+            field, f"expected a date as YYYY-MM-DD, got {text.strip()[:40]!r}"
+        ) from exc
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """An aware datetime as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,116 @@
+"""Shared checks of the process services: finding and locking batches, lots, values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cellbatch import units
+from cellbatch.db.tables import Batch, MaterialLot, StepEntry
+from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.sop import Parameter, Step
+from cellbatch.domain.users import RECORDING_ROLES, Actor
+
+LOCKED_STATUSES = ("released", "rejected")
+"""Batch statuses after which the record is locked."""
+
+FUTURE_SLACK = timedelta(minutes=5)
+"""How far ahead of the server clock a work time may lie (clock skew of terminals)."""
+
+
+def find_batch(session: Session, code: str, *, for_update: bool = False) -> Batch:
+    """The batch with this code; NotFound names it."""
+    query = select(Batch).where(Batch.code == code.strip())
+    if for_update:
+        query = query.with_for_update()
+    batch = session.execute(query).scalar_one_or_none()
+    if batch is None:
+        raise NotFound(f"no batch {code.strip()!r}")
+    return batch
+
+
+def ensure_open(batch: Batch) -> None:
+    """Refuse any write to a released or rejected (locked) batch."""
+    if batch.status in LOCKED_STATUSES:
+        raise RuleViolation(
+            f"batch {batch.code} is {batch.status} and locked: nothing more can be recorded, "
+            "corrected, verified or signed on it"
+        )
+
+
+def require_recorder(actor: Actor, action: str) -> None:
+    """Only technicians and supervisors record process steps."""
+    actor.require(*RECORDING_ROLES, action=action)
+
+
+def entries(session: Session, batch_id: int) -> list[StepEntry]:
+    """The batch's step entries in the order they were recorded."""
+    return list(
+        session.execute(
+            select(StepEntry).where(StepEntry.batch_id == batch_id).order_by(StepEntry.id)
+        ).scalars()
+    )
+
+
+def check_work_time(at: datetime, now: datetime, field: str = "--at") -> datetime:
+    """Refuse a work time in the future: the record describes what was already done."""
+    if at > now + FUTURE_SLACK:
+        raise InvalidInput(
+            field, f"{at:%Y-%m-%d %H:%M} UTC is in the future; expected the time the work was done"
+        )
+    return at
+
+
+def usable_material(
+    session: Session,
+    lot_number: str,
+    *,
+    on: datetime,
+    field: str,
+    kinds: Iterable[str] | None = None,
+) -> MaterialLot:
+    """A material lot that exists, is of an allowed kind and has not expired on ``on``."""
+    lot = session.execute(
+        select(MaterialLot).where(MaterialLot.lot_number == lot_number.strip())
+    ).scalar_one_or_none()
+    if lot is None:
+        raise NotFound(
+            f"{field}: no material lot {lot_number.strip()!r} (add it with "
+            "`cellbatch material add`)"
+        )
+    allowed = list(kinds) if kinds is not None else None
+    if allowed and lot.kind not in allowed:
+        raise InvalidInput(
+            field, f"lot {lot.lot_number} is {lot.kind}; expected {' or '.join(allowed)}"
+        )
+    if lot.expires_on < on.date():
+        raise RuleViolation(
+            f"{field}: material lot {lot.lot_number} ({lot.name}) expired on "
+            f"{lot.expires_on:%Y-%m-%d}; an expired lot cannot be used"
+        )
+    return lot
+
+
+def parse_value(param: Parameter, text: str, field: str) -> float:
+    """Parse a typed value in the parameter's measure and check the SOP range."""
+    value = units.parse(text, param.measure, field=field)
+    check_range(param, value, field)
+    return value
+
+
+def check_range(param: Parameter, value: float, field: str, *, what: str | None = None) -> None:
+    """Refuse a value outside the SOP's range for the parameter."""
+    if not param.in_range(value):
+        shown = units.fmt(value, param.measure)
+        subject = what or param.label.lower()
+        raise InvalidInput(
+            field, f"{subject} {shown} is outside the SOP range {param.range_text()}"
+        )
+
+
+def param(step: Step, name: str) -> Parameter | None:
+    """The step's parameter of that name, if the SOP defines it."""
+    return step.param(name) if step.has_param(name) else None

@@ -1,0 +1,422 @@
+"""The complete read model of one batch: every recorded and computed value, with units.
+
+This is what ``batch show --json`` prints and what documents and screens are built from.
+Computed values are derived here from the stored inputs, so a correction flows through.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from cellbatch import units
+from cellbatch.db.database import Database
+from cellbatch.db.tables import (
+    Bag,
+    Batch,
+    Correction,
+    Donor,
+    MaterialLot,
+    MaterialUse,
+    QcResult,
+    ReleaseDecision,
+    SopVersion,
+    StepEntry,
+    TissueLot,
+    User,
+    Vial,
+)
+from cellbatch.domain import dosing, growth
+from cellbatch.domain.sequence import allowed_next
+from cellbatch.domain.timeparse import iso_utc
+from cellbatch.services.batch_access import find_batch
+from cellbatch.services.sops import sop_of
+
+ENTRY_MEASURES = {
+    "viable_cells": "cells",
+    "total_cells": "cells",
+    "cells_per_vial": "cells",
+    "viability": "percent",
+    "confluence": "percent",
+    "volume_per_vial": "volume",
+    "volume": "volume",
+    "enzyme_concentration": "mass_conc",
+    "gdp_fucose_concentration": "molar",
+    "cell_concentration": "cells_per_ml",
+    "temperature": "temperature",
+}
+"""Measure of each stored step value, for showing it with its unit."""
+
+
+def quantity(value: float | None, measure: str) -> dict[str, Any] | None:
+    """A value with its canonical unit and as technicians read it."""
+    if value is None:
+        return None
+    m = units.MEASURES[measure]
+    return {"value": value, "unit": m.canonical, "display": units.fmt(value, measure)}
+
+
+def _user_names(session, ids: set[int]) -> dict[int, dict[str, str]]:
+    if not ids:
+        return {}
+    rows = session.execute(select(User).where(User.id.in_(ids))).scalars()
+    return {u.id: {"username": u.username, "full_name": u.full_name} for u in rows}
+
+
+def _values(entry: StepEntry) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in entry.values.items():
+        if name in ("start", "end"):
+            out[name] = iso_utc(datetime.fromisoformat(value))
+            continue
+        measure = ENTRY_MEASURES.get(name)
+        out[name] = quantity(value, measure) if measure and value is not None else value
+    return out
+
+
+def batch_view(db: Database, code: str) -> dict[str, Any]:
+    """Everything recorded about a batch, computed values included, as plain data."""
+    with db.session() as session:
+        batch = find_batch(session, code)
+        sop = sop_of(session, batch)
+        sop_row = session.get(SopVersion, batch.sop_version_id)
+        entries = list(
+            session.execute(
+                select(StepEntry).where(StepEntry.batch_id == batch.id).order_by(StepEntry.id)
+            ).scalars()
+        )
+        qc = list(
+            session.execute(
+                select(QcResult).where(QcResult.batch_id == batch.id).order_by(QcResult.id)
+            ).scalars()
+        )
+        corrections = list(
+            session.execute(
+                select(Correction).where(Correction.batch_id == batch.id).order_by(Correction.id)
+            ).scalars()
+        )
+        decisions = list(
+            session.execute(
+                select(ReleaseDecision)
+                .where(ReleaseDecision.batch_id == batch.id)
+                .order_by(ReleaseDecision.id)
+            ).scalars()
+        )
+        people = _user_names(
+            session,
+            {batch.recorded_by}
+            | {e.recorded_by for e in entries}
+            | {q.recorded_by for q in qc}
+            | {c.corrected_by for c in corrections}
+            | {d.decided_by for d in decisions},
+        )
+        uses: dict[int, list[dict[str, str]]] = {}
+        if entries:
+            for use, lot in session.execute(
+                select(MaterialUse, MaterialLot)
+                .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
+                .where(MaterialUse.step_entry_id.in_([e.id for e in entries]))
+                .order_by(MaterialUse.id)
+            ):
+                uses.setdefault(use.step_entry_id, []).append(
+                    {
+                        "kind": lot.kind,
+                        "lot": lot.lot_number,
+                        "name": lot.name,
+                        "expires": lot.expires_on.isoformat(),
+                    }
+                )
+
+        bank = batch if batch.kind == "expansion" else session.get(Batch, batch.parent_batch_id)
+        lot = session.get(TissueLot, bank.tissue_lot_id)
+        donor = session.get(Donor, lot.donor_id)
+        corrected = {(c.entity, c.entity_id, c.field) for c in corrections}
+
+        def entry_dict(e: StepEntry) -> dict[str, Any]:
+            return {
+                "id": f"E{e.id}",
+                "kind": e.kind,
+                "passage": e.passage,
+                "values": _values(e),
+                "materials": uses.get(e.id, []),
+                "performed_at": iso_utc(e.performed_at),
+                "recorded_at": iso_utc(e.recorded_at),
+                "recorded_by": people[e.recorded_by],
+                "corrected_fields": sorted(
+                    f for (ent, i, f) in corrected if ent == "step_entry" and i == e.id
+                ),
+            }
+
+        kinds = [s.kind for s in sop.steps]
+        repeats = [s.repeats for s in sop.steps]
+        locked = batch.status in ("released", "rejected")
+        view: dict[str, Any] = {
+            "code": batch.code,
+            "kind": batch.kind,
+            "status": batch.status,
+            "product": sop.product_name,
+            "sop": {
+                "id": sop_row.sop_id,
+                "version": sop_row.version,
+                "content_hash": sop_row.content_hash,
+                "title": sop_row.title,
+            },
+            "started_at": iso_utc(batch.started_at),
+            "recorded_by": people[batch.recorded_by],
+            "donor": {
+                "code": donor.code,
+                "relationship": donor.relationship,
+                "eligibility": donor.eligibility,
+            },
+            "tissue_lot": {
+                "lot": lot.lot_number,
+                "tissue": lot.tissue,
+                "amount": f"{lot.amount:g} {lot.amount_unit}",
+                "collected_at": iso_utc(lot.collected_at),
+                "received_at": iso_utc(lot.received_at),
+            },
+            "din": lot.din,
+            "steps": [entry_dict(e) for e in entries],
+            "next_steps": [] if locked else allowed_next(kinds, repeats, [e.kind for e in entries]),
+        }
+        if batch.kind == "expansion":
+            view.update(_expansion(session, batch, sop, entries))
+        else:
+            view.update(_dose(session, batch, sop, entries))
+        view["qc"] = [
+            {
+                "id": f"Q{q.id}",
+                "qc_id": q.qc_id,
+                "test": q.test,
+                "name": q.name,
+                "method": q.method,
+                "stage": q.stage,
+                "value": (
+                    q.value_text
+                    if q.value_text is not None
+                    else {"value": q.value_num, "unit": q.unit, "display": _qc_display(sop, q)}
+                ),
+                "specification": q.spec,
+                "passed": q.passed,
+                "out_of_spec": not q.passed,
+                "retest_of": f"Q{q.retest_of_id}" if q.retest_of_id else None,
+                "performed_at": iso_utc(q.performed_at),
+                "recorded_at": iso_utc(q.recorded_at),
+                "recorded_by": people[q.recorded_by],
+                "corrected": any(ent == "qc_result" and i == q.id for (ent, i, _f) in corrected),
+            }
+            for q in qc
+        ]
+        view["corrections"] = [
+            {
+                "id": c.id,
+                "entry": ("E" if c.entity == "step_entry" else "Q") + str(c.entity_id),
+                "field": c.field,
+                "old_value": c.old_value,
+                "new_value": c.new_value,
+                "reason": c.reason,
+                "corrected_at": iso_utc(c.corrected_at),
+                "corrected_by": people[c.corrected_by],
+            }
+            for c in corrections
+        ]
+        view["release_decisions"] = [
+            {
+                "decision": d.decision,
+                "reason": d.reason,
+                "decided_at": iso_utc(d.decided_at),
+                "decided_by": people[d.decided_by],
+            }
+            for d in decisions
+        ]
+        return view
+
+
+def _qc_display(sop, q: QcResult) -> str:
+    test = sop.qc_test(q.qc_id)
+    if test.measure is None or q.value_num is None:
+        return str(q.value_num)
+    return units.fmt(q.value_num, test.measure)
+
+
+def _expansion(session, batch: Batch, sop, entries: list[StepEntry]) -> dict[str, Any]:
+    passages: list[dict[str, Any]] = []
+    cumulative = 0.0
+    current: dict[str, Any] | None = None
+    seeded_at = None
+    seeded = 0.0
+    rules = sop.expansion
+    for e in entries:
+        if e.kind == "seed":
+            area = (
+                rules.vessel_area_cm2(e.values["vessel"]) * e.values["vessels"]
+                if e.values["vessel"] in rules.vessels
+                else None
+            )
+            seeded = e.values["viable_cells"]
+            seeded_at = e.performed_at
+            current = {
+                "passage": e.passage,
+                "seed_entry": f"E{e.id}",
+                "vessel": e.values["vessel"],
+                "vessels": e.values["vessels"],
+                "area": {"value": area, "unit": "cm**2", "display": f"{area:g} cm²"}
+                if area
+                else None,
+                "viable_cells_seeded": quantity(seeded, "cells"),
+                "seeding_density": quantity(growth.seeding_density(seeded, area), "cells_per_cm2")
+                if area
+                else None,
+                "seeded_at": iso_utc(e.performed_at),
+            }
+            passages.append(current)
+        elif e.kind == "harvest" and current is not None:
+            harvested = growth.viable_cells(e.values["total_cells"], e.values["viability"])
+            pd = growth.population_doublings(seeded, harvested)
+            cumulative += pd
+            hours = (e.performed_at - seeded_at).total_seconds() / 3600.0
+            dt = growth.doubling_time_hours(hours, seeded, harvested)
+            current.update(
+                {
+                    "harvest_entry": f"E{e.id}",
+                    "total_cells_harvested": quantity(e.values["total_cells"], "cells"),
+                    "viability": quantity(e.values["viability"], "percent"),
+                    "confluence": quantity(e.values.get("confluence"), "percent"),
+                    "viable_cells_harvested": quantity(harvested, "cells"),
+                    "population_doublings": pd,
+                    "cumulative_population_doublings": cumulative,
+                    "culture_hours": hours,
+                    "doubling_time_hours": dt,
+                    "harvested_at": iso_utc(e.performed_at),
+                    "flags": e.values.get("flags", []),
+                }
+            )
+    vials = list(
+        session.execute(
+            select(Vial).where(Vial.batch_id == batch.id).order_by(Vial.number)
+        ).scalars()
+    )
+    thawed_by: dict[int, str] = {}
+    thaw_ids = {v.thaw_entry_id for v in vials if v.thaw_entry_id}
+    if thaw_ids:
+        for entry_id, code in session.execute(
+            select(StepEntry.id, Batch.code)
+            .join(Batch, Batch.id == StepEntry.batch_id)
+            .where(StepEntry.id.in_(thaw_ids))
+        ):
+            thawed_by[entry_id] = code
+    children = session.execute(
+        select(Batch.code, Batch.status).where(Batch.parent_batch_id == batch.id).order_by(Batch.id)
+    ).all()
+    freeze = next((e for e in entries if e.kind == "freeze"), None)
+    bank = None
+    if freeze is not None:
+        bank = {
+            "entry": f"E{freeze.id}",
+            "passage": freeze.passage,
+            "vials_frozen": freeze.values["vials"],
+            "cells_per_vial": quantity(freeze.values["cells_per_vial"], "cells"),
+            "volume_per_vial": quantity(freeze.values["volume_per_vial"], "volume"),
+            "total_cells_frozen": quantity(
+                freeze.values["cells_per_vial"] * freeze.values["vials"], "cells"
+            ),
+            "location": freeze.values["location"],
+            "frozen_at": iso_utc(freeze.performed_at),
+        }
+    return {
+        "passages": passages,
+        "cumulative_population_doublings": cumulative,
+        "limits": {
+            "max_passage": rules.max_passage,
+            "min_bank_passage": rules.min_bank_passage,
+            "max_cumulative_pd": rules.max_cumulative_pd,
+        },
+        "bank": bank,
+        "vials": [
+            {
+                "number": v.number,
+                "location": v.location,
+                "viable_cells": quantity(v.viable_cells, "cells"),
+                "volume": quantity(v.volume_ml, "volume"),
+                "status": "thawed" if v.thaw_entry_id else "in stock",
+                "thawed_for": thawed_by.get(v.thaw_entry_id),
+            }
+            for v in vials
+        ],
+        "vials_left": sum(1 for v in vials if v.thaw_entry_id is None),
+        "children": [{"code": c, "status": s} for c, s in children],
+    }
+
+
+def _dose(session, batch: Batch, sop, entries: list[StepEntry]) -> dict[str, Any]:
+    rules = sop.dose
+    target = dosing.dose_target(batch.dose_per_kg, batch.body_weight_kg, rules.tolerance_percent)
+    parent = session.get(Batch, batch.parent_batch_id)
+    out: dict[str, Any] = {
+        "parent": parent.code,
+        "recipient": batch.recipient_id,
+        "body_weight": quantity(batch.body_weight_kg, "mass_body"),
+        "dose_per_kg": quantity(batch.dose_per_kg, "cells_per_kg"),
+        "infusion_number": batch.infusion_number,
+        "infusion_day": batch.infusion_day,
+        "target_viable_cells": quantity(target.target_cells, "cells"),
+        "tolerance_percent": rules.tolerance_percent,
+        "target_window": {
+            "low": quantity(target.low_cells, "cells"),
+            "high": quantity(target.high_cells, "cells"),
+        },
+        "thaw": None,
+        "fucosylation": None,
+        "fill": None,
+        "bag": None,
+    }
+    for e in entries:
+        if e.kind == "thaw":
+            out["thaw"] = {
+                "entry": f"E{e.id}",
+                "vials": e.values["vials"],
+                "vial_numbers": e.values["vial_numbers"],
+                "total_cells": quantity(e.values["total_cells"], "cells"),
+                "viability": quantity(e.values["viability"], "percent"),
+                "viable_cells": quantity(
+                    growth.viable_cells(e.values["total_cells"], e.values["viability"]), "cells"
+                ),
+                "thawed_at": iso_utc(e.performed_at),
+                "flags": e.values.get("flags", []),
+            }
+        elif e.kind == "fucosylation":
+            start = datetime.fromisoformat(e.values["start"])
+            end = datetime.fromisoformat(e.values["end"])
+            out["fucosylation"] = {
+                "entry": f"E{e.id}",
+                **{k: v for k, v in _values(e).items() if k not in ("start", "end")},
+                "start": iso_utc(start),
+                "end": iso_utc(end),
+                "duration": quantity((end - start).total_seconds() / 60.0, "duration"),
+            }
+        elif e.kind == "fill":
+            cells, vol = e.values["viable_cells"], e.values["volume"]
+            out["fill"] = {
+                "entry": f"E{e.id}",
+                "volume": quantity(vol, "volume"),
+                "viable_cells": quantity(cells, "cells"),
+                "concentration": quantity(dosing.concentration(cells, vol), "cells_per_ml"),
+                "dose_per_kg": quantity(
+                    dosing.dose_per_kg(cells, batch.body_weight_kg), "cells_per_kg"
+                ),
+                "deviation_from_target_percent": target.deviation_percent(cells),
+                "within_tolerance": target.contains(cells),
+                "filled_at": iso_utc(e.performed_at),
+            }
+    bag = session.execute(select(Bag).where(Bag.batch_id == batch.id)).scalars().first()
+    if bag is not None:
+        out["bag"] = {
+            "number": bag.number,
+            "din": bag.din,
+            "product_code": bag.product_code,
+            "expires_at": iso_utc(bag.expires_at),
+        }
+        out["expiry"] = iso_utc(bag.expires_at)
+    return out

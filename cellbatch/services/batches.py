@@ -1,0 +1,238 @@
+"""Starting batches (a bank from a tissue lot, a dose from a released bank) and finding them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from cellbatch import units
+from cellbatch.db.database import Database
+from cellbatch.db.tables import Batch, SopVersion, TissueLot
+from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.timeparse import iso_utc
+from cellbatch.domain.users import Actor
+from cellbatch.services.batch_access import check_work_time, find_batch, require_recorder
+from cellbatch.services.sops import pin_sop, sop_of
+from cellbatch.services.unit_of_work import UnitOfWork
+
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+
+
+def batch_code(text: str, field: str = "BATCH") -> str:
+    """A batch or recipient code: 2–40 capital letters, digits or '-'."""
+    code = text.strip().upper()
+    if not _CODE.match(code):
+        raise InvalidInput(
+            field, f"expected 2–40 capital letters, digits or '-', got {text.strip()[:40]!r}"
+        )
+    return code
+
+
+def _new_code(uow: UnitOfWork, code: str) -> str:
+    code = batch_code(code)
+    if uow.session.execute(select(Batch).where(Batch.code == code)).first():
+        raise RuleViolation(f"batch {code} exists already")
+    return code
+
+
+def start_expansion(
+    db: Database,
+    actor: Actor,
+    code: str,
+    *,
+    lot_number: str,
+    sop_id: str,
+    sop_version: str | None = None,
+    at: datetime | None = None,
+) -> str:
+    """Start an expansion batch (a bank) from a tissue lot under an approved SOP version."""
+    require_recorder(actor, "start batches")
+    with UnitOfWork(db, actor) as uow:
+        code = _new_code(uow, code)
+        lot = uow.session.execute(
+            select(TissueLot).where(TissueLot.lot_number == lot_number.strip().upper())
+        ).scalar_one_or_none()
+        if lot is None:
+            raise NotFound(f"--lot: no tissue lot {lot_number.strip()!r}")
+        row, sop = pin_sop(uow, sop_id, sop_version, "expansion")
+        if lot.tissue not in sop.tissues:
+            raise RuleViolation(
+                f"{sop.label} expands {', '.join(sop.tissues)} tissue; "
+                f"lot {lot.lot_number} is {lot.tissue}"
+            )
+        started = check_work_time(at or uow.now, uow.now)
+        batch = uow.add(
+            Batch(
+                code=code,
+                kind="expansion",
+                sop_version_id=row.id,
+                tissue_lot_id=lot.id,
+                started_at=started,
+                recorded_at=uow.now,
+                recorded_by=actor.id,
+            )
+        )
+        uow.commit()
+        return batch.code
+
+
+def start_dose(
+    db: Database,
+    actor: Actor,
+    code: str,
+    *,
+    parent: str,
+    sop_id: str,
+    recipient: str,
+    weight: str,
+    dose: str,
+    infusion: int,
+    sop_version: str | None = None,
+    at: datetime | None = None,
+) -> str:
+    """Start a dose batch for one recipient and infusion, from a released bank.
+
+    The dose per kg must be one of the SOP's cohort doses; the infusion number gives the
+    day from the SOP's infusion schedule.
+    """
+    require_recorder(actor, "start batches")
+    weight_kg = units.parse(weight, "mass_body", field="--weight")
+    if not 0.5 <= weight_kg <= 400:
+        raise InvalidInput(
+            "--weight",
+            f"expected a body weight between 0.5 and 400 kg, got "
+            f"{units.fmt(weight_kg, 'mass_body')}",
+        )
+    dose_per_kg = units.parse(dose, "cells_per_kg", field="--dose")
+    recipient = batch_code(recipient, "--recipient")
+    with UnitOfWork(db, actor) as uow:
+        code = _new_code(uow, code)
+        bank = find_batch(uow.session, parent)
+        if bank.kind != "expansion":
+            raise RuleViolation(f"--parent: {bank.code} is a dose batch, not a bank")
+        if bank.status != "released":
+            raise RuleViolation(
+                f"--parent: bank {bank.code} is {bank.status}, not released: a "
+                "dose batch can only be made from a released bank"
+            )
+        row, sop = pin_sop(uow, sop_id, sop_version, "dose")
+        bank_sop = sop_of(uow.session, bank)
+        if bank_sop.id not in sop.parent_sops:
+            raise RuleViolation(
+                f"{sop.label} makes doses from banks of "
+                f"{', '.join(sop.parent_sops)}; {bank.code} was made under "
+                f"{bank_sop.label}"
+            )
+        rules = sop.dose
+        if rules.matching_cohort_dose(dose_per_kg) is None:
+            cohorts = ", ".join(d.display() for d in rules.cohort_doses)
+            raise InvalidInput(
+                "--dose",
+                f"{units.fmt(dose_per_kg, 'cells_per_kg')} is not a "
+                f"cohort dose of {sop.label} ({cohorts})",
+            )
+        if not 1 <= infusion <= len(rules.infusion_days):
+            raise InvalidInput(
+                "--infusion",
+                f"expected 1 to {len(rules.infusion_days)} "
+                f"({sop.label} schedules days "
+                f"{', '.join(map(str, rules.infusion_days))})",
+            )
+        taken = (
+            uow.session.execute(
+                select(Batch.code).where(
+                    Batch.recipient_id == recipient,
+                    Batch.infusion_number == infusion,
+                    Batch.status != "rejected",
+                )
+            )
+            .scalars()
+            .first()
+        )
+        if taken:
+            raise RuleViolation(
+                f"recipient {recipient} already has dose batch {taken} for infusion {infusion}"
+            )
+        started = check_work_time(at or uow.now, uow.now)
+        batch = uow.add(
+            Batch(
+                code=code,
+                kind="dose",
+                sop_version_id=row.id,
+                parent_batch_id=bank.id,
+                recipient_id=recipient,
+                body_weight_kg=weight_kg,
+                dose_per_kg=dose_per_kg,
+                infusion_number=infusion,
+                infusion_day=rules.infusion_days[infusion - 1],
+                started_at=started,
+                recorded_at=uow.now,
+                recorded_by=actor.id,
+            )
+        )
+        uow.commit()
+        return batch.code
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """One line of the batch list."""
+
+    code: str
+    kind: str
+    status: str
+    sop: str
+    started_at: str
+    parent: str | None
+    recipient: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        return asdict(self)
+
+
+def list_batches(
+    db: Database, *, offset: int = 0, limit: int | None = None, status: str | None = None
+) -> list[BatchSummary]:
+    """Batches, newest first, paged."""
+    parent = Batch.__table__.alias("parent")  # type: ignore[attr-defined]
+    with db.session() as session:
+        query = (
+            select(Batch, SopVersion.sop_id, SopVersion.version, parent.c.code)
+            .join(SopVersion, SopVersion.id == Batch.sop_version_id)
+            .outerjoin(parent, parent.c.id == Batch.parent_batch_id)
+            .order_by(Batch.started_at.desc(), Batch.id.desc())
+            .offset(offset)
+        )
+        if status:
+            query = query.where(Batch.status == status)
+        if limit is not None:
+            query = query.limit(limit)
+        return [
+            BatchSummary(
+                b.code,
+                b.kind,
+                b.status,
+                f"{sop_id} v{version}",
+                iso_utc(b.started_at),
+                parent_code,
+                b.recipient_id,
+            )
+            for b, sop_id, version, parent_code in session.execute(query)
+        ]
+
+
+def count_batches(db: Database) -> int:
+    """How many batches there are."""
+    with db.session() as session:
+        return session.execute(select(func.count()).select_from(Batch)).scalar_one()
+
+
+def batch_id_of(db: Database, code: str) -> int:
+    """The database id of a batch, by its code."""
+    with db.session() as session:
+        return find_batch(session, code).id

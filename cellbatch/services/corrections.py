@@ -1,0 +1,145 @@
+"""Corrections: a recorded value changed with a mandatory reason; the original stays visible."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from cellbatch import units
+from cellbatch.db.database import Database
+from cellbatch.db.tables import Correction, QcResult, StepEntry
+from cellbatch.domain.errors import InvalidInput, NotFound
+from cellbatch.domain.timeparse import parse_datetime
+from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
+from cellbatch.services.batch_access import check_range, ensure_open, find_batch
+from cellbatch.services.qc import parse_result
+from cellbatch.services.sops import sop_of
+from cellbatch.services.unit_of_work import UnitOfWork, display
+
+MEASURED = frozenset({"viability", "confluence", "total_cells"})
+"""Measured outcomes: a correction is recorded even outside the SOP range (then flagged)."""
+
+
+def parse_entry_ref(ref: str) -> tuple[str, int]:
+    """``E12`` (a step entry) or ``Q5`` (a QC result) as (kind, id)."""
+    text = ref.strip().upper()
+    if len(text) >= 2 and text[0] in "EQ" and text[1:].isdigit():
+        return ("step" if text[0] == "E" else "qc"), int(text[1:])
+    raise InvalidInput(
+        "ENTRY-ID",
+        f"expected E<number> for a step or Q<number> for a QC "
+        f"result (see batch show), got {ref.strip()[:20]!r}",
+    )
+
+
+def correct(
+    db: Database, actor: Actor, code: str, ref: str, *, field: str, value: str, reason: str
+) -> int:
+    """Correct one recorded value; returns the correction's id."""
+    actor.require(*RECORDING_ROLES, Role.QA, action="correct records")
+    if not reason.strip():
+        raise InvalidInput("--reason", "expected why the value is corrected (mandatory)")
+    kind, entry_id = parse_entry_ref(ref)
+    with UnitOfWork(db, actor) as uow:
+        batch = find_batch(uow.session, code, for_update=True)
+        ensure_open(batch)
+        sop = sop_of(uow.session, batch)
+        if kind == "step":
+            row = uow.session.get(StepEntry, entry_id)
+            if row is None or row.batch_id != batch.id:
+                raise NotFound(f"batch {batch.code} has no step entry E{entry_id}")
+            old, new, old_text, new_text = _step_value(row, sop, field.strip(), value)
+            if field.strip() == "at":
+                uow.change(
+                    row,
+                    "performed_at",
+                    new,
+                    reason=reason,
+                    batch_id=batch.id,
+                    action="correct",
+                    label="performed_at",
+                )
+            else:
+                values = dict(row.values)
+                values[field.strip()] = new
+                uow.change(
+                    row,
+                    "values",
+                    values,
+                    reason=reason,
+                    batch_id=batch.id,
+                    action="correct",
+                    label=f"values.{field.strip()}",
+                    old_display=old_text,
+                    new_display=new_text,
+                )
+            entity = "step_entry"
+        else:
+            row = uow.session.execute(
+                select(QcResult).where(QcResult.id == entry_id).with_for_update()
+            ).scalar_one_or_none()
+            if row is None or row.batch_id != batch.id:
+                raise NotFound(f"batch {batch.code} has no QC result Q{entry_id}")
+            if field.strip() != "value":
+                raise InvalidInput("--field", "a QC result's correctable field is 'value'")
+            test = sop.qc_test(row.qc_id)
+            parsed = parse_result(test, value)
+            old_text = row.value_text or display(row.value_num)
+            if isinstance(parsed, str):
+                uow.change(
+                    row, "value_text", parsed, reason=reason, batch_id=batch.id, action="correct"
+                )
+                new_text = parsed
+            else:
+                uow.change(
+                    row, "value_num", parsed, reason=reason, batch_id=batch.id, action="correct"
+                )
+                new_text = display(parsed)
+            passed = test.evaluate(parsed)
+            if passed != row.passed:
+                uow.change(
+                    row, "passed", passed, reason=reason, batch_id=batch.id, action="correct"
+                )
+            entity = "qc_result"
+        correction = uow.add(
+            Correction(
+                batch_id=batch.id,
+                entity=entity,
+                entity_id=entry_id,
+                field=field.strip(),
+                old_value=old_text or "",
+                new_value=new_text or "",
+                reason=reason.strip(),
+                corrected_at=uow.now,
+                corrected_by=actor.id,
+            ),
+            batch_id=batch.id,
+            reason=reason.strip(),
+        )
+        uow.commit()
+        return correction.id
+
+
+def _step_value(row: StepEntry, sop, field: str, text: str):
+    if field == "at":
+        new = parse_datetime(text, field="--value")
+        return row.performed_at, new, row.performed_at.isoformat(), new.isoformat()
+    if field not in row.values or field in ("flags", "vial_numbers", "start", "end"):
+        editable = sorted(
+            k for k in row.values if k not in ("flags", "vial_numbers", "start", "end")
+        ) + ["at"]
+        raise InvalidInput(
+            "--field",
+            f"expected one of {', '.join(editable)} for this {row.kind} entry, got {field!r}",
+        )
+    step = sop.step(row.kind)
+    old = row.values[field]
+    if isinstance(old, str):
+        new = text.strip().upper() if field == "vessel" else text.strip()
+        return old, new, old, new
+    if isinstance(old, int) and not step.has_param(field):
+        raise InvalidInput("--field", f"{field} cannot be corrected; record a new entry")
+    p = step.param(field)
+    new = units.parse(text, p.measure, field="--value")
+    if field not in MEASURED:
+        check_range(p, new, "--value")
+    return old, new, units.fmt_plain(old, p.measure), units.fmt_plain(new, p.measure)

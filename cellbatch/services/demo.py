@@ -1,0 +1,371 @@
+"""Demo data: the two clinical cases of DESIGN.md §1, recorded through the real services.
+
+Everything is written by the same use cases a technician or QA officer runs, with work
+times in the recent past, so the demo is a faithful, audited record.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from cellbatch.db.database import Database
+from cellbatch.db.tables import Batch, User
+from cellbatch.domain.errors import RuleViolation
+from cellbatch.services import batches, donors, qc, release, steps
+from cellbatch.services.auth import authenticate
+from cellbatch.services.users import add_user, create_first_admin
+
+DEMO_USERS = (
+    ("tech1", "Tomás Herrera", "technician"),
+    ("tech2", "Ingrid Larsen", "technician"),
+    ("sup1", "Sofia Moretti", "supervisor"),
+    ("qa1", "Quentin Okafor", "qa"),
+    ("qa2", "Grace Liu", "qa"),
+)
+"""Demo accounts besides ``admin``: user ID, printed name, role."""
+
+MARKERS = (
+    "HIV-1/2 Ab",
+    "HIV-1 NAT",
+    "HBsAg",
+    "anti-HBc",
+    "HBV NAT",
+    "HCV Ab",
+    "HCV NAT",
+    "HTLV-I/II Ab",
+    "Syphilis (TPHA)",
+)
+"""Infectious-disease markers tested on each donor."""
+
+
+def demo_password(username: str) -> str:
+    """The demo password of a demo user: ``demo-`` + user ID."""
+    return f"demo-{username}"
+
+
+def is_empty(db: Database) -> bool:
+    """True when the database has no users and no batches."""
+    with db.session() as session:
+        users = session.execute(select(func.count()).select_from(User)).scalar_one()
+        count = session.execute(select(func.count()).select_from(Batch)).scalar_one()
+    return users == 0 and count == 0
+
+
+def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str, str]]:
+    """Fill an empty database with the demo; returns (user, role, password) for printing."""
+    if not is_empty(db):
+        raise RuleViolation("the database is not empty: the demo only fills an empty database")
+    now = now or datetime.now(UTC)
+    create_first_admin(db, "admin", "Alex Admin", demo_password("admin"))
+    admin = authenticate(db, "admin", demo_password("admin"))
+    for username, name, role in DEMO_USERS:
+        add_user(db, admin, username, name, role, password=demo_password(username))
+    who = {u: authenticate(db, u, demo_password(u)) for u, _n, _r in DEMO_USERS}
+    tech1, tech2, sup1, qa1, qa2 = (who[u] for u in ("tech1", "tech2", "sup1", "qa1", "qa2"))
+
+    def ago(days: float = 0, hours: float = 0, minutes: float = 0) -> datetime:
+        return now - timedelta(days=days, hours=hours, minutes=minutes)
+
+    next_year = date(now.year + 1, now.month, min(now.day, 28))
+    for lot, kind, name, expires in (
+        ("AMEM-24K118", "medium", "alpha-MEM without nucleosides", next_year),
+        ("HPL-2611-07", "supplement", "Human platelet lysate, 5 %, pathogen-reduced", next_year),
+        ("TRYPLE-3320", "dissociation-reagent", "TrypLE Select (recombinant trypsin)", next_year),
+        ("DPBS-88812", "wash-solution", "DPBS without Ca/Mg", next_year),
+        ("CS10-5561", "cryoprotectant", "CryoStor CS10 (10 % DMSO)", next_year),
+        ("FTVII-0042", "fucosyltransferase", "Recombinant human FTVII, GMP grade", next_year),
+        ("GDPF-1187", "gdp-fucose", "GDP-fucose, 100 mM stock", next_year),
+        ("HBSS-HSA-220", "buffer", "HBSS with 1 % human serum albumin", next_year),
+        ("SAL-HSA-0915", "excipient", "0.9 % NaCl with 1 % human albumin", next_year),
+        (
+            "HPL-2604-02",
+            "supplement",
+            "Human platelet lysate, 5 % (old lot)",
+            (now - timedelta(days=20)).date(),
+        ),
+        (
+            "TRYPLE-3371",
+            "dissociation-reagent",
+            "TrypLE Select (recombinant trypsin)",
+            (now + timedelta(days=12)).date(),
+        ),
+    ):
+        donors.add_material(db, tech1, lot, kind=kind, name=name, expires=expires)
+
+    # --- the two donors ---------------------------------------------------------------
+    donors.add_donor(db, tech1, "DN-2026-0001", relationship="unrelated", sex="F", birth_year=1991)
+    donors.add_donor(db, tech1, "DN-2026-0002", relationship="mother", sex="F", birth_year=1989)
+    for marker in MARKERS:
+        donors.record_donor_test(
+            db, tech1, "DN-2026-0001", marker=marker, result="negative", sampled=ago(days=62).date()
+        )
+        result = "reactive" if marker == "anti-HBc" else "negative"
+        donors.record_donor_test(
+            db, tech1, "DN-2026-0002", marker=marker, result=result, sampled=ago(days=49).date()
+        )
+    donors.set_eligibility(
+        db,
+        sup1,
+        "DN-2026-0001",
+        "eligible",
+        "all markers negative; donor history questionnaire acceptable",
+    )
+    donors.set_eligibility(
+        db,
+        sup1,
+        "DN-2026-0002",
+        "ineligible-related",
+        "anti-HBc reactive (HBV NAT negative); related directed donation "
+        "allowed with biohazard labelling",
+    )
+
+    donors.receive_tissue_lot(
+        db,
+        tech1,
+        "TL-ADI-0001",
+        donor_code="DN-2026-0001",
+        tissue="adipose",
+        amount=152.0,
+        collected=ago(days=60, hours=3),
+        received=ago(days=60, hours=1),
+        receipt_temperature=6.5,
+    )
+    donors.receive_tissue_lot(
+        db,
+        tech2,
+        "TL-BM-0001",
+        donor_code="DN-2026-0002",
+        tissue="bone-marrow",
+        amount=58.0,
+        collected=ago(days=47, hours=4),
+        received=ago(days=47, hours=2),
+        receipt_temperature=19.0,
+    )
+
+    seed_lots = ["AMEM-24K118", "HPL-2611-07", "TRYPLE-3320"]
+    harvest_lots = ["TRYPLE-3320", "DPBS-88812"]
+
+    # --- eASC bank: P0-P3, frozen, QC, released ---------------------------------------
+    batches.start_expansion(
+        db, tech1, "EASC-B001", lot_number="TL-ADI-0001", sop_id="SOP-EASC-EXP", at=ago(days=60)
+    )
+    plan = [  # vessel, n, seeded, total harvested, viability, confluence, day seeded
+        ("CS2", 1, "3.8 x 10^6 cells", "4.1e7 cells", "95 %", "85 %", 60),
+        ("CS5", 2, "1.9e7 cells", "1.62e8 cells", "94 %", "82 %", 53),
+        ("CS10", 2, "3.8e7 cells", "3.2e8 cells", "93 %", "80 %", 46),
+        ("CS10", 5, "9.5e7 cells", "8.8e8 cells", "94 %", "84 %", 39),
+    ]
+    for vessel, n, seeded, total, via, conf, day in plan:
+        steps.seed(
+            db,
+            tech1,
+            "EASC-B001",
+            vessel=vessel,
+            vessels=n,
+            cells=seeded,
+            materials=seed_lots,
+            at=ago(days=day),
+        )
+        steps.harvest(
+            db,
+            tech2,
+            "EASC-B001",
+            total_cells=total,
+            viability=via,
+            confluence=conf,
+            materials=harvest_lots,
+            at=ago(days=day - 6, hours=2),
+        )
+    steps.freeze(
+        db,
+        tech1,
+        "EASC-B001",
+        vials=16,
+        cells_per_vial="50 x 10^6 cells",
+        volume_per_vial="1.5 mL",
+        cryoprotectant="CS10-5561",
+        location="LN2 tank 2 / rack 3 / box 12",
+        at=ago(days=33, hours=1),
+    )
+    bank_qc = [
+        ("viability", "94 %"),
+        ("sterility", "no growth"),
+        ("mycoplasma", "negative"),
+        ("endotoxin", "0.08 EU/mL"),
+        ("cd105", "99.1 %"),
+        ("cd73", "99.6 %"),
+        ("cd90", "98.7 %"),
+        ("cd45", "0.4 %"),
+        ("cd34", "0.9 %"),
+        ("cd14", "0.3 %"),
+        ("cd19", "0.2 %"),
+        ("hla-dr", "0.6 %"),
+        ("karyotype", "normal"),
+        ("post-thaw-viability", "88 %"),
+    ]
+    for test, value in bank_qc:
+        stage = "in-process" if test == "viability" else "release"
+        qc.record_qc(db, sup1, "EASC-B001", test=test, value=value, stage=stage, at=ago(days=25))
+    release.decide(
+        db,
+        qa1,
+        "EASC-B001",
+        "release",
+        "bank QC complete and within specification; records reviewed",
+    )
+
+    # --- eASC dose for RA patient 1, infusion 1, 70 kg at 2 x 10^6 cells/kg, filled ----
+    batches.start_dose(
+        db,
+        tech1,
+        "EASC-D001",
+        parent="EASC-B001",
+        sop_id="SOP-EASC-DOSE",
+        recipient="RA-P001",
+        weight="70 kg",
+        dose="2 x 10^6 cells/kg",
+        infusion=1,
+        at=ago(hours=4),
+    )
+    steps.thaw(
+        db,
+        tech1,
+        "EASC-D001",
+        vials=4,
+        total_cells="1.9e8 cells",
+        viability="88 %",
+        materials=["DPBS-88812"],
+        at=ago(hours=3, minutes=40),
+    )
+    steps.fill(
+        db,
+        tech1,
+        "EASC-D001",
+        volume="40 mL",
+        cells="1.42e8 cells",
+        materials=["SAL-HSA-0915"],
+        at=ago(hours=3, minutes=5),
+    )
+    for test, value in (
+        ("viability", "87 %"),
+        ("gram-stain", "negative"),
+        ("endotoxin", "0.12 EU/mL"),
+    ):
+        qc.record_qc(
+            db,
+            tech2,
+            "EASC-D001",
+            test=test,
+            value=value,
+            stage="release",
+            at=ago(hours=2, minutes=40),
+        )
+
+    # --- BM-MSC bank from the mother: P0-P2, frozen, QC, released ---------------------
+    batches.start_expansion(
+        db, tech2, "BMMSC-B001", lot_number="TL-BM-0001", sop_id="SOP-BMMSC-EXP", at=ago(days=47)
+    )
+    plan = [
+        ("CS1", 1, "1.0e7 cells", "2.6e7 cells", "95 %", "80 %", 47),
+        ("CS5", 2, "1.9e7 cells", "1.5e8 cells", "93 %", "85 %", 37),
+        ("CS5", 4, "5.0e7 cells", "4.4e8 cells", "94 %", "86 %", 30),
+    ]
+    for vessel, n, seeded, total, via, conf, day in plan:
+        steps.seed(
+            db,
+            tech2,
+            "BMMSC-B001",
+            vessel=vessel,
+            vessels=n,
+            cells=seeded,
+            materials=seed_lots,
+            at=ago(days=day),
+        )
+        steps.harvest(
+            db,
+            tech1,
+            "BMMSC-B001",
+            total_cells=total,
+            viability=via,
+            confluence=conf,
+            materials=harvest_lots,
+            at=ago(days=day - 7, hours=1),
+        )
+    steps.freeze(
+        db,
+        tech2,
+        "BMMSC-B001",
+        vials=16,
+        cells_per_vial="25 x 10^6 cells",
+        volume_per_vial="1.0 mL",
+        cryoprotectant="CS10-5561",
+        location="LN2 tank 1 / rack 5 / box 3",
+        at=ago(days=23, hours=1),
+    )
+    for test, value in bank_qc:
+        stage = "in-process" if test == "viability" else "release"
+        qc.record_qc(db, sup1, "BMMSC-B001", test=test, value=value, stage=stage, at=ago(days=15))
+    release.decide(
+        db,
+        qa2,
+        "BMMSC-B001",
+        "release",
+        "bank QC complete and within specification; related donor: biohazard labelling required",
+    )
+
+    # --- fucosylated dose for the child (EB), 20 kg at 2 x 10^6 cells/kg ---------------
+    batches.start_dose(
+        db,
+        tech1,
+        "FUC-D001",
+        parent="BMMSC-B001",
+        sop_id="SOP-FUC-BMMSC-DOSE",
+        recipient="EB-P001",
+        weight="20 kg",
+        dose="2 x 10^6 cells/kg",
+        infusion=1,
+        at=ago(hours=2, minutes=30),
+    )
+    steps.thaw(
+        db,
+        tech1,
+        "FUC-D001",
+        vials=3,
+        total_cells="7.0e7 cells",
+        viability="86 %",
+        materials=["DPBS-88812"],
+        at=ago(hours=2),
+    )
+    steps.fucosylation(
+        db,
+        tech2,
+        "FUC-D001",
+        enzyme_lot="FTVII-0042",
+        enzyme="60 ug/mL",
+        gdp_fucose_lot="GDPF-1187",
+        gdp_fucose="1 mM",
+        cells="2.0 x 10^7 cells/mL",
+        volume="3 mL",
+        temperature="37 degC",
+        start=ago(minutes=75),
+        end=ago(minutes=15),
+        materials=["HBSS-HSA-220"],
+    )
+    qc.record_qc(
+        db,
+        tech2,
+        "FUC-D001",
+        test="viability",
+        value="82 %",
+        stage="in-process",
+        at=ago(minutes=10),
+    )
+    qc.record_qc(
+        db, tech2, "FUC-D001", test="heca452", value="42 %", stage="in-process", at=ago(minutes=5)
+    )
+
+    return [("admin", "admin", demo_password("admin"))] + [
+        (u, r, demo_password(u)) for u, _n, r in DEMO_USERS
+    ]

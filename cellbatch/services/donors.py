@@ -1,0 +1,270 @@
+"""Donors, their marker tests and eligibility; tissue lots (with their DIN); material lots."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from cellbatch import isbt128
+from cellbatch.db.database import Database
+from cellbatch.db.tables import DinCounter, Donor, DonorTest, MaterialLot, TissueLot
+from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.sop import MATERIAL_KINDS
+from cellbatch.domain.timeparse import iso_utc
+from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
+from cellbatch.services.unit_of_work import UnitOfWork
+
+ELIGIBILITY = ("eligible", "ineligible-related", "pending")
+"""Donor eligibility: eligible; ineligible but allowed for a related recipient; pending."""
+MARKER_RESULTS = ("negative", "reactive")
+"""Results of an infectious-disease marker test."""
+TISSUES = {"bone-marrow": "mL", "adipose": "g"}
+"""Tissue sources and the unit their amount is recorded in."""
+
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+
+
+def _code(text: str, field: str) -> str:
+    code = text.strip().upper()
+    if not _CODE.match(code):
+        raise InvalidInput(
+            field,
+            "expected 2–40 capital letters, digits or '-' (a pseudonymous "
+            f"code, never a name), got {text.strip()[:40]!r}",
+        )
+    return code
+
+
+@dataclass(frozen=True)
+class DonorView:
+    """A donor as shown: code, relationship, eligibility and marker results."""
+
+    code: str
+    relationship: str
+    sex: str
+    birth_year: int
+    eligibility: str
+    tests: list[dict[str, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        return asdict(self)
+
+
+def _find_donor(uow: UnitOfWork, code: str) -> Donor:
+    donor = uow.session.execute(
+        select(Donor).where(Donor.code == code.strip().upper()).with_for_update()
+    ).scalar_one_or_none()
+    if donor is None:
+        raise NotFound(f"no donor {code.strip()!r}")
+    return donor
+
+
+def add_donor(
+    db: Database, actor: Actor, code: str, *, relationship: str, sex: str, birth_year: int
+) -> str:
+    """Register a donor by pseudonymous code; eligibility starts as pending."""
+    actor.require(*RECORDING_ROLES, action="register donors")
+    code = _code(code, "CODE")
+    if sex not in ("F", "M"):
+        raise InvalidInput("--sex", f"expected F or M, got {sex!r}")
+    if not relationship.strip():
+        raise InvalidInput(
+            "--relationship", "expected the relationship to the recipient, e.g. mother or unrelated"
+        )
+    with UnitOfWork(db, actor) as uow:
+        if not 1900 <= birth_year <= uow.now.year:
+            raise InvalidInput(
+                "--birth-year", f"expected a year between 1900 and {uow.now.year}, got {birth_year}"
+            )
+        if uow.session.execute(select(Donor).where(Donor.code == code)).first():
+            raise RuleViolation(f"donor {code} exists already")
+        uow.add(
+            Donor(
+                code=code,
+                relationship=relationship.strip(),
+                sex=sex,
+                birth_year=birth_year,
+                created_at=uow.now,
+            )
+        )
+        uow.commit()
+    return code
+
+
+def record_donor_test(
+    db: Database, actor: Actor, code: str, *, marker: str, result: str, sampled: date
+) -> None:
+    """Record an infectious-disease marker result with its sample date."""
+    actor.require(*RECORDING_ROLES, Role.QA, action="record donor tests")
+    if result not in MARKER_RESULTS:
+        raise InvalidInput("--result", f"expected negative or reactive, got {result!r}")
+    if not marker.strip():
+        raise InvalidInput("--marker", "expected the marker name, e.g. HIV-1/2 Ab")
+    with UnitOfWork(db, actor) as uow:
+        if sampled > uow.now.date():
+            raise InvalidInput("--sampled", "is in the future")
+        donor = _find_donor(uow, code)
+        uow.add(
+            DonorTest(
+                donor_id=donor.id,
+                marker=marker.strip(),
+                result=result,
+                sampled_on=sampled,
+                recorded_at=uow.now,
+                recorded_by=actor.id,
+            )
+        )
+        uow.commit()
+
+
+def set_eligibility(
+    db: Database, actor: Actor, code: str, status: str, reason: str | None = None
+) -> None:
+    """Set the donor eligibility determination (a supervisor or QA decides it)."""
+    actor.require(Role.SUPERVISOR, Role.QA, action="determine donor eligibility")
+    if status not in ELIGIBILITY:
+        raise InvalidInput("--status", f"expected one of {', '.join(ELIGIBILITY)}, got {status!r}")
+    with UnitOfWork(db, actor) as uow:
+        donor = _find_donor(uow, code)
+        if donor.eligibility != status:
+            uow.change(donor, "eligibility", status, reason=reason or "eligibility determination")
+        uow.commit()
+
+
+def donor_view(db: Database, code: str) -> DonorView:
+    """A donor with its marker results."""
+    with db.session() as session:
+        donor = session.execute(
+            select(Donor).where(Donor.code == code.strip().upper())
+        ).scalar_one_or_none()
+        if donor is None:
+            raise NotFound(f"no donor {code.strip()!r}")
+        tests = session.execute(
+            select(DonorTest).where(DonorTest.donor_id == donor.id).order_by(DonorTest.id)
+        ).scalars()
+        return DonorView(
+            donor.code,
+            donor.relationship,
+            donor.sex,
+            donor.birth_year,
+            donor.eligibility,
+            [
+                {"marker": t.marker, "result": t.result, "sampled": t.sampled_on.isoformat()}
+                for t in tests
+            ],
+        )
+
+
+def _next_din(uow: UnitOfWork, year: int) -> isbt128.Din:
+    from cellbatch.site import load_site_settings
+
+    fin = load_site_settings().fin
+    counter = uow.session.execute(
+        select(DinCounter).where(DinCounter.fin == fin, DinCounter.year == year).with_for_update()
+    ).scalar_one_or_none()
+    if counter is None:
+        counter = uow.add(DinCounter(fin=fin, year=year, last_sequence=0))
+    sequence = counter.last_sequence + 1
+    if sequence > 999_999:
+        raise RuleViolation(f"DIN sequence for {fin} in {year} is exhausted")
+    uow.change(counter, "last_sequence", sequence, reason="DIN assigned at tissue receipt")
+    return isbt128.Din(fin=fin, year=year % 100, sequence=sequence)
+
+
+def receive_tissue_lot(
+    db: Database,
+    actor: Actor,
+    lot_number: str,
+    *,
+    donor_code: str,
+    tissue: str,
+    amount: float,
+    collected: datetime,
+    received: datetime | None = None,
+    receipt_temperature: float | None = None,
+) -> str:
+    """Receive a donation and assign its DIN (FIN + year + a sequence that never repeats).
+
+    ``amount`` is canonical (mL for marrow, g for adipose tissue). Returns the DIN.
+    """
+    actor.require(*RECORDING_ROLES, action="receive tissue")
+    lot_number = _code(lot_number, "LOT")
+    if tissue not in TISSUES:
+        raise InvalidInput("--tissue", f"expected {' or '.join(TISSUES)}, got {tissue!r}")
+    with UnitOfWork(db, actor) as uow:
+        received = received or uow.now
+        if collected > received:
+            raise InvalidInput("--collected", "is after the time the tissue was received")
+        if received > uow.now:
+            raise InvalidInput("--at", "the receipt time is in the future")
+        donor = _find_donor(uow, donor_code)
+        if uow.session.execute(select(TissueLot).where(TissueLot.lot_number == lot_number)).first():
+            raise RuleViolation(f"tissue lot {lot_number} exists already")
+        din = _next_din(uow, received.year)
+        uow.add(
+            TissueLot(
+                lot_number=lot_number,
+                donor_id=donor.id,
+                tissue=tissue,
+                amount=amount,
+                amount_unit=TISSUES[tissue],
+                collected_at=collected,
+                received_at=received,
+                receipt_temperature=receipt_temperature,
+                din=din.code,
+                recorded_at=uow.now,
+                recorded_by=actor.id,
+            )
+        )
+        uow.commit()
+        return din.code
+
+
+def add_material(
+    db: Database, actor: Actor, lot_number: str, *, kind: str, name: str, expires: date
+) -> None:
+    """Register a lot of a reagent or consumable with its expiry."""
+    actor.require(*RECORDING_ROLES, action="register material lots")
+    lot_number = lot_number.strip()
+    if not lot_number or len(lot_number) > 60:
+        raise InvalidInput("LOT", "expected the supplier's lot number (1–60 characters)")
+    if kind not in MATERIAL_KINDS:
+        raise InvalidInput("--kind", f"expected one of {', '.join(MATERIAL_KINDS)}, got {kind!r}")
+    if not name.strip():
+        raise InvalidInput("--name", "expected the material's name")
+    with UnitOfWork(db, actor) as uow:
+        if uow.session.execute(
+            select(MaterialLot).where(MaterialLot.lot_number == lot_number)
+        ).first():
+            raise RuleViolation(f"material lot {lot_number} exists already")
+        uow.add(
+            MaterialLot(
+                lot_number=lot_number,
+                kind=kind,
+                name=name.strip(),
+                expires_on=expires,
+                recorded_at=uow.now,
+                recorded_by=actor.id,
+            )
+        )
+        uow.commit()
+
+
+def list_materials(db: Database) -> list[dict[str, Any]]:
+    """Every material lot with kind, name and expiry."""
+    with db.session() as session:
+        return [
+            {
+                "lot": m.lot_number,
+                "kind": m.kind,
+                "name": m.name,
+                "expires": m.expires_on.isoformat(),
+                "recorded_at": iso_utc(m.recorded_at),
+            }
+            for m in session.execute(select(MaterialLot).order_by(MaterialLot.expires_on)).scalars()
+        ]

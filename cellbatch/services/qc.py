@@ -1,0 +1,104 @@
+"""QC results: value with unit, the SOP's specification, pass/fail computed; retests kept."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from cellbatch import units
+from cellbatch.db.database import Database
+from cellbatch.db.tables import Batch, QcResult
+from cellbatch.domain.errors import InvalidInput
+from cellbatch.domain.sop import QcTest
+from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
+from cellbatch.services.batch_access import check_work_time, ensure_open, find_batch
+from cellbatch.services.sops import sop_of
+from cellbatch.services.unit_of_work import UnitOfWork
+
+STAGES = ("in-process", "release")
+"""When a QC test is done: during the process or for release."""
+
+
+def parse_result(test: QcTest, text: str) -> float | str:
+    """A typed result in the test's unit (numeric) or one of its allowed words."""
+    if test.qualitative:
+        word = text.strip().lower()
+        allowed = {a.lower(): a for a in test.allowed}
+        if word not in allowed:
+            raise InvalidInput(
+                "--value",
+                f"expected one of {', '.join(test.allowed)} for "
+                f"{test.name}, got {text.strip()[:40]!r}",
+            )
+        return allowed[word]
+    return units.parse(text, test.measure, field="--value")
+
+
+def write_result(
+    uow: UnitOfWork,
+    batch: Batch,
+    test: QcTest,
+    value: float | str,
+    *,
+    method: str | None,
+    at: datetime,
+    note: str | None = None,
+) -> QcResult:
+    """Store one result; an earlier result of the same test makes this a retest of it."""
+    previous = (
+        uow.session.execute(
+            select(QcResult)
+            .where(QcResult.batch_id == batch.id, QcResult.qc_id == test.id)
+            .order_by(QcResult.id.desc())
+        )
+        .scalars()
+        .first()
+    )
+    numeric = not isinstance(value, str)
+    result = QcResult(
+        batch_id=batch.id,
+        qc_id=test.id,
+        test=test.test,
+        name=test.name,
+        method=(method or test.method).strip(),
+        stage=test.stage,
+        value_num=value if numeric else None,
+        value_text=None if numeric else value,
+        unit=test.measure.canonical if numeric and test.measure else None,
+        spec=test.spec_text(),
+        passed=test.evaluate(value),
+        retest_of_id=previous.id if previous else None,
+        performed_at=at,
+        recorded_at=uow.now,
+        recorded_by=uow.actor.id,  # type: ignore[union-attr]
+    )
+    reason = note or (f"retest of Q{previous.id}" if previous else None)
+    return uow.add(result, batch_id=batch.id, reason=reason)
+
+
+def record_qc(
+    db: Database,
+    actor: Actor,
+    code: str,
+    *,
+    test: str,
+    value: str,
+    method: str | None = None,
+    stage: str | None = None,
+    at: datetime | None = None,
+) -> int:
+    """Record a QC result on a bank or dose batch; returns its id (shown as Q<id>)."""
+    actor.require(*RECORDING_ROLES, Role.QA, action="record QC results")
+    if stage is not None and stage not in STAGES:
+        raise InvalidInput("--stage", f"expected in-process or release, got {stage!r}")
+    with UnitOfWork(db, actor) as uow:
+        batch = find_batch(uow.session, code, for_update=True)
+        ensure_open(batch)
+        sop = sop_of(uow.session, batch)
+        qc_test = sop.qc_test(test.strip(), stage)
+        parsed = parse_result(qc_test, value)
+        when = check_work_time(at or uow.now, uow.now)
+        result = write_result(uow, batch, qc_test, parsed, method=method, at=when)
+        uow.commit()
+        return result.id

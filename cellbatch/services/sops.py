@@ -1,0 +1,133 @@
+"""Procedures: the SOP files on disk and the exact versions batches are pinned to."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from cellbatch.db.tables import Batch, SopVersion
+from cellbatch.domain.errors import InvalidSop, RuleViolation
+from cellbatch.domain.sop import Sop, find_sop, load_sops, parse_sop
+from cellbatch.services.unit_of_work import UnitOfWork
+from cellbatch.settings import paths
+
+
+def available_sops() -> list[Sop]:
+    """Every SOP file in the configured folder, validated, by ID then version."""
+    return load_sops(paths().sops_dir)
+
+
+def sop_summary(sop: Sop) -> dict[str, Any]:
+    """ID, version, status, kind, title, content hash and file of one SOP."""
+    return {
+        "id": sop.id,
+        "version": sop.version,
+        "status": sop.status,
+        "kind": sop.kind,
+        "title": sop.title,
+        "product": sop.product,
+        "content_hash": sop.content_hash,
+        "file": Path(sop.source).name if sop.source else None,
+    }
+
+
+def describe_sop(sop_id: str, version: str | None = None) -> dict[str, Any]:
+    """One SOP for display: steps with parameters (unit, range, critical) and QC specs."""
+    sop = find_sop(available_sops(), sop_id, version)
+    return {
+        **sop_summary(sop),
+        "steps": [
+            {
+                "id": step.id,
+                "kind": step.kind,
+                "title": step.title,
+                "materials": list(step.materials),
+                "parameters": [
+                    {
+                        "name": p.name,
+                        "label": p.label,
+                        "unit": p.measure.display or p.unit,
+                        "range": p.range_text(),
+                        "critical": p.critical,
+                        "input": p.input,
+                    }
+                    for p in step.parameters
+                ],
+            }
+            for step in sop.steps
+        ],
+        "qc": [
+            {
+                "id": t.id,
+                "test": t.test,
+                "name": t.name,
+                "stage": t.stage,
+                "spec": t.spec_text(),
+                "required_for_release": t.required_for_release,
+            }
+            for t in sop.qc
+        ],
+    }
+
+
+def _document(sop: Sop) -> dict[str, Any]:
+    if not sop.source:
+        raise InvalidSop("<sop>", "source", "an SOP must come from a file to be pinned")
+    with open(sop.source, "rb") as handle:
+        document = tomllib.load(handle)
+    return json.loads(json.dumps(document, default=str))
+
+
+def pin_sop(uow: UnitOfWork, sop_id: str, version: str | None, kind: str) -> tuple[SopVersion, Sop]:
+    """The approved SOP version a new batch is made under, registered by ID, version and hash.
+
+    A file whose content changed while keeping a version already used is refused: a
+    changed procedure is a new version, never a silent edit.
+    """
+    sop = find_sop(available_sops(), sop_id, version)
+    sop.ensure_approved()
+    if sop.kind != kind:
+        raise RuleViolation(f"{sop.label} is a {sop.kind} SOP; this batch needs a {kind} SOP")
+    row = uow.session.execute(
+        select(SopVersion).where(SopVersion.sop_id == sop.id, SopVersion.version == sop.version)
+    ).scalar_one_or_none()
+    if row is None:
+        row = uow.add(
+            SopVersion(
+                sop_id=sop.id,
+                version=sop.version,
+                status=sop.status,
+                title=sop.title,
+                kind=sop.kind,
+                content_hash=sop.content_hash,
+                content=_document(sop),
+                registered_at=uow.now,
+            ),
+            reason="first use of this SOP version",
+        )
+    elif row.content_hash != sop.content_hash:
+        raise RuleViolation(
+            f"{sop.label} on disk differs from the {sop.label} batches were made under "
+            f"(hash {sop.content_hash[:12]} vs {row.content_hash[:12]}): a changed procedure "
+            "must be released as a new version"
+        )
+    return row, sop
+
+
+@lru_cache(maxsize=64)
+def _parse_pinned(content_hash: str, content_json: str) -> Sop:
+    sop = parse_sop(json.loads(content_json), source=f"pinned SOP {content_hash[:12]}")
+    if sop.content_hash != content_hash:
+        raise RuleViolation(f"pinned SOP content does not match its hash {content_hash[:12]}")
+    return sop
+
+
+def sop_of(session, batch: Batch) -> Sop:
+    """The exact SOP version a batch is pinned to, from the database (not from disk)."""
+    row = session.get(SopVersion, batch.sop_version_id)
+    return _parse_pinned(row.content_hash, json.dumps(row.content, sort_keys=True))
