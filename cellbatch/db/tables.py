@@ -283,6 +283,24 @@ class Deviation(SQLModel, table=True):
     closed_by: int | None = Field(default=None, foreign_key="app_user.id")
 
 
+class LabelEvent(SQLModel, table=True):
+    """A bag label printed, reprinted or scanned back, for label reconciliation."""
+
+    __tablename__ = "label_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    bag_id: int | None = Field(default=None, foreign_key="bag.id")
+    action: str = Field(max_length=20)
+    final: bool = False
+    copies: int = 1
+    ok: bool | None = None
+    reason: str | None = Field(default=None, max_length=1000)
+    detail: str | None = None
+    at: datetime
+    by: int = Field(foreign_key="app_user.id")
+
+
 class AuditEntry(SQLModel, table=True):
     """One link of the append-only, hash-chained audit trail."""
 
