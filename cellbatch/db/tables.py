@@ -352,7 +352,7 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         Correction,
         ReleaseDecision,
         Signature,
-        Deviation,
+        Deviation, LabelEvent,
     )
 }
 """Every table whose rows the audit chain vouches for, by table name."""
