@@ -88,6 +88,55 @@ def db_url(request, _templates, tmp_path):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def _demo_templates(_templates, tmp_path_factory):
+    """The demo data, loaded once per backend, for tests to clone."""
+    from cellbatch.db.database import Database
+    from cellbatch.services.demo import load_demo
+
+    templates = {}
+    path = tmp_path_factory.mktemp("demo-template") / "demo.db"
+    shutil.copy(_templates["sqlite"], path)
+    db = Database(f"sqlite:///{path}")
+    load_demo(db)
+    db.dispose()
+    templates["sqlite"] = path
+    if PG_URL:
+        name = f"cb_demo_{uuid.uuid4().hex[:8]}"
+        with _pg_admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_templates["postgresql"]}"')
+        db = Database(_pg_url(name))
+        load_demo(db)
+        db.dispose()
+        templates["postgresql"] = name
+    yield templates
+    if PG_URL:
+        with _pg_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{templates["postgresql"]}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def demo_db(request, _demo_templates, tmp_path):
+    """A fresh database holding the demo data (both clinical cases), of each backend."""
+    from cellbatch.services.database import open_database
+
+    if request.param == "sqlite":
+        path = tmp_path / "demo.db"
+        shutil.copy(_demo_templates["sqlite"], path)
+        url = f"sqlite:///{path}"
+    else:
+        name = f"cb_test_{uuid.uuid4().hex[:12]}"
+        with _pg_admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_demo_templates["postgresql"]}"')
+        url = _pg_url(name)
+    database = open_database(url)
+    yield database
+    database.dispose()
+    if request.param == "postgresql":
+        with _pg_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(params=BACKENDS)
 def empty_db_url(request, tmp_path):
     """URL of a database with no tables at all, of each backend."""

@@ -149,8 +149,6 @@ def batch_view(db: Database, code: str) -> dict[str, Any]:
                 ),
             }
 
-        kinds = [s.kind for s in sop.steps]
-        repeats = [s.repeats for s in sop.steps]
         locked = batch.status in ("released", "rejected")
         view: dict[str, Any] = {
             "code": batch.code,
@@ -179,7 +177,7 @@ def batch_view(db: Database, code: str) -> dict[str, Any]:
             },
             "din": lot.din,
             "steps": [entry_dict(e) for e in entries],
-            "next_steps": [] if locked else allowed_next(kinds, repeats, [e.kind for e in entries]),
+            "next_steps": [] if locked else _next_steps(sop, entries),
         }
         if batch.kind == "expansion":
             view.update(_expansion(session, batch, sop, entries))
@@ -232,6 +230,20 @@ def batch_view(db: Database, code: str) -> dict[str, Any]:
             for d in decisions
         ]
         return view
+
+
+def _next_steps(sop, entries: list[StepEntry]) -> list[str]:
+    """Steps the SOP allows next, less a freeze before the minimum bank passage."""
+    kinds = [s.kind for s in sop.steps]
+    options = allowed_next(kinds, [s.repeats for s in sop.steps], [e.kind for e in entries])
+    if sop.expansion and "freeze" in options:
+        if entries[-1].passage is None or entries[-1].passage < sop.expansion.min_bank_passage:
+            options.remove("freeze")
+    if sop.expansion and "seed" in options:
+        seeds = [e for e in entries if e.kind == "seed"]
+        if seeds and seeds[-1].passage + 1 > sop.expansion.max_passage:
+            options.remove("seed")
+    return options
 
 
 def _qc_display(sop, q: QcResult) -> str:

@@ -527,7 +527,7 @@ def fill(
         donor = uow.session.get(Donor, lot.donor_id)
         product = load_site_settings().product(sop.product)
         collection = product.collection_type
-        if donor.eligibility != "eligible":
+        if donor.eligibility == "ineligible-related":
             collection = biohazard_collection_type(collection)
         prefix = product.description_code + collection
         used = uow.session.execute(

@@ -1,0 +1,147 @@
+"""A small laboratory for process-record tests: users, materials, donors, lots, batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+
+from cellbatch.db.audit_chain import row_hash
+from cellbatch.db.tables import AUDITED_TABLES
+from cellbatch.domain.users import Actor
+from cellbatch.services import batches, donors, release, steps
+from cellbatch.services.audit import count_entries
+from cellbatch.services.auth import authenticate
+from cellbatch.services.users import add_user, create_first_admin
+
+PASSWORD = "lab-password-1"
+NOW = datetime.now(UTC)
+SEED_LOTS = ["MED-1", "SUP-1", "DIS-1"]
+HARVEST_LOTS = ["DIS-1", "WASH-1"]
+
+
+def ago(days: float = 0, hours: float = 0, minutes: float = 0) -> datetime:
+    return NOW - timedelta(days=days, hours=hours, minutes=minutes)
+
+
+@dataclass
+class Lab:
+    db: object
+    tech1: Actor
+    tech2: Actor
+    sup1: Actor
+    qa1: Actor
+
+
+def make_lab(db) -> Lab:
+    create_first_admin(db, "admin", "Ada Admin", PASSWORD)
+    admin = authenticate(db, "admin", PASSWORD)
+    for name, full, role in (
+        ("tech1", "Tess Tech", "technician"),
+        ("tech2", "Tod Tech", "technician"),
+        ("sup1", "Sam Super", "supervisor"),
+        ("qa1", "Quinn QA", "qa"),
+    ):
+        add_user(db, admin, name, full, role, password=PASSWORD)
+    lab = Lab(db, *(authenticate(db, n, PASSWORD) for n in ("tech1", "tech2", "sup1", "qa1")))
+    year = date(NOW.year + 1, 1, 1)
+    for lot, kind in (
+        ("MED-1", "medium"),
+        ("SUP-1", "supplement"),
+        ("DIS-1", "dissociation-reagent"),
+        ("WASH-1", "wash-solution"),
+        ("CRYO-1", "cryoprotectant"),
+        ("FT-1", "fucosyltransferase"),
+        ("GDP-1", "gdp-fucose"),
+        ("BUF-1", "buffer"),
+        ("EXC-1", "excipient"),
+    ):
+        donors.add_material(db, lab.tech1, lot, kind=kind, name=f"{kind} lot", expires=year)
+    donors.add_material(
+        db,
+        lab.tech1,
+        "SUP-OLD",
+        kind="supplement",
+        name="old platelet lysate",
+        expires=(NOW - timedelta(days=3)).date(),
+    )
+    donors.add_donor(db, lab.tech1, "DN-1", relationship="unrelated", sex="F", birth_year=1990)
+    donors.add_donor(db, lab.tech1, "DN-2", relationship="mother", sex="F", birth_year=1985)
+    donors.set_eligibility(db, lab.sup1, "DN-1", "eligible", "all markers negative")
+    donors.set_eligibility(db, lab.sup1, "DN-2", "ineligible-related", "anti-HBc reactive")
+    donors.receive_tissue_lot(
+        db,
+        lab.tech1,
+        "TL-A",
+        donor_code="DN-1",
+        tissue="adipose",
+        amount=150,
+        collected=ago(days=40, hours=2),
+        received=ago(days=40),
+    )
+    donors.receive_tissue_lot(
+        db,
+        lab.tech1,
+        "TL-B",
+        donor_code="DN-2",
+        tissue="bone-marrow",
+        amount=50,
+        collected=ago(days=40, hours=2),
+        received=ago(days=40),
+    )
+    return lab
+
+
+def released_easc_bank(lab: Lab, code: str = "BANK-1", vials: int = 2) -> str:
+    """An eASC bank grown P0-P3, frozen and released (simple release)."""
+    db = lab.db
+    batches.start_expansion(
+        db, lab.tech1, code, lot_number="TL-A", sop_id="SOP-EASC-EXP", at=ago(days=39)
+    )
+    seeded = 3.0e6
+    for p in range(4):
+        day = 38 - p * 7
+        steps.seed(
+            db,
+            lab.tech1,
+            code,
+            vessel="CS2",
+            vessels=1,
+            cells=f"{seeded} cells",
+            materials=SEED_LOTS,
+            at=ago(days=day),
+        )
+        steps.harvest(
+            db,
+            lab.tech1,
+            code,
+            total_cells=f"{seeded * 40} cells",
+            viability="95 %",
+            confluence="80 %",
+            materials=HARVEST_LOTS,
+            at=ago(days=day - 6),
+        )
+    steps.freeze(
+        db,
+        lab.tech1,
+        code,
+        vials=vials,
+        cells_per_vial="50e6 cells",
+        volume_per_vial="1.5 mL",
+        cryoprotectant="CRYO-1",
+        location="Tank 1 / Box 1",
+        at=ago(days=10),
+    )
+    release.decide(db, lab.qa1, code, "release", "test bank")
+    return code
+
+
+def snapshot(db) -> tuple[int, dict]:
+    """The audit-entry count and the content hash of every audited row."""
+    rows = {}
+    with db.session() as session:
+        for name, model in AUDITED_TABLES.items():
+            for row in session.execute(select(model)).scalars():
+                rows[(name, row.id)] = row_hash(row)
+    return count_entries(db), rows

@@ -1,0 +1,254 @@
+"""The process-record command line, as a newcomer and a technician use it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.lab import PASSWORD, make_lab
+
+
+def test_demo_list_show_and_verify_on_a_fresh_sqlite_file(cli, tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    r = cli("--db", url, "demo")
+    assert r.code == 0, r.err
+    assert "tech1" in r.out and "demo-tech1" in r.out and "demo-qa2" in r.out
+    listing = json.loads(cli("--db", url, "batch", "list", "--json").out)
+    assert {b["code"]: b["status"] for b in listing} == {
+        "EASC-B001": "released",
+        "EASC-D001": "in-process",
+        "BMMSC-B001": "released",
+        "FUC-D001": "in-process",
+    }
+    dose = json.loads(cli("--db", url, "batch", "show", "EASC-D001", "--json").out)
+    assert dose["recipient"] == "RA-P001" and dose["parent"] == "EASC-B001"
+    assert dose["body_weight"]["value"] == 70 and dose["dose_per_kg"]["value"] == 2e6
+    assert dose["bag"]["din"] == dose["din"] and dose["fill"]["within_tolerance"]
+    fuc = json.loads(cli("--db", url, "batch", "show", "FUC-D001", "--json").out)
+    assert [q["test"] for q in fuc["qc"] if q["out_of_spec"]] == ["heca452"]
+    assert fuc["donor"]["relationship"] == "mother" and fuc["next_steps"] == ["fill"]
+    bank = json.loads(cli("--db", url, "batch", "show", "EASC-B001", "--json").out)
+    assert [p["passage"] for p in bank["passages"]] == [0, 1, 2, 3]
+    assert bank["cumulative_population_doublings"] < 25 and bank["vials_left"] == 12
+    assert cli("--db", url, "audit", "verify").code == 0
+    text = cli("--db", url, "batch", "show", "BMMSC-B001").out
+    assert "BMMSC-B001  expansion batch  status: RELEASED" in text and "PD" in text
+
+
+def test_demo_refuses_a_non_empty_database_unless_if_empty(cli, tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert cli("--db", url, "demo").code == 0
+    again = cli("--db", url, "demo")
+    assert again.code == 4 and "not empty" in again.err
+    assert cli("--db", url, "demo", "--if-empty").code == 0
+
+
+@pytest.fixture
+def lab_url(db):
+    make_lab(db)
+    return db.url
+
+
+def test_wrong_dimension_on_the_command_line_names_the_field(cli, lab_url):
+    cli(
+        "--db",
+        lab_url,
+        "batch",
+        "start",
+        "EXP-1",
+        "--lot",
+        "TL-A",
+        "--sop",
+        "SOP-EASC-EXP",
+        "--user",
+        "tech1",
+        "--password-stdin",
+        input=f"{PASSWORD}\n",
+    )
+    before = cli("--db", lab_url, "audit", "show", "--json").out
+    r = cli(
+        "--db",
+        lab_url,
+        "passage",
+        "seed",
+        "EXP-1",
+        "--vessel",
+        "CS5",
+        "--vessels",
+        "1",
+        "--cells",
+        "5 mL",
+        "--material",
+        "MED-1",
+        "--material",
+        "SUP-1",
+        "--material",
+        "DIS-1",
+        "--user",
+        "tech1",
+        "--password-stdin",
+        input=f"{PASSWORD}\n",
+    )
+    assert r.code == 2
+    assert r.err.startswith("error: --cells: expected a cell count") and "Traceback" not in r.err
+    assert cli("--db", lab_url, "audit", "show", "--json").out == before
+
+
+@pytest.mark.requirement("GMP-04")
+def test_a_write_with_a_wrong_password_records_nothing_but_the_failed_attempt(cli, lab_url):
+    r = cli(
+        "--db",
+        lab_url,
+        "batch",
+        "start",
+        "EXP-1",
+        "--lot",
+        "TL-A",
+        "--sop",
+        "SOP-EASC-EXP",
+        "--user",
+        "tech1",
+        "--password-stdin",
+        input="not-my-password\n",
+    )
+    assert r.code == 6 and "user ID or password wrong" in r.err
+    assert json.loads(cli("--db", lab_url, "batch", "list", "--json").out) == []
+    last = json.loads(cli("--db", lab_url, "audit", "show", "--json").out)[-1]
+    assert last["action"] == "login_failed" and last["reason"] == "wrong password"
+
+
+def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url):
+    def run(*args):
+        r = cli(
+            "--db", lab_url, *args, "--user", "tech1", "--password-stdin", input=f"{PASSWORD}\n"
+        )
+        assert r.code == 0, r.err
+        return r.out
+
+    run(
+        "batch",
+        "start",
+        "EXP-1",
+        "--lot",
+        "TL-A",
+        "--sop",
+        "SOP-EASC-EXP",
+        "--at",
+        "2026-01-01 08:00",
+    )
+    for p in range(4):
+        day = 2 + p * 7
+        run(
+            "passage",
+            "seed",
+            "EXP-1",
+            "--vessel",
+            "CS2",
+            "--vessels",
+            "1",
+            "--cells",
+            "3 x 10^6 cells",
+            "--material",
+            "MED-1",
+            "--material",
+            "SUP-1",
+            "--material",
+            "DIS-1",
+            "--at",
+            f"2026-01-{day:02d} 09:00",
+        )
+        run(
+            "passage",
+            "harvest",
+            "EXP-1",
+            "--cells",
+            "1.2e8 cells",
+            "--viability",
+            "95 %",
+            "--confluence",
+            "80%",
+            "--material",
+            "DIS-1",
+            "--material",
+            "WASH-1",
+            "--at",
+            f"2026-01-{day + 6:02d} 09:00",
+        )
+    out = run(
+        "freeze",
+        "EXP-1",
+        "--vials",
+        "2",
+        "--cells-per-vial",
+        "50e6 cells",
+        "--volume-per-vial",
+        "1.5 mL",
+        "--cryoprotectant",
+        "CRYO-1",
+        "--location",
+        "Tank 1 / Box 2",
+        "--at",
+        "2026-01-30 10:00",
+    )
+    assert "2 vials frozen" in out
+    r = cli(
+        "--db",
+        lab_url,
+        "release",
+        "EXP-1",
+        "--decision",
+        "release",
+        "--reason",
+        "ok",
+        "--user",
+        "qa1",
+        "--password-stdin",
+        input=f"{PASSWORD}\n",
+    )
+    assert r.code == 0, r.err
+    run(
+        "batch",
+        "start",
+        "DOSE-1",
+        "--parent",
+        "EXP-1",
+        "--sop",
+        "SOP-EASC-DOSE",
+        "--recipient",
+        "RA-09",
+        "--weight",
+        "70 kg",
+        "--dose",
+        "1 x 10^6 cells/kg",
+        "--infusion",
+        "2",
+    )
+    run(
+        "thaw",
+        "DOSE-1",
+        "--vials",
+        "2",
+        "--cells",
+        "9e7 cells",
+        "--viability",
+        "88 %",
+        "--material",
+        "WASH-1",
+    )
+    run(
+        "bag",
+        "fill",
+        "DOSE-1",
+        "--volume",
+        "20 mL",
+        "--cells",
+        "7.1e7 cells",
+        "--material",
+        "EXC-1",
+    )
+    run("qc", "record", "DOSE-1", "--test", "gram-stain", "--value", "negative")
+    view = json.loads(cli("--db", lab_url, "batch", "show", "DOSE-1", "--json").out)
+    assert view["infusion_day"] == 8 and view["fill"]["within_tolerance"]
+    assert view["bag"]["product_code"].endswith("A0")
+    assert cli("--db", lab_url, "audit", "verify").code == 0
