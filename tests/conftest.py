@@ -202,3 +202,34 @@ def admin_db(db):
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser) -> None:
+    """``--traceability``: print which tests prove which GMP requirement."""
+    parser.addoption(
+        "--traceability",
+        action="store_true",
+        help="print the GMP requirement → test traceability matrix",
+    )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Remember the requirement marks of the collected tests."""
+    matrix: dict[str, list[str]] = {}
+    for item in items:
+        for mark in item.iter_markers("requirement"):
+            matrix.setdefault(mark.args[0], []).append(item.nodeid)
+    config._cellbatch_matrix = matrix
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Print the traceability matrix when asked for."""
+    if not config.getoption("--traceability"):
+        return
+    matrix = getattr(config, "_cellbatch_matrix", {})
+    terminalreporter.section("GMP requirement traceability")
+    for requirement in sorted(matrix):
+        tests = sorted(set(matrix[requirement]))
+        terminalreporter.write_line(f"{requirement}: {len(tests)} tests")
+        for nodeid in tests:
+            terminalreporter.write_line(f"    {nodeid}")
