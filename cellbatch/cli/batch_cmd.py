@@ -355,13 +355,13 @@ def release_cmd(
     user: UserOption,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """QA's decision on a batch (QA role only)."""
+    """QA's signed decision on a batch (QA role only; asks your password again)."""
+    from cellbatch.cli.common import read_secret
     from cellbatch.services.release import decide
 
-    db = database()
-    actor = login(db, user, password_stdin)
-    status = decide(db, actor, batch, decision, reason)
-    typer.echo(f"batch {batch.upper()} is now {status}")
+    password = read_secret(f"Password for {user} (electronic signature)", from_stdin=password_stdin)
+    status = decide(database(), user, batch, decision, reason, password=password)
+    typer.echo(f"batch {batch.upper()} is now {status}, signed by {user}")
 
 
 def register(app: typer.Typer) -> None:

@@ -32,6 +32,7 @@ from cellbatch.domain import dosing, growth
 from cellbatch.domain.sequence import allowed_next
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import find_batch
+from cellbatch.services.review import qa_sections
 from cellbatch.services.sops import sop_of
 
 ENTRY_MEASURES = {
@@ -229,6 +230,11 @@ def batch_view(db: Database, code: str) -> dict[str, Any]:
             }
             for d in decisions
         ]
+        qa = qa_sections(session, batch)
+        for item in view["steps"] + view["qc"]:
+            item.update(qa["entries"][item["id"]])
+        view["signatures"] = qa["signatures"]
+        view["deviations"] = qa["deviations"]
         return view
 
 

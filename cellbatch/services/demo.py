@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, User
 from cellbatch.domain.errors import RuleViolation
+from cellbatch.domain.users import Actor
 from cellbatch.services import batches, donors, qc, release, steps
 from cellbatch.services.auth import authenticate
 from cellbatch.services.users import add_user, create_first_admin
+from cellbatch.services.verification import verification_status, verify
 
 DEMO_USERS = (
     ("tech1", "Tomás Herrera", "technician"),
@@ -51,6 +53,14 @@ def is_empty(db: Database) -> bool:
         users = session.execute(select(func.count()).select_from(User)).scalar_one()
         count = session.execute(select(func.count()).select_from(Batch)).scalar_one()
     return users == 0 and count == 0
+
+
+def verify_all(db: Database, code: str, verifiers: list[Actor]) -> None:
+    """Have each entry needing it verified by the first listed person who did not record it."""
+    for state in verification_status(db, code):
+        if state.status in ("pending", "invalid"):
+            who = next(v for v in verifiers if v.id != state.recorded_by)
+            verify(db, who.username, demo_password(who.username), code, state.ref)
 
 
 def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str, str]]:
@@ -208,12 +218,14 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
     for test, value in bank_qc:
         stage = "in-process" if test == "viability" else "release"
         qc.record_qc(db, sup1, "EASC-B001", test=test, value=value, stage=stage, at=ago(days=25))
+    verify_all(db, "EASC-B001", [tech2, tech1])
     release.decide(
         db,
         qa1,
         "EASC-B001",
         "release",
         "bank QC complete and within specification; records reviewed",
+        password=demo_password("qa1"),
     )
 
     # --- eASC dose for RA patient 1, infusion 1, 70 kg at 2 x 10^6 cells/kg, filled ----
@@ -227,7 +239,7 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
         weight="70 kg",
         dose="2 x 10^6 cells/kg",
         infusion=1,
-        at=ago(hours=4),
+        at=ago(hours=1, minutes=30),
     )
     steps.thaw(
         db,
@@ -237,7 +249,7 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
         total_cells="1.9e8 cells",
         viability="88 %",
         materials=["DPBS-88812"],
-        at=ago(hours=3, minutes=40),
+        at=ago(hours=1, minutes=15),
     )
     steps.fill(
         db,
@@ -246,7 +258,7 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
         volume="40 mL",
         cells="1.42e8 cells",
         materials=["SAL-HSA-0915"],
-        at=ago(hours=3, minutes=5),
+        at=ago(minutes=40),
     )
     for test, value in (
         ("viability", "87 %"),
@@ -260,8 +272,15 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
             test=test,
             value=value,
             stage="release",
-            at=ago(hours=2, minutes=40),
+            at=ago(minutes=20),
         )
+    # fully verified and ready for release by an uninvolved QA officer (qa1); qa2 verified
+    # one entry, so qa2 may not release it
+    ra_viability = next(
+        s.ref for s in verification_status(db, "EASC-D001") if s.what.startswith("Viability")
+    )
+    verify(db, "qa2", demo_password("qa2"), "EASC-D001", ra_viability)
+    verify_all(db, "EASC-D001", [tech2, tech1])
 
     # --- BM-MSC bank from the mother: P0-P2, frozen, QC, released ---------------------
     batches.start_expansion(
@@ -307,12 +326,14 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
     for test, value in bank_qc:
         stage = "in-process" if test == "viability" else "release"
         qc.record_qc(db, sup1, "BMMSC-B001", test=test, value=value, stage=stage, at=ago(days=15))
+    verify_all(db, "BMMSC-B001", [tech1, tech2])
     release.decide(
         db,
         qa2,
         "BMMSC-B001",
         "release",
         "bank QC complete and within specification; related donor: biohazard labelling required",
+        password=demo_password("qa2"),
     )
 
     # --- fucosylated dose for the child (EB), 20 kg at 2 x 10^6 cells/kg ---------------

@@ -13,6 +13,7 @@ from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.sop import QcTest
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.batch_access import check_work_time, ensure_open, find_batch
+from cellbatch.services.deviations import open_for_oos
 from cellbatch.services.sops import sop_of
 from cellbatch.services.unit_of_work import UnitOfWork
 
@@ -45,7 +46,7 @@ def write_result(
     at: datetime,
     note: str | None = None,
 ) -> QcResult:
-    """Store one result; an earlier result of the same test makes this a retest of it."""
+    """Store one result (a retest if the test has one already); an OOS opens a deviation."""
     previous = (
         uow.session.execute(
             select(QcResult)
@@ -74,7 +75,10 @@ def write_result(
         recorded_by=uow.actor.id,  # type: ignore[union-attr]
     )
     reason = note or (f"retest of Q{previous.id}" if previous else None)
-    return uow.add(result, batch_id=batch.id, reason=reason)
+    result = uow.add(result, batch_id=batch.id, reason=reason)
+    if not result.passed:
+        open_for_oos(uow, batch, test, result)
+    return result
 
 
 def record_qc(

@@ -1,37 +1,104 @@
-"""The QA release decision on a bank or a dose batch (release, reject, quarantine)."""
+"""The QA release decision on a bank or a dose batch (release, reject, quarantine).
+
+Only QA decides, with an electronic signature over the whole batch record (user ID and
+password again). Release is refused while any release criterion is unmet (see
+:mod:`cellbatch.services.review`), and to a QA officer who recorded, corrected or verified
+anything of the batch. After release or rejection the batch is locked.
+"""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlmodel import Session
+
 from cellbatch.db.database import Database
-from cellbatch.db.tables import ReleaseDecision
-from cellbatch.domain.errors import InvalidInput
+from cellbatch.db.tables import Batch, Correction, QcResult, ReleaseDecision, Signature, StepEntry
+from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.batch_access import ensure_open, find_batch
+from cellbatch.services.review import release_checklist
+from cellbatch.services.signatures import add_signature, reauthenticate, ref_of
 from cellbatch.services.unit_of_work import UnitOfWork
 
 DECISIONS = {"release": "released", "reject": "rejected", "quarantine": "quarantine"}
 """Decision → the batch status it gives."""
 
+SIGNATURE_MEANING = {"release": "released", "reject": "rejected", "quarantine": "reviewed"}
+"""Decision → the meaning of QA's signature over the batch record."""
 
-def decide(db: Database, actor: Actor, code: str, decision: str, reason: str) -> str:
-    """Record QA's decision and set the batch status; returns the new status."""
-    actor.require(Role.QA, action="release or reject batches")
+
+def involvement(session: Session, batch: Batch, user_id: int) -> list[str]:
+    """What a person recorded, corrected, performed or verified in a batch (empty: nothing)."""
+    found: list[str] = []
+    if batch.recorded_by == user_id:
+        found.append("started the batch")
+    for (entry_id,) in session.execute(
+        select(StepEntry.id).where(StepEntry.batch_id == batch.id, StepEntry.recorded_by == user_id)
+    ):
+        found.append(f"recorded E{entry_id}")
+    for (result_id,) in session.execute(
+        select(QcResult.id).where(QcResult.batch_id == batch.id, QcResult.recorded_by == user_id)
+    ):
+        found.append(f"recorded Q{result_id}")
+    for entity, entity_id in session.execute(
+        select(Correction.entity, Correction.entity_id).where(
+            Correction.batch_id == batch.id, Correction.corrected_by == user_id
+        )
+    ):
+        found.append(f"corrected {ref_of(entity, entity_id)}")
+    for meaning, entity, entity_id in session.execute(
+        select(Signature.meaning, Signature.entity, Signature.entity_id).where(
+            Signature.batch_id == batch.id,
+            Signature.signer_id == user_id,
+            Signature.meaning.in_(("performed", "verified")),
+        )
+    ):
+        found.append(f"{meaning} {ref_of(entity, entity_id)}")
+    return found
+
+
+def decide(
+    db: Database, user: Actor | str, code: str, decision: str, reason: str, *, password: str
+) -> str:
+    """Record QA's signed decision and set the batch status; returns the new status.
+
+    ``user`` is the deciding QA officer (an Actor or a user ID); ``password`` is asked again
+    because the decision is an electronic signature: a wrong one is refused and counted.
+    """
+    decision = decision.strip().lower()
     if decision not in DECISIONS:
         raise InvalidInput(
             "--decision", f"expected release, reject or quarantine, got {decision!r}"
         )
     if not reason.strip():
         raise InvalidInput("--reason", "expected the reason for the decision")
-    with UnitOfWork(db, actor) as uow:
+    username = user.username if isinstance(user, Actor) else user
+    signer = reauthenticate(db, username, password)
+    signer.require(Role.QA, action="release, reject or quarantine batches")
+    with UnitOfWork(db, signer) as uow:
         batch = find_batch(uow.session, code, for_update=True)
         ensure_open(batch)
+        if decision == "release":
+            involved = involvement(uow.session, batch, signer.id)
+            if involved:
+                raise PermissionDenied(
+                    f"{signer.username} may not release {batch.code}: they "
+                    f"{', '.join(involved[:5])}{' …' if len(involved) > 5 else ''}; the "
+                    "releasing QA officer must not have recorded or verified any entry of it"
+                )
+            unmet = [c for c in release_checklist(uow.session, batch) if not c.met]
+            if unmet:
+                raise RuleViolation(
+                    f"{batch.code} cannot be released, criteria unmet: "
+                    + "; ".join(f"{c.description} ({c.detail})" for c in unmet)
+                )
         uow.add(
             ReleaseDecision(
                 batch_id=batch.id,
                 decision=decision,
                 reason=reason.strip(),
                 decided_at=uow.now,
-                decided_by=actor.id,
+                decided_by=signer.id,
             ),
             batch_id=batch.id,
             reason=reason.strip(),
@@ -44,5 +111,6 @@ def decide(db: Database, actor: Actor, code: str, decision: str, reason: str) ->
             batch_id=batch.id,
             action=decision,
         )
+        add_signature(uow, signer, batch, "batch", batch.id, SIGNATURE_MEANING[decision])
         uow.commit()
         return batch.status

@@ -1,0 +1,317 @@
+"""Deviations: opened for an out-of-spec result or by hand, investigated, closed by QA.
+
+An open deviation blocks release. Closing needs the classification, the investigation,
+the root cause and the CAPA, and QA's electronic signature (meaning ``approved``) over
+the deviation as closed. A closed deviation is never edited again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cellbatch import units
+from cellbatch.db.database import Database
+from cellbatch.db.tables import Batch, Deviation, QcResult, User
+from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.sop import QcTest
+from cellbatch.domain.timeparse import iso_utc
+from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
+from cellbatch.services.batch_access import ensure_open, find_batch
+from cellbatch.services.signatures import (
+    SignatureView,
+    add_signature,
+    reauthenticate,
+    ref_of,
+    signature_views,
+)
+from cellbatch.services.unit_of_work import UnitOfWork
+
+CLASSIFICATIONS = ("minor", "major", "critical")
+"""How serious a deviation is."""
+
+TEXT_FIELDS = ("investigation", "root_cause", "capa")
+"""The free-text parts of the investigation."""
+
+DEVIATION_ROLES = (*RECORDING_ROLES, Role.QA)
+"""Who opens and investigates deviations; only QA closes them."""
+
+
+@dataclass
+class DeviationView:
+    """A deviation as shown, with its signatures."""
+
+    id: str
+    batch: str
+    title: str
+    description: str
+    classification: str | None
+    status: str
+    investigation: str | None
+    root_cause: str | None
+    capa: str | None
+    qc_result: str | None
+    opened_at: str
+    opened_by: str
+    closed_at: str | None
+    closed_by: str | None
+    signatures: list[SignatureView] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        return asdict(self)
+
+
+def parse_deviation_ref(ref: str) -> int:
+    """``D3``, ``DEV-3`` or ``3`` as the deviation's id."""
+    text = ref.strip().upper().removeprefix("DEV-").removeprefix("D")
+    if not text.isdigit():
+        raise InvalidInput("DEVIATION-ID", f"expected D<number>, got {ref.strip()[:20]!r}")
+    return int(text)
+
+
+def _clean(value: str | None, name: str, limit: int | None = None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        raise InvalidInput(name, "expected some text, got nothing")
+    if limit and len(value) > limit:
+        raise InvalidInput(name, f"expected at most {limit} characters, got {len(value)}")
+    return value
+
+
+def _classification(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if value not in CLASSIFICATIONS:
+        raise InvalidInput(
+            "--classification", f"expected one of {', '.join(CLASSIFICATIONS)}, got {value!r}"
+        )
+    return value
+
+
+def open_for_oos(uow: UnitOfWork, batch: Batch, test: QcTest, result: QcResult) -> Deviation:
+    """Open a deviation for an out-of-spec result, in the unit of work that recorded it."""
+    if result.value_text is not None:
+        shown = result.value_text
+    elif test.measure is not None and result.value_num is not None:
+        shown = units.fmt(result.value_num, test.measure)
+    else:
+        shown = str(result.value_num)
+    retest = f", a retest of Q{result.retest_of_id}" if result.retest_of_id else ""
+    return uow.add(
+        Deviation(
+            batch_id=batch.id,
+            title=f"Out of specification: {result.name}"[:200],
+            description=(
+                f"{result.name} ({result.stage}) gave {shown} against the specification "
+                f"{result.spec}: Q{result.id}{retest}. Opened automatically when the result "
+                "was recorded."
+            ),
+            status="open",
+            qc_result_id=result.id,
+            opened_at=uow.now,
+            opened_by=uow.actor.id,  # type: ignore[union-attr]
+        ),
+        batch_id=batch.id,
+        reason=f"out-of-specification result Q{result.id}",
+    )
+
+
+def open_deviation(
+    db: Database,
+    actor: Actor,
+    code: str,
+    *,
+    title: str,
+    description: str,
+    classification: str | None = None,
+) -> int:
+    """Open a deviation on a batch by hand; returns its id (shown as D<id>)."""
+    actor.require(*DEVIATION_ROLES, action="open deviations")
+    title_ = _clean(title, "--title", 200)
+    text = _clean(description, "--description", 4000)
+    cls = _classification(classification)
+    with UnitOfWork(db, actor) as uow:
+        batch = find_batch(uow.session, code, for_update=True)
+        ensure_open(batch)
+        dev = uow.add(
+            Deviation(
+                batch_id=batch.id,
+                title=title_,
+                description=text,
+                classification=cls,
+                status="open",
+                opened_at=uow.now,
+                opened_by=actor.id,
+            ),
+            batch_id=batch.id,
+            reason="deviation opened",
+        )
+        uow.commit()
+        return dev.id
+
+
+def _locked_deviation(uow: UnitOfWork, dev_id: int) -> tuple[Deviation, Batch]:
+    dev = uow.session.execute(
+        select(Deviation).where(Deviation.id == dev_id).with_for_update()
+    ).scalar_one_or_none()
+    if dev is None:
+        raise NotFound(f"no deviation D{dev_id}")
+    batch = uow.session.execute(
+        select(Batch).where(Batch.id == dev.batch_id).with_for_update()
+    ).scalar_one()
+    ensure_open(batch)
+    if dev.status == "closed":
+        raise RuleViolation(f"deviation D{dev.id} is closed: it cannot be changed any more")
+    return dev, batch
+
+
+def update_deviation(
+    db: Database,
+    actor: Actor,
+    ref: str,
+    *,
+    classification: str | None = None,
+    investigation: str | None = None,
+    root_cause: str | None = None,
+    capa: str | None = None,
+    reason: str | None = None,
+) -> str:
+    """Record classification, investigation, root cause or CAPA; returns the deviation ref.
+
+    Setting a part for the first time needs no reason; changing one already written does.
+    """
+    actor.require(*DEVIATION_ROLES, action="update deviations")
+    dev_id = parse_deviation_ref(ref)
+    new = {
+        "classification": _classification(classification),
+        "investigation": _clean(investigation, "--investigation"),
+        "root_cause": _clean(root_cause, "--root-cause"),
+        "capa": _clean(capa, "--capa"),
+    }
+    new = {k: v for k, v in new.items() if v is not None}
+    if not new:
+        raise InvalidInput(
+            "--classification",
+            "expected at least one of --classification, --investigation, --root-cause, --capa",
+        )
+    why = reason.strip() if reason and reason.strip() else None
+    with UnitOfWork(db, actor) as uow:
+        dev, batch = _locked_deviation(uow, dev_id)
+        for name, value in new.items():
+            old = getattr(dev, name)
+            if old == value:
+                continue
+            if old is not None and why is None:
+                raise InvalidInput(
+                    "--reason",
+                    f"D{dev.id} already has a {name.replace('_', ' ')}: say why it changes",
+                )
+            uow.change(
+                dev,
+                name,
+                value,
+                reason=why or f"{name.replace('_', ' ')} recorded",
+                batch_id=batch.id,
+            )
+        uow.commit()
+        return f"D{dev.id}"
+
+
+def close_deviation(
+    db: Database, username: str, password: str, ref: str, *, reason: str | None = None
+) -> int:
+    """QA closes a fully investigated deviation with an ``approved`` signature; returns its id."""
+    dev_id = parse_deviation_ref(ref)
+    signer = reauthenticate(db, username, password)
+    signer.require(Role.QA, action="close deviations")
+    with UnitOfWork(db, signer) as uow:
+        dev, batch = _locked_deviation(uow, dev_id)
+        missing = [
+            name.replace("_", " ")
+            for name in ("classification", *TEXT_FIELDS)
+            if not getattr(dev, name)
+        ]
+        if missing:
+            raise RuleViolation(
+                f"D{dev.id} cannot be closed before its {', '.join(missing)} "
+                "is recorded (cellbatch deviation update)"
+            )
+        why = (reason or "").strip() or "investigation complete, CAPA agreed"
+        uow.change(dev, "closed_at", uow.now, reason=why, batch_id=batch.id, action="close")
+        uow.change(dev, "closed_by", signer.id, reason=why, batch_id=batch.id, action="close")
+        uow.change(dev, "status", "closed", reason=why, batch_id=batch.id, action="close")
+        add_signature(uow, signer, batch, "deviation", dev.id, "approved")
+        uow.commit()
+        return dev.id
+
+
+def deviation_views(
+    session: Session, batch: Batch, sigs: list[SignatureView] | None = None
+) -> list[DeviationView]:
+    """The deviations of one batch, oldest first, with their signatures."""
+    sigs = signature_views(session, batch) if sigs is None else sigs
+    devs = list(
+        session.execute(
+            select(Deviation).where(Deviation.batch_id == batch.id).order_by(Deviation.id)
+        ).scalars()
+    )
+    ids = {d.opened_by for d in devs} | {d.closed_by for d in devs if d.closed_by}
+    names = {}
+    if ids:
+        names = {
+            u.id: u.username
+            for u in session.execute(select(User).where(User.id.in_(ids))).scalars()
+        }
+    return [
+        DeviationView(
+            id=f"D{d.id}",
+            batch=batch.code,
+            title=d.title,
+            description=d.description,
+            classification=d.classification,
+            status=d.status,
+            investigation=d.investigation,
+            root_cause=d.root_cause,
+            capa=d.capa,
+            qc_result=f"Q{d.qc_result_id}" if d.qc_result_id else None,
+            opened_at=iso_utc(d.opened_at),
+            opened_by=names.get(d.opened_by, "?"),
+            closed_at=iso_utc(d.closed_at),
+            closed_by=names.get(d.closed_by) if d.closed_by else None,
+            signatures=[s for s in sigs if s.on == ref_of("deviation", d.id)],
+        )
+        for d in devs
+    ]
+
+
+def list_deviations(
+    db: Database, code: str | None = None, status: str | None = None
+) -> list[DeviationView]:
+    """Deviations of one batch or of all batches, optionally only open or closed ones."""
+    if status is not None and status not in ("open", "closed"):
+        raise InvalidInput("--status", f"expected open or closed, got {status!r}")
+    with db.session() as session:
+        if code is not None:
+            batches = [find_batch(session, code)]
+        else:
+            batch_ids = session.execute(select(Deviation.batch_id).distinct()).scalars()
+            batches = sorted((session.get(Batch, i) for i in batch_ids), key=lambda b: b.id)
+        out = [v for b in batches for v in deviation_views(session, b)]
+    if status is not None:
+        out = [v for v in out if v.status == status]
+    return out
+
+
+def oos_results(session: Session, batch: Batch) -> list[QcResult]:
+    """The batch's out-of-specification results, oldest first."""
+    results = session.execute(
+        select(QcResult).where(QcResult.batch_id == batch.id).order_by(QcResult.id)
+    ).scalars()
+    return [q for q in results if not q.passed]

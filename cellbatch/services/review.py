@@ -1,0 +1,430 @@
+"""Review by exception: what in a batch record needs a QA officer's eyes, and the release checklist.
+
+The review lists only exceptions: out-of-spec results and retests, deviations, corrections,
+late entries, missing second-person verifications, invalid signatures, a donor who is not
+plainly eligible, SOP time windows exceeded, values flagged outside the SOP range and doses
+near the tolerance limits. The checklist holds the release criteria, each met or not; the
+release decision refuses while any is unmet.
+
+A *late entry* is one recorded more than ``CELLBATCH_LATE_ENTRY_HOURS`` (default 24) after
+the time it describes. A dose is *near the limit* when its deviation from target is at least
+``CELLBATCH_DOSE_NEAR_LIMIT_PERCENT`` (default 80) percent of the SOP tolerance.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cellbatch import units
+from cellbatch.db.database import Database, server_now
+from cellbatch.db.tables import Bag, Batch, Correction, Donor, QcResult, StepEntry, TissueLot, User
+from cellbatch.domain import dosing
+from cellbatch.domain.errors import NotFound
+from cellbatch.domain.sop import Sop
+from cellbatch.domain.timeparse import iso_utc
+from cellbatch.services.batch_access import find_batch
+from cellbatch.services.deviations import DeviationView, deviation_views
+from cellbatch.services.signatures import SignatureView, signature_views
+from cellbatch.services.sops import sop_of
+from cellbatch.services.verification import EntryVerification, entry_verifications
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:  # a broken setting must say which one
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def late_entry_hours() -> float:
+    """Hours between the work and its recording after which an entry counts as late."""
+    return _float_env("CELLBATCH_LATE_ENTRY_HOURS", 24.0)
+
+
+def near_limit_percent() -> float:
+    """Share of the dose tolerance (in %) from which a dose counts as near the limit."""
+    return _float_env("CELLBATCH_DOSE_NEAR_LIMIT_PERCENT", 80.0)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One release criterion and whether the batch meets it now."""
+
+    id: str
+    description: str
+    met: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        return asdict(self)
+
+
+@dataclass
+class _Record:
+    """Everything the review and the checklist are computed from, read once."""
+
+    batch: Batch
+    sop: Sop
+    now: datetime
+    steps: list[StepEntry]
+    qc: list[QcResult]
+    corrections: list[Correction]
+    signatures: list[SignatureView]
+    verifications: list[EntryVerification]
+    deviations: list[DeviationView]
+    donor: Donor
+    bag: Bag | None
+    people: dict[int, str]
+
+
+def _load(session: Session, batch: Batch) -> _Record:
+    def rows(model, column):
+        return list(
+            session.execute(select(model).where(column == batch.id).order_by(model.id)).scalars()
+        )
+
+    sigs = signature_views(session, batch)
+    bank = batch if batch.kind == "expansion" else session.get(Batch, batch.parent_batch_id)
+    lot = session.get(TissueLot, bank.tissue_lot_id)
+    steps = rows(StepEntry, StepEntry.batch_id)
+    qc = rows(QcResult, QcResult.batch_id)
+    corrections = rows(Correction, Correction.batch_id)
+    ids = {e.recorded_by for e in steps} | {q.recorded_by for q in qc}
+    ids |= {c.corrected_by for c in corrections}
+    people = {}
+    if ids:
+        people = {
+            u.id: u.username
+            for u in session.execute(select(User).where(User.id.in_(ids))).scalars()
+        }
+    return _Record(
+        batch=batch,
+        sop=sop_of(session, batch),
+        now=server_now(session),
+        steps=steps,
+        qc=qc,
+        corrections=corrections,
+        signatures=sigs,
+        verifications=entry_verifications(session, batch, sigs),
+        deviations=deviation_views(session, batch, sigs),
+        donor=session.get(Donor, lot.donor_id),
+        bag=session.execute(select(Bag).where(Bag.batch_id == batch.id)).scalars().first(),
+        people=people,
+    )
+
+
+def _shown(sop: Sop, q: QcResult) -> str:
+    if q.value_text is not None:
+        return q.value_text
+    try:
+        measure = sop.qc_test(q.qc_id).measure
+    except NotFound:
+        measure = None
+    return units.fmt(q.value_num, measure) if measure else str(q.value_num)
+
+
+def _latest_by_test(qc: list[QcResult]) -> dict[str, QcResult]:
+    latest: dict[str, QcResult] = {}
+    for q in qc:  # ordered by id: a later result (a retest) replaces the earlier one here
+        latest[q.qc_id] = q
+    return latest
+
+
+def _invalid_signatures(r: _Record) -> list[SignatureView]:
+    """Invalid signatures still current; batch-level ones are earlier decisions, not blockers."""
+    return [s for s in r.signatures if not s.valid and not s.superseded and s.on != "batch"]
+
+
+def _checklist(r: _Record) -> list[Criterion]:
+    out: list[Criterion] = []
+    latest = _latest_by_test(r.qc)
+    missing, failing = [], []
+    for test in r.sop.release_qc():
+        q = latest.get(test.id)
+        if q is None:
+            missing.append(test.id)
+        elif not q.passed:
+            failing.append(f"{test.id} (Q{q.id})")
+    detail = "; ".join(
+        part
+        for part in (
+            f"missing: {', '.join(missing)}" if missing else "",
+            f"failing: {', '.join(failing)}" if failing else "",
+        )
+        if part
+    )
+    out.append(
+        Criterion(
+            "release-qc",
+            "All release-required QC results present and passing (latest result of each)",
+            not detail,
+            detail or f"{len(r.sop.release_qc())} tests present and passing",
+        )
+    )
+    closed_for = {d.qc_result for d in r.deviations if d.status == "closed" and d.qc_result}
+    unresolved = [f"Q{q.id}" for q in r.qc if not q.passed and f"Q{q.id}" not in closed_for]
+    out.append(
+        Criterion(
+            "oos-deviations-closed",
+            "Every out-of-specification result has a closed deviation",
+            not unresolved,
+            f"without a closed deviation: {', '.join(unresolved)}"
+            if unresolved
+            else ("all closed" if any(not q.passed for q in r.qc) else "no out-of-spec result"),
+        )
+    )
+    still_open = [d.id for d in r.deviations if d.status != "closed"]
+    out.append(
+        Criterion(
+            "no-open-deviation",
+            "No open deviation",
+            not still_open,
+            f"open: {', '.join(still_open)}" if still_open else "none open",
+        )
+    )
+    pending = [
+        f"{v.ref} ({v.status})"
+        for v in r.verifications
+        if v.needs_verification and v.status != "verified"
+    ]
+    out.append(
+        Criterion(
+            "verifications-complete",
+            "Every critical entry verified by a second person",
+            not pending,
+            f"not verified: {', '.join(pending)}" if pending else "all verified",
+        )
+    )
+    invalid = [f"{s.on} {s.meaning} by {s.username}" for s in _invalid_signatures(r)]
+    out.append(
+        Criterion(
+            "signatures-valid",
+            "No invalid signature",
+            not invalid,
+            f"invalid: {', '.join(invalid)}" if invalid else "all valid",
+        )
+    )
+    kinds = [e.kind for e in r.steps]
+    if r.batch.kind == "expansion":
+        out.append(
+            Criterion(
+                "bank-frozen",
+                "The bank is frozen",
+                "freeze" in kinds,
+                "frozen" if "freeze" in kinds else "no freeze recorded",
+            )
+        )
+    else:
+        out.append(
+            Criterion(
+                "bag-filled",
+                "The bag is filled",
+                r.bag is not None,
+                "filled" if r.bag is not None else "no fill recorded",
+            )
+        )
+        in_date = r.bag is not None and r.bag.expires_at > r.now
+        out.append(
+            Criterion(
+                "bag-in-date",
+                "The bag has not expired",
+                in_date,
+                f"expires {iso_utc(r.bag.expires_at)}" if r.bag is not None else "no bag",
+            )
+        )
+    pending_donor = r.donor.eligibility == "pending"
+    out.append(
+        Criterion(
+            "donor-determined",
+            "Donor eligibility determined (product from a pending donor stays in quarantine)",
+            not pending_donor,
+            f"donor {r.donor.code}: {r.donor.eligibility}",
+        )
+    )
+    return out
+
+
+def release_checklist(session: Session, batch: Batch) -> list[Criterion]:
+    """The release criteria of a batch, each met or not, computed now."""
+    return _checklist(_load(session, batch))
+
+
+def _windows(r: _Record) -> list[dict[str, Any]]:
+    if r.batch.kind != "dose":
+        return []
+    by_kind = {e.kind: e for e in r.steps}
+    fill = by_kind.get("fill")
+    out = []
+    for name, start_kind in (
+        ("thaw_to_fill_max", "thaw"),
+        ("fucosylation_end_to_fill_max", "fucosylation"),
+    ):
+        limit = getattr(r.sop.windows, name)
+        start = by_kind.get(start_kind)
+        if limit is None or start is None:
+            continue
+        end = fill.performed_at if fill else r.now
+        if end - start.performed_at > limit.as_timedelta():
+            hours = (end - start.performed_at).total_seconds() / 3600
+            out.append(
+                {
+                    "window": name,
+                    "from": f"E{start.id}",
+                    "to": f"E{fill.id}" if fill else "now (not filled)",
+                    "limit": limit.display(),
+                    "actual_hours": round(hours, 2),
+                }
+            )
+    return out
+
+
+def _dose_near_limit(r: _Record) -> list[dict[str, Any]]:
+    fill = next((e for e in r.steps if e.kind == "fill"), None)
+    if r.batch.kind != "dose" or fill is None:
+        return []
+    tolerance = r.sop.dose.tolerance_percent
+    target = dosing.dose_target(r.batch.dose_per_kg, r.batch.body_weight_kg, tolerance)
+    off = target.deviation_percent(fill.values["viable_cells"])
+    if abs(off) < tolerance * near_limit_percent() / 100.0:
+        return []
+    return [
+        {
+            "entry": f"E{fill.id}",
+            "deviation_from_target_percent": round(off, 2),
+            "tolerance_percent": tolerance,
+            "within_tolerance": abs(off) <= tolerance,
+        }
+    ]
+
+
+def _review(r: _Record) -> dict[str, Any]:
+    retests: dict[int, list[str]] = {}
+    for q in r.qc:
+        if q.retest_of_id:
+            retests.setdefault(q.retest_of_id, []).append(f"Q{q.id}")
+    devs_of = {}
+    for d in r.deviations:
+        if d.qc_result:
+            devs_of.setdefault(d.qc_result, []).append(d.id)
+    oos = [
+        {
+            "id": f"Q{q.id}",
+            "name": q.name,
+            "stage": q.stage,
+            "value": _shown(r.sop, q),
+            "specification": q.spec,
+            "retest_of": f"Q{q.retest_of_id}" if q.retest_of_id else None,
+            "retests": retests.get(q.id, []),
+            "deviations": devs_of.get(f"Q{q.id}", []),
+            "recorded_by": r.people.get(q.recorded_by, "?"),
+        }
+        for q in r.qc
+        if not q.passed
+    ]
+    limit = timedelta(hours=late_entry_hours())
+    late = []
+    for ref, kind, performed, recorded, by in [
+        (f"E{e.id}", e.kind, e.performed_at, e.recorded_at, e.recorded_by) for e in r.steps
+    ] + [(f"Q{q.id}", q.name, q.performed_at, q.recorded_at, q.recorded_by) for q in r.qc]:
+        if recorded - performed > limit:
+            late.append(
+                {
+                    "id": ref,
+                    "what": kind,
+                    "performed_at": iso_utc(performed),
+                    "recorded_at": iso_utc(recorded),
+                    "hours_late": round((recorded - performed).total_seconds() / 3600, 1),
+                    "recorded_by": r.people.get(by, "?"),
+                }
+            )
+    checklist = _checklist(r)
+    donor = None
+    if r.donor.eligibility != "eligible":
+        donor = {"code": r.donor.code, "eligibility": r.donor.eligibility}
+    return {
+        "batch": r.batch.code,
+        "kind": r.batch.kind,
+        "status": r.batch.status,
+        "reviewed_at": iso_utc(r.now),
+        "out_of_spec": oos,
+        "retests": [
+            {
+                "id": f"Q{q.id}",
+                "name": q.name,
+                "retest_of": f"Q{q.retest_of_id}",
+                "passed": q.passed,
+            }
+            for q in r.qc
+            if q.retest_of_id
+        ],
+        "deviations": [d.to_dict() for d in r.deviations],
+        "corrections": [
+            {
+                "id": c.id,
+                "entry": ("E" if c.entity == "step_entry" else "Q") + str(c.entity_id),
+                "field": c.field,
+                "old_value": c.old_value,
+                "new_value": c.new_value,
+                "reason": c.reason,
+                "corrected_at": iso_utc(c.corrected_at),
+                "corrected_by": r.people.get(c.corrected_by, "?"),
+            }
+            for c in r.corrections
+        ],
+        "late_entries": late,
+        "late_entry_hours": late_entry_hours(),
+        "missing_verifications": [
+            {"id": v.ref, "what": v.what, "status": v.status}
+            for v in r.verifications
+            if v.needs_verification and v.status != "verified"
+        ],
+        "invalid_signatures": [s.to_dict() for s in _invalid_signatures(r)],
+        "donor_eligibility": donor,
+        "sop_windows_exceeded": _windows(r),
+        "flagged_values": [
+            {"id": f"E{e.id}", "what": e.kind, "flags": list(e.values["flags"])}
+            for e in r.steps
+            if e.values.get("flags")
+        ],
+        "doses_near_tolerance": _dose_near_limit(r),
+        "checklist": [c.to_dict() for c in checklist],
+        "ready_for_release": all(c.met for c in checklist),
+    }
+
+
+def review(db: Database, code: str) -> dict[str, Any]:
+    """The review-by-exception of one batch, with its release checklist."""
+    with db.session() as session:
+        return _review(_load(session, find_batch(session, code)))
+
+
+def qa_sections(session: Session, batch: Batch) -> dict[str, Any]:
+    """What a batch view shows of signatures, verifications and deviations.
+
+    ``entries`` maps each entry (``E12``, ``Q5``) to its ``needs_verification``,
+    ``verification_status``, ``verifications`` and all its ``signatures``.
+    """
+    sigs = signature_views(session, batch)
+    entries = {}
+    for v in entry_verifications(session, batch, sigs):
+        entries[v.ref] = {
+            "needs_verification": v.needs_verification,
+            "verification_status": v.status,
+            "verifications": [s.to_dict() for s in v.verifications],
+            "signatures": [s.to_dict() for s in sigs if s.on == v.ref],
+        }
+    return {
+        "entries": entries,
+        "signatures": [s.to_dict() for s in sigs],
+        "deviations": [d.to_dict() for d in deviation_views(session, batch, sigs)],
+    }

@@ -1,0 +1,255 @@
+"""Part 11 electronic signatures: who signed what, when, meaning what, and is it still valid.
+
+A signature stores the SHA-256 of the canonical content of exactly what was signed: a
+step entry with its material uses, a QC result, a deviation, or the batch record as a
+whole. Validity is recomputed on every reading: if the record changed after signing,
+the signature shows as invalid ("signed content changed") until someone signs again.
+Because the record's own id is part of its content, a signature cannot be moved to
+another record. Signing re-authenticates with user ID and password every time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cellbatch.db.audit_chain import dumps, row_content, sha256
+from cellbatch.db.database import Database
+from cellbatch.db.tables import (
+    Bag,
+    Batch,
+    Correction,
+    Deviation,
+    MaterialUse,
+    QcResult,
+    Signature,
+    StepEntry,
+    User,
+    Vial,
+)
+from cellbatch.domain.errors import InvalidInput, NotFound
+from cellbatch.domain.timeparse import iso_utc
+from cellbatch.domain.users import Actor, Role
+from cellbatch.services.auth import authenticate
+from cellbatch.services.batch_access import ensure_open, find_batch
+from cellbatch.services.unit_of_work import UnitOfWork
+
+MEANINGS = ("performed", "verified", "reviewed", "approved", "released", "rejected")
+"""What a signature means, as Part 11 requires it to be shown."""
+
+SIGNING_ROLES = (Role.TECHNICIAN, Role.SUPERVISOR, Role.QA)
+"""Roles that sign batch records (an admin administers accounts, never records)."""
+
+ENTITY_PREFIX = {"step_entry": "E", "qc_result": "Q", "deviation": "D"}
+"""How a signed record is named on screen and paper: E12, Q5, D3 (or ``batch``)."""
+
+CONTENT_CHANGED = "signed content changed"
+"""Why a signature is invalid when its record no longer hashes to what was signed."""
+
+
+@dataclass(frozen=True)
+class SignatureView:
+    """A signature as shown: printed name, UTC time, meaning, and whether still valid."""
+
+    id: int
+    on: str
+    meaning: str
+    username: str
+    full_name: str
+    signed_at: str
+    valid: bool
+    reason_invalid: str | None
+    superseded: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        return asdict(self)
+
+
+def ref_of(entity: str, entity_id: int) -> str:
+    """The on-screen name of a signed record (``E12``, ``Q5``, ``D3`` or ``batch``)."""
+    if entity == "batch":
+        return "batch"
+    return f"{ENTITY_PREFIX.get(entity, entity + ':')}{entity_id}"
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """``E12``, ``Q5``, ``D3`` or ``batch`` as (entity, id); the batch's id is filled later."""
+    text = ref.strip().upper()
+    if text == "BATCH":
+        return "batch", None
+    by_prefix = {prefix: entity for entity, prefix in ENTITY_PREFIX.items()}
+    if len(text) >= 2 and text[0] in by_prefix and text[1:].isdigit():
+        return by_prefix[text[0]], int(text[1:])
+    raise InvalidInput(
+        "ENTRY-ID",
+        "expected E<number> (step), Q<number> (QC result), D<number> (deviation) or "
+        f"'batch', got {ref.strip()[:20]!r}",
+    )
+
+
+def _rows(session: Session, model, *where, order=None) -> list:
+    query = select(model).where(*where).order_by(order if order is not None else model.id)
+    return list(session.execute(query).scalars())
+
+
+def _step_content(session: Session, entry: StepEntry) -> dict[str, Any]:
+    uses = _rows(session, MaterialUse, MaterialUse.step_entry_id == entry.id)
+    return {**row_content(entry), "materials": [row_content(u) for u in uses]}
+
+
+def batch_content(session: Session, batch: Batch) -> dict[str, Any]:
+    """The canonical content of a whole batch record, as a batch-level signature covers it.
+
+    The status is left out (the decision being signed changes it), and so is the thaw
+    mark of a bank's vials (a released bank's vials are thawed later by dose batches).
+    """
+    head = row_content(batch)
+    head.pop("status", None)
+    vials = []
+    for vial in _rows(session, Vial, Vial.batch_id == batch.id):
+        content = row_content(vial)
+        content.pop("thaw_entry_id", None)
+        vials.append(content)
+    return {
+        "batch": head,
+        "steps": [
+            _step_content(session, e)
+            for e in _rows(session, StepEntry, StepEntry.batch_id == batch.id)
+        ],
+        "qc": [row_content(q) for q in _rows(session, QcResult, QcResult.batch_id == batch.id)],
+        "corrections": [
+            row_content(c) for c in _rows(session, Correction, Correction.batch_id == batch.id)
+        ],
+        "deviations": [
+            row_content(d) for d in _rows(session, Deviation, Deviation.batch_id == batch.id)
+        ],
+        "vials": vials,
+        "bags": [row_content(b) for b in _rows(session, Bag, Bag.batch_id == batch.id)],
+    }
+
+
+def signed_content(
+    session: Session, batch: Batch, entity: str, entity_id: int
+) -> dict[str, Any] | None:
+    """The canonical content a signature on this record covers; None if it is not there."""
+    if entity == "batch":
+        return batch_content(session, batch) if entity_id == batch.id else None
+    model = {"step_entry": StepEntry, "qc_result": QcResult, "deviation": Deviation}.get(entity)
+    if model is None:
+        return None
+    row = session.get(model, entity_id)
+    if row is None or row.batch_id != batch.id:
+        return None
+    if entity == "step_entry":
+        return _step_content(session, row)
+    return row_content(row)
+
+
+def content_hash(session: Session, batch: Batch, entity: str, entity_id: int) -> str:
+    """SHA-256 of the canonical content of a record of ``batch``; NotFound if absent."""
+    content = signed_content(session, batch, entity, entity_id)
+    if content is None:
+        raise NotFound(f"batch {batch.code} has no {ref_of(entity, entity_id)}")
+    return sha256(dumps(content))
+
+
+def add_signature(
+    uow: UnitOfWork, signer: Actor, batch: Batch, entity: str, entity_id: int, meaning: str
+) -> Signature:
+    """Sign a record inside an open unit of work (the signer is already re-authenticated)."""
+    if meaning not in MEANINGS:
+        raise InvalidInput("--meaning", f"expected one of {', '.join(MEANINGS)}, got {meaning!r}")
+    digest = content_hash(uow.session, batch, entity, entity_id)
+    return uow.add(
+        Signature(
+            batch_id=batch.id,
+            entity=entity,
+            entity_id=entity_id,
+            meaning=meaning,
+            content_hash=digest,
+            signer_id=signer.id,
+            signer_name=signer.full_name,
+            signed_at=uow.now,
+        ),
+        batch_id=batch.id,
+        reason=f"electronic signature ({meaning}) of {ref_of(entity, entity_id)}",
+    )
+
+
+def reauthenticate(db: Database, username: str, password: str) -> Actor:
+    """Signing asks for both components again; a wrong password is refused and counted."""
+    if not password:
+        raise InvalidInput("password", "signing needs your password again")
+    return authenticate(db, username.strip(), password)
+
+
+def sign(db: Database, username: str, password: str, code: str, ref: str, meaning: str) -> int:
+    """Sign one record of a batch (or the batch record) with a meaning; returns its id."""
+    meaning = meaning.strip().lower()
+    if meaning not in MEANINGS:
+        raise InvalidInput("--meaning", f"expected one of {', '.join(MEANINGS)}, got {meaning!r}")
+    if meaning in ("released", "rejected"):
+        raise InvalidInput("--meaning", f"a {meaning} signature is given by `cellbatch release`")
+    if meaning == "verified":
+        raise InvalidInput("--meaning", "a verified signature is given by `cellbatch verify`")
+    entity, entity_id = parse_ref(ref)
+    signer = reauthenticate(db, username, password)
+    signer.require(*SIGNING_ROLES, action="sign batch records")
+    with UnitOfWork(db, signer) as uow:
+        batch = find_batch(uow.session, code, for_update=True)
+        ensure_open(batch)
+        sig = add_signature(
+            uow, signer, batch, entity, batch.id if entity_id is None else entity_id, meaning
+        )
+        uow.commit()
+        return sig.id
+
+
+def signature_views(session: Session, batch: Batch) -> list[SignatureView]:
+    """Every signature on a batch's records, each with its validity recomputed now."""
+    sigs = _rows(session, Signature, Signature.batch_id == batch.id)
+    people = {}
+    ids = {s.signer_id for s in sigs}
+    if ids:
+        people = {u.id: u.username for u in _rows(session, User, User.id.in_(ids))}
+    hashes: dict[tuple[str, int], str | None] = {}
+    latest: dict[tuple[str, int, str], int] = {}
+    for s in sigs:
+        latest[(s.entity, s.entity_id, s.meaning)] = s.id
+    views = []
+    for s in sigs:
+        key = (s.entity, s.entity_id)
+        if key not in hashes:
+            content = signed_content(session, batch, s.entity, s.entity_id)
+            hashes[key] = None if content is None else sha256(dumps(content))
+        now = hashes[key]
+        if now is None:
+            reason = "signed record not found in this batch"
+        elif now != s.content_hash:
+            reason = CONTENT_CHANGED
+        else:
+            reason = None
+        views.append(
+            SignatureView(
+                id=s.id,
+                on=ref_of(s.entity, s.entity_id),
+                meaning=s.meaning,
+                username=people.get(s.signer_id, "?"),
+                full_name=s.signer_name,
+                signed_at=iso_utc(s.signed_at),
+                valid=reason is None,
+                reason_invalid=reason,
+                superseded=latest[(s.entity, s.entity_id, s.meaning)] != s.id,
+            )
+        )
+    return views
+
+
+def batch_signatures(db: Database, code: str) -> list[SignatureView]:
+    """Every signature on a batch, with validity (for ``batch show`` and review)."""
+    with db.session() as session:
+        return signature_views(session, find_batch(session, code))

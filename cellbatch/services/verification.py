@@ -1,0 +1,159 @@
+"""Second-person verification of critical entries (EU GMP Annex 11 §6).
+
+The SOP says which entries are critical: a step entry whose step has critical parameters
+or records material lots, a QC result whose test is critical. Each needs a ``verified``
+signature by someone other than the person who recorded it or corrected it; the signature
+is bound to the entry's content, so a later correction needs a new verification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cellbatch.db.database import Database
+from cellbatch.db.tables import Batch, Correction, QcResult, StepEntry
+from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
+from cellbatch.domain.sop import Sop
+from cellbatch.services.batch_access import ensure_open, find_batch
+from cellbatch.services.signatures import (
+    SIGNING_ROLES,
+    SignatureView,
+    add_signature,
+    parse_ref,
+    reauthenticate,
+    ref_of,
+    signature_views,
+)
+from cellbatch.services.sops import sop_of
+from cellbatch.services.unit_of_work import UnitOfWork
+
+
+@dataclass
+class EntryVerification:
+    """Whether one entry needs a second person, and where its verification stands."""
+
+    ref: str
+    what: str
+    recorded_by: int
+    needs_verification: bool
+    status: str
+    """``not required``, ``pending``, ``verified`` or ``invalid`` (content changed since)."""
+    verifications: list[SignatureView] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        out = asdict(self)
+        out.pop("recorded_by")
+        return out
+
+
+def step_needs_verification(sop: Sop, entry: StepEntry) -> bool:
+    """A step entry is critical when its SOP step has critical parameters or material lots."""
+    if not sop.has_step(entry.kind):
+        return False
+    step = sop.step(entry.kind)
+    return bool(step.critical_fields) or bool(step.materials)
+
+
+def qc_needs_verification(sop: Sop, result: QcResult) -> bool:
+    """A QC result is critical when the SOP marks its test critical."""
+    try:
+        return sop.qc_test(result.qc_id).critical
+    except NotFound:
+        return True
+
+
+def _status(needed: bool, verifications: list[SignatureView]) -> str:
+    current = [v for v in verifications if not v.superseded]
+    if current and current[-1].valid:
+        return "verified"
+    if current:
+        return "invalid"
+    return "pending" if needed else "not required"
+
+
+def entry_verifications(
+    session: Session, batch: Batch, sigs: list[SignatureView] | None = None
+) -> list[EntryVerification]:
+    """Every step entry and QC result of a batch, with its verification state."""
+    sop = sop_of(session, batch)
+    sigs = signature_views(session, batch) if sigs is None else sigs
+    by_ref: dict[str, list[SignatureView]] = {}
+    for s in sigs:
+        if s.meaning == "verified":
+            by_ref.setdefault(s.on, []).append(s)
+    out: list[EntryVerification] = []
+    steps = session.execute(
+        select(StepEntry).where(StepEntry.batch_id == batch.id).order_by(StepEntry.id)
+    ).scalars()
+    for e in steps:
+        ref = ref_of("step_entry", e.id)
+        needed = step_needs_verification(sop, e)
+        found = by_ref.get(ref, [])
+        out.append(
+            EntryVerification(ref, e.kind, e.recorded_by, needed, _status(needed, found), found)
+        )
+    results = session.execute(
+        select(QcResult).where(QcResult.batch_id == batch.id).order_by(QcResult.id)
+    ).scalars()
+    for q in results:
+        ref = ref_of("qc_result", q.id)
+        needed = qc_needs_verification(sop, q)
+        found = by_ref.get(ref, [])
+        out.append(
+            EntryVerification(ref, q.name, q.recorded_by, needed, _status(needed, found), found)
+        )
+    return out
+
+
+def verification_status(db: Database, code: str) -> list[EntryVerification]:
+    """Verification state of every entry of a batch."""
+    with db.session() as session:
+        return entry_verifications(session, find_batch(session, code))
+
+
+def _entry_authors(session: Session, batch: Batch, entity: str, entity_id: int) -> set[int]:
+    """Who put the entry's values there: the recorder and everyone who corrected it."""
+    model = StepEntry if entity == "step_entry" else QcResult
+    row = session.get(model, entity_id)
+    if row is None or row.batch_id != batch.id:
+        raise NotFound(f"batch {batch.code} has no entry {ref_of(entity, entity_id)}")
+    correctors = session.execute(
+        select(Correction.corrected_by).where(
+            Correction.batch_id == batch.id,
+            Correction.entity == entity,
+            Correction.entity_id == entity_id,
+        )
+    ).scalars()
+    return {row.recorded_by, *correctors}
+
+
+def verify(db: Database, username: str, password: str, code: str, ref: str) -> int:
+    """Sign an entry as ``verified`` by a second person; returns the signature id."""
+    entity, entity_id = parse_ref(ref)
+    if entity not in ("step_entry", "qc_result"):
+        raise InvalidInput("ENTRY-ID", "expected a step entry (E<n>) or a QC result (Q<n>)")
+    verifier = reauthenticate(db, username, password)
+    verifier.require(*SIGNING_ROLES, action="verify entries")
+    with UnitOfWork(db, verifier) as uow:
+        batch = find_batch(uow.session, code, for_update=True)
+        ensure_open(batch)
+        assert entity_id is not None
+        shown = ref_of(entity, entity_id)
+        if verifier.id in _entry_authors(uow.session, batch, entity, entity_id):
+            raise PermissionDenied(
+                f"{verifier.username} recorded or corrected {shown}: a second person must verify it"
+            )
+        state = next(v for v in entry_verifications(uow.session, batch) if v.ref == shown)
+        if state.status == "verified":
+            last = state.verifications[-1]
+            raise RuleViolation(
+                f"{shown} is already verified by {last.full_name} at {last.signed_at}"
+            )
+        sig = add_signature(uow, verifier, batch, entity, entity_id, "verified")
+        uow.commit()
+        return sig.id
