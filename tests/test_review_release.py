@@ -1,0 +1,337 @@
+"""Review by exception and the QA release decision, on the demo data, on both databases."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from cellbatch.domain.errors import (
+    AuthenticationFailed,
+    PermissionDenied,
+    RuleViolation,
+)
+from cellbatch.services import donors, qc, release, steps
+from cellbatch.services.audit import list_entries
+from cellbatch.services.auth import authenticate
+from cellbatch.services.batch_view import batch_view
+from cellbatch.services.corrections import correct
+from cellbatch.services.deviations import close_deviation, open_deviation, update_deviation
+from cellbatch.services.review import review
+from cellbatch.services.verification import verification_status, verify
+
+RA = "EASC-D001"
+EB = "FUC-D001"
+
+
+def pw(user: str) -> str:
+    return f"demo-{user}"
+
+
+def who(db, user: str):
+    return authenticate(db, user, pw(user))
+
+
+def run(cli, db, *args: str, user: str | None = None, password: str | None = None):
+    extra = ("--user", user, "--password-stdin") if user else ()
+    return cli("--db", db.url, *args, *extra, input=f"{password or pw(user or '')}\n")
+
+
+def unmet(db, code: str) -> set[str]:
+    return {c["id"] for c in review(db, code)["checklist"] if not c["met"]}
+
+
+def release_cmd(cli, db, code: str, user: str, password: str | None = None, decision="release"):
+    return run(
+        cli,
+        db,
+        "release",
+        code,
+        "--decision",
+        decision,
+        "--reason",
+        "record reviewed",
+        user=user,
+        password=password,
+    )
+
+
+# ----------------------------------------------------------------------------- the RA dose
+
+
+@pytest.mark.requirement("GMP-09")
+@pytest.mark.requirement("GMP-13")
+@pytest.mark.requirement("GMP-17")
+@pytest.mark.requirement("GMP-21")
+def test_ra_dose_release_refused_for_tech_involved_qa_wrong_password_then_accepted(demo_db, cli):
+    db = demo_db
+    r = release_cmd(cli, db, RA, "tech1")
+    assert r.code == 5 and "needs role qa" in r.err
+    involved = [
+        s for s in verification_status(db, RA) for v in s.verifications if v.username == "qa2"
+    ]
+    assert involved, "the demo has qa2 verify an entry of the RA dose"
+    r = release_cmd(cli, db, RA, "qa2")
+    assert r.code == 5 and f"verified {involved[0].ref}" in r.err
+    before = batch_view(db, RA)
+    assert before["status"] == "in-process" and before["release_decisions"] == []
+
+    r = release_cmd(cli, db, RA, "qa1", password="not-the-password")
+    assert r.code == 6 and "failed attempt 1 of 5" in r.err
+    audit = [e for e in list_entries(db, entity="app_user") if e.action == "login_failed"]
+    assert audit[-1].entity_id == str(who(db, "qa1").id)
+    assert batch_view(db, RA)["status"] == "in-process"
+
+    r = release_cmd(cli, db, RA, "qa1")
+    assert r.code == 0, r.err
+    view = batch_view(db, RA)
+    assert view["status"] == "released"
+    (decision,) = view["release_decisions"]
+    assert decision["decided_by"]["username"] == "qa1"
+    (sig,) = [s for s in view["signatures"] if s["on"] == "batch"]
+    assert sig["meaning"] == "released" and sig["valid"] and sig["full_name"] == "Quentin Okafor"
+
+
+@pytest.mark.requirement("GMP-08")
+def test_after_release_every_write_to_the_batch_is_refused(demo_db, cli):
+    db = demo_db
+    assert release_cmd(cli, db, RA, "qa1").code == 0
+    entry = batch_view(db, RA)["steps"][0]["id"]
+    result = batch_view(db, RA)["qc"][0]["id"]
+    attempts = [
+        run(
+            cli, db, "qc", "record", RA, "--test", "endotoxin", "--value", "0.1 EU/mL", user="tech2"
+        ),
+        run(
+            cli,
+            db,
+            "correct",
+            RA,
+            result,
+            "--field",
+            "value",
+            "--value",
+            "90 %",
+            "--reason",
+            "typo",
+            user="tech2",
+        ),
+        run(cli, db, "verify", RA, entry, user="sup1"),
+        run(
+            cli,
+            db,
+            "deviation",
+            "open",
+            RA,
+            "--title",
+            "late note",
+            "--description",
+            "x",
+            user="tech2",
+        ),
+        run(cli, db, "sign", RA, entry, "--meaning", "reviewed", user="sup1"),
+        release_cmd(cli, db, RA, "qa1", decision="reject"),
+    ]
+    for r in attempts:
+        assert r.code == 4 and "released and locked" in r.err, r.err
+    assert batch_view(db, RA)["status"] == "released"
+
+
+def test_review_json_on_the_ra_dose_has_all_criteria_met(demo_db, cli):
+    r = cli("--db", demo_db.url, "review", RA, "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert data["checklist"] and all(c["met"] for c in data["checklist"])
+    assert data["ready_for_release"] is True
+    assert data["out_of_spec"] == [] and data["deviations"] == []
+    assert data["missing_verifications"] == [] and data["invalid_signatures"] == []
+
+
+def test_review_json_on_the_eb_dose_lists_its_oos_result_and_deviation(demo_db, cli):
+    r = cli("--db", demo_db.url, "review", EB, "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    view = batch_view(demo_db, EB)
+    oos = [q for q in view["qc"] if not q["passed"]]
+    assert oos and [o["id"] for o in data["out_of_spec"]] == [q["id"] for q in oos]
+    assert oos[0]["qc_id"] == "heca452-in-process"
+    (dev,) = data["deviations"]
+    assert dev["qc_result"] == oos[0]["id"] and dev["status"] == "open"
+    assert data["out_of_spec"][0]["deviations"] == [dev["id"]]
+    criteria = {c["id"]: c for c in data["checklist"]}
+    assert not criteria["oos-deviations-closed"]["met"]
+    assert not criteria["no-open-deviation"]["met"]
+    assert data["ready_for_release"] is False
+    assert data["donor_eligibility"] == {
+        "code": "DN-2026-0002",
+        "eligibility": "ineligible-related",
+    }
+    text = cli("--db", demo_db.url, "review", EB)
+    assert text.code == 0 and "NOT ready for release" in text.out and dev["id"] in text.out
+
+
+# ----------------------------------------------------------------------------- both ways
+
+
+@pytest.mark.requirement("GMP-08")
+@pytest.mark.requirement("GMP-20")
+def test_eb_dose_release_refused_with_the_unmet_criteria_until_each_is_met(demo_db):
+    db = demo_db
+    tech1, tech2, sup1, qa1 = (who(db, u) for u in ("tech1", "tech2", "sup1", "qa1"))
+    with pytest.raises(RuleViolation) as refused:
+        release.decide(db, qa1, EB, "release", "review", password=pw("qa1"))
+    message = str(refused.value)
+    for text in (
+        "release-required QC",
+        "closed deviation",
+        "No open deviation",
+        "verified by a second person",
+        "bag is filled",
+    ):
+        assert text in message
+    # the process goes on: a retest that passes, the fill, release QC, verification
+    qc.record_qc(db, tech2, EB, test="heca452", value="61 %", stage="in-process")
+    steps.fill(db, tech1, EB, volume="10 mL", cells="4.0e7 cells", materials=["SAL-HSA-0915"])
+    for test, value in (
+        ("viability", "84 %"),
+        ("gram-stain", "negative"),
+        ("endotoxin", "0.1 EU/mL"),
+    ):
+        qc.record_qc(db, tech2, EB, test=test, value=value, stage="release")
+    for state in verification_status(db, EB):
+        if state.needs_verification and state.status != "verified":
+            verifier = sup1 if state.recorded_by != sup1.id else tech1
+            verify(db, verifier.username, pw(verifier.username), EB, state.ref)
+    assert unmet(db, EB) == {"oos-deviations-closed", "no-open-deviation"}
+    with pytest.raises(RuleViolation, match="No open deviation"):
+        release.decide(db, qa1, EB, "release", "review", password=pw("qa1"))
+    (dev,) = review(db, EB)["deviations"]
+    update_deviation(
+        db,
+        sup1,
+        dev["id"],
+        classification="major",
+        investigation="reagent lot FTVII-0042 thawed twice",
+        root_cause="storage error",
+        capa="single-use aliquots; retraining",
+    )
+    close_deviation(db, "qa2", pw("qa2"), dev["id"])
+    assert unmet(db, EB) == set()
+    assert release.decide(db, qa1, EB, "release", "review", password=pw("qa1")) == "released"
+
+
+@pytest.mark.requirement("GMP-08")
+def test_an_open_deviation_blocks_release_and_its_closure_allows_it(demo_db):
+    db = demo_db
+    tech2, qa1 = who(db, "tech2"), who(db, "qa1")
+    dev = open_deviation(
+        db, tech2, RA, title="Bag label smudged", description="first label smudged, reprinted"
+    )
+    with pytest.raises(RuleViolation, match=f"open: D{dev}"):
+        release.decide(db, qa1, RA, "release", "review", password=pw("qa1"))
+    update_deviation(
+        db,
+        tech2,
+        f"D{dev}",
+        classification="minor",
+        investigation="printer",
+        root_cause="ribbon",
+        capa="ribbon replaced",
+    )
+    close_deviation(db, "qa2", pw("qa2"), f"D{dev}")
+    assert release.decide(db, qa1, RA, "release", "review", password=pw("qa1")) == "released"
+
+
+@pytest.mark.requirement("GMP-08")
+def test_product_from_a_pending_donor_stays_in_quarantine(demo_db):
+    db = demo_db
+    sup1, qa1 = who(db, "sup1"), who(db, "qa1")
+    donor = batch_view(db, RA)["donor"]["code"]
+    donors.set_eligibility(db, sup1, donor, "pending", "marker retest requested")
+    with pytest.raises(RuleViolation, match="pending"):
+        release.decide(db, qa1, RA, "release", "review", password=pw("qa1"))
+    assert release.decide(db, qa1, RA, "quarantine", "await donor", password=pw("qa1")) == (
+        "quarantine"
+    )
+    donors.set_eligibility(db, sup1, donor, "eligible", "retest negative")
+    assert release.decide(db, qa1, RA, "release", "review", password=pw("qa1")) == "released"
+
+
+@pytest.mark.requirement("GMP-09")
+def test_reject_needs_no_criteria_but_qa_and_locks_the_batch(demo_db):
+    db = demo_db
+    tech1, qa2 = who(db, "tech1"), who(db, "qa2")
+    with pytest.raises(PermissionDenied):
+        release.decide(db, tech1, EB, "reject", "HECA-452 low", password=pw("tech1"))
+    assert release.decide(db, qa2, EB, "reject", "HECA-452 low", password=pw("qa2")) == "rejected"
+    view = batch_view(db, EB)
+    assert [s["meaning"] for s in view["signatures"] if s["on"] == "batch"] == ["rejected"]
+    with pytest.raises(RuleViolation, match="rejected and locked"):
+        qc.record_qc(db, who(db, "tech2"), EB, test="heca452", value="60 %", stage="in-process")
+
+
+def test_a_refused_release_changes_nothing(demo_db):
+    db = demo_db
+    before = len(list_entries(db))
+    with pytest.raises(PermissionDenied):
+        release.decide(db, who(db, "qa2"), RA, "release", "review", password=pw("qa2"))
+    with pytest.raises(RuleViolation):
+        release.decide(db, who(db, "qa1"), EB, "release", "review", password=pw("qa1"))
+    assert len(list_entries(db)) == before
+    assert batch_view(db, RA)["status"] == "in-process"
+
+
+@pytest.mark.requirement("GMP-13")
+def test_release_counts_a_wrong_password_even_for_a_qa_officer(demo_db):
+    db = demo_db
+    with pytest.raises(AuthenticationFailed, match="failed attempt 1 of 5"):
+        release.decide(db, "qa1", RA, "release", "review", password="wrong")
+    with pytest.raises(AuthenticationFailed, match="failed attempt 2 of 5"):
+        release.decide(db, "qa1", RA, "release", "review", password="wrong again")
+    assert batch_view(db, RA)["release_decisions"] == []
+
+
+# ----------------------------------------------------------------------------- review items
+
+
+def test_late_entries_use_a_configurable_threshold(demo_db, monkeypatch):
+    bank = batch_view(demo_db, RA)["parent"]
+    late = review(demo_db, bank)["late_entries"]
+    assert late and all(e["hours_late"] > 24 for e in late)  # demo bank QC recorded days later
+    assert review(demo_db, RA)["late_entries"] == []
+    monkeypatch.setenv("CELLBATCH_LATE_ENTRY_HOURS", str(24 * 365))
+    assert review(demo_db, bank)["late_entries"] == []
+    monkeypatch.setenv("CELLBATCH_LATE_ENTRY_HOURS", "0")
+    assert review(demo_db, RA)["late_entries"]
+
+
+def test_review_flags_corrections_windows_and_doses_near_the_limit(demo_db):
+    db = demo_db
+    tech2 = who(db, "tech2")
+    view = batch_view(db, RA)
+    assert review(db, RA)["doses_near_tolerance"] == []
+    fill = view["fill"]["entry"]
+    high = view["target_window"]["high"]["value"] * 0.995
+    correct(
+        db,
+        tech2,
+        RA,
+        fill,
+        field="viable_cells",
+        value=f"{high} cells",
+        reason="recount of the bag",
+    )
+    data = review(db, RA)
+    (near,) = data["doses_near_tolerance"]
+    assert near["entry"] == fill and near["within_tolerance"]
+    assert [c["entry"] for c in data["corrections"]] == [fill]
+    assert {m["id"] for m in data["missing_verifications"]} == {fill}
+    assert data["sop_windows_exceeded"] == [] and not data["ready_for_release"]
+    thaw = view["thaw"]["entry"]
+    thawed = datetime.fromisoformat(view["thaw"]["thawed_at"].replace("Z", "+00:00"))
+    moved = (thawed - timedelta(hours=3)).isoformat()
+    correct(db, tech2, RA, thaw, field="at", value=moved, reason="clock of the terminal")
+    (window,) = review(db, RA)["sop_windows_exceeded"]
+    assert window["window"] == "thaw_to_fill_max" and window["from"] == thaw
+    assert window["actual_hours"] > 3
