@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from cellbatch.db import migrate
-from cellbatch.db.engine import make_engine, normalise_url
+from cellbatch.db.engine import WRITE_OPTION, make_engine, normalise_url
 from cellbatch.domain.errors import CellbatchError
 
 
@@ -26,6 +26,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         self.engine: Engine = make_engine(self.url)
+        self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
 
     @property
     def backend(self) -> str:
@@ -38,8 +39,12 @@ class Database:
         return self.engine.url.render_as_string(hide_password=True)
 
     def session(self) -> Session:
-        """A new session; objects stay readable after commit."""
+        """A new session for reading; objects stay readable after commit."""
         return Session(self.engine, expire_on_commit=False)
+
+    def write_session(self) -> Session:
+        """A new session for one unit of work; on SQLite it holds the write lock from BEGIN."""
+        return Session(self._write_engine, expire_on_commit=False)
 
     def ensure_schema(self, *, upgrade: bool = False) -> str:
         """Create the schema on an empty database; upgrade an old one only when asked.

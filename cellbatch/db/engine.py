@@ -21,12 +21,24 @@ def normalise_url(url: str) -> str:
     return url
 
 
+WRITE_OPTION = "cellbatch_write"
+"""Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE)."""
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # the driver must not open transactions itself: _sqlite_begin does, so that a writer
+    # takes the write lock at BEGIN instead of failing on upgrade when another writes
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    immediate = connection.get_execution_options().get(WRITE_OPTION)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -42,6 +54,7 @@ def make_engine(url: str) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_pre_ping=True)

@@ -54,7 +54,7 @@ class UnitOfWork:
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self.db.session()
+        self.session = self.db.write_session()
         try:
             self.now = server_now(self.session)
         except OperationalError as exc:
@@ -86,6 +86,10 @@ class UnitOfWork:
             self.session.flush()
         except IntegrityError as exc:
             raise RuleViolation(f"the database refused the change: {exc.orig}") from exc
+        except OperationalError as exc:
+            raise DatabaseUnavailable(
+                f"database busy or unavailable, nothing saved: {exc.orig}"
+            ) from exc
 
     def add(self, row: Row, *, reason: str | None = None, batch_id: int | None = None) -> Row:
         """Insert ``row`` and audit its creation with its full content."""
