@@ -1,0 +1,231 @@
+"""Part 11 signatures: name, time and meaning shown; bound to the content; two components."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select, text
+
+from cellbatch.db.tables import Signature
+from cellbatch.domain.errors import AuthenticationFailed, InvalidInput, RuleViolation
+from cellbatch.services import release
+from cellbatch.services.audit import list_entries, verify_trail
+from cellbatch.services.auth import authenticate
+from cellbatch.services.batch_view import batch_view
+from cellbatch.services.signatures import CONTENT_CHANGED, batch_signatures, sign
+from cellbatch.services.users import set_active
+from cellbatch.services.verification import verify
+
+RA = "EASC-D001"
+
+
+def pw(user: str) -> str:
+    return f"demo-{user}"
+
+
+def signature_count(db) -> int:
+    with db.session() as session:
+        return session.execute(select(func.count()).select_from(Signature)).scalar_one()
+
+
+def show(cli, db, code: str) -> dict:
+    r = cli("--db", db.url, "batch", "show", code, "--json")
+    assert r.code == 0, r.err
+    return json.loads(r.out)
+
+
+def entry_of(view: dict, ref: str) -> dict:
+    return next(item for item in view["steps"] + view["qc"] if item["id"] == ref)
+
+
+@pytest.mark.requirement("GMP-11")
+def test_signed_entries_show_printed_name_utc_time_meaning_and_validity(demo_db, cli):
+    view = show(cli, demo_db, RA)
+    signed = [item for item in view["steps"] + view["qc"] if item["signatures"]]
+    assert signed
+    names = {"tech1": "Tomás Herrera", "tech2": "Ingrid Larsen", "qa2": "Grace Liu"}
+    for item in signed:
+        for sig in item["signatures"]:
+            assert sig["on"] == item["id"] and sig["meaning"] == "verified"
+            assert sig["full_name"] == names[sig["username"]]
+            assert sig["signed_at"].endswith("Z") and sig["valid"] is True
+            assert sig["reason_invalid"] is None
+    assert {s["on"] for s in view["signatures"]} == {i["id"] for i in signed}
+
+
+@pytest.mark.requirement("GMP-12")
+@pytest.mark.requirement("GMP-03")
+def test_a_correction_after_signing_invalidates_the_signature_until_signed_again(demo_db, cli):
+    db = demo_db
+    view = show(cli, db, RA)
+    result = next(q for q in view["qc"] if q["qc_id"] == "endotoxin-release")
+    (before,) = result["verifications"]
+    assert before["valid"] and result["verification_status"] == "verified"
+    r = cli(
+        "--db",
+        db.url,
+        "correct",
+        RA,
+        result["id"],
+        "--field",
+        "value",
+        "--value",
+        "0.11 EU/mL",
+        "--reason",
+        "transcription error",
+        "--user",
+        "tech2",
+        "--password-stdin",
+        input="demo-tech2\n",
+    )
+    assert r.code == 0, r.err
+    after = entry_of(show(cli, db, RA), result["id"])
+    (sig,) = after["verifications"]
+    assert sig["id"] == before["id"] and sig["valid"] is False
+    assert sig["reason_invalid"] == CONTENT_CHANGED
+    assert after["verification_status"] == "invalid"
+
+    r = cli(
+        "--db",
+        db.url,
+        "release",
+        RA,
+        "--decision",
+        "release",
+        "--reason",
+        "ok",
+        "--user",
+        "qa1",
+        "--password-stdin",
+        input="demo-qa1\n",
+    )
+    assert r.code == 4 and "No invalid signature" in r.err and result["id"] in r.err
+
+    r = cli(
+        "--db",
+        db.url,
+        "verify",
+        RA,
+        result["id"],
+        "--user",
+        "sup1",
+        "--password-stdin",
+        input="demo-sup1\n",
+    )
+    assert r.code == 0, r.err
+    again = entry_of(show(cli, db, RA), result["id"])
+    old, new = again["verifications"]
+    assert old["superseded"] and not old["valid"] and new["valid"] and not new["superseded"]
+    assert again["verification_status"] == "verified"
+    r = cli(
+        "--db",
+        db.url,
+        "release",
+        RA,
+        "--decision",
+        "release",
+        "--reason",
+        "ok",
+        "--user",
+        "qa1",
+        "--password-stdin",
+        input="demo-qa1\n",
+    )
+    assert r.code == 0, r.err
+
+
+@pytest.mark.requirement("GMP-12")
+@pytest.mark.requirement("GMP-01")
+def test_a_signature_cannot_be_moved_to_another_record(demo_db):
+    db = demo_db
+    view = batch_view(db, RA)
+    sig = view["signatures"][0]
+    # another record of the same kind: only the id differs
+    other = next(
+        i["id"]
+        for i in view["steps"] + view["qc"]
+        if i["id"] != sig["on"] and i["id"][0] == sig["on"][0]
+    )
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE signature SET entity_id = :new WHERE id = :id"),
+            {"new": int(other[1:]), "id": sig["id"]},
+        )
+    moved = next(s for s in batch_signatures(db, RA) if s.id == sig["id"])
+    assert moved.on == other and not moved.valid and moved.reason_invalid == CONTENT_CHANGED
+    report = verify_trail(db)
+    assert not report.ok and any("signature" in p for p in report.problems)
+
+
+@pytest.mark.requirement("GMP-13")
+def test_signing_asks_the_password_again_a_wrong_one_is_refused_and_counted(demo_db):
+    db = demo_db
+    entry = batch_view(db, RA)["steps"][0]["id"]
+    count = signature_count(db)
+    with pytest.raises(AuthenticationFailed, match="failed attempt 1 of 5"):
+        sign(db, "tech1", "wrong-password", RA, entry, "performed")
+    assert signature_count(db) == count
+    failures = [e for e in list_entries(db, entity="app_user") if e.action == "login_failed"]
+    assert failures and failures[-1].reason == "wrong password"
+    with pytest.raises(InvalidInput, match="password"):
+        sign(db, "tech1", "", RA, entry, "performed")
+    sig = sign(db, "tech1", pw("tech1"), RA, entry, "performed")
+    (view,) = [s for s in batch_signatures(db, RA) if s.id == sig]
+    assert view.meaning == "performed" and view.username == "tech1" and view.valid
+
+
+@pytest.mark.requirement("GMP-18")
+def test_deactivated_and_locked_users_cannot_sign(demo_db):
+    db = demo_db
+    admin = authenticate(db, "admin", pw("admin"))
+    entry = batch_view(db, "FUC-D001")["steps"][0]["id"]  # recorded by tech1
+    set_active(db, admin, "tech2", False, "left the unit")
+    with pytest.raises(AuthenticationFailed, match="deactivated"):
+        verify(db, "tech2", pw("tech2"), "FUC-D001", entry)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE app_user SET locked = :t WHERE username = 'sup1'"), {"t": True})
+    with pytest.raises(AuthenticationFailed, match="locked"):
+        verify(db, "sup1", pw("sup1"), "FUC-D001", entry)
+    set_active(db, admin, "tech2", True, "came back")
+    assert verify(db, "tech2", pw("tech2"), "FUC-D001", entry)
+
+
+def test_meanings_are_checked_and_decisions_sign_only_through_release(demo_db):
+    db = demo_db
+    entry = batch_view(db, RA)["steps"][0]["id"]
+    with pytest.raises(InvalidInput, match="--meaning: expected one of performed"):
+        sign(db, "sup1", pw("sup1"), RA, entry, "liked")
+    with pytest.raises(InvalidInput, match="cellbatch release"):
+        sign(db, "qa1", pw("qa1"), RA, "batch", "released")
+    with pytest.raises(InvalidInput, match="cellbatch verify"):
+        sign(db, "sup1", pw("sup1"), RA, entry, "verified")
+    with pytest.raises(InvalidInput, match="ENTRY-ID"):
+        sign(db, "sup1", pw("sup1"), RA, "X9", "reviewed")
+    sig = sign(db, "sup1", pw("sup1"), RA, "batch", "reviewed")
+    assert next(s for s in batch_signatures(db, RA) if s.id == sig).on == "batch"
+
+
+@pytest.mark.requirement("GMP-21")
+@pytest.mark.requirement("GMP-12")
+def test_the_release_signature_covers_the_batch_record_and_stays_valid_after_locking(demo_db):
+    db = demo_db
+    qa1 = authenticate(db, "qa1", pw("qa1"))
+    release.decide(db, qa1, RA, "release", "record complete", password=pw("qa1"))
+    (sig,) = [s for s in batch_signatures(db, RA) if s.on == "batch"]
+    assert sig.meaning == "released" and sig.valid and sig.username == "qa1"
+    with pytest.raises(RuleViolation, match="locked"):
+        sign(db, "sup1", pw("sup1"), RA, "batch", "reviewed")
+    bank = batch_view(db, RA)["parent"]
+    (bank_sig,) = [s for s in batch_signatures(db, bank) if s.on == "batch"]
+    assert bank_sig.valid, "thawing the bank's vials for a dose does not change the signed bank"
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE qc_result SET method = 'edited behind the back' WHERE batch_id = "
+                "(SELECT id FROM batch WHERE code = :c)"
+            ),
+            {"c": RA},
+        )
+    (sig,) = [s for s in batch_signatures(db, RA) if s.on == "batch"]
+    assert not sig.valid and sig.reason_invalid == CONTENT_CHANGED
