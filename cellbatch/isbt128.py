@@ -383,7 +383,12 @@ def division_code(n: int) -> str:
     Bag 1 is ``A0``, bag 2 ``B0``, … bag 26 ``Z0``: ISBT 128 first-level divisions (capital
     letter, then ``0``). Second-level divisions (``Aa``, ``Ab``, …) mean "part of division A" and
     are not used. A product that is not divided at all uses :data:`UNDIVIDED` (``00``).
-    More than 26 bags of one product code from one DIN are refused.
+    More than 26 bags of one product code from one DIN are refused: ST-001 (§2.4.3) allows
+    only capital letters for the first-level division, and second-level codes (``Aa``) would
+    claim a bag is part of bag A. The ISBT 128 way to number more divisions is ``99`` in the
+    product code plus Product Divisions (Data Structure 032, ``=,dddddd``), which must then be
+    stored and scanned with every bag; that needs a divisions column in the bag table and is
+    not supported yet.
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise InvalidInput("division", f"the bag number is a whole number, got {n!r}")
@@ -391,7 +396,8 @@ def division_code(n: int) -> str:
         raise InvalidInput(
             "division",
             f"bag number {n} has no division code: bags 1–{MAX_DIVISIONS} of one product code "
-            "from one DIN are coded A0–Z0",
+            "from one DIN are coded A0–Z0; more bags from one donation need ISBT 128 Product "
+            "Divisions (Data Structure 032), which this version does not support",
         )
     return chr(ord("A") + n - 1) + "0"
 

@@ -12,8 +12,10 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.isbt128 import ProductCode, validate_fin
@@ -35,7 +37,7 @@ EXAMPLE_NOTICE = "EXAMPLE FIN – NOT FOR CLINICAL USE"
 
 _PRODUCT_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TOP_KEYS = ("facility", "labels", "products")
-_FACILITY_KEYS = ("name", "address", "fin", "example")
+_FACILITY_KEYS = ("name", "address", "fin", "example", "timezone")
 _LABEL_KEYS = ("statements", "biohazard_legend", "communicable_disease_warning")
 _PRODUCT_KEYS = ("description_code", "collection_type", "name", "storage")
 
@@ -82,10 +84,19 @@ class SiteSettings:
     """Legend printed with the biohazard symbol when the donor requires it."""
     communicable_disease_warning: str
     """Warning printed when the donor was not found eligible or evaluation is incomplete."""
+    timezone: str = "UTC"
+    """IANA time zone of the facility: label expiry dates and times are local to it."""
 
     def __post_init__(self) -> None:
-        """Refuse a malformed FIN."""
+        """Refuse a malformed FIN or an unknown time zone."""
         validate_fin(self.fin)
+        _zone(self.timezone, "timezone")
+
+    def local_time(self, moment: datetime) -> datetime:
+        """Return an aware UTC moment as naive facility-local time (as labels print it)."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(_zone(self.timezone, "timezone")).replace(tzinfo=None)
 
     @property
     def example_notice(self) -> str | None:
@@ -102,6 +113,16 @@ class SiteSettings:
                 f"unknown product {key!r}; the site settings define: "
                 + ", ".join(sorted(self.products)),
             ) from None
+
+
+def _zone(name: str, field: str) -> ZoneInfo:
+    """Return the IANA time zone ``name``, refusing an unknown one."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            field, f"unknown time zone {name!r}; expected an IANA name such as Europe/London"
+        ) from None
 
 
 def default_site_settings_path() -> Path:
@@ -223,6 +244,12 @@ def load_site_settings(path: Path | None = None) -> SiteSettings:
     except InvalidInput as exc:
         raise read.fail("facility.fin", exc.message) from None
 
+    timezone = read.text(facility, "facility", "timezone") if "timezone" in facility else "UTC"
+    try:
+        _zone(timezone, "timezone")
+    except InvalidInput as exc:
+        raise read.fail("facility.timezone", exc.message) from None
+
     labels = read.table(data, "labels", _LABEL_KEYS)
 
     products_table = read.table(data, "products", None)
@@ -251,4 +278,5 @@ def load_site_settings(path: Path | None = None) -> SiteSettings:
         statements=read.lines(labels, "labels", "statements"),
         biohazard_legend=read.text(labels, "labels", "biohazard_legend"),
         communicable_disease_warning=read.text(labels, "labels", "communicable_disease_warning"),
+        timezone=timezone,
     )

@@ -8,7 +8,16 @@ from typing import Annotated
 import click
 import typer
 
-from cellbatch.cli import audit_cmd, batch_cmd, demo_cmd, donor_cmd, qa_cmd, sop_cmd, user_cmd
+from cellbatch.cli import (
+    audit_cmd,
+    batch_cmd,
+    demo_cmd,
+    doc_cmd,
+    donor_cmd,
+    qa_cmd,
+    sop_cmd,
+    user_cmd,
+)
 from cellbatch.cli.common import STATE
 from cellbatch.domain.errors import CellbatchError
 
@@ -43,6 +52,7 @@ donor_cmd.register(app)
 batch_cmd.register(app)
 audit_cmd.register(app)
 demo_cmd.register(app)
+doc_cmd.register(app)
 qa_cmd.register(app)
 
 

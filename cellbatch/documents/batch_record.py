@@ -1,0 +1,897 @@
+"""The complete, human-readable batch record (PDF), for banks and dose batches.
+
+Data in, PDF out: drawn from :func:`cellbatch.services.documents.record_data`. Sections:
+cover, steps with values and units, computed values with formula and inputs, QC against
+specifications, materials and lots, deviations, data changed after first entry,
+signatures, growth chart, vials or bag, label reconciliation, release decisions, and the
+audit trail as an appendix. Every page carries the batch ID, page N of M and the time
+printed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.graphics.charts.lineplots import LinePlot
+from reportlab.graphics.shapes import Drawing, Group, String
+from reportlab.graphics.widgets.markers import makeMarker
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_LEFT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    KeepTogether,
+    PageBreak,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from cellbatch.documents.fonts import BOLD, MONO, REGULAR, register_fonts
+from cellbatch.isbt128 import Din
+
+__all__ = ["render"]
+
+_MARGIN = 15 * mm
+_WIDTH = A4[0] - 2 * _MARGIN
+_KINDS = {"expansion": "expansion batch / bank", "dose": "dose batch"}
+CHANGED = "changed after first entry"
+"""How a value corrected after it was first recorded is marked on paper (Annex 11 §8.2)."""
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    base = ParagraphStyle("body", fontName=REGULAR, fontSize=8.5, leading=10.5, alignment=TA_LEFT)
+    return {
+        "body": base,
+        "small": ParagraphStyle("small", parent=base, fontSize=7, leading=8.6),
+        "tiny": ParagraphStyle("tiny", parent=base, fontSize=6.3, leading=7.6),
+        "cell_bold": ParagraphStyle(
+            "cell_bold", parent=base, fontName=BOLD, fontSize=7, leading=8.6
+        ),
+        "title": ParagraphStyle(
+            "title", parent=base, fontName=BOLD, fontSize=18, leading=22, spaceAfter=4 * mm
+        ),
+        "h1": ParagraphStyle(
+            "h1",
+            parent=base,
+            fontName=BOLD,
+            fontSize=12,
+            leading=15,
+            spaceBefore=5 * mm,
+            spaceAfter=2 * mm,
+        ),
+        "h2": ParagraphStyle(
+            "h2",
+            parent=base,
+            fontName=BOLD,
+            fontSize=9.5,
+            leading=12,
+            spaceBefore=3 * mm,
+            spaceAfter=1.5 * mm,
+        ),
+        "mark": ParagraphStyle(
+            "mark",
+            parent=base,
+            fontName=BOLD,
+            fontSize=7,
+            leading=8.6,
+            textColor=colors.HexColor("#8a1c00"),
+        ),
+    }
+
+
+S: dict[str, ParagraphStyle] = {}
+
+
+def _p(text: Any, style: str = "small") -> Paragraph:
+    """A paragraph of escaped text (None shows as an em dash)."""
+    return Paragraph(escape(_show(text)), S[style])
+
+
+def _show(value: Any) -> str:
+    """A value as printed: quantities by their display text, lists joined, None as —."""
+    if value is None:
+        return "—"
+    if isinstance(value, dict):
+        if "display" in value:
+            return str(value["display"])
+        return ", ".join(f"{k}: {_show(v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_show(v) for v in value) if value else "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _when(iso: str | None) -> str:
+    """``2026-11-22T03:17:45Z`` as ``2026-11-22 03:17:45 UTC``."""
+    if not iso:
+        return "—"
+    return iso.replace("T", " ").replace("Z", " UTC")
+
+
+def _who(person: dict | None) -> str:
+    if not person:
+        return "—"
+    return f"{person['full_name']} ({person['username']})"
+
+
+def _table(headers: list[str], rows: list[list[Any]], widths: list[float], style="small") -> Table:
+    """A ruled table; cells are wrapped paragraphs, the header row repeats on each page."""
+    total = sum(widths)
+    data = [[_p(h, "cell_bold") for h in headers]]
+    for row in rows:
+        data.append([c if isinstance(c, Paragraph) else _p(c, style) for c in row])
+    table = Table(data, colWidths=[w / total * _WIDTH for w in widths], repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e6e6e6")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 2.5),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 2.5),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+            ]
+        )
+    )
+    return table
+
+
+def _pairs(rows: list[tuple[str, Any]]) -> Table:
+    """A two-column table of name and value."""
+    data = [
+        [_p(name, "cell_bold"), v if isinstance(v, Paragraph) else _p(v, "body")]
+        for name, v in rows
+    ]
+    table = Table(data, colWidths=[0.28 * _WIDTH, 0.72 * _WIDTH])
+    table.setStyle(
+        TableStyle(
+            [
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.lightgrey),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 2),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+            ]
+        )
+    )
+    return table
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def _din_text(din: str) -> str:
+    try:
+        parsed = Din.from_code(din)
+    except Exception:  # a stored DIN is valid; show it as stored if not
+        return din
+    return f"{parsed.eye_readable} [{parsed.check}]"
+
+
+def _cover(data: dict) -> list:
+    b = data["batch"]
+    f = data["facility"]
+    story: list = [
+        _p(f["name"], "h2"),
+        _p(", ".join(f["address"]), "small"),
+        Spacer(1, 6 * mm),
+        _p(f"Batch record {b['code']}", "title"),
+    ]
+    if f.get("example"):
+        story.append(_p("EXAMPLE FIN – NOT FOR CLINICAL USE", "mark"))
+    sop = b["sop"]
+    rows: list[tuple[str, Any]] = [
+        ("Product", b["product"]),
+        (
+            "Batch",
+            f"{b['code']} ({_KINDS.get(b['kind'], b['kind'])})",
+        ),
+        ("Status", b["status"].upper()),
+        ("SOP", f"{sop['id']} version {sop['version']}: {sop['title']}"),
+        ("SOP content hash", Paragraph(escape(sop["content_hash"]), S["small"])),
+        (
+            "Donor",
+            f"{b['donor']['code']} · relationship: {b['donor']['relationship']} · "
+            f"eligibility: {b['donor']['eligibility']}",
+        ),
+        (
+            "Tissue lot (donation)",
+            f"{b['tissue_lot']['lot']} · {b['tissue_lot']['tissue']} · "
+            f"{b['tissue_lot']['amount']} · collected "
+            f"{_when(b['tissue_lot']['collected_at'])} · received "
+            f"{_when(b['tissue_lot']['received_at'])}",
+        ),
+        ("DIN", _din_text(b["din"])),
+        ("Started", f"{_when(b['started_at'])} by {_who(b['recorded_by'])}"),
+    ]
+    if b["kind"] == "dose":
+        rows += [
+            ("Parent bank", b["parent"]),
+            ("Recipient", b["recipient"]),
+            ("Body weight", b["body_weight"]),
+            ("Dose per kg", b["dose_per_kg"]),
+            ("Infusion", f"number {_show(b['infusion_number'])}, day {_show(b['infusion_day'])}"),
+            (
+                "Target viable cells",
+                f"{_show(b['target_viable_cells'])} ± "
+                f"{b['tolerance_percent']:g} % "
+                f"({_show(b['target_window']['low'])} to "
+                f"{_show(b['target_window']['high'])})",
+            ),
+        ]
+        bag = b.get("bag")
+        rows.append(
+            (
+                "Bag",
+                f"bag {bag['number']} · DIN {_din_text(bag['din'])} · product code "
+                f"{bag['product_code']} · expires {_when(bag['expires_at'])}"
+                if bag
+                else "not filled",
+            )
+        )
+    else:
+        bank = b.get("bank")
+        rows.append(
+            (
+                "Vials made",
+                f"{bank['vials_frozen']} vials × {_show(bank['cells_per_vial'])}"
+                f" in {_show(bank['volume_per_vial'])} at P{bank['passage']}, "
+                f"{bank['location']}; {b['vials_left']} in stock"
+                if bank
+                else "not frozen yet",
+            )
+        )
+        if b.get("children"):
+            rows.append(
+                ("Dose batches", ", ".join(f"{c['code']} ({c['status']})" for c in b["children"]))
+            )
+    decisions = b.get("release_decisions") or []
+    rows.append(
+        (
+            "Release decision",
+            "; ".join(
+                f"{d['decision'].upper()} by {_who(d['decided_by'])} at {_when(d['decided_at'])}: "
+                f"{d['reason']}"
+                for d in decisions
+            )
+            or "none yet",
+        )
+    )
+    story.append(_pairs(rows))
+    return story
+
+
+def _corrections_by_field(b: dict) -> dict[tuple[str, str], list[dict]]:
+    out: dict[tuple[str, str], list[dict]] = {}
+    for c in b.get("corrections", []):
+        out.setdefault((c["entry"], c["field"]), []).append(c)
+    return out
+
+
+def _steps(b: dict) -> list:
+    story: list = [_p("Process steps", "h1")]
+    if not b["steps"]:
+        return story + [_p("No step recorded yet.", "body")]
+    fixes = _corrections_by_field(b)
+    rows = []
+    for e in b["steps"]:
+        values = []
+        for name, value in e["values"].items():
+            text = f"{name}: {_show(value)}"
+            line = escape(text)
+            for c in fixes.get((e["id"], name), []):
+                line += (
+                    f' <font name="{BOLD}" color="#8a1c00">[{CHANGED}: was '
+                    f"{escape(c['old_value'])}, reason: {escape(c['reason'])}]</font>"
+                )
+            values.append(line)
+        for name in e.get("corrected_fields", []):
+            if name not in e["values"]:
+                values.append(
+                    f'<font name="{BOLD}" color="#8a1c00">[{escape(name)} {CHANGED}]</font>'
+                )
+        materials = [
+            f"{m['kind']}: {m['lot']} ({m['name']}, exp. {m['expires']})" for m in e["materials"]
+        ]
+        step = e["kind"] + (f" P{e['passage']}" if e.get("passage") is not None else "")
+        rows.append(
+            [
+                e["id"],
+                step,
+                Paragraph("<br/>".join(values) or "—", S["small"]),
+                _p("; ".join(materials) or "—", "tiny"),
+                _p(
+                    f"performed {_when(e['performed_at'])}; recorded {_when(e['recorded_at'])} by "
+                    f"{_who(e['recorded_by'])}",
+                    "tiny",
+                ),
+            ]
+        )
+    story.append(
+        _table(
+            ["Entry", "Step", "Values", "Materials (lots)", "When and who"],
+            rows,
+            [9, 14, 40, 30, 30],
+        )
+    )
+    return story
+
+
+def _f(x: float, digits: int = 2) -> str:
+    return f"{x:.{digits}f}"
+
+
+def _computed(b: dict) -> list:
+    story: list = [_p("Computed values (formula and inputs)", "h1")]
+    rows: list[list[Any]] = []
+    if b["kind"] == "expansion":
+        for p in b.get("passages", []):
+            n = f"P{p['passage']}"
+            if p.get("area"):
+                rows.append(
+                    [
+                        f"{n} culture area",
+                        "vessels × area per vessel",
+                        f"{p['vessels']} × {p['vessel']}",
+                        _show(p["area"]),
+                    ]
+                )
+            if p.get("seeding_density"):
+                rows.append(
+                    [
+                        f"{n} seeding density",
+                        "viable cells seeded ÷ area",
+                        f"{_show(p['viable_cells_seeded'])} ÷ {_show(p['area'])}",
+                        _show(p["seeding_density"]),
+                    ]
+                )
+            if "viable_cells_harvested" in p:
+                rows.append(
+                    [
+                        f"{n} viable cells harvested",
+                        "total cells × viability",
+                        f"{_show(p['total_cells_harvested'])} × {_show(p['viability'])}",
+                        _show(p["viable_cells_harvested"]),
+                    ]
+                )
+                rows.append(
+                    [
+                        f"{n} population doublings (PD)",
+                        "log2(viable harvested ÷ viable seeded)",
+                        f"log2({_show(p['viable_cells_harvested'])} ÷ "
+                        f"{_show(p['viable_cells_seeded'])})",
+                        _f(p["population_doublings"]),
+                    ]
+                )
+                rows.append(
+                    [
+                        f"{n} cumulative PD",
+                        "sum of PD up to this passage",
+                        f"previous + {_f(p['population_doublings'])}",
+                        _f(p["cumulative_population_doublings"]),
+                    ]
+                )
+                dt = p.get("doubling_time_hours")
+                rows.append(
+                    [
+                        f"{n} doubling time",
+                        "culture hours × ln 2 ÷ ln(harvested ÷ seeded)",
+                        f"{_f(p['culture_hours'], 1)} h ({_when(p['seeded_at'])} to "
+                        f"{_when(p['harvested_at'])})",
+                        f"{_f(dt, 1)} h" if dt is not None else "—",
+                    ]
+                )
+        limits = b.get("limits", {})
+        rows.append(
+            [
+                "Cumulative PD of the bank",
+                f"limit ≤ {limits.get('max_cumulative_pd')}",
+                f"P{limits.get('min_bank_passage')}–P{limits.get('max_passage')} allowed",
+                _f(b.get("cumulative_population_doublings", 0.0)),
+            ]
+        )
+    else:
+        rows.append(
+            [
+                "Target viable cells",
+                "dose per kg × body weight",
+                f"{_show(b['dose_per_kg'])} × {_show(b['body_weight'])}",
+                _show(b["target_viable_cells"]),
+            ]
+        )
+        rows.append(
+            [
+                "Dose window",
+                f"target ± {b['tolerance_percent']:g} %",
+                _show(b["target_viable_cells"]),
+                f"{_show(b['target_window']['low'])} to {_show(b['target_window']['high'])}",
+            ]
+        )
+        t = b.get("thaw")
+        if t:
+            rows.append(
+                [
+                    "Viable cells after thaw",
+                    "total cells × viability",
+                    f"{_show(t['total_cells'])} × {_show(t['viability'])}",
+                    _show(t["viable_cells"]),
+                ]
+            )
+        fu = b.get("fucosylation")
+        if fu:
+            rows.append(
+                [
+                    "Fucosylation time",
+                    "end − start",
+                    f"{_when(fu['start'])} to {_when(fu['end'])}",
+                    _show(fu["duration"]),
+                ]
+            )
+        fill = b.get("fill")
+        if fill:
+            rows.append(
+                [
+                    "Concentration in the bag",
+                    "viable cells ÷ volume",
+                    f"{_show(fill['viable_cells'])} ÷ {_show(fill['volume'])}",
+                    _show(fill["concentration"]),
+                ]
+            )
+            rows.append(
+                [
+                    "Dose given per kg",
+                    "viable cells ÷ body weight",
+                    f"{_show(fill['viable_cells'])} ÷ {_show(b['body_weight'])}",
+                    _show(fill["dose_per_kg"]),
+                ]
+            )
+            rows.append(
+                [
+                    "Deviation from target",
+                    "(viable cells − target) ÷ target × 100",
+                    f"{_show(fill['viable_cells'])}, {_show(b['target_viable_cells'])}",
+                    f"{fill['deviation_from_target_percent']:+.1f} % — "
+                    + ("within tolerance" if fill["within_tolerance"] else "OUTSIDE tolerance"),
+                ]
+            )
+    if not rows:
+        return story + [_p("Nothing computed yet.", "body")]
+    story.append(_table(["Value", "Formula", "Inputs", "Result"], rows, [22, 26, 32, 20]))
+    return story
+
+
+def _qc(b: dict) -> list:
+    story: list = [_p("QC results and specifications", "h1")]
+    if not b.get("qc"):
+        return story + [_p("No QC result recorded yet.", "body")]
+    rows = []
+    for q in b["qc"]:
+        verdict = "PASS" if q["passed"] else "FAIL (out of specification)"
+        extra = []
+        if q.get("retest_of"):
+            extra.append(f"retest of {q['retest_of']}")
+        if q.get("corrected"):
+            extra.append(CHANGED)
+        rows.append(
+            [
+                q["id"],
+                f"{q['name']} ({q['stage']})",
+                q["method"],
+                Paragraph(
+                    escape(_show(q["value"]))
+                    + "".join(
+                        f'<br/><font name="{BOLD}" color="#8a1c00">[{escape(x)}]</font>'
+                        for x in extra
+                    ),
+                    S["small"],
+                ),
+                q["specification"],
+                _p(verdict, "cell_bold"),
+                _p(f"{_when(q['performed_at'])}, {_who(q['recorded_by'])}", "tiny"),
+            ]
+        )
+    story.append(
+        _table(
+            ["ID", "Test", "Method", "Result", "Specification", "Pass/fail", "When and who"],
+            rows,
+            [7, 18, 18, 13, 14, 11, 19],
+        )
+    )
+    return story
+
+
+def _materials(b: dict) -> list:
+    story: list = [_p("Materials and lots", "h1")]
+    lots: dict[str, dict] = {}
+    for e in b["steps"]:
+        for m in e["materials"]:
+            entry = lots.setdefault(m["lot"], {**m, "steps": []})
+            entry["steps"].append(e["id"])
+    if not lots:
+        return story + [_p("No material lot recorded.", "body")]
+    rows = [
+        [lot, m["kind"], m["name"], m["expires"], ", ".join(m["steps"])]
+        for lot, m in sorted(lots.items())
+    ]
+    story.append(
+        _table(["Lot", "Kind", "Material", "Expires", "Used in"], rows, [16, 16, 34, 12, 22])
+    )
+    return story
+
+
+def _deviations(b: dict) -> list:
+    story: list = [_p("Deviations", "h1")]
+    devs = b.get("deviations") or []
+    if not devs:
+        return story + [_p("No deviation recorded for this batch.", "body")]
+    for d in devs:
+        rows = [
+            ("Deviation", f"{d.get('id')} · {d.get('title')}"),
+            (
+                "Status",
+                f"{_show(d.get('status'))} · classification {_show(d.get('classification'))}",
+            ),
+            ("What happened", d.get("description")),
+            ("QC result", d.get("qc_result")),
+            ("Investigation", d.get("investigation")),
+            ("Root cause", d.get("root_cause")),
+            ("CAPA", d.get("capa")),
+            ("Opened", f"{_when(d.get('opened_at'))} by {_show(d.get('opened_by'))}"),
+            (
+                "Closed",
+                f"{_when(d.get('closed_at'))} by {_show(d.get('closed_by'))}"
+                if d.get("closed_at")
+                else "open",
+            ),
+        ]
+        for s in d.get("signatures") or []:
+            rows.append(("Signature", _signature_text(s)))
+        story += [_pairs(rows), Spacer(1, 2 * mm)]
+    return story
+
+
+def _corrections(b: dict) -> list:
+    story: list = [_p(f"Data {CHANGED}", "h1")]
+    fixes = b.get("corrections") or []
+    if not fixes:
+        return story + [_p("No value was changed after it was first entered.", "body")]
+    rows = [
+        [
+            c["entry"],
+            c["field"],
+            c["old_value"],
+            c["new_value"],
+            c["reason"],
+            _p(f"{_when(c['corrected_at'])}, {_who(c['corrected_by'])}", "tiny"),
+        ]
+        for c in fixes
+    ]
+    story.append(
+        _table(
+            ["Record", "Field", "Old value", "New value", "Reason", "When and who"],
+            rows,
+            [9, 14, 16, 16, 27, 18],
+        )
+    )
+    return story
+
+
+def _signature_text(s: dict) -> str:
+    valid = "valid" if s.get("valid") else f"NOT VALID ({s.get('reason_invalid') or 'invalid'})"
+    if s.get("superseded"):
+        valid += ", superseded"
+    return (
+        f"{s.get('full_name')} ({s.get('username')}) · {_when(s.get('signed_at'))} · "
+        f"{s.get('meaning')} · {s.get('on')} · {valid}"
+    )
+
+
+def _signatures(b: dict) -> list:
+    story: list = [_p("Electronic signatures", "h1")]
+    sigs = b.get("signatures") or []
+    if not sigs:
+        return story + [_p("No electronic signature recorded for this batch.", "body")]
+    rows = [
+        [
+            s.get("on"),
+            s.get("full_name"),
+            s.get("username"),
+            _when(s.get("signed_at")),
+            s.get("meaning"),
+            ("valid" if s.get("valid") else f"NOT VALID: {s.get('reason_invalid')}")
+            + (" (superseded)" if s.get("superseded") else ""),
+        ]
+        for s in sigs
+    ]
+    story.append(
+        _table(
+            ["Signed record", "Printed name", "User ID", "Date and time", "Meaning", "Valid"],
+            rows,
+            [12, 22, 11, 22, 12, 21],
+        )
+    )
+    return story
+
+
+def _growth_chart(b: dict) -> list:
+    passages = [p for p in b.get("passages", []) if "cumulative_population_doublings" in p]
+    heading = _p("Growth: cumulative population doublings", "h1")
+    if not passages:
+        return [heading, _p("No harvest recorded yet.", "body")]
+    start = datetime.fromisoformat(b["passages"][0]["seeded_at"].replace("Z", "+00:00"))
+    points = [(0.0, 0.0)]
+    for p in passages:
+        at = datetime.fromisoformat(p["harvested_at"].replace("Z", "+00:00"))
+        points.append(
+            ((at - start).total_seconds() / 86400.0, p["cumulative_population_doublings"])
+        )
+    width, height = _WIDTH, 70 * mm
+    drawing = Drawing(width, height)
+    plot = LinePlot()
+    plot.x, plot.y = 16 * mm, 12 * mm
+    plot.width, plot.height = width - 24 * mm, height - 18 * mm
+    plot.data = [points]
+    plot.lines[0].strokeColor = colors.HexColor("#1f4e79")
+    plot.lines[0].strokeWidth = 1.5
+    plot.lines[0].symbol = makeMarker("FilledCircle")
+    limit = b.get("limits", {}).get("max_cumulative_pd")
+    top = max(y for _x, y in points)
+    if limit:
+        plot.data.append([(0.0, float(limit)), (max(x for x, _y in points), float(limit))])
+        plot.lines[1].strokeColor = colors.HexColor("#8a1c00")
+        plot.lines[1].strokeDashArray = [3, 2]
+        top = max(top, float(limit))
+    plot.yValueAxis.valueMin = 0
+    plot.yValueAxis.valueMax = math.ceil(top / 5.0) * 5 + 1
+    plot.xValueAxis.valueMin = 0
+    plot.xValueAxis.valueMax = math.ceil(max(x for x, _y in points) / 7.0) * 7
+    for axis in (plot.xValueAxis, plot.yValueAxis):
+        axis.labels.fontName = REGULAR
+        axis.labels.fontSize = 7
+    drawing.add(plot)
+    drawing.add(
+        String(
+            plot.x + plot.width / 2,
+            1 * mm,
+            "days since P0 seeding",
+            fontName=REGULAR,
+            fontSize=7.5,
+            textAnchor="middle",
+        )
+    )
+    turned = Group(
+        String(0, 0, "cumulative PD", fontName=REGULAR, fontSize=7.5, textAnchor="middle")
+    )
+    turned.transform = (0, 1, -1, 0, 5 * mm, plot.y + plot.height / 2)
+    drawing.add(turned)
+    for (x, y), p in zip(points[1:], passages, strict=True):
+        drawing.add(
+            String(
+                plot.x + x / plot.xValueAxis.valueMax * plot.width + 3,
+                plot.y + y / plot.yValueAxis.valueMax * plot.height - 9,
+                f"P{p['passage']}: {y:.2f}",
+                fontName=REGULAR,
+                fontSize=6.5,
+            )
+        )
+    if limit:
+        drawing.add(
+            String(
+                plot.x + 2,
+                plot.y + float(limit) / plot.yValueAxis.valueMax * plot.height + 2,
+                f"SOP ceiling {limit:g}",
+                fontName=REGULAR,
+                fontSize=6.5,
+                fillColor=colors.HexColor("#8a1c00"),
+            )
+        )
+    return [KeepTogether([heading, drawing])]
+
+
+def _vials(b: dict) -> list:
+    story: list = [_p("Vials (inventory)", "h1")]
+    vials = b.get("vials") or []
+    if not vials:
+        return story + [_p("No vial frozen yet.", "body")]
+    rows = [
+        [
+            v["number"],
+            v["location"],
+            _show(v["viable_cells"]),
+            _show(v["volume"]),
+            v["status"],
+            v.get("thawed_for") or "—",
+        ]
+        for v in vials
+    ]
+    story.append(
+        _table(
+            ["Vial", "Location", "Viable cells", "Volume", "Status", "Thawed for"],
+            rows,
+            [7, 40, 15, 10, 12, 16],
+        )
+    )
+    return story
+
+
+def _labels(data: dict) -> list:
+    story: list = [_p("Label reconciliation", "h1")]
+    labels = data.get("labels")
+    if labels is None:
+        return story + [_p("Not applicable: bag labels belong to dose batches.", "body")]
+    story.append(
+        _pairs(
+            [
+                (
+                    "Labels printed",
+                    f"{labels['printed']} (final {labels['final_printed']}, quarantine "
+                    f"{labels['quarantine_printed']})",
+                ),
+                ("Labels reprinted", labels["reprinted"]),
+                ("Labels verified by scan", labels["verified"]),
+                ("Failed scans", labels["failed_scans"]),
+            ]
+        )
+    )
+    if labels["events"]:
+        rows = []
+        for e in labels["events"]:
+            if e["action"] == "scan":
+                outcome = "verified" if e["ok"] else f"NOT verified: {e['reason']}"
+            else:
+                kind = "final" if e["final"] else "quarantine"
+                outcome = f"{kind} label, {e['copies']} cop{'y' if e['copies'] == 1 else 'ies'}"
+                if e["reason"]:
+                    outcome += f"; reason: {e['reason']}"
+            rows.append([_when(e["at"]), _who(e["by"]), e["action"], e["bag"], outcome])
+        story += [
+            Spacer(1, 2 * mm),
+            _table(["When", "Who", "Action", "Bag", "Outcome"], rows, [20, 22, 10, 6, 42]),
+        ]
+    return story
+
+
+def _audit(data: dict) -> list:
+    story: list = [
+        PageBreak(),
+        _p("Appendix: audit trail of this batch", "h1"),
+        _p(
+            "Every entry the audit trail holds for this batch, in order. Server time "
+            "in UTC. For a created record the new value is its full content.",
+            "small",
+        ),
+        Spacer(1, 2 * mm),
+    ]
+    entries = data["audit_trail"]
+    if not entries:
+        return story + [_p("No audit entry.", "body")]
+    rows = []
+    for a in entries:
+        change = ""
+        if a["old_value"] is not None:
+            change += f"old: {a['old_value']}\n"
+        if a["new_value"] is not None:
+            change += f"new: {a['new_value']}"
+        rows.append(
+            [
+                a["seq"],
+                _when(a["at"]),
+                a["username"],
+                a["action"],
+                f"{a['entity']} {a['entity_id']}",
+                a["field"],
+                Paragraph(escape(change.strip() or "—").replace("\n", "<br/>"), S["tiny"]),
+                a["reason"],
+            ]
+        )
+    story.append(
+        _table(
+            ["#", "Time (UTC)", "User", "Action", "Record", "Field", "Values", "Reason"],
+            rows,
+            [5, 12, 8, 8, 11, 9, 33, 14],
+            style="tiny",
+        )
+    )
+    return story
+
+
+def _story(data: dict) -> list:
+    b = data["batch"]
+    story = _cover(data)
+    story += _steps(b)
+    story += _computed(b)
+    story += _qc(b)
+    story += _materials(b)
+    story += _deviations(b)
+    story += _corrections(b)
+    story += _signatures(b)
+    if b["kind"] == "expansion":
+        story += _growth_chart(b)
+        story += _vials(b)
+    story += _labels(data)
+    story += _audit(data)
+    return story
+
+
+class _NumberedCanvas(Canvas):
+    """A canvas that holds pages back until the end, so each can say 'page N of M'."""
+
+    record: dict = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict] = []
+
+    def showPage(self) -> None:  # noqa: N802 (reportlab's name)
+        """Keep the page's state; draw it when the page count is known."""
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        """Stamp header and footer on every page, then write the file."""
+        total = len(self._pages)
+        for number, state in enumerate(self._pages, start=1):
+            self.__dict__.update(state)
+            self._furniture(number, total)
+            super().showPage()
+        super().save()
+
+    def _furniture(self, number: int, total: int) -> None:
+        data = self.record
+        code = data["batch"]["code"]
+        width, height = A4
+        self.saveState()
+        self.setFont(BOLD, 8)
+        self.drawString(_MARGIN, height - 10 * mm, f"Batch record {code}")
+        self.setFont(REGULAR, 7)
+        self.drawRightString(width - _MARGIN, height - 10 * mm, data["facility"]["name"])
+        self.setLineWidth(0.4)
+        self.line(_MARGIN, height - 11.5 * mm, width - _MARGIN, height - 11.5 * mm)
+        self.line(_MARGIN, 11.5 * mm, width - _MARGIN, 11.5 * mm)
+        self.setFont(REGULAR, 7)
+        self.drawString(_MARGIN, 8 * mm, f"Batch {code} · printed {_when(data['generated_at'])}")
+        self.setFont(BOLD, 7)
+        self.drawRightString(width - _MARGIN, 8 * mm, f"Page {number} of {total}")
+        if data["facility"].get("example"):
+            self.setFont(REGULAR, 6)
+            self.drawCentredString(width / 2, 5 * mm, "EXAMPLE FIN – NOT FOR CLINICAL USE")
+        self.restoreState()
+
+
+def render(data: dict) -> bytes:
+    """Lay out the complete batch record and return the PDF."""
+    register_fonts()
+    S.update(_styles())
+    buffer = io.BytesIO()
+    code = data["batch"]["code"]
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=_MARGIN,
+        rightMargin=_MARGIN,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+        title=f"Batch record {code}",
+        author=data["facility"]["name"],
+        subject="GMP batch record",
+        creator="cellbatch",
+    )
+    canvas_class = type("_RecordCanvas", (_NumberedCanvas,), {"record": data})
+    doc.build(_story(data), canvasmaker=canvas_class)
+    return buffer.getvalue()
+
+
+_ = MONO  # identifiers use the body font; the mono font is registered for labels
