@@ -6,7 +6,26 @@ import json
 
 import pytest
 
-from tests.lab import PASSWORD, make_lab
+from cellbatch.services.users import get_actor
+from cellbatch.services.verification import verification_status
+from tests.lab import PASSING, PASSWORD, make_lab
+
+BANK_TESTS = {
+    "viability",
+    "sterility",
+    "mycoplasma",
+    "endotoxin",
+    "cd105",
+    "cd73",
+    "cd90",
+    "cd45",
+    "cd34",
+    "cd14",
+    "cd19",
+    "hla-dr",
+    "karyotype",
+    "post-thaw-viability",
+}
 
 
 def test_demo_list_show_and_verify_on_a_fresh_sqlite_file(cli, tmp_path):
@@ -118,7 +137,7 @@ def test_a_write_with_a_wrong_password_records_nothing_but_the_failed_attempt(cl
     assert last["action"] == "login_failed" and last["reason"] == "wrong password"
 
 
-def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url):
+def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
     def run(*args):
         r = cli(
             "--db", lab_url, *args, "--user", "tech1", "--password-stdin", input=f"{PASSWORD}\n"
@@ -192,6 +211,18 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url):
         "2026-01-30 10:00",
     )
     assert "2 vials frozen" in out
+    for test, value in PASSING.items():
+        if test in BANK_TESTS:
+            r = cli("--db", lab_url, "qc", "record", "EXP-1", "--test", test, "--value", value,
+                    "--user", "sup1", "--password-stdin", input=f"{PASSWORD}\n")  # fmt: skip
+            assert r.code == 0, r.err
+    tech2 = get_actor(db, "tech2")
+    for state in verification_status(db, "EXP-1"):
+        if state.status == "pending":
+            who = "tech1" if state.recorded_by == tech2.id else "tech2"
+            r = cli("--db", lab_url, "verify", "EXP-1", state.ref, "--user", who,
+                    "--password-stdin", input=f"{PASSWORD}\n")  # fmt: skip
+            assert r.code == 0, r.err
     r = cli(
         "--db",
         lab_url,

@@ -16,7 +16,16 @@ from cellbatch.domain.errors import (
 from cellbatch.services import batches, corrections, qc, release, steps
 from cellbatch.services.audit import list_entries
 from cellbatch.services.batch_view import batch_view
-from tests.lab import HARVEST_LOTS, SEED_LOTS, ago, make_lab, released_easc_bank, snapshot
+from tests.lab import (
+    HARVEST_LOTS,
+    PASSWORD,
+    SEED_LOTS,
+    ago,
+    make_lab,
+    release_fully,
+    released_easc_bank,
+    snapshot,
+)
 
 
 def close(a: float, b: float) -> bool:
@@ -963,7 +972,9 @@ def test_only_qa_releases_and_a_released_batch_is_locked(lab):
         lab,
         PermissionDenied,
         "needs role qa",
-        lambda: release.decide(lab.db, lab.tech1, "EXP-2", "release", "looks fine"),
+        lambda: release.decide(
+            lab.db, lab.tech1, "EXP-2", "release", "looks fine", password=PASSWORD
+        ),
     )
 
 
@@ -1026,7 +1037,7 @@ def _released_bm_bank(lab) -> str:
         location="T2",
         at=ago(days=10),
     )
-    release.decide(db, lab.qa1, "BM-1", "release", "test bank")
+    release_fully(lab, "BM-1")
     return "BM-1"
 
 
