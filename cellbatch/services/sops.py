@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -16,10 +17,35 @@ from cellbatch.domain.sop import Sop, find_sop, load_sops, parse_sop
 from cellbatch.services.unit_of_work import UnitOfWork
 from cellbatch.settings import paths
 
+_loaded: dict[Path, tuple[tuple, list[Sop]]] = {}
+
+
+def _folder_signature(directory: Path) -> tuple:
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        return ()
+    return tuple(
+        (e.name, e.stat().st_mtime_ns, e.stat().st_size)
+        for e in entries
+        if e.name.endswith(".toml")
+    )
+
 
 def available_sops() -> list[Sop]:
-    """Every SOP file in the configured folder, validated, by ID then version."""
-    return load_sops(paths().sops_dir)
+    """Every SOP file in the configured folder, validated, by ID then version.
+
+    Parsed files are kept while the folder's file names, sizes and times are unchanged,
+    so an edited or added file is read again at once.
+    """
+    directory = paths().sops_dir
+    signature = _folder_signature(directory)
+    cached = _loaded.get(directory)
+    if cached is not None and cached[0] == signature and signature:
+        return list(cached[1])
+    sops = load_sops(directory)
+    _loaded[directory] = (signature, sops)
+    return list(sops)
 
 
 def sop_summary(sop: Sop) -> dict[str, Any]:
