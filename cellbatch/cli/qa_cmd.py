@@ -69,6 +69,9 @@ def deviation_open(
     classification: Annotated[
         str | None, typer.Option(help="minor, major or critical (may be set later).")
     ] = None,
+    result: Annotated[
+        str | None, typer.Option("--result", metavar="Q<n>", help="The OOS result it covers.")
+    ] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Open a deviation on a batch by hand."""
@@ -77,7 +80,13 @@ def deviation_open(
     db = database()
     actor = login(db, user, password_stdin)
     dev = open_deviation(
-        db, actor, batch, title=title, description=description, classification=classification
+        db,
+        actor,
+        batch,
+        title=title,
+        description=description,
+        classification=classification,
+        qc_result=result,
     )
     typer.echo(f"D{dev}: deviation opened on {batch.upper()}")
 

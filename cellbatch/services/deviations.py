@@ -131,8 +131,13 @@ def open_deviation(
     title: str,
     description: str,
     classification: str | None = None,
+    qc_result: str | None = None,
 ) -> int:
-    """Open a deviation on a batch by hand; returns its id (shown as D<id>)."""
+    """Open a deviation on a batch by hand; returns its id (shown as D<id>).
+
+    ``qc_result`` (``Q<n>``) names the out-of-spec result it covers, e.g. one that became
+    out of spec through a correction.
+    """
     actor.require(*DEVIATION_ROLES, action="open deviations")
     title_ = _clean(title, "--title", 200)
     text = _clean(description, "--description", 4000)
@@ -140,6 +145,9 @@ def open_deviation(
     with UnitOfWork(db, actor) as uow:
         batch = find_batch(uow.session, code, for_update=True)
         ensure_open(batch)
+        result_id = None
+        if qc_result is not None:
+            result_id = _result_of(uow.session, batch, qc_result)
         dev = uow.add(
             Deviation(
                 batch_id=batch.id,
@@ -147,6 +155,7 @@ def open_deviation(
                 description=text,
                 classification=cls,
                 status="open",
+                qc_result_id=result_id,
                 opened_at=uow.now,
                 opened_by=actor.id,
             ),
@@ -155,6 +164,18 @@ def open_deviation(
         )
         uow.commit()
         return dev.id
+
+
+def _result_of(session: Session, batch: Batch, ref: str) -> int:
+    text = ref.strip().upper()
+    if not (len(text) >= 2 and text[0] == "Q" and text[1:].isdigit()):
+        raise InvalidInput("--result", f"expected Q<number>, got {ref.strip()[:20]!r}")
+    result = session.get(QcResult, int(text[1:]))
+    if result is None or result.batch_id != batch.id:
+        raise NotFound(f"batch {batch.code} has no QC result {text}")
+    if result.passed:
+        raise RuleViolation(f"{text} is within specification: no deviation is needed for it")
+    return result.id
 
 
 def _locked_deviation(uow: UnitOfWork, dev_id: int) -> tuple[Deviation, Batch]:
