@@ -229,3 +229,46 @@ def test_the_release_signature_covers_the_batch_record_and_stays_valid_after_loc
         )
     (sig,) = [s for s in batch_signatures(db, RA) if s.on == "batch"]
     assert not sig.valid and sig.reason_invalid == CONTENT_CHANGED
+
+
+@pytest.mark.requirement("GMP-11")
+def test_sign_and_list_signatures_from_the_command_line(demo_db, cli):
+    entry = batch_view(demo_db, "FUC-D001")["steps"][0]["id"]
+    r = cli(
+        "--db",
+        demo_db.url,
+        "sign",
+        "FUC-D001",
+        entry,
+        "--meaning",
+        "reviewed",
+        "--user",
+        "sup1",
+        "--password-stdin",
+        input="demo-sup1\n",
+    )
+    assert r.code == 0, r.err
+    r = cli("--db", demo_db.url, "signatures", "FUC-D001", "--json")
+    (sig,) = json.loads(r.out)
+    assert (sig["on"], sig["meaning"], sig["full_name"], sig["valid"]) == (
+        entry,
+        "reviewed",
+        "Sofia Moretti",
+        True,
+    )
+    r = cli("--db", demo_db.url, "signatures", "FUC-D001")
+    assert r.code == 0 and "Sofia Moretti" in r.out and "reviewed" in r.out
+    r = cli(
+        "--db",
+        demo_db.url,
+        "sign",
+        "FUC-D001",
+        entry,
+        "--meaning",
+        "reviewed",
+        "--user",
+        "admin",
+        "--password-stdin",
+        input="demo-admin\n",
+    )
+    assert r.code == 5 and "needs role technician, supervisor, qa" in r.err

@@ -1,4 +1,4 @@
-"""Commands of QA review: verify, sign, deviation open/update/close/list, review."""
+"""Commands of QA review: verify, sign, signatures, deviation open/update/close/list, review."""
 
 from __future__ import annotations
 
@@ -58,6 +58,25 @@ def sign_cmd(
     password = _signing_password(user, password_stdin)
     sig = sign(database(), user, password, batch, entry, meaning)
     typer.echo(f"{entry.upper()} of {batch.upper()} signed ({meaning}) by {user} (signature {sig})")
+
+
+def signatures_cmd(batch: str, json_out: JsonOption = False) -> None:
+    """List a batch's signatures: printed name, UTC time, meaning, and whether still valid."""
+    from cellbatch.services.signatures import batch_signatures
+
+    sigs = batch_signatures(database(), batch)
+    if json_out:
+        emit_json([s.to_dict() for s in sigs])
+        return
+
+    def validity(s) -> str:
+        text = "valid" if s.valid else f"NOT VALID: {s.reason_invalid}"
+        return text + (" (superseded)" if s.superseded else "")
+
+    table(
+        [[s.on, s.full_name, s.username, s.signed_at, s.meaning, validity(s)] for s in sigs],
+        ["record", "printed name", "user", "signed (UTC)", "meaning", "valid"],
+    )
 
 
 @deviation_app.command("open")
@@ -256,5 +275,6 @@ def register(app: typer.Typer) -> None:
     """Add these commands to the root app."""
     app.command("verify")(verify_cmd)
     app.command("sign")(sign_cmd)
+    app.command("signatures")(signatures_cmd)
     app.add_typer(deviation_app, name="deviation")
     app.command("review")(review_cmd)
