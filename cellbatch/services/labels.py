@@ -386,13 +386,12 @@ def verify_scans(
                 continue
             differences = _compare(parsed, din, product, expiry)
             checks.append(ScanCheck(parsed.text, parsed.kind, not differences, differences))
-            if not differences:
-                if parsed.din is not None:
-                    covered.add("DIN")
-                if parsed.product is not None:
-                    covered.add("product code")
-                if parsed.expiry is not None:
-                    covered.add("expiry")
+            if parsed.din is not None:
+                covered.add("DIN")
+            if parsed.product is not None:
+                covered.add("product code")
+            if parsed.expiry is not None:
+                covered.add("expiry")
         missing = [n for n in ("DIN", "product code", "expiry") if n not in covered]
         ok = all(c.ok for c in checks) and not missing
         report = ScanReport(batch.code, bag.number, ok, checks, missing)
@@ -404,12 +403,13 @@ def verify_scans(
                 final=batch.status == "released",
                 copies=0,
                 ok=ok,
+                reason=None if ok else report.summary()[:1000],
                 detail=json.dumps(report.to_dict(), sort_keys=True, ensure_ascii=False),
                 at=uow.now,
                 by=actor.id,
             ),
             batch_id=batch.id,
-            reason=None if ok else report.summary(),
+            reason=None if ok else report.summary()[:1000],
         )
         uow.commit()
         return report

@@ -1,0 +1,305 @@
+"""ISBT 128 bag labels: printed pages decode exactly, print/reprint counting, scan verification."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pypdfium2
+import pytest
+import zxingcpp
+
+from cellbatch import isbt128
+from cellbatch.documents.labels import load_template
+from cellbatch.domain.errors import InvalidInput, RuleViolation
+from cellbatch.services.auth import authenticate
+from cellbatch.services.batch_view import batch_view
+from cellbatch.services.labels import label_history, print_labels, verify_scans
+from cellbatch.site import load_site_settings
+
+GMP08 = pytest.mark.requirement("GMP-08")
+GMP10 = pytest.mark.requirement("GMP-10")
+GMP24 = pytest.mark.requirement("GMP-24")
+
+
+def user(db, name: str):
+    return authenticate(db, name, f"demo-{name}")
+
+
+def pages_of(pdf: bytes) -> list[tuple[str, list]]:
+    """Each page's text and its barcodes, read from a 300 dpi rendering."""
+    doc = pypdfium2.PdfDocument(pdf)
+    out = []
+    try:
+        for page in doc:
+            size = page.get_size()
+            assert size == pytest.approx((283.46, 283.46), abs=0.1)  # 100 x 100 mm
+            text = page.get_textpage().get_text_range()
+            image = page.render(scale=300 / 72).to_pil()
+            out.append((text, zxingcpp.read_barcodes(image)))
+    finally:
+        doc.close()
+    return out
+
+
+def intended(db, code: str, flags: str | None = None) -> dict[str, str]:
+    """The ISBT 128 data the bag of ``code`` must carry, computed from its record."""
+    bag = batch_view(db, code)["bag"]
+    din = isbt128.Din.from_code(bag["din"])
+    flags = flags or din.type3_flags()
+    product = isbt128.parse_product_code("=<" + bag["product_code"])
+    expires = datetime.fromisoformat(bag["expires_at"].replace("Z", "+00:00"))
+    local = load_site_settings().local_time(expires)
+    return {
+        "Code 128": sorted(
+            [
+                din.data_structure(flags),
+                product.data_structure(),
+                isbt128.expiry_data_structure(local),
+            ]
+        ),
+        "Data Matrix": [isbt128.datamatrix_content(din, flags, product, local)],
+    }
+
+
+def decoded(barcodes) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for barcode in barcodes:
+        out.setdefault(
+            str(barcode.format)
+            .split(".")[-1]
+            .replace("Code128", "Code 128")
+            .replace("DataMatrix", "Data Matrix"),
+            [],
+        ).append(barcode.text)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def print_pdf(db, code: str, who: str = "tech1", **kwargs) -> bytes:
+    from cellbatch.documents.labels import render
+
+    out: list[bytes] = []
+    print_labels(db, user(db, who), code, lambda labels: out.append(render(labels)), **kwargs)
+    return out[0]
+
+
+def release_demo_dose(db, code: str = "EASC-D001") -> None:
+    """Second-person verification of every entry, then release by an uninvolved QA officer."""
+    from cellbatch.services import release
+    from cellbatch.services.verification import verification_status, verify
+
+    tech2 = user(db, "tech2")
+    for state in verification_status(db, code):
+        if state.status in ("pending", "invalid"):
+            who = "tech2" if state.recorded_by != tech2.id else "tech1"
+            verify(db, who, f"demo-{who}", code, state.ref)
+    release.decide(db, "qa1", code, "release", "labels test", password="demo-qa1")
+
+
+@GMP24
+@GMP08
+def test_quarantine_label_decodes_exactly_and_says_not_released(demo_db, cli, tmp_path) -> None:
+    out = tmp_path / "labels.pdf"
+    result = cli(
+        "--db",
+        demo_db.url,
+        "labels",
+        "EASC-D001",
+        "-o",
+        str(out),
+        "--user",
+        "tech1",
+        "--password-stdin",
+        input="demo-tech1\n",
+    )
+    assert result.code == 0, result.err
+    assert "QUARANTINE" in result.out
+    pages = pages_of(out.read_bytes())
+    assert len(pages) == 1
+    text, barcodes = pages[0]
+    assert decoded(barcodes) == intended(demo_db, "EASC-D001")
+    assert "NOT RELEASED – QUARANTINE" in text
+    assert "EXAMPLE FIN – NOT FOR CLINICAL USE" in text
+    din = isbt128.Din.from_code(batch_view(demo_db, "EASC-D001")["bag"]["din"])
+    assert din.eye_readable in text and din.check in text
+    history = label_history(demo_db, "EASC-D001")
+    assert (history["printed"], history["quarantine_printed"], history["final_printed"]) == (
+        1,
+        1,
+        0,
+    )
+
+
+@GMP08
+def test_second_print_is_refused_and_a_reprint_is_marked(demo_db) -> None:
+    from cellbatch.services.audit import count_entries
+
+    print_pdf(demo_db, "EASC-D001")
+    before = count_entries(demo_db)
+    with pytest.raises(RuleViolation, match="already printed: use --reprint"):
+        print_pdf(demo_db, "EASC-D001")
+    with pytest.raises(InvalidInput, match="--reason"):
+        print_pdf(demo_db, "EASC-D001", reprint=True)
+    assert count_entries(demo_db) == before
+    pdf = print_pdf(demo_db, "EASC-D001", reprint=True, reason="label smudged at the fill")
+    text, barcodes = pages_of(pdf)[0]
+    assert decoded(barcodes) == intended(demo_db, "EASC-D001", flags="05")
+    assert "REPRINT (label smudged at the fill)" in text
+    history = label_history(demo_db, "EASC-D001")
+    assert (history["printed"], history["reprinted"]) == (1, 1)
+    assert history["events"][-1]["reason"] == "label smudged at the fill"
+
+
+@GMP08
+def test_a_failed_render_counts_nothing(demo_db) -> None:
+    from cellbatch.services.audit import count_entries
+
+    before = count_entries(demo_db)
+
+    def broken(_labels):
+        raise RuleViolation("printer out of labels")
+
+    with pytest.raises(RuleViolation, match="printer out of labels"):
+        print_labels(demo_db, user(demo_db, "tech1"), "EASC-D001", broken)
+    assert count_entries(demo_db) == before
+    assert label_history(demo_db, "EASC-D001")["printed"] == 0
+
+
+def test_labels_refused_for_a_bank_an_unfilled_dose_and_an_admin(demo_db) -> None:
+    from cellbatch.domain.errors import PermissionDenied
+
+    with pytest.raises(RuleViolation, match="bank: bag labels belong to dose batches"):
+        print_pdf(demo_db, "EASC-B001")
+    with pytest.raises(RuleViolation, match="no bag yet"):
+        print_pdf(demo_db, "FUC-D001")
+    with pytest.raises(PermissionDenied):
+        print_pdf(demo_db, "EASC-D001", who="admin")
+
+
+@GMP24
+@GMP08
+def test_final_label_only_after_release_and_decodes_exactly(demo_db) -> None:
+    quarantine = pages_of(print_pdf(demo_db, "EASC-D001"))[0][0]
+    assert "NOT RELEASED – QUARANTINE" in quarantine
+    release_demo_dose(demo_db)
+    text, barcodes = pages_of(print_pdf(demo_db, "EASC-D001"))[0]
+    assert decoded(barcodes) == intended(demo_db, "EASC-D001")
+    assert "QUARANTINE" not in text
+    assert "FOR RECIPIENT RA-P001 ONLY" in text and "FINAL LABEL" in text
+    for statement in load_site_settings().statements:
+        assert statement in text.replace("\r\n", " ").replace("\n", " ")
+    history = label_history(demo_db, "EASC-D001")
+    assert (history["quarantine_printed"], history["final_printed"]) == (1, 1)
+
+
+@GMP24
+def test_related_donor_label_is_biohazard_and_decodes_exactly(db) -> None:
+    from cellbatch.services import steps
+    from cellbatch.services.demo import load_demo
+
+    load_demo(db)  # fresh: the fucosylated dose must be filled within 1 h of fucosylation
+    steps.fill(
+        db,
+        user(db, "tech1"),
+        "FUC-D001",
+        volume="10 mL",
+        cells="4.0e7 cells",
+        materials=["SAL-HSA-0915"],
+    )
+    bag = batch_view(db, "FUC-D001")["bag"]
+    assert bag["product_code"][5] == "3"  # directed recipient use only, biohazard
+    text, barcodes = pages_of(print_pdf(db, "FUC-D001"))[0]
+    assert decoded(barcodes) == intended(db, "FUC-D001")
+    flat = " ".join(text.split())
+    site = load_site_settings()
+    assert site.biohazard_legend in flat
+    assert " ".join(site.communicable_disease_warning.split()) in flat
+    assert "Recipient ID: EB-P001" in flat
+
+
+@GMP10
+def test_scans_of_the_printed_label_verify_it(demo_db, cli) -> None:
+    print_pdf(demo_db, "EASC-D001")
+    want = intended(demo_db, "EASC-D001")
+    scans = [f"]C0{text}\r\n" for text in want["Code 128"]]
+    result = cli(
+        "--db",
+        demo_db.url,
+        "label",
+        "scan",
+        "EASC-D001",
+        "--bag",
+        "1",
+        *(arg for s in scans for arg in ("--scan", s)),
+        "--user",
+        "tech2",
+        "--password-stdin",
+        input="demo-tech2\n",
+    )
+    assert result.code == 0, result.err
+    assert "verified" in result.out
+    report = verify_scans(demo_db, user(demo_db, "tech1"), "EASC-D001", 1, want["Data Matrix"])
+    assert report.ok and not report.missing
+    assert label_history(demo_db, "EASC-D001")["verified"] == 2
+
+
+@GMP10
+def test_a_wrong_or_partial_scan_says_exactly_what_differs(demo_db, cli) -> None:
+    want = intended(demo_db, "EASC-D001")
+    din_scan = next(s for s in want["Code 128"] if s.startswith("=W"))
+    other = isbt128.Din.from_code(din_scan[1:14][:7] + "999999")
+    wrong = other.data_structure("00")
+    result = cli(
+        "--db",
+        demo_db.url,
+        "label",
+        "scan",
+        "EASC-D001",
+        "--bag",
+        "1",
+        "--scan",
+        wrong,
+        "--scan",
+        "=<S9901VB0",
+        "--user",
+        "tech1",
+        "--password-stdin",
+        input="demo-tech1\n",
+    )
+    assert result.code == 4
+    assert f"DIN is {other.eye_readable}" in result.err
+    assert "product code is S9901VB0" in result.err
+    assert "not scanned: expiry" in result.err
+    right = int(din_scan[14:16])
+    bad_check = din_scan[:14] + str(right + 1 if right < 96 else right - 1)
+    report = verify_scans(demo_db, user(demo_db, "tech1"), "EASC-D001", 1, [bad_check])
+    assert not report.ok and "wrong check flags" in report.checks[0].differences[0]
+    history = label_history(demo_db, "EASC-D001")
+    assert history["verified"] == 0 and history["failed_scans"] == 2
+    assert "DIN is" in history["events"][0]["reason"]
+
+
+def test_template_boxes_lie_on_the_page_without_overlapping(tmp_path) -> None:
+    template = load_template()
+    boxes = list(template.boxes.values())
+    for i, box in enumerate(boxes):
+        assert box.x >= 0 and box.y >= 0
+        assert box.x + box.width <= template.width + 0.01
+        assert box.top <= template.height + 0.01
+        assert not any(box.overlaps(other) for other in boxes[i + 1 :])
+    text = tmp_path / "t.toml"
+    source = load_template.__globals__["default_template_path"]().read_text()
+    assert source.count("y_mm = 58.5") == 1  # the status band
+    text.write_text(source.replace("y_mm = 58.5", "y_mm = 57.5"))
+    with pytest.raises(InvalidInput, match="overlaps"):
+        load_template(text)
+
+
+def test_expiry_is_local_facility_time(demo_db) -> None:
+    bag = batch_view(demo_db, "EASC-D001")["bag"]
+    expires = datetime.fromisoformat(bag["expires_at"].replace("Z", "+00:00"))
+    local = load_site_settings().local_time(expires)
+    assert local.tzinfo is None
+    assert local == expires.astimezone(__import__("zoneinfo").ZoneInfo("Europe/London")).replace(
+        tzinfo=None
+    )
+    assert load_site_settings().local_time(datetime(2026, 7, 1, 12, tzinfo=UTC)).hour == 13
