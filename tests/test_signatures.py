@@ -272,3 +272,17 @@ def test_sign_and_list_signatures_from_the_command_line(demo_db, cli):
         input="demo-admin\n",
     )
     assert r.code == 5 and "needs role technician, supervisor, qa" in r.err
+
+
+@pytest.mark.requirement("GMP-19")
+def test_only_the_person_who_recorded_an_entry_signs_it_as_performed(demo_db):
+    from cellbatch.domain.errors import PermissionDenied
+
+    db = demo_db
+    thaw = batch_view(db, RA)["steps"][0]
+    assert thaw["recorded_by"]["username"] == "tech1"
+    with pytest.raises(PermissionDenied, match="did not record"):
+        sign(db, "tech2", pw("tech2"), RA, thaw["id"], "performed")
+    with pytest.raises(InvalidInput, match="performed signature goes on a step"):
+        sign(db, "tech1", pw("tech1"), RA, "batch", "performed")
+    assert sign(db, "tech1", pw("tech1"), RA, thaw["id"], "performed")

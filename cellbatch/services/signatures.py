@@ -30,7 +30,7 @@ from cellbatch.db.tables import (
     User,
     Vial,
 )
-from cellbatch.domain.errors import InvalidInput, NotFound
+from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.auth import authenticate
@@ -187,6 +187,23 @@ def reauthenticate(db: Database, username: str, password: str) -> Actor:
     return authenticate(db, username.strip(), password)
 
 
+def _require_performer(
+    session: Session, batch: Batch, signer: Actor, entity: str, entity_id: int | None
+) -> None:
+    """A ``performed`` signature is given by the person who recorded the entry, on an entry."""
+    model = {"step_entry": StepEntry, "qc_result": QcResult}.get(entity)
+    if model is None or entity_id is None:
+        raise InvalidInput("ENTRY-ID", "a performed signature goes on a step (E<n>) or QC (Q<n>)")
+    row = session.get(model, entity_id)
+    if row is None or row.batch_id != batch.id:
+        raise NotFound(f"batch {batch.code} has no {ref_of(entity, entity_id)}")
+    if row.recorded_by != signer.id:
+        raise PermissionDenied(
+            f"{signer.username} did not record {ref_of(entity, entity_id)}: only the person "
+            "who performed it signs it as performed"
+        )
+
+
 def sign(db: Database, username: str, password: str, code: str, ref: str, meaning: str) -> int:
     """Sign one record of a batch (or the batch record) with a meaning; returns its id."""
     meaning = meaning.strip().lower()
@@ -202,6 +219,8 @@ def sign(db: Database, username: str, password: str, code: str, ref: str, meanin
     with UnitOfWork(db, signer) as uow:
         batch = find_batch(uow.session, code, for_update=True)
         ensure_open(batch)
+        if meaning == "performed":
+            _require_performer(uow.session, batch, signer, entity, entity_id)
         sig = add_signature(
             uow, signer, batch, entity, batch.id if entity_id is None else entity_id, meaning
         )
