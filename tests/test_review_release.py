@@ -335,3 +335,34 @@ def test_review_flags_corrections_windows_and_doses_near_the_limit(demo_db):
     (window,) = review(db, RA)["sop_windows_exceeded"]
     assert window["window"] == "thaw_to_fill_max" and window["from"] == thaw
     assert window["actual_hours"] > 3
+
+
+@pytest.mark.requirement("GMP-08")
+def test_an_expired_bag_is_not_released(db):
+    from datetime import UTC
+
+    from cellbatch.services.demo import load_demo
+
+    load_demo(db, now=datetime.now(UTC) - timedelta(hours=5))
+    criteria = {c["id"]: c for c in review(db, RA)["checklist"]}
+    assert not criteria["bag-in-date"]["met"]
+    assert [c for c, v in criteria.items() if not v["met"]] == ["bag-in-date"]
+    with pytest.raises(RuleViolation, match="The bag has not expired"):
+        release.decide(db, "qa1", RA, "release", "review", password=pw("qa1"))
+    assert release.decide(db, "qa1", RA, "reject", "expired", password=pw("qa1")) == "rejected"
+
+
+@pytest.mark.requirement("GMP-08")
+def test_a_bank_is_released_only_once_frozen(demo_db):
+    from cellbatch.services import batches
+
+    db = demo_db
+    lot = batch_view(db, "EASC-B001")["tissue_lot"]["lot"]
+    batches.start_expansion(
+        db, who(db, "tech1"), "EASC-B002", lot_number=lot, sop_id="SOP-EASC-EXP"
+    )
+    assert "bank-frozen" in unmet(db, "EASC-B002")
+    with pytest.raises(RuleViolation, match="The bank is frozen"):
+        release.decide(db, "qa1", "EASC-B002", "release", "review", password=pw("qa1"))
+    released = review(db, "EASC-B001")
+    assert released["status"] == "released" and all(c["met"] for c in released["checklist"])
