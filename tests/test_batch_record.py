@@ -177,5 +177,6 @@ def test_label_reconciliation_is_in_the_dose_record(demo_db) -> None:
     verify_scans(demo_db, tech, "EASC-D001", 1, [labels[0].datamatrix])
     data, _pages, text = record_text(demo_db, "EASC-D001")
     assert data["labels"]["printed"] == 1 and data["labels"]["verified"] == 1
-    assert squeeze("Labels printed 1 (final 0, quarantine 1)") in text
+    assert squeeze("Labels printed 1 Labels reprinted 0") in text
+    assert squeeze("Quarantine labels (prints and reprints) 1") in text
     assert squeeze("Labels verified by scan 1") in text

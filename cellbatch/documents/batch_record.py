@@ -479,7 +479,7 @@ def _qc(b: dict) -> list:
         return story + [_p("No QC result recorded yet.", "body")]
     rows = []
     for q in b["qc"]:
-        verdict = "PASS" if q["passed"] else "FAIL (out of specification)"
+        verdict = "PASS" if q["passed"] else "FAIL (OOS)"
         extra = []
         if q.get("retest_of"):
             extra.append(f"retest of {q['retest_of']}")
@@ -735,12 +735,10 @@ def _labels(data: dict) -> list:
     story.append(
         _pairs(
             [
-                (
-                    "Labels printed",
-                    f"{labels['printed']} (final {labels['final_printed']}, quarantine "
-                    f"{labels['quarantine_printed']})",
-                ),
+                ("Labels printed", labels["printed"]),
                 ("Labels reprinted", labels["reprinted"]),
+                ("Final labels (prints and reprints)", labels["final_printed"]),
+                ("Quarantine labels (prints and reprints)", labels["quarantine_printed"]),
                 ("Labels verified by scan", labels["verified"]),
                 ("Failed scans", labels["failed_scans"]),
             ]
@@ -750,7 +748,7 @@ def _labels(data: dict) -> list:
         rows = []
         for e in labels["events"]:
             if e["action"] == "scan":
-                outcome = "verified" if e["ok"] else f"NOT verified: {e['reason']}"
+                outcome = "verified" if e["ok"] else (e["reason"] or "NOT verified")
             else:
                 kind = "final" if e["final"] else "quarantine"
                 outcome = f"{kind} label, {e['copies']} cop{'y' if e['copies'] == 1 else 'ies'}"
@@ -801,7 +799,7 @@ def _audit(data: dict) -> list:
         _table(
             ["#", "Time (UTC)", "User", "Action", "Record", "Field", "Values", "Reason"],
             rows,
-            [5, 12, 8, 8, 11, 9, 33, 14],
+            [5, 12, 8, 8, 11, 12, 31, 13],
             style="tiny",
         )
     )

@@ -283,6 +283,12 @@ def _din(canvas: Canvas, label: BagLabel, box: Box, spec: LinearSpec) -> None:
     canvas.setLineWidth(0.6)
     canvas.rect(x, baseline - pad - size * 0.1, char_width + 2 * pad, size * 0.85 + 2 * pad)
     canvas.drawString(x + pad, baseline, label.check_character)
+    if label.reprint:
+        mark = baseline - 2 * mm - size * 0.8
+        if mark < box.y:
+            raise RuleViolation("the REPRINT mark does not fit box 'din'")
+        canvas.setFont(BOLD, size)
+        canvas.drawString(box.x + quiet, mark, "REPRINT")
 
 
 def _blood_group(canvas: Canvas, label: BagLabel, box: Box, module_mm: float) -> None:
