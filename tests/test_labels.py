@@ -303,3 +303,20 @@ def test_expiry_is_local_facility_time(demo_db) -> None:
         tzinfo=None
     )
     assert load_site_settings().local_time(datetime(2026, 7, 1, 12, tzinfo=UTC)).hour == 13
+
+
+def test_site_time_zone_is_optional_and_checked(tmp_path) -> None:
+    from tests.test_isbt128 import SITE_TOML
+
+    path = tmp_path / "site.toml"
+    path.write_text(SITE_TOML, encoding="utf-8")
+    assert load_site_settings(path).timezone == "UTC"
+    zoned = SITE_TOML.replace("example = true", 'example = true\ntimezone = "America/Chicago"')
+    path.write_text(zoned, encoding="utf-8")
+    settings = load_site_settings(path)
+    assert settings.local_time(datetime(2026, 1, 15, 18, 0, tzinfo=UTC)) == datetime(
+        2026, 1, 15, 12, 0
+    )
+    path.write_text(zoned.replace("America/Chicago", "Mars/Olympus"), encoding="utf-8")
+    with pytest.raises(InvalidInput, match="facility.timezone: unknown time zone 'Mars/Olympus'"):
+        load_site_settings(path)
