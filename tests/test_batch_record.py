@@ -136,7 +136,7 @@ def test_a_correction_is_marked_changed_after_first_entry(demo_db) -> None:
         thaw["id"],
         field="viability",
         value="87 %",
-        reason="transcription error: counter printout says 87 %",
+        reason="transcription error: counter printout says 87 % (<1 % off & rounded)",
     )
     view = batch_view(demo_db, "EASC-D001")
     [fix] = view["corrections"]

@@ -320,3 +320,48 @@ def test_site_time_zone_is_optional_and_checked(tmp_path) -> None:
     path.write_text(zoned.replace("America/Chicago", "Mars/Olympus"), encoding="utf-8")
     with pytest.raises(InvalidInput, match="facility.timezone: unknown time zone 'Mars/Olympus'"):
         load_site_settings(path)
+
+
+@GMP08
+def test_an_expired_bag_is_not_labelled(demo_db) -> None:
+    from datetime import timedelta
+
+    from cellbatch.services import batches, steps
+
+    now = datetime.now(UTC)
+    tech = user(demo_db, "tech1")
+    batches.start_dose(
+        demo_db,
+        tech,
+        "EASC-D002",
+        parent="EASC-B001",
+        sop_id="SOP-EASC-DOSE",
+        recipient="RA-P002",
+        weight="70 kg",
+        dose="2 x 10^6 cells/kg",
+        infusion=1,
+        at=now - timedelta(hours=8),
+    )
+    steps.thaw(
+        demo_db,
+        tech,
+        "EASC-D002",
+        vials=4,
+        total_cells="1.9e8 cells",
+        viability="88 %",
+        materials=["DPBS-88812"],
+        at=now - timedelta(hours=7, minutes=50),
+    )
+    steps.fill(
+        demo_db,
+        tech,
+        "EASC-D002",
+        volume="40 mL",
+        cells="1.42e8 cells",
+        materials=["SAL-HSA-0915"],
+        at=now - timedelta(hours=7),
+    )
+    assert batch_view(demo_db, "EASC-D002")["bag"]["product_code"] == "S9901VB0"
+    with pytest.raises(RuleViolation, match="EASC-D002 bag 1 expired at .* not labelled"):
+        print_pdf(demo_db, "EASC-D002")
+    assert label_history(demo_db, "EASC-D002")["printed"] == 0

@@ -483,7 +483,10 @@ def _qc(b: dict) -> list:
         extra = []
         if q.get("retest_of"):
             extra.append(f"retest of {q['retest_of']}")
-        if q.get("corrected"):
+        for c in b.get("corrections", []):
+            if c["entry"] == q["id"]:
+                extra.append(f"{CHANGED}: {c['field']} was {c['old_value']}, reason: {c['reason']}")
+        if q.get("corrected") and not any(CHANGED in x for x in extra):
             extra.append(CHANGED)
         rows.append(
             [

@@ -143,12 +143,17 @@ def _require_label_role(actor: Actor, action: str) -> None:
     actor.require(*LABEL_ROLES, action=action)
 
 
+def _bags(session: Session, batch: Batch) -> list[Bag]:
+    """The batch's bags in order of their number."""
+    query = select(Bag).where(Bag.batch_id == batch.id).order_by(Bag.number)
+    return list(session.execute(query).scalars())
+
+
 def _bag(session: Session, batch: Batch, number: int | None = None) -> Bag:
     """The batch's bag (number ``number`` if given); refuse a batch with no bag."""
     if batch.kind != "dose":
         raise RuleViolation(f"{batch.code} is a bank: bag labels belong to dose batches")
-    query = select(Bag).where(Bag.batch_id == batch.id).order_by(Bag.number)
-    bags = list(session.execute(query).scalars())
+    bags = _bags(session, batch)
     if not bags:
         raise RuleViolation(f"{batch.code} has no bag yet: labels print after the fill")
     if number is None:
@@ -272,17 +277,19 @@ def print_labels(
     site = load_site_settings()
     with UnitOfWork(db, actor) as uow:
         batch = find_batch(uow.session, code, for_update=True)
-        bag = _bag(uow.session, batch)
+        _bag(uow.session, batch)
         if batch.status == "rejected":
             raise RuleViolation(f"{batch.code} is rejected: its bag must not be labelled")
+        expired = [b for b in _bags(uow.session, batch) if _aware(b.expires_at) <= uow.now]
+        if expired:
+            when = _aware(expired[0].expires_at).strftime("%Y-%m-%d %H:%M UTC")
+            raise RuleViolation(
+                f"{batch.code} bag {expired[0].number} expired at {when}: an expired product "
+                "is not labelled for infusion"
+            )
         final = batch.status == "released"
-        bags = list(
-            uow.session.execute(
-                select(Bag).where(Bag.batch_id == batch.id).order_by(Bag.number)
-            ).scalars()
-        )
         labels = []
-        for bag in bags:
+        for bag in _bags(uow.session, batch):
             earlier = uow.session.execute(
                 select(LabelEvent).where(
                     LabelEvent.bag_id == bag.id,
