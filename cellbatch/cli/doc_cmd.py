@@ -71,7 +71,7 @@ def labels(
         typer.echo(
             f"  bag {label.bag_number}: DIN {label.din_eye_readable} [{label.check_character}] "
             f"flags {label.flags}, product {label.product_code}, expiry {label.expiry_local} "
-            f"({label.timezone})"
+            f"{label.expiry_zone} ({label.expiry_utc} UTC)"
         )
 
 

@@ -344,13 +344,18 @@ def _product(canvas: Canvas, label: BagLabel, box: Box, spec: LinearSpec) -> Non
 
 def _expiry(canvas: Canvas, label: BagLabel, box: Box, spec: LinearSpec) -> None:
     quiet = spec.quiet_zone_modules * spec.narrow_bar_mm * mm
-    _caption(canvas, f"Expiry date and time ({label.timezone})", box.x + quiet, box.top)
+    _caption(canvas, "Expiry date and time", box.x + quiet, box.top)
     bottom = _barcode(canvas, label.expiry_data, box, box.top - 2.6 * mm, spec)
-    text = f"EXP {label.expiry_local}"
+    text = f"EXP {label.expiry_local} {label.expiry_zone}"
     size = _single_line_size(text, BOLD, box, box.width - quiet)
     baseline = bottom - 0.9 * mm - size * 0.75
     canvas.setFont(BOLD, size)
     canvas.drawString(box.x + quiet, baseline, text)
+    if label.expiry_zone != "UTC":
+        # ST-001 §7.4.4.2: for cellular therapy the UTC time goes beneath, in parentheses
+        baseline -= 6.5 * _LEADING
+        canvas.setFont(REGULAR, 6.5)
+        canvas.drawString(box.x + quiet, baseline, f"({label.expiry_utc} UTC)")
     rest = Box(box.name, box.x, box.y, box.width, baseline - 1 * mm - box.y, 5.5, box.min_font_pt)
     _text_block(canvas, [_Run(label.storage)], rest)
 

@@ -56,6 +56,8 @@ class BagLabel:
     product_code: str
     product_code_data: str
     expiry_local: str
+    expiry_zone: str
+    expiry_utc: str
     expiry_data: str
     timezone: str
     datamatrix: str
@@ -171,6 +173,13 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _zone_name(bag: Bag, site: SiteSettings) -> str:
+    """The facility's time zone abbreviation at the bag's expiry (GMT, BST, CET, …)."""
+    from zoneinfo import ZoneInfo
+
+    return _aware(bag.expires_at).astimezone(ZoneInfo(site.timezone)).tzname() or site.timezone
+
+
 def _expected(bag: Bag, site: SiteSettings) -> tuple[isbt128.Din, isbt128.ProductCode, datetime]:
     """The ISBT 128 identity of the bag: DIN, product code and local expiry (to the minute)."""
     din = isbt128.Din.from_code(bag.din)
@@ -224,6 +233,8 @@ def _label(
         product_code=product.eye_readable,
         product_code_data=product.data_structure(),
         expiry_local=isbt128.expiry_eye_readable(expiry),
+        expiry_zone=_zone_name(bag, site),
+        expiry_utc=_aware(bag.expires_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         expiry_data=isbt128.expiry_data_structure(expiry),
         timezone=site.timezone,
         datamatrix=isbt128.datamatrix_content(din, flags, product, expiry),
