@@ -365,3 +365,19 @@ def test_an_expired_bag_is_not_labelled(demo_db) -> None:
     with pytest.raises(RuleViolation, match="EASC-D002 bag 1 expired at .* not labelled"):
         print_pdf(demo_db, "EASC-D002")
     assert label_history(demo_db, "EASC-D002")["printed"] == 0
+
+
+def test_text_that_cannot_fit_is_refused_not_cut_off(demo_db) -> None:
+    from dataclasses import replace
+
+    from cellbatch.documents.labels import render
+
+    captured = []
+    print_labels(demo_db, user(demo_db, "tech1"), "EASC-D001", captured.extend)
+    label = captured[0]
+    assert pages_of(render([label]))  # the real content fits
+    too_long = replace(label, product_name="Mesenchymal stromal cells " * 30)
+    with pytest.raises(RuleViolation, match="does not fit box 'product'"):
+        render([too_long])
+    with pytest.raises(RuleViolation, match="does not fit box 'statements'"):
+        render([replace(label, statements=label.statements * 6)])
