@@ -237,6 +237,7 @@ def test_scans_of_the_printed_label_verify_it(demo_db, cli) -> None:
     )
     assert result.code == 0, result.err
     assert "verified" in result.out
+    assert "the product is NOT released (batch status: in-process)" in result.out
     report = verify_scans(demo_db, user(demo_db, "tech1"), "EASC-D001", 1, want["Data Matrix"])
     assert report.ok and not report.missing
     assert label_history(demo_db, "EASC-D001")["verified"] == 2

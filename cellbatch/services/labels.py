@@ -120,13 +120,18 @@ class ScanReport:
     ok: bool
     checks: list[ScanCheck]
     missing: list[str]
+    status: str = "released"
+    """The batch status when scanned: barcodes cannot tell a quarantine label from a final one."""
 
     def summary(self) -> str:
         """One line saying what was verified or what is wrong."""
         if self.ok:
-            return (
+            line = (
                 f"label of {self.batch} bag {self.bag_number} verified: DIN, product code, expiry"
             )
+            if self.status != "released":
+                line += f"; the product is NOT released (batch status: {self.status})"
+            return line
         problems = [
             f"scan {n}: " + "; ".join(c.differences)
             for n, c in enumerate(self.checks, start=1)
@@ -412,7 +417,7 @@ def verify_scans(
                 covered.add("expiry")
         missing = [n for n in ("DIN", "product code", "expiry") if n not in covered]
         ok = all(c.ok for c in checks) and not missing
-        report = ScanReport(batch.code, bag.number, ok, checks, missing)
+        report = ScanReport(batch.code, bag.number, ok, checks, missing, batch.status)
         uow.add(
             LabelEvent(
                 batch_id=batch.id,
