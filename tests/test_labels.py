@@ -382,3 +382,44 @@ def test_text_that_cannot_fit_is_refused_not_cut_off(demo_db) -> None:
         render([too_long])
     with pytest.raises(RuleViolation, match="does not fit box 'statements'"):
         render([replace(label, statements=label.statements * 6)])
+
+
+@GMP24
+def test_printed_symbols_have_isbt_128_dimensions(demo_db, tmp_path) -> None:
+    from reportlab.lib.units import mm
+
+    from cellbatch.documents.barcodes import code128_width
+
+    template = load_template()
+    spec = template.code128
+    doc = pypdfium2.PdfDocument(print_pdf(demo_db, "EASC-D001"))
+    px_per_mm = 300 / 25.4
+    try:
+        barcodes = zxingcpp.read_barcodes(doc[0].render(scale=300 / 72).to_pil())
+    finally:
+        doc.close()
+
+    def side(a, b) -> float:
+        return ((a.x - b.x) ** 2 + (a.y - b.y) ** 2) ** 0.5 / px_per_mm
+
+    linear = [b for b in barcodes if "128" in str(b.format)]
+    assert len(linear) == 3
+    for barcode in linear:
+        pos = barcode.position
+        width, height = side(pos.top_left, pos.top_right), side(pos.top_left, pos.bottom_left)
+        assert height >= 5.0 and height == pytest.approx(spec.height_mm, abs=0.15)
+        bars = (
+            code128_width(barcode.text, spec) / mm
+        ) - 2 * spec.quiet_zone_modules * spec.narrow_bar_mm
+        assert width == pytest.approx(bars, rel=0.01)  # so the narrow bar printed is 0.25 mm
+    [matrix] = [b for b in barcodes if "Matrix" in str(b.format)]
+    assert matrix.symbology_identifier == "]d1"  # ECC 200
+    assert matrix.extra["Version"] == "22x22"  # square, not a rectangular DMRE symbol
+    pos = matrix.position
+    assert side(pos.top_left, pos.top_right) == pytest.approx(22 * template.module_mm, rel=0.03)
+
+    source = load_template.__globals__["default_template_path"]().read_text()
+    thin = tmp_path / "thin.toml"
+    thin.write_text(source.replace("narrow_bar_mm = 0.25", "narrow_bar_mm = 0.12"))
+    with pytest.raises(InvalidInput, match="narrow bar of at least 0.17 mm"):
+        load_template(thin)
