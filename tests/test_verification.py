@@ -130,3 +130,17 @@ def test_a_bad_or_foreign_entry_id_is_refused(demo_db):
     other = entry(db, RA, "thaw")["id"]
     with pytest.raises(NotFound, match=f"no entry {other}"):
         verify(db, "tech2", pw("tech2"), EB, other)
+
+
+@pytest.mark.requirement("GMP-13")
+def test_verifying_asks_the_password_again_and_counts_a_wrong_one(demo_db):
+    from cellbatch.domain.errors import AuthenticationFailed
+
+    db = demo_db
+    thaw = entry(db, EB, "thaw")
+    with pytest.raises(AuthenticationFailed, match="failed attempt 1 of 5"):
+        verify(db, "tech2", "not-my-password", EB, thaw["id"])
+    assert state(db, EB, thaw["id"]).status == "pending"
+    failed = [e for e in list_entries(db) if e.action == "login_failed"]
+    assert failed[-1].entity_id == str(authenticate(db, "tech2", pw("tech2")).id)
+    assert verify(db, "tech2", pw("tech2"), EB, thaw["id"])
