@@ -180,3 +180,45 @@ def test_label_reconciliation_is_in_the_dose_record(demo_db) -> None:
     assert squeeze("Labels printed 1 Labels reprinted 0") in text
     assert squeeze("Quarantine labels (prints and reprints) 1") in text
     assert squeeze("Labels verified by scan 1") in text
+
+
+def text_outside(pdf: bytes, x_margin: float, y_margin: float) -> list[str]:
+    """Characters printed outside the given margins (points) of their page."""
+    doc = pypdfium2.PdfDocument(pdf)
+    bad = []
+    try:
+        for number, page in enumerate(doc, start=1):
+            width, height = page.get_size()
+            text = page.get_textpage()
+            for i in range(text.count_chars()):
+                left, bottom, right, top = text.get_charbox(i)
+                if right <= left:  # spaces and line breaks have no extent
+                    continue
+                inside = x_margin <= left and right <= width - x_margin
+                if not (inside and y_margin <= bottom and top <= height - y_margin):
+                    bad.append(
+                        f"page {number}: {text.get_text_range(i, 1)!r} at {left:.0f},{bottom:.0f}"
+                    )
+    finally:
+        doc.close()
+    return bad
+
+
+@pytest.mark.parametrize("code", DEMO_BATCHES)
+def test_no_text_runs_off_the_page(demo_db, code) -> None:
+    from reportlab.lib.units import mm
+
+    pdf = render(record_data(demo_db, code))
+    assert text_outside(pdf, 14.5 * mm, 4 * mm) == []
+
+
+def test_no_label_text_runs_off_the_label(demo_db) -> None:
+    from reportlab.lib.units import mm
+
+    from cellbatch.documents.labels import render as render_labels
+    from cellbatch.services.labels import print_labels
+
+    tech = authenticate(demo_db, "tech1", "demo-tech1")
+    pdfs = []
+    print_labels(demo_db, tech, "EASC-D001", lambda ls: pdfs.append(render_labels(ls)))
+    assert text_outside(pdfs[0], 1.5 * mm, 1.5 * mm) == []
