@@ -181,6 +181,11 @@ def _din_text(din: str) -> str:
     return f"{parsed.eye_readable} [{parsed.check}]"
 
 
+def _mono(text: str) -> Paragraph:
+    """An identifier in the monospaced font, whose dotted zero is never read as O."""
+    return Paragraph(f'<font name="{MONO}">{escape(text)}</font>', S["body"])
+
+
 def _cover(data: dict) -> list:
     b = data["batch"]
     f = data["facility"]
@@ -214,7 +219,7 @@ def _cover(data: dict) -> list:
             f"{_when(b['tissue_lot']['collected_at'])} · received "
             f"{_when(b['tissue_lot']['received_at'])}",
         ),
-        ("DIN", _din_text(b["din"])),
+        ("DIN", _mono(_din_text(b["din"]))),
         ("Started", f"{_when(b['started_at'])} by {_who(b['recorded_by'])}"),
     ]
     if b["kind"] == "dose":
@@ -893,6 +898,3 @@ def render(data: dict) -> bytes:
     canvas_class = type("_RecordCanvas", (_NumberedCanvas,), {"record": data})
     doc.build(_story(data), canvasmaker=canvas_class)
     return buffer.getvalue()
-
-
-_ = MONO  # identifiers use the body font; the mono font is registered for labels
