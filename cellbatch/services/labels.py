@@ -26,6 +26,7 @@ from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.batch_access import find_batch
+from cellbatch.services.unit_of_work import UnitOfWork
 from cellbatch.site import SiteSettings, load_site_settings
 
 LABEL_ROLES = (Role.TECHNICIAN, Role.SUPERVISOR, Role.QA)
@@ -282,8 +283,6 @@ def print_labels(
     quarantine label; a rejected batch gets none. A second print of the same kind of label is
     refused unless it is a reprint, which needs a reason and is marked on the label.
     """
-    from cellbatch.services.unit_of_work import UnitOfWork
-
     _require_label_role(actor, "print bag labels")
     reason = (reason or "").strip() or None
     if reprint and reason is None:
@@ -387,8 +386,6 @@ def verify_scans(
     the scans cover the DIN, product code and expiry (the Data Matrix alone covers all
     three). A failed verification is recorded too, saying exactly what differs.
     """
-    from cellbatch.services.unit_of_work import UnitOfWork
-
     _require_label_role(actor, "verify bag labels")
     if not scans:
         raise InvalidInput("--scan", "scan at least one barcode of the label")
