@@ -53,6 +53,11 @@ def test_demo_list_show_and_verify_on_a_fresh_sqlite_file(cli, tmp_path):
     assert cli("--db", url, "audit", "verify").code == 0
     text = cli("--db", url, "batch", "show", "BMMSC-B001").out
     assert "BMMSC-B001  expansion batch  status: RELEASED" in text and "PD" in text
+    assert "[verified by " in text and "batch: released by Grace Liu (qa2)" in text
+    assert ": valid" in text
+    fuc_text = cli("--db", url, "batch", "show", "FUC-D001").out
+    assert "[OPEN] Out of specification: HECA-452" in fuc_text
+    assert "[verification PENDING]" in fuc_text
 
 
 def test_demo_refuses_a_non_empty_database_unless_if_empty(cli, tmp_path):

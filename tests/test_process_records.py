@@ -1057,3 +1057,14 @@ def _fucosylate(lab, code, start, end):
         end=end,
         materials=["BUF-1"],
     )
+
+
+def test_a_correction_that_makes_a_result_out_of_spec_opens_a_deviation(lab, bank):
+    result = qc.record_qc(lab.db, lab.sup1, bank, test="endotoxin", value="0.07 EU/mL")
+    assert batch_view(lab.db, bank)["deviations"] == []
+    corrections.correct(lab.db, lab.sup1, bank, f"Q{result}", field="value",
+                        value="0.7 EU/mL", reason="transcription error: decimal point")  # fmt: skip
+    view = batch_view(lab.db, bank)
+    assert view["qc"][0]["passed"] is False
+    (deviation,) = view["deviations"]
+    assert deviation["status"] == "open" and f"Q{result}" in deviation["description"]

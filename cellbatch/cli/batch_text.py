@@ -16,6 +16,24 @@ def _who(entry: dict[str, Any]) -> str:
     return f"{person['full_name']} ({person['username']})"
 
 
+def _signature(sig: dict[str, Any]) -> str:
+    validity = "valid" if sig["valid"] else f"INVALID ({sig['reason_invalid']})"
+    return (
+        f"{sig['on']}: {sig['meaning']} by {sig['full_name']} ({sig['username']}) at "
+        f"{sig['signed_at']}: {validity}"
+    )
+
+
+def _verification(step: dict[str, Any]) -> str:
+    status = step.get("verification_status")
+    if not step.get("needs_verification") or status is None:
+        return ""
+    if status == "verified":
+        who = ", ".join(sig["username"] for sig in step.get("verifications", []) if sig["valid"])
+        return f"  [verified by {who}]"
+    return f"  [verification {status.upper()}]"
+
+
 def print_batch(v: dict[str, Any]) -> None:
     """Print the batch as a technician or QA officer reads it."""
     echo = typer.echo
@@ -48,6 +66,7 @@ def print_batch(v: dict[str, Any]) -> None:
             if k != "flags"
         )
         mark = f"  [corrected: {', '.join(s['corrected_fields'])}]" if s["corrected_fields"] else ""
+        mark += _verification(s)
         echo(f"  {s['id']:>5} {s['kind']:<12} {s['performed_at']}  {_who(s)}{mark}")
         echo(f"        {values}")
         for m in s["materials"]:
@@ -112,6 +131,22 @@ def print_batch(v: dict[str, Any]) -> None:
                 f"  {c['entry']}.{c['field']}: {c['old_value']} → {c['new_value']} "
                 f"by {c['corrected_by']['username']} at {c['corrected_at']}: {c['reason']}"
             )
+    if v.get("deviations"):
+        echo("")
+        echo("Deviations")
+        for d in v["deviations"]:
+            state = d["status"].upper() + (
+                f", {d['classification']}" if d["classification"] else ""
+            )
+            echo(
+                f"  {d['id']:>5} [{state}] {d['title']} (opened by {d['opened_by']} "
+                f"{d['opened_at']})"
+            )
+    if v.get("signatures"):
+        echo("")
+        echo("Signatures")
+        for sig in v["signatures"]:
+            echo(f"  {_signature(sig)}")
     for d in v["release_decisions"]:
         echo("")
         echo(

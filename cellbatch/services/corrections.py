@@ -11,6 +11,7 @@ from cellbatch.domain.errors import InvalidInput, NotFound
 from cellbatch.domain.timeparse import parse_datetime
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.batch_access import check_range, ensure_open, find_batch
+from cellbatch.services.deviations import open_for_oos
 from cellbatch.services.qc import parse_result
 from cellbatch.services.sops import sop_of
 from cellbatch.services.unit_of_work import UnitOfWork, display
@@ -99,6 +100,8 @@ def correct(
                 uow.change(
                     row, "passed", passed, reason=reason, batch_id=batch.id, action="correct"
                 )
+                if not passed:  # corrected out of specification: investigate like any OOS
+                    open_for_oos(uow, batch, test, row)
             entity = "qc_result"
         correction = uow.add(
             Correction(
