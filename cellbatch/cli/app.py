@@ -16,6 +16,7 @@ from cellbatch.cli import (
     donor_cmd,
     qa_cmd,
     sop_cmd,
+    tui_cmd,
     user_cmd,
 )
 from cellbatch.cli.common import STATE
@@ -24,14 +25,15 @@ from cellbatch.domain.errors import CellbatchError
 app = typer.Typer(
     name="cellbatch",
     help="Batch records and QC for MSC cell therapies, made under GMP.",
-    no_args_is_help=True,
+    no_args_is_help=False,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
+    ctx: typer.Context,
     db: Annotated[
         str | None,
         typer.Option(
@@ -42,8 +44,13 @@ def root(
         ),
     ] = None,
 ) -> None:
-    """Batch records and QC for MSC cell therapies, made under GMP."""
+    """Batch records and QC for MSC cell therapies, made under GMP.
+
+    With no command, opens the terminal UI.
+    """
     STATE.db_url = db
+    if ctx.invoked_subcommand is None:
+        tui_cmd.run_tui()
 
 
 user_cmd.register(app)
@@ -54,6 +61,7 @@ audit_cmd.register(app)
 demo_cmd.register(app)
 doc_cmd.register(app)
 qa_cmd.register(app)
+tui_cmd.register(app)
 
 
 def _fail(message: str, code: int) -> None:

@@ -1,0 +1,277 @@
+"""The terminal UI application and the one factory that builds it (for the CLI and the tests).
+
+The database is opened in a worker thread, so the log-in screen appears at once; every
+database call runs in a thread worker and comes back as a worker result or error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from textual import events, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from cellbatch.settings import default_database_url, security_settings
+from cellbatch.tui.clock import Clock, short_time, system_clock
+from cellbatch.tui.errors import describe_error
+
+if TYPE_CHECKING:
+    from cellbatch.domain.users import Actor
+    from cellbatch.services.database import Database
+
+
+def database_label(url: str) -> str:
+    """A short name of the database for the header: file name or host/database."""
+    if url.startswith("sqlite"):
+        name = url.rsplit("/", 1)[-1] or "memory"
+        return f"{name} (SQLite)"
+    rest = url.split("://", 1)[-1].rsplit("@", 1)[-1]
+    host, _, name = rest.partition("/")
+    return f"{name.split('?')[0]}@{host.split(':')[0]} (PostgreSQL)"
+
+
+class CellbatchApp(App[None]):
+    """cellbatch in the terminal: log in, see your work, record steps, review and release."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "cellbatch"
+    BINDINGS = [
+        Binding("ctrl+l", "lock", "Lock", priority=True),
+        Binding("ctrl+o", "logout", "Log out", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    actor: reactive[Actor | None] = reactive(None, init=False)
+    """The user logged in (None on the log-in screen)."""
+    locked: reactive[bool] = reactive(False, init=False)
+    """Whether the idle lock (or Lock) is covering the screen."""
+
+    def __init__(
+        self,
+        db_url: str,
+        *,
+        clock: Clock = system_clock,
+        idle_lock_seconds: int = 600,
+        blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.db_url = db_url
+        """The database this session works on."""
+        self.clock = clock
+        """Where the time shown and the idle time come from."""
+        self.idle_lock_seconds = idle_lock_seconds
+        """Seconds without a key press or click after which the screen locks."""
+        self.blink = blink
+        """Whether text cursors blink (off in snapshot tests)."""
+        self.last_input = clock()
+        """When the user last pressed a key or clicked."""
+        self._db: Database | None = None
+        self._db_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ database
+    def database(self) -> Database:
+        """The opened database (opened on first use; call from a worker thread)."""
+        with self._db_lock:
+            if self._db is None:
+                from cellbatch.services.database import open_database
+
+                self._db = open_database(self.db_url)
+            return self._db
+
+    @property
+    def database_label(self) -> str:
+        """Short name of the database for the header."""
+        return database_label(self.db_url)
+
+    # ------------------------------------------------------------------ start
+    def on_mount(self) -> None:
+        """Show the log-in screen and open the database behind it."""
+        from cellbatch.tui.screens.login import LoginScreen
+
+        self.push_screen(LoginScreen())
+        self.set_interval(1.0, self.check_idle)
+        self._warm_up()
+
+    @work(thread=True, exit_on_error=False, name="warm-up", group="warm-up")
+    def _warm_up(self) -> None:
+        """Open the database and import the services while the user types."""
+        self.database()
+        import cellbatch.services.auth  # noqa: F401
+        import cellbatch.services.batch_view  # noqa: F401
+
+    def on_unmount(self) -> None:
+        """Close the database connections."""
+        if self._db is not None:
+            self._db.dispose()
+
+    # ------------------------------------------------------------------ session
+    def session_line(self, width: int) -> str:
+        """The header text: who, role, database, time (shortened to fit ``width``)."""
+        now = short_time(self.clock())
+        if self.actor is None:
+            who = "not logged in"
+        elif width >= 100:
+            who = f"{self.actor.username} ({self.actor.full_name}) · {self.actor.role.value}"
+        else:
+            who = f"{self.actor.username} · {self.actor.role.value}"
+        lock = " │ LOCKED" if self.locked else ""
+        return f" cellbatch │ {who} │ {self.database_label} │ {now}{lock}"
+
+    async def logged_in(self, actor: Actor) -> None:
+        """Start the session of ``actor`` on their home screen."""
+        from cellbatch.tui.screens.home import HomeScreen
+
+        self.actor = actor
+        self.last_input = self.clock()
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        await self.switch_screen(HomeScreen())
+
+    async def action_logout(self) -> None:
+        """End the session and show the log-in screen."""
+        from cellbatch.tui.screens.login import LoginScreen
+
+        if self.actor is None:
+            return
+        discarded = self.unsaved_entries()
+        self.actor = None
+        self.locked = False
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        await self.switch_screen(LoginScreen())
+        if discarded:
+            self.notify(f"Logged out; unsaved entry discarded: {', '.join(discarded)}")
+
+    def unsaved_entries(self) -> list[str]:
+        """Titles of open entry forms holding typed, unsaved values."""
+        return [
+            s.entry_title
+            for s in self.screen_stack
+            if getattr(s, "has_unsaved", False) and getattr(s, "entry_title", None)
+        ]
+
+    # ------------------------------------------------------------------ idle lock
+    async def on_event(self, event: events.Event) -> None:
+        """Note every key press and click as activity, then handle the event."""
+        if isinstance(event, events.Key | events.MouseDown):
+            self.last_input = self.clock()
+        await super().on_event(event)
+
+    def check_idle(self) -> None:
+        """Lock the screen when nobody has touched it for the idle time."""
+        if self.actor is None or self.locked:
+            return
+        idle = (self.clock() - self.last_input).total_seconds()
+        if idle >= self.idle_lock_seconds:
+            self.action_lock(reason=f"locked after {self.idle_lock_seconds // 60} min idle")
+
+    def action_lock(self, reason: str = "locked by the user") -> None:
+        """Cover the screen until the password is given again (or another user logs in)."""
+        from cellbatch.tui.screens.lock import LockScreen
+
+        if self.actor is None or self.locked:
+            return
+        self.locked = True
+        self.push_screen(LockScreen(self.actor, reason), self._unlocked)
+
+    def _unlocked(self, actor: Actor | None) -> None:
+        """Resume the session, or start another user's (discarding unsaved entry)."""
+        self.locked = False
+        self.last_input = self.clock()
+        if actor is None or self.actor is None:
+            return
+        if actor.username == self.actor.username:
+            self.actor = actor
+            return
+        self.call_later(self._switch_user, actor)
+
+    async def _switch_user(self, actor: Actor) -> None:
+        """Another user logged in at the lock: the first user's session and entry end."""
+        assert self.actor is not None
+        previous = self.actor.username
+        discarded = self.unsaved_entries()
+        await self.logged_in(actor)
+        if discarded:
+            self.notify(
+                f"{actor.username} logged in; the unsaved entry of {previous} was discarded: "
+                + ", ".join(discarded),
+                timeout=15,
+            )
+        else:
+            self.notify(f"{actor.username} logged in; {previous}'s session ended")
+
+    # ------------------------------------------------------------------ errors
+    def show_error(self, error: BaseException) -> None:
+        """Show a failure as a message (never a traceback)."""
+        self.notify(describe_error(error), title="Not done", severity="error", timeout=12)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Show the failure of any app-level worker as a message."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.show_error(event.worker.error)
+
+    # ------------------------------------------------------------------ palette
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The main actions in the command palette, besides Textual's own."""
+        yield from super().get_system_commands(screen)
+        if self.actor is None:
+            return
+        yield SystemCommand("Home", "Your work: batches, windows, lots", self.go_home)
+        yield SystemCommand("All batches", "Every batch, paged", self.open_batch_list)
+        yield SystemCommand("Lock the screen", "Ask for the password again", self.action_lock)
+        yield SystemCommand("Log out", "End this session", self.action_logout)
+        if self.actor.role.value == "admin":
+            yield SystemCommand("Administration", "Users and SOPs", self.open_admin)
+        yield from getattr(screen, "palette_commands", lambda: [])()
+
+    async def go_home(self) -> None:
+        """Back to the home screen."""
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        refresh = getattr(self.screen, "reload", None)
+        if refresh:
+            refresh()
+
+    def open_batch_list(self) -> None:
+        """Show every batch, a page at a time."""
+        from cellbatch.tui.screens.batch_list import BatchListScreen
+
+        self.push_screen(BatchListScreen())
+
+    def open_batch(self, code: str) -> None:
+        """Show one batch."""
+        from cellbatch.tui.screens.batch import BatchScreen
+
+        self.push_screen(BatchScreen(code))
+
+    def open_admin(self) -> None:
+        """Users and SOPs (admin only)."""
+        from cellbatch.tui.screens.admin import AdminScreen
+
+        self.push_screen(AdminScreen())
+
+
+def build_app(
+    db_url: str | None = None,
+    *,
+    clock: Clock | None = None,
+    idle_lock_seconds: int | None = None,
+    blink: bool = True,
+) -> CellbatchApp:
+    """Build the UI on ``db_url`` (default: settings); the same call for CLI and tests."""
+    return CellbatchApp(
+        db_url or default_database_url(),
+        clock=clock or system_clock,
+        idle_lock_seconds=(
+            idle_lock_seconds
+            if idle_lock_seconds is not None
+            else security_settings().idle_lock_seconds
+        ),
+        blink=blink,
+    )

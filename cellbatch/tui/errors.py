@@ -1,0 +1,22 @@
+"""How a failure reads on screen: the user's message, never a traceback."""
+
+from __future__ import annotations
+
+
+def describe_error(error: BaseException) -> str:
+    """One sentence for the user about ``error`` (a refusal, an outage or a bug)."""
+    from cellbatch.domain.errors import CellbatchError
+
+    if isinstance(error, CellbatchError):
+        return str(error)
+    name = type(error).__name__
+    if "OperationalError" in name or "InterfaceError" in name:
+        return f"database unavailable, nothing saved: {getattr(error, 'orig', error)}"
+    return f"unexpected {name}: {error}. Nothing was saved; please report this."
+
+
+def field_of(error: BaseException) -> str | None:
+    """The field an input error names (``--cells``), if it names one."""
+    from cellbatch.domain.errors import InvalidInput
+
+    return error.field if isinstance(error, InvalidInput) else None

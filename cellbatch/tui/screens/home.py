@@ -1,0 +1,168 @@
+"""Home, by role: the technician's work in process, running windows and lots; QA's queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Input, Label, Static
+
+from cellbatch.tui.clock import countdown, short_time
+from cellbatch.tui.queries import HomeData
+from cellbatch.tui.screens.base import AppScreen
+
+STEP_NAMES = {
+    "seed": "seed (new passage)",
+    "harvest": "harvest",
+    "freeze": "freeze the bank",
+    "thaw": "thaw",
+    "fucosylation": "fucosylate",
+    "fill": "formulate and fill",
+}
+"""How each step kind reads in a list of what is due."""
+
+
+def due_text(next_steps: list[str]) -> str:
+    """``harvest or freeze the bank``; ``QA decision`` when no step is left."""
+    if not next_steps:
+        return "all steps done: QC / QA decision"
+    return " or ".join(STEP_NAMES.get(k, k) for k in next_steps)
+
+
+class HomeScreen(AppScreen):
+    """What the logged-in user has to do now."""
+
+    AUTO_FOCUS = "#scan"
+    BINDINGS = [
+        Binding("f2", "scan", "Open batch"),
+        Binding("f3", "batches", "All batches"),
+        Binding("f5", "reload", "Refresh"),
+        Binding("f6", "admin", "Admin"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="home")
+        self.data: HomeData | None = None
+        """What was last loaded."""
+
+    def compose_body(self) -> ComposeResult:
+        """Scan field, then the role's lists."""
+        with VerticalScroll(id="home-body"):
+            with Horizontal(id="scan-row"):
+                yield Label("Batch ▸", id="scan-label")
+                yield Input(id="scan", placeholder="scan or type a batch code, Enter")
+            yield Static("Loading…", id="home-summary", classes="hint")
+            sections = [
+                ("Batches in process — next step due", "in-process"),
+                ("Running windows (time left)", "windows"),
+                ("Waiting for QC / QA decision", "awaiting"),
+                ("Material lots expired or expiring within 30 days", "lots"),
+            ]
+            actor = self.cb_app.actor
+            if actor is not None and actor.role.value == "qa":  # QA's queue first
+                sections.insert(0, sections.pop(2))
+            for title, table_id in sections:
+                yield Static(title, classes="section")
+                yield DataTable(id=table_id, cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        """Set up the tables and load."""
+        self.query_one("#in-process", DataTable).add_columns("Batch", "Kind", "Last", "Next due")
+        self.query_one("#windows", DataTable).add_columns(
+            "Batch", "Recipient", "Window", "Due", "Time left"
+        )
+        self.query_one("#awaiting", DataTable).add_columns("Batch", "Kind", "SOP", "Last")
+        self.query_one("#lots", DataTable).add_columns("Lot", "Kind", "Expires", "State")
+        self.set_interval(30.0, self.show_windows)
+        self.reload()
+
+    def reload(self) -> None:
+        """Load again from the database."""
+        actor = self.cb_app.actor
+        if actor is not None:
+            self.load(actor, self.cb_app.clock().date())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="home")
+    def load(self, actor, today: date) -> HomeData:
+        """Gather the home screen's data (in a thread)."""
+        from cellbatch.tui.queries import home_data
+
+        return home_data(self.cb_app.database(), actor, today)
+
+    def done_home(self, data: HomeData) -> None:
+        """Fill the tables."""
+        self.data = data
+        summary = (
+            f"{len(data.in_process)} in process · {len(data.awaiting_decision)} waiting for "
+            f"QC/QA · {len(data.deadlines)} running window(s) · {data.total} batches in all"
+        )
+        self.query_one("#home-summary", Static).update(summary)
+        table = self.query_one("#in-process", DataTable)
+        table.clear()
+        for b in data.in_process:
+            table.add_row(b.code, b.kind, b.last_step, due_text(b.next_steps), key=b.code)
+        table = self.query_one("#awaiting", DataTable)
+        table.clear()
+        for b in data.awaiting_decision:
+            table.add_row(b.code, b.kind, b.sop, b.last_step, key=b.code)
+        table = self.query_one("#lots", DataTable)
+        table.clear()
+        today = self.cb_app.clock().date()
+        for lot in data.lots:
+            days = (lot.expires - today).days
+            state = f"EXPIRED {-days} d ago" if days < 0 else f"{days} days left"
+            table.add_row(lot.lot, lot.kind, lot.expires.isoformat(), state, key=lot.lot)
+        self.show_windows()
+
+    def show_windows(self) -> None:
+        """Redraw the countdowns against the clock."""
+        if self.data is None:
+            return
+        now = self.cb_app.clock()
+        table = self.query_one("#windows", DataTable)
+        table.clear()
+        for i, d in enumerate(self.data.deadlines):
+            left = countdown((d.due - now).total_seconds())
+            table.add_row(d.code, d.recipient, d.what, short_time(d.due)[5:], left, key=str(i))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """A scanned or typed batch code opens the batch."""
+        code = event.value.strip().upper()
+        if code:
+            event.input.value = ""
+            self.cb_app.open_batch(code)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a batch row opens it."""
+        if event.data_table.id in ("in-process", "awaiting", "windows"):
+            code = event.data_table.get_row(event.row_key)[0]
+            self.cb_app.open_batch(str(code))
+
+    def action_scan(self) -> None:
+        """Put the cursor in the scan field."""
+        self.query_one("#scan", Input).focus()
+
+    def action_batches(self) -> None:
+        """Every batch, paged."""
+        self.cb_app.open_batch_list()
+
+    def action_reload(self) -> None:
+        """Load again."""
+        self.reload()
+
+    def action_admin(self) -> None:
+        """Users and SOPs, for an admin."""
+        actor = self.cb_app.actor
+        if actor is None or actor.role.value != "admin":
+            self.notify("Administration is for the admin role", severity="warning")
+            return
+        self.cb_app.open_admin()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """Home's actions."""
+        yield SystemCommand("Open a batch", "Scan or type its code", self.action_scan)
+        yield SystemCommand("Refresh home", "Load again from the database", self.action_reload)
