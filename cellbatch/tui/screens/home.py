@@ -45,7 +45,7 @@ class HomeScreen(AppScreen):
     ]
 
     def __init__(self) -> None:
-        super().__init__(id="home")
+        super().__init__()
         self.data: HomeData | None = None
         """What was last loaded."""
 

@@ -23,7 +23,7 @@ class LockScreen(AppModal):
     BINDINGS = [Binding("escape", "nothing", show=False, priority=True)]
 
     def __init__(self, actor: Actor, reason: str) -> None:
-        super().__init__(id="lock")
+        super().__init__()
         self.actor = actor
         """The user whose session is locked."""
         self.reason = reason

@@ -1,0 +1,112 @@
+"""Record a QC result: the SOP's test, the value checked against its specification as typed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Input, Label, Select, Static
+
+from cellbatch.tui.screens.base import AppModal
+
+
+class QcDialog(AppModal):
+    """Pick the test, type the result: PASS or FAIL is shown before saving."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, view: dict[str, Any]) -> None:
+        from cellbatch.tui.queries import sop_of_view
+
+        super().__init__()
+        self.view = view
+        """The batch the result belongs to."""
+        self.tests = {t.id: t for t in sop_of_view(view).qc}
+        """The SOP's QC tests by id."""
+
+    def compose(self) -> ComposeResult:
+        """Test, value, verdict."""
+        with Vertical(classes="dialog"):
+            yield Static(f"QC result for {self.view['code']}", classes="title")
+            yield Label("Test")
+            yield Select(
+                [(f"{t.name} ({t.stage})", t.id) for t in self.tests.values()], id="qc-test"
+            )
+            yield Label("Result")
+            yield Input(id="qc-value")
+            yield Static("", id="qc-verdict")
+            yield Static("Ctrl+S: save · Esc: cancel", id="qc-status", classes="hint")
+
+    def _verdict(self) -> tuple[bool, str]:
+        from cellbatch.domain.errors import CellbatchError
+
+        test_id = self.query_one("#qc-test", Select).value
+        text = self.query_one("#qc-value", Input).value.strip()
+        if test_id is Select.BLANK:
+            return False, "choose the test"
+        test = self.tests[str(test_id)]
+        spec = f"specification {test.spec_text()}"
+        if not text:
+            return False, spec
+        try:
+            passed = test.evaluate(text)
+        except CellbatchError as error:
+            return False, f"✗ {getattr(error, 'message', error)} ({spec})"
+        verdict = "✓ PASS" if passed else "✗ FAIL — out of specification: a deviation opens"
+        return True, f"{verdict} ({spec})"
+
+    def on_input_changed(self) -> None:
+        """Show PASS/FAIL as typed."""
+        self.query_one("#qc-verdict", Static).update(self._verdict()[1])
+
+    def on_select_changed(self) -> None:
+        """Show the chosen test's specification."""
+        self.query_one("#qc-verdict", Static).update(self._verdict()[1])
+
+    def on_input_submitted(self) -> None:
+        """Enter saves."""
+        self.action_save()
+
+    def action_save(self) -> None:
+        """Save a well-formed result."""
+        ok, message = self._verdict()
+        if not ok:
+            self.query_one("#qc-status", Static).update(f"Not saved: {message}")
+            return
+        test = self.tests[str(self.query_one("#qc-test", Select).value)]
+        self.record(test.id, test.stage, self.query_one("#qc-value", Input).value)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="qc")
+    def record(self, test: str, stage: str, value: str) -> int:
+        """Record the result (in a thread)."""
+        from cellbatch.services.qc import record_qc
+
+        return record_qc(
+            self.cb_app.database(),
+            self.cb_app.actor,
+            self.view["code"],
+            test=test,
+            value=value,
+            stage=stage,
+        )
+
+    def done_qc(self, result_id: int) -> None:
+        """Say what was recorded and close."""
+        self.notify(f"✓ QC result Q{result_id} recorded")
+        self.dismiss(True)
+
+    def failed_qc(self, error: BaseException) -> None:
+        """Say why; nothing was saved."""
+        from cellbatch.tui.errors import describe_error
+
+        self.query_one("#qc-status", Static).update(f"✗ Not saved: {describe_error(error)}")
+
+    def action_cancel(self) -> None:
+        """Close without saving."""
+        self.dismiss(False)

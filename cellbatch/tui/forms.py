@@ -1,0 +1,391 @@
+"""Entry forms built from an SOP step: which fields, how each is checked as typed, previews.
+
+The SOP gives the parameters (label, unit, range, critical); this module knows which
+argument of the step service each one feeds. Checks use :mod:`cellbatch.units` and the SOP
+ranges, and previews use the pure domain arithmetic, so the technician sees at once what
+the service would refuse. The service checks everything again when the entry is saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cellbatch.domain.sop import Parameter, Sop
+
+PARAM_ARGS: dict[str, dict[str, str]] = {
+    "seed": {"viable_cells": "cells", "vessels": "vessels"},
+    "harvest": {"total_cells": "total_cells", "viability": "viability", "confluence": "confluence"},
+    "freeze": {
+        "vials": "vials",
+        "cells_per_vial": "cells_per_vial",
+        "volume_per_vial": "volume_per_vial",
+    },
+    "thaw": {"vials": "vials", "total_cells": "total_cells", "viability": "viability"},
+    "fucosylation": {
+        "enzyme_concentration": "enzyme",
+        "gdp_fucose_concentration": "gdp_fucose",
+        "cell_concentration": "cells",
+        "volume": "volume",
+        "temperature": "temperature",
+    },
+    "fill": {"volume": "volume", "viable_cells": "cells"},
+}
+"""Step kind → SOP parameter name → argument of the step service it feeds."""
+
+LOT_ARGS: dict[str, dict[str, str]] = {
+    "freeze": {"cryoprotectant": "cryoprotectant"},
+    "fucosylation": {"fucosyltransferase": "enzyme_lot", "gdp-fucose": "gdp_fucose_lot"},
+}
+"""Material kinds with an argument of their own; every other lot goes to ``materials``."""
+
+RECORDED_WHEN_OUT_OF_RANGE = frozenset({"viability", "confluence"})
+"""Measured outcomes the step service records (flagged for QA) even outside the SOP range."""
+
+CLI_FIELDS = {"cells": "--cells", "total_cells": "--cells"}
+"""Service error field names that differ from ``--`` + the argument name."""
+
+
+@dataclass
+class FieldSpec:
+    """One field of an entry form."""
+
+    name: str
+    label: str
+    kind: str
+    """``quantity``, ``count``, ``lot``, ``text``, ``choice`` or ``datetime``."""
+    arg: str
+    required: bool = True
+    param: Parameter | None = None
+    hint: str = ""
+    choices: tuple[str, ...] = ()
+    material_kind: str | None = None
+    critical: bool = False
+
+
+@dataclass
+class Check:
+    """The outcome of checking one field's text."""
+
+    state: str
+    """``empty``, ``ok``, ``warn`` or ``error``."""
+    message: str
+    value: Any = None
+
+
+@dataclass
+class FormSpec:
+    """The fields of one step's form, and what the form needs to compute previews."""
+
+    kind: str
+    title: str
+    instructions: str
+    fields: list[FieldSpec] = field(default_factory=list)
+
+
+def build_form(sop: Sop, kind: str) -> FormSpec:
+    """The form of the SOP's ``kind`` step: its input parameters, lots and times."""
+    step = sop.step(kind)
+    spec = FormSpec(kind, step.title, " ".join(step.instructions.split()))
+    if kind == "seed" and sop.expansion is not None:
+        spec.fields.append(
+            FieldSpec(
+                "vessel",
+                "Vessel type",
+                "choice",
+                "vessel",
+                choices=tuple(sop.expansion.vessels),
+                hint="allowed by the SOP: " + ", ".join(sop.expansion.vessels),
+            )
+        )
+    args = PARAM_ARGS.get(kind, {})
+    for p in step.inputs:
+        if p.name not in args:
+            continue
+        is_count = p.measure.integer or p.measure.key == "count"
+        unit = p.measure.display or p.unit
+        spec.fields.append(
+            FieldSpec(
+                p.name,
+                p.label,
+                "count" if is_count else "quantity",
+                args[p.name],
+                param=p,
+                critical=p.critical,
+                hint=f"{unit} · {p.range_text()}" if unit else p.range_text(),
+            )
+        )
+    for material in step.materials:
+        arg = LOT_ARGS.get(kind, {}).get(material, "materials")
+        spec.fields.append(
+            FieldSpec(
+                f"lot_{material}",
+                f"Lot: {material}",
+                "lot",
+                arg,
+                material_kind=material,
+                critical=True,
+                hint="scan or type the lot number",
+            )
+        )
+    if kind == "freeze":
+        spec.fields.append(
+            FieldSpec("location", "Storage location", "text", "location", hint="tank / rack / box")
+        )
+        spec.fields.append(
+            FieldSpec(
+                "first_position",
+                "First box position",
+                "count",
+                "first_position",
+                required=False,
+                hint="default 1",
+            )
+        )
+    if kind == "thaw":
+        spec.fields.append(
+            FieldSpec(
+                "vial_numbers",
+                "Vial numbers",
+                "text",
+                "vial_numbers",
+                required=False,
+                hint="scan each vial, or blank: lowest in stock",
+            )
+        )
+    if kind == "fucosylation":
+        for name, label in (("start", "Incubation start"), ("end", "Incubation end")):
+            spec.fields.append(
+                FieldSpec(name, label, "datetime", name, hint="YYYY-MM-DD HH:MM (local)")
+            )
+    else:
+        spec.fields.append(
+            FieldSpec(
+                "at",
+                "Done at",
+                "datetime",
+                "at",
+                required=False,
+                hint="blank: now · YYYY-MM-DD HH:MM",
+            )
+        )
+    return spec
+
+
+def check_field(
+    spec: FieldSpec, text: str, lots: dict[str, dict[str, Any]] | None, today: str
+) -> Check:
+    """Check one field's text as typed: unit, number, range, lot kind and expiry."""
+    from cellbatch import units
+    from cellbatch.domain.errors import InvalidInput
+
+    raw = text.strip()
+    if not raw:
+        return Check("error" if spec.required else "empty", "required" if spec.required else "")
+    try:
+        if spec.kind == "quantity" and spec.param is not None:
+            value = units.parse(raw, spec.param.measure, field=spec.label)
+            shown = units.fmt(value, spec.param.measure)
+            if not spec.param.in_range(value):
+                message = f"{shown} is outside the SOP range {spec.param.range_text()}"
+                if spec.name in RECORDED_WHEN_OUT_OF_RANGE:
+                    return Check("warn", f"⚠ {message}: recorded and flagged for QA", value)
+                return Check("error", f"✗ {message}")
+            return Check("ok", f"✓ {shown}", value)
+        if spec.kind == "count":
+            if not raw.isdigit():
+                return Check("error", f"✗ expected a whole number, got {raw[:20]!r}")
+            value = int(raw)
+            if spec.param is not None and not spec.param.in_range(value):
+                return Check(
+                    "error", f"✗ {value} is outside the SOP range {spec.param.range_text()}"
+                )
+            if value < 1:
+                return Check("error", "✗ expected 1 or more")
+            return Check("ok", f"✓ {value}", value)
+        if spec.kind == "datetime":
+            from cellbatch.domain.timeparse import parse_datetime
+
+            value = parse_datetime(raw, field=spec.label)
+            return Check("ok", f"✓ {value:%Y-%m-%d %H:%M} UTC", value)
+        if spec.kind == "lot":
+            return _check_lot(spec, raw, lots, today)
+        if spec.kind == "text" and spec.name == "vial_numbers":
+            numbers = [int(n) for n in raw.replace(",", " ").split()]
+            return Check("ok", "✓ vials " + ", ".join(map(str, numbers)), numbers)
+        return Check("ok", "✓", raw)
+    except InvalidInput as error:
+        return Check("error", f"✗ {error.message}")
+    except ValueError:
+        return Check("error", f"✗ expected numbers separated by commas, got {raw[:20]!r}")
+
+
+def _check_lot(
+    spec: FieldSpec, raw: str, lots: dict[str, dict[str, Any]] | None, today: str
+) -> Check:
+    if lots is None:
+        return Check("ok", "✓ (lot list still loading)", raw)
+    lot = lots.get(raw)
+    if lot is None:
+        return Check("error", f"✗ no material lot {raw!r}")
+    if lot["kind"] != spec.material_kind:
+        return Check("error", f"✗ {raw} is {lot['kind']}, not {spec.material_kind}")
+    if lot["expires"] < today:
+        return Check("error", f"✗ {raw} EXPIRED on {lot['expires']}")
+    return Check("ok", f"✓ {lot['name']} · expires {lot['expires']}", raw)
+
+
+def service_arguments(spec: FormSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of the step service, from the checked field values."""
+    kwargs: dict[str, Any] = {}
+    materials: list[str] = []
+    for f in spec.fields:
+        value = values.get(f.name)
+        if value is None or value == "":
+            continue
+        if f.kind == "lot" and f.arg == "materials":
+            materials.append(value)
+        elif f.kind == "quantity":
+            kwargs[f.arg] = values[f"{f.name}__text"]
+        else:
+            kwargs[f.arg] = value
+    if any(f.arg == "materials" for f in spec.fields):
+        kwargs["materials"] = materials
+    return kwargs
+
+
+def error_field(spec: FormSpec, service_field: str) -> str | None:
+    """The form field a service's refusal names (``--cells`` → ``viable_cells``), if any."""
+    for f in spec.fields:
+        flag = CLI_FIELDS.get(f.arg, "--" + f.arg.replace("_", "-"))
+        if service_field in (flag, f.arg, f.label):
+            return f.name
+    return None
+
+
+def previews(
+    sop: Sop, kind: str, view: dict[str, Any], values: dict[str, Any], now: datetime
+) -> tuple[list[str], list[str]]:
+    """Computed values for the typed entries, and the refusals they already show.
+
+    Returns (lines to show, problems that make saving impossible).
+    """
+    from cellbatch import units
+    from cellbatch.domain import dosing, growth
+    from cellbatch.domain.sop import VESSEL_AREAS_CM2
+
+    lines: list[str] = []
+    problems: list[str] = []
+    step = sop.step(kind)
+    if kind == "seed":
+        vessel, n, cells = values.get("vessel"), values.get("vessels"), values.get("viable_cells")
+        if vessel and n:
+            area = VESSEL_AREAS_CM2[vessel] * n
+            lines.append(f"Growth area: {n} × {vessel} = {area:g} cm²")
+            if cells:
+                density = growth.seeding_density(cells, area)
+                shown = units.fmt(density, "cells_per_cm2")
+                p = step.param("seeding_density") if step.has_param("seeding_density") else None
+                if p is not None and not p.in_range(density):
+                    problems.append(
+                        f"seeding density {shown} is outside the SOP range {p.range_text()}"
+                    )
+                    lines.append(f"Seeding density: {shown} ✗ outside {p.range_text()}")
+                else:
+                    lines.append(f"Seeding density: {shown} ✓")
+        passages = view.get("passages", [])
+        lines.append(f"This will be passage P{passages[-1]['passage'] + 1 if passages else 0}")
+    elif kind == "harvest":
+        total, via = values.get("total_cells"), values.get("viability")
+        passages = view.get("passages", [])
+        if total and via is not None and passages:
+            seeded = passages[-1]["viable_cells_seeded"]["value"]
+            viable = growth.viable_cells(total, via)
+            lines.append(f"Viable cells harvested: {units.fmt(viable, 'cells')}")
+            if viable > 0:
+                pd = growth.population_doublings(seeded, viable)
+                cumulative = view.get("cumulative_population_doublings", 0.0) + pd
+                ceiling = view.get("limits", {}).get("max_cumulative_pd")
+                lines.append(f"PD this passage: {pd:.2f} · cumulative PD: {cumulative:.2f}")
+                if ceiling is not None and cumulative > ceiling:
+                    problems.append(
+                        f"cumulative PD {cumulative:.2f} is above the ceiling {ceiling:g}"
+                    )
+                    lines.append(f"✗ above the SOP's ceiling of {ceiling:g}")
+    elif kind == "freeze":
+        vials, per_vial = values.get("vials"), values.get("cells_per_vial")
+        passages = view.get("passages", [])
+        if vials and per_vial:
+            frozen = vials * per_vial
+            lines.append(
+                f"Cells to freeze: {vials} × {units.fmt(per_vial, 'cells')} = "
+                f"{units.fmt(frozen, 'cells')}"
+            )
+            harvested = passages[-1].get("viable_cells_harvested") if passages else None
+            if harvested and frozen > harvested["value"] * (1 + 1e-12):
+                problems.append(f"more than the {harvested['display']} viable cells harvested")
+                lines.append(f"✗ more than the {harvested['display']} harvested")
+    elif kind == "thaw":
+        total, via = values.get("total_cells"), values.get("viability")
+        if total and via is not None:
+            lines.append(f"Viable cells: {units.fmt(growth.viable_cells(total, via), 'cells')}")
+        lines.append(
+            f"Dose target: {view['target_viable_cells']['display']} "
+            f"({view['target_window']['low']['display']} to "
+            f"{view['target_window']['high']['display']})"
+        )
+    elif kind == "fucosylation":
+        start, end = values.get("start"), values.get("end")
+        conc, volume = values.get("cell_concentration"), values.get("volume")
+        if conc and volume:
+            lines.append(f"Cells in the reaction: {units.fmt(conc * volume, 'cells')}")
+        if start and end:
+            minutes = (end - start).total_seconds() / 60.0
+            p = step.param("duration") if step.has_param("duration") else None
+            if p is not None and not p.in_range(minutes):
+                problems.append(f"incubation {minutes:.0f} min is outside {p.range_text()}")
+                lines.append(f"Incubation: {minutes:.0f} min ✗ outside {p.range_text()}")
+            else:
+                lines.append(f"Incubation: {minutes:.0f} min ✓")
+            if sop.dose and sop.dose.expiry_from == "fucosylation_end":
+                expires = end + sop.dose.shelf_life.as_timedelta()
+                left = (expires - now).total_seconds()
+                lines.append(f"Infuse by {expires:%Y-%m-%d %H:%M} UTC ({_left(left)})")
+    elif kind == "fill":
+        volume, cells = values.get("volume"), values.get("viable_cells")
+        if volume and cells:
+            conc = dosing.concentration(cells, volume)
+            p = step.param("concentration") if step.has_param("concentration") else None
+            shown = units.fmt(conc, "cells_per_ml")
+            if p is not None and not p.in_range(conc):
+                problems.append(f"concentration {shown} is outside {p.range_text()}")
+                lines.append(f"Concentration: {shown} ✗ outside {p.range_text()}")
+            else:
+                lines.append(f"Concentration: {shown} ✓")
+            weight = view["body_weight"]["value"]
+            lines.append(f"Dose: {units.fmt(dosing.dose_per_kg(cells, weight), 'cells_per_kg')}")
+            low, high = view["target_window"]["low"], view["target_window"]["high"]
+            if not low["value"] <= cells <= high["value"]:
+                problems.append(
+                    f"viable cells outside the dose window {low['display']}–{high['display']}"
+                )
+                lines.append(f"✗ outside the window {low['display']} to {high['display']}")
+            else:
+                lines.append(f"✓ within the window {low['display']} to {high['display']}")
+        fuc = view.get("fucosylation")
+        if fuc and sop.dose and sop.dose.expiry_from == "fucosylation_end":
+            from cellbatch.tui.queries import parse_iso
+
+            expires = parse_iso(fuc["end"]) + sop.dose.shelf_life.as_timedelta()
+            lines.append(
+                f"Expiry {expires:%Y-%m-%d %H:%M} UTC: {_left((expires - now).total_seconds())}"
+            )
+    return lines, problems
+
+
+def _left(seconds: float) -> str:
+    from cellbatch.tui.clock import countdown
+
+    return countdown(seconds)

@@ -1,0 +1,249 @@
+"""One batch: chain of identity, SOP timeline, process, QC and the audit trail, paged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from cellbatch.tui.clock import iso_short
+from cellbatch.tui.screens.base import AppScreen
+from cellbatch.tui.widgets import batch_text
+
+AUDIT_PAGE = 50
+"""Audit entries shown per page."""
+
+
+class BatchScreen(AppScreen):
+    """Everything recorded about one batch."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("f2", "record", "Record step"),
+        Binding("f3", "qc", "QC result"),
+        Binding("f4", "correct", "Correct"),
+        Binding("f5", "reload", "Refresh"),
+        Binding("f7", "audit_page(-1)", "Audit ◀"),
+        Binding("f8", "audit_page(1)", "Audit ▶"),
+    ]
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+        """The batch shown."""
+        self.view: dict[str, Any] | None = None
+        """Its read model, once loaded."""
+        self.audit_offset = 0
+        """First audit entry of the page shown."""
+        self.audit_total = 0
+        """How many audit entries the batch has."""
+
+    def compose_body(self) -> ComposeResult:
+        """Chain of identity on top, then tabs."""
+        yield Static(f"Loading {self.code}…", id="chain")
+        with TabbedContent(id="tabs"):
+            with TabPane("Steps", id="tab-steps"), VerticalScroll():
+                yield Static("", id="timeline")
+            with TabPane("Process", id="tab-process"), VerticalScroll():
+                yield Static("", id="process")
+                yield DataTable(id="passages", cursor_type="row")
+                yield Static("", id="chart")
+            with TabPane("QC", id="tab-qc"), VerticalScroll():
+                yield DataTable(id="qc", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="qc-note", classes="hint")
+            with TabPane("Audit", id="tab-audit"), VerticalScroll():
+                yield Static("", id="audit-page", classes="hint")
+                yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        """Set up the tables and load."""
+        self.query_one("#passages", DataTable).add_columns(
+            "P", "Vessels", "Seeded", "Density", "Harvested viable", "Via", "PD", "Cum PD"
+        )
+        self.query_one("#qc", DataTable).add_columns(
+            "ID", "Test", "Result", "Specification", "Verdict", "Stage", "By"
+        )
+        self.query_one("#audit", DataTable).add_columns(
+            "#", "UTC", "User", "Action", "What", "Old", "New", "Reason"
+        )
+        self.reload()
+
+    def reload(self) -> None:
+        """Load the batch again."""
+        self.load(self.code, self.audit_offset)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="batch")
+    def load(self, code: str, audit_offset: int) -> dict[str, Any]:
+        """Read the batch, its SOP steps and one page of its audit trail (in a thread)."""
+        from cellbatch.services.audit import count_entries, list_entries
+        from cellbatch.services.batch_view import batch_view
+        from cellbatch.services.batches import batch_id_of
+        from cellbatch.tui.queries import sop_of_view
+
+        db = self.cb_app.database()
+        view = batch_view(db, code)
+        sop = sop_of_view(view)
+        batch_id = batch_id_of(db, view["code"])
+        return {
+            "view": view,
+            "steps": [(s.kind, s.title) for s in sop.steps],
+            "audit": list_entries(db, batch_id=batch_id, offset=audit_offset, limit=AUDIT_PAGE),
+            "audit_total": count_entries(db, batch_id=batch_id),
+        }
+
+    def failed_batch(self, error: BaseException) -> None:
+        """Say why the batch cannot be shown."""
+        from cellbatch.tui.errors import describe_error
+
+        self.query_one("#chain", Static).update(f"✗ {describe_error(error)}  (Esc: back)")
+
+    def done_batch(self, data: dict[str, Any]) -> None:
+        """Show what was loaded."""
+        view = data["view"]
+        self.view = view
+        self.code = view["code"]
+        self.query_one("#chain", Static).update(batch_text.chain_text(view))
+        self.query_one("#timeline", Static).update(batch_text.timeline_text(view, data["steps"]))
+        self._show_process(view)
+        self._show_qc(view)
+        self.audit_total = data["audit_total"]
+        self._show_audit(data["audit"])
+
+    def _show_process(self, view: dict[str, Any]) -> None:
+        passages = self.query_one("#passages", DataTable)
+        passages.clear()
+        chart = self.query_one("#chart", Static)
+        if view["kind"] == "expansion":
+            q = batch_text.q
+            for p in view["passages"]:
+                pd = p.get("population_doublings")
+                cum = p.get("cumulative_population_doublings")
+                passages.add_row(
+                    f"P{p['passage']}",
+                    f"{p['vessels']}×{p['vessel']}",
+                    q(p["viable_cells_seeded"]),
+                    q(p["seeding_density"]),
+                    q(p.get("viable_cells_harvested")),
+                    q(p.get("viability")),
+                    "—" if pd is None else f"{pd:.2f}",
+                    "—" if cum is None else f"{cum:.2f}",
+                )
+            self.query_one("#process", Static).update(batch_text.bank_text(view))
+            chart.update(batch_text.growth_chart(view))
+            passages.display = chart.display = True
+        else:
+            self.query_one("#process", Static).update(batch_text.dose_text(view))
+            passages.display = chart.display = False
+
+    def _show_qc(self, view: dict[str, Any]) -> None:
+        table = self.query_one("#qc", DataTable)
+        table.clear()
+        for item in view["qc"]:
+            retest = f" (retest of {item['retest_of']})" if item["retest_of"] else ""
+            table.add_row(
+                item["id"],
+                item["name"] + retest,
+                batch_text.qc_value(item) + (" (corrected)" if item["corrected"] else ""),
+                item["specification"],
+                batch_text.qc_verdict(item),
+                item["stage"],
+                item["recorded_by"]["username"],
+            )
+        failed = sum(1 for item in view["qc"] if not item["passed"])
+        self.query_one("#qc-note", Static).update(
+            f"{len(view['qc'])} results · {failed} out of specification"
+            if view["qc"]
+            else "No QC result recorded yet (F3 records one)."
+        )
+
+    def _show_audit(self, records: list) -> None:
+        table = self.query_one("#audit", DataTable)
+        table.clear()
+        for r in records:
+            what = f"{r.entity} {r.entity_id}" + (f" .{r.field}" if r.field else "")
+            table.add_row(
+                str(r.seq),
+                iso_short(r.at),
+                r.username,
+                r.action,
+                what,
+                (r.old_value or "")[:30],
+                (r.new_value or "")[:30],
+                r.reason or "",
+            )
+        last = min(self.audit_offset + AUDIT_PAGE, self.audit_total)
+        self.query_one("#audit-page", Static).update(
+            f"Audit trail: entries {self.audit_offset + 1}–{last} of {self.audit_total} "
+            "(F7 previous page, F8 next page)"
+        )
+
+    # ------------------------------------------------------------------ actions
+    def action_back(self) -> None:
+        """Back to where the batch was opened from."""
+        self.app.pop_screen()
+
+    def action_reload(self) -> None:
+        """Load again."""
+        self.reload()
+
+    def action_audit_page(self, delta: int) -> None:
+        """Show the previous or next page of the audit trail."""
+        offset = self.audit_offset + delta * AUDIT_PAGE
+        if offset < 0 or offset >= max(self.audit_total, 1):
+            self.notify("No more audit entries that way")
+            return
+        self.audit_offset = offset
+        self.query_one("#tabs", TabbedContent).active = "tab-audit"
+        self.reload()
+
+    def action_record(self) -> None:
+        """Open the form of the step due next (asking which, when there is a choice)."""
+        from cellbatch.tui.dialogs.choice import ChoiceDialog
+
+        if self.view is None:
+            return
+        options = self.view["next_steps"]
+        if not options:
+            self.notify("No step is due: every SOP step is recorded or the batch is closed")
+            return
+        if len(options) == 1:
+            self.open_form(options[0])
+            return
+        self.app.push_screen(ChoiceDialog("Which step?", [(k, k) for k in options]), self.open_form)
+
+    def open_form(self, kind: str | None) -> None:
+        """Show the entry form of step ``kind``."""
+        from cellbatch.tui.screens.entry import EntryScreen
+
+        if kind and self.view is not None:
+            self.app.push_screen(EntryScreen(self.view, kind), self._after_entry)
+
+    def _after_entry(self, saved: bool | None) -> None:
+        if saved:
+            self.reload()
+
+    def action_qc(self) -> None:
+        """Record a QC result."""
+        from cellbatch.tui.dialogs.qc import QcDialog
+
+        if self.view is not None:
+            self.app.push_screen(QcDialog(self.view), self._after_entry)
+
+    def action_correct(self) -> None:
+        """Correct a recorded value, with the reason."""
+        from cellbatch.tui.dialogs.correction import CorrectionDialog
+
+        if self.view is not None:
+            self.app.push_screen(CorrectionDialog(self.view), self._after_entry)
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """The batch's actions."""
+        yield SystemCommand("Record the next step", self.code, self.action_record)
+        yield SystemCommand("Record a QC result", self.code, self.action_qc)
+        yield SystemCommand("Correct a recorded value", self.code, self.action_correct)
+        yield SystemCommand("Refresh the batch", self.code, self.action_reload)

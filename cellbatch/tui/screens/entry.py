@@ -1,0 +1,225 @@
+"""The data-entry form of one SOP step: checked as typed, previews, save in a worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Label, Select, Static
+
+from cellbatch.tui.forms import Check, FieldSpec, build_form, check_field, previews
+from cellbatch.tui.screens.base import AppScreen
+
+
+class EntryScreen(AppScreen):
+    """Record one step of a batch; dismisses with True once saved."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, view: dict[str, Any], kind: str) -> None:
+        from cellbatch.tui.queries import sop_of_view
+
+        super().__init__()
+        self.view = view
+        """The batch as it was when the form opened."""
+        self.sop = sop_of_view(view)
+        """The SOP the form is built from."""
+        self.form = build_form(self.sop, kind)
+        """The form's fields."""
+        self.lots: dict[str, dict[str, Any]] | None = None
+        """Material lots by number (loaded in a worker)."""
+        self.checks: dict[str, Check] = {}
+        """The latest check of each field."""
+        self.saved_id: int | None = None
+        """The entry's id once saved."""
+        self.entry_title = f"{kind} of {view['code']}"
+        """What the entry is, for the discard message."""
+
+    @property
+    def has_unsaved(self) -> bool:
+        """Whether values were typed and not saved."""
+        if self.saved_id is not None:
+            return False
+        return any(i.value.strip() for i in self.query(Input))
+
+    def compose_body(self) -> ComposeResult:
+        """Title, one row per field, previews, errors and the save button."""
+        with VerticalScroll(id="entry-body"):
+            yield Static(
+                f"{self.view['code']} · {self.form.title} · SOP {self.sop.id} v{self.sop.version}",
+                classes="title",
+            )
+            if self.form.instructions:
+                yield Static(self.form.instructions, classes="hint")
+            for f in self.form.fields:
+                with Horizontal(classes="field-row"):
+                    mark = " *" if f.critical else ""
+                    yield Label(f"{f.label}{mark}", classes="field-label")
+                    if f.kind == "choice":
+                        yield Select(
+                            [(c, c) for c in f.choices], id=f"f-{f.name}", classes="field-input"
+                        )
+                    else:
+                        yield Input(id=f"f-{f.name}", classes="field-input")
+                    yield Static(f.hint, id=f"h-{f.name}", classes="field-hint")
+            yield Static("* critical: a second person verifies it", classes="hint")
+            yield Static("", id="preview")
+            yield Static("", id="form-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save (Ctrl+S)", id="save", variant="primary", disabled=True)
+
+    def on_mount(self) -> None:
+        """Load the lot list for checking scanned lots; focus the first field."""
+        self.load_lots()
+        self.revalidate()
+        first = self.query(".field-input").first()
+        first.focus()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="lots")
+    def load_lots(self) -> dict[str, dict[str, Any]]:
+        """Material lots by number (in a thread)."""
+        from cellbatch.tui.queries import materials_by_lot
+
+        return materials_by_lot(self.cb_app.database())
+
+    def done_lots(self, lots: dict[str, dict[str, Any]]) -> None:
+        """Check the lot fields again against the list."""
+        self.lots = lots
+        self.revalidate()
+
+    # ------------------------------------------------------------------ checking
+    def _text(self, f: FieldSpec) -> str:
+        if f.kind == "choice":
+            value = self.query_one(f"#f-{f.name}", Select).value
+            return "" if value is Select.BLANK else str(value)
+        return self.query_one(f"#f-{f.name}", Input).value
+
+    def revalidate(self) -> None:
+        """Check every field, show each verdict at its field, the previews, and Save."""
+        today = self.cb_app.clock().date().isoformat()
+        values: dict[str, Any] = {}
+        for f in self.form.fields:
+            text = self._text(f)
+            check = check_field(f, text, self.lots, today)
+            self.checks[f.name] = check
+            hint = self.query_one(f"#h-{f.name}", Static)
+            if not text.strip():
+                hint.update(f.hint + (" · required" if f.required else ""))
+                hint.set_classes("field-hint")
+            else:
+                hint.update(check.message)
+                hint.set_classes(f"field-hint field-status-{check.state}")
+            if check.state in ("ok", "warn"):
+                values[f.name] = check.value
+                values[f"{f.name}__text"] = text.strip()
+        lines, problems = previews(self.sop, self.form.kind, self.view, values, self.cb_app.clock())
+        self.values = values
+        self.problems = problems
+        self.query_one("#preview", Static).update(
+            "\n".join(lines) if lines else "Computed values appear here as you type."
+        )
+        wrong = [f.label for f in self.form.fields if self.checks[f.name].state == "error"]
+        blocked = wrong or problems
+        self.query_one("#save", Button).disabled = bool(blocked)
+        self.query_one("#form-error", Static).update(
+            ("Cannot save: " + "; ".join(wrong[:3] + problems)) if blocked else ""
+        )
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Check as typed."""
+        self.revalidate()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """Check a chosen vessel."""
+        self.revalidate()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter (a scanner's too) moves to the next field; on the last field it saves."""
+        inputs = list(self.query(".field-input"))
+        index = inputs.index(event.input)
+        if index + 1 < len(inputs):
+            inputs[index + 1].focus()
+        else:
+            self.action_save()
+
+    # ------------------------------------------------------------------ saving
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """The Save button."""
+        self.action_save()
+
+    def action_save(self) -> None:
+        """Save through the step service, if every field is right."""
+        from cellbatch.tui.forms import service_arguments
+
+        if self.saved_id is not None:
+            self.dismiss(True)
+            return
+        self.revalidate()
+        if self.query_one("#save", Button).disabled:
+            self.notify("Not saved: correct the fields marked ✗ first", severity="warning")
+            return
+        self.query_one("#save", Button).disabled = True
+        self.query_one("#form-error", Static).update("Saving…")
+        self.save(service_arguments(self.form, self.values))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="save")
+    def save(self, kwargs: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Call the step service, then read back what was recorded (in a thread)."""
+        from cellbatch.services import steps
+        from cellbatch.services.batch_view import batch_view
+
+        db = self.cb_app.database()
+        record = getattr(steps, self.form.kind)
+        entry_id = record(db, self.cb_app.actor, self.view["code"], **kwargs)
+        return entry_id, batch_view(db, self.view["code"])
+
+    def done_save(self, outcome: tuple[int, dict[str, Any]]) -> None:
+        """Show what was recorded."""
+        from cellbatch.tui.widgets.batch_text import q
+
+        entry_id, view = outcome
+        self.saved_id = entry_id
+        entry = next(e for e in view["steps"] if e["id"] == f"E{entry_id}")
+        shown = []
+        for name, value in entry["values"].items():
+            shown.append(f"{name}: {q(value) if isinstance(value, dict) else value}")
+        lots = ", ".join(m["lot"] for m in entry["materials"])
+        self.query_one("#form-error", Static).update("")
+        self.query_one("#preview", Static).update(
+            f"✓ RECORDED {entry['id']} ({entry['kind']}) at {entry['performed_at']} by "
+            f"{entry['recorded_by']['full_name']}\n" + "\n".join(shown) + f"\nlots: {lots}"
+            "\nEnter or Ctrl+S: back to the batch"
+        )
+        for widget in self.query(".field-input"):
+            widget.disabled = True
+        button = self.query_one("#save", Button)
+        button.label = "Done (Enter)"
+        button.disabled = False
+        button.focus()
+
+    def failed_save(self, error: BaseException) -> None:
+        """Show the refusal at its field (or above the button); nothing was saved."""
+        from cellbatch.tui.errors import describe_error, field_of
+        from cellbatch.tui.forms import error_field
+
+        message = describe_error(error)
+        name = field_of(error)
+        target = error_field(self.form, name) if name else None
+        if target is not None:
+            hint = self.query_one(f"#h-{target}", Static)
+            hint.update(f"✗ {getattr(error, 'message', message)}")
+            hint.set_classes("field-hint field-status-error")
+        self.query_one("#form-error", Static).update(f"✗ Not saved: {message}")
+        self.query_one("#save", Button).disabled = False
+
+    def action_cancel(self) -> None:
+        """Leave without saving (say so when something was typed)."""
+        if self.has_unsaved:
+            self.notify(f"Entry discarded: {self.entry_title} was not saved")
+        self.dismiss(self.saved_id is not None)

@@ -1,0 +1,209 @@
+"""Whole workflows in the terminal UI, driven by key presses through Textual's Pilot."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from datetime import UTC, datetime
+
+import pytest
+from textual.widgets import Button, Input, Select, Static
+
+from cellbatch.services.auth import authenticate
+from cellbatch.services.batch_view import batch_view
+from cellbatch.services.batches import start_expansion
+from cellbatch.tui.app import build_app
+from cellbatch.tui.clock import FrozenClock
+
+
+def run_async(test):
+    """Run an async test body in its own event loop (no async plugin needed)."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return wrapper
+
+
+async def settle(app, pilot) -> None:
+    """Let every worker finish and the UI process what they posted."""
+    for _ in range(4):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def log_in(app, pilot, user: str) -> None:
+    """Type user ID and password as a person would."""
+    await pilot.press(*user, "enter", *f"demo-{user}", "enter")
+    await settle(app, pilot)
+
+
+def text_of(app, selector: str) -> str:
+    """What a Static currently shows."""
+    return str(app.screen.query_one(selector, Static).render())
+
+
+@pytest.fixture
+def new_bank(demo_db):
+    """The demo plus a new eASC expansion batch EASC-B002 with nothing recorded yet."""
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1")
+    start_expansion(demo_db, tech1, "EASC-B002", lot_number="TL-ADI-0001", sop_id="SOP-EASC-EXP")
+    return demo_db
+
+
+@pytest.mark.requirement("GMP-23")
+@pytest.mark.requirement("GMP-19")
+@run_async
+async def test_technician_records_a_passage_wrong_unit_refused_then_saved(new_bank):
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech1")
+        assert type(app.screen).__name__ == "HomeScreen"
+        assert "EASC-B002" in text_of(app, "#home-summary") or app.screen.query_one("#in-process")
+        await pilot.press(*"easc-b002", "enter")  # a scanner types the code and Enter
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "BatchScreen"
+        assert "NEXT" in text_of(app, "#timeline")
+        await pilot.press("f2")
+        await settle(app, pilot)
+        form = app.screen
+        assert type(form).__name__ == "EntryScreen"
+
+        # vessel by keyboard: open the list, pick CS2
+        vessel = form.query_one("#f-vessel", Select)
+        vessel.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        while vessel.value != "CS2":
+            await pilot.press("down", "enter")
+            await pilot.pause()
+            if vessel.value != "CS2":
+                await pilot.press("enter")
+        await pilot.press("tab", *"3.8 x 10^6 mL", "enter")  # wrong unit: a volume
+        await pilot.press(*"1", "enter")
+        await pilot.press(*"AMEM-24K118", "enter", *"HPL-2611-07", "enter", *"TRYPLE-3320")
+        await settle(app, pilot)
+        hint = text_of(app, "#h-viable_cells")
+        assert "✗" in hint and "cell" in hint, hint
+        assert form.query_one("#save", Button).disabled
+        assert "Viable cells seeded" in text_of(app, "#form-error")
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert batch_view(new_bank, "EASC-B002")["steps"] == []  # nothing saved
+
+        cells = form.query_one("#f-viable_cells", Input)
+        cells.value = ""
+        cells.focus()
+        await pilot.press(*"3.8 x 10^6 cells")
+        await settle(app, pilot)
+        assert text_of(app, "#h-viable_cells").startswith("✓")
+        preview = text_of(app, "#preview")
+        assert "Seeding density" in preview and "✓" in preview  # 3.8e6 / 1272 cm²
+        assert not form.query_one("#save", Button).disabled
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        view = batch_view(new_bank, "EASC-B002")
+        assert [s["kind"] for s in view["steps"]] == ["seed"]
+        seed = view["steps"][0]
+        assert seed["values"]["viable_cells"]["value"] == pytest.approx(3.8e6)
+        assert seed["recorded_by"]["username"] == "tech1"
+        assert {m["lot"] for m in seed["materials"]} == {
+            "AMEM-24K118",
+            "HPL-2611-07",
+            "TRYPLE-3320",
+        }
+        assert f"RECORDED {seed['id']}" in text_of(app, "#preview")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "BatchScreen"
+        assert "DONE" in text_of(app, "#timeline")
+
+
+@run_async
+async def test_out_of_range_set_point_blocks_saving_expired_lot_refused(new_bank):
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech1")
+        app.open_batch("EASC-B002")
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        form = app.screen
+        form.query_one("#f-vessel", Select).value = "T75"
+        form.query_one("#f-vessels", Input).value = "1"
+        form.query_one("#f-viable_cells", Input).value = "5e6 cells"  # 66 667 cells/cm²
+        form.query_one("#f-lot_supplement", Input).value = "HPL-2604-02"  # expired demo lot
+        await settle(app, pilot)
+        assert "outside" in text_of(app, "#preview")
+        assert "EXPIRED" in text_of(app, "#h-lot_supplement")
+        assert form.query_one("#save", Button).disabled
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert batch_view(new_bank, "EASC-B002")["steps"] == []
+
+
+@pytest.mark.requirement("GMP-04")
+@run_async
+async def test_wrong_password_is_refused_at_the_login_screen(demo_db):
+    app = build_app(demo_db.url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"tech1", "enter", *"not-the-password", "enter")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "LoginScreen"
+        assert "wrong" in text_of(app, "#login-status")
+        assert app.actor is None
+
+
+@pytest.mark.requirement("GMP-22")
+@pytest.mark.requirement("GMP-14")
+@run_async
+async def test_idle_lock_engages_and_asks_the_password_again(demo_db):
+    clock = FrozenClock(datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
+    app = build_app(demo_db.url, clock=clock, idle_lock_seconds=300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech1")
+        home = app.screen
+        clock.advance(299)
+        app.check_idle()
+        await pilot.pause()
+        assert not app.locked
+        clock.advance(2)
+        app.check_idle()
+        await settle(app, pilot)
+        assert app.locked and type(app.screen).__name__ == "LockScreen"
+        assert "LOCKED" in app.session_line(80)
+        await pilot.press("escape", *"wrong-password", "enter")
+        await settle(app, pilot)
+        assert app.locked and type(app.screen).__name__ == "LockScreen"
+        assert "wrong" in text_of(app, "#lock-status")
+        await pilot.press(*"demo-tech1", "enter")
+        await settle(app, pilot)
+        assert not app.locked and app.screen is home
+        assert app.actor.username == "tech1"
+
+
+@pytest.mark.requirement("GMP-14")
+@run_async
+async def test_another_user_at_the_lock_discards_the_unsaved_entry(new_bank):
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    notes: list[str] = []
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+        await log_in(app, pilot, "tech1")
+        app.open_batch("EASC-B002")
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        app.screen.query_one("#f-viable_cells", Input).value = "3.8e6 cells"
+        await pilot.press("ctrl+l")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "LockScreen"
+        user = app.screen.query_one("#lock-user", Input)
+        user.value = "tech2"
+        await pilot.press(*"demo-tech2", "enter")
+        await settle(app, pilot)
+        assert app.actor.username == "tech2"
+        assert type(app.screen).__name__ == "HomeScreen"
+        assert any("discarded" in n and "tech1" in n for n in notes), notes
+        assert batch_view(new_bank, "EASC-B002")["steps"] == []
