@@ -44,9 +44,9 @@ def iso_short(text: str | None) -> str:
 
 
 def countdown(seconds: float) -> str:
-    """Time left as ``2 h 05 min``, or ``EXPIRED 12 min ago``."""
+    """Time left as ``2 h 05 min``, or ``EXPIRED 0 h 12 ago``."""
     if seconds < 0:
         minutes = int(-seconds // 60)
-        return f"EXPIRED {minutes // 60} h {minutes % 60:02d} min ago"
+        return f"EXPIRED {minutes // 60} h {minutes % 60:02d} ago"
     minutes = int(seconds // 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min left"
+    return f"{minutes // 60} h {minutes % 60:02d} min"

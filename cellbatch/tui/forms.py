@@ -352,7 +352,7 @@ def previews(
             if sop.dose and sop.dose.expiry_from == "fucosylation_end":
                 expires = end + sop.dose.shelf_life.as_timedelta()
                 left = (expires - now).total_seconds()
-                lines.append(f"Infuse by {expires:%Y-%m-%d %H:%M} UTC ({_left(left)})")
+                lines.append(f"Infuse by {expires:%Y-%m-%d %H:%M} UTC ({_left(left)} left)")
     elif kind == "fill":
         volume, cells = values.get("volume"), values.get("viable_cells")
         if volume and cells:

@@ -103,10 +103,10 @@ def deadlines_of(view: dict[str, Any]) -> list[Deadline]:
     if fill is None:
         if thaw and sop.windows.thaw_to_fill_max:
             due = parse_iso(thaw["thawed_at"]) + sop.windows.thaw_to_fill_max.as_timedelta()
-            out.append(Deadline(view["code"], recipient, "fill by (thaw window)", due))
+            out.append(Deadline(view["code"], recipient, "fill by (thaw)", due))
         if fuc and sop.windows.fucosylation_end_to_fill_max:
             due = parse_iso(fuc["end"]) + sop.windows.fucosylation_end_to_fill_max.as_timedelta()
-            out.append(Deadline(view["code"], recipient, "fill by (fucosylation window)", due))
+            out.append(Deadline(view["code"], recipient, "fill by (fucosyl.)", due))
         if fuc and sop.dose and sop.dose.expiry_from == "fucosylation_end":
             due = parse_iso(fuc["end"]) + sop.dose.shelf_life.as_timedelta()
             out.append(Deadline(view["code"], recipient, "infuse by (expiry)", due))

@@ -73,7 +73,7 @@ class HomeScreen(AppScreen):
         """Set up the tables and load."""
         self.query_one("#in-process", DataTable).add_columns("Batch", "Kind", "Last", "Next due")
         self.query_one("#windows", DataTable).add_columns(
-            "Batch", "Recipient", "Window", "Due", "Time left"
+            "Batch", "Recipient", "Window", "Due (UTC)", "Time left"
         )
         self.query_one("#awaiting", DataTable).add_columns("Batch", "Kind", "SOP", "Last")
         self.query_one("#lots", DataTable).add_columns("Lot", "Kind", "Expires", "State")
@@ -127,7 +127,7 @@ class HomeScreen(AppScreen):
         table.clear()
         for i, d in enumerate(self.data.deadlines):
             left = countdown((d.due - now).total_seconds())
-            table.add_row(d.code, d.recipient, d.what, short_time(d.due)[5:], left, key=str(i))
+            table.add_row(d.code, d.recipient, d.what, short_time(d.due)[5:-4], left, key=str(i))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """A scanned or typed batch code opens the batch."""

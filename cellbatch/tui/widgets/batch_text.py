@@ -42,34 +42,34 @@ def chain_text(view: dict[str, Any]) -> Text:
 
 
 def timeline_text(view: dict[str, Any], steps: list[tuple[str, str]]) -> Text:
-    """The SOP's steps in order: done (who, when), next, or waiting (and for what)."""
-    done: dict[str, list[dict[str, Any]]] = {}
-    for entry in view["steps"]:
-        done.setdefault(entry["kind"], []).append(entry)
+    """The SOP's steps: each recorded one in order (who, when), then next, then later."""
+    titles = dict(steps)
     text = Text()
-    locked = view["status"] in ("released", "rejected")
-    previous = None
-    for kind, title in steps:
-        entries = done.get(kind, [])
-        if entries:
-            for e in entries:
-                passage = f" P{e['passage']}" if e.get("passage") is not None else ""
-                text.append("✓ DONE  ", style="bold green")
-                text.append(
-                    f"{title}{passage} · {e['id']} · {iso_short(e['performed_at'])} · "
-                    f"{e['recorded_by']['username']}"
-                )
-                if e.get("corrected_fields"):
-                    text.append(f" · corrected: {', '.join(e['corrected_fields'])}")
-                text.append("\n")
-        if kind in view["next_steps"]:
-            text.append("▶ NEXT  ", style="bold yellow")
-            text.append(f"{title}\n")
-        elif not entries:
-            why = "batch closed" if locked else f"waits for {previous or 'the start'}"
-            text.append("· LATER ", style="dim")
-            text.append(f"{title} ({why})\n")
-        previous = title
+    for e in view["steps"]:
+        passage = f" P{e['passage']}" if e.get("passage") is not None else ""
+        text.append("✓ DONE  ", style="bold green")
+        text.append(
+            f"{e['kind']}{passage} · {e['id']} · {iso_short(e['performed_at'])} UTC · "
+            f"{e['recorded_by']['username']}"
+        )
+        if e.get("corrected_fields"):
+            text.append(f" · corrected: {', '.join(e['corrected_fields'])}")
+        text.append("\n")
+    done = {e["kind"] for e in view["steps"]}
+    for kind in view["next_steps"]:
+        text.append("▶ NEXT  ", style="bold yellow")
+        text.append(f"{titles.get(kind, kind)}\n")
+    if view["status"] in ("released", "rejected"):
+        text.append(f"■ CLOSED  batch {view['status']}: no further entry\n", style="bold")
+        return text
+    later = [k for k, _t in steps if k not in done and k not in view["next_steps"]]
+    previous = view["next_steps"][-1] if view["next_steps"] else None
+    for kind in later:
+        text.append("· LATER ", style="dim")
+        text.append(f"{titles[kind]} (after {previous or 'the steps before'})\n")
+        previous = kind
+    if not view["next_steps"] and not later:
+        text.append("■ ALL STEPS RECORDED: QC and QA decision next\n", style="bold")
     return text
 
 

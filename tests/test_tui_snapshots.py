@@ -1,0 +1,98 @@
+"""Snapshots of the main screens at 80 × 24 and 120 × 40, with time frozen.
+
+The demo is loaded at a fixed moment and the UI's clock is frozen a little later, so
+every date, countdown and header time is the same on every run. Rendering is what is
+tested here, so these run on one SQLite file (the workflows run on both databases).
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+
+import pytest
+from textual.widgets import Input
+
+from cellbatch.services.database import open_database
+from cellbatch.services.demo import load_demo
+from cellbatch.tui.app import build_app
+from cellbatch.tui.clock import FrozenClock
+
+DEMO_AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+"""When the demo data was 'recorded'."""
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture(scope="module")
+def _frozen_demo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("frozen-demo") / "demo.db"
+    db = open_database(f"sqlite:///{path}")
+    load_demo(db, now=DEMO_AT)
+    db.dispose()
+    return path
+
+
+@pytest.fixture
+def frozen_app(_frozen_demo, tmp_path):
+    """A fresh copy of the frozen demo and the app on it, its clock stopped."""
+    path = tmp_path / "demo.db"
+    shutil.copy(_frozen_demo, path)
+    return build_app(
+        f"sqlite:///{path}",
+        clock=FrozenClock(DEMO_AT.replace(minute=5)),
+        idle_lock_seconds=10**6,
+        blink=False,
+    )
+
+
+async def settle(pilot) -> None:
+    """Let workers finish and the screen update."""
+    for _ in range(4):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def log_in(pilot, user: str) -> None:
+    """Log in as a demo user."""
+    await pilot.press(*user, "enter", *f"demo-{user}", "enter")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_login_screen(snap_compare, frozen_app, size):
+    assert snap_compare(frozen_app, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_home_technician(snap_compare, frozen_app, size):
+    async def before(pilot):
+        await log_in(pilot, "tech1")
+
+    assert snap_compare(frozen_app, terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_batch_screen(snap_compare, frozen_app, size):
+    async def before(pilot):
+        await log_in(pilot, "tech1")
+        pilot.app.open_batch("EASC-B001")
+        await settle(pilot)
+
+    assert snap_compare(frozen_app, terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_entry_form_fill(snap_compare, frozen_app, size):
+    async def before(pilot):
+        await log_in(pilot, "tech1")
+        pilot.app.open_batch("FUC-D001")
+        await settle(pilot)
+        await pilot.press("f2")
+        await settle(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#f-volume", Input).value = "10 mL"
+        screen.query_one("#f-viable_cells", Input).value = "4.1 x 10^7 cells"
+        screen.query_one("#f-lot_excipient", Input).value = "SAL-HSA-0915"
+        await settle(pilot)
+
+    assert snap_compare(frozen_app, terminal_size=size, run_before=before)
