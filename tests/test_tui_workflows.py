@@ -207,3 +207,93 @@ async def test_another_user_at_the_lock_discards_the_unsaved_entry(new_bank):
         assert type(app.screen).__name__ == "HomeScreen"
         assert any("discarded" in n and "tech1" in n for n in notes), notes
         assert batch_view(new_bank, "EASC-B002")["steps"] == []
+
+
+@pytest.mark.requirement("GMP-20")
+@pytest.mark.requirement("GMP-13")
+@run_async
+async def test_second_technician_verifies_the_entry_with_a_signature(new_bank):
+    from cellbatch.services import steps
+    from cellbatch.services.verification import verification_status
+
+    tech1 = authenticate(new_bank, "tech1", "demo-tech1")
+    lots = ["AMEM-24K118", "HPL-2611-07", "TRYPLE-3320"]
+    entry = steps.seed(
+        new_bank, tech1, "EASC-B002", vessel="CS2", vessels=1, cells="3.8e6 cells", materials=lots
+    )
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech2")
+        app.open_batch("EASC-B002")
+        await settle(app, pilot)
+        await pilot.press("f6")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "ReviewScreen"
+        assert [p.ref for p in app.screen.pending] == [f"E{entry}"]
+        await pilot.press("f6")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SignatureDialog"
+        assert "VERIFIED" in text_of(app, "#sig-what")
+        await pilot.press(*"demo-tech2", "enter")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "ReviewScreen"
+        assert app.screen.pending == []
+    status = {v.ref: v for v in verification_status(new_bank, "EASC-B002")}
+    assert status[f"E{entry}"].status == "verified"
+    assert status[f"E{entry}"].verifications[0].username == "tech2"
+
+
+@pytest.mark.requirement("GMP-21")
+@pytest.mark.requirement("GMP-24")
+@run_async
+async def test_qa_reviews_and_releases_then_label_printed_and_scanned(
+    demo_db, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CELLBATCH_PRINT_DIR", str(tmp_path / "printed"))
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "qa1")
+        assert "EASC-D001" in [
+            str(r[0]) for r in map(app.screen.query_one("#awaiting").get_row_at, range(1))
+        ]
+        await pilot.press(*"EASC-D001", "enter")
+        await settle(app, pilot)
+        await pilot.press("f6")
+        await settle(app, pilot)
+        review = app.screen
+        assert "READY for release" in text_of(app, "#verdict")
+        await pilot.press("f9")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SignatureDialog"
+        await pilot.press(*"records reviewed, QC within specification", "enter")
+        await pilot.press("enter", *"demo-qa1", "enter")  # user ID pre-filled: Enter moves on
+        await settle(app, pilot)
+        assert app.screen is review
+        assert "RELEASED" in text_of(app, "#verdict")
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert "RELEASED" in text_of(app, "#chain")
+        await pilot.press("f9")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "LabelScreen"
+        await pilot.press("f2")
+        await settle(app, pilot)
+        assert "final label(s) written to" in text_of(app, "#output")
+        pdf = tmp_path / "printed" / "EASC-D001-labels.pdf"
+        assert pdf.read_bytes().startswith(b"%PDF")
+        label = app.screen.printed[0]
+        for data in (label.din_data, label.product_code_data, label.expiry_data):
+            await pilot.press(*data, "enter")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert text_of(app, "#scan-verdict").startswith("✓ PASS")
+        # a wrong expiry scanned: the screen says exactly what differs
+        wrong = label.expiry_data[:-1] + ("0" if label.expiry_data[-1] != "0" else "1")
+        await pilot.press(*label.din_data, "enter", *label.product_code_data, "enter")
+        await pilot.press(*wrong, "enter", "enter")
+        await settle(app, pilot)
+        verdict = text_of(app, "#scan-verdict")
+        assert verdict.startswith("✗ FAIL") and "differs" in verdict
+    view = batch_view(demo_db, "EASC-D001")
+    assert view["status"] == "released"
+    assert view["release_decisions"][-1]["decided_by"]["username"] == "qa1"

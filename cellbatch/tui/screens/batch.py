@@ -28,6 +28,8 @@ class BatchScreen(AppScreen):
         Binding("f3", "qc", "QC result"),
         Binding("f4", "correct", "Correct"),
         Binding("f5", "reload", "Refresh"),
+        Binding("f6", "review", "Review/verify"),
+        Binding("f9", "documents", "Print"),
         Binding("f7", "audit_page(-1)", "Audit ◀"),
         Binding("f8", "audit_page(1)", "Audit ▶"),
     ]
@@ -241,9 +243,24 @@ class BatchScreen(AppScreen):
         if self.view is not None:
             self.app.push_screen(CorrectionDialog(self.view), self._after_entry)
 
+    def action_review(self) -> None:
+        """QA review, release checklist and the verification queue of this batch."""
+        from cellbatch.tui.screens.review import ReviewScreen
+
+        self.app.push_screen(ReviewScreen(self.code), lambda _r: self.reload())
+
+    def action_documents(self) -> None:
+        """Print the labels and the batch record; scan the labels back."""
+        from cellbatch.tui.screens.labels import LabelScreen
+
+        if self.view is not None:
+            self.app.push_screen(LabelScreen(self.view), lambda _r: self.reload())
+
     def palette_commands(self) -> Iterable[SystemCommand]:
         """The batch's actions."""
         yield SystemCommand("Record the next step", self.code, self.action_record)
         yield SystemCommand("Record a QC result", self.code, self.action_qc)
         yield SystemCommand("Correct a recorded value", self.code, self.action_correct)
         yield SystemCommand("Refresh the batch", self.code, self.action_reload)
+        yield SystemCommand("Review / verify / release", self.code, self.action_review)
+        yield SystemCommand("Print labels and record", self.code, self.action_documents)

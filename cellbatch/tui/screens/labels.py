@@ -1,0 +1,178 @@
+"""Print the bag labels and the batch record to a folder; scan each label barcode back.
+
+PDFs go to ``CELLBATCH_PRINT_DIR`` (default: ``documents`` in the data folder); when
+``CELLBATCH_PRINTER`` names a printer they are also sent to it with ``lp``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Label, Static
+
+from cellbatch.tui.screens.base import AppScreen
+
+
+def print_folder() -> Path:
+    """Where printed PDFs are written (created when missing)."""
+    from cellbatch.settings import default_data_dir
+
+    folder = Path(os.environ.get("CELLBATCH_PRINT_DIR") or default_data_dir() / "documents")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def send_to_printer(path: Path) -> str:
+    """Send a PDF to ``CELLBATCH_PRINTER`` with ``lp``, if one is configured."""
+    import subprocess
+
+    printer = os.environ.get("CELLBATCH_PRINTER")
+    if not printer:
+        return ""
+    done = subprocess.run(
+        ["lp", "-d", printer, str(path)], capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        return f" · printer {printer} refused: {done.stderr.strip()[:80]}"
+    return f" · sent to printer {printer}"
+
+
+class LabelScreen(AppScreen):
+    """Labels and record of one batch; the scanner checks each printed barcode."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("f2", "print_labels", "Print labels"),
+        Binding("f3", "print_record", "Print record"),
+        Binding("f5", "verify", "Verify scans"),
+        Binding("f8", "clear", "Clear scans"),
+    ]
+    AUTO_FOCUS = "#label-scan"
+
+    def __init__(self, view: dict[str, Any]) -> None:
+        super().__init__()
+        self.view = view
+        """The batch."""
+        self.scans: list[str] = []
+        """Barcodes read so far from the label in hand."""
+        self.printed: list[Any] = []
+        """The labels printed in this screen (their encoded data)."""
+
+    def compose_body(self) -> ComposeResult:
+        """Bag, output, scan field and the verdict."""
+        bag = self.view.get("bag")
+        with VerticalScroll():
+            yield Static(f"Labels and record of {self.view['code']}", classes="title")
+            yield Static(
+                f"Bag 1: DIN {bag['din']} · product {bag['product_code']} · expires "
+                f"{bag['expires_at']}"
+                if bag
+                else "No bag yet: labels come after the fill (the record prints any time).",
+                id="bag-line",
+            )
+            yield Static(f"PDFs go to {print_folder()}", id="output", classes="hint")
+            with Horizontal(id="scan-row"):
+                yield Label("Scan ▸", id="scan-label")
+                yield Input(id="label-scan", placeholder="scan each barcode of the label")
+            yield Static("No scan yet. F5 (or Enter on an empty field) verifies.", id="scans")
+            yield Static("", id="scan-verdict")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Each scan is one barcode; Enter on an empty field verifies them."""
+        text = event.value.strip()
+        event.input.value = ""
+        if not text:
+            self.action_verify()
+            return
+        self.scans.append(text)
+        self.query_one("#scans", Static).update(
+            f"{len(self.scans)} scan(s): " + " | ".join(self.scans)
+        )
+
+    def action_clear(self) -> None:
+        """Start the scans of a label again."""
+        self.scans = []
+        self.query_one("#scans", Static).update("No scan yet.")
+        self.query_one("#scan-verdict", Static).update("")
+
+    def action_verify(self) -> None:
+        """Compare the scans with the bag."""
+        if not self.scans:
+            self.notify("Scan the label's barcodes first")
+            return
+        self.verify(list(self.scans))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="scan")
+    def verify(self, scans: list[str]) -> Any:
+        """Check the scans against the record (in a thread)."""
+        from cellbatch.services.labels import verify_scans
+
+        return verify_scans(self.cb_app.database(), self.cb_app.actor, self.view["code"], 1, scans)
+
+    def done_scan(self, report: Any) -> None:
+        """A clear pass, or exactly what differs."""
+        lines = [("✓ PASS: " if report.ok else "✗ FAIL: ") + report.summary()]
+        for check in report.checks:
+            mark = "✓" if check.ok else "✗"
+            lines.append(f"{mark} {check.kind or 'unreadable'}: {check.scan}")
+            lines.extend(f"    differs: {d}" for d in check.differences)
+        lines.extend(f"✗ not scanned: {m}" for m in report.missing)
+        self.query_one("#scan-verdict", Static).update("\n".join(lines))
+        self.scans = []
+
+    def action_print_labels(self) -> None:
+        """Print the bag labels (final when released, quarantine otherwise)."""
+        self.print_labels()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="labels")
+    def print_labels(self) -> str:
+        """Write the label PDF and count the print (in a thread)."""
+        from cellbatch.documents.labels import render
+        from cellbatch.services.labels import print_labels
+
+        path = print_folder() / f"{self.view['code']}-labels.pdf"
+        partial = path.with_name(f".{path.name}.partial")
+
+        def draw(bag_labels) -> None:
+            partial.write_bytes(render(bag_labels))
+
+        printed = print_labels(self.cb_app.database(), self.cb_app.actor, self.view["code"], draw)
+        os.replace(partial, path)
+        self.printed = printed
+        kind = "final" if printed and printed[0].final else "quarantine"
+        return f"✓ {len(printed)} {kind} label(s) written to {path}{send_to_printer(path)}"
+
+    def action_print_record(self) -> None:
+        """Print the complete batch record."""
+        self.print_record()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="record")
+    def print_record(self) -> str:
+        """Write the batch record PDF (in a thread)."""
+        from cellbatch.documents.batch_record import render
+        from cellbatch.services.documents import record_data
+
+        data = record_data(self.cb_app.database(), self.view["code"])
+        path = print_folder() / f"{self.view['code']}-record.pdf"
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(render(data))
+        os.replace(partial, path)
+        return f"✓ batch record written to {path}{send_to_printer(path)}"
+
+    def done_labels(self, message: str) -> None:
+        """Show where the labels went."""
+        self.query_one("#output", Static).update(message)
+
+    def done_record(self, message: str) -> None:
+        """Show where the record went."""
+        self.query_one("#output", Static).update(message)
+
+    def action_back(self) -> None:
+        """Back to the batch."""
+        self.dismiss(None)

@@ -1,0 +1,218 @@
+"""QA review by exception, the release checklist, second-person verification and decision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from cellbatch.tui.dialogs.signature import SignatureAnswer, SignatureDialog
+from cellbatch.tui.screens.base import AppScreen
+
+EXCEPTIONS = {
+    "out_of_spec": "Out of specification",
+    "retests": "Retest",
+    "deviations": "Deviation",
+    "corrections": "Correction",
+    "late_entries": "Late entry",
+    "missing_verifications": "Verification missing",
+    "invalid_signatures": "Signature no longer valid",
+    "sop_windows_exceeded": "SOP window exceeded",
+    "flagged_values": "Value flagged",
+    "doses_near_tolerance": "Dose near tolerance",
+}
+"""Sections of the review service's report, as headings."""
+
+DECISIONS = [("Release", "release"), ("Quarantine", "quarantine"), ("Reject", "reject")]
+"""QA's decisions, offered in the signature dialog."""
+
+
+def _describe(item: Any) -> str:
+    if isinstance(item, dict):
+        ref = item.get("ref") or item.get("id") or item.get("entry") or ""
+        rest = "; ".join(
+            f"{k}: {v}" for k, v in item.items() if k not in ("ref", "id") and v not in (None, "")
+        )
+        return f"{ref} {rest}".strip()
+    return str(item)
+
+
+class ReviewScreen(AppScreen):
+    """One batch as QA reviews it: exceptions first, then the checklist and verifications."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("f5", "reload", "Refresh"),
+        Binding("f6", "verify", "Verify entry"),
+        Binding("f9", "decide", "Decide (sign)"),
+    ]
+    AUTO_FOCUS = "#pending"
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+        """The batch reviewed."""
+        self.report: dict[str, Any] | None = None
+        """The review service's report, once loaded."""
+        self.pending: list[Any] = []
+        """Entries waiting for a second person."""
+
+    def compose_body(self) -> ComposeResult:
+        """Verdict, exceptions, checklist, verification queue."""
+        with VerticalScroll():
+            yield Static(f"Review of {self.code}: loading…", id="verdict", classes="title")
+            yield Static("Exceptions (Enter opens the batch record)", classes="section")
+            yield DataTable(id="exceptions", cursor_type="row")
+            yield Static("Release checklist", classes="section")
+            yield DataTable(id="checklist", cursor_type="row")
+            yield Static("Waiting for a second person's verification (F6)", classes="section")
+            yield DataTable(id="pending", cursor_type="row")
+
+    def on_mount(self) -> None:
+        """Columns, then load."""
+        self.query_one("#exceptions", DataTable).add_columns("Kind", "Details")
+        self.query_one("#checklist", DataTable).add_columns("Met?", "Criterion", "Detail")
+        self.query_one("#pending", DataTable).add_columns("Entry", "What", "Status")
+        self.reload()
+
+    def reload(self) -> None:
+        """Load the review again."""
+        self.load(self.code)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="review")
+    def load(self, code: str) -> tuple[dict[str, Any], list[Any]]:
+        """The review report and the verification status (in a thread)."""
+        from cellbatch.services.review import review
+        from cellbatch.services.verification import verification_status
+
+        db = self.cb_app.database()
+        return review(db, code), verification_status(db, code)
+
+    def done_review(self, outcome: tuple[dict[str, Any], list[Any]]) -> None:
+        """Show exceptions, checklist and pending verifications."""
+        report, verifications = outcome
+        self.report = report
+        ready = "✓ READY for release" if report["ready_for_release"] else "✗ NOT ready for release"
+        self.query_one("#verdict", Static).update(
+            f"{report['batch']} ({report['kind']}) · status {report['status'].upper()} · {ready}"
+        )
+        table = self.query_one("#exceptions", DataTable)
+        table.clear()
+        for key, title in EXCEPTIONS.items():
+            for item in report.get(key) or []:
+                table.add_row(title, _describe(item)[:200])
+        if report.get("donor_eligibility"):
+            table.add_row("Donor eligibility", _describe(report["donor_eligibility"]))
+        if not table.row_count:
+            table.add_row("—", "no exception: nothing out of the ordinary to review")
+        table = self.query_one("#checklist", DataTable)
+        table.clear()
+        for c in report["checklist"]:
+            table.add_row("✓ MET" if c["met"] else "✗ NOT MET", c["description"], c["detail"])
+        self.pending = [v for v in verifications if v.status in ("pending", "invalid")]
+        table = self.query_one("#pending", DataTable)
+        table.clear()
+        for v in self.pending:
+            table.add_row(v.ref, v.what, v.status.upper(), key=v.ref)
+        if not self.pending:
+            table.add_row("—", "nothing waits for verification", "")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """An exception opens the batch record it is about; a pending entry asks to verify."""
+        if event.data_table.id == "exceptions":
+            self.cb_app.open_batch(self.code)
+        elif event.data_table.id == "pending" and self.pending:
+            self.action_verify()
+
+    # ------------------------------------------------------------------ verify
+    def action_verify(self) -> None:
+        """Verify the highlighted pending entry, as a second person, with a signature."""
+        if not self.pending:
+            self.notify("Nothing waits for verification")
+            return
+        table = self.query_one("#pending", DataTable)
+        row = min(table.cursor_row, len(self.pending) - 1)
+        entry = self.pending[max(row, 0)]
+        actor = self.cb_app.actor
+        dialog = SignatureDialog(
+            f"{self.code} {entry.ref} ({entry.what})",
+            "verified",
+            actor.username if actor else "",
+        )
+        self.app.push_screen(dialog, lambda answer: self._verify(entry.ref, answer))
+
+    def _verify(self, ref: str, answer: SignatureAnswer | None) -> None:
+        if answer is not None:
+            self.sign_verification(ref, answer)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="verify")
+    def sign_verification(self, ref: str, answer: SignatureAnswer) -> str:
+        """Sign the verification (in a thread)."""
+        from cellbatch.services.verification import verify
+
+        verify(self.cb_app.database(), answer.username, answer.password, self.code, ref)
+        return ref
+
+    def done_verify(self, ref: str) -> None:
+        """Say so and reload."""
+        self.notify(f"✓ {ref} verified (signature recorded)")
+        self.reload()
+
+    # ------------------------------------------------------------------ decide
+    def action_decide(self) -> None:
+        """Release, quarantine or reject, with QA's signature."""
+        actor = self.cb_app.actor
+        if actor is None or actor.role.value != "qa":
+            self.notify("Only QA releases, quarantines or rejects", severity="warning")
+            return
+        dialog = SignatureDialog(
+            f"the batch record of {self.code}",
+            "QA decision (released / rejected)",
+            actor.username,
+            choices=DECISIONS,
+            ask_reason=True,
+        )
+        self.app.push_screen(dialog, self._decide)
+
+    def _decide(self, answer: SignatureAnswer | None) -> None:
+        if answer is not None:
+            self.sign_decision(answer)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="decide")
+    def sign_decision(self, answer: SignatureAnswer) -> str:
+        """Record the signed decision (in a thread)."""
+        from cellbatch.services.release import decide
+
+        return decide(
+            self.cb_app.database(),
+            answer.username,
+            self.code,
+            answer.choice,
+            answer.reason,
+            password=answer.password,
+        )
+
+    def done_decide(self, status: str) -> None:
+        """Say what the batch is now."""
+        self.notify(f"✓ {self.code} is now {status.upper()} (signed)")
+        self.reload()
+
+    def action_back(self) -> None:
+        """Back to the batch (which reloads)."""
+        self.dismiss(None)
+
+    def action_reload(self) -> None:
+        """Load again."""
+        self.reload()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """Review actions."""
+        yield SystemCommand("Verify an entry (signature)", self.code, self.action_verify)
+        yield SystemCommand(
+            "Release / quarantine / reject (signature)", self.code, self.action_decide
+        )
