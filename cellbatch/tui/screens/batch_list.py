@@ -26,8 +26,8 @@ class BatchListScreen(AppScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.offset = 0
-        """First batch of the page shown."""
+        self.first = 0
+        """Index of the first batch on the page shown."""
         self.total = 0
         """How many batches there are."""
 
@@ -41,7 +41,7 @@ class BatchListScreen(AppScreen):
         self.query_one("#batches", DataTable).add_columns(
             "Batch", "Kind", "Status", "SOP", "Started (UTC)", "Bank", "Recipient"
         )
-        self.load(self.offset)
+        self.load(self.first)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="page")
     def load(self, offset: int) -> tuple[int, list]:
@@ -67,19 +67,19 @@ class BatchListScreen(AppScreen):
                 b.recipient or "",
                 key=b.code,
             )
-        last = min(self.offset + PAGE, self.total)
+        last = min(self.first + PAGE, self.total)
         self.query_one("#page-line", Static).update(
-            f"Batches {self.offset + 1 if self.total else 0}–{last} of {self.total} "
+            f"Batches {self.first + 1 if self.total else 0}–{last} of {self.total} "
             "(F7/F8 page, Enter opens)"
         )
 
     def action_page(self, delta: int) -> None:
         """Previous or next page."""
-        offset = self.offset + delta * PAGE
+        offset = self.first + delta * PAGE
         if offset < 0 or offset >= max(self.total, 1):
             self.notify("No more batches that way")
             return
-        self.offset = offset
+        self.first = offset
         self.load(offset)
 
     def action_back(self) -> None:

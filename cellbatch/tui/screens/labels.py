@@ -100,6 +100,7 @@ class LabelScreen(AppScreen):
         self.scans = []
         self.query_one("#scans", Static).update("No scan yet.")
         self.query_one("#scan-verdict", Static).update("")
+        self.notify("Scans cleared: scan the label again")
 
     def action_verify(self) -> None:
         """Compare the scans with the bag."""

@@ -41,15 +41,64 @@ class LoginScreen(AppScreen):
         self.authenticate(user.value.strip(), password.value)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="login")
-    def authenticate(self, username: str, password: str) -> Actor:
-        """Prove who the user is (in a thread)."""
+    def authenticate(self, username: str, password: str) -> Actor | tuple[str, str, str]:
+        """Prove who the user is (in a thread).
+
+        A right password that must be changed first (one-time or expired) comes back as
+        ``(username, password, why)`` so the screen can ask for a new one.
+        """
+        from cellbatch.domain.errors import AuthenticationFailed
         from cellbatch.services.auth import authenticate
 
-        return authenticate(self.cb_app.database(), username, password)
+        db = self.cb_app.database()
+        actor = authenticate(db, username, password, allow_expired=True)
+        try:
+            return authenticate(db, username, password)
+        except AuthenticationFailed as refused:
+            return (actor.username, password, str(refused))
 
-    def done_login(self, actor: Actor) -> None:
-        """Open the user's home (after this handler returns: it replaces this screen)."""
+    def done_login(self, outcome: Actor | tuple[str, str, str]) -> None:
+        """Open the user's home, or ask for a new password first."""
+        from cellbatch.tui.dialogs.form import FormDialog
+
+        if isinstance(outcome, tuple):
+            username, old, why = outcome
+            self.query_one("#login-status", Static).update(f"{why.split(':')[0]}: set a new one")
+            dialog = FormDialog(
+                f"New password for {username}",
+                [("new", "New password"), ("again", "New password again")],
+                secret=True,
+            )
+            self.app.push_screen(dialog, lambda values: self._change(username, old, values))
+            return
+        # after this handler returns: logging in replaces this screen
+        self.app.call_later(self.cb_app.logged_in, outcome)
+
+    def _change(self, username: str, old: str, values: dict[str, str] | None) -> None:
+        if not values:
+            return
+        if values["new"] != values["again"]:
+            self.query_one("#login-status", Static).update("✗ the two new passwords differ")
+            return
+        self.change_password(username, old, values["new"])
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="passwd")
+    def change_password(self, username: str, old: str, new: str) -> Actor:
+        """Change the password, then log in with the new one (in a thread)."""
+        from cellbatch.services.auth import authenticate
+        from cellbatch.services.users import change_password
+
+        db = self.cb_app.database()
+        change_password(db, username, old, new)
+        return authenticate(db, username, new)
+
+    def done_passwd(self, actor: Actor) -> None:
+        """Logged in with the new password."""
         self.app.call_later(self.cb_app.logged_in, actor)
+
+    def failed_passwd(self, error: BaseException) -> None:
+        """Say why the new password was refused."""
+        self.failed_login(error)
 
     def failed_login(self, error: BaseException) -> None:
         """Say why, clear the password and let the user try again."""

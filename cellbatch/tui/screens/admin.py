@@ -1,0 +1,170 @@
+"""Administration: user accounts (add, deactivate, unlock) and the SOPs with version and hash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from cellbatch.tui.screens.base import AppScreen
+
+
+class AdminScreen(AppScreen):
+    """Users and SOPs; accounts are deactivated, never deleted."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("f2", "add_user", "Add user"),
+        Binding("f3", "deactivate", "Deactivate"),
+        Binding("f4", "unlock", "Unlock"),
+        Binding("f5", "reload", "Refresh"),
+    ]
+    AUTO_FOCUS = "#users"
+
+    def compose_body(self) -> ComposeResult:
+        """Users, then SOPs."""
+        with VerticalScroll():
+            yield Static("", id="admin-note", classes="hint")
+            yield Static(
+                "Users (F2 add · F3 deactivate · F4 unlock the highlighted)", classes="section"
+            )
+            yield DataTable(id="users", cursor_type="row", zebra_stripes=True)
+            yield Static("SOPs on disk", classes="section")
+            yield DataTable(id="sops", cursor_type="row")
+
+    def on_mount(self) -> None:
+        """Columns, then load."""
+        self.query_one("#users", DataTable).add_columns(
+            "User ID", "Name", "Role", "Active", "Locked", "Password"
+        )
+        self.query_one("#sops", DataTable).add_columns("SOP", "Version", "Status", "Kind", "Hash")
+        self.reload()
+
+    def reload(self) -> None:
+        """Load users and SOPs."""
+        self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="admin")
+    def load(self) -> tuple[list[Any], list[dict[str, Any]]]:
+        """Users and SOP summaries (in a thread)."""
+        from cellbatch.services.sops import available_sops, sop_summary
+        from cellbatch.services.users import list_users
+
+        return list_users(self.cb_app.database()), [sop_summary(s) for s in available_sops()]
+
+    def done_admin(self, data: tuple[list[Any], list[dict[str, Any]]]) -> None:
+        """Fill the tables."""
+        users, sops = data
+        table = self.query_one("#users", DataTable)
+        table.clear()
+        for u in users:
+            table.add_row(
+                u.username,
+                u.full_name,
+                u.role,
+                "yes" if u.active else "NO (deactivated)",
+                "LOCKED" if u.locked else "no",
+                "one-time: must change" if u.must_change_password else "set",
+                key=u.username,
+            )
+        table = self.query_one("#sops", DataTable)
+        table.clear()
+        for s in sops:
+            table.add_row(
+                s["id"], s["version"], s["status"].upper(), s["kind"], s["content_hash"][:16]
+            )
+
+    def _selected(self) -> str | None:
+        table = self.query_one("#users", DataTable)
+        if not table.row_count:
+            return None
+        return str(table.get_row_at(table.cursor_row)[0])
+
+    def action_add_user(self) -> None:
+        """Ask for user ID, name and role; the one-time password is shown once."""
+        from cellbatch.tui.dialogs.form import FormDialog
+
+        dialog = FormDialog(
+            "Add a user (a one-time password is generated)",
+            [
+                ("username", "User ID"),
+                ("full_name", "Printed full name"),
+                ("role", "Role (technician, supervisor, qa, admin)"),
+            ],
+        )
+        self.app.push_screen(dialog, self._add)
+
+    def _add(self, values: dict[str, str] | None) -> None:
+        if values:
+            self.add_user(values)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="add")
+    def add_user(self, values: dict[str, str]) -> tuple[str, str]:
+        """Create the account (in a thread)."""
+        from cellbatch.services.users import add_user
+
+        view, password = add_user(
+            self.cb_app.database(),
+            self.cb_app.actor,
+            values["username"],
+            values["full_name"],
+            values["role"],
+        )
+        return view.username, password
+
+    def done_add(self, created: tuple[str, str]) -> None:
+        """Show the one-time password once."""
+        username, password = created
+        self.query_one("#admin-note", Static).update(
+            f"✓ {username} added. One-time password (shown once, changed at first log-in): "
+            f"{password}"
+        )
+        self.reload()
+
+    def _ask_reason(self, title: str, then) -> None:
+        from cellbatch.tui.dialogs.form import FormDialog
+
+        username = self._selected()
+        if username is None:
+            return
+        self.app.push_screen(
+            FormDialog(f"{title} {username}", [("reason", "Reason (mandatory)")]),
+            lambda values: values and then(username, values["reason"]),
+        )
+
+    def action_deactivate(self) -> None:
+        """Deactivate the highlighted user (with the reason)."""
+        self._ask_reason("Deactivate", self.change)
+
+    def action_unlock(self) -> None:
+        """Unlock the highlighted user (with the reason)."""
+        self._ask_reason("Unlock", lambda user, reason: self.change(user, reason, unlock=True))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="change")
+    def change(self, username: str, reason: str, unlock: bool = False) -> str:
+        """Deactivate or unlock (in a thread)."""
+        from cellbatch.services import users
+
+        db, actor = self.cb_app.database(), self.cb_app.actor
+        if unlock:
+            users.unlock(db, actor, username, reason)
+            return f"✓ {username} unlocked"
+        users.set_active(db, actor, username, False, reason)
+        return f"✓ {username} deactivated (the account stays on record)"
+
+    def done_change(self, message: str) -> None:
+        """Say what changed."""
+        self.query_one("#admin-note", Static).update(message)
+        self.reload()
+
+    def action_reload(self) -> None:
+        """Load again."""
+        self.reload()
+
+    def action_back(self) -> None:
+        """Back."""
+        self.app.pop_screen()
