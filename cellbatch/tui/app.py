@@ -96,7 +96,9 @@ class CellbatchApp(App[None]):
 
         self.push_screen(LoginScreen())
         self.set_interval(1.0, self.check_idle)
-        self._warm_up()
+        # open the database once the log-in screen is painted, not before: a thread
+        # importing SQLAlchemy competes with the first paint for the interpreter
+        self.set_timer(0.3, self._warm_up)
 
     @work(thread=True, exit_on_error=False, name="warm-up", group="warm-up")
     def _warm_up(self) -> None:
