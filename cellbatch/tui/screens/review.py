@@ -32,14 +32,33 @@ DECISIONS = [("Release", "release"), ("Quarantine", "quarantine"), ("Reject", "r
 """QA's decisions, offered in the signature dialog."""
 
 
-def _describe(item: Any) -> str:
-    if isinstance(item, dict):
-        ref = item.get("ref") or item.get("id") or item.get("entry") or ""
-        rest = "; ".join(
-            f"{k}: {v}" for k, v in item.items() if k not in ("ref", "id") and v not in (None, "")
-        )
-        return f"{ref} {rest}".strip()
-    return str(item)
+FORMATS = {
+    "out_of_spec": "{id} {name}: {value} (specification {specification})",
+    "deviations": "{id} {status!u}: {title}",
+    "late_entries": "{id} {what}: performed {performed_at}, recorded late",
+    "missing_verifications": "{id} {what}: {status!u}",
+}
+"""How the commonest exceptions read; the others are listed field by field."""
+
+
+def _describe(section: str, item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    template = FORMATS.get(section)
+    if template is not None:
+        try:
+            return template.replace("!u}", "}").format(
+                **{k: (str(v).upper() if f"{{{k}!u}}" in template else v) for k, v in item.items()}
+            )
+        except (KeyError, IndexError):
+            pass
+    ref = item.get("ref") or item.get("id") or item.get("entry") or ""
+    rest = "; ".join(
+        f"{k}: {v}"
+        for k, v in item.items()
+        if k not in ("ref", "id") and v not in (None, "", []) and not k.endswith("_at")
+    )
+    return f"{ref} {rest}".strip()
 
 
 class ReviewScreen(AppScreen):
@@ -105,9 +124,9 @@ class ReviewScreen(AppScreen):
         table.clear()
         for key, title in EXCEPTIONS.items():
             for item in report.get(key) or []:
-                table.add_row(title, _describe(item)[:200])
+                table.add_row(title, _describe(key, item)[:200])
         if report.get("donor_eligibility"):
-            table.add_row("Donor eligibility", _describe(report["donor_eligibility"]))
+            table.add_row("Donor eligibility", _describe("donor", report["donor_eligibility"]))
         if not table.row_count:
             table.add_row("—", "no exception: nothing out of the ordinary to review")
         table = self.query_one("#checklist", DataTable)
