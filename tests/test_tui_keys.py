@@ -148,7 +148,7 @@ async def test_every_footer_binding_does_something(demo_db, tmp_path, monkeypatc
         await settle(app, pilot)
         await pilot.press("f6")
         await settle(app, pilot)
-        for key in ("f5", "f6", "f9"):
+        for key in ("f5", "f6", "f7", "f8", "f9"):
             await press_and_check(app, pilot, effects, key, tested)
             await back_to(app, pilot, "ReviewScreen")
         await press_and_check(app, pilot, effects, "escape", tested)

@@ -297,3 +297,39 @@ async def test_qa_reviews_and_releases_then_label_printed_and_scanned(
     view = batch_view(demo_db, "EASC-D001")
     assert view["status"] == "released"
     assert view["release_decisions"][-1]["decided_by"]["username"] == "qa1"
+
+
+@pytest.mark.requirement("GMP-08")
+@pytest.mark.requirement("GMP-11")
+@run_async
+async def test_qa_investigates_and_closes_the_oos_deviation_with_a_signature(demo_db):
+    from cellbatch.services.deviations import list_deviations
+
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "qa1")
+        deviations = app.screen.query_one("#deviations")
+        assert deviations.row_count == 1
+        assert deviations.get_row_at(0)[0] == "FUC-D001"
+        deviations.focus()
+        await pilot.press("enter")  # opens the review of the batch the deviation is about
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "ReviewScreen"
+        assert "NOT ready" in text_of(app, "#verdict")
+        await pilot.press("f8")  # closing before the investigation is refused, with the reason
+        await settle(app, pilot)
+        await pilot.press(*"demo-qa1", "enter")
+        await settle(app, pilot)
+        assert list_deviations(demo_db, "FUC-D001", status="open")
+        await pilot.press("f7")
+        await settle(app, pilot)
+        for text in ("major", "staining lot checked", "short incubation", "retrain; retest"):
+            await pilot.press(*text, "enter")
+        await settle(app, pilot)
+        await pilot.press("f8")
+        await settle(app, pilot)
+        await pilot.press(*"demo-qa1", "enter")
+        await settle(app, pilot)
+    assert not list_deviations(demo_db, "FUC-D001", status="open")
+    closed = list_deviations(demo_db, "FUC-D001", status="closed")[0]
+    assert closed.closed_by == "qa1" and closed.classification == "major"

@@ -80,6 +80,26 @@ class LotWarning:
     expires: date
 
 
+@dataclass(frozen=True)
+class OpenDeviation:
+    """A deviation still open (it blocks release)."""
+
+    id: str
+    batch: str
+    title: str
+    classification: str
+
+
+@dataclass(frozen=True)
+class PendingVerification:
+    """A critical entry waiting for a second person."""
+
+    batch: str
+    ref: str
+    what: str
+    status: str
+
+
 @dataclass
 class HomeData:
     """Everything the home screen shows for one user."""
@@ -88,6 +108,8 @@ class HomeData:
     awaiting_decision: list[InProcessBatch] = field(default_factory=list)
     deadlines: list[Deadline] = field(default_factory=list)
     lots: list[LotWarning] = field(default_factory=list)
+    deviations: list[OpenDeviation] = field(default_factory=list)
+    verifications: list[PendingVerification] = field(default_factory=list)
     released: int = 0
     total: int = 0
 
@@ -133,7 +155,9 @@ def home_data(db: Database, actor: Actor, today: date) -> HomeData:
     """The home screen of ``actor``: work in process, running windows, lots, QA queue."""
     from cellbatch.services.batch_view import batch_view
     from cellbatch.services.batches import count_batches, list_batches
+    from cellbatch.services.deviations import list_deviations
     from cellbatch.services.donors import list_materials
+    from cellbatch.services.verification import verification_status
 
     data = HomeData(total=count_batches(db))
     for status in ("in-process", "quarantine"):
@@ -145,7 +169,16 @@ def home_data(db: Database, actor: Actor, today: date) -> HomeData:
             else:
                 data.awaiting_decision.append(item)
             data.deadlines.extend(deadlines_of(view))
+            data.verifications.extend(
+                PendingVerification(view["code"], v.ref, v.what, v.status)
+                for v in verification_status(db, summary.code)
+                if v.status in ("pending", "invalid")
+            )
     data.deadlines.sort(key=lambda d: d.due)
+    data.deviations = [
+        OpenDeviation(d.id, d.batch, d.title, d.classification or "unclassified")
+        for d in list_deviations(db, status="open")
+    ]
     horizon = today + timedelta(days=LOT_WARNING_DAYS)
     for m in list_materials(db):
         expires = date.fromisoformat(m["expires"])

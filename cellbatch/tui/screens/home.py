@@ -60,11 +60,14 @@ class HomeScreen(AppScreen):
                 ("Batches in process — next step due", "in-process"),
                 ("Running windows (time left)", "windows"),
                 ("Waiting for QC / QA decision", "awaiting"),
+                ("Entries waiting for a second person's verification", "verifications"),
+                ("Open deviations (they block release)", "deviations"),
                 ("Material lots expired or expiring within 30 days", "lots"),
             ]
             actor = self.cb_app.actor
-            if actor is not None and actor.role.value == "qa":  # QA's queue first
-                sections.insert(0, sections.pop(2))
+            if actor is not None and actor.role.value == "qa":  # QA's queues first
+                qa_first = [sections[2], sections[4], sections[3]]
+                sections = qa_first + [s for s in sections if s not in qa_first]
             for title, table_id in sections:
                 yield Static(title, classes="section")
                 yield DataTable(id=table_id, cursor_type="row", zebra_stripes=True)
@@ -77,6 +80,8 @@ class HomeScreen(AppScreen):
         )
         self.query_one("#awaiting", DataTable).add_columns("Batch", "Kind", "SOP", "Last")
         self.query_one("#lots", DataTable).add_columns("Lot", "Kind", "Expires", "State")
+        self.query_one("#verifications", DataTable).add_columns("Batch", "Entry", "What", "Status")
+        self.query_one("#deviations", DataTable).add_columns("Batch", "Deviation", "Class", "Title")
         self.set_interval(30.0, self.show_windows)
         self.reload()
 
@@ -97,8 +102,9 @@ class HomeScreen(AppScreen):
         """Fill the tables."""
         self.data = data
         summary = (
-            f"{len(data.in_process)} in process · {len(data.awaiting_decision)} waiting for "
-            f"QC/QA · {len(data.deadlines)} running window(s) · {data.total} batches in all"
+            f"{len(data.in_process)} in process · {len(data.awaiting_decision)} for QA · "
+            f"{len(data.deadlines)} windows · {len(data.verifications)} to verify · "
+            f"{len(data.deviations)} open deviations · {data.total} batches"
         )
         self.query_one("#home-summary", Static).update(summary)
         table = self.query_one("#in-process", DataTable)
@@ -109,6 +115,14 @@ class HomeScreen(AppScreen):
         table.clear()
         for b in data.awaiting_decision:
             table.add_row(b.code, b.kind, b.sop, b.last_step, key=b.code)
+        table = self.query_one("#verifications", DataTable)
+        table.clear()
+        for v in data.verifications:
+            table.add_row(v.batch, v.ref, v.what, v.status.upper(), key=f"{v.batch}/{v.ref}")
+        table = self.query_one("#deviations", DataTable)
+        table.clear()
+        for d in data.deviations:
+            table.add_row(d.batch, d.id, d.classification, d.title, key=f"{d.batch}/{d.id}")
         table = self.query_one("#lots", DataTable)
         table.clear()
         today = self.cb_app.clock().date()
@@ -138,7 +152,12 @@ class HomeScreen(AppScreen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a batch row opens it."""
-        if event.data_table.id in ("in-process", "awaiting", "windows"):
+        if event.data_table.id in ("verifications", "deviations"):
+            from cellbatch.tui.screens.review import ReviewScreen
+
+            code = event.data_table.get_row(event.row_key)[0]
+            self.app.push_screen(ReviewScreen(str(code)), lambda _r: self.reload())
+        elif event.data_table.id in ("in-process", "awaiting", "windows"):
             code = event.data_table.get_row(event.row_key)[0]
             self.cb_app.open_batch(str(code))
 

@@ -68,6 +68,8 @@ class ReviewScreen(AppScreen):
         Binding("escape", "back", "Back"),
         Binding("f5", "reload", "Refresh"),
         Binding("f6", "verify", "Verify entry"),
+        Binding("f7", "investigate", "Deviation"),
+        Binding("f8", "close_deviation", "Close dev."),
         Binding("f9", "decide", "Decide (sign)"),
     ]
     AUTO_FOCUS = "#pending"
@@ -180,6 +182,66 @@ class ReviewScreen(AppScreen):
     def done_verify(self, ref: str) -> None:
         """Say so and reload."""
         self.notify(f"✓ {ref} verified (signature recorded)")
+        self.reload()
+
+    # ------------------------------------------------------------------ deviations
+    def _open_deviation(self) -> str | None:
+        devs = [d for d in (self.report or {}).get("deviations", []) if d["status"] == "open"]
+        if not devs:
+            self.notify("No open deviation on this batch")
+            return None
+        return devs[0]["id"]
+
+    def action_investigate(self) -> None:
+        """Record classification, investigation, root cause and CAPA of the open deviation."""
+        from cellbatch.tui.dialogs.form import FormDialog
+
+        ref = self._open_deviation()
+        if ref is None:
+            return
+        dialog = FormDialog(
+            f"Deviation {ref} of {self.code}",
+            [
+                ("classification", "Classification (minor, major, critical)"),
+                ("investigation", "Investigation"),
+                ("root_cause", "Root cause"),
+                ("capa", "CAPA"),
+            ],
+        )
+        self.app.push_screen(dialog, lambda values: values and self.investigate(ref, values))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="investigate")
+    def investigate(self, ref: str, values: dict[str, str]) -> str:
+        """Record the investigation (in a thread)."""
+        from cellbatch.services.deviations import update_deviation
+
+        return update_deviation(self.cb_app.database(), self.cb_app.actor, ref, **values)
+
+    def done_investigate(self, ref: str) -> None:
+        """Say so and reload."""
+        self.notify(f"✓ {ref}: investigation recorded")
+        self.reload()
+
+    def action_close_deviation(self) -> None:
+        """QA closes the open deviation with an approved signature."""
+        ref = self._open_deviation()
+        actor = self.cb_app.actor
+        if ref is None or actor is None:
+            return
+        dialog = SignatureDialog(f"deviation {ref} of {self.code}", "approved", actor.username)
+        self.app.push_screen(dialog, lambda answer: answer and self.close_deviation(ref, answer))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="close")
+    def close_deviation(self, ref: str, answer: SignatureAnswer) -> str:
+        """Close it with the signature (in a thread)."""
+        from cellbatch.services.deviations import close_deviation
+
+        close_deviation(self.cb_app.database(), answer.username, answer.password, ref)
+        return ref
+
+    def done_close(self, ref: str) -> None:
+        """Say so and reload."""
+        self.notify(f"✓ {ref} closed (approved signature recorded)")
         self.reload()
 
     # ------------------------------------------------------------------ decide
