@@ -333,3 +333,55 @@ async def test_qa_investigates_and_closes_the_oos_deviation_with_a_signature(dem
     assert not list_deviations(demo_db, "FUC-D001", status="open")
     closed = list_deviations(demo_db, "FUC-D001", status="closed")[0]
     assert closed.closed_by == "qa1" and closed.classification == "major"
+
+
+@pytest.mark.requirement("GMP-10")
+@run_async
+async def test_scanned_vial_positions_are_checked_against_the_bank_stock(demo_db):
+    from cellbatch.services.batches import start_dose
+
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1")
+    start_dose(
+        demo_db,
+        tech1,
+        "EASC-D002",
+        parent="EASC-B001",
+        sop_id="SOP-EASC-DOSE",
+        recipient="RA-P002",
+        weight="60 kg",
+        dose="2 x 10^6 cells/kg",
+        infusion=1,
+    )
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech2")
+        await pilot.press(*"EASC-D002", "enter")
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        form = app.screen
+        assert form.form.kind == "thaw"
+        form.query_one("#f-vials", Input).value = "2"
+        form.query_one("#f-vial_numbers", Input).value = "1 5"  # vial 1 went to EASC-D001
+        await settle(app, pilot)
+        assert "not in stock" in text_of(app, "#h-vial_numbers")
+        assert "EASC-D001" in text_of(app, "#h-vial_numbers")
+        form.query_one("#f-vial_numbers", Input).value = "5 6 7"
+        await settle(app, pilot)
+        assert text_of(app, "#h-vial_numbers").startswith("✓")
+        assert "3 vial numbers scanned for 2" in text_of(app, "#preview")
+        assert form.query_one("#save", Button).disabled
+
+
+@run_async
+async def test_a_batch_that_does_not_exist_is_a_message_not_a_traceback(demo_db):
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech1")
+        await pilot.press(*"NO-SUCH-BATCH", "enter")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "BatchScreen"
+        assert "✗" in text_of(app, "#chain") and "NO-SUCH-BATCH" in text_of(app, "#chain")
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "HomeScreen"

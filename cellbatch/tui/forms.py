@@ -175,9 +175,13 @@ def build_form(sop: Sop, kind: str) -> FormSpec:
 
 
 def check_field(
-    spec: FieldSpec, text: str, lots: dict[str, dict[str, Any]] | None, today: str
+    spec: FieldSpec,
+    text: str,
+    lots: dict[str, dict[str, Any]] | None,
+    today: str,
+    vials: dict[int, dict[str, Any]] | None = None,
 ) -> Check:
-    """Check one field's text as typed: unit, number, range, lot kind and expiry."""
+    """Check one field's text as typed: unit, number, range, lot kind and expiry, vials."""
     from cellbatch import units
     from cellbatch.domain.errors import InvalidInput
 
@@ -214,6 +218,21 @@ def check_field(
             return _check_lot(spec, raw, lots, today)
         if spec.kind == "text" and spec.name == "vial_numbers":
             numbers = [int(n) for n in raw.replace(",", " ").split()]
+            if len(set(numbers)) != len(numbers):
+                return Check("error", "✗ a vial is scanned twice")
+            if vials is not None:
+                for n in numbers:
+                    vial = vials.get(n)
+                    if vial is None:
+                        return Check("error", f"✗ the bank has no vial {n}")
+                    if vial["status"] != "in stock":
+                        return Check(
+                            "error",
+                            f"✗ vial {n} is not in stock (thawed for "
+                            f"{vial.get('thawed_for') or 'another batch'})",
+                        )
+                where = "; ".join(vials[n]["location"] for n in numbers[:2])
+                return Check("ok", f"✓ vials {', '.join(map(str, numbers))} · {where}", numbers)
             return Check("ok", "✓ vials " + ", ".join(map(str, numbers)), numbers)
         return Check("ok", "✓", raw)
     except InvalidInput as error:
@@ -328,6 +347,10 @@ def previews(
                 problems.append(f"more than the {harvested['display']} viable cells harvested")
                 lines.append(f"✗ more than the {harvested['display']} harvested")
     elif kind == "thaw":
+        numbers, count = values.get("vial_numbers"), values.get("vials")
+        if numbers and count and len(numbers) != count:
+            problems.append(f"{len(numbers)} vial numbers scanned for {count} vials")
+            lines.append(f"✗ {len(numbers)} vial numbers scanned for {count} vials thawed")
         total, via = values.get("total_cells"), values.get("viability")
         if total and via is not None:
             lines.append(f"Viable cells: {units.fmt(growth.viable_cells(total, via), 'cells')}")

@@ -34,6 +34,8 @@ class EntryScreen(AppScreen):
         """The form's fields."""
         self.lots: dict[str, dict[str, Any]] | None = None
         """Material lots by number (loaded in a worker)."""
+        self.vials: dict[int, dict[str, Any]] | None = None
+        """The parent bank's vials by number, for a thaw (loaded in a worker)."""
         self.checks: dict[str, Check] = {}
         """The latest check of each field."""
         self.saved_id: int | None = None
@@ -82,15 +84,23 @@ class EntryScreen(AppScreen):
         first.focus()
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="lots")
-    def load_lots(self) -> dict[str, dict[str, Any]]:
-        """Material lots by number (in a thread)."""
+    def load_lots(self) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]] | None]:
+        """Material lots by number, and the bank's vials for a thaw (in a thread)."""
+        from cellbatch.services.batch_view import batch_view
         from cellbatch.tui.queries import materials_by_lot
 
-        return materials_by_lot(self.cb_app.database())
+        db = self.cb_app.database()
+        vials = None
+        if self.form.kind == "thaw":
+            bank = batch_view(db, self.view["parent"])
+            vials = {v["number"]: v for v in bank["vials"]}
+        return materials_by_lot(db), vials
 
-    def done_lots(self, lots: dict[str, dict[str, Any]]) -> None:
-        """Check the lot fields again against the list."""
-        self.lots = lots
+    def done_lots(
+        self, loaded: tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]] | None]
+    ) -> None:
+        """Check the lot and vial fields again against what is on record."""
+        self.lots, self.vials = loaded
         self.revalidate()
 
     # ------------------------------------------------------------------ checking
@@ -106,7 +116,7 @@ class EntryScreen(AppScreen):
         values: dict[str, Any] = {}
         for f in self.form.fields:
             text = self._text(f)
-            check = check_field(f, text, self.lots, today)
+            check = check_field(f, text, self.lots, today, self.vials)
             self.checks[f.name] = check
             hint = self.query_one(f"#h-{f.name}", Static)
             if not text.strip():
