@@ -250,3 +250,22 @@ async def test_admin_adds_a_user_who_changes_the_one_time_password_at_first_log_
         assert type(app.screen).__name__ == "HomeScreen"
     tech3 = next(u for u in list_users(demo_db) if u.username == "tech3")
     assert tech3.active and not tech3.must_change_password
+
+
+def test_cellbatch_alone_and_cellbatch_tui_open_the_ui_on_the_given_database(monkeypatch):
+    from cellbatch.cli import app as cli_app
+    from cellbatch.tui import app as tui_app
+
+    opened: list[str] = []
+
+    class FakeApp:
+        def __init__(self, url):
+            self.url = url
+
+        def run(self):
+            opened.append(self.url)
+
+    monkeypatch.setattr(tui_app, "build_app", lambda url=None, **kw: FakeApp(url))
+    cli_app.main(["--db", "sqlite:///one.db"])
+    cli_app.main(["--db", "sqlite:///two.db", "tui"])
+    assert opened == ["sqlite:///one.db", "sqlite:///two.db"]
