@@ -371,6 +371,20 @@ async def test_scanned_vial_positions_are_checked_against_the_bank_stock(demo_db
         assert text_of(app, "#h-vial_numbers").startswith("✓")
         assert "3 vial numbers scanned for 2" in text_of(app, "#preview")
         assert form.query_one("#save", Button).disabled
+        await fill_form(
+            app,
+            pilot,
+            {
+                "vial_numbers": "5 6",
+                "total_cells": "1.2e8 cells",
+                "viability": "88 %",
+                "lot_wash-solution": "DPBS-88812",
+            },
+        )
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert "RECORDED" in text_of(app, "#preview"), text_of(app, "#form-error")
+    assert batch_view(demo_db, "EASC-D002")["thaw"]["vial_numbers"] == [5, 6]
 
 
 @run_async
@@ -385,3 +399,80 @@ async def test_a_batch_that_does_not_exist_is_a_message_not_a_traceback(demo_db)
         await pilot.press("escape")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "HomeScreen"
+
+
+async def fill_form(app, pilot, values: dict[str, str]) -> None:
+    """Type each value into its field of the open entry form."""
+    for name, value in values.items():
+        app.screen.query_one(f"#f-{name}", Input).value = value
+    await settle(app, pilot)
+
+
+@pytest.mark.requirement("GMP-23")
+@run_async
+async def test_harvest_and_fill_forms_save_through_the_services(new_bank):
+    from cellbatch.services import steps
+
+    tech1 = authenticate(new_bank, "tech1", "demo-tech1")
+    seed_lots = ["AMEM-24K118", "HPL-2611-07", "TRYPLE-3320"]
+    steps.seed(
+        new_bank,
+        tech1,
+        "EASC-B002",
+        vessel="CS2",
+        vessels=1,
+        cells="3.8e6 cells",
+        materials=seed_lots,
+    )
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech2")
+        app.open_batch("EASC-B002")
+        await settle(app, pilot)
+        await pilot.press("f2")  # harvest is the only step due
+        await settle(app, pilot)
+        assert app.screen.form.kind == "harvest"
+        await fill_form(
+            app,
+            pilot,
+            {
+                "confluence": "85 %",
+                "total_cells": "4.1e7 cells",
+                "viability": "80 %",  # below the SOP's 85 %: recorded, flagged, not refused
+                "lot_dissociation-reagent": "TRYPLE-3320",
+                "lot_wash-solution": "DPBS-88812",
+            },
+        )
+        assert text_of(app, "#h-viability").startswith("⚠")
+        assert "PD this passage" in text_of(app, "#preview")
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert "RECORDED" in text_of(app, "#preview"), text_of(app, "#form-error")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        app.open_batch("FUC-D001")
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        assert app.screen.form.kind == "fill"
+        await fill_form(
+            app,
+            pilot,
+            {
+                "volume": "10 mL",
+                "viable_cells": "4.1 x 10^7 cells",
+                "lot_excipient": "SAL-HSA-0915",
+            },
+        )
+        assert "within the window" in text_of(app, "#preview")
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert "RECORDED" in text_of(app, "#preview"), text_of(app, "#form-error")
+    harvest = batch_view(new_bank, "EASC-B002")["steps"][-1]
+    assert harvest["kind"] == "harvest" and harvest["recorded_by"]["username"] == "tech2"
+    assert harvest["values"]["viability"]["value"] == pytest.approx(80)
+    fill = batch_view(new_bank, "FUC-D001")["fill"]
+    assert fill["viable_cells"]["value"] == pytest.approx(4.1e7)
+    assert batch_view(new_bank, "FUC-D001")["bag"] is not None
