@@ -476,3 +476,72 @@ async def test_harvest_and_fill_forms_save_through_the_services(new_bank):
     fill = batch_view(new_bank, "FUC-D001")["fill"]
     assert fill["viable_cells"]["value"] == pytest.approx(4.1e7)
     assert batch_view(new_bank, "FUC-D001")["bag"] is not None
+
+
+@run_async
+async def test_fucosylation_form_checks_the_incubation_time_and_saves(demo_db):
+    from datetime import timedelta
+
+    from cellbatch.services import steps
+    from cellbatch.services.batches import start_dose
+
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1")
+    now = datetime.now(UTC)
+    start_dose(
+        demo_db,
+        tech1,
+        "FUC-D002",
+        parent="BMMSC-B001",
+        sop_id="SOP-FUC-BMMSC-DOSE",
+        recipient="EB-P001",
+        weight="20 kg",
+        dose="2 x 10^6 cells/kg",
+        infusion=2,
+        at=now - timedelta(hours=2),
+    )
+    steps.thaw(
+        demo_db,
+        tech1,
+        "FUC-D002",
+        vials=2,
+        total_cells="5e7 cells",
+        viability="88 %",
+        materials=["DPBS-88812"],
+        at=now - timedelta(hours=1, minutes=30),
+    )
+    start, end = now - timedelta(minutes=95), now - timedelta(minutes=5)
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech2")
+        app.open_batch("FUC-D002")
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        assert app.screen.form.kind == "fucosylation"
+        await fill_form(
+            app,
+            pilot,
+            {
+                "enzyme_concentration": "60 ug/mL",
+                "gdp_fucose_concentration": "1 mM",
+                "cell_concentration": "2 x 10^7 cells/mL",
+                "volume": "3 mL",
+                "temperature": "37 degC",
+                "lot_fucosyltransferase": "FTVII-0042",
+                "lot_gdp-fucose": "GDPF-1187",
+                "lot_buffer": "HBSS-HSA-220",
+                "start": start.isoformat(timespec="minutes"),
+                "end": end.isoformat(timespec="minutes"),
+            },
+        )
+        assert "Incubation: 90 min ✗" in text_of(app, "#preview")  # SOP allows 30-75 min
+        assert app.screen.query_one("#save", Button).disabled
+        start = now - timedelta(minutes=65)
+        await fill_form(app, pilot, {"start": start.isoformat(timespec="minutes")})
+        assert "Incubation: 60 min ✓" in text_of(app, "#preview")
+        assert "Infuse by" in text_of(app, "#preview")
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert "RECORDED" in text_of(app, "#preview"), text_of(app, "#form-error")
+    fuc = batch_view(demo_db, "FUC-D002")["fucosylation"]
+    assert fuc["duration"]["value"] == pytest.approx(60)
