@@ -545,3 +545,70 @@ async def test_fucosylation_form_checks_the_incubation_time_and_saves(demo_db):
         assert "RECORDED" in text_of(app, "#preview"), text_of(app, "#form-error")
     fuc = batch_view(demo_db, "FUC-D002")["fucosylation"]
     assert fuc["duration"]["value"] == pytest.approx(60)
+
+
+@pytest.mark.requirement("GMP-06")
+@run_async
+async def test_a_correction_needs_its_reason_and_keeps_the_original(new_bank):
+    from cellbatch.services import steps
+
+    tech1 = authenticate(new_bank, "tech1", "demo-tech1")
+    entry = steps.seed(
+        new_bank,
+        tech1,
+        "EASC-B002",
+        vessel="CS2",
+        vessels=1,
+        cells="3.8e6 cells",
+        materials=["AMEM-24K118", "HPL-2611-07", "TRYPLE-3320"],
+    )
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech1")
+        app.open_batch("EASC-B002")
+        await settle(app, pilot)
+        await pilot.press("f4")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "CorrectionDialog"
+        await pilot.press(*f"E{entry}", "enter", *"viable_cells", "enter", *"3.6e6 cells")
+        await pilot.press("enter", "enter")  # no reason given
+        await settle(app, pilot)
+        assert "reason is mandatory" in text_of(app, "#c-status")
+        assert batch_view(new_bank, "EASC-B002")["corrections"] == []
+        await pilot.press(*"counter recalibrated: recount", "enter")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "BatchScreen"
+        assert "corrected: viable_cells" in text_of(app, "#timeline")
+    view = batch_view(new_bank, "EASC-B002")
+    correction = view["corrections"][0]
+    assert correction["reason"] == "counter recalibrated: recount"
+    assert correction["corrected_by"]["username"] == "tech1"
+    assert view["steps"][0]["values"]["viable_cells"]["value"] == pytest.approx(3.6e6)
+
+
+@run_async
+async def test_qc_result_shows_pass_or_fail_in_words_before_saving(new_bank):
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech1")
+        app.open_batch("EASC-B002")
+        await settle(app, pilot)
+        await pilot.press("f3")
+        await settle(app, pilot)
+        dialog = app.screen
+        assert type(dialog).__name__ == "QcDialog"
+        dialog.query_one("#qc-test", Select).value = "viability-in-process"
+        dialog.query_one("#qc-value", Input).focus()
+        await pilot.press(*"92 %")
+        await settle(app, pilot)
+        assert text_of(app, "#qc-verdict").startswith("✓ PASS")
+        dialog.query_one("#qc-value", Input).value = ""
+        await pilot.press(*"60 %")
+        await settle(app, pilot)
+        assert text_of(app, "#qc-verdict").startswith("✗ FAIL")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "BatchScreen"
+        assert "✗ FAIL (OOS)" in str(app.screen.query_one("#qc").get_row_at(0))
+    qc = batch_view(new_bank, "EASC-B002")["qc"]
+    assert len(qc) == 1 and qc[0]["passed"] is False
