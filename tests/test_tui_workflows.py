@@ -273,6 +273,9 @@ async def test_qa_reviews_and_releases_then_label_printed_and_scanned(
         await pilot.press("escape")
         await settle(app, pilot)
         assert "RELEASED" in text_of(app, "#chain")
+        signatures = app.screen.query_one("#signatures")
+        rows = [signatures.get_row_at(i) for i in range(signatures.row_count)]
+        assert any(r[1] == "released" and r[4].startswith("✓ valid") for r in rows), rows
         await pilot.press("f9")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "LabelScreen"

@@ -58,6 +58,10 @@ class BatchScreen(AppScreen):
             with TabPane("QC", id="tab-qc"), VerticalScroll():
                 yield DataTable(id="qc", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="qc-note", classes="hint")
+            with TabPane("Signatures", id="tab-signatures"), VerticalScroll():
+                yield DataTable(id="signatures", cursor_type="row", zebra_stripes=True)
+                yield Static("Deviations", classes="section")
+                yield DataTable(id="deviations", cursor_type="row")
             with TabPane("Audit", id="tab-audit"), VerticalScroll():
                 yield Static("", id="audit-page", classes="hint")
                 yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
@@ -69,6 +73,12 @@ class BatchScreen(AppScreen):
         )
         self.query_one("#qc", DataTable).add_columns(
             "ID", "Test", "Result", "Specification", "Verdict", "Stage", "By"
+        )
+        self.query_one("#signatures", DataTable).add_columns(
+            "On", "Meaning", "Printed name", "Signed (UTC)", "Valid?"
+        )
+        self.query_one("#deviations", DataTable).add_columns(
+            "ID", "Status", "Class", "Title", "Opened", "Closed by"
         )
         self.query_one("#audit", DataTable).add_columns(
             "#", "UTC", "User", "Action", "What", "Old", "New", "Reason"
@@ -85,6 +95,8 @@ class BatchScreen(AppScreen):
         from cellbatch.services.audit import count_entries, list_entries
         from cellbatch.services.batch_view import batch_view
         from cellbatch.services.batches import batch_id_of
+        from cellbatch.services.deviations import list_deviations
+        from cellbatch.services.signatures import batch_signatures
         from cellbatch.tui.queries import sop_of_view
 
         db = self.cb_app.database()
@@ -96,6 +108,8 @@ class BatchScreen(AppScreen):
             "steps": [(s.kind, s.title) for s in sop.steps],
             "audit": list_entries(db, batch_id=batch_id, offset=audit_offset, limit=AUDIT_PAGE),
             "audit_total": count_entries(db, batch_id=batch_id),
+            "signatures": batch_signatures(db, view["code"]),
+            "deviations": list_deviations(db, view["code"]),
         }
 
     def failed_batch(self, error: BaseException) -> None:
@@ -113,6 +127,7 @@ class BatchScreen(AppScreen):
         self.query_one("#timeline", Static).update(batch_text.timeline_text(view, data["steps"]))
         self._show_process(view)
         self._show_qc(view)
+        self._show_signatures(data["signatures"], data["deviations"])
         self.audit_total = data["audit_total"]
         self._show_audit(data["audit"])
 
@@ -162,6 +177,27 @@ class BatchScreen(AppScreen):
             if view["qc"]
             else "No QC result recorded yet (F3 records one)."
         )
+
+    def _show_signatures(self, signatures: list, deviations: list) -> None:
+        table = self.query_one("#signatures", DataTable)
+        table.clear()
+        for sig in signatures:
+            if sig.valid:
+                valid = "✓ valid" + (" (superseded)" if sig.superseded else "")
+            else:
+                valid = f"✗ INVALID: {sig.reason_invalid}"
+            table.add_row(sig.on, sig.meaning, sig.full_name, iso_short(sig.signed_at), valid)
+        table = self.query_one("#deviations", DataTable)
+        table.clear()
+        for d in deviations:
+            table.add_row(
+                d.id,
+                d.status.upper(),
+                d.classification or "—",
+                d.title,
+                iso_short(d.opened_at),
+                d.closed_by or "",
+            )
 
     def _show_audit(self, records: list) -> None:
         table = self.query_one("#audit", DataTable)
