@@ -269,3 +269,16 @@ def test_cellbatch_alone_and_cellbatch_tui_open_the_ui_on_the_given_database(mon
     cli_app.main(["--db", "sqlite:///one.db"])
     cli_app.main(["--db", "sqlite:///two.db", "tui"])
     assert opened == ["sqlite:///one.db", "sqlite:///two.db"]
+
+
+def test_the_log_in_screen_needs_no_database_units_or_pdf_library_to_start():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cellbatch.tui.app, cellbatch.tui.screens.login, cellbatch.tui.screens.home\n"
+        "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'pint', 'reportlab', 'pydantic')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
