@@ -615,3 +615,19 @@ async def test_qc_result_shows_pass_or_fail_in_words_before_saving(new_bank):
         assert "✗ FAIL (OOS)" in str(app.screen.query_one("#qc").get_row_at(0))
     qc = batch_view(new_bank, "EASC-B002")["qc"]
     assert len(qc) == 1 and qc[0]["passed"] is False
+
+
+@run_async
+async def test_technician_starts_a_bank_from_a_scanned_tissue_lot(demo_db):
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech1")
+        await pilot.press("f4")
+        await settle(app, pilot)
+        await pilot.press("enter")  # the first choice: an expansion batch
+        await settle(app, pilot)
+        await pilot.press(*"EASC-B003", "enter", *"TL-ADI-0001", "enter", *"SOP-EASC-EXP", "enter")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "BatchScreen"
+        assert "▶ NEXT" in text_of(app, "#timeline")
+    assert batch_view(demo_db, "EASC-B003")["recorded_by"]["username"] == "tech1"

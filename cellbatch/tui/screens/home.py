@@ -40,6 +40,7 @@ class HomeScreen(AppScreen):
     BINDINGS = [
         Binding("f2", "scan", "Open batch"),
         Binding("f3", "batches", "All batches"),
+        Binding("f4", "new_batch", "New batch"),
         Binding("f5", "reload", "Refresh"),
         Binding("f6", "admin", "Admin"),
     ]
@@ -172,6 +173,62 @@ class HomeScreen(AppScreen):
     def action_reload(self) -> None:
         """Load again."""
         self.reload()
+
+    def action_new_batch(self) -> None:
+        """Start a bank from a tissue lot, or a dose from a released bank."""
+        from cellbatch.tui.dialogs.choice import ChoiceDialog
+
+        choices = [
+            ("expansion", "Expansion batch (a bank) from a tissue lot"),
+            ("dose", "Dose batch for one recipient from a released bank"),
+        ]
+        self.app.push_screen(ChoiceDialog("Start which batch?", choices), self._ask_batch)
+
+    def _ask_batch(self, kind: str | None) -> None:
+        from cellbatch.tui.dialogs.form import FormDialog
+
+        if kind == "expansion":
+            fields = [
+                ("code", "New batch code"),
+                ("lot_number", "Tissue lot (scan)"),
+                ("sop_id", "SOP ID (latest approved version)"),
+            ]
+        elif kind == "dose":
+            fields = [
+                ("code", "New batch code"),
+                ("parent", "Released bank (scan)"),
+                ("sop_id", "SOP ID (latest approved version)"),
+                ("recipient", "Recipient ID"),
+                ("weight", "Body weight (e.g. 70 kg)"),
+                ("dose", "Dose per kg (e.g. 2 x 10^6 cells/kg)"),
+                ("infusion", "Infusion number"),
+            ]
+        else:
+            return
+        self.app.push_screen(
+            FormDialog(f"Start a {kind} batch", fields),
+            lambda values: values and self.start_batch(kind, values),
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="start")
+    def start_batch(self, kind: str, values: dict[str, str]) -> str:
+        """Start the batch through the service (in a thread)."""
+        from cellbatch.domain.errors import InvalidInput
+        from cellbatch.services.batches import start_dose, start_expansion
+
+        db, actor = self.cb_app.database(), self.cb_app.actor
+        if kind == "expansion":
+            return start_expansion(db, actor, **values)
+        infusion = values.pop("infusion")
+        if not infusion.isdigit():
+            raise InvalidInput("infusion", f"expected a whole number, got {infusion!r}")
+        return start_dose(db, actor, **values, infusion=int(infusion))
+
+    def done_start(self, code: str) -> None:
+        """Open the new batch."""
+        self.notify(f"✓ {code} started")
+        self.reload()
+        self.cb_app.open_batch(code)
 
     def action_admin(self) -> None:
         """Users and SOPs, for an admin."""
