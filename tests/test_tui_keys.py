@@ -132,8 +132,9 @@ async def test_every_footer_binding_does_something(demo_db, tmp_path, monkeypatc
                     await press_and_check(app, pilot, effects, admin_key, tested)
                     await back_to(app, pilot, "AdminScreen")
                 await press_and_check(app, pilot, effects, "escape", tested)
-        await press_and_check(app, pilot, effects, "f4", tested)  # new batch dialog
-        await back_to(app, pilot, "HomeScreen")
+        for key in ("f4", "f7"):  # new batch, new material lot
+            await press_and_check(app, pilot, effects, key, tested)
+            await back_to(app, pilot, "HomeScreen")
         await press_and_check(app, pilot, effects, "f3", tested)  # batch list
         for key in ("f8", "f7", "escape"):
             await press_and_check(app, pilot, effects, key, tested)

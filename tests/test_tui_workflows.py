@@ -631,3 +631,21 @@ async def test_technician_starts_a_bank_from_a_scanned_tissue_lot(demo_db):
         assert type(app.screen).__name__ == "BatchScreen"
         assert "▶ NEXT" in text_of(app, "#timeline")
     assert batch_view(demo_db, "EASC-B003")["recorded_by"]["username"] == "tech1"
+
+
+@run_async
+async def test_a_scanned_new_material_lot_is_registered_and_listed_when_expiring(demo_db):
+    from cellbatch.services.donors import list_materials
+
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    soon = (datetime.now(UTC).date()).isoformat()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech1")
+        await pilot.press("f7")
+        await settle(app, pilot)
+        await pilot.press(*"DPBS-99001", "enter", *"wash-solution", "enter")
+        await pilot.press(*"DPBS without Ca/Mg", "enter", *soon, "enter")
+        await settle(app, pilot)
+        lots = app.screen.query_one("#lots")
+        assert "DPBS-99001" in [lots.get_row_at(i)[0] for i in range(lots.row_count)]
+    assert any(m["lot"] == "DPBS-99001" for m in list_materials(demo_db))

@@ -41,6 +41,7 @@ class HomeScreen(AppScreen):
         Binding("f2", "scan", "Open batch"),
         Binding("f3", "batches", "All batches"),
         Binding("f4", "new_batch", "New batch"),
+        Binding("f7", "new_lot", "New lot"),
         Binding("f5", "reload", "Refresh"),
         Binding("f6", "admin", "Admin"),
     ]
@@ -172,6 +173,43 @@ class HomeScreen(AppScreen):
 
     def action_reload(self) -> None:
         """Load again."""
+        self.reload()
+
+    def action_new_lot(self) -> None:
+        """Register a material lot (reagent, medium...) with its expiry."""
+        from cellbatch.tui.dialogs.form import FormDialog
+
+        fields = [
+            ("lot", "Lot number (scan)"),
+            ("kind", "Kind (medium, supplement, buffer, cryoprotectant, ...)"),
+            ("name", "Material name"),
+            ("expires", "Expiry date (YYYY-MM-DD)"),
+        ]
+        self.app.push_screen(
+            FormDialog("Register a material lot", fields),
+            lambda values: values and self.add_lot(values),
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="lot")
+    def add_lot(self, values: dict[str, str]) -> str:
+        """Register the lot through the service (in a thread)."""
+        from cellbatch.domain.timeparse import parse_date
+        from cellbatch.services.donors import add_material
+
+        expires = parse_date(values["expires"], field="expiry date")
+        add_material(
+            self.cb_app.database(),
+            self.cb_app.actor,
+            values["lot"],
+            kind=values["kind"],
+            name=values["name"],
+            expires=expires,
+        )
+        return values["lot"]
+
+    def done_lot(self, lot: str) -> None:
+        """Say so and reload (the lot may expire soon)."""
+        self.notify(f"✓ material lot {lot} registered")
         self.reload()
 
     def action_new_batch(self) -> None:
