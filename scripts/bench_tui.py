@@ -8,6 +8,8 @@
    first page being shown (the query is paged: 100 rows, never the whole table).
 
 Usage: .venv/bin/python scripts/bench_tui.py [--runs N] [--batches N] [--db PATH]
+       .venv/bin/python scripts/bench_tui.py --screenshots docs
+       (writes the README's SVG screenshots from a demo frozen in time, and exits)
 """
 
 from __future__ import annotations
@@ -145,14 +147,71 @@ def bench_batch_list(db_url: str, runs: int) -> None:
     print(f"  {results[0][2]}")
 
 
+def save_screenshots(folder: Path) -> None:
+    """SVG screenshots of the batch screen and an entry form, on a demo frozen in time."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from textual.widgets import Input
+
+    from cellbatch.services.database import open_database
+    from cellbatch.services.demo import load_demo
+    from cellbatch.tui.app import build_app
+    from cellbatch.tui.clock import FrozenClock
+
+    at = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/demo.db"
+        db = open_database(url)
+        load_demo(db, now=at)
+        db.dispose()
+
+        async def settle(app, pilot) -> None:
+            for _ in range(4):
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+
+        async def shoot() -> None:
+            clock = FrozenClock(at.replace(minute=5))
+            app = build_app(url, clock=clock, idle_lock_seconds=10**6, blink=False)
+            async with app.run_test(size=(100, 32)) as pilot:
+                await pilot.press(*"tech1", "enter", *"demo-tech1", "enter")
+                await settle(app, pilot)
+                app.open_batch("EASC-B001")
+                await settle(app, pilot)
+                app.screen.query_one("#tabs").active = "tab-process"
+                await settle(app, pilot)
+                app.save_screenshot(str(folder / "tui-batch-screen.svg"))
+                await pilot.press("escape")
+                app.open_batch("FUC-D001")
+                await settle(app, pilot)
+                await pilot.press("f2")
+                await settle(app, pilot)
+                for name, value in (
+                    ("volume", "10 mL"),
+                    ("viable_cells", "4.1 x 10^7 cells"),
+                    ("lot_excipient", "SAL-HSA-0915"),
+                ):
+                    app.screen.query_one(f"#f-{name}", Input).value = value
+                await settle(app, pilot)
+                app.save_screenshot(str(folder / "tui-entry-form.svg"))
+
+        asyncio.run(shoot())
+    print(f"wrote {folder / 'tui-batch-screen.svg'} and {folder / 'tui-entry-form.svg'}")
+
+
 def main() -> None:
     """Run both benchmarks and print the numbers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batches", type=int, default=10_000)
     parser.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "cellbatch-bench.db"))
+    parser.add_argument("--screenshots", metavar="DIR", help="write the README screenshots")
     args = parser.parse_args()
     os.environ.setdefault("CELLBATCH_SCRYPT_N", "1024")
+    if args.screenshots:
+        save_screenshots(Path(args.screenshots))
+        return
     db_url = f"sqlite:///{args.db}"
     print(f"python {sys.version.split()[0]}, database {db_url}")
     make_batches(db_url, args.batches)
