@@ -319,6 +319,14 @@ async def test_qa_investigates_and_closes_the_oos_deviation_with_a_signature(dem
         await settle(app, pilot)
         assert type(app.screen).__name__ == "ReviewScreen"
         assert "NOT ready" in text_of(app, "#verdict")
+        exceptions = app.screen.query_one("#exceptions")
+        exceptions.focus()
+        await pilot.press("enter")  # the first exception, the OOS result, opens the QC tab
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "BatchScreen"
+        assert app.screen.query_one("#tabs").active == "tab-qc"
+        await pilot.press("escape")
+        await settle(app, pilot)
         await pilot.press("f8")  # closing before the investigation is refused, with the reason
         await settle(app, pilot)
         await pilot.press(*"demo-qa1", "enter")

@@ -34,10 +34,12 @@ class BatchScreen(AppScreen):
         Binding("f8", "audit_page(1)", "Audit ▶"),
     ]
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, *, tab: str | None = None) -> None:
         super().__init__()
         self.code = code
         """The batch shown."""
+        self.tab = tab
+        """The tab to show first (an exception opens the record it is about)."""
         self.view: dict[str, Any] | None = None
         """Its read model, once loaded."""
         self.audit_offset = 0
@@ -124,6 +126,9 @@ class BatchScreen(AppScreen):
         self.view = view
         self.code = view["code"]
         self.query_one("#chain", Static).update(batch_text.chain_text(view))
+        if self.tab:
+            self.query_one("#tabs", TabbedContent).active = self.tab
+            self.tab = None
         self.query_one("#timeline", Static).update(batch_text.timeline_text(view, data["steps"]))
         self._show_process(view)
         self._show_qc(view)

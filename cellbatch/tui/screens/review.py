@@ -61,6 +61,17 @@ def _describe(section: str, item: Any) -> str:
     return f"{ref} {rest}".strip()
 
 
+def _tab_for(section: str, text: str) -> str:
+    """The batch screen tab that shows the record an exception is about."""
+    if section in ("deviations", "invalid_signatures"):
+        return "tab-signatures"
+    if section in ("out_of_spec", "retests") or text.startswith("Q"):
+        return "tab-qc"
+    if section == "doses_near_tolerance":
+        return "tab-process"
+    return "tab-steps"
+
+
 class ReviewScreen(AppScreen):
     """One batch as QA reviews it: exceptions first, then the checklist and verifications."""
 
@@ -124,9 +135,11 @@ class ReviewScreen(AppScreen):
         )
         table = self.query_one("#exceptions", DataTable)
         table.clear()
+        self.exception_tabs: list[str] = []
         for key, title in EXCEPTIONS.items():
             for item in report.get(key) or []:
                 table.add_row(title, _describe(key, item)[:200])
+                self.exception_tabs.append(_tab_for(key, _describe(key, item)))
         if report.get("donor_eligibility"):
             table.add_row("Donor eligibility", _describe("donor", report["donor_eligibility"]))
         if not table.row_count:
@@ -146,7 +159,12 @@ class ReviewScreen(AppScreen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """An exception opens the batch record it is about; a pending entry asks to verify."""
         if event.data_table.id == "exceptions":
-            self.cb_app.open_batch(self.code)
+            from cellbatch.tui.screens.batch import BatchScreen
+
+            tabs = getattr(self, "exception_tabs", [])
+            row = event.cursor_row
+            tab = tabs[row] if row < len(tabs) else "tab-steps"
+            self.app.push_screen(BatchScreen(self.code, tab=tab))
         elif event.data_table.id == "pending" and self.pending:
             self.action_verify()
 
