@@ -132,6 +132,9 @@ async def test_every_footer_binding_does_something(demo_db, tmp_path, monkeypatc
                     await press_and_check(app, pilot, effects, admin_key, tested)
                     await back_to(app, pilot, "AdminScreen")
                 await press_and_check(app, pilot, effects, "escape", tested)
+        await pilot.press("ctrl+o")  # a technician for the recording keys
+        await settle(app, pilot)
+        await log_in(app, pilot, "tech1")
         for key in ("f4", "f7"):  # new batch, new material lot
             await press_and_check(app, pilot, effects, key, tested)
             await back_to(app, pilot, "HomeScreen")
@@ -165,7 +168,7 @@ async def test_every_footer_binding_does_something(demo_db, tmp_path, monkeypatc
         await back_to(app, pilot, "HomeScreen")
         for key in ("ctrl+l",):
             await press_and_check(app, pilot, effects, key, tested)
-        await pilot.press(*"demo-admin", "enter")
+        await pilot.press(*"demo-tech1", "enter")
         await settle(app, pilot)
         await press_and_check(app, pilot, effects, "ctrl+o", tested)
         assert type(app.screen).__name__ == "LoginScreen"

@@ -126,3 +126,21 @@ def test_label_screen(snap_compare, frozen_app, size, monkeypatch):
         await settle(pilot)
 
     assert snap_compare(frozen_app, terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_home_qa(snap_compare, frozen_app, size):
+    async def before(pilot):
+        await log_in(pilot, "qa1")
+
+    assert snap_compare(frozen_app, terminal_size=size, run_before=before)
+
+
+def test_idle_lock_screen(snap_compare, frozen_app):
+    async def before(pilot):
+        await log_in(pilot, "tech1")
+        pilot.app.clock.advance(10**6 + 1)
+        pilot.app.check_idle()
+        await settle(pilot)
+
+    assert snap_compare(frozen_app, terminal_size=(80, 24), run_before=before)

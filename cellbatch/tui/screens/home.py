@@ -46,6 +46,16 @@ class HomeScreen(AppScreen):
         Binding("f6", "admin", "Admin"),
     ]
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer starting batches and lots to those who record, administration to admins."""
+        actor = self.cb_app.actor
+        role = actor.role.value if actor else ""
+        if action in ("new_batch", "new_lot"):
+            return role in ("technician", "supervisor")
+        if action == "admin":
+            return role == "admin"
+        return True
+
     def __init__(self) -> None:
         super().__init__()
         self.data: HomeData | None = None
