@@ -657,3 +657,29 @@ async def test_a_scanned_new_material_lot_is_registered_and_listed_when_expiring
         lots = app.screen.query_one("#lots")
         assert "DPBS-99001" in [lots.get_row_at(i)[0] for i in range(lots.row_count)]
     assert any(m["lot"] == "DPBS-99001" for m in list_materials(demo_db))
+
+
+@run_async
+async def test_a_changed_sop_file_is_refused_as_a_message_not_a_crash(
+    new_bank, tmp_path, monkeypatch
+):
+    import shutil
+
+    from cellbatch.settings import paths
+
+    folder = tmp_path / "sops"
+    shutil.copytree(paths().sops_dir, folder)
+    monkeypatch.setenv("CELLBATCH_SOPS_DIR", str(folder))
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    notes: list[str] = []
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+        await log_in(app, pilot, "tech1")
+        app.open_batch("EASC-B002")
+        await settle(app, pilot)
+        sop = folder / "SOP-EASC-EXP_v1.0.toml"
+        sop.write_text(sop.read_text().replace("max_cumulative_pd = 25", "max_cumulative_pd = 30"))
+        await pilot.press("f2")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "BatchScreen"
+        assert any("differs" in n for n in notes), notes

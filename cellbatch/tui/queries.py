@@ -29,18 +29,27 @@ def parse_iso(text: str) -> datetime:
 
 
 @lru_cache(maxsize=32)
-def _sop(sop_id: str, version: str) -> Sop:
+def _sop(sop_id: str, version: str, folder: str, stamp: float) -> Sop:
     from cellbatch.domain.sop import find_sop
     from cellbatch.services.sops import available_sops
 
     return find_sop(available_sops(), sop_id, version)
 
 
+def _sops_stamp() -> tuple[str, float]:
+    """The SOP folder and its newest change, so an edited file is read again."""
+    from cellbatch.settings import paths
+
+    folder = paths().sops_dir
+    stamps = [f.stat().st_mtime for f in folder.glob("*.toml")]
+    return str(folder), max(stamps, default=0.0)
+
+
 def sop_of_view(view: dict[str, Any]) -> Sop:
     """The SOP a batch was made under, checked against the hash the batch pins."""
     from cellbatch.domain.errors import RuleViolation
 
-    sop = _sop(view["sop"]["id"], view["sop"]["version"])
+    sop = _sop(view["sop"]["id"], view["sop"]["version"], *_sops_stamp())
     if sop.content_hash != view["sop"]["content_hash"]:
         raise RuleViolation(
             f"{sop.label} on disk differs from the version {view['code']} was made under: "

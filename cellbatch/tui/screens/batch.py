@@ -261,10 +261,16 @@ class BatchScreen(AppScreen):
 
     def open_form(self, kind: str | None) -> None:
         """Show the entry form of step ``kind``."""
+        from cellbatch.domain.errors import CellbatchError
         from cellbatch.tui.screens.entry import EntryScreen
 
         if kind and self.view is not None:
-            self.app.push_screen(EntryScreen(self.view, kind), self._after_entry)
+            try:  # the SOP is read from disk (cached): a changed file is refused, not a crash
+                screen = EntryScreen(self.view, kind)
+            except CellbatchError as error:
+                self.cb_app.show_error(error)
+                return
+            self.app.push_screen(screen, self._after_entry)
 
     def _after_entry(self, saved: bool | None) -> None:
         if saved:
@@ -272,10 +278,16 @@ class BatchScreen(AppScreen):
 
     def action_qc(self) -> None:
         """Record a QC result."""
+        from cellbatch.domain.errors import CellbatchError
         from cellbatch.tui.dialogs.qc import QcDialog
 
         if self.view is not None:
-            self.app.push_screen(QcDialog(self.view), self._after_entry)
+            try:
+                dialog = QcDialog(self.view)
+            except CellbatchError as error:
+                self.cb_app.show_error(error)
+                return
+            self.app.push_screen(dialog, self._after_entry)
 
     def action_correct(self) -> None:
         """Correct a recorded value, with the reason."""
