@@ -16,7 +16,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Static
 
+from cellbatch.tui.clock import iso_short
 from cellbatch.tui.screens.base import AppScreen
+from cellbatch.tui.widgets.batch_text import din_text
 
 
 def print_folder() -> Path:
@@ -70,8 +72,8 @@ class LabelScreen(AppScreen):
         with VerticalScroll():
             yield Static(f"Labels and record of {self.view['code']}", classes="title")
             yield Static(
-                f"Bag 1: DIN {bag['din']} · product {bag['product_code']} · expires "
-                f"{bag['expires_at']}"
+                f"Bag 1: DIN {din_text(bag['din'])} · product {bag['product_code']} · expires "
+                f"{iso_short(bag['expires_at'])} UTC"
                 if bag
                 else "No bag yet: labels come after the fill (the record prints any time).",
                 id="bag-line",

@@ -17,12 +17,23 @@ def q(value: dict[str, Any] | None) -> str:
     return value["display"] if value else "—"
 
 
+def din_text(code: str) -> str:
+    """A DIN as printed: ``W9999 26 000001 [B]`` (check character in brackets)."""
+    from cellbatch.isbt128 import Din
+
+    try:
+        din = Din.from_code(code)
+    except Exception:  # an unreadable stored DIN is shown as stored
+        return code
+    return f"{din.eye_readable} [{din.check}]"
+
+
 def chain_text(view: dict[str, Any]) -> Text:
     """Donor → DIN → bank → dose → recipient, and the status in words."""
     donor = view["donor"]
     parts = [
         f"Donor {donor['code']} ({donor['relationship']}, {donor['eligibility']})",
-        f"DIN {view['din']}",
+        f"DIN {din_text(view['din'])}",
     ]
     if view["kind"] == "expansion":
         parts.append(f"bank {view['code']}")
@@ -141,7 +152,8 @@ def dose_text(view: dict[str, Any]) -> Text:
     bag = view.get("bag")
     if bag:
         text.append(
-            f"Bag {bag['number']}: DIN {bag['din']} · product {bag['product_code']} · expires "
+            f"Bag {bag['number']}: DIN {din_text(bag['din'])} · product {bag['product_code']} · "
+            "expires "
             f"{iso_short(bag['expires_at'])} UTC\n"
         )
     elif not thaw:
