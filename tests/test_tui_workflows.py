@@ -39,6 +39,15 @@ async def log_in(app, pilot, user: str) -> None:
     await settle(app, pilot)
 
 
+async def back_home(app, pilot) -> None:
+    """Escape until the home screen is on top."""
+    for _ in range(5):
+        if type(app.screen).__name__ == "HomeScreen":
+            return
+        await pilot.press("escape")
+        await settle(app, pilot)
+
+
 def text_of(app, selector: str) -> str:
     """What a Static currently shows."""
     return str(app.screen.query_one(selector, Static).render())
@@ -683,3 +692,24 @@ async def test_a_changed_sop_file_is_refused_as_a_message_not_a_crash(
         await settle(app, pilot)
         assert type(app.screen).__name__ == "BatchScreen"
         assert any("differs" in n for n in notes), notes
+
+
+@run_async
+async def test_typed_brackets_are_shown_literally_never_read_as_markup(new_bank):
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech1")
+        app.open_batch("EASC-B002")
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        app.screen.query_one("#f-vessels", Input).value = "[bold"
+        app.screen.query_one("#f-viable_cells", Input).value = "[/] 3e6 [b]cells"
+        await settle(app, pilot)
+        assert "'[bold'" in text_of(app, "#h-vessels")
+        assert text_of(app, "#h-viable_cells").startswith("✗")
+        await back_home(app, pilot)
+        await pilot.press(*"[X]-1", "enter")  # scanned junk: a message quoting it as typed
+        await settle(app, pilot)
+        assert "[X]-1" in text_of(app, "#chain")
+        assert app.is_running

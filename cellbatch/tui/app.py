@@ -209,6 +209,19 @@ class CellbatchApp(App[None]):
             self.notify(f"{actor.username} logged in; {previous}'s session ended")
 
     # ------------------------------------------------------------------ errors
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: str = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Show a message; always as literal text (it may quote what was typed or stored)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+
     def show_error(self, error: BaseException) -> None:
         """Show a failure as a message (never a traceback)."""
         self.notify(describe_error(error), title="Not done", severity="error", timeout=12)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import OptionList, Static
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from cellbatch.tui.screens.base import AppModal
+from cellbatch.tui.widgets.plain import Plain
 
 
 class ChoiceDialog(AppModal):
@@ -26,7 +27,7 @@ class ChoiceDialog(AppModal):
     def compose(self) -> ComposeResult:
         """Question and options."""
         with Vertical(classes="dialog"):
-            yield Static(self.title_text, classes="title")
+            yield Plain(self.title_text, classes="title")
             yield OptionList(*[Option(label, id=value) for value, label in self.options])
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

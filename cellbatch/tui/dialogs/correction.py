@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label, Static
 
 from cellbatch.tui.screens.base import AppModal
+from cellbatch.tui.widgets.plain import Plain
 
 
 class CorrectionDialog(AppModal):
@@ -32,8 +33,8 @@ class CorrectionDialog(AppModal):
         entries = [f"{e['id']} {e['kind']}: {', '.join(e['values'])}" for e in self.view["steps"]]
         entries += [f"{q['id']} QC {q['name']}: value" for q in self.view["qc"]]
         with Vertical(classes="dialog"):
-            yield Static(f"Correct a value of {self.view['code']}", classes="title")
-            yield Static("\n".join(entries[-8:]) or "nothing recorded yet", classes="hint")
+            yield Plain(f"Correct a value of {self.view['code']}", classes="title")
+            yield Plain("\n".join(entries[-8:]) or "nothing recorded yet", classes="hint")
             yield Label("Entry (E… step, Q… QC result)")
             yield Input(id="c-entry")
             yield Label("Field (as listed above; 'at' for the time)")
@@ -42,7 +43,7 @@ class CorrectionDialog(AppModal):
             yield Input(id="c-value")
             yield Label("Reason (mandatory)")
             yield Input(id="c-reason")
-            yield Static("Ctrl+S: save · Esc: cancel", id="c-status", classes="hint")
+            yield Plain("Ctrl+S: save · Esc: cancel", id="c-status", classes="hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter moves on; on the reason it saves."""

@@ -8,6 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label, Static
 
 from cellbatch.tui.screens.base import AppModal
+from cellbatch.tui.widgets.plain import Plain
 
 
 class FormDialog(AppModal):
@@ -30,11 +31,11 @@ class FormDialog(AppModal):
     def compose(self) -> ComposeResult:
         """Title and fields."""
         with Vertical(classes="dialog"):
-            yield Static(self.title_text, classes="title")
+            yield Plain(self.title_text, classes="title")
             for name, label in self.fields:
                 yield Label(label)
                 yield Input(id=f"form-{name}", password=self.secret)
-            yield Static(
+            yield Plain(
                 "Enter on the last field or Ctrl+S: OK · Esc: cancel",
                 id="form-status",
                 classes="hint",

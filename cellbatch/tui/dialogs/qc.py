@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label, Select, Static
 
 from cellbatch.tui.screens.base import AppModal
+from cellbatch.tui.widgets.plain import Plain
 
 
 class QcDialog(AppModal):
@@ -33,15 +34,15 @@ class QcDialog(AppModal):
     def compose(self) -> ComposeResult:
         """Test, value, verdict."""
         with Vertical(classes="dialog"):
-            yield Static(f"QC result for {self.view['code']}", classes="title")
+            yield Plain(f"QC result for {self.view['code']}", classes="title")
             yield Label("Test")
             yield Select(
                 [(f"{t.name} ({t.stage})", t.id) for t in self.tests.values()], id="qc-test"
             )
             yield Label("Result")
             yield Input(id="qc-value")
-            yield Static("", id="qc-verdict")
-            yield Static("Ctrl+S: save · Esc: cancel", id="qc-status", classes="hint")
+            yield Plain("", id="qc-verdict")
+            yield Plain("Ctrl+S: save · Esc: cancel", id="qc-status", classes="hint")
 
     def _verdict(self) -> tuple[bool, str]:
         from cellbatch.domain.errors import CellbatchError

@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label, Select, Static
 
 from cellbatch.tui.screens.base import AppModal
+from cellbatch.tui.widgets.plain import Plain
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ class SignatureDialog(AppModal):
     def compose(self) -> ComposeResult:
         """What, meaning, (choice, reason), user ID and password."""
         with Vertical(classes="dialog"):
-            yield Static("Electronic signature", classes="title")
-            yield Static(f"Signing: {self.what}\nMeaning: {self.meaning.upper()}", id="sig-what")
+            yield Plain("Electronic signature", classes="title")
+            yield Plain(f"Signing: {self.what}\nMeaning: {self.meaning.upper()}", id="sig-what")
             if self.choices:
                 yield Label("Decision")
                 yield Select(self.choices, id="sig-choice", allow_blank=False)
@@ -66,7 +67,7 @@ class SignatureDialog(AppModal):
             yield Input(self.username, id="sig-user")
             yield Label("Password")
             yield Input(id="sig-password", password=True)
-            yield Static("Ctrl+S or Enter: sign · Esc: cancel", id="sig-status", classes="hint")
+            yield Plain("Ctrl+S or Enter: sign · Esc: cancel", id="sig-status", classes="hint")
 
     def on_mount(self) -> None:
         """Start where input is needed."""

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from cellbatch.tui.screens.base import AppScreen
+from cellbatch.tui.widgets.plain import Plain
 
 
 class AdminScreen(AppScreen):
@@ -28,12 +29,12 @@ class AdminScreen(AppScreen):
     def compose_body(self) -> ComposeResult:
         """Users, then SOPs."""
         with VerticalScroll():
-            yield Static("", id="admin-note", classes="hint")
-            yield Static(
+            yield Plain("", id="admin-note", classes="hint")
+            yield Plain(
                 "Users (F2 add · F3 deactivate · F4 unlock the highlighted)", classes="section"
             )
             yield DataTable(id="users", cursor_type="row", zebra_stripes=True)
-            yield Static("SOPs on disk", classes="section")
+            yield Plain("SOPs on disk", classes="section")
             yield DataTable(id="sops", cursor_type="row")
 
     def on_mount(self) -> None:

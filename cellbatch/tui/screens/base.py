@@ -53,7 +53,7 @@ class AppScreen(WorkerResults, Screen):
 
     def compose(self) -> ComposeResult:
         """Header, the screen's own body, footer."""
-        yield SessionBar(id="session")
+        yield SessionBar(id="session", markup=False)
         yield from self.compose_body()
         yield Footer()
 

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from cellbatch.tui.clock import iso_short
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets import batch_text
+from cellbatch.tui.widgets.plain import Plain
 
 AUDIT_PAGE = 50
 """Audit entries shown per page."""
@@ -49,23 +50,23 @@ class BatchScreen(AppScreen):
 
     def compose_body(self) -> ComposeResult:
         """Chain of identity on top, then tabs."""
-        yield Static(f"Loading {self.code}…", id="chain")
+        yield Plain(f"Loading {self.code}…", id="chain")
         with TabbedContent(id="tabs"):
             with TabPane("Steps", id="tab-steps"), VerticalScroll():
-                yield Static("", id="timeline")
+                yield Plain("", id="timeline")
             with TabPane("Process", id="tab-process"), VerticalScroll():
-                yield Static("", id="process")
+                yield Plain("", id="process")
                 yield DataTable(id="passages", cursor_type="row")
-                yield Static("", id="chart")
+                yield Plain("", id="chart")
             with TabPane("QC", id="tab-qc"), VerticalScroll():
                 yield DataTable(id="qc", cursor_type="row", zebra_stripes=True)
-                yield Static("", id="qc-note", classes="hint")
+                yield Plain("", id="qc-note", classes="hint")
             with TabPane("Signatures", id="tab-signatures"), VerticalScroll():
                 yield DataTable(id="signatures", cursor_type="row", zebra_stripes=True)
-                yield Static("Deviations", classes="section")
+                yield Plain("Deviations", classes="section")
                 yield DataTable(id="deviations", cursor_type="row")
             with TabPane("Audit", id="tab-audit"), VerticalScroll():
-                yield Static("", id="audit-page", classes="hint")
+                yield Plain("", id="audit-page", classes="hint")
                 yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:

@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Static
 
 from cellbatch.tui.clock import iso_short
 from cellbatch.tui.screens.base import AppScreen
+from cellbatch.tui.widgets.plain import Plain
 
 PAGE = 100
 """Batches per page."""
@@ -33,7 +34,7 @@ class BatchListScreen(AppScreen):
 
     def compose_body(self) -> ComposeResult:
         """Page line and table."""
-        yield Static("Loading…", id="page-line", classes="hint")
+        yield Plain("Loading…", id="page-line", classes="hint")
         yield DataTable(id="batches", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:

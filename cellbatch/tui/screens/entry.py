@@ -12,6 +12,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from cellbatch.tui.forms import Check, FieldSpec, build_form, check_field, previews
 from cellbatch.tui.screens.base import AppScreen
+from cellbatch.tui.widgets.plain import Plain
 
 
 class EntryScreen(AppScreen):
@@ -53,12 +54,12 @@ class EntryScreen(AppScreen):
     def compose_body(self) -> ComposeResult:
         """Title, one row per field, previews, errors and the save button."""
         with VerticalScroll(id="entry-body"):
-            yield Static(
+            yield Plain(
                 f"{self.view['code']} · {self.form.title} · SOP {self.sop.id} v{self.sop.version}",
                 classes="title",
             )
             if self.form.instructions:
-                yield Static(self.form.instructions, classes="hint")
+                yield Plain(self.form.instructions, classes="hint")
             for f in self.form.fields:
                 with Horizontal(classes="field-row"):
                     mark = " *" if f.critical else ""
@@ -69,10 +70,10 @@ class EntryScreen(AppScreen):
                         )
                     else:
                         yield Input(id=f"f-{f.name}", classes="field-input")
-                    yield Static(f.hint, id=f"h-{f.name}", classes="field-hint")
-            yield Static("* critical: a second person verifies it", classes="hint")
-            yield Static("", id="preview")
-            yield Static("", id="form-error")
+                    yield Plain(f.hint, id=f"h-{f.name}", classes="field-hint")
+            yield Plain("* critical: a second person verifies it", classes="hint")
+            yield Plain("", id="preview")
+            yield Plain("", id="form-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save (Ctrl+S)", id="save", variant="primary", disabled=True)
 

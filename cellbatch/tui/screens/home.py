@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from cellbatch.tui.clock import countdown, short_time
 from cellbatch.tui.queries import HomeData
 from cellbatch.tui.screens.base import AppScreen
+from cellbatch.tui.widgets.plain import Plain
 
 STEP_NAMES = {
     "seed": "seed (new passage)",
@@ -67,7 +68,7 @@ class HomeScreen(AppScreen):
             with Horizontal(id="scan-row"):
                 yield Label("Batch ▸", id="scan-label")
                 yield Input(id="scan", placeholder="scan or type a batch code, Enter")
-            yield Static("Loading…", id="home-summary", classes="hint")
+            yield Plain("Loading…", id="home-summary", classes="hint")
             sections = [
                 ("Batches in process — next step due", "in-process"),
                 ("Running windows (time left)", "windows"),
@@ -81,7 +82,7 @@ class HomeScreen(AppScreen):
                 qa_first = [sections[2], sections[4], sections[3]]
                 sections = qa_first + [s for s in sections if s not in qa_first]
             for title, table_id in sections:
-                yield Static(title, classes="section")
+                yield Plain(title, classes="section")
                 yield DataTable(id=table_id, cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:

@@ -19,6 +19,7 @@ from textual.widgets import Input, Label, Static
 from cellbatch.tui.clock import iso_short
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.batch_text import din_text
+from cellbatch.tui.widgets.plain import Plain
 
 
 def print_folder() -> Path:
@@ -70,20 +71,20 @@ class LabelScreen(AppScreen):
         """Bag, output, scan field and the verdict."""
         bag = self.view.get("bag")
         with VerticalScroll():
-            yield Static(f"Labels and record of {self.view['code']}", classes="title")
-            yield Static(
+            yield Plain(f"Labels and record of {self.view['code']}", classes="title")
+            yield Plain(
                 f"Bag 1: DIN {din_text(bag['din'])} · product {bag['product_code']} · expires "
                 f"{iso_short(bag['expires_at'])} UTC"
                 if bag
                 else "No bag yet: labels come after the fill (the record prints any time).",
                 id="bag-line",
             )
-            yield Static(f"PDFs go to {print_folder()}", id="output", classes="hint")
+            yield Plain(f"PDFs go to {print_folder()}", id="output", classes="hint")
             with Horizontal(id="scan-row"):
                 yield Label("Scan ▸", id="scan-label")
                 yield Input(id="label-scan", placeholder="scan each barcode of the label")
-            yield Static("No scan yet. F5 (or Enter on an empty field) verifies.", id="scans")
-            yield Static("", id="scan-verdict")
+            yield Plain("No scan yet. F5 (or Enter on an empty field) verifies.", id="scans")
+            yield Plain("", id="scan-verdict")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Each scan is one barcode; Enter on an empty field verifies them."""

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label, Static
 
 from cellbatch.tui.screens.base import AppModal
+from cellbatch.tui.widgets.plain import Plain
 
 if TYPE_CHECKING:
     from cellbatch.domain.users import Actor
@@ -32,8 +33,8 @@ class LockScreen(AppModal):
     def compose(self) -> ComposeResult:
         """What happened, user ID (pre-filled) and password."""
         with Vertical(id="lock-box", classes="box"):
-            yield Static(f"🔒 LOCKED — {self.reason}", classes="title")
-            yield Static(
+            yield Plain(f"🔒 LOCKED — {self.reason}", classes="title")
+            yield Plain(
                 f"{self.actor.username}: enter your password to continue. Another user may log "
                 f"in instead; {self.actor.username}'s unsaved entry is then discarded.",
                 classes="hint",
@@ -42,7 +43,7 @@ class LockScreen(AppModal):
             yield Input(self.actor.username, id="lock-user")
             yield Label("Password")
             yield Input(id="lock-password", password=True)
-            yield Static("", id="lock-status", classes="error")
+            yield Plain("", id="lock-status", classes="error")
 
     def action_nothing(self) -> None:
         """Escape does not unlock."""

@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label, Static
 
 from cellbatch.tui.screens.base import AppScreen
+from cellbatch.tui.widgets.plain import Plain
 
 if TYPE_CHECKING:
     from cellbatch.domain.users import Actor
@@ -23,12 +24,12 @@ class LoginScreen(AppScreen):
     def compose_body(self) -> ComposeResult:
         """Title, the two fields and a line for the outcome."""
         with Vertical(id="login-box", classes="box"):
-            yield Static("Log in to record GMP work", classes="title")
+            yield Plain("Log in to record GMP work", classes="title")
             yield Label("User ID")
             yield Input(id="username", placeholder="e.g. tech1")
             yield Label("Password")
             yield Input(id="password", password=True, placeholder="password")
-            yield Static("Enter: log in · Ctrl+Q: quit", id="login-status", classes="hint")
+            yield Plain("Enter: log in · Ctrl+Q: quit", id="login-status", classes="hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in the user field moves on; in the password field it logs in."""

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from cellbatch.tui.dialogs.signature import SignatureAnswer, SignatureDialog
 from cellbatch.tui.screens.base import AppScreen
+from cellbatch.tui.widgets.plain import Plain
 
 EXCEPTIONS = {
     "out_of_spec": "Out of specification",
@@ -97,12 +98,12 @@ class ReviewScreen(AppScreen):
     def compose_body(self) -> ComposeResult:
         """Verdict, exceptions, checklist, verification queue."""
         with VerticalScroll():
-            yield Static(f"Review of {self.code}: loading…", id="verdict", classes="title")
-            yield Static("Exceptions (Enter opens the batch record)", classes="section")
+            yield Plain(f"Review of {self.code}: loading…", id="verdict", classes="title")
+            yield Plain("Exceptions (Enter opens the batch record)", classes="section")
             yield DataTable(id="exceptions", cursor_type="row")
-            yield Static("Release checklist", classes="section")
+            yield Plain("Release checklist", classes="section")
             yield DataTable(id="checklist", cursor_type="row")
-            yield Static("Waiting for a second person's verification (F6)", classes="section")
+            yield Plain("Waiting for a second person's verification (F6)", classes="section")
             yield DataTable(id="pending", cursor_type="row")
 
     def on_mount(self) -> None:
