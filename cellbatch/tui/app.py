@@ -221,7 +221,6 @@ class CellbatchApp(App[None]):
         """Show a message; always as literal text (it may quote what was typed or stored)."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
-
     def show_error(self, error: BaseException) -> None:
         """Show a failure as a message (never a traceback)."""
         self.notify(describe_error(error), title="Not done", severity="error", timeout=12)
