@@ -160,7 +160,9 @@ async def test_every_footer_binding_does_something(demo_db, tmp_path, monkeypatc
         await press_and_check(app, pilot, effects, "escape", tested)
         await pilot.press("f9")
         await settle(app, pilot)
-        for key in ("f3", "f5", "f8", "escape"):
+        for key in ("f3", "f4", "f5", "f8", "escape"):
+            if key == "f5":
+                await back_to(app, pilot, "LabelScreen")
             await press_and_check(app, pilot, effects, key, tested)
         await pilot.press("f9")
         await settle(app, pilot)

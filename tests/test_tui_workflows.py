@@ -294,7 +294,17 @@ async def test_qa_reviews_and_releases_then_label_printed_and_scanned(
         pdf = tmp_path / "printed" / "EASC-D001-labels.pdf"
         assert pdf.read_bytes().startswith(b"%PDF")
         label = app.screen.printed[0]
-        for data in (label.din_data, label.product_code_data, label.expiry_data):
+        # what a barcode reader gets from the printed page: every Code 128 symbol on it
+        import pypdfium2
+        import zxingcpp
+
+        page = pypdfium2.PdfDocument(pdf.read_bytes())[0]
+        symbols = zxingcpp.read_barcodes(page.render(scale=300 / 72).to_pil())
+        linear = [b.text for b in symbols if "128" in str(b.format)]
+        assert sorted(linear) == sorted(
+            [label.din_data, label.product_code_data, label.expiry_data]
+        ), linear
+        for data in linear:
             await pilot.press(*data, "enter")
         await pilot.press("enter")
         await settle(app, pilot)
@@ -306,6 +316,12 @@ async def test_qa_reviews_and_releases_then_label_printed_and_scanned(
         await settle(app, pilot)
         verdict = text_of(app, "#scan-verdict")
         assert verdict.startswith("✗ FAIL") and "differs" in verdict
+        await pilot.press("f2")  # a second print is refused: it must be a reprint
+        await settle(app, pilot)
+        await pilot.press("f4", *"label smudged", "enter")
+        await settle(app, pilot)
+        assert "reprinted final label(s) written to" in text_of(app, "#output")
+        assert app.screen.printed[0].reprint
     view = batch_view(demo_db, "EASC-D001")
     assert view["status"] == "released"
     assert view["release_decisions"][-1]["decided_by"]["username"] == "qa1"

@@ -53,6 +53,7 @@ class LabelScreen(AppScreen):
         Binding("escape", "back", "Back"),
         Binding("f2", "print_labels", "Print labels"),
         Binding("f3", "print_record", "Print record"),
+        Binding("f4", "reprint", "Reprint"),
         Binding("f5", "verify", "Verify scans"),
         Binding("f8", "clear", "Clear scans"),
     ]
@@ -134,8 +135,17 @@ class LabelScreen(AppScreen):
         """Print the bag labels (final when released, quarantine otherwise)."""
         self.print_labels()
 
+    def action_reprint(self) -> None:
+        """Print the labels again; the reason is recorded and the label says reprint."""
+        from cellbatch.tui.dialogs.form import FormDialog
+
+        self.app.push_screen(
+            FormDialog("Reprint the labels", [("reason", "Reason (e.g. label smudged)")]),
+            lambda values: values and self.print_labels(reprint=True, reason=values["reason"]),
+        )
+
     @work(thread=True, exclusive=True, exit_on_error=False, name="labels")
-    def print_labels(self) -> str:
+    def print_labels(self, reprint: bool = False, reason: str | None = None) -> str:
         """Write the label PDF and count the print (in a thread)."""
         from cellbatch.documents.labels import render
         from cellbatch.services.labels import print_labels
@@ -146,10 +156,19 @@ class LabelScreen(AppScreen):
         def draw(bag_labels) -> None:
             partial.write_bytes(render(bag_labels))
 
-        printed = print_labels(self.cb_app.database(), self.cb_app.actor, self.view["code"], draw)
+        printed = print_labels(
+            self.cb_app.database(),
+            self.cb_app.actor,
+            self.view["code"],
+            draw,
+            reprint=reprint,
+            reason=reason,
+        )
         os.replace(partial, path)
         self.printed = printed
         kind = "final" if printed and printed[0].final else "quarantine"
+        if reprint:
+            kind = f"reprinted {kind}"
         return f"✓ {len(printed)} {kind} label(s) written to {path}{send_to_printer(path)}"
 
     def action_print_record(self) -> None:
