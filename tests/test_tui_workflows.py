@@ -729,3 +729,25 @@ async def test_typed_brackets_are_shown_literally_never_read_as_markup(new_bank)
         await settle(app, pilot)
         assert "[X]-1" in text_of(app, "#chain")
         assert app.is_running
+
+
+@run_async
+async def test_received_tissue_lot_gets_its_din_shown_and_can_start_a_bank(demo_db):
+    from datetime import timedelta
+
+    collected = (datetime.now(UTC) - timedelta(hours=3)).isoformat(timespec="minutes")
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech1")
+        await pilot.press("f8")
+        await settle(app, pilot)
+        for text in ("TL-ADI-0002", "DN-2026-0001", "adipose", "140 g", collected, "6 degC"):
+            await pilot.press(*text, "enter")
+        await settle(app, pilot)
+        summary = text_of(app, "#home-summary")
+        assert "TL-ADI-0002: DIN W9999 " in summary and "[" in summary, summary
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1")
+    start_expansion(demo_db, tech1, "EASC-B009", lot_number="TL-ADI-0002", sop_id="SOP-EASC-EXP")
+    view = batch_view(demo_db, "EASC-B009")
+    assert view["tissue_lot"]["amount"] == "140 g"
+    assert view["din"].replace(" ", "") in summary.replace(" ", "")

@@ -43,6 +43,7 @@ class HomeScreen(AppScreen):
         Binding("f3", "batches", "All batches"),
         Binding("f4", "new_batch", "New batch"),
         Binding("f7", "new_lot", "New lot"),
+        Binding("f8", "receive_tissue", "Receive tissue"),
         Binding("f5", "reload", "Refresh"),
         Binding("f6", "admin", "Admin"),
     ]
@@ -51,7 +52,7 @@ class HomeScreen(AppScreen):
         """Offer starting batches and lots to those who record, administration to admins."""
         actor = self.cb_app.actor
         role = actor.role.value if actor else ""
-        if action in ("new_batch", "new_lot"):
+        if action in ("new_batch", "new_lot", "receive_tissue"):
             return role in ("technician", "supervisor")
         if action == "admin":
             return role == "admin"
@@ -222,6 +223,56 @@ class HomeScreen(AppScreen):
         """Say so and reload (the lot may expire soon)."""
         self.notify(f"✓ material lot {lot} registered")
         self.reload()
+
+    def action_receive_tissue(self) -> None:
+        """Receive a donation: its DIN is assigned now and shown."""
+        from cellbatch.tui.dialogs.form import FormDialog
+
+        fields = [
+            ("lot", "Tissue lot number (scan)"),
+            ("donor", "Donor code (scan)"),
+            ("tissue", "Tissue (bone-marrow or adipose)"),
+            ("amount", "Amount received (mL of marrow, g of fat)"),
+            ("collected", "Collected at (YYYY-MM-DD HH:MM)"),
+            ("temperature", "Receipt temperature (e.g. 6 °C)"),
+        ]
+        self.app.push_screen(
+            FormDialog("Receive a tissue lot", fields),
+            lambda values: values and self.receive(values),
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="receive")
+    def receive(self, values: dict[str, str]) -> str:
+        """Receive the lot through the service; returns the DIN as printed (in a thread)."""
+        from cellbatch import units
+        from cellbatch.domain.errors import InvalidInput
+        from cellbatch.domain.timeparse import parse_datetime
+        from cellbatch.services.donors import receive_tissue_lot
+        from cellbatch.tui.widgets.batch_text import din_text
+
+        measure = {"bone-marrow": "volume", "adipose": "mass"}.get(values["tissue"])
+        if measure is None:
+            raise InvalidInput(
+                "tissue", f"expected bone-marrow or adipose, got {values['tissue']!r}"
+            )
+        din = receive_tissue_lot(
+            self.cb_app.database(),
+            self.cb_app.actor,
+            values["lot"],
+            donor_code=values["donor"],
+            tissue=values["tissue"],
+            amount=units.parse(values["amount"], measure, field="amount"),
+            collected=parse_datetime(values["collected"], field="collected at"),
+            receipt_temperature=units.parse(
+                values["temperature"], "temperature", field="temperature"
+            ),
+        )
+        return f"{values['lot'].upper()}: DIN {din_text(din)}"
+
+    def done_receive(self, what: str) -> None:
+        """Show the DIN assigned."""
+        self.notify(f"✓ tissue lot received · {what}", timeout=20)
+        self.query_one("#home-summary", Plain).update(f"✓ tissue lot received · {what}")
 
     def action_new_batch(self) -> None:
         """Start a bank from a tissue lot, or a dose from a released bank."""
