@@ -139,7 +139,7 @@ async def test_every_footer_binding_does_something(demo_db, tmp_path, monkeypatc
             await press_and_check(app, pilot, effects, key, tested)
             await back_to(app, pilot, "HomeScreen")
         await press_and_check(app, pilot, effects, "f3", tested)  # batch list
-        for key in ("f8", "f7", "escape"):
+        for key in ("f8", "f7", "f2", "escape"):
             await press_and_check(app, pilot, effects, key, tested)
         app.open_batch("EASC-B001")
         await settle(app, pilot)

@@ -751,3 +751,23 @@ async def test_received_tissue_lot_gets_its_din_shown_and_can_start_a_bank(demo_
     view = batch_view(demo_db, "EASC-B009")
     assert view["tissue_lot"]["amount"] == "140 g"
     assert view["din"].replace(" ", "") in summary.replace(" ", "")
+
+
+@run_async
+async def test_batch_list_pages_and_filters_by_status(demo_db):
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "qa1")
+        await pilot.press("f3")
+        await settle(app, pilot)
+        table = app.screen.query_one("#batches")
+        assert table.row_count == 4
+        assert "of 4" in text_of(app, "#page-line")
+        await pilot.press("f2", "f2", "f2")  # in process → quarantine → released
+        await settle(app, pilot)
+        codes = sorted(str(table.get_row_at(i)[0]) for i in range(table.row_count))
+        assert codes == ["BMMSC-B001", "EASC-B001"]
+        assert "RELEASED" in text_of(app, "#page-line")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "BatchScreen"

@@ -13,6 +13,8 @@ from cellbatch.tui.widgets.plain import Plain
 
 PAGE = 100
 """Batches per page."""
+STATUSES = (None, "in-process", "quarantine", "released", "rejected")
+"""The status filter cycles through these (None: every batch)."""
 
 
 class BatchListScreen(AppScreen):
@@ -22,6 +24,7 @@ class BatchListScreen(AppScreen):
         Binding("escape", "back", "Back"),
         Binding("f7", "page(-1)", "Page ◀"),
         Binding("f8", "page(1)", "Page ▶"),
+        Binding("f2", "status", "Status filter"),
     ]
     AUTO_FOCUS = "#batches"
 
@@ -30,7 +33,9 @@ class BatchListScreen(AppScreen):
         self.first = 0
         """Index of the first batch on the page shown."""
         self.total = 0
-        """How many batches there are."""
+        """How many batches there are (with the filter: at least how many)."""
+        self.status: str | None = None
+        """Only batches of this status (None: all)."""
 
     def compose_body(self) -> ComposeResult:
         """Page line and table."""
@@ -42,15 +47,19 @@ class BatchListScreen(AppScreen):
         self.query_one("#batches", DataTable).add_columns(
             "Batch", "Kind", "Status", "SOP", "Started (UTC)", "Bank", "Recipient"
         )
-        self.load(self.first)
+        self.load(self.first, self.status)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="page")
-    def load(self, offset: int) -> tuple[int, list]:
+    def load(self, offset: int, status: str | None) -> tuple[int, list]:
         """One page of batches and the count (in a thread)."""
         from cellbatch.services.batches import count_batches, list_batches
 
         db = self.cb_app.database()
-        return count_batches(db), list_batches(db, offset=offset, limit=PAGE)
+        rows = list_batches(db, offset=offset, limit=PAGE + 1, status=status)
+        if status is None:
+            return count_batches(db), rows[:PAGE]
+        # no count by status in the services: say whether another page follows
+        return offset + len(rows), rows[:PAGE]
 
     def done_page(self, page: tuple[int, list]) -> None:
         """Show the page."""
@@ -69,9 +78,11 @@ class BatchListScreen(AppScreen):
                 key=b.code,
             )
         last = min(self.first + PAGE, self.total)
+        shown = "all statuses" if self.status is None else f"status {self.status.upper()}"
+        of = f"of {self.total}" if self.status is None else ("of more" if self.total > last else "")
         self.query_one("#page-line", Static).update(
-            f"Batches {self.first + 1 if self.total else 0}–{last} of {self.total} "
-            "(F7/F8 page, Enter opens)"
+            f"Batches {self.first + 1 if rows else 0}–{self.first + len(rows)} {of} · {shown} "
+            "(F2 status, F7/F8 page, Enter opens)"
         )
 
     def action_page(self, delta: int) -> None:
@@ -81,7 +92,13 @@ class BatchListScreen(AppScreen):
             self.notify("No more batches that way")
             return
         self.first = offset
-        self.load(offset)
+        self.load(offset, self.status)
+
+    def action_status(self) -> None:
+        """Show only the next status (in process, quarantine, released, rejected, all)."""
+        self.status = STATUSES[(STATUSES.index(self.status) + 1) % len(STATUSES)]
+        self.first = 0
+        self.load(0, self.status)
 
     def action_back(self) -> None:
         """Back."""
