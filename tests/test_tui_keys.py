@@ -135,7 +135,7 @@ async def test_every_footer_binding_does_something(demo_db, tmp_path, monkeypatc
         await pilot.press("ctrl+o")  # a technician for the recording keys
         await settle(app, pilot)
         await log_in(app, pilot, "tech1")
-        for key in ("f4", "f7", "f8"):  # new batch, new material lot, tissue receipt
+        for key in ("f4", "f7", "f8", "f9"):  # new batch, lot, tissue receipt, donor
             await press_and_check(app, pilot, effects, key, tested)
             await back_to(app, pilot, "HomeScreen")
         await press_and_check(app, pilot, effects, "f3", tested)  # batch list

@@ -771,3 +771,19 @@ async def test_batch_list_pages_and_filters_by_status(demo_db):
         await pilot.press("enter")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "BatchScreen"
+
+
+@run_async
+async def test_technician_registers_a_donor(demo_db):
+    from cellbatch.services.donors import donor_view
+
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech2")
+        await pilot.press("f9")
+        await settle(app, pilot)
+        for text in ("DN-2026-0003", "unrelated", "f", "1990"):
+            await pilot.press(*text, "enter")
+        await settle(app, pilot)
+    donor = donor_view(demo_db, "DN-2026-0003")
+    assert donor.sex == "F" and donor.eligibility == "pending"

@@ -44,6 +44,7 @@ class HomeScreen(AppScreen):
         Binding("f4", "new_batch", "New batch"),
         Binding("f7", "new_lot", "New lot"),
         Binding("f8", "receive_tissue", "Receive tissue"),
+        Binding("f9", "new_donor", "New donor"),
         Binding("f5", "reload", "Refresh"),
         Binding("f6", "admin", "Admin"),
     ]
@@ -52,7 +53,7 @@ class HomeScreen(AppScreen):
         """Offer starting batches and lots to those who record, administration to admins."""
         actor = self.cb_app.actor
         role = actor.role.value if actor else ""
-        if action in ("new_batch", "new_lot", "receive_tissue"):
+        if action in ("new_batch", "new_lot", "receive_tissue", "new_donor"):
             return role in ("technician", "supervisor")
         if action == "admin":
             return role == "admin"
@@ -224,6 +225,41 @@ class HomeScreen(AppScreen):
         self.notify(f"✓ material lot {lot} registered")
         self.reload()
 
+    def action_new_donor(self) -> None:
+        """Register a donor by pseudonymous code (eligibility starts as pending)."""
+        from cellbatch.tui.dialogs.form import FormDialog
+
+        fields = [
+            ("code", "Donor code (pseudonymous, never a name)"),
+            ("relationship", "Relationship to the recipient (e.g. mother, unrelated)"),
+            ("sex", "Sex (F or M)"),
+            ("birth_year", "Birth year"),
+        ]
+        self.app.push_screen(
+            FormDialog("Register a donor", fields), lambda values: values and self.add_donor(values)
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="donor")
+    def add_donor(self, values: dict[str, str]) -> str:
+        """Register the donor through the service (in a thread)."""
+        from cellbatch.domain.errors import InvalidInput
+        from cellbatch.services.donors import add_donor
+
+        if not values["birth_year"].isdigit():
+            raise InvalidInput("birth year", f"expected a year, got {values['birth_year']!r}")
+        return add_donor(
+            self.cb_app.database(),
+            self.cb_app.actor,
+            values["code"],
+            relationship=values["relationship"],
+            sex=values["sex"].upper(),
+            birth_year=int(values["birth_year"]),
+        )
+
+    def done_donor(self, code: str) -> None:
+        """Say so."""
+        self.notify(f"✓ donor {code} registered; eligibility pending until determined")
+
     def action_receive_tissue(self) -> None:
         """Receive a donation: its DIN is assigned now and shown."""
         from cellbatch.tui.dialogs.form import FormDialog
@@ -342,3 +378,9 @@ class HomeScreen(AppScreen):
         """Home's actions."""
         yield SystemCommand("Open a batch", "Scan or type its code", self.action_scan)
         yield SystemCommand("Refresh home", "Load again from the database", self.action_reload)
+        actor = self.cb_app.actor
+        if actor is not None and actor.role.value in ("technician", "supervisor"):
+            yield SystemCommand("Start a batch", "Bank or dose", self.action_new_batch)
+            yield SystemCommand("Register a material lot", "Scan it", self.action_new_lot)
+            yield SystemCommand("Receive a tissue lot", "DIN assigned", self.action_receive_tissue)
+            yield SystemCommand("Register a donor", "Pseudonymous code", self.action_new_donor)

@@ -45,6 +45,14 @@ FORMATS = {
 def _describe(section: str, item: Any) -> str:
     if not isinstance(item, dict):
         return str(item)
+    if section == "sop_windows_exceeded":
+        # a window still running is measured against "now": show its limit, not a moving figure
+        took = (
+            ""
+            if str(item.get("to", "")).startswith("now")
+            else f", took {item['actual_hours']:.1f} h"
+        )
+        return f"{item['window']}: {item['from']} → {item['to']}, limit {item['limit']}{took}"
     template = FORMATS.get(section)
     if template is not None:
         try:
