@@ -138,3 +138,18 @@ def test_help_imports_no_textual_reportlab_or_pint():
     ).stdout
     assert "HEAVY []" in out
     assert "init" in out and "audit" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["batch", "list", "--bogus"], "No such option"),
+        (["batch", "frobnicate"], "No such command"),
+        (["batch", "show"], "Missing argument"),
+    ],
+)
+def test_a_mistyped_command_is_a_usage_message_with_exit_2(cli, args, says):
+    result = cli(*args)
+    assert result.code == 2, result
+    assert says in result.err
+    assert "Traceback" not in result.err and "Please report" not in result.err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from cellbatch.cli import (
@@ -64,6 +63,14 @@ qa_cmd.register(app)
 tui_cmd.register(app)
 
 
+# typer >= 0.26 carries its own copy of click and no longer installs click itself, so click's
+# base exception class is taken from typer (where it is found under either version) and click
+# is never imported directly.
+_USAGE_ERROR: type[Exception] = next(
+    k for k in typer.BadParameter.__mro__ if k.__name__ == "ClickException"
+)
+
+
 def _fail(message: str, code: int) -> None:
     typer.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -75,9 +82,9 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=argv, standalone_mode=False, prog_name="cellbatch")
     except CellbatchError as exc:
         _fail(str(exc), exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _fail("aborted", 130)
-    except click.ClickException as exc:
+    except _USAGE_ERROR as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
