@@ -38,7 +38,14 @@ EXAMPLE_NOTICE = "EXAMPLE FIN – NOT FOR CLINICAL USE"
 _PRODUCT_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TOP_KEYS = ("facility", "labels", "products")
 _FACILITY_KEYS = ("name", "address", "fin", "example", "timezone")
-_LABEL_KEYS = ("statements", "biohazard_legend", "communicable_disease_warning")
+_LABEL_KEYS = (
+    "statements",
+    "biohazard_legend",
+    "communicable_disease_warning",
+    "reactive_test_warning",
+)
+DEFAULT_REACTIVE_TEST_WARNING = "WARNING: Reactive test results for {markers}."
+"""21 CFR 1271.65(b): the warning of a product whose donor had reactive marker results."""
 _PRODUCT_KEYS = ("description_code", "collection_type", "name", "storage")
 
 
@@ -86,6 +93,8 @@ class SiteSettings:
     """Warning printed when the donor was not found eligible or evaluation is incomplete."""
     timezone: str = "UTC"
     """IANA time zone of the facility: label expiry dates and times are local to it."""
+    reactive_test_warning: str = DEFAULT_REACTIVE_TEST_WARNING
+    """Warning printed when a donor marker was reactive; ``{markers}`` names them."""
 
     def __post_init__(self) -> None:
         """Refuse a malformed FIN or an unknown time zone."""
@@ -251,6 +260,14 @@ def load_site_settings(path: Path | None = None) -> SiteSettings:
         raise read.fail("facility.timezone", exc.message) from None
 
     labels = read.table(data, "labels", _LABEL_KEYS)
+    reactive = DEFAULT_REACTIVE_TEST_WARNING
+    if "reactive_test_warning" in labels:
+        reactive = read.text(labels, "labels", "reactive_test_warning")
+        if "{markers}" not in reactive:
+            raise read.fail(
+                "labels.reactive_test_warning",
+                "must contain {markers}, where the reactive markers are named",
+            )
 
     products_table = read.table(data, "products", None)
     if not products_table:
@@ -279,4 +296,5 @@ def load_site_settings(path: Path | None = None) -> SiteSettings:
         biohazard_legend=read.text(labels, "labels", "biohazard_legend"),
         communicable_disease_warning=read.text(labels, "labels", "communicable_disease_warning"),
         timezone=timezone,
+        reactive_test_warning=reactive,
     )

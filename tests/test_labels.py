@@ -184,6 +184,7 @@ def test_final_label_only_after_release_and_decodes_exactly(demo_db) -> None:
     text, barcodes = pages_of(print_pdf(demo_db, "EASC-D001"))[0]
     assert decoded(barcodes) == intended(demo_db, "EASC-D001")
     assert "QUARANTINE" not in text
+    assert "BIOHAZARD" not in text and "Reactive test results" not in text  # eligible donor
     assert "FOR RECIPIENT RA-P001 ONLY" in text and "FINAL LABEL" in text
     for statement in load_site_settings().statements:
         assert statement in text.replace("\r\n", " ").replace("\n", " ")
@@ -213,6 +214,8 @@ def test_related_donor_label_is_biohazard_and_decodes_exactly(db) -> None:
     site = load_site_settings()
     assert site.biohazard_legend in flat
     assert " ".join(site.communicable_disease_warning.split()) in flat
+    # 21 CFR 1271.65(b): the donor's reactive marker is named on the label
+    assert "WARNING: Reactive test results for anti-HBc." in flat
     assert "Recipient ID: EB-P001" in flat
 
 

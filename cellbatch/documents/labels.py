@@ -385,6 +385,8 @@ def _statements(canvas: Canvas, label: BagLabel, box: Box) -> None:
     if label.biohazard:
         runs.append(_Run(f"\u2623 {label.biohazard_legend}", BOLD, 1.3))
         runs.append(_Run(label.communicable_disease_warning or "", BOLD))
+    if label.reactive_warning:
+        runs.append(_Run(label.reactive_warning, BOLD))
     _text_block(canvas, runs, box)
 
 

@@ -20,7 +20,16 @@ from sqlmodel import Session
 
 from cellbatch import isbt128, units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Bag, Batch, Donor, LabelEvent, StepEntry, TissueLot, User
+from cellbatch.db.tables import (
+    Bag,
+    Batch,
+    Donor,
+    DonorTest,
+    LabelEvent,
+    StepEntry,
+    TissueLot,
+    User,
+)
 from cellbatch.domain import dosing
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.timeparse import iso_utc
@@ -76,6 +85,7 @@ class BagLabel:
     biohazard: bool
     biohazard_legend: str | None
     communicable_disease_warning: str | None
+    reactive_warning: str | None
     example_notice: str | None
     facility_name: str
     facility_address: list[str]
@@ -224,6 +234,15 @@ def _label(
     biohazard = (
         "biohazard" in product.collection_type_meaning.lower() or donor.eligibility != "eligible"
     )
+    reactive = sorted(
+        set(
+            session.scalars(
+                select(DonorTest.marker).where(
+                    DonorTest.donor_id == donor.id, DonorTest.result == "reactive"
+                )
+            )
+        )
+    )
     fill = session.get(StepEntry, bag.fill_entry_id)
     cells, volume = fill.values["viable_cells"], fill.values["volume"]
     return BagLabel(
@@ -258,6 +277,9 @@ def _label(
         biohazard=biohazard,
         biohazard_legend=site.biohazard_legend if biohazard else None,
         communicable_disease_warning=site.communicable_disease_warning if biohazard else None,
+        reactive_warning=(
+            site.reactive_test_warning.format(markers=", ".join(reactive)) if reactive else None
+        ),
         example_notice=site.example_notice,
         facility_name=site.facility_name,
         facility_address=list(site.facility_address),
