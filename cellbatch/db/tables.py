@@ -352,7 +352,8 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         Correction,
         ReleaseDecision,
         Signature,
-        Deviation, LabelEvent,
+        Deviation,
+        LabelEvent,
     )
 }
 """Every table whose rows the audit chain vouches for, by table name."""
