@@ -283,7 +283,11 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
         "--material",
         "EXC-1",
     )
-    run("qc", "record", "DOSE-1", "--test", "gram-stain", "--value", "negative")
+    out = run("qc", "record", "DOSE-1", "--test", "gram-stain", "--value", "negative")
+    assert "Gram stain (gram-stain-release): negative, specification negative" in out
+    assert out.rstrip().endswith("PASS")
+    out = run("qc", "record", "DOSE-1", "--test", "viability", "--value", "41 %")
+    assert "specification ≥ 70 %" in out and "FAIL (out of specification" in out
     view = json.loads(cli("--db", lab_url, "batch", "show", "DOSE-1", "--json").out)
     assert view["infusion_day"] == 8 and view["fill"]["within_tolerance"]
     assert view["bag"]["product_code"].endswith("A0")

@@ -881,6 +881,33 @@ def test_qc_pass_fail_computed_and_retest_keeps_the_original(lab, bank):
     assert results[2]["value"] == "negative" and results[2]["passed"]
 
 
+@pytest.mark.requirement("GMP-08")
+def test_a_qc_time_before_the_batch_started_or_before_the_result_it_retests_is_refused(
+    lab, bank
+):
+    started = batch_view(lab.db, bank)["started_at"]
+    refused(
+        lab,
+        InvalidInput,
+        "--at: .* is before the batch started",
+        lambda: qc.record_qc(
+            lab.db, lab.sup1, bank, test="endotoxin", value="0.2 EU/mL", at=ago(days=400)
+        ),
+    )
+    first = qc.record_qc(lab.db, lab.sup1, bank, test="endotoxin", value="0.7 EU/mL")
+    refused(
+        lab,
+        InvalidInput,
+        f"--at: .* is before Q{first}, the result this one retests",
+        lambda: qc.record_qc(
+            lab.db, lab.sup1, bank, test="endotoxin", value="0.2 EU/mL", at=ago(hours=1)
+        ),
+    )
+    retest = qc.record_qc(lab.db, lab.sup1, bank, test="endotoxin", value="0.2 EU/mL")
+    assert [r["id"] for r in batch_view(lab.db, bank)["qc"]] == [f"Q{first}", f"Q{retest}"]
+    assert started < batch_view(lab.db, bank)["qc"][0]["performed_at"]
+
+
 def test_qc_value_of_the_wrong_kind_is_refused(lab, bank):
     refused(
         lab,

@@ -328,6 +328,14 @@ def qc_record(
         db, actor, batch, test=test, value=value, method=method, stage=stage, at=when(at)
     )
     typer.echo(f"Q{result}: {test} recorded on {batch.upper()}")
+    from cellbatch.services.batch_view import batch_view
+
+    view = batch_view(db, batch)
+    q = next(q for q in view["qc"] if q["id"] == f"Q{result}")
+    value = q["value"]["display"] if isinstance(q["value"], dict) else q["value"]
+    verdict = "PASS" if q["passed"] else "FAIL (out of specification: a deviation is opened)"
+    typer.echo(f"  {q['name']} ({q['qc_id']}): {value}, specification {q['specification']}")
+    typer.echo(f"  {verdict}")
 
 
 def correct_cmd(

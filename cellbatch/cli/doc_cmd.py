@@ -73,6 +73,11 @@ def labels(
             f"flags {label.flags}, product {label.product_code}, expiry {label.expiry_local} "
             f"{label.expiry_zone} ({label.expiry_utc} UTC)"
         )
+        codes = label.barcodes()
+        typer.echo(
+            f"    barcodes: DIN {codes['din']}  product {codes['product_code']}  "
+            f"expiry {codes['expiry']}"
+        )
 
 
 @label_app.command("scan")

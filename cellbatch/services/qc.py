@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.database import Database
@@ -36,6 +37,33 @@ def parse_result(test: QcTest, text: str) -> float | str:
     return units.parse(text, test.measure, field="--value")
 
 
+def latest_result(session: Session, batch: Batch, test: QcTest) -> QcResult | None:
+    """The newest result of ``test`` on the batch (the one a new result would retest)."""
+    return (
+        session.execute(
+            select(QcResult)
+            .where(QcResult.batch_id == batch.id, QcResult.qc_id == test.id)
+            .order_by(QcResult.id.desc())
+        )
+        .scalars()
+        .first()
+    )
+
+
+def _check_performed_at(session: Session, batch: Batch, test: QcTest, when: datetime) -> None:
+    """Refuse a QC time before the batch started, or before the result it retests."""
+    floor, what = batch.started_at, "the batch started"
+    previous = latest_result(session, batch, test)
+    if previous is not None and previous.performed_at > floor:
+        floor, what = previous.performed_at, f"Q{previous.id}, the result this one retests"
+    if when < floor:
+        raise InvalidInput(
+            "--at",
+            f"{when:%Y-%m-%d %H:%M} UTC is before {what} ({floor:%Y-%m-%d %H:%M} UTC); "
+            "expected the time the test was done",
+        )
+
+
 def write_result(
     uow: UnitOfWork,
     batch: Batch,
@@ -47,15 +75,7 @@ def write_result(
     note: str | None = None,
 ) -> QcResult:
     """Store one result (a retest if the test has one already); an OOS opens a deviation."""
-    previous = (
-        uow.session.execute(
-            select(QcResult)
-            .where(QcResult.batch_id == batch.id, QcResult.qc_id == test.id)
-            .order_by(QcResult.id.desc())
-        )
-        .scalars()
-        .first()
-    )
+    previous = latest_result(uow.session, batch, test)
     numeric = not isinstance(value, str)
     result = QcResult(
         batch_id=batch.id,
@@ -103,6 +123,7 @@ def record_qc(
         qc_test = sop.qc_test(test.strip(), stage)
         parsed = parse_result(qc_test, value)
         when = check_work_time(at or uow.now, uow.now)
+        _check_performed_at(uow.session, batch, qc_test, when)
         result = write_result(uow, batch, qc_test, parsed, method=method, at=when)
         uow.commit()
         return result.id
