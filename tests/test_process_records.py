@@ -882,9 +882,7 @@ def test_qc_pass_fail_computed_and_retest_keeps_the_original(lab, bank):
 
 
 @pytest.mark.requirement("GMP-08")
-def test_a_qc_time_before_the_batch_started_or_before_the_result_it_retests_is_refused(
-    lab, bank
-):
+def test_a_qc_time_before_the_batch_started_or_before_the_result_it_retests_is_refused(lab, bank):
     started = batch_view(lab.db, bank)["started_at"]
     refused(
         lab,
