@@ -78,7 +78,6 @@ _MEASURE_LIST = [
         "a cell count (cells)",
         "cell",
         "×10⁶ cells",
-        bare_number_ok=True,
         scale=1e6,
         example="280 x 10^6 cells",
     ),
