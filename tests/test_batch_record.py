@@ -59,12 +59,57 @@ def batch_id(db, code: str) -> int:
         return find_batch(session, code).id
 
 
+def bank_vial_ids(db, code: str) -> set[str]:
+    """Ids of the vials a batch froze (none for a dose batch), read from the table."""
+    from sqlalchemy import select
+
+    from cellbatch.db.tables import Vial
+
+    number = batch_id(db, code)
+    with db.session() as session:
+        rows = session.execute(select(Vial.id).where(Vial.batch_id == number)).scalars()
+        return {str(i) for i in rows}
+
+
 def batch_audit(db, code: str) -> list:
-    """The batch's audit entries: those filed under it, and the creation of the batch row."""
+    """The batch's audit entries: those filed under it, the creation of the batch row, and
+    every entry about one of its vials (a dose batch's thaw updates the bank's vials)."""
     number = batch_id(db, code)
     found = {e.seq: e for e in list_entries(db, batch_id=number)}
     found.update({e.seq: e for e in list_entries(db, entity="batch", entity_id=str(number))})
+    vials = bank_vial_ids(db, code)
+    found.update({e.seq: e for e in list_entries(db, entity="vial") if e.entity_id in vials})
     return [found[seq] for seq in sorted(found)]
+
+
+def audit_value_texts(value: str) -> list[str]:
+    """The texts an audit value must appear as: a record's content (JSON) field by field as
+    ``key: value`` (strings bare, other values as JSON), anything else as stored."""
+    try:
+        content = json.loads(value)
+    except ValueError:
+        content = None
+    if not isinstance(content, dict) or not content:
+        return [value]
+    return [
+        f"{key}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+        for key, v in content.items()
+    ]
+
+
+def sop_labels(db, code: str) -> dict[str, dict[str, str]]:
+    """The pinned SOP's label of each step parameter, by step kind."""
+    from cellbatch.services.batch_access import find_batch
+    from cellbatch.services.sops import sop_of
+
+    with db.session() as session:
+        sop = sop_of(session, find_batch(session, code))
+    return {step.kind: {p.name: p.label for p in step.parameters} for step in sop.steps}
+
+
+def parameter_shown(labels: dict, kind: str, name: str) -> str:
+    """A parameter's name as printed: the SOP's label, or the name in words without one."""
+    return labels.get(kind, {}).get(name) or name.replace("_", " ").capitalize()
 
 
 def missing(expected: list[str], text: str) -> list[str]:
@@ -78,15 +123,18 @@ def missing(expected: list[str], text: str) -> list[str]:
 def test_record_holds_every_value_signature_and_audit_entry(demo_db, code) -> None:
     _data, pages, text = record_text(demo_db, code)
     view = batch_view(demo_db, code)  # compared with the database, read separately
+    labels = sop_labels(demo_db, code)
     values = []
     for entry in view["steps"]:
         values += [entry["id"], printed_time(entry["performed_at"])]
         values += [entry["recorded_by"]["full_name"]]
         for name, value in entry["values"].items():
-            values += [name] + shown(value)
+            values.append(parameter_shown(labels, entry["kind"], name))
+            values += [printed_time(value)] if name in ("start", "end") else shown(value)
         values += [m["lot"] for m in entry["materials"]]
     for q in view["qc"]:
-        values += [q["id"], q["name"], q["method"], q["specification"]]
+        method = q["method"].replace(" x ", " × ")  # the SOP's letter x printed as a sign
+        values += [q["id"], q["name"], method, q["specification"]]
         values += shown(q["value"]) if isinstance(q["value"], dict) else [q["value"]]
         values.append("PASS" if q["passed"] else "FAIL")
     values += [view["sop"]["id"], view["sop"]["version"], view["sop"]["content_hash"]]
@@ -114,7 +162,9 @@ def test_record_holds_every_value_signature_and_audit_entry(demo_db, code) -> No
     for entry in entries:
         parts = [str(entry.seq), printed_time(entry.at), entry.username, entry.action]
         parts += [f"{entry.entity} {entry.entity_id}"]
-        parts += [p for p in (entry.field, entry.old_value, entry.new_value, entry.reason) if p]
+        parts += [p for p in (entry.field, entry.reason) if p]
+        for value in (entry.old_value, entry.new_value):
+            parts += audit_value_texts(value) if value else []
         assert missing(parts, text) == [], f"audit entry #{entry.seq}"
 
     for number, page in enumerate(pages, start=1):
@@ -222,3 +272,252 @@ def test_no_label_text_runs_off_the_label(demo_db) -> None:
     pdfs = []
     print_labels(demo_db, tech, "EASC-D001", lambda ls: pdfs.append(render_labels(ls)))
     assert text_outside(pdfs[0], 1.5 * mm, 1.5 * mm) == []
+
+
+HEADINGS = (
+    "Release checklist (batch not released)",
+    "Donor and infectious-disease markers",
+    "Process steps",
+    "Computed values (formula and inputs)",
+    "QC results and specifications",
+    "Materials and lots",
+    "Deviations",
+    "Data changed after first entry",
+    "Electronic signatures",
+    "Growth: cumulative population doublings",
+    "Vials (inventory)",
+    "Label reconciliation",
+)
+
+
+def stranded_headings(pdf: bytes, code: str) -> list[str]:
+    """Section headings printed as the last text of a page's body (their content overleaf)."""
+    found = []
+    for number, page in enumerate(pdf_pages(pdf), start=1):
+        body = page[: page.rfind(f"Batch record {code}")]  # page header and footer come last
+        for heading in HEADINGS:
+            if squeeze(body).endswith(squeeze(heading)):
+                found.append(f"page {number}: {heading}")
+    return found
+
+
+def fill_fucosylated_dose(db) -> None:
+    """Fill the bag of the demo's fucosylated dose (FUC-D001), as the README's tour does."""
+    from cellbatch.services import steps
+
+    tech = authenticate(db, "tech1", "demo-tech1")
+    steps.fill(db, tech, "FUC-D001", volume="10 mL", cells="4e7 cells", materials=["SAL-HSA-0915"])
+
+
+def test_no_section_heading_is_left_at_the_bottom_of_a_page(demo_db, monkeypatch) -> None:
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Spacer
+
+    from cellbatch.documents import batch_record
+
+    fill_fucosylated_dose(demo_db)
+    cover = batch_record._cover
+    for code in DEMO_BATCHES:
+        data = record_data(demo_db, code)
+        assert stranded_headings(render(data), code) == [], code
+        # push every heading through every position on a page: none may end a page alone
+        for shift in range(0, 250, 9):
+            monkeypatch.setattr(
+                batch_record, "_cover", lambda d, s=shift: cover(d) + [Spacer(1, s * mm)]
+            )
+            assert stranded_headings(render(data), code) == [], f"{code}, shifted {shift} mm"
+
+
+def verification_line(v: dict) -> str:
+    return f"verified by {v['full_name']} ({v['username']}) at {printed_time(v['signed_at'])}"
+
+
+def entry_rows(text: str, items: list[dict]) -> dict[str, str]:
+    """Each step's or QC result's table row in a record's squeezed text, by its ID."""
+    starts = []
+    for item in items:
+        what = item["kind"] if "kind" in item else item["name"]
+        starts.append((text.index(squeeze(f"{item['id']} {what}")), item["id"]))
+    starts.sort()
+    ends = [at for at, _ref in starts[1:]] + [len(text)]
+    return {ref: text[at:end] for (at, ref), end in zip(starts, ends, strict=True)}
+
+
+@pytest.mark.requirement("GMP-20")
+@pytest.mark.requirement("GMP-11")
+def test_each_critical_entry_shows_its_verification_or_pending(demo_db) -> None:
+    from cellbatch.services.verification import verify
+
+    for code in DEMO_BATCHES:
+        view = batch_view(demo_db, code)
+        _data, _pages, text = record_text(demo_db, code)
+        body = text[: text.index(squeeze("Appendix: audit trail"))]
+        items = view["steps"] + view["qc"]
+        rows = entry_rows(body, items)
+        for item in items:
+            current = [v for v in item["verifications"] if not v["superseded"]]
+            if item["verification_status"] == "verified":
+                assert squeeze(verification_line(current[-1])) in rows[item["id"]], item["id"]
+            elif item["needs_verification"]:
+                assert "PENDING" in rows[item["id"]], (code, item["id"])
+            else:
+                assert "PENDING" not in rows[item["id"]], (code, item["id"])
+        pending = [i for i in items if i["needs_verification"]]
+        pending = [i for i in pending if i["verification_status"] != "verified"]
+        assert body.count("PENDING") == len(pending), code
+
+    thaw = next(e for e in batch_view(demo_db, "FUC-D001")["steps"] if e["kind"] == "thaw")
+    verify(demo_db, "sup1", "demo-sup1", "FUC-D001", thaw["id"])
+    [v] = next(e for e in batch_view(demo_db, "FUC-D001")["steps"] if e["id"] == thaw["id"])[
+        "verifications"
+    ]
+    _data, _pages, text = record_text(demo_db, "FUC-D001")
+    assert squeeze(verification_line(v)) in text
+    assert v["full_name"] and v["username"] == "sup1"
+
+
+@pytest.mark.requirement("GMP-08")
+def test_a_batch_not_released_prints_its_release_checklist(demo_db) -> None:
+    from cellbatch.services.review import review
+
+    checklist = review(demo_db, "FUC-D001")["checklist"]
+    unmet = [c for c in checklist if not c["met"]]
+    assert unmet, "the demo's fucosylated dose is not ready for release"
+    _data, _pages, text = record_text(demo_db, "FUC-D001")
+    assert squeeze("Release checklist (batch not released)") in text
+    for c in checklist:
+        row = squeeze(c["description"]) + ("met" if c["met"] else "NOTMET")
+        assert row in text, c["id"]
+    release_qc = next(c for c in checklist if c["id"] == "release-qc")
+    assert "missing:" in release_qc["detail"] and squeeze(release_qc["detail"]) in text
+    assert text.count("NOTMET") == len(unmet)
+
+    for code in ("EASC-B001", "BMMSC-B001"):  # released: the decision is on the record instead
+        assert batch_view(demo_db, code)["status"] == "released"
+        _data, _pages, text = record_text(demo_db, code)
+        assert squeeze("Release checklist") not in text
+
+
+def test_the_record_prints_the_donor_marker_results(demo_db) -> None:
+    from cellbatch.services.donors import donor_view
+
+    for code in DEMO_BATCHES:
+        donor = donor_view(demo_db, batch_view(demo_db, code)["donor"]["code"])
+        assert donor.tests
+        _data, _pages, text = record_text(demo_db, code)
+        for t in donor.tests:
+            row = squeeze(f"{t['marker']} {t['result']} {t['sampled']}")
+            assert row.lower() in text.lower(), (code, t)
+    assert "REACTIVE" in record_text(demo_db, "FUC-D001")[2]  # the mother's anti-HBc
+
+
+def test_audit_values_and_record_names_are_never_split(demo_db) -> None:
+    for code in DEMO_BATCHES:
+        _data, pages, _text = record_text(demo_db, code)
+        printed = " ".join(pages).split()  # as printed: each line's words
+        words = set(printed) | {w.removesuffix(";") for w in printed}  # fields end in "; "
+        broken = []
+        for entry in batch_audit(demo_db, code):
+            texts = [entry.entity, entry.field or ""]
+            for value in (entry.old_value, entry.new_value):
+                texts += audit_value_texts(value) if value else []
+            for word in " ".join(texts).split():
+                if word not in words:
+                    broken.append(f"#{entry.seq}: {word}")
+        assert broken == [], code
+
+
+@pytest.mark.requirement("GMP-07")
+def test_a_bank_record_holds_the_changes_dose_batches_made_to_its_vials(demo_db) -> None:
+    vials = bank_vial_ids(demo_db, "EASC-B001")
+    thaws = [
+        e
+        for e in list_entries(demo_db, entity="vial")
+        if e.entity_id in vials and e.field == "thaw_entry_id"
+    ]
+    assert thaws, "EASC-D001 thawed vials of EASC-B001"
+    assert all(e.batch_id != batch_id(demo_db, "EASC-B001") for e in thaws)
+    data, _pages, text = record_text(demo_db, "EASC-B001")
+    assert {e.seq for e in thaws} <= {a["seq"] for a in data["audit_trail"]}
+    for e in thaws:
+        row = f"{e.seq} {printed_time(e.at)} {e.username} update vial {e.entity_id}"
+        assert squeeze(f"{row} thaw_entry_id new: {e.new_value} {e.reason}") in text
+
+
+def boxes_of(pdf: bytes, needle: str) -> list[tuple[float, float, float, float]]:
+    """(left, bottom, right, top) of each place ``needle`` is printed, on any page."""
+    doc = pypdfium2.PdfDocument(pdf)
+    out = []
+    try:
+        for page in doc:
+            textpage = page.get_textpage()
+            searcher = textpage.search(needle)
+            while (hit := searcher.get_next()) is not None:
+                index, count = hit
+                boxes = [textpage.get_charbox(i) for i in range(index, index + count)]
+                out.append(
+                    (
+                        min(b[0] for b in boxes),
+                        min(b[1] for b in boxes),
+                        max(b[2] for b in boxes),
+                        max(b[3] for b in boxes),
+                    )
+                )
+    finally:
+        doc.close()
+    return out
+
+
+def test_growth_chart_labels_stay_inside_the_plot(demo_db) -> None:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+
+    plot_left, plot_right = 31 * mm, A4[0] - 23 * mm  # margin 15 mm; plot 16 mm in, 8 mm short
+    for code in ("EASC-B001", "BMMSC-B001"):
+        view = batch_view(demo_db, code)
+        pdf = render(record_data(demo_db, code))
+        [days] = boxes_of(pdf, "days since P0 seeding")
+        y_ticks = [b for b in boxes_of(pdf, "0") if b[2] < plot_left and b[1] > days[3]]
+        zero = min(y_ticks, key=lambda b: b[1])  # the y-axis tick "0", level with the x-axis
+        x_axis = (zero[1] + zero[3]) / 2
+        for p in view["passages"]:
+            [box] = boxes_of(pdf, f"P{p['passage']}: {p['cumulative_population_doublings']:.2f}")
+            assert plot_left < box[0] and box[2] < plot_right, (code, p["passage"], box)
+            assert box[1] > x_axis + 1, (code, p["passage"], "on the x-axis")
+        [ceiling] = boxes_of(pdf, "SOP ceiling")
+        assert ceiling[0] > plot_left + 4, "clear of the y-axis"
+        assert plot_left < ceiling[0] and ceiling[2] < plot_right
+
+
+@pytest.mark.requirement("GMP-11")
+@pytest.mark.requirement("GMP-21")
+def test_a_release_signature_says_what_was_signed(demo_db) -> None:
+    for code in ("EASC-B001", "BMMSC-B001"):
+        view = batch_view(demo_db, code)
+        [decision] = view["release_decisions"]
+        [sig] = [s for s in view["signatures"] if s["on"] == "batch"]
+        assert sig["signed_at"] == decision["decided_at"]
+        _data, _pages, text = record_text(demo_db, code)
+        row = f"batch {code} (release decision) {sig['full_name']} {sig['username']}"
+        assert squeeze(row) in text
+
+
+def test_times_names_and_signs_are_printed_one_way(demo_db) -> None:
+    fill_fucosylated_dose(demo_db)
+    view = batch_view(demo_db, "FUC-D001")
+    _data, pages, _text = record_text(demo_db, "FUC-D001")
+    body = "".join(pages)
+    body = body[: body.index("Appendix: audit trail")]  # the appendix prints stored values
+    assert re.findall(r"\d{4}-\d\d-\d\dT\d\d:\d\d", body) == []
+    fuc = view["fucosylation"]
+    for shown_time in (printed_time(fuc["start"]), printed_time(fuc["end"])):
+        assert squeeze(shown_time) in squeeze(body)
+    for raw in ("vial_numbers", "gdp_fucose_concentration", "enzyme_concentration"):
+        assert raw not in body
+    for label in ("Vial numbers: 1, 2, 3", "GDP-fucose concentration: 1 mM"):
+        assert squeeze(label) in squeeze(body)
+    assert squeeze("Viable count × volume, against dose per kg × body weight") in squeeze(body)
+    assert " x " not in body
+    [deviation] = view["deviations"]
+    opened = f"Opened {printed_time(deviation['opened_at'])} by Ingrid Larsen (tech2)"
+    assert deviation["opened_by"] == "tech2" and squeeze(opened) in squeeze(body)

@@ -11,7 +11,9 @@ printed.
 from __future__ import annotations
 
 import io
+import json
 import math
+import re
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -21,15 +23,20 @@ from reportlab.graphics.shapes import Drawing, Group, String
 from reportlab.graphics.widgets.markers import makeMarker
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
-from reportlab.lib.pagesizes import A4
+from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
+    BaseDocTemplate,
+    CondPageBreak,
+    Frame,
     KeepTogether,
+    NextPageTemplate,
     PageBreak,
+    PageTemplate,
     Paragraph,
-    SimpleDocTemplate,
     Spacer,
     Table,
     TableStyle,
@@ -42,6 +49,8 @@ __all__ = ["render"]
 
 _MARGIN = 15 * mm
 _WIDTH = A4[0] - 2 * _MARGIN
+_WIDE = landscape(A4)[0] - 2 * _MARGIN
+"""Width of the landscape pages the audit-trail appendix is printed on."""
 _KINDS = {"expansion": "expansion batch / bank", "dose": "dose batch"}
 CHANGED = "changed after first entry"
 """How a value corrected after it was first recorded is marked on paper (Annex 11 §8.2)."""
@@ -121,18 +130,25 @@ def _when(iso: str | None) -> str:
 
 
 def _who(person: dict | None) -> str:
+    """A person as printed everywhere: ``Full Name (username)``."""
     if not person:
         return "—"
     return f"{person['full_name']} ({person['username']})"
 
 
-def _table(headers: list[str], rows: list[list[Any]], widths: list[float], style="small") -> Table:
+def _table(
+    headers: list[str],
+    rows: list[list[Any]],
+    widths: list[float],
+    style="small",
+    page_width: float = _WIDTH,
+) -> Table:
     """A ruled table; cells are wrapped paragraphs, the header row repeats on each page."""
     total = sum(widths)
     data = [[_p(h, "cell_bold") for h in headers]]
     for row in rows:
         data.append([c if isinstance(c, Paragraph) else _p(c, style) for c in row])
-    table = Table(data, colWidths=[w / total * _WIDTH for w in widths], repeatRows=1)
+    table = Table(data, colWidths=[w / total * page_width for w in widths], repeatRows=1)
     table.setStyle(
         TableStyle(
             [
@@ -168,6 +184,89 @@ def _pairs(rows: list[tuple[str, Any]]) -> Table:
         )
     )
     return table
+
+
+def _label(labels: dict, kind: str, name: str) -> str:
+    """A step parameter as the SOP labels it (``vial_numbers`` as "Vial numbers" if it has none)."""
+    return labels.get(kind, {}).get(name) or name.replace("_", " ").capitalize()
+
+
+def _step_value(name: str, value: Any) -> str:
+    """A recorded step value as printed; start and end times like every other time."""
+    if name in ("start", "end") and isinstance(value, str):
+        return _when(value)
+    return _show(value)
+
+
+_TIMES = re.compile(r"(?<=\S) x (?=\S)")
+
+
+def _times_sign(text: str) -> str:
+    """``count x volume`` as ``count × volume`` (SOP method text written with a letter x)."""
+    return _TIMES.sub(" × ", text)
+
+
+_ISO_TIME = re.compile(r"\b(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)Z\b")
+
+
+def _times_in(text: str) -> str:
+    """Every ``2026-12-01T21:59:14Z`` in a text as ``2026-12-01 21:59:14 UTC``."""
+    return _ISO_TIME.sub(r"\1 \2 UTC", text)
+
+
+def _mark(text: str) -> str:
+    """Escaped text in the bold dark-red of things that need attention."""
+    return f'<font name="{BOLD}" color="#8a1c00">{escape(text)}</font>'
+
+
+def _verification(item: dict) -> str:
+    """Where a step entry's or QC result's second-person verification stands, as markup."""
+    status = item.get("verification_status")
+    if status is None or status == "not required":
+        return escape("second-person verification: not required")
+    current = [v for v in item.get("verifications") or [] if not v.get("superseded")]
+    if status == "verified" and current:
+        v = current[-1]
+        return escape(f"verified by {v['full_name']} ({v['username']}) at {_when(v['signed_at'])}")
+    if status == "invalid":
+        v = current[-1] if current else {}
+        return _mark(
+            f"verification by {v.get('full_name')} ({v.get('username')}) NO LONGER VALID "
+            f"({v.get('reason_invalid') or 'content changed'}): second-person verification "
+            "PENDING"
+        )
+    return _mark("second-person verification PENDING")
+
+
+def _first_part_height(flowable: Any) -> float:
+    """How much of a flowable must share a page with the heading above it."""
+    _w, height = flowable.wrap(_WIDTH, 100_000)
+    if isinstance(flowable, Table):
+        return sum(flowable._rowHeights[:2])  # known after wrap: header and first row
+    return height
+
+
+def _keep_headings(story: list, frame_height: float) -> list:
+    """Put a conditional page break before each section heading.
+
+    The heading moves to the next page unless it fits together with the start of its content
+    (a table's header and first row, or the first paragraph), so no heading is left alone at the
+    bottom of a page.
+    """
+    out: list = []
+    for i, flowable in enumerate(story):
+        if isinstance(flowable, Paragraph) and flowable.style.name == "h1":
+            _w, height = flowable.wrap(_WIDTH, 100_000)
+            need = height + flowable.style.spaceBefore + flowable.style.spaceAfter
+            for follower in story[i + 1 :]:
+                if isinstance(follower, (PageBreak, CondPageBreak, NextPageTemplate)):
+                    break
+                need += _first_part_height(follower)
+                if not isinstance(follower, Spacer):
+                    break
+            out.append(CondPageBreak(min(need, 0.8 * frame_height)))
+        out.append(flowable)
+    return out
 
 
 # ----------------------------------------------------------------------------- sections
@@ -279,6 +378,66 @@ def _cover(data: dict) -> list:
     return story
 
 
+def _donor(data: dict) -> list:
+    """The donor's infectious-disease marker results: the grounds of the eligibility."""
+    donor = data.get("donor")
+    if not donor:
+        return []
+    story: list = [
+        _p("Donor and infectious-disease markers", "h1"),
+        _p(
+            f"Donor {donor['code']} · relationship to the recipient: {donor['relationship']} · "
+            f"sex {donor['sex']} · born {donor['birth_year']} · eligibility: "
+            f"{donor['eligibility']}",
+            "body",
+        ),
+        Spacer(1, 1.5 * mm),
+    ]
+    tests = donor.get("tests") or []
+    if not tests:
+        return story + [_p("No marker result recorded.", "body")]
+    rows = [
+        [
+            t["marker"],
+            Paragraph(_mark(t["result"].upper()), S["small"])
+            if t["result"] != "negative"
+            else t["result"],
+            t["sampled"],
+        ]
+        for t in tests
+    ]
+    story.append(_table(["Marker", "Result", "Sample date"], rows, [40, 30, 30]))
+    return story
+
+
+def _checklist(data: dict) -> list:
+    """The release criteria of a batch not released, each met or not, when printed."""
+    criteria = data.get("release_checklist")
+    if criteria is None:
+        return []
+    unmet = [c for c in criteria if not c["met"]]
+    story: list = [
+        _p("Release checklist (batch not released)", "h1"),
+        _p(
+            f"The release criteria as they stood when this record was printed "
+            f"({_when(data['generated_at'])}): {len(criteria) - len(unmet)} of {len(criteria)} "
+            "met. The batch cannot be released while any is not met.",
+            "body",
+        ),
+        Spacer(1, 1.5 * mm),
+    ]
+    rows = [
+        [
+            c["description"],
+            _p("met", "cell_bold") if c["met"] else Paragraph(_mark("NOT MET"), S["small"]),
+            _times_in(c["detail"]),
+        ]
+        for c in criteria
+    ]
+    story.append(_table(["Criterion", "Met", "Detail"], rows, [45, 10, 45]))
+    return story
+
+
 def _corrections_by_field(b: dict) -> dict[tuple[str, str], list[dict]]:
     out: dict[tuple[str, str], list[dict]] = {}
     for c in b.get("corrections", []):
@@ -286,7 +445,7 @@ def _corrections_by_field(b: dict) -> dict[tuple[str, str], list[dict]]:
     return out
 
 
-def _steps(b: dict) -> list:
+def _steps(b: dict, labels: dict) -> list:
     story: list = [_p("Process steps", "h1")]
     if not b["steps"]:
         return story + [_p("No step recorded yet.", "body")]
@@ -295,7 +454,7 @@ def _steps(b: dict) -> list:
     for e in b["steps"]:
         values = []
         for name, value in e["values"].items():
-            text = f"{name}: {_show(value)}"
+            text = f"{_label(labels, e['kind'], name)}: {_step_value(name, value)}"
             line = escape(text)
             for c in fixes.get((e["id"], name), []):
                 line += (
@@ -305,9 +464,7 @@ def _steps(b: dict) -> list:
             values.append(line)
         for name in e.get("corrected_fields", []):
             if name not in e["values"]:
-                values.append(
-                    f'<font name="{BOLD}" color="#8a1c00">[{escape(name)} {CHANGED}]</font>'
-                )
+                values.append(_mark(f"[{_label(labels, e['kind'], name)} {CHANGED}]"))
         materials = [
             f"{m['kind']}: {m['lot']} ({m['name']}, exp. {m['expires']})" for m in e["materials"]
         ]
@@ -318,10 +475,14 @@ def _steps(b: dict) -> list:
                 step,
                 Paragraph("<br/>".join(values) or "—", S["small"]),
                 _p("; ".join(materials) or "—", "tiny"),
-                _p(
-                    f"performed {_when(e['performed_at'])}; recorded {_when(e['recorded_at'])} by "
-                    f"{_who(e['recorded_by'])}",
-                    "tiny",
+                Paragraph(
+                    escape(
+                        f"performed {_when(e['performed_at'])}; recorded "
+                        f"{_when(e['recorded_at'])} by {_who(e['recorded_by'])}"
+                    )
+                    + "<br/>"
+                    + _verification(e),
+                    S["tiny"],
                 ),
             ]
         )
@@ -497,7 +658,7 @@ def _qc(b: dict) -> list:
             [
                 q["id"],
                 f"{q['name']} ({q['stage']})",
-                q["method"],
+                _times_sign(q["method"]),
                 Paragraph(
                     escape(_show(q["value"]))
                     + "".join(
@@ -508,7 +669,12 @@ def _qc(b: dict) -> list:
                 ),
                 q["specification"],
                 _p(verdict, "cell_bold"),
-                _p(f"{_when(q['performed_at'])}, {_who(q['recorded_by'])}", "tiny"),
+                Paragraph(
+                    escape(f"{_when(q['performed_at'])}, {_who(q['recorded_by'])}")
+                    + "<br/>"
+                    + _verification(q),
+                    S["tiny"],
+                ),
             ]
         )
     story.append(
@@ -557,10 +723,10 @@ def _deviations(b: dict) -> list:
             ("Investigation", d.get("investigation")),
             ("Root cause", d.get("root_cause")),
             ("CAPA", d.get("capa")),
-            ("Opened", f"{_when(d.get('opened_at'))} by {_show(d.get('opened_by'))}"),
+            ("Opened", f"{_when(d.get('opened_at'))} by {_person(d, 'opened_by')}"),
             (
                 "Closed",
-                f"{_when(d.get('closed_at'))} by {_show(d.get('closed_by'))}"
+                f"{_when(d.get('closed_at'))} by {_person(d, 'closed_by')}"
                 if d.get("closed_at")
                 else "open",
             ),
@@ -569,6 +735,14 @@ def _deviations(b: dict) -> list:
             rows.append(("Signature", _signature_text(s)))
         story += [_pairs(rows), Spacer(1, 2 * mm)]
     return story
+
+
+def _person(d: dict, key: str) -> str:
+    """``Full Name (user)`` of a deviation's opener or closer (the user ID alone if no name)."""
+    username, name = d.get(key), d.get(f"{key}_name")
+    if not username:
+        return "—"
+    return f"{name} ({username})" if name else str(username)
 
 
 def _corrections(b: dict) -> list:
@@ -607,6 +781,19 @@ def _signature_text(s: dict) -> str:
     )
 
 
+def _signed_record(b: dict, s: dict) -> str:
+    """What a signature is over: ``E19 (thaw step)``, ``batch EASC-D001 (release decision)``."""
+    on = str(s.get("on"))
+    if on == "batch":
+        decided = {d["decided_at"] for d in b.get("release_decisions") or []}
+        what = "release decision" if s.get("signed_at") in decided else "batch record"
+        return f"batch {b['code']} ({what})"
+    kinds = {e["id"]: f"{e['kind']} step" for e in b.get("steps", [])}
+    kinds |= {q["id"]: "QC result" for q in b.get("qc", [])}
+    kinds |= {d["id"]: "deviation" for d in b.get("deviations") or []}
+    return f"{on} ({kinds[on]})" if on in kinds else on
+
+
 def _signatures(b: dict) -> list:
     story: list = [_p("Electronic signatures", "h1")]
     sigs = b.get("signatures") or []
@@ -614,7 +801,7 @@ def _signatures(b: dict) -> list:
         return story + [_p("No electronic signature recorded for this batch.", "body")]
     rows = [
         [
-            s.get("on"),
+            _signed_record(b, s),
             s.get("full_name"),
             s.get("username"),
             _when(s.get("signed_at")),
@@ -628,10 +815,28 @@ def _signatures(b: dict) -> list:
         _table(
             ["Signed record", "Printed name", "User ID", "Date and time", "Meaning", "Valid"],
             rows,
-            [12, 22, 11, 22, 12, 21],
+            [20, 20, 9, 20, 11, 20],
         )
     )
     return story
+
+
+_POINT_FONT = 6.5
+
+
+def _point_label(plot: LinePlot, px: float, py: float, text: str) -> String:
+    """A point's label inside the plot: above the point, left of it where it would run out.
+
+    Centred above the point; moved left so it ends at the point near the right edge, right so
+    it starts at the point near the y-axis, and below the point if there is no room above.
+    """
+    width = stringWidth(text, REGULAR, _POINT_FONT)
+    left, right = plot.x + 2, plot.x + plot.width - 2
+    x = min(max(px - width / 2, left), right - width)
+    y = py + 4
+    if y + _POINT_FONT > plot.y + plot.height - 1:
+        y = py - 4 - _POINT_FONT
+    return String(x, y, text, fontName=REGULAR, fontSize=_POINT_FONT)
 
 
 def _growth_chart(b: dict) -> list:
@@ -687,19 +892,18 @@ def _growth_chart(b: dict) -> list:
     drawing.add(turned)
     for (x, y), p in zip(points[1:], passages, strict=True):
         drawing.add(
-            String(
-                plot.x + x / plot.xValueAxis.valueMax * plot.width + 3,
-                plot.y + y / plot.yValueAxis.valueMax * plot.height - 9,
+            _point_label(
+                plot,
+                plot.x + x / plot.xValueAxis.valueMax * plot.width,
+                plot.y + y / plot.yValueAxis.valueMax * plot.height,
                 f"P{p['passage']}: {y:.2f}",
-                fontName=REGULAR,
-                fontSize=6.5,
             )
         )
     if limit:
         drawing.add(
             String(
-                plot.x + 2,
-                plot.y + float(limit) / plot.yValueAxis.valueMax * plot.height + 2,
+                plot.x + 3 * mm,
+                plot.y + float(limit) / plot.yValueAxis.valueMax * plot.height - 8,
                 f"SOP ceiling {limit:g}",
                 fontName=REGULAR,
                 fontSize=6.5,
@@ -770,8 +974,35 @@ def _labels(data: dict) -> list:
     return story
 
 
+def _audit_scalar(value: Any) -> str:
+    """One JSON value as printed in the audit trail: strings bare, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _audit_value(label: str, text: str) -> str:
+    """An audit entry's old or new value as escaped markup.
+
+    A record's content (a JSON object) is shown field by field as ``key: value``, separated
+    by "; ", so lines break between fields and at spaces, never inside a number, code or
+    identifier; any other value as stored.
+    """
+    try:
+        content = json.loads(text)
+    except ValueError:
+        content = None
+    head = f'<font name="{BOLD}">{label}:</font> '
+    if not isinstance(content, dict) or not content:
+        return head + escape(text)
+    return head + "; ".join(
+        f"{escape(str(key))}: {escape(_audit_scalar(value))}" for key, value in content.items()
+    )
+
+
 def _audit(data: dict) -> list:
     story: list = [
+        NextPageTemplate("landscape"),
         PageBreak(),
         _p("Appendix: audit trail of this batch", "h1"),
         _p(
@@ -786,11 +1017,11 @@ def _audit(data: dict) -> list:
         return story + [_p("No audit entry.", "body")]
     rows = []
     for a in entries:
-        change = ""
+        lines: list[str] = []
         if a["old_value"] is not None:
-            change += f"old: {a['old_value']}\n"
+            lines.append(_audit_value("old", a["old_value"]))
         if a["new_value"] is not None:
-            change += f"new: {a['new_value']}"
+            lines.append(_audit_value("new", a["new_value"]))
         rows.append(
             [
                 a["seq"],
@@ -799,7 +1030,7 @@ def _audit(data: dict) -> list:
                 a["action"],
                 f"{a['entity']} {a['entity_id']}",
                 a["field"],
-                Paragraph(escape(change.strip() or "—").replace("\n", "<br/>"), S["tiny"]),
+                Paragraph("<br/>".join(lines) or "—", S["tiny"]),
                 a["reason"],
             ]
         )
@@ -807,8 +1038,9 @@ def _audit(data: dict) -> list:
         _table(
             ["#", "Time (UTC)", "User", "Action", "Record", "Field", "Values", "Reason"],
             rows,
-            [5, 12, 8, 8, 11, 12, 31, 13],
+            [4, 9, 5.5, 5.5, 10, 9, 42, 15],
             style="tiny",
+            page_width=_WIDE,
         )
     )
     return story
@@ -817,7 +1049,9 @@ def _audit(data: dict) -> list:
 def _story(data: dict) -> list:
     b = data["batch"]
     story = _cover(data)
-    story += _steps(b)
+    story += _checklist(data)
+    story += _donor(data)
+    story += _steps(b, data.get("parameter_labels") or {})
     story += _computed(b)
     story += _qc(b)
     story += _materials(b)
@@ -829,7 +1063,7 @@ def _story(data: dict) -> list:
         story += _vials(b)
     story += _labels(data)
     story += _audit(data)
-    return story
+    return _keep_headings(story, A4[1] - 32 * mm)
 
 
 class _NumberedCanvas(Canvas):
@@ -858,7 +1092,7 @@ class _NumberedCanvas(Canvas):
     def _furniture(self, number: int, total: int) -> None:
         data = self.record
         code = data["batch"]["code"]
-        width, height = A4
+        width, height = self._pagesize
         self.saveState()
         self.setFont(BOLD, 8)
         self.drawString(_MARGIN, height - 10 * mm, f"Batch record {code}")
@@ -883,7 +1117,7 @@ def render(data: dict) -> bytes:
     S.update(_styles())
     buffer = io.BytesIO()
     code = data["batch"]["code"]
-    doc = SimpleDocTemplate(
+    doc = BaseDocTemplate(
         buffer,
         pagesize=A4,
         leftMargin=_MARGIN,
@@ -895,6 +1129,21 @@ def render(data: dict) -> bytes:
         subject="GMP batch record",
         creator="cellbatch",
     )
+    templates = []
+    for name, size in (("portrait", A4), ("landscape", landscape(A4))):
+        frame = Frame(
+            _MARGIN,
+            16 * mm,
+            size[0] - 2 * _MARGIN,
+            size[1] - 32 * mm,
+            leftPadding=0,
+            rightPadding=0,
+            topPadding=0,
+            bottomPadding=0,
+            id=name,
+        )
+        templates.append(PageTemplate(id=name, frames=[frame], pagesize=size))
+    doc.addPageTemplates(templates)
     canvas_class = type("_RecordCanvas", (_NumberedCanvas,), {"record": data})
     doc.build(_story(data), canvasmaker=canvas_class)
     return buffer.getvalue()

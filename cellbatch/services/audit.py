@@ -74,10 +74,11 @@ def list_entries(
     batch_id: int | None = None,
     entity: str | None = None,
     entity_id: str | None = None,
+    entity_ids: list[str] | None = None,
     offset: int = 0,
     limit: int | None = None,
 ) -> list[AuditRecord]:
-    """Audit entries in order, optionally only one batch's or one record's, paged."""
+    """Audit entries in order, optionally only one batch's or some records', paged."""
     with db.session() as session:
         query = select(AuditEntry).order_by(AuditEntry.seq)
         if batch_id is not None:
@@ -86,6 +87,8 @@ def list_entries(
             query = query.where(AuditEntry.entity == entity)
         if entity_id is not None:
             query = query.where(AuditEntry.entity_id == entity_id)
+        if entity_ids is not None:
+            query = query.where(AuditEntry.entity_id.in_(entity_ids))
         query = query.offset(offset)
         if limit is not None:
             query = query.limit(limit)

@@ -59,6 +59,10 @@ class DeviationView:
     closed_at: str | None
     closed_by: str | None
     signatures: list[SignatureView] = field(default_factory=list)
+    opened_by_name: str | None = None
+    """Printed full name of the user who opened it (``opened_by`` is the user ID)."""
+    closed_by_name: str | None = None
+    """Printed full name of the QA officer who closed it."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary for JSON output."""
@@ -284,12 +288,12 @@ def deviation_views(
         ).scalars()
     )
     ids = {d.opened_by for d in devs} | {d.closed_by for d in devs if d.closed_by}
-    names = {}
+    names: dict[int, str] = {}
+    full_names: dict[int, str] = {}
     if ids:
-        names = {
-            u.id: u.username
-            for u in session.execute(select(User).where(User.id.in_(ids))).scalars()
-        }
+        for u in session.execute(select(User).where(User.id.in_(ids))).scalars():
+            names[u.id] = u.username
+            full_names[u.id] = u.full_name
     return [
         DeviationView(
             id=f"D{d.id}",
@@ -307,6 +311,8 @@ def deviation_views(
             closed_at=iso_utc(d.closed_at),
             closed_by=names.get(d.closed_by) if d.closed_by else None,
             signatures=[s for s in sigs if s.on == ref_of("deviation", d.id)],
+            opened_by_name=full_names.get(d.opened_by),
+            closed_by_name=full_names.get(d.closed_by) if d.closed_by else None,
         )
         for d in devs
     ]

@@ -10,30 +10,64 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from cellbatch.db.database import Database
-from cellbatch.services.audit import list_entries
+from cellbatch.db.tables import Vial
+from cellbatch.services.audit import AuditRecord, list_entries
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.batch_view import batch_view
+from cellbatch.services.donors import donor_view
 from cellbatch.services.labels import label_history
+from cellbatch.services.review import release_checklist
+from cellbatch.services.sops import sop_of
 from cellbatch.site import load_site_settings
 
 FORMAT = "cellbatch-batch-record/1"
 """Identifies the layout of the electronic copy."""
 
 
-def _batch_id(db: Database, code: str) -> int:
+def _batch_facts(db: Database, code: str) -> dict[str, Any]:
+    """The batch's id, its vials' ids, its SOP's parameter labels and its release checklist."""
     with db.session() as session:
-        return find_batch(session, code).id
+        batch = find_batch(session, code)
+        sop = sop_of(session, batch)
+        vial_ids = session.execute(select(Vial.id).where(Vial.batch_id == batch.id)).scalars()
+        return {
+            "id": batch.id,
+            "vial_ids": [str(i) for i in vial_ids],
+            "labels": {step.kind: {p.name: p.label for p in step.parameters} for step in sop.steps},
+            "checklist": None
+            if batch.status == "released"
+            else [c.to_dict() for c in release_checklist(session, batch)],
+        }
 
 
-def record_data(db: Database, code: str, *, now: datetime | None = None) -> dict[str, Any]:
-    """The complete record of one batch: read model, audit trail, labels, site, time printed."""
-    view = batch_view(db, code)
-    batch_id = _batch_id(db, code)
+def batch_audit_entries(db: Database, batch_id: int, vial_ids: list[str]) -> list[AuditRecord]:
+    """The audit entries of a batch's record, in order.
+
+    Those filed under the batch, the creation of the batch row itself, and every entry about
+    one of its vials, even one written by another batch's transaction (a dose batch that
+    thawed the vial files that change under the dose batch).
+    """
     entries = {e.seq: e for e in list_entries(db, batch_id=batch_id)}
     for entry in list_entries(db, entity="batch", entity_id=str(batch_id)):
         entries.setdefault(entry.seq, entry)
-    audit = [entries[seq].to_dict() for seq in sorted(entries)]
+    if vial_ids:
+        for entry in list_entries(db, entity="vial", entity_ids=vial_ids):
+            entries.setdefault(entry.seq, entry)
+    return [entries[seq] for seq in sorted(entries)]
+
+
+def record_data(db: Database, code: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """The complete record of one batch: read model, audit trail, labels, site, time printed.
+
+    Also the donor with its marker results, the SOP's labels of the step parameters and,
+    for a batch not released, the release checklist as it stands when printed.
+    """
+    view = batch_view(db, code)
+    facts = _batch_facts(db, code)
+    audit = [e.to_dict() for e in batch_audit_entries(db, facts["id"], facts["vial_ids"])]
     site = load_site_settings()
     data: dict[str, Any] = {
         "format": FORMAT,
@@ -46,6 +80,9 @@ def record_data(db: Database, code: str, *, now: datetime | None = None) -> dict
             "timezone": site.timezone,
         },
         "batch": view,
+        "donor": donor_view(db, view["donor"]["code"]).to_dict(),
+        "parameter_labels": facts["labels"],
+        "release_checklist": facts["checklist"],
         "labels": label_history(db, code) if view["kind"] == "dose" else None,
         "audit_trail": audit,
     }
