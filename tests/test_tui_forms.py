@@ -41,3 +41,13 @@ def test_a_value_is_checked_for_dimension_number_and_range_as_typed():
     assert "EXPIRED" in check_field(lot, "FTVII-1", lots, "2026-01-01").message
     assert "not fucosyltransferase" in check_field(lot, "GDPF-1", lots, "2026-01-01").message
     assert check_field(lot, "NOPE", lots, "2026-01-01").state == "error"
+
+
+@pytest.mark.requirement("GMP-23")
+def test_a_bare_number_in_a_cell_count_field_is_refused_as_ambiguous():
+    sop = next(s for s in available_sops() if s.id == "SOP-FUC-BMMSC-DOSE")
+    cells = next(f for f in build_form(sop, "fill").fields if f.name == "viable_cells")
+    out = check_field(cells, "40", None, "2026-01-01")
+    assert out.state == "error" and "cell count with its unit" in out.message
+    assert check_field(cells, "40 x 10^6 cells", None, "2026-01-01").state == "ok"
+    assert cells.placeholder == "e.g. 280 x 10^6 cells"

@@ -290,3 +290,51 @@ def test_the_log_in_screen_needs_no_database_units_or_pdf_library_to_start():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def footer_overflow(app) -> list[str]:
+    """Footer keys of the current screen that do not lie wholly inside the terminal's width."""
+    from textual.widgets._footer import FooterKey
+
+    width = app.size.width
+    keys = list(app.screen.query(FooterKey))
+    assert keys, f"no footer keys on {type(app.screen).__name__}"
+    return [
+        f"{key.key_display} {key.description}"
+        for key in keys
+        if key.region.width == 0 or key.region.right > width
+    ]
+
+
+@run_async
+async def test_at_80x24_every_footer_key_is_on_screen(demo_db):
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    seen: dict[str, list[str]] = {}
+    async with app.run_test(size=(80, 24)) as pilot:
+        for user in ("tech1", "qa1", "admin"):
+            await log_in(app, pilot, user)
+            seen[f"{user} home"] = footer_overflow(app)
+            if user == "admin":
+                await pilot.press("f6")
+                await settle(app, pilot)
+                seen["admin"] = footer_overflow(app)
+                await back_to(app, pilot, "HomeScreen")
+            else:
+                app.open_batch("EASC-D001")
+                await settle(app, pilot)
+                seen[f"{user} batch"] = footer_overflow(app)
+                for key, name in (("f6", "ReviewScreen"), ("f9", "LabelScreen")):
+                    await pilot.press(key)
+                    await settle(app, pilot)
+                    assert type(app.screen).__name__ == name
+                    seen[f"{user} {name}"] = footer_overflow(app)
+                    await back_to(app, pilot, "BatchScreen")
+                await back_to(app, pilot, "HomeScreen")
+                await pilot.press("f3")
+                await settle(app, pilot)
+                seen[f"{user} batch list"] = footer_overflow(app)
+                await back_to(app, pilot, "HomeScreen")
+            await pilot.press("ctrl+o")
+            await settle(app, pilot)
+    assert {where: keys for where, keys in seen.items() if keys} == {}
+    assert len(seen) == 12

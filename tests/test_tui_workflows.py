@@ -218,6 +218,31 @@ async def test_another_user_at_the_lock_discards_the_unsaved_entry(new_bank):
         assert batch_view(new_bank, "EASC-B002")["steps"] == []
 
 
+@run_async
+async def test_escape_on_a_typed_form_asks_first_and_a_second_escape_discards(new_bank):
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    notes: list[str] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+        await log_in(app, pilot, "tech1")
+        app.open_batch("EASC-B002")
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        cells = app.screen.query_one("#f-viable_cells", Input)
+        assert cells.placeholder.startswith("e.g.") and "cells" in cells.placeholder
+        cells.value = "3.8e6 cells"
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "EntryScreen"
+        assert cells.value == "3.8e6 cells" and "press Esc again to discard" in notes[-1]
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "BatchScreen"
+        assert "discarded" in notes[-1]
+    assert batch_view(new_bank, "EASC-B002")["steps"] == []
+
+
 @pytest.mark.requirement("GMP-20")
 @pytest.mark.requirement("GMP-13")
 @run_async

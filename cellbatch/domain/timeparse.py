@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 from cellbatch.domain.errors import InvalidInput
 
+_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
+"""The right shape for a date and time, whatever the numbers in it."""
 _FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 
@@ -24,6 +27,10 @@ def parse_datetime(text: str, *, field: str) -> datetime:
                 break
             except ValueError:
                 continue
+    if value is None and _SHAPE.fullmatch(raw):
+        raise InvalidInput(
+            field, f"{raw!r} is not a real date and time; expected YYYY-MM-DD HH:MM (24-hour)"
+        )
     if value is None or (len(raw) <= 10 and "T" not in raw and " " not in raw):
         raise InvalidInput(field, f"expected a date and time as YYYY-MM-DD HH:MM, got {raw[:40]!r}")
     if value.tzinfo is None:

@@ -239,7 +239,9 @@ def _checklist(r: _Record) -> list[Criterion]:
                 "bag-in-date",
                 "The bag has not expired",
                 in_date,
-                f"expires {iso_utc(r.bag.expires_at)}" if r.bag is not None else "no bag",
+                f"expires {iso_utc(r.bag.expires_at)}"
+                if r.bag is not None
+                else "no bag filled yet",
             )
         )
     pending_donor = r.donor.eligibility == "pending"

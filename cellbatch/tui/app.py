@@ -41,10 +41,14 @@ class CellbatchApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "cellbatch"
+    # An 80-column footer holds only so many keys: Lock is shown everywhere, Log out on the
+    # home screen (its own binding), Quit nowhere; all three work on every screen and are in
+    # the command palette ("Menu").
     BINDINGS = [
         Binding("ctrl+l", "lock", "Lock", priority=True),
-        Binding("ctrl+o", "logout", "Log out", priority=True),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+o", "logout", "Log out", show=False),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+p", "command_palette", "Menu", show=False, priority=True),
     ]
 
     actor: reactive[Actor | None] = reactive(None, init=False)

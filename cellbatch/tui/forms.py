@@ -64,6 +64,18 @@ class FieldSpec:
     material_kind: str | None = None
     critical: bool = False
 
+    @property
+    def placeholder(self) -> str:
+        """Dim text in the empty field: where to type, and in what form."""
+        if self.kind == "quantity" and self.param is not None:
+            return f"e.g. {self.param.measure.example}" if self.param.measure.example else ""
+        return {
+            "count": "a whole number",
+            "lot": "scan the lot",
+            "datetime": "YYYY-MM-DD HH:MM",
+            "text": "type or scan",
+        }.get(self.kind, "")
+
 
 @dataclass
 class Check:

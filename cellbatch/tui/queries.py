@@ -119,8 +119,6 @@ class HomeData:
     lots: list[LotWarning] = field(default_factory=list)
     deviations: list[OpenDeviation] = field(default_factory=list)
     verifications: list[PendingVerification] = field(default_factory=list)
-    released: int = 0
-    total: int = 0
 
 
 def deadlines_of(view: dict[str, Any]) -> list[Deadline]:
@@ -163,12 +161,12 @@ def _summary(view: dict[str, Any]) -> InProcessBatch:
 def home_data(db: Database, actor: Actor, today: date) -> HomeData:
     """The home screen of ``actor``: work in process, running windows, lots, QA queue."""
     from cellbatch.services.batch_view import batch_view
-    from cellbatch.services.batches import count_batches, list_batches
+    from cellbatch.services.batches import list_batches
     from cellbatch.services.deviations import list_deviations
     from cellbatch.services.donors import list_materials
     from cellbatch.services.verification import verification_status
 
-    data = HomeData(total=count_batches(db))
+    data = HomeData()
     for status in ("in-process", "quarantine"):
         for summary in list_batches(db, status=status, limit=HOME_BATCHES):
             view = batch_view(db, summary.code)

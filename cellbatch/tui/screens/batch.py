@@ -15,9 +15,33 @@ from cellbatch.tui.clock import iso_short
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets import batch_text
 from cellbatch.tui.widgets.plain import Plain
+from cellbatch.tui.widgets.tables import fit_columns
 
 AUDIT_PAGE = 50
 """Audit entries shown per page."""
+
+AUDIT_VALUE_CHARS = 240
+"""Longest old or new value shown in full on screen (the printed record has every value)."""
+
+
+def audit_change(entry: Any) -> str:
+    """One audit entry as lines: what changed, old → new, and the reason."""
+    what = f"{entry.action} {entry.entity} {entry.entity_id}"
+    if entry.field:
+        what += f" .{entry.field}"
+
+    def cut(value: str | None) -> str:
+        text = value or "—"
+        return text if len(text) <= AUDIT_VALUE_CHARS else text[: AUDIT_VALUE_CHARS - 1] + "…"
+
+    lines = [what]
+    if entry.old_value is not None:
+        lines.append(f"{cut(entry.old_value)} → {cut(entry.new_value)}")
+    elif entry.new_value is not None:
+        lines.append(cut(entry.new_value))
+    if entry.reason:
+        lines.append(f"reason: {entry.reason}")
+    return "\n".join(lines)
 
 
 class BatchScreen(AppScreen):
@@ -25,14 +49,15 @@ class BatchScreen(AppScreen):
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("f2", "record", "Record step"),
-        Binding("f3", "qc", "QC result"),
+        Binding("f2", "record", "Record"),
+        Binding("f3", "qc", "QC"),
         Binding("f4", "correct", "Correct"),
-        Binding("f5", "reload", "Refresh"),
-        Binding("f6", "review", "Review/verify"),
+        Binding("f5", "reload", "Refresh", show=False),
+        Binding("f6", "review", "Review"),
         Binding("f9", "documents", "Print"),
-        Binding("f7", "audit_page(-1)", "Audit ◀"),
-        Binding("f8", "audit_page(1)", "Audit ▶"),
+        # the audit tab says these keys on its first line
+        Binding("f7", "audit_page(-1)", "Audit ◀", show=False),
+        Binding("f8", "audit_page(1)", "Audit ▶", show=False),
     ]
 
     def __init__(self, code: str, *, tab: str | None = None) -> None:
@@ -72,19 +97,35 @@ class BatchScreen(AppScreen):
     def on_mount(self) -> None:
         """Set up the tables and load."""
         self.query_one("#passages", DataTable).add_columns(
-            "P", "Vessels", "Seeded", "Density", "Harvested viable", "Via", "PD", "Cum PD"
+            "P",
+            "Vessels",
+            "Seeded ×10⁶",
+            "cells/cm²",
+            "Viable ×10⁶",
+            "Via. %",
+            "PD",
+            "Cum. PD",
         )
-        self.query_one("#qc", DataTable).add_columns(
-            "ID", "Test", "Result", "Specification", "Verdict", "Stage", "By"
+        width = self.app.size.width
+        fit_columns(
+            self.query_one("#qc", DataTable),
+            [("ID", 4), ("Test · stage", None), ("Result", 12), ("Spec.", 12), ("Verdict", 12)],
+            width,
         )
-        self.query_one("#signatures", DataTable).add_columns(
-            "On", "Meaning", "Printed name", "Signed (UTC)", "Valid?"
+        fit_columns(
+            self.query_one("#signatures", DataTable),
+            [("On", 10), ("Meaning", 9), ("Name", 16), ("Signed (UTC)", 16), ("Valid?", None)],
+            width,
         )
-        self.query_one("#deviations", DataTable).add_columns(
-            "ID", "Status", "Class", "Title", "Opened", "Closed by"
+        fit_columns(
+            self.query_one("#deviations", DataTable),
+            [("ID", 4), ("Status", 7), ("Class", 8), ("Title · opened", None), ("Closed by", 10)],
+            width,
         )
-        self.query_one("#audit", DataTable).add_columns(
-            "#", "UTC", "User", "Action", "What", "Old", "New", "Reason"
+        fit_columns(
+            self.query_one("#audit", DataTable),
+            [("#", 4), ("UTC · user", 16), ("Change · old → new · reason", None)],
+            width,
         )
         self.reload()
 
@@ -142,17 +183,17 @@ class BatchScreen(AppScreen):
         passages.clear()
         chart = self.query_one("#chart", Static)
         if view["kind"] == "expansion":
-            q = batch_text.q
+            n = batch_text.number
             for p in view["passages"]:
                 pd = p.get("population_doublings")
                 cum = p.get("cumulative_population_doublings")
                 passages.add_row(
                     f"P{p['passage']}",
                     f"{p['vessels']}×{p['vessel']}",
-                    q(p["viable_cells_seeded"]),
-                    q(p["seeding_density"]),
-                    q(p.get("viable_cells_harvested")),
-                    q(p.get("viability")),
+                    n(p["viable_cells_seeded"]),
+                    n(p["seeding_density"]),
+                    n(p.get("viable_cells_harvested")),
+                    n(p.get("viability")),
                     "—" if pd is None else f"{pd:.2f}",
                     "—" if cum is None else f"{cum:.2f}",
                 )
@@ -170,12 +211,11 @@ class BatchScreen(AppScreen):
             retest = f" (retest of {item['retest_of']})" if item["retest_of"] else ""
             table.add_row(
                 item["id"],
-                item["name"] + retest,
+                f"{item['name']}{retest} · {item['stage']} · by {item['recorded_by']['username']}",
                 batch_text.qc_value(item) + (" (corrected)" if item["corrected"] else ""),
                 item["specification"],
                 batch_text.qc_verdict(item),
-                item["stage"],
-                item["recorded_by"]["username"],
+                height=None,
             )
         failed = sum(1 for item in view["qc"] if not item["passed"])
         self.query_one("#qc-note", Static).update(
@@ -192,7 +232,11 @@ class BatchScreen(AppScreen):
                 valid = "✓ valid" + (" (superseded)" if sig.superseded else "")
             else:
                 valid = f"✗ INVALID: {sig.reason_invalid}"
-            table.add_row(sig.on, sig.meaning, sig.full_name, iso_short(sig.signed_at), valid)
+            table.add_row(
+                sig.on, sig.meaning, sig.full_name, iso_short(sig.signed_at), valid, height=None
+            )
+        if not signatures:
+            table.add_row("—", "", "no electronic signature yet", "", "", height=None)
         table = self.query_one("#deviations", DataTable)
         table.clear()
         for d in deviations:
@@ -200,25 +244,19 @@ class BatchScreen(AppScreen):
                 d.id,
                 d.status.upper(),
                 d.classification or "—",
-                d.title,
-                iso_short(d.opened_at),
+                f"{d.title} · opened {iso_short(d.opened_at)}",
                 d.closed_by or "",
+                height=None,
             )
+        if not deviations:
+            table.add_row("—", "", "", "no deviation on this batch", "", height=None)
 
     def _show_audit(self, records: list) -> None:
         table = self.query_one("#audit", DataTable)
         table.clear()
         for r in records:
-            what = f"{r.entity} {r.entity_id}" + (f" .{r.field}" if r.field else "")
             table.add_row(
-                str(r.seq),
-                iso_short(r.at),
-                r.username,
-                r.action,
-                what,
-                (r.old_value or "")[:30],
-                (r.new_value or "")[:30],
-                r.reason or "",
+                str(r.seq), f"{iso_short(r.at)}\n{r.username}", audit_change(r), height=None
             )
         last = min(self.audit_offset + AUDIT_PAGE, self.audit_total)
         self.query_one("#audit-page", Static).update(

@@ -24,7 +24,7 @@ class BatchListScreen(AppScreen):
         Binding("escape", "back", "Back"),
         Binding("f7", "page(-1)", "Page ◀"),
         Binding("f8", "page(1)", "Page ▶"),
-        Binding("f2", "status", "Status filter"),
+        Binding("f2", "status", "Status"),
     ]
     AUTO_FOCUS = "#batches"
 

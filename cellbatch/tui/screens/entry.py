@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual import work
@@ -13,6 +14,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 from cellbatch.tui.forms import Check, FieldSpec, build_form, check_field, previews
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.plain import Plain
+
+DISCARD_CONFIRM_SECONDS = 5.0
+"""A second Esc within this time discards a form with values typed."""
 
 
 class EntryScreen(AppScreen):
@@ -37,6 +41,7 @@ class EntryScreen(AppScreen):
         """Material lots by number (loaded in a worker)."""
         self.vials: dict[int, dict[str, Any]] | None = None
         """The parent bank's vials by number, for a thaw (loaded in a worker)."""
+        self._cancel_asked_at = -DISCARD_CONFIRM_SECONDS
         self.checks: dict[str, Check] = {}
         """The latest check of each field."""
         self.saved_id: int | None = None
@@ -69,7 +74,9 @@ class EntryScreen(AppScreen):
                             [(c, c) for c in f.choices], id=f"f-{f.name}", classes="field-input"
                         )
                     else:
-                        yield Input(id=f"f-{f.name}", classes="field-input")
+                        yield Input(
+                            id=f"f-{f.name}", classes="field-input", placeholder=f.placeholder
+                        )
                     yield Plain(f.hint, id=f"h-{f.name}", classes="field-hint")
             yield Plain("* critical: a second person verifies it", classes="hint")
             yield Plain("", id="preview")
@@ -230,7 +237,16 @@ class EntryScreen(AppScreen):
         self.query_one("#save", Button).disabled = False
 
     def action_cancel(self) -> None:
-        """Leave without saving (say so when something was typed)."""
+        """Leave without saving; with values typed, only on a second Esc within a few seconds."""
         if self.has_unsaved:
+            now = time.monotonic()
+            if now - self._cancel_asked_at > DISCARD_CONFIRM_SECONDS:
+                self._cancel_asked_at = now
+                self.notify(
+                    f"{self.entry_title} is not saved: press Esc again to discard it, "
+                    "Ctrl+S to save",
+                    severity="warning",
+                )
+                return
             self.notify(f"Entry discarded: {self.entry_title} was not saved")
         self.dismiss(self.saved_id is not None)

@@ -15,6 +15,7 @@ from cellbatch.tui.clock import countdown, short_time
 from cellbatch.tui.queries import HomeData
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.plain import Plain
+from cellbatch.tui.widgets.tables import fit_columns
 
 STEP_NAMES = {
     "seed": "seed (new passage)",
@@ -34,19 +35,26 @@ def due_text(next_steps: list[str]) -> str:
     return " or ".join(STEP_NAMES.get(k, k) for k in next_steps)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 open deviation``, ``2 open deviations``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 class HomeScreen(AppScreen):
     """What the logged-in user has to do now."""
 
     AUTO_FOCUS = "#scan"
     BINDINGS = [
         Binding("f2", "scan", "Open batch"),
-        Binding("f3", "batches", "All batches"),
-        Binding("f4", "new_batch", "New batch"),
-        Binding("f7", "new_lot", "New lot"),
-        Binding("f8", "receive_tissue", "Receive tissue"),
-        Binding("f9", "new_donor", "New donor"),
-        Binding("f5", "reload", "Refresh"),
+        Binding("f3", "batches", "Batches"),
+        Binding("f4", "new_batch", "New"),
+        # also offered by F4's list, which names these keys
+        Binding("f7", "new_lot", "New lot", show=False),
+        Binding("f8", "receive_tissue", "Receive tissue", show=False),
+        Binding("f9", "new_donor", "New donor", show=False),
+        Binding("f5", "reload", "Refresh", show=False),
         Binding("f6", "admin", "Admin"),
+        Binding("ctrl+o", "app.logout", "Log out"),
     ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -96,7 +104,11 @@ class HomeScreen(AppScreen):
         self.query_one("#awaiting", DataTable).add_columns("Batch", "Kind", "SOP", "Last")
         self.query_one("#lots", DataTable).add_columns("Lot", "Kind", "Expires", "State")
         self.query_one("#verifications", DataTable).add_columns("Batch", "Entry", "What", "Status")
-        self.query_one("#deviations", DataTable).add_columns("Batch", "Deviation", "Class", "Title")
+        fit_columns(
+            self.query_one("#deviations", DataTable),
+            [("Batch", 10), ("ID", 3), ("Class", 12), ("Title", None)],
+            self.app.size.width,
+        )
         self.set_interval(30.0, self.show_windows)
         self.reload()
 
@@ -119,7 +131,7 @@ class HomeScreen(AppScreen):
         summary = (
             f"{len(data.in_process)} in process · {len(data.awaiting_decision)} for QA · "
             f"{len(data.deadlines)} windows · {len(data.verifications)} to verify · "
-            f"{len(data.deviations)} open deviations · {data.total} batches"
+            f"{_count(len(data.deviations), 'open deviation')}"
         )
         self.query_one("#home-summary", Static).update(summary)
         table = self.query_one("#in-process", DataTable)
@@ -137,7 +149,9 @@ class HomeScreen(AppScreen):
         table = self.query_one("#deviations", DataTable)
         table.clear()
         for d in data.deviations:
-            table.add_row(d.batch, d.id, d.classification, d.title, key=f"{d.batch}/{d.id}")
+            table.add_row(
+                d.batch, d.id, d.classification, d.title, key=f"{d.batch}/{d.id}", height=None
+            )
         table = self.query_one("#lots", DataTable)
         table.clear()
         today = self.cb_app.clock().date()
@@ -311,18 +325,29 @@ class HomeScreen(AppScreen):
         self.query_one("#home-summary", Plain).update(f"✓ tissue lot received · {what}")
 
     def action_new_batch(self) -> None:
-        """Start a bank from a tissue lot, or a dose from a released bank."""
+        """Start a bank or a dose batch, or register a lot, a tissue receipt or a donor."""
         from cellbatch.tui.dialogs.choice import ChoiceDialog
 
         choices = [
             ("expansion", "Expansion batch (a bank) from a tissue lot"),
             ("dose", "Dose batch for one recipient from a released bank"),
+            ("lot", "Material lot: reagent, medium… with its expiry   (F7)"),
+            ("tissue", "Tissue lot received: assigns its DIN   (F8)"),
+            ("donor", "Donor   (F9)"),
         ]
-        self.app.push_screen(ChoiceDialog("Start which batch?", choices), self._ask_batch)
+        self.app.push_screen(ChoiceDialog("New…", choices), self._ask_batch)
 
     def _ask_batch(self, kind: str | None) -> None:
         from cellbatch.tui.dialogs.form import FormDialog
 
+        other = {
+            "lot": self.action_new_lot,
+            "tissue": self.action_receive_tissue,
+            "donor": self.action_new_donor,
+        }
+        if kind in other:
+            other[kind]()
+            return
         if kind == "expansion":
             fields = [
                 ("code", "New batch code"),

@@ -51,11 +51,11 @@ class LabelScreen(AppScreen):
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("f2", "print_labels", "Print labels"),
-        Binding("f3", "print_record", "Print record"),
+        Binding("f2", "print_labels", "Labels"),
+        Binding("f3", "print_record", "Record"),
         Binding("f4", "reprint", "Reprint"),
-        Binding("f5", "verify", "Verify scans"),
-        Binding("f8", "clear", "Clear scans"),
+        Binding("f5", "verify", "Verify"),
+        Binding("f8", "clear", "Clear"),
     ]
     AUTO_FOCUS = "#label-scan"
 

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 from cellbatch.tui.dialogs.signature import SignatureAnswer, SignatureDialog
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.plain import Plain
+from cellbatch.tui.widgets.tables import fit_columns
 
 EXCEPTIONS = {
     "out_of_spec": "Out of specification",
@@ -86,13 +87,13 @@ class ReviewScreen(AppScreen):
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("f5", "reload", "Refresh"),
-        Binding("f6", "verify", "Verify entry"),
+        Binding("f5", "reload", "Refresh", show=False),
+        Binding("f6", "verify", "Verify"),
         Binding("f7", "investigate", "Deviation"),
         Binding("f8", "close_deviation", "Close dev."),
-        Binding("f9", "decide", "Decide (sign)"),
+        Binding("f9", "decide", "Decide"),
     ]
-    AUTO_FOCUS = "#pending"
+    AUTO_FOCUS = "#exceptions"
 
     def __init__(self, code: str) -> None:
         super().__init__()
@@ -111,14 +112,24 @@ class ReviewScreen(AppScreen):
             yield DataTable(id="exceptions", cursor_type="row")
             yield Plain("Release checklist", classes="section")
             yield DataTable(id="checklist", cursor_type="row")
-            yield Plain("Waiting for a second person's verification (F6)", classes="section")
+            yield Plain(
+                "Waiting for a second person's verification (Enter or F6 verifies)",
+                classes="section",
+            )
             yield DataTable(id="pending", cursor_type="row")
 
     def on_mount(self) -> None:
         """Columns, then load."""
-        self.query_one("#exceptions", DataTable).add_columns("Kind", "Details")
-        self.query_one("#checklist", DataTable).add_columns("Met?", "Criterion", "Detail")
-        self.query_one("#pending", DataTable).add_columns("Entry", "What", "Status")
+        width = self.app.size.width
+        exceptions = self.query_one("#exceptions", DataTable)
+        fit_columns(exceptions, [("Kind", 20), ("Details", None)], width)
+        checklist = self.query_one("#checklist", DataTable)
+        fit_columns(checklist, [("Met?", 9), ("Criterion", None)], width)
+        fit_columns(
+            self.query_one("#pending", DataTable),
+            [("Entry", 6), ("What", None), ("Status", 9)],
+            width,
+        )
         self.reload()
 
     def reload(self) -> None:
@@ -147,21 +158,27 @@ class ReviewScreen(AppScreen):
         self.exception_tabs: list[str] = []
         for key, title in EXCEPTIONS.items():
             for item in report.get(key) or []:
-                table.add_row(title, _describe(key, item)[:200])
+                table.add_row(title, _describe(key, item), height=None)
                 self.exception_tabs.append(_tab_for(key, _describe(key, item)))
         if report.get("donor_eligibility"):
-            table.add_row("Donor eligibility", _describe("donor", report["donor_eligibility"]))
+            table.add_row(
+                "Donor eligibility", _describe("donor", report["donor_eligibility"]), height=None
+            )
         if not table.row_count:
             table.add_row("—", "no exception: nothing out of the ordinary to review")
         table = self.query_one("#checklist", DataTable)
         table.clear()
         for c in report["checklist"]:
-            table.add_row("✓ MET" if c["met"] else "✗ NOT MET", c["description"], c["detail"])
+            table.add_row(
+                "✓ MET" if c["met"] else "✗ NOT MET",
+                f"{c['description']}: {c['detail']}",
+                height=None,
+            )
         self.pending = [v for v in verifications if v.status in ("pending", "invalid")]
         table = self.query_one("#pending", DataTable)
         table.clear()
         for v in self.pending:
-            table.add_row(v.ref, v.what, v.status.upper(), key=v.ref)
+            table.add_row(v.ref, v.what, v.status.upper(), key=v.ref, height=None)
         if not self.pending:
             table.add_row("—", "nothing waits for verification", "")
 

@@ -17,6 +17,11 @@ def q(value: dict[str, Any] | None) -> str:
     return value["display"] if value else "—"
 
 
+def number(value: dict[str, Any] | None) -> str:
+    """A quantity's number alone, for a column whose heading gives the unit."""
+    return value["display"].split(" ", 1)[0] if value else "—"
+
+
 def din_text(code: str) -> str:
     """A DIN as printed: ``W9999 26 000001 [B]`` (check character in brackets)."""
     from cellbatch.isbt128 import Din
