@@ -217,7 +217,9 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
     ]
     for test, value in bank_qc:
         stage = "in-process" if test == "viability" else "release"
-        qc.record_qc(db, sup1, "EASC-B001", test=test, value=value, stage=stage, at=ago(days=25))
+        # the in-process viability is counted just before freezing; bank QC results come later
+        when = ago(days=33, hours=1.5) if stage == "in-process" else ago(days=25)
+        qc.record_qc(db, sup1, "EASC-B001", test=test, value=value, stage=stage, at=when)
     verify_all(db, "EASC-B001", [tech2, tech1])
     release.decide(
         db,
@@ -325,7 +327,8 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
     )
     for test, value in bank_qc:
         stage = "in-process" if test == "viability" else "release"
-        qc.record_qc(db, sup1, "BMMSC-B001", test=test, value=value, stage=stage, at=ago(days=15))
+        when = ago(days=23, hours=1.5) if stage == "in-process" else ago(days=15)
+        qc.record_qc(db, sup1, "BMMSC-B001", test=test, value=value, stage=stage, at=when)
     verify_all(db, "BMMSC-B001", [tech1, tech2])
     release.decide(
         db,
