@@ -292,10 +292,27 @@ def test_template_boxes_lie_on_the_page_without_overlapping(tmp_path) -> None:
         assert not any(box.overlaps(other) for other in boxes[i + 1 :])
     text = tmp_path / "t.toml"
     source = load_template.__globals__["default_template_path"]().read_text()
-    assert source.count("y_mm = 58.5") == 1  # the status band
-    text.write_text(source.replace("y_mm = 58.5", "y_mm = 57.5"))
+    assert source.count("y_mm = 65.5") == 1  # the status band
+    text.write_text(source.replace("y_mm = 65.5", "y_mm = 64.5"))
     with pytest.raises(InvalidInput, match="overlaps"):
         load_template(text)
+
+
+def test_template_boxes_keep_the_printer_margin(tmp_path) -> None:
+    from reportlab.lib.units import mm
+
+    template = load_template()
+    assert template.margin >= 3.5 * mm
+    for box in template.boxes.values():
+        assert min(box.x, box.y) >= template.margin - 0.01
+        assert box.x + box.width <= template.width - template.margin + 0.01
+        assert box.top <= template.height - template.margin + 0.01
+    source = load_template.__globals__["default_template_path"]().read_text()
+    assert source.count("x_mm = 4.0") >= 1
+    edge = tmp_path / "edge.toml"
+    edge.write_text(source.replace("x_mm = 4.0", "x_mm = 2.5", 1))
+    with pytest.raises(InvalidInput, match="page margin of 4 mm"):
+        load_template(edge)
 
 
 def test_expiry_is_local_facility_time(demo_db) -> None:
@@ -426,3 +443,218 @@ def test_printed_symbols_have_isbt_128_dimensions(demo_db, tmp_path) -> None:
     thin.write_text(source.replace("narrow_bar_mm = 0.25", "narrow_bar_mm = 0.12"))
     with pytest.raises(InvalidInput, match="narrow bar of at least 0.17 mm"):
         load_template(thin)
+
+
+# ------------------------------------------------------------------ readability and layout
+
+MM = 72 / 25.4
+
+
+def label_variants(db) -> dict[str, bytes]:
+    """The demo's labels as printed: eASC quarantine and final, fucosylated (biohazard)
+    quarantine and a final reprint, the fullest label there is."""
+    from dataclasses import replace
+
+    from cellbatch.documents.labels import render
+    from cellbatch.services import steps
+    from cellbatch.services.demo import load_demo
+
+    load_demo(db)  # fresh: the fucosylated dose must be filled within 1 h of fucosylation
+    tech = user(db, "tech1")
+    steps.fill(
+        db, tech, "FUC-D001", volume="10 mL", cells="4.0e7 cells", materials=["SAL-HSA-0915"]
+    )
+    labels = {}
+    for code in ("EASC-D001", "FUC-D001"):
+        captured: list = []
+        print_labels(db, tech, code, captured.extend)
+        labels[code] = captured[0]
+    easc, fuc = labels["EASC-D001"], labels["FUC-D001"]
+    assert fuc.biohazard and fuc.reactive_warning and not easc.biohazard
+    variants = {
+        "easc-quarantine": easc,
+        "easc-final": replace(easc, final=True),
+        "fuc-quarantine": fuc,
+        "fuc-final-reprint": replace(
+            fuc, final=True, reprint=True, flags="05", reason="label smudged at the fill"
+        ),
+    }
+    return {name: render([label]) for name, label in variants.items()}
+
+
+def chars(pdf: bytes) -> list[tuple[str, float, float, float, float, float, float, float]]:
+    """Every visible character of page 1: (char, font size pt, left, bottom, right, top,
+    origin x, baseline y), lengths in mm."""
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    doc = pypdfium2.PdfDocument(pdf)
+    out = []
+    try:
+        text = doc[0].get_textpage()
+        for i in range(text.count_chars()):
+            char = text.get_text_range(i, 1)
+            left, bottom, right, top = text.get_charbox(i)
+            if not char.strip() or right <= left:
+                continue
+            size = raw.FPDFText_GetFontSize(text.raw, i)
+            x, y = ctypes.c_double(), ctypes.c_double()
+            raw.FPDFText_GetCharOrigin(text.raw, i, ctypes.byref(x), ctypes.byref(y))
+            box = (left / MM, bottom / MM, right / MM, top / MM, x.value / MM, y.value / MM)
+            out.append((char, size, *box))
+    finally:
+        doc.close()
+    return out
+
+
+def line_of(found: list, needle: str) -> list:
+    """The characters of the printed line holding ``needle`` (by baseline and reading order)."""
+    text = "".join(c[0] for c in found)
+    start = text.index(needle.replace(" ", ""))
+    return found[start : start + len(needle.replace(" ", ""))]
+
+
+def test_every_label_text_is_readable_size(db) -> None:
+    """Nothing below 6 pt; only the footer (example notice, print trace) goes down to 5 pt."""
+    footer = load_template().boxes["footer"]
+    footer_top = footer.top / MM
+    for name, pdf in label_variants(db).items():
+        small = [
+            f"{name}: {c[0]!r} {c[1]:.2f} pt at y {c[3]:.1f} mm"
+            for c in chars(pdf)
+            if c[1] < (5.0 if c[5] <= footer_top else 6.0) - 0.01
+        ]
+        assert small == []
+        trace = [c for c in chars(pdf) if c[5] <= footer_top]
+        assert trace and min(c[1] for c in trace) >= 5.0 - 0.01
+
+
+def test_nothing_is_printed_within_the_printer_margin(db) -> None:
+    """Every character box, and every dark pixel (bars, symbols, rules), is ≥ 3.5 mm in."""
+    for name, pdf in label_variants(db).items():
+        near = [
+            f"{name}: {c[0]!r} at {c[2]:.1f},{c[3]:.1f} mm"
+            for c in chars(pdf)
+            if min(c[2], c[3], 100 - c[4], 100 - c[5]) < 3.5
+        ]
+        assert near == []
+        doc = pypdfium2.PdfDocument(pdf)
+        try:
+            image = doc[0].render(scale=300 / 72).to_pil().convert("L")
+        finally:
+            doc.close()
+        left, top, right, bottom = image.point(lambda p: 255 if p < 128 else 0).getbbox()
+        px = 300 / 25.4
+        assert min(left, top, image.width - right, image.height - bottom) / px >= 3.5, name
+
+
+def test_linear_barcodes_keep_ten_bar_quiet_zones(db) -> None:
+    """Blank for at least 10 narrow bars left and right of each Code 128, inside its box."""
+    from reportlab.lib.units import mm
+
+    template = load_template()
+    spec = template.code128
+    px = 300 / 25.4
+    quiet = spec.quiet_zone_modules * spec.narrow_bar_mm * px
+    pdf = label_variants(db)["fuc-final-reprint"]
+    doc = pypdfium2.PdfDocument(pdf)
+    try:
+        image = doc[0].render(scale=300 / 72).to_pil().convert("L")
+    finally:
+        doc.close()
+    linear = [b for b in zxingcpp.read_barcodes(image) if "128" in str(b.format)]
+    assert len(linear) == 3
+    boxes = [template.boxes[n] for n in ("din", "product", "expiry")]
+    for barcode in linear:
+        pos = barcode.position
+        x0, x1 = min(pos.top_left.x, pos.bottom_left.x), max(pos.top_right.x, pos.bottom_right.x)
+        y0, y1 = min(pos.top_left.y, pos.top_right.y), max(pos.bottom_left.y, pos.bottom_right.y)
+        rows = range(int(y0) + 2, int(y1) - 2)
+        for lo, hi in ((x0 - quiet, x0 - 2), (x1 + 2, x1 + quiet)):
+            dark = [
+                (x, y)
+                for y in rows
+                for x in range(int(lo), int(hi))
+                if image.getpixel((x, y)) < 128
+            ]
+            assert dark == [], barcode.text
+        # the symbol with its quiet zones lies within one box of the template
+        left_mm, right_mm = (x0 - quiet) / px, (x1 + quiet) / px
+        assert any(
+            box.x / mm - 0.1 <= left_mm and right_mm <= (box.x + box.width) / mm + 0.1
+            for box in boxes
+        ), barcode.text
+
+
+def test_quadrant_texts_share_one_left_edge_and_keep_off_the_divider(db) -> None:
+    from reportlab.lib.units import mm
+
+    template = load_template()
+    b = template.boxes
+    divider = (b["din"].x + b["din"].width + b["blood_group"].x) / 2 / mm
+    found = chars(label_variants(db)["fuc-final-reprint"])
+    lower = b["product"]
+    in_lower = [c for c in found if lower.y / mm <= c[3] and c[5] <= lower.top / mm]
+    left = [c for c in in_lower if c[4] < divider]
+    right = [c for c in in_lower if c[2] > divider]
+    assert max(c[4] for c in left) <= divider - 1.5  # inner padding from the divider
+    assert min(c[2] for c in right) >= divider + 2.0
+
+    def starts(group: list) -> list[float]:
+        """Where each printed line begins (the pen position of its first character)."""
+        lines: dict[float, float] = {}
+        for c in group:
+            key = round(c[7], 1)  # baseline
+            lines[key] = min(lines.get(key, 99.0), c[6])
+        return list(lines.values())
+
+    for group in (left, right):
+        edges = starts(group)
+        assert len(edges) >= 4
+        assert max(edges) - min(edges) <= 0.5, edges  # caption, code/expiry, name/storage
+    # and the texts start at the first bar of the quadrant's barcode
+    quiet = template.code128.quiet_zone_modules * template.code128.narrow_bar_mm
+    assert min(starts(left)) == pytest.approx(lower.x / mm + quiet, abs=0.5)
+    assert min(starts(right)) == pytest.approx(b["expiry"].x / mm + quiet, abs=0.5)
+
+
+def test_short_phrases_stay_on_one_line(db) -> None:
+    from cellbatch.documents.fonts import REGULAR, register_fonts
+    from cellbatch.documents.labels import _wrap
+
+    pdfs = label_variants(db)
+    for pdf in pdfs.values():
+        text = pypdfium2.PdfDocument(pdf)[0].get_textpage().get_text_range()
+        assert "(body weight " in text and " kg)" in text
+        line = next(t for t in text.splitlines() if "body weight" in t)
+        assert "Dose " in line and line.rstrip().endswith(" kg)"), line
+    register_fonts()
+    phrase = "Dose\u00a02.03\u00a0×10⁶\u00a0cells/kg\u00a0(body\u00a0weight\u00a070\u00a0kg)"
+    lines = _wrap(f"Volume 40 mL · Viable cells 142 ×10⁶ cells · {phrase}", REGULAR, 6.5, 160)
+    assert lines[-1] == phrase.replace("\u00a0", " ")
+    # a phrase longer than a line breaks after all, but a number keeps its unit
+    lines = _wrap(phrase, REGULAR, 6.5, 60)
+    assert len(lines) > 1 and not any(line.endswith(("70", "2.03")) for line in lines)
+    for width in range(40, 120, 5):
+        lines = _wrap("Infuse within 4 h of formulation.", REGULAR, 6.5, width)
+        assert any("4 h" in line for line in lines), lines
+    assert _wrap("Unbreakablewordthatiswiderthanthebox", REGULAR, 6.5, 40) is None
+
+
+def test_biohazard_symbol_is_large_and_beside_the_legend_and_warnings(db) -> None:
+    found = chars(label_variants(db)["fuc-quarantine"])
+    [symbol] = [c for c in found if c[0] == "\u2623"]
+    height, width = symbol[5] - symbol[3], symbol[4] - symbol[2]
+    assert height >= 7.0 and width >= 7.0  # mm
+    legend = line_of(found, "BIOHAZARD")
+    warnings = [
+        line_of(found, "WARNING: Advise patient"),
+        line_of(found, "WARNING: Reactive test results"),
+    ]
+    for line in [legend, *warnings]:
+        assert min(c[2] for c in line) >= symbol[4] + 1.0  # right of the symbol, not on it
+        middle = (line[0][3] + line[0][5]) / 2
+        assert symbol[3] - 0.5 <= middle <= symbol[5] + 0.5  # level with the symbol
+    statements = line_of(found, "Caution: New Drug")
+    assert min(c[3] for c in statements) >= symbol[5] + 0.3  # the statements stay clear
