@@ -292,3 +292,10 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
     assert view["infusion_day"] == 8 and view["fill"]["within_tolerance"]
     assert view["bag"]["product_code"].endswith("A0")
     assert cli("--db", lab_url, "audit", "verify").code == 0
+
+
+def test_a_batch_code_is_found_whatever_its_case(cli, demo_db):
+    upper = cli("--db", demo_db.url, "batch", "show", "FUC-D001", "--json")
+    lower = cli("--db", demo_db.url, "batch", "show", "fuc-d001", "--json")
+    assert lower.code == 0 and lower.out == upper.out
+    assert "no batch 'nope-1'" in cli("--db", demo_db.url, "batch", "show", "nope-1").err

@@ -248,7 +248,7 @@ def test_seeding_density_outside_the_sop_range_is_refused(lab, bank):
     refused(
         lab,
         InvalidInput,
-        r"--cells: gives a seeding density of 31\.4 cells/cm².*1000–4000",
+        r"--cells: the seeding density 31\.4 cells/cm² is outside.*1000–4000",
         lambda: steps.seed(
             lab.db,
             lab.tech1,
@@ -819,7 +819,7 @@ def test_fucosylation_duration_outside_the_sop_is_refused(lab):
     refused(
         lab,
         InvalidInput,
-        "--end: the incubation time of 120 min is outside .*30–75 min",
+        "--end: the incubation time 120 min is outside .*30–75 min",
         lambda: _fucosylate(lab, "FUC-1", ago(hours=4), ago(hours=2)),
     )
 

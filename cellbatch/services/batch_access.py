@@ -22,8 +22,8 @@ FUTURE_SLACK = timedelta(minutes=5)
 
 
 def find_batch(session: Session, code: str, *, for_update: bool = False) -> Batch:
-    """The batch with this code; NotFound names it."""
-    query = select(Batch).where(Batch.code == code.strip())
+    """The batch with this code (codes are kept in capitals: ``fuc-d001`` finds it too)."""
+    query = select(Batch).where(Batch.code == code.strip().upper())
     if for_update:
         query = query.with_for_update()
     batch = session.execute(query).scalar_one_or_none()

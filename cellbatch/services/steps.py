@@ -175,7 +175,7 @@ def seed(
             ctx.step.param("seeding_density"),
             density,
             "--cells",
-            what="gives a seeding density of",
+            what="the seeding density",
         )
         uses = _materials(ctx, _material_dict(materials))
         entry = _write(
@@ -431,7 +431,7 @@ def fucosylation(
             "end": end.isoformat(),
         }
         minutes = (end - start).total_seconds() / 60.0
-        check_range(step.param("duration"), minutes, "--end", what="the incubation time of")
+        check_range(step.param("duration"), minutes, "--end", what="the incubation time")
         lots = {
             "--enzyme-lot": enzyme_lot,
             "--gdp-fucose-lot": gdp_fucose_lot,
@@ -468,9 +468,7 @@ def fill(
         if vol <= 0 or viable <= 0:
             raise InvalidInput("--volume", "expected a positive volume and cell count")
         conc = dosing.concentration(viable, vol)
-        check_range(
-            ctx.step.param("concentration"), conc, "--volume", what="gives a concentration of"
-        )
+        check_range(ctx.step.param("concentration"), conc, "--volume", what="the concentration")
         target = dosing.dose_target(
             batch.dose_per_kg, batch.body_weight_kg, rules.tolerance_percent
         )
