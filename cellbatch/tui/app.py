@@ -41,13 +41,13 @@ class CellbatchApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "cellbatch"
-    # An 80-column footer holds only so many keys: Lock is shown everywhere, Log out on the
-    # home screen (its own binding), Quit nowhere; all three work on every screen and are in
-    # the command palette ("Menu").
+    # An 80-column footer holds only so many keys: Lock is shown everywhere once logged in,
+    # Log out on the home screen and Quit on the log-in screen (their own bindings); all three
+    # work on every screen and are in the command palette ("Menu").
     BINDINGS = [
         Binding("ctrl+l", "lock", "Lock", priority=True),
         Binding("ctrl+o", "logout", "Log out", show=False),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit", show=False),
         Binding("ctrl+p", "command_palette", "Menu", show=False, priority=True),
     ]
 
@@ -176,6 +176,20 @@ class CellbatchApp(App[None]):
         idle = (self.clock() - self.last_input).total_seconds()
         if idle >= self.idle_lock_seconds:
             self.action_lock(reason=f"locked after {self.idle_lock_seconds // 60} min idle")
+
+    def watch_actor(self) -> None:
+        """Who is logged in decides which keys the footer offers."""
+        self.refresh_bindings()
+
+    def watch_locked(self) -> None:
+        """So does the lock."""
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Lock and log out only while someone is logged in (the footer hides them otherwise)."""
+        if action in ("lock", "logout") and (self.actor is None or self.locked):
+            return False
+        return True
 
     def action_lock(self, reason: str = "locked by the user") -> None:
         """Cover the screen until the password is given again (or another user logs in)."""

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Label, Static
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 class LoginScreen(AppScreen):
     """The first screen: user ID and password."""
+
+    BINDINGS = [Binding("ctrl+q", "app.quit", "Quit")]
 
     AUTO_FOCUS = "#username"
 
