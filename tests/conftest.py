@@ -222,14 +222,31 @@ def pytest_collection_modifyitems(config, items) -> None:
     config._cellbatch_matrix = matrix
 
 
+REQUIREMENTS = REPO / "docs" / "gmp-requirements.md"
+"""The GMP requirements with their IDs (a copy of ../shared/REQUIREMENTS.md)."""
+
+
+def gmp_requirements() -> dict[str, str]:
+    """Requirement ID → its text, from the table in docs/gmp-requirements.md."""
+    out = {}
+    for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].startswith("GMP-"):
+            out[cells[0]] = cells[1]
+    return out
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """Print the traceability matrix when asked for."""
+    """Print the traceability matrix when asked for: every requirement, proved or not."""
     if not config.getoption("--traceability"):
         return
     matrix = getattr(config, "_cellbatch_matrix", {})
     terminalreporter.section("GMP requirement traceability")
-    for requirement in sorted(matrix):
-        tests = sorted(set(matrix[requirement]))
-        terminalreporter.write_line(f"{requirement}: {len(tests)} tests")
+    known = gmp_requirements()
+    for requirement in sorted(set(known) | set(matrix)):
+        tests = sorted(set(matrix.get(requirement, [])))
+        text = known.get(requirement, "NOT IN docs/gmp-requirements.md")
+        status = f"{len(tests)} tests" if tests else "NO TEST in this run"
+        terminalreporter.write_line(f"{requirement}: {status} — {text}")
         for nodeid in tests:
             terminalreporter.write_line(f"    {nodeid}")
