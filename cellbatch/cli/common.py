@@ -93,7 +93,8 @@ AtOption = Annotated[
     typer.Option(
         "--at",
         metavar="DATETIME",
-        help="When the work was done (YYYY-MM-DD HH:MM, local time). Default: now.",
+        help="When the work was done: YYYY-MM-DD HH:MM in this terminal's local time (or with "
+        "Z / +01:00); records show it in UTC. Default: now.",
     ),
 ]
 
