@@ -328,7 +328,11 @@ def test_review_flags_corrections_windows_and_doses_near_the_limit(demo_db):
     (near,) = data["doses_near_tolerance"]
     assert near["entry"] == fill and near["within_tolerance"]
     assert [c["entry"] for c in data["corrections"]] == [fill]
-    assert {m["id"] for m in data["missing_verifications"]} == {fill}
+    # the corrected bag's dose is recomputed as a new cell-dose result (the original stays)
+    doses = [q for q in batch_view(db, RA)["qc"] if q["test"] == "cell-dose"]
+    assert len(doses) == 2 and doses[1]["retest_of"] == doses[0]["id"]
+    assert doses[1]["value"]["value"] == pytest.approx(99.5 * (1 + 0.1))
+    assert {m["id"] for m in data["missing_verifications"]} == {fill, doses[1]["id"]}
     assert data["sop_windows_exceeded"] == [] and not data["ready_for_release"]
     thaw = view["thaw"]["entry"]
     thawed = datetime.fromisoformat(view["thaw"]["thawed_at"].replace("Z", "+00:00"))
@@ -368,3 +372,28 @@ def test_a_bank_is_released_only_once_frozen(demo_db):
         release.decide(db, "qa1", "EASC-B002", "release", "review", password=pw("qa1"))
     released = review(db, "EASC-B001")
     assert released["status"] == "released" and all(c["met"] for c in released["checklist"])
+
+
+@pytest.mark.requirement("GMP-08")
+@pytest.mark.requirement("GMP-23")
+def test_a_correction_of_the_bag_meets_the_fill_rules_and_the_dose_is_never_typed(demo_db):
+    from cellbatch.domain.errors import InvalidInput
+    from tests.lab import snapshot
+
+    tech2 = who(demo_db, "tech2")
+    fill = batch_view(demo_db, RA)["fill"]["entry"]
+    before = snapshot(demo_db)
+    high = batch_view(demo_db, RA)["target_window"]["high"]["value"]
+    with pytest.raises(InvalidInput, match="--value: .* outside the dose tolerance"):
+        correct(
+            demo_db, tech2, RA, fill, field="viable_cells", value=f"{high * 1.02} cells", reason="x"
+        )
+    with pytest.raises(InvalidInput, match="--value: the concentration .* outside the SOP range"):
+        correct(demo_db, tech2, RA, fill, field="viable_cells", value="300e6 cells", reason="x")
+    with pytest.raises(InvalidInput, match="--value: volume in the bag 5 mL is outside"):
+        correct(demo_db, tech2, RA, fill, field="volume", value="5 mL", reason="re-measured")
+    with pytest.raises(InvalidInput, match="--test: cell-dose-release is computed by the program"):
+        qc.record_qc(demo_db, tech2, RA, test="cell-dose", value="100 %")
+    with pytest.raises(InvalidInput, match="computed by the program"):
+        qc.record_qc(demo_db, tech2, EB, test="cell-dose-release", value="100 %")
+    assert snapshot(demo_db) == before

@@ -14,6 +14,7 @@ from cellbatch.services.batch_access import check_range, ensure_open, find_batch
 from cellbatch.services.deviations import open_for_oos
 from cellbatch.services.qc import parse_result
 from cellbatch.services.sops import sop_of
+from cellbatch.services.steps import check_fill, write_dose_qc
 from cellbatch.services.unit_of_work import UnitOfWork, display
 
 MEASURED = frozenset({"viability", "confluence", "total_cells"})
@@ -62,6 +63,12 @@ def correct(
             else:
                 values = dict(row.values)
                 values[field.strip()] = new
+                target = None
+                if row.kind == "fill" and field.strip() in ("volume", "viable_cells"):
+                    # a corrected bag meets the same rules as a new one
+                    target = check_fill(
+                        batch, sop, values["volume"], values["viable_cells"], ("--value", "--value")
+                    )
                 uow.change(
                     row,
                     "values",
@@ -73,6 +80,16 @@ def correct(
                     old_display=old_text,
                     new_display=new_text,
                 )
+                if target is not None:
+                    write_dose_qc(
+                        uow,
+                        batch,
+                        sop,
+                        values["viable_cells"],
+                        target.target_cells,
+                        at=uow.now,
+                        note=f"recomputed after the correction of E{row.id}",
+                    )
             entity = "step_entry"
         else:
             row = uow.session.execute(

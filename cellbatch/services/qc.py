@@ -37,6 +37,10 @@ def parse_result(test: QcTest, text: str) -> float | str:
     return units.parse(text, test.measure, field="--value")
 
 
+COMPUTED_QC_TESTS = frozenset({"cell-dose"})
+"""QC tests the program computes from the record (the fill), never typed in by hand."""
+
+
 def latest_result(session: Session, batch: Batch, test: QcTest) -> QcResult | None:
     """The newest result of ``test`` on the batch (the one a new result would retest)."""
     return (
@@ -121,6 +125,12 @@ def record_qc(
         ensure_open(batch)
         sop = sop_of(uow.session, batch)
         qc_test = sop.qc_test(test.strip(), stage)
+        if qc_test.test in COMPUTED_QC_TESTS:
+            raise InvalidInput(
+                "--test",
+                f"{qc_test.id} is computed by the program from the bag's fill; "
+                "correct the fill's volume or viable cells instead",
+            )
         parsed = parse_result(qc_test, value)
         when = check_work_time(at or uow.now, uow.now)
         _check_performed_at(uow.session, batch, qc_test, when)

@@ -465,21 +465,7 @@ def fill(
         batch, sop, rules = ctx.batch, ctx.sop, ctx.sop.dose
         vol = parse_value(ctx.step.param("volume"), volume, "--volume")
         viable = parse_value(ctx.step.param("viable_cells"), cells, "--cells")
-        if vol <= 0 or viable <= 0:
-            raise InvalidInput("--volume", "expected a positive volume and cell count")
-        conc = dosing.concentration(viable, vol)
-        check_range(ctx.step.param("concentration"), conc, "--volume", what="the concentration")
-        target = dosing.dose_target(
-            batch.dose_per_kg, batch.body_weight_kg, rules.tolerance_percent
-        )
-        if not target.contains(viable):
-            raise InvalidInput(
-                "--cells",
-                f"{units.fmt(viable, 'cells')} viable cells is outside the dose tolerance: "
-                f"target {units.fmt(target.target_cells, 'cells')} ± "
-                f"{rules.tolerance_percent:g} % = {units.fmt(target.low_cells, 'cells')} to "
-                f"{units.fmt(target.high_cells, 'cells')}",
-            )
+        target = check_fill(batch, sop, vol, viable)
         thaw_entry = next(e for e in ctx.done if e.kind == "thaw")
         fuc_entry = next((e for e in ctx.done if e.kind == "fucosylation"), None)
         windows = sop.windows
@@ -550,20 +536,57 @@ def fill(
         return entry.id
 
 
+def check_fill(
+    batch: Batch,
+    sop: Sop,
+    volume: float,
+    viable: float,
+    fields: tuple[str, str] = ("--volume", "--cells"),
+) -> dosing.DoseTarget:
+    """Refuse a bag whose concentration or dose is outside the SOP; return the dose target.
+
+    Used by the fill and by a correction of the fill's volume or cells, so a corrected bag is
+    held to the same rules as a new one.
+    """
+    volume_field, cells_field = fields
+    if volume <= 0 or viable <= 0:
+        raise InvalidInput(volume_field, "expected a positive volume and cell count")
+    step = sop.step("fill")
+    conc = dosing.concentration(viable, volume)
+    check_range(step.param("concentration"), conc, volume_field, what="the concentration")
+    tolerance = sop.dose.tolerance_percent
+    target = dosing.dose_target(batch.dose_per_kg, batch.body_weight_kg, tolerance)
+    if not target.contains(viable):
+        raise InvalidInput(
+            cells_field,
+            f"{units.fmt(viable, 'cells')} viable cells is outside the dose tolerance: "
+            f"target {units.fmt(target.target_cells, 'cells')} ± "
+            f"{tolerance:g} % = {units.fmt(target.low_cells, 'cells')} to "
+            f"{units.fmt(target.high_cells, 'cells')}",
+        )
+    return target
+
+
 def _auto_dose_qc(uow: UnitOfWork, ctx: _Context, viable: float, target: float) -> None:
     """Record the cell-dose release test from the fill itself, where the SOP has one."""
+    write_dose_qc(uow, ctx.batch, ctx.sop, viable, target, at=ctx.at, note="computed from the fill")
+
+
+def write_dose_qc(
+    uow: UnitOfWork,
+    batch: Batch,
+    sop: Sop,
+    viable: float,
+    target: float,
+    *,
+    at: datetime,
+    note: str,
+) -> None:
+    """Write the cell-dose result (viable cells in the bag as % of target), if the SOP has it."""
     from cellbatch.services.qc import write_result
 
     try:
-        test = ctx.sop.qc_test("cell-dose")
+        test = sop.qc_test("cell-dose")
     except Exception:  # the SOP has no cell-dose test
         return
-    write_result(
-        uow,
-        ctx.batch,
-        test,
-        viable / target * 100.0,
-        method=test.method,
-        at=ctx.at,
-        note="computed from the fill",
-    )
+    write_result(uow, batch, test, viable / target * 100.0, method=test.method, at=at, note=note)
