@@ -13,7 +13,12 @@ from cellbatch.services import release
 from cellbatch.services.audit import list_entries, verify_trail
 from cellbatch.services.auth import authenticate
 from cellbatch.services.batch_view import batch_view
-from cellbatch.services.signatures import CONTENT_CHANGED, batch_signatures, sign
+from cellbatch.services.signatures import (
+    CONTENT_CHANGED,
+    CORRECTED_SINCE,
+    batch_signatures,
+    sign,
+)
 from cellbatch.services.users import set_active
 from cellbatch.services.verification import verify
 
@@ -286,3 +291,34 @@ def test_only_the_person_who_recorded_an_entry_signs_it_as_performed(demo_db):
     with pytest.raises(InvalidInput, match="performed signature goes on a step"):
         sign(db, "tech1", pw("tech1"), RA, "batch", "performed")
     assert sign(db, "tech1", pw("tech1"), RA, thaw["id"], "performed")
+
+
+@pytest.mark.requirement("GMP-12")
+@pytest.mark.requirement("GMP-20")
+def test_a_correction_back_to_the_signed_value_leaves_the_signature_invalid(demo_db):
+    from cellbatch.domain.errors import PermissionDenied, RuleViolation
+    from cellbatch.services.auth import authenticate
+    from cellbatch.services.corrections import correct
+    from cellbatch.services.release import decide
+    from cellbatch.services.verification import verification_status, verify
+
+    db = demo_db
+    state = next(v for v in verification_status(db, RA) if v.what.startswith("Bacterial endo"))
+    (signature,) = state.verifications
+    verifier = authenticate(db, signature.username, f"demo-{signature.username}")
+    result = batch_view(db, RA)["qc"]
+    original = next(q for q in result if q["id"] == state.ref)["value"]["value"]
+    # the verifier changes the value and puts it back: what was signed is back, but was changed
+    correct(db, verifier, RA, state.ref, field="value", value="0.2 EU/mL", reason="misread")
+    correct(db, verifier, RA, state.ref, field="value", value=f"{original} EU/mL", reason="undo")
+    after = next(v for v in verification_status(db, RA) if v.ref == state.ref)
+    (sig,) = after.verifications
+    assert after.status == "invalid" and sig.reason_invalid == CORRECTED_SINCE
+    with pytest.raises(PermissionDenied, match="recorded or corrected"):
+        verify(db, verifier.username, f"demo-{verifier.username}", RA, state.ref)
+    with pytest.raises(RuleViolation, match="not verified"):
+        decide(db, authenticate(db, "qa1", "demo-qa1"), RA, "release", "ok", password="demo-qa1")
+    other = "sup1"
+    verify(db, other, f"demo-{other}", RA, state.ref)
+    final = next(v for v in verification_status(db, RA) if v.ref == state.ref)
+    assert final.status == "verified" and final.verifications[-1].username == other

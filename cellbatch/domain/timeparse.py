@@ -53,3 +53,8 @@ def iso_utc(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A datetime from the database as aware UTC (SQLite may hand it back naive; it is UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

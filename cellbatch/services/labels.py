@@ -32,7 +32,7 @@ from cellbatch.db.tables import (
 )
 from cellbatch.domain import dosing
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
-from cellbatch.domain.timeparse import iso_utc
+from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.unit_of_work import UnitOfWork
@@ -184,23 +184,18 @@ def _bag(session: Session, batch: Batch, number: int | None = None) -> Bag:
     )
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _zone_name(bag: Bag, site: SiteSettings) -> str:
     """The facility's time zone abbreviation at the bag's expiry (GMT, BST, CET, …)."""
     from zoneinfo import ZoneInfo
 
-    return _aware(bag.expires_at).astimezone(ZoneInfo(site.timezone)).tzname() or site.timezone
+    return as_utc(bag.expires_at).astimezone(ZoneInfo(site.timezone)).tzname() or site.timezone
 
 
 def _expected(bag: Bag, site: SiteSettings) -> tuple[isbt128.Din, isbt128.ProductCode, datetime]:
     """The ISBT 128 identity of the bag: DIN, product code and local expiry (to the minute)."""
     din = isbt128.Din.from_code(bag.din)
     product = isbt128.parse_product_code(isbt128.PRODUCT_CODE_IDENTIFIER + bag.product_code)
-    expiry = site.local_time(_aware(bag.expires_at)).replace(second=0, microsecond=0)
+    expiry = site.local_time(as_utc(bag.expires_at)).replace(second=0, microsecond=0)
     return din, product, expiry
 
 
@@ -259,7 +254,7 @@ def _label(
         product_code_data=product.data_structure(),
         expiry_local=isbt128.expiry_eye_readable(expiry),
         expiry_zone=_zone_name(bag, site),
-        expiry_utc=_aware(bag.expires_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+        expiry_utc=as_utc(bag.expires_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         expiry_data=isbt128.expiry_data_structure(expiry),
         timezone=site.timezone,
         datamatrix=isbt128.datamatrix_content(din, flags, product, expiry),
@@ -317,9 +312,9 @@ def print_labels(
         _bag(uow.session, batch)
         if batch.status == "rejected":
             raise RuleViolation(f"{batch.code} is rejected: its bag must not be labelled")
-        expired = [b for b in _bags(uow.session, batch) if _aware(b.expires_at) <= uow.now]
+        expired = [b for b in _bags(uow.session, batch) if as_utc(b.expires_at) <= uow.now]
         if expired:
-            when = _aware(expired[0].expires_at).strftime("%Y-%m-%d %H:%M UTC")
+            when = as_utc(expired[0].expires_at).strftime("%Y-%m-%d %H:%M UTC")
             raise RuleViolation(
                 f"{batch.code} bag {expired[0].number} expired at {when}: an expired product "
                 "is not labelled for infusion"
@@ -481,7 +476,7 @@ def label_history(db: Database, code: str) -> dict[str, Any]:
                     "ok": event.ok,
                     "reason": event.reason,
                     "detail": detail,
-                    "at": iso_utc(_aware(event.at)),
+                    "at": iso_utc(as_utc(event.at)),
                     "by": {"username": user.username, "full_name": user.full_name},
                 }
             )

@@ -31,7 +31,7 @@ from cellbatch.db.tables import (
     Vial,
 )
 from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied
-from cellbatch.domain.timeparse import iso_utc
+from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.auth import authenticate
 from cellbatch.services.batch_access import ensure_open, find_batch
@@ -48,6 +48,9 @@ ENTITY_PREFIX = {"step_entry": "E", "qc_result": "Q", "deviation": "D"}
 
 CONTENT_CHANGED = "signed content changed"
 """Why a signature is invalid when its record no longer hashes to what was signed."""
+
+CORRECTED_SINCE = "corrected after it was signed"
+"""Why a signature stays invalid once its record was corrected, even back to what was signed."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,7 @@ def signature_views(session: Session, batch: Batch) -> list[SignatureView]:
     latest: dict[tuple[str, int, str], int] = {}
     for s in sigs:
         latest[(s.entity, s.entity_id, s.meaning)] = s.id
+    corrections = _rows(session, Correction, Correction.batch_id == batch.id)
     views = []
     for s in sigs:
         key = (s.entity, s.entity_id)
@@ -250,6 +254,12 @@ def signature_views(session: Session, batch: Batch) -> list[SignatureView]:
             reason = "signed record not found in this batch"
         elif now != s.content_hash:
             reason = CONTENT_CHANGED
+        elif any(
+            as_utc(c.corrected_at) > as_utc(s.signed_at)
+            and (s.entity == "batch" or (c.entity, c.entity_id) == key)
+            for c in corrections
+        ):
+            reason = CORRECTED_SINCE
         else:
             reason = None
         views.append(
