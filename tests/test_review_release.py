@@ -397,3 +397,37 @@ def test_a_correction_of_the_bag_meets_the_fill_rules_and_the_dose_is_never_type
     with pytest.raises(InvalidInput, match="computed by the program"):
         qc.record_qc(demo_db, tech2, EB, test="cell-dose-release", value="100 %")
     assert snapshot(demo_db) == before
+
+
+@pytest.mark.requirement("GMP-08")
+def test_a_reactive_marker_puts_an_eligible_donor_back_to_pending_and_blocks_release(demo_db):
+    from datetime import date
+
+    from cellbatch.domain.errors import InvalidInput
+    from tests.lab import snapshot
+
+    donor = batch_view(demo_db, RA)["donor"]["code"]
+    assert review(demo_db, RA)["ready_for_release"]
+    donors.record_donor_test(
+        demo_db,
+        who(demo_db, "tech1"),
+        donor,
+        marker="HIV-1 NAT",
+        result="reactive",
+        sampled=date.today(),
+    )
+    assert donors.donor_view(demo_db, donor).eligibility == "pending"
+    data = review(demo_db, RA)
+    (criterion,) = [c for c in data["checklist"] if c["id"] == "donor-determined"]
+    assert not criterion["met"] and "reactive: HIV-1 NAT" in criterion["detail"]
+    assert not data["ready_for_release"]
+    before = snapshot(demo_db)
+    with pytest.raises(InvalidInput, match="--status: donor .* reactive HIV-1 NAT .* not eligible"):
+        donors.set_eligibility(demo_db, who(demo_db, "sup1"), donor, "eligible")
+    assert snapshot(demo_db) == before
+    with pytest.raises(RuleViolation, match="Donor eligibility"):
+        release.decide(demo_db, who(demo_db, "qa1"), RA, "release", "ok", password=pw("qa1"))
+    entries = list_entries(demo_db, entity="donor")
+    assert any(
+        e.field == "eligibility" and "reactive HIV-1 NAT" in (e.reason or "") for e in entries
+    )

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import Session
 
 from cellbatch import isbt128
 from cellbatch.db.database import Database
@@ -96,6 +97,16 @@ def add_donor(
     return code
 
 
+def reactive_markers(session: Session, donor: Donor) -> list[str]:
+    """The markers for which the donor has a reactive result on file (sorted, each once)."""
+    found = session.execute(
+        select(DonorTest.marker).where(
+            DonorTest.donor_id == donor.id, DonorTest.result == "reactive"
+        )
+    ).scalars()
+    return sorted(set(found))
+
+
 def record_donor_test(
     db: Database, actor: Actor, code: str, *, marker: str, result: str, sampled: date
 ) -> None:
@@ -119,6 +130,14 @@ def record_donor_test(
                 recorded_by=actor.id,
             )
         )
+        if result == "reactive" and donor.eligibility == "eligible":
+            # an eligible donor with a reactive result must be determined again before release
+            uow.change(
+                donor,
+                "eligibility",
+                "pending",
+                reason=f"reactive {marker.strip()} result recorded: eligibility to be determined",
+            )
         uow.commit()
 
 
@@ -131,6 +150,13 @@ def set_eligibility(
         raise InvalidInput("--status", f"expected one of {', '.join(ELIGIBILITY)}, got {status!r}")
     with UnitOfWork(db, actor) as uow:
         donor = _find_donor(uow, code)
+        reactive = reactive_markers(uow.session, donor) if status == "eligible" else []
+        if reactive:
+            raise InvalidInput(
+                "--status",
+                f"donor {donor.code} has a reactive {', '.join(reactive)} result: expected "
+                "ineligible-related (for a related recipient) or pending, not eligible",
+            )
         if donor.eligibility != status:
             uow.change(donor, "eligibility", status, reason=reason or "eligibility determination")
         uow.commit()

@@ -24,7 +24,6 @@ from cellbatch.db.tables import (
     Bag,
     Batch,
     Donor,
-    DonorTest,
     LabelEvent,
     StepEntry,
     TissueLot,
@@ -35,6 +34,7 @@ from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.batch_access import find_batch
+from cellbatch.services.donors import reactive_markers
 from cellbatch.services.unit_of_work import UnitOfWork
 from cellbatch.site import SiteSettings, load_site_settings
 
@@ -229,15 +229,7 @@ def _label(
     biohazard = (
         "biohazard" in product.collection_type_meaning.lower() or donor.eligibility != "eligible"
     )
-    reactive = sorted(
-        set(
-            session.scalars(
-                select(DonorTest.marker).where(
-                    DonorTest.donor_id == donor.id, DonorTest.result == "reactive"
-                )
-            )
-        )
-    )
+    reactive = reactive_markers(session, donor)
     fill = session.get(StepEntry, bag.fill_entry_id)
     cells, volume = fill.values["viable_cells"], fill.values["volume"]
     return BagLabel(

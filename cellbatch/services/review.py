@@ -30,6 +30,7 @@ from cellbatch.domain.sop import Sop
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.deviations import DeviationView, deviation_views
+from cellbatch.services.donors import reactive_markers
 from cellbatch.services.signatures import SignatureView, signature_views
 from cellbatch.services.sops import sop_of
 from cellbatch.services.verification import EntryVerification, entry_verifications
@@ -83,6 +84,7 @@ class _Record:
     verifications: list[EntryVerification]
     deviations: list[DeviationView]
     donor: Donor
+    reactive: list[str]
     bag: Bag | None
     people: dict[int, str]
 
@@ -107,6 +109,7 @@ def _load(session: Session, batch: Batch) -> _Record:
             u.id: u.username
             for u in session.execute(select(User).where(User.id.in_(ids))).scalars()
         }
+    donor = session.get(Donor, lot.donor_id)
     return _Record(
         batch=batch,
         sop=sop_of(session, batch),
@@ -117,7 +120,8 @@ def _load(session: Session, batch: Batch) -> _Record:
         signatures=sigs,
         verifications=entry_verifications(session, batch, sigs),
         deviations=deviation_views(session, batch, sigs),
-        donor=session.get(Donor, lot.donor_id),
+        donor=donor,
+        reactive=reactive_markers(session, donor),
         bag=session.execute(select(Bag).where(Bag.batch_id == batch.id)).scalars().first(),
         people=people,
     )
@@ -245,12 +249,15 @@ def _checklist(r: _Record) -> list[Criterion]:
             )
         )
     pending_donor = r.donor.eligibility == "pending"
+    if r.donor.eligibility == "eligible" and r.reactive:  # recorded before this rule existed
+        pending_donor = True
     out.append(
         Criterion(
             "donor-determined",
             "Donor eligibility determined (product from a pending donor stays in quarantine)",
             not pending_donor,
-            f"donor {r.donor.code}: {r.donor.eligibility}",
+            f"donor {r.donor.code}: {r.donor.eligibility}"
+            + (f"; reactive: {', '.join(r.reactive)}" if r.reactive else ""),
         )
     )
     return out
