@@ -322,3 +322,26 @@ def test_a_correction_back_to_the_signed_value_leaves_the_signature_invalid(demo
     verify(db, other, f"demo-{other}", RA, state.ref)
     final = next(v for v in verification_status(db, RA) if v.ref == state.ref)
     assert final.status == "verified" and final.verifications[-1].username == other
+
+
+@pytest.mark.requirement("GMP-09")
+def test_no_one_reviews_or_approves_their_own_work_or_signs_the_same_twice(demo_db):
+    from cellbatch.domain.errors import PermissionDenied
+    from tests.lab import snapshot
+
+    db = demo_db
+    thaw = batch_view(db, RA)["steps"][0]
+    assert thaw["recorded_by"]["username"] == "tech1"
+    before = snapshot(db)
+    for meaning in ("reviewed", "approved"):
+        with pytest.raises(PermissionDenied, match="recorded or corrected .* someone else"):
+            sign(db, "tech1", pw("tech1"), RA, thaw["id"], meaning)
+        with pytest.raises(PermissionDenied, match=f"may not sign {RA} as {meaning}: they"):
+            sign(db, "tech1", pw("tech1"), RA, "batch", meaning)
+    assert snapshot(db) == before
+    assert sign(db, "qa1", pw("qa1"), RA, thaw["id"], "reviewed")
+    with pytest.raises(RuleViolation, match="already signed .* as reviewed"):
+        sign(db, "qa1", pw("qa1"), RA, thaw["id"], "reviewed")
+    assert sign(db, "tech1", pw("tech1"), RA, thaw["id"], "performed")
+    with pytest.raises(RuleViolation, match="already signed .* as performed"):
+        sign(db, "tech1", pw("tech1"), RA, thaw["id"], "performed")

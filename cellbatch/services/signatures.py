@@ -30,7 +30,7 @@ from cellbatch.db.tables import (
     User,
     Vial,
 )
-from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied
+from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.auth import authenticate
@@ -207,6 +207,48 @@ def _require_performer(
         )
 
 
+def entry_authors(session: Session, batch: Batch, entity: str, entity_id: int) -> set[int]:
+    """Who put an entry's values there: the person who recorded it and everyone who corrected it."""
+    model = StepEntry if entity == "step_entry" else QcResult
+    row = session.get(model, entity_id)
+    if row is None or row.batch_id != batch.id:
+        raise NotFound(f"batch {batch.code} has no entry {ref_of(entity, entity_id)}")
+    correctors = session.execute(
+        select(Correction.corrected_by).where(
+            Correction.batch_id == batch.id,
+            Correction.entity == entity,
+            Correction.entity_id == entity_id,
+        )
+    ).scalars()
+    return {row.recorded_by, *correctors}
+
+
+def _require_independent(
+    session: Session,
+    batch: Batch,
+    signer: Actor,
+    entity: str,
+    entity_id: int | None,
+    meaning: str,
+) -> None:
+    """A ``reviewed`` or ``approved`` signature is never given on one's own work."""
+    if entity in ("step_entry", "qc_result") and entity_id is not None:
+        if signer.id in entry_authors(session, batch, entity, entity_id):
+            raise PermissionDenied(
+                f"{signer.username} recorded or corrected {ref_of(entity, entity_id)}: a "
+                f"{meaning} signature is given by someone else"
+            )
+    elif entity == "batch":
+        from cellbatch.services.release import involvement  # release builds on signatures
+
+        involved = involvement(session, batch, signer.id)
+        if involved:
+            raise PermissionDenied(
+                f"{signer.username} may not sign {batch.code} as {meaning}: they "
+                f"{', '.join(involved[:5])}{' …' if len(involved) > 5 else ''}"
+            )
+
+
 def sign(db: Database, username: str, password: str, code: str, ref: str, meaning: str) -> int:
     """Sign one record of a batch (or the batch record) with a meaning; returns its id."""
     meaning = meaning.strip().lower()
@@ -224,6 +266,17 @@ def sign(db: Database, username: str, password: str, code: str, ref: str, meanin
         ensure_open(batch)
         if meaning == "performed":
             _require_performer(uow.session, batch, signer, entity, entity_id)
+        else:
+            _require_independent(uow.session, batch, signer, entity, entity_id, meaning)
+        shown = ref_of(entity, batch.id if entity_id is None else entity_id)
+        if any(
+            v.on == shown and v.meaning == meaning and v.username == signer.username and v.valid
+            for v in signature_views(uow.session, batch)
+        ):
+            raise RuleViolation(
+                f"{signer.username} has already signed {shown} as {meaning}, and that "
+                "signature is still valid"
+            )
         sig = add_signature(
             uow, signer, batch, entity, batch.id if entity_id is None else entity_id, meaning
         )

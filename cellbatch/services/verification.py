@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, Correction, QcResult, StepEntry
+from cellbatch.db.tables import Batch, QcResult, StepEntry
 from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from cellbatch.domain.sop import Sop
 from cellbatch.services.batch_access import ensure_open, find_batch
@@ -23,6 +23,7 @@ from cellbatch.services.signatures import (
     SIGNING_ROLES,
     SignatureView,
     add_signature,
+    entry_authors,
     parse_ref,
     reauthenticate,
     ref_of,
@@ -116,22 +117,6 @@ def verification_status(db: Database, code: str) -> list[EntryVerification]:
         return entry_verifications(session, find_batch(session, code))
 
 
-def _entry_authors(session: Session, batch: Batch, entity: str, entity_id: int) -> set[int]:
-    """Who put the entry's values there: the recorder and everyone who corrected it."""
-    model = StepEntry if entity == "step_entry" else QcResult
-    row = session.get(model, entity_id)
-    if row is None or row.batch_id != batch.id:
-        raise NotFound(f"batch {batch.code} has no entry {ref_of(entity, entity_id)}")
-    correctors = session.execute(
-        select(Correction.corrected_by).where(
-            Correction.batch_id == batch.id,
-            Correction.entity == entity,
-            Correction.entity_id == entity_id,
-        )
-    ).scalars()
-    return {row.recorded_by, *correctors}
-
-
 def verify(db: Database, username: str, password: str, code: str, ref: str) -> int:
     """Sign an entry as ``verified`` by a second person; returns the signature id."""
     entity, entity_id = parse_ref(ref)
@@ -144,7 +129,7 @@ def verify(db: Database, username: str, password: str, code: str, ref: str) -> i
         ensure_open(batch)
         assert entity_id is not None
         shown = ref_of(entity, entity_id)
-        if verifier.id in _entry_authors(uow.session, batch, entity, entity_id):
+        if verifier.id in entry_authors(uow.session, batch, entity, entity_id):
             raise PermissionDenied(
                 f"{verifier.username} recorded or corrected {shown}: a second person must verify it"
             )
