@@ -718,7 +718,7 @@ def test_cells_frozen_cannot_exceed_cells_harvested(lab):
         lab,
         InvalidInput,
         r"--vials: 3 vials × 50 ×10⁶ cells = 150 ×10⁶ cells is more "
-        r"than the 114 ×10⁶ cells viable cells harvested",
+        r"than the viable cells harvested \(114 ×10⁶ cells\)",
         lambda: steps.freeze(
             lab.db,
             lab.tech1,
@@ -1093,3 +1093,43 @@ def test_a_correction_that_makes_a_result_out_of_spec_opens_a_deviation(lab, ban
     assert view["qc"][0]["passed"] is False
     (deviation,) = view["deviations"]
     assert deviation["status"] == "open" and f"Q{result}" in deviation["description"]
+
+
+@pytest.mark.requirement("GMP-08")
+def test_a_passage_cannot_seed_more_cells_than_the_last_harvest_gave(lab, bank):
+    steps.seed(lab.db, lab.tech1, bank, vessel="CS5", vessels=1, cells="6.36 x 10^6 cells",
+               materials=SEED_LOTS, at=ago(days=19))  # fmt: skip
+    steps.harvest(lab.db, lab.tech2, bank, total_cells="5e7 cells", viability="90 %",
+                  confluence="80 %", materials=HARVEST_LOTS, at=ago(days=13))  # fmt: skip
+    refused(
+        lab,
+        InvalidInput,
+        r"--cells: 50 ×10⁶ cells is more than the viable cells harvested at P0 \(E\d+: 45 ×10⁶",
+        lambda: steps.seed(
+            lab.db,
+            lab.tech1,
+            bank,
+            vessel="CS10",
+            vessels=2,
+            cells="50e6 cells",
+            materials=SEED_LOTS,
+            at=ago(days=12),
+        ),  # fmt: skip
+    )
+    assert steps.seed(lab.db, lab.tech1, bank, vessel="CS10", vessels=2, cells="45e6 cells",
+                      materials=SEED_LOTS, at=ago(days=12))  # fmt: skip
+
+
+@pytest.mark.requirement("GMP-08")
+def test_two_banks_cannot_be_frozen_into_the_same_freezer_positions(lab):
+    from cellbatch.services.batch_view import batch_view
+
+    released_easc_bank(lab, "BANK-1", vials=2)  # Tank 1 / Box 1, positions 1 and 2
+    with pytest.raises(
+        InvalidInput,
+        match=r"--first-position: Tank 1 / Box 1 / position 1 already holds a vial in stock "
+        r"\(and 1 more of them\)",
+    ):
+        released_easc_bank(lab, "BANK-2", vials=2)
+    assert batch_view(lab.db, "BANK-2")["vials"] == []
+    assert len(batch_view(lab.db, "BANK-1")["vials"]) == 2

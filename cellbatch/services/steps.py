@@ -170,6 +170,17 @@ def seed(
         viable = parse_value(ctx.step.param("viable_cells"), cells, "--cells")
         if viable <= 0:
             raise InvalidInput("--cells", "expected a positive number of viable cells")
+        previous = next((e for e in reversed(ctx.done) if e.kind == "harvest"), None)
+        if previous is not None:
+            available = growth.viable_cells(
+                previous.values["total_cells"], previous.values["viability"]
+            )
+            if viable > available * (1 + 1e-12):
+                raise InvalidInput(
+                    "--cells",
+                    f"{units.fmt(viable, 'cells')} is more than the viable cells harvested "
+                    f"at P{previous.passage} (E{previous.id}: {units.fmt(available, 'cells')})",
+                )
         density = growth.seeding_density(viable, area)
         check_range(
             ctx.step.param("seeding_density"),
@@ -280,9 +291,8 @@ def freeze(
             raise InvalidInput(
                 "--vials",
                 f"{vials} vials × {units.fmt(per_vial, 'cells')} = "
-                f"{units.fmt(frozen, 'cells')} is more than the "
-                f"{units.fmt(harvested, 'cells')} viable cells "
-                "harvested",
+                f"{units.fmt(frozen, 'cells')} is more than the viable cells harvested "
+                f"({units.fmt(harvested, 'cells')})",
             )
         location = location.strip()
         if not location:
@@ -291,6 +301,17 @@ def freeze(
             )
         if first_position < 1:
             raise InvalidInput("--first-position", "expected a position of 1 or more")
+        wanted = [f"{location} / position {first_position + n}" for n in range(vials)]
+        taken = uow.session.execute(
+            select(Vial.location).where(Vial.location.in_(wanted), Vial.thaw_entry_id.is_(None))
+        ).scalars()
+        occupied = sorted(taken, key=wanted.index)
+        if occupied:
+            more = f" (and {len(occupied) - 1} more of them)" if len(occupied) > 1 else ""
+            raise InvalidInput(
+                "--first-position",
+                f"{occupied[0]} already holds a vial in stock{more}; expected free positions",
+            )
         uses = _materials(ctx, {"--cryoprotectant": cryoprotectant})
         entry = _write(
             ctx,
@@ -308,7 +329,7 @@ def freeze(
                 Vial(
                     batch_id=ctx.batch.id,
                     number=n,
-                    location=f"{location} / position {first_position + n - 1}",
+                    location=wanted[n - 1],
                     viable_cells=per_vial,
                     volume_ml=volume,
                     freeze_entry_id=entry.id,
