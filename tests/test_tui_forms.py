@@ -51,3 +51,16 @@ def test_a_bare_number_in_a_cell_count_field_is_refused_as_ambiguous():
     assert out.state == "error" and "cell count with its unit" in out.message
     assert check_field(cells, "40 x 10^6 cells", None, "2026-01-01").state == "ok"
     assert cells.placeholder == "e.g. 280 x 10^6 cells"
+
+
+def test_every_example_in_a_field_is_a_value_the_sop_accepts():
+    seen = 0
+    for sop in available_sops():
+        for step in sop.steps:
+            for f in build_form(sop, step.kind).fields:
+                if f.kind != "quantity":
+                    continue
+                example = f.placeholder.removeprefix("e.g. ")
+                assert check_field(f, example, None, "2026-01-01").state == "ok", (sop.id, f.name)
+                seen += 1
+    assert seen > 20

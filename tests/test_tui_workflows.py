@@ -90,7 +90,10 @@ async def test_technician_records_a_passage_wrong_unit_refused_then_saved(new_ba
             if vessel.value != "CS2":
                 await pilot.press("enter")
         await pilot.press("tab", *"3.8 x 10^6 mL", "enter")  # wrong unit: a volume
-        await pilot.press(*"1", "enter")
+        await settle(app, pilot)
+        # Enter on a wrong value keeps the cursor there (a rescan would replace it)
+        assert app.focused is form.query_one("#f-viable_cells", Input)
+        await pilot.press("tab", *"1", "enter")
         await pilot.press(*"AMEM-24K118", "enter", *"HPL-2611-07", "enter", *"TRYPLE-3320")
         await settle(app, pilot)
         hint = text_of(app, "#h-viable_cells")
@@ -427,10 +430,22 @@ async def test_scanned_vial_positions_are_checked_against_the_bank_stock(demo_db
         await settle(app, pilot)
         assert "not in stock" in text_of(app, "#h-vial_numbers")
         assert "EASC-D001" in text_of(app, "#h-vial_numbers")
-        form.query_one("#f-vial_numbers", Input).value = "5 6 7"
+        # a wrong scan stays in its field, selected, so the rescan replaces it
+        vials = form.query_one("#f-vial_numbers", Input)
+        vials.focus()
+        await pilot.press("enter")
         await settle(app, pilot)
+        assert app.focused is vials and vials.selected_text == "1 5"
+        # one scan per vial: each Enter leaves room for the next
+        vials.value = ""
+        for number in "567":
+            await pilot.press(number, "enter")
+        await settle(app, pilot)
+        assert vials.value == "5 6 7 " and app.focused is vials
         assert text_of(app, "#h-vial_numbers").startswith("✓")
         assert "3 vial numbers scanned for 2" in text_of(app, "#preview")
+        await pilot.press("enter")  # nothing new: on to the next field
+        assert app.focused is not vials
         assert form.query_one("#save", Button).disabled
         await fill_form(
             app,
@@ -673,6 +688,42 @@ async def test_qc_result_shows_pass_or_fail_in_words_before_saving(new_bank):
         assert "✗ FAIL (OOS)" in str(app.screen.query_one("#qc").get_row_at(0))
     qc = batch_view(new_bank, "EASC-B002")["qc"]
     assert len(qc) == 1 and qc[0]["passed"] is False
+
+
+@run_async
+async def test_typing_before_choosing_the_vessel_or_the_test_is_a_message_not_a_crash(new_bank):
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    notes: list[str] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech1")
+        app.open_batch("EASC-B002")
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "EntryScreen"
+        await pilot.press("tab")  # past the vessel, still unchosen
+        await pilot.press(*"38", "enter")
+        await settle(app, pilot)
+        assert app.is_running and type(app.screen).__name__ == "EntryScreen"
+        assert "Vessel type" in text_of(app, "#form-error")
+        await pilot.press("escape", "escape")
+        await settle(app, pilot)
+        await pilot.press("f3")
+        await settle(app, pilot)
+        dialog = app.screen
+        assert type(dialog).__name__ == "QcDialog"
+        assert "cell-dose-release" not in dialog.tests  # computed from the fill, never typed
+        dialog.query_one("#qc-value", Input).focus()
+        await pilot.press(*"92")
+        await settle(app, pilot)
+        assert app.is_running and text_of(app, "#qc-verdict") == "choose the test"
+        app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+        dialog.query_one("#qc-test", Select).value = "viability-in-process"
+        dialog.query_one("#qc-value", Input).value = "60 %"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert any("FAIL, out of specification" in n for n in notes), notes
+    assert batch_view(new_bank, "EASC-B002")["steps"] == []
 
 
 @run_async

@@ -68,13 +68,27 @@ class FieldSpec:
     def placeholder(self) -> str:
         """Dim text in the empty field: where to type, and in what form."""
         if self.kind == "quantity" and self.param is not None:
-            return f"e.g. {self.param.measure.example}" if self.param.measure.example else ""
+            return f"e.g. {_example(self.param)}"
         return {
             "count": "a whole number",
             "lot": "scan the lot",
             "datetime": "YYYY-MM-DD HH:MM",
             "text": "type or scan",
         }.get(self.kind, "")
+
+
+def _example(param: Parameter) -> str:
+    """A value inside the SOP's range (its middle, or the one bound it has), as typed."""
+    from cellbatch import units
+
+    low, high = param.min_canonical, param.max_canonical
+    if low is not None and high is not None:
+        return units.fmt((low + high) / 2, param.measure, digits=2)
+    example = param.measure.example
+    if example and param.in_range(units.parse(example, param.measure, field="example")):
+        return example
+    bound = low if low is not None else high
+    return units.fmt(bound, param.measure, digits=2) if bound is not None else example
 
 
 @dataclass

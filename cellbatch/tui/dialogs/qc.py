@@ -28,8 +28,12 @@ class QcDialog(AppModal):
         super().__init__()
         self.view = view
         """The batch the result belongs to."""
-        self.tests = {t.id: t for t in sop_of_view(view).qc}
-        """The SOP's QC tests by id."""
+        from cellbatch.services.qc import COMPUTED_QC_TESTS
+
+        self.tests = {t.id: t for t in sop_of_view(view).qc if t.test not in COMPUTED_QC_TESTS}
+        """The SOP's QC tests by id (not those the program computes, such as the cell dose)."""
+        self.passed: bool | None = None
+        """The verdict of the value being saved."""
 
     def compose(self) -> ComposeResult:
         """Test, value, verdict."""
@@ -47,11 +51,11 @@ class QcDialog(AppModal):
     def _verdict(self) -> tuple[bool, str]:
         from cellbatch.domain.errors import CellbatchError
 
-        test_id = self.query_one("#qc-test", Select).value
+        select = self.query_one("#qc-test", Select)
         text = self.query_one("#qc-value", Input).value.strip()
-        if test_id is Select.BLANK:
+        if select.is_blank():
             return False, "choose the test"
-        test = self.tests[str(test_id)]
+        test = self.tests[str(select.value)]
         spec = f"specification {test.spec_text()}"
         if not text:
             return False, spec
@@ -81,6 +85,7 @@ class QcDialog(AppModal):
             self.query_one("#qc-status", Static).update(f"Not saved: {message}")
             return
         test = self.tests[str(self.query_one("#qc-test", Select).value)]
+        self.passed = message.startswith("✓")
         self.record(test.id, test.stage, self.query_one("#qc-value", Input).value)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="qc")
@@ -99,7 +104,14 @@ class QcDialog(AppModal):
 
     def done_qc(self, result_id: int) -> None:
         """Say what was recorded and close."""
-        self.notify(f"✓ QC result Q{result_id} recorded")
+        if self.passed:
+            self.notify(f"✓ QC result Q{result_id} recorded: PASS")
+        else:
+            self.notify(
+                f"✗ QC result Q{result_id} recorded: FAIL, out of specification; "
+                "a deviation was opened",
+                severity="warning",
+            )
         self.dismiss(True)
 
     def failed_qc(self, error: BaseException) -> None:

@@ -114,8 +114,8 @@ class EntryScreen(AppScreen):
     # ------------------------------------------------------------------ checking
     def _text(self, f: FieldSpec) -> str:
         if f.kind == "choice":
-            value = self.query_one(f"#f-{f.name}", Select).value
-            return "" if value is Select.BLANK else str(value)
+            select = self.query_one(f"#f-{f.name}", Select)
+            return "" if select.is_blank() else str(select.value)
         return self.query_one(f"#f-{f.name}", Input).value
 
     def revalidate(self) -> None:
@@ -158,7 +158,21 @@ class EntryScreen(AppScreen):
         self.revalidate()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Enter (a scanner's too) moves to the next field; on the last field it saves."""
+        """Enter (a scanner's too) moves to the next field; on the last field it saves.
+
+        A wrong value keeps the cursor in its field, selected, so a rescan replaces it. The
+        vial field takes one scan per vial: each Enter adds a space for the next, and Enter
+        with nothing new moves on.
+        """
+        name = (event.input.id or "").removeprefix("f-")
+        check = self.checks.get(name)
+        if check is not None and check.state == "error" and event.value.strip():
+            event.input.select_all()
+            return
+        if name == "vial_numbers" and event.value.strip() and not event.value.endswith(" "):
+            event.input.value = event.value + " "
+            event.input.cursor_position = len(event.input.value)
+            return
         inputs = list(self.query(".field-input"))
         index = inputs.index(event.input)
         if index + 1 < len(inputs):

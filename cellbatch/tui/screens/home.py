@@ -35,6 +35,18 @@ def due_text(next_steps: list[str]) -> str:
     return " or ".join(STEP_NAMES.get(k, k) for k in next_steps)
 
 
+def _approved_sop_ids(kind: str | None) -> str:
+    """The IDs of the approved SOPs for batches of ``kind``, for the form's label."""
+    from cellbatch.domain.errors import CellbatchError
+    from cellbatch.services.sops import available_sops
+
+    try:
+        ids = sorted({s.id for s in available_sops() if s.kind == kind and s.is_approved})
+    except CellbatchError:  # a broken SOP file is reported when the batch is started
+        return "see the SOP list"
+    return ", ".join(ids) or "none approved"
+
+
 def _count(n: int, noun: str) -> str:
     """``1 open deviation``, ``2 open deviations``."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
@@ -348,26 +360,29 @@ class HomeScreen(AppScreen):
         if kind in other:
             other[kind]()
             return
+        sop_label = f"SOP ID, latest approved version ({_approved_sop_ids(kind)})"
         if kind == "expansion":
             fields = [
                 ("code", "New batch code"),
                 ("lot_number", "Tissue lot (scan)"),
-                ("sop_id", "SOP ID (latest approved version)"),
+                ("sop_id", sop_label),
             ]
         elif kind == "dose":
             fields = [
                 ("code", "New batch code"),
                 ("parent", "Released bank (scan)"),
-                ("sop_id", "SOP ID (latest approved version)"),
+                ("sop_id", sop_label),
                 ("recipient", "Recipient ID"),
                 ("weight", "Body weight (e.g. 70 kg)"),
                 ("dose", "Dose per kg (e.g. 2 x 10^6 cells/kg)"),
-                ("infusion", "Infusion number"),
+                ("infusion", "Infusion number (1, 2, 3…; the SOP gives its day)"),
             ]
         else:
             return
         self.app.push_screen(
-            FormDialog(f"Start a {kind} batch", fields),
+            FormDialog(
+                f"Start {'an expansion' if kind == 'expansion' else 'a dose'} batch", fields
+            ),
             lambda values: values and self.start_batch(kind, values),
         )
 
