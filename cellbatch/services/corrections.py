@@ -8,6 +8,7 @@ from cellbatch import units
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Correction, QcResult, StepEntry
 from cellbatch.domain.errors import InvalidInput, NotFound
+from cellbatch.domain.text import typed_text
 from cellbatch.domain.timeparse import parse_datetime
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.batch_access import check_range, ensure_open, find_batch
@@ -38,8 +39,7 @@ def correct(
 ) -> int:
     """Correct one recorded value; returns the correction's id."""
     actor.require(*RECORDING_ROLES, Role.QA, action="correct records")
-    if not reason.strip():
-        raise InvalidInput("--reason", "expected why the value is corrected (mandatory)")
+    reason = typed_text(reason, "--reason", what="why the value is corrected (mandatory)")
     kind, entry_id = parse_entry_ref(ref)
     with UnitOfWork(db, actor) as uow:
         batch = find_batch(uow.session, code, for_update=True)

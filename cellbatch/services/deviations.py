@@ -18,6 +18,7 @@ from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, Deviation, QcResult, User
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.sop import QcTest
+from cellbatch.domain.text import typed_text
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.batch_access import ensure_open, find_batch
@@ -77,15 +78,10 @@ def parse_deviation_ref(ref: str) -> int:
     return int(text)
 
 
-def _clean(value: str | None, name: str, limit: int | None = None) -> str | None:
+def _clean(value: str | None, name: str, limit: int = 4000) -> str | None:
     if value is None:
         return None
-    value = value.strip()
-    if not value:
-        raise InvalidInput(name, "expected some text, got nothing")
-    if limit and len(value) > limit:
-        raise InvalidInput(name, f"expected at most {limit} characters, got {len(value)}")
-    return value
+    return typed_text(value, name, what="some text", limit=limit)
 
 
 def _classification(value: str | None) -> str | None:
@@ -226,7 +222,9 @@ def update_deviation(
             "--classification",
             "expected at least one of --classification, --investigation, --root-cause, --capa",
         )
-    why = reason.strip() if reason and reason.strip() else None
+    why = (
+        typed_text(reason, "--reason", what="why it changes") if reason and reason.strip() else None
+    )
     with UnitOfWork(db, actor) as uow:
         dev, batch = _locked_deviation(uow, dev_id)
         for name, value in new.items():

@@ -31,6 +31,7 @@ from cellbatch.db.tables import (
 )
 from cellbatch.domain import dosing
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.text import typed_text
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.batch_access import find_batch
@@ -294,8 +295,8 @@ def print_labels(
     """
     _require_label_role(actor, "print bag labels")
     reason = (reason or "").strip() or None
-    if reprint and reason is None:
-        raise InvalidInput("--reason", "a reprint needs the reason (e.g. 'label smudged')")
+    if reprint:
+        reason = typed_text(reason, "--reason", what="the reason for the reprint (e.g. 'smudged')")
     if not reprint and reason is not None:
         raise InvalidInput("--reason", "a reason is only given with --reprint")
     site = load_site_settings()

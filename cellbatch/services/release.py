@@ -14,6 +14,7 @@ from sqlmodel import Session
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, Correction, QcResult, ReleaseDecision, Signature, StepEntry
 from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
+from cellbatch.domain.text import typed_text
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.batch_access import ensure_open, find_batch
 from cellbatch.services.review import release_checklist
@@ -57,6 +58,12 @@ def involvement(session: Session, batch: Batch, user_id: int) -> list[str]:
     return found
 
 
+def involvement_of(db: Database, code: str, user_id: int) -> list[str]:
+    """What a person did on a batch that bars them from releasing it (empty: nothing)."""
+    with db.session() as session:
+        return involvement(session, find_batch(session, code), user_id)
+
+
 def decide(
     db: Database, user: Actor | str, code: str, decision: str, reason: str, *, password: str
 ) -> str:
@@ -70,8 +77,7 @@ def decide(
         raise InvalidInput(
             "--decision", f"expected release, reject or quarantine, got {decision!r}"
         )
-    if not reason.strip():
-        raise InvalidInput("--reason", "expected the reason for the decision")
+    reason = typed_text(reason, "--reason", what="the reason for the decision")
     username = user.username if isinstance(user, Actor) else user
     signer = reauthenticate(db, username, password)
     signer.require(Role.QA, action="release, reject or quarantine batches")
