@@ -38,9 +38,20 @@ def test_password_is_stored_as_a_slow_salted_hash_never_in_clear(admin_db):
 
 @pytest.mark.requirement("GMP-15")
 def test_user_ids_are_unique(admin_db, admin):
+    from cellbatch.services.users import list_users
+
     add_user(admin_db, admin, "tech1", "Tess Tech", "technician")
-    with pytest.raises(RuleViolation, match="exists already"):
+    with pytest.raises(RuleViolation, match="user ID 'tech1' is taken"):
         add_user(admin_db, admin, "tech1", "Another Tess", "technician")
+    with pytest.raises(RuleViolation, match="user ID 'TECH1' is taken \\('tech1'\\)"):
+        add_user(admin_db, admin, "TECH1", "Tom Tech", "technician")
+    with pytest.raises(RuleViolation, match="'tech1' already signs as 'tess tech'"):
+        add_user(admin_db, admin, "tech2", "tess tech", "qa")
+    with pytest.raises(InvalidInput, match="--name: expected the printed full name on one line"):
+        add_user(admin_db, admin, "tech3", "Bob\nQA Officer", "qa")
+    with pytest.raises(InvalidInput, match="--name: .* control character U\\+001B"):
+        add_user(admin_db, admin, "tech3", "Bob\x1b[2J", "qa")
+    assert [u.username for u in list_users(admin_db)] == ["admin", "tech1"]
 
 
 @pytest.mark.requirement("GMP-04")

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from cellbatch.db.database import Database
 from cellbatch.db.tables import User
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.text import typed_text
 from cellbatch.domain.users import ROLE_NAMES, Actor, Role
 from cellbatch.services.auth import actor_of, authenticate
 from cellbatch.services.passwords import hash_password, one_time_password
@@ -116,15 +117,30 @@ def add_user(
     actor.require(Role.ADMIN, action="add users")
     username = _check_username(username)
     role_value = _check_role(role)
-    if not full_name.strip():
-        raise InvalidInput("--name", "expected the user's printed full name")
+    name = typed_text(full_name, "--name", what="the user's printed full name", limit=200)
+    if "\n" in name or "\t" in name:
+        raise InvalidInput("--name", "expected the printed full name on one line")
     initial = password or one_time_password()
     with UnitOfWork(db, actor) as uow:
-        if uow.session.execute(select(User).where(User.username == username)).first():
-            raise RuleViolation(f"user ID {username!r} exists already; user IDs are never reused")
+        same_id = uow.session.execute(
+            select(User.username).where(func.lower(User.username) == username.lower())
+        ).scalar_one_or_none()
+        if same_id is not None:
+            raise RuleViolation(
+                f"user ID {username!r} is taken ({same_id!r}): user IDs are unique whatever "
+                "their case, and never reused"
+            )
+        same_name = uow.session.execute(
+            select(User.username).where(func.lower(User.full_name) == name.lower())
+        ).scalar_one_or_none()
+        if same_name is not None:
+            raise RuleViolation(
+                f"{same_name!r} already signs as {name!r}: a printed name on a "
+                "signature must tell one person from another (add a middle initial)"
+            )
         user = User(
             username=username,
-            full_name=full_name.strip(),
+            full_name=name,
             role=role_value.value,
             password_hash=hash_password(initial, security_settings().scrypt_n),
             must_change_password=password is None,
@@ -139,8 +155,7 @@ def add_user(
 def set_active(db: Database, actor: Actor, username: str, active: bool, reason: str) -> UserView:
     """Deactivate (or reactivate) an account; accounts are never deleted."""
     actor.require(Role.ADMIN, action="deactivate users")
-    if not reason.strip():
-        raise InvalidInput("--reason", "expected why the account changes")
+    reason = typed_text(reason, "--reason", what="why the account changes")
     with UnitOfWork(db, actor) as uow:
         user = _get(uow, username)
         if user.id == actor.id and not active:
@@ -156,8 +171,7 @@ def set_active(db: Database, actor: Actor, username: str, active: bool, reason: 
 def unlock(db: Database, actor: Actor, username: str, reason: str) -> UserView:
     """Unlock an account locked by failed log-ins."""
     actor.require(Role.ADMIN, action="unlock users")
-    if not reason.strip():
-        raise InvalidInput("--reason", "expected why the account is unlocked")
+    reason = typed_text(reason, "--reason", what="why the account is unlocked")
     with UnitOfWork(db, actor) as uow:
         user = _get(uow, username)
         if not user.locked:
