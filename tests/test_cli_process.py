@@ -143,6 +143,14 @@ def test_a_write_with_a_wrong_password_records_nothing_but_the_failed_attempt(cl
 
 
 def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
+    from datetime import UTC, datetime, timedelta
+
+    # day 1 is the day after the tissue lot TL-A was received (40 days ago)
+    first = datetime.now(UTC).date() - timedelta(days=39)
+
+    def on(day: int, time: str) -> str:
+        return f"{first + timedelta(days=day - 1)} {time}"
+
     def run(*args):
         r = cli(
             "--db", lab_url, *args, "--user", "tech1", "--password-stdin", input=f"{PASSWORD}\n"
@@ -159,7 +167,7 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
         "--sop",
         "SOP-EASC-EXP",
         "--at",
-        "2026-01-01 08:00",
+        on(1, "08:00"),
     )
     for p in range(4):
         day = 2 + p * 7
@@ -180,7 +188,7 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
             "--material",
             "DIS-1",
             "--at",
-            f"2026-01-{day:02d} 09:00",
+            on(day, "09:00"),
         )
         run(
             "passage",
@@ -197,7 +205,7 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
             "--material",
             "WASH-1",
             "--at",
-            f"2026-01-{day + 6:02d} 09:00",
+            on(day + 6, "09:00"),
         )
     out = run(
         "freeze",
@@ -213,7 +221,7 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
         "--location",
         "Tank 1 / Box 2",
         "--at",
-        "2026-01-30 10:00",
+        on(30, "10:00"),
     )
     assert "2 vials frozen" in out
     for test, value in PASSING.items():

@@ -1133,3 +1133,49 @@ def test_two_banks_cannot_be_frozen_into_the_same_freezer_positions(lab):
         released_easc_bank(lab, "BANK-2", vials=2)
     assert batch_view(lab.db, "BANK-2")["vials"] == []
     assert len(batch_view(lab.db, "BANK-1")["vials"]) == 2
+
+
+@pytest.mark.requirement("GMP-08")
+def test_work_times_stay_after_what_they_depend_on_and_corrections_keep_them_in_order(lab, bank):
+    from cellbatch.services.batch_view import batch_view
+
+    refused(
+        lab,
+        InvalidInput,
+        "--at: .* is before tissue lot TL-A was received",
+        lambda: batches.start_expansion(lab.db, lab.tech1, "EXP-2", lot_number="TL-A",
+                                        sop_id="SOP-EASC-EXP", at=ago(days=41)),  # fmt: skip
+    )
+    released = released_easc_bank(lab, "BANK-1")
+    frozen = next(s for s in batch_view(lab.db, released)["steps"] if s["kind"] == "freeze")
+    refused(
+        lab,
+        InvalidInput,
+        "--at: .* is before bank BANK-1 was frozen",
+        lambda: batches.start_dose(lab.db, lab.tech1, "DOSE-9", parent=released,
+                                   sop_id="SOP-EASC-DOSE", recipient="RA-9", weight="70 kg",
+                                   dose="1 x 10^6 cells/kg", infusion=1,
+                                   at=ago(days=11)),  # fmt: skip
+    )
+    assert frozen["performed_at"]
+    seed = steps.seed(lab.db, lab.tech1, bank, vessel="CS5", vessels=1, cells="6.36e6 cells",
+                      materials=SEED_LOTS, at=ago(days=19))  # fmt: skip
+    steps.harvest(lab.db, lab.tech2, bank, total_cells="5e7 cells", viability="90 %",
+                  confluence="80 %", materials=HARVEST_LOTS, at=ago(days=13))  # fmt: skip
+    future = (ago(days=-2)).isoformat()
+    refused(
+        lab,
+        InvalidInput,
+        "--value: .* is in the future",
+        lambda: corrections.correct(lab.db, lab.tech2, bank, f"E{seed}", field="at",
+                                    value=future, reason="clock"),  # fmt: skip
+    )
+    refused(
+        lab,
+        InvalidInput,
+        r"--value: .* is after E\d+ \(harvest",
+        lambda: corrections.correct(lab.db, lab.tech2, bank, f"E{seed}", field="at",
+                                    value=ago(days=12).isoformat(), reason="clock"),  # fmt: skip
+    )
+    assert corrections.correct(lab.db, lab.tech2, bank, f"E{seed}", field="at",
+                               value=ago(days=18).isoformat(), reason="clock")  # fmt: skip

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cellbatch.domain.errors import (
     AuthenticationFailed,
+    InvalidInput,
     PermissionDenied,
     RuleViolation,
 )
@@ -334,13 +335,24 @@ def test_review_flags_corrections_windows_and_doses_near_the_limit(demo_db):
     assert doses[1]["value"]["value"] == pytest.approx(99.5 * (1 + 0.1))
     assert {m["id"] for m in data["missing_verifications"]} == {fill, doses[1]["id"]}
     assert data["sop_windows_exceeded"] == [] and not data["ready_for_release"]
+    # a work time is corrected only within the batch's order of steps
     thaw = view["thaw"]["entry"]
     thawed = datetime.fromisoformat(view["thaw"]["thawed_at"].replace("Z", "+00:00"))
     moved = (thawed - timedelta(hours=3)).isoformat()
-    correct(db, tech2, RA, thaw, field="at", value=moved, reason="clock of the terminal")
-    (window,) = review(db, RA)["sop_windows_exceeded"]
-    assert window["window"] == "thaw_to_fill_max" and window["from"] == thaw
-    assert window["actual_hours"] > 3
+    with pytest.raises(InvalidInput, match="--value: .* is before the batch started"):
+        correct(db, tech2, RA, thaw, field="at", value=moved, reason="clock of the terminal")
+    # a dose thawed 4.5 h ago and not yet filled has passed its 3 h window to the fill
+    from cellbatch.services.batches import start_dose
+
+    now = datetime.now(UTC)
+    start_dose(db, tech2, "EASC-D002", parent="EASC-B001", sop_id="SOP-EASC-DOSE",
+               recipient="RA-P002", weight="60 kg", dose="2 x 10^6 cells/kg", infusion=1,
+               at=now - timedelta(hours=5))  # fmt: skip
+    late = steps.thaw(db, tech2, "EASC-D002", vials=2, total_cells="90e6 cells", viability="90 %",
+                      materials=["DPBS-88812"], at=now - timedelta(hours=4.5))  # fmt: skip
+    (window,) = review(db, "EASC-D002")["sop_windows_exceeded"]
+    assert window["window"] == "thaw_to_fill_max" and window["from"] == f"E{late}"
+    assert window["to"] == "now (not filled)" and window["actual_hours"] > 4.4
 
 
 @pytest.mark.requirement("GMP-08")

@@ -12,6 +12,7 @@ from cellbatch import units
 from cellbatch.db.tables import Batch, MaterialLot, StepEntry
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.sop import Parameter, Step
+from cellbatch.domain.timeparse import as_utc
 from cellbatch.domain.users import RECORDING_ROLES, Actor
 
 LOCKED_STATUSES = ("released", "rejected")
@@ -60,6 +61,18 @@ def check_work_time(at: datetime, now: datetime, field: str = "--at") -> datetim
     if at > now + FUTURE_SLACK:
         raise InvalidInput(
             field, f"{at:%Y-%m-%d %H:%M} UTC is in the future; expected the time the work was done"
+        )
+    return at
+
+
+def not_before(at: datetime, floor: datetime, what: str, field: str = "--at") -> datetime:
+    """Refuse a work time before ``floor`` (``what`` says what happened then)."""
+    floor = as_utc(floor)
+    if at < floor:
+        raise InvalidInput(
+            field,
+            f"{at:%Y-%m-%d %H:%M} UTC is before {what} ({floor:%Y-%m-%d %H:%M} UTC); "
+            "expected the time the work was done",
         )
     return at
 

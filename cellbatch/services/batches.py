@@ -11,11 +11,16 @@ from sqlalchemy import func, select
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, SopVersion, TissueLot
+from cellbatch.db.tables import Batch, SopVersion, StepEntry, TissueLot
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.domain.users import Actor
-from cellbatch.services.batch_access import check_work_time, find_batch, require_recorder
+from cellbatch.services.batch_access import (
+    check_work_time,
+    find_batch,
+    not_before,
+    require_recorder,
+)
 from cellbatch.services.sops import pin_sop, sop_of
 from cellbatch.services.unit_of_work import UnitOfWork
 
@@ -64,7 +69,11 @@ def start_expansion(
                 f"{sop.label} expands {', '.join(sop.tissues)} tissue; "
                 f"lot {lot.lot_number} is {lot.tissue}"
             )
-        started = check_work_time(at or uow.now, uow.now)
+        started = not_before(
+            check_work_time(at or uow.now, uow.now),
+            lot.received_at,
+            f"tissue lot {lot.lot_number} was received",
+        )
         batch = uow.add(
             Batch(
                 code=code,
@@ -157,7 +166,16 @@ def start_dose(
             raise RuleViolation(
                 f"recipient {recipient} already has dose batch {taken} for infusion {infusion}"
             )
+        # the vials must exist: a dose starts after its bank was frozen (the release decision
+        # itself carries the server time, so it cannot be the floor of a backdated start)
+        frozen_at = uow.session.execute(
+            select(func.max(StepEntry.performed_at)).where(
+                StepEntry.batch_id == bank.id, StepEntry.kind == "freeze"
+            )
+        ).scalar_one()
         started = check_work_time(at or uow.now, uow.now)
+        if frozen_at is not None:
+            started = not_before(started, frozen_at, f"bank {bank.code} was frozen")
         batch = uow.add(
             Batch(
                 code=code,

@@ -9,9 +9,16 @@ from cellbatch.db.database import Database
 from cellbatch.db.tables import Correction, QcResult, StepEntry
 from cellbatch.domain.errors import InvalidInput, NotFound
 from cellbatch.domain.text import typed_text
-from cellbatch.domain.timeparse import parse_datetime
+from cellbatch.domain.timeparse import as_utc, parse_datetime
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
-from cellbatch.services.batch_access import check_range, ensure_open, find_batch
+from cellbatch.services.batch_access import (
+    check_range,
+    check_work_time,
+    ensure_open,
+    entries,
+    find_batch,
+    not_before,
+)
 from cellbatch.services.deviations import open_for_oos
 from cellbatch.services.qc import parse_result
 from cellbatch.services.sops import sop_of
@@ -51,6 +58,7 @@ def correct(
                 raise NotFound(f"batch {batch.code} has no step entry E{entry_id}")
             old, new, old_text, new_text = _step_value(row, sop, field.strip(), value)
             if field.strip() == "at":
+                _check_moved_time(uow, batch, row, new)
                 uow.change(
                     row,
                     "performed_at",
@@ -137,6 +145,25 @@ def correct(
         )
         uow.commit()
         return correction.id
+
+
+def _check_moved_time(uow: UnitOfWork, batch, row: StepEntry, new) -> None:
+    """A corrected work time stays in the past and between the steps before and after it."""
+    check_work_time(new, uow.now, "--value")
+    done = entries(uow.session, batch.id)
+    index = next(i for i, e in enumerate(done) if e.id == row.id)
+    before = done[index - 1] if index > 0 else None
+    after = done[index + 1] if index + 1 < len(done) else None
+    if before is not None:
+        not_before(new, before.performed_at, f"E{before.id} ({before.kind})", "--value")
+    else:
+        not_before(new, batch.started_at, "the batch started", "--value")
+    if after is not None and new > as_utc(after.performed_at):
+        raise InvalidInput(
+            "--value",
+            f"{new:%Y-%m-%d %H:%M} UTC is after E{after.id} ({after.kind}, "
+            f"{as_utc(after.performed_at):%Y-%m-%d %H:%M} UTC); steps keep the SOP's order",
+        )
 
 
 def _step_value(row: StepEntry, sop, field: str, text: str):
