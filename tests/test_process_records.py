@@ -1143,8 +1143,9 @@ def test_work_times_stay_after_what_they_depend_on_and_corrections_keep_them_in_
         lab,
         InvalidInput,
         "--at: .* is before tissue lot TL-A was received",
-        lambda: batches.start_expansion(lab.db, lab.tech1, "EXP-2", lot_number="TL-A",
-                                        sop_id="SOP-EASC-EXP", at=ago(days=41)),  # fmt: skip
+        lambda: batches.start_expansion(
+            lab.db, lab.tech1, "EXP-2", lot_number="TL-A", sop_id="SOP-EASC-EXP", at=ago(days=41)
+        ),  # fmt: skip
     )
     released = released_easc_bank(lab, "BANK-1")
     frozen = next(s for s in batch_view(lab.db, released)["steps"] if s["kind"] == "freeze")
@@ -1152,10 +1153,18 @@ def test_work_times_stay_after_what_they_depend_on_and_corrections_keep_them_in_
         lab,
         InvalidInput,
         "--at: .* is before bank BANK-1 was frozen",
-        lambda: batches.start_dose(lab.db, lab.tech1, "DOSE-9", parent=released,
-                                   sop_id="SOP-EASC-DOSE", recipient="RA-9", weight="70 kg",
-                                   dose="1 x 10^6 cells/kg", infusion=1,
-                                   at=ago(days=11)),  # fmt: skip
+        lambda: batches.start_dose(
+            lab.db,
+            lab.tech1,
+            "DOSE-9",
+            parent=released,
+            sop_id="SOP-EASC-DOSE",
+            recipient="RA-9",
+            weight="70 kg",
+            dose="1 x 10^6 cells/kg",
+            infusion=1,
+            at=ago(days=11),
+        ),  # fmt: skip
     )
     assert frozen["performed_at"]
     seed = steps.seed(lab.db, lab.tech1, bank, vessel="CS5", vessels=1, cells="6.36e6 cells",
@@ -1167,15 +1176,23 @@ def test_work_times_stay_after_what_they_depend_on_and_corrections_keep_them_in_
         lab,
         InvalidInput,
         "--value: .* is in the future",
-        lambda: corrections.correct(lab.db, lab.tech2, bank, f"E{seed}", field="at",
-                                    value=future, reason="clock"),  # fmt: skip
+        lambda: corrections.correct(
+            lab.db, lab.tech2, bank, f"E{seed}", field="at", value=future, reason="clock"
+        ),  # fmt: skip
     )
     refused(
         lab,
         InvalidInput,
         r"--value: .* is after E\d+ \(harvest",
-        lambda: corrections.correct(lab.db, lab.tech2, bank, f"E{seed}", field="at",
-                                    value=ago(days=12).isoformat(), reason="clock"),  # fmt: skip
+        lambda: corrections.correct(
+            lab.db,
+            lab.tech2,
+            bank,
+            f"E{seed}",
+            field="at",
+            value=ago(days=12).isoformat(),
+            reason="clock",
+        ),  # fmt: skip
     )
     assert corrections.correct(lab.db, lab.tech2, bank, f"E{seed}", field="at",
                                value=ago(days=18).isoformat(), reason="clock")  # fmt: skip
