@@ -299,10 +299,15 @@ def footer_overflow(app) -> list[str]:
     width = app.size.width
     keys = list(app.screen.query(FooterKey))
     assert keys, f"no footer keys on {type(app.screen).__name__}"
+    palette = [k for k in keys if k.has_class("-command-palette")]
+    # the palette key is docked at the right: the others must end before it starts
+    limit = palette[0].region.x if palette else width
     return [
         f"{key.key_display} {key.description}"
         for key in keys
-        if key.region.width == 0 or key.region.right > width
+        if key.region.width == 0
+        or key.region.right > width
+        or (key not in palette and key.region.right > limit)
     ]
 
 

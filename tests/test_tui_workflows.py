@@ -838,6 +838,7 @@ async def test_batch_list_pages_and_filters_by_status(demo_db):
         await settle(app, pilot)
         table = app.screen.query_one("#batches")
         assert table.row_count == 4
+        assert table.virtual_size.width <= 80  # every column on screen, the SOP wraps
         assert "of 4" in text_of(app, "#page-line")
         await pilot.press("f2", "f2", "f2")  # in process → quarantine → released
         await settle(app, pilot)
@@ -863,3 +864,27 @@ async def test_technician_registers_a_donor(demo_db):
         await settle(app, pilot)
     donor = donor_view(demo_db, "DN-2026-0003")
     assert donor.sex == "F" and donor.eligibility == "pending"
+
+
+@pytest.mark.requirement("GMP-09")
+@run_async
+async def test_review_says_when_the_qa_officer_may_not_release_a_ready_batch(demo_db):
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "qa2")
+        app.open_batch("EASC-D001")
+        await settle(app, pilot)
+        await pilot.press("f6")
+        await settle(app, pilot)
+        verdict = text_of(app, "#verdict")
+        assert "READY for release, but not by you: you verified" in verdict, verdict
+        await pilot.press("escape", "escape")
+        await settle(app, pilot)
+        await pilot.press("ctrl+o")
+        await settle(app, pilot)
+        await log_in(app, pilot, "qa1")
+        app.open_batch("EASC-D001")
+        await settle(app, pilot)
+        await pilot.press("f6")
+        await settle(app, pilot)
+        assert text_of(app, "#verdict").endswith("✓ READY for release")

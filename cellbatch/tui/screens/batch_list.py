@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Static
 from cellbatch.tui.clock import iso_short
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.plain import Plain
+from cellbatch.tui.widgets.tables import fit_columns
 
 PAGE = 100
 """Batches per page."""
@@ -44,8 +45,16 @@ class BatchListScreen(AppScreen):
 
     def on_mount(self) -> None:
         """Columns, then the first page."""
-        self.query_one("#batches", DataTable).add_columns(
-            "Batch", "Kind", "Status", "SOP", "Started (UTC)", "Bank", "Recipient"
+        fit_columns(
+            self.query_one("#batches", DataTable),
+            [
+                ("Batch", 10),
+                ("Status", 10),
+                ("Started", 10),
+                ("Bank → recipient", 19),
+                ("SOP", None),
+            ],
+            self.app.size.width,
         )
         self.load(self.first, self.status)
 
@@ -67,15 +76,15 @@ class BatchListScreen(AppScreen):
         table = self.query_one("#batches", DataTable)
         table.clear()
         for b in rows:
+            chain = f"{b.parent} → {b.recipient}" if b.kind == "dose" else "(a bank)"
             table.add_row(
                 b.code,
-                b.kind,
                 b.status.upper(),
+                iso_short(b.started_at)[:10],
+                chain,
                 b.sop,
-                iso_short(b.started_at),
-                b.parent or "",
-                b.recipient or "",
                 key=b.code,
+                height=None,
             )
         last = min(self.first + PAGE, self.total)
         shown = "all statuses" if self.status is None else f"status {self.status.upper()}"

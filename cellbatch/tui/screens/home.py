@@ -124,6 +124,11 @@ class HomeScreen(AppScreen):
         self.set_interval(30.0, self.show_windows)
         self.reload()
 
+    def on_screen_resume(self) -> None:
+        """Back on top after a batch or a review: show what was recorded meanwhile."""
+        if self.data is not None:
+            self.reload()
+
     def reload(self) -> None:
         """Load again from the database."""
         actor = self.cb_app.actor

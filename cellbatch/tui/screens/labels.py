@@ -55,7 +55,7 @@ class LabelScreen(AppScreen):
         Binding("f3", "print_record", "Record"),
         Binding("f4", "reprint", "Reprint"),
         Binding("f5", "verify", "Verify"),
-        Binding("f8", "clear", "Clear"),
+        Binding("f8", "clear", "Clear", show=False),  # the scan line says so
     ]
     AUTO_FOCUS = "#label-scan"
 
@@ -84,7 +84,10 @@ class LabelScreen(AppScreen):
             with Horizontal(id="scan-row"):
                 yield Label("Scan ▸", id="scan-label")
                 yield Input(id="label-scan", placeholder="scan each barcode of the label")
-            yield Plain("No scan yet. F5 (or Enter on an empty field) verifies.", id="scans")
+            yield Plain(
+                "No scan yet. F5 (or Enter on an empty field) verifies; F8 clears the scans.",
+                id="scans",
+            )
             yield Plain("", id="scan-verdict")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -137,19 +137,31 @@ class ReviewScreen(AppScreen):
         self.load(self.code)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="review")
-    def load(self, code: str) -> tuple[dict[str, Any], list[Any]]:
-        """The review report and the verification status (in a thread)."""
+    def load(self, code: str) -> tuple[dict[str, Any], list[Any], list[str]]:
+        """The review report, the verification status and what bars this QA officer."""
+        from cellbatch.services.release import involvement_of
         from cellbatch.services.review import review
         from cellbatch.services.verification import verification_status
 
         db = self.cb_app.database()
-        return review(db, code), verification_status(db, code)
+        actor = self.cb_app.actor
+        barred = []
+        if actor is not None and actor.role.value == "qa":
+            barred = involvement_of(db, code, actor.id)
+        return review(db, code), verification_status(db, code), barred
 
-    def done_review(self, outcome: tuple[dict[str, Any], list[Any]]) -> None:
+    def done_review(self, outcome: tuple[dict[str, Any], list[Any], list[str]]) -> None:
         """Show exceptions, checklist and pending verifications."""
-        report, verifications = outcome
+        report, verifications, barred = outcome
         self.report = report
-        ready = "✓ READY for release" if report["ready_for_release"] else "✗ NOT ready for release"
+        if report["status"] in ("released", "rejected"):
+            ready = "decided and locked"
+        elif report["ready_for_release"]:
+            ready = "✓ READY for release"
+            if barred:
+                ready += f", but not by you: you {', '.join(barred[:3])}"
+        else:
+            ready = "✗ NOT ready for release"
         self.query_one("#verdict", Static).update(
             f"{report['batch']} ({report['kind']}) · status {report['status'].upper()} · {ready}"
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-MIN_FLEX = 24
+MIN_FLEX = 20
 """Narrowest the wrapping column gets, even on a very small terminal."""
 
 _CELL_PADDING = 2
