@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pypdfium2
 import pytest
@@ -216,6 +217,10 @@ def test_cli_writes_the_pdf_and_the_complete_json_copy(demo_db, cli, tmp_path) -
     result = cli("--db", demo_db.url, "record", "NOPE-1", "-o", str(tmp_path / "x.pdf"))
     assert result.code == 3 and "no batch" in result.err
     assert not (tmp_path / "x.pdf").exists()
+    for target, says in ((tmp_path, "is a folder"), (Path("/dev/null"), "is not a regular file")):
+        result = cli("--db", demo_db.url, "export", "EASC-B001", "-o", str(target))
+        assert result.code == 2 and f"--output: {target} {says}" in result.err, result
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")) == []
 
 
 def test_label_reconciliation_is_in_the_dose_record(demo_db) -> None:

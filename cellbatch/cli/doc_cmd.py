@@ -23,6 +23,12 @@ def _write_atomically(path: Path, data: bytes) -> Path:
     """Write ``data`` next to ``path`` under a temporary name; return that name."""
     from cellbatch.domain.errors import InvalidInput
 
+    if path.is_dir():
+        raise InvalidInput(
+            "--output", f"{path} is a folder; expected a file name in it, e.g. {path / 'x.pdf'}"
+        )
+    if path.exists() and not path.is_file():
+        raise InvalidInput("--output", f"{path} is not a regular file; expected a file name")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InvalidInput("--output", f"folder {folder} does not exist")
