@@ -110,6 +110,11 @@ def test_default_database_is_created_in_the_data_folder_on_first_use(cli, tmp_pa
     r = cli("init")
     assert r.code == 0, r.err
     assert (tmp_path / "data" / "cellbatch.db").exists()
+    # a mistyped --db folder is said, not silently made into a new empty database
+    missing = tmp_path / "no-such-folder" / "x.db"
+    r = cli("--db", f"sqlite:///{missing}", "batch", "list")
+    assert r.code == 2 and f"--db: folder {missing.parent} does not exist" in r.err
+    assert not missing.parent.exists()
 
 
 def test_sop_list_json(cli):

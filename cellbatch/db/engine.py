@@ -10,6 +10,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlmodel import create_engine
 
 from cellbatch.domain.errors import InvalidInput
+from cellbatch.settings import default_data_dir
 
 
 def normalise_url(url: str) -> str:
@@ -42,7 +43,7 @@ def _sqlite_begin(connection) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine for ``url``; an SQLite file's folder is created on first use."""
+    """Create an engine for ``url``; the default SQLite file's folder is created on first use."""
     url = normalise_url(url)
     try:
         parsed = make_url(url)
@@ -51,7 +52,13 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).expanduser().parent
+            if folder.resolve() == default_data_dir().expanduser().resolve():
+                folder.mkdir(parents=True, exist_ok=True)  # the default is made on first use
+            elif not folder.is_dir():
+                raise InvalidInput(
+                    "--db", f"folder {folder} does not exist; expected the path of a database file"
+                )
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
