@@ -267,10 +267,15 @@ async def test_second_technician_verifies_the_entry_with_a_signature(new_bank):
         await settle(app, pilot)
         assert type(app.screen).__name__ == "ReviewScreen"
         assert [p.ref for p in app.screen.pending] == [f"E{entry}"]
+        queue = app.screen.query_one("#pending")
+        assert "viable cells 3.8 ×10⁶ cells" in str(queue.get_row_at(0)[1])
         await pilot.press("f6")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "SignatureDialog"
-        assert "VERIFIED" in text_of(app, "#sig-what")
+        signing = text_of(app, "#sig-what")
+        assert "VERIFIED" in signing
+        # the verifier reads what they sign: the values and the lots
+        assert "vessel CS2" in signing and "lot TRYPLE-3320" in signing
         await pilot.press(*"demo-tech2", "enter")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "ReviewScreen"
@@ -888,3 +893,36 @@ async def test_review_says_when_the_qa_officer_may_not_release_a_ready_batch(dem
         await pilot.press("f6")
         await settle(app, pilot)
         assert text_of(app, "#verdict").endswith("✓ READY for release")
+
+
+@run_async
+async def test_a_refused_save_names_the_form_field_not_the_command_line_option(new_bank):
+    from datetime import timedelta
+
+    app = build_app(new_bank.url, idle_lock_seconds=3600)
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech1")
+        app.open_batch("EASC-B002")
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        app.screen.query_one("#f-vessel", Select).value = "CS2"
+        await fill_form(
+            app,
+            pilot,
+            {
+                "vessels": "1",
+                "viable_cells": "3.8 x 10^6 cells",
+                "lot_medium": "AMEM-24K118",
+                "lot_supplement": "HPL-2611-07",
+                "lot_dissociation-reagent": "TRYPLE-3320",
+                "at": tomorrow,
+            },
+        )
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        error = text_of(app, "#form-error")
+        assert error.startswith("✗ Not saved: Done at: ") and "in the future" in error, error
+        assert "--at" not in error
+    assert batch_view(new_bank, "EASC-B002")["steps"] == []

@@ -244,9 +244,13 @@ class EntryScreen(AppScreen):
         name = field_of(error)
         target = error_field(self.form, name) if name else None
         if target is not None:
+            detail = getattr(error, "message", message)
             hint = self.query_one(f"#h-{target}", Static)
-            hint.update(f"✗ {getattr(error, 'message', message)}")
+            hint.update(f"✗ {detail}")
             hint.set_classes("field-hint field-status-error")
+            # the form's own label, not the command line's option name
+            label = next(f.label for f in self.form.fields if f.name == target)
+            message = f"{label}: {detail}"
         self.query_one("#form-error", Static).update(f"✗ Not saved: {message}")
         self.query_one("#save", Button).disabled = False
 

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from cellbatch.tui.dialogs.signature import SignatureAnswer, SignatureDialog
 from cellbatch.tui.screens.base import AppScreen
+from cellbatch.tui.widgets.batch_text import entry_summaries
 from cellbatch.tui.widgets.plain import Plain
 from cellbatch.tui.widgets.tables import fit_columns
 
@@ -103,6 +104,8 @@ class ReviewScreen(AppScreen):
         """The review service's report, once loaded."""
         self.pending: list[Any] = []
         """Entries waiting for a second person."""
+        self.summaries: dict[str, str] = {}
+        """What each entry holds, for the verifier to read before signing."""
 
     def compose_body(self) -> ComposeResult:
         """Verdict, exceptions, checklist, verification queue."""
@@ -137,8 +140,9 @@ class ReviewScreen(AppScreen):
         self.load(self.code)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="review")
-    def load(self, code: str) -> tuple[dict[str, Any], list[Any], list[str]]:
-        """The review report, the verification status and what bars this QA officer."""
+    def load(self, code: str) -> tuple[dict[str, Any], list[Any], list[str], dict[str, str]]:
+        """Review report, verification status, what bars this QA officer, what entries hold."""
+        from cellbatch.services.batch_view import batch_view
         from cellbatch.services.release import involvement_of
         from cellbatch.services.review import review
         from cellbatch.services.verification import verification_status
@@ -148,11 +152,14 @@ class ReviewScreen(AppScreen):
         barred = []
         if actor is not None and actor.role.value == "qa":
             barred = involvement_of(db, code, actor.id)
-        return review(db, code), verification_status(db, code), barred
+        summaries = entry_summaries(batch_view(db, code))
+        return review(db, code), verification_status(db, code), barred, summaries
 
-    def done_review(self, outcome: tuple[dict[str, Any], list[Any], list[str]]) -> None:
+    def done_review(
+        self, outcome: tuple[dict[str, Any], list[Any], list[str], dict[str, str]]
+    ) -> None:
         """Show exceptions, checklist and pending verifications."""
-        report, verifications, barred = outcome
+        report, verifications, barred, self.summaries = outcome
         self.report = report
         if report["status"] in ("released", "rejected"):
             ready = "decided and locked"
@@ -190,7 +197,14 @@ class ReviewScreen(AppScreen):
         table = self.query_one("#pending", DataTable)
         table.clear()
         for v in self.pending:
-            table.add_row(v.ref, v.what, v.status.upper(), key=v.ref, height=None)
+            held = self.summaries.get(v.ref, "")
+            table.add_row(
+                v.ref,
+                f"{v.what}: {held}" if held else v.what,
+                v.status.upper(),
+                key=v.ref,
+                height=None,
+            )
         if not self.pending:
             table.add_row("—", "nothing waits for verification", "")
 
@@ -216,8 +230,9 @@ class ReviewScreen(AppScreen):
         row = min(table.cursor_row, len(self.pending) - 1)
         entry = self.pending[max(row, 0)]
         actor = self.cb_app.actor
+        held = self.summaries.get(entry.ref)
         dialog = SignatureDialog(
-            f"{self.code} {entry.ref} ({entry.what})",
+            f"{self.code} {entry.ref} ({entry.what})" + (f"\n{held}" if held else ""),
             "verified",
             actor.username if actor else "",
         )

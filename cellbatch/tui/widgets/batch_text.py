@@ -176,3 +176,23 @@ def bank_text(view: dict[str, Any]) -> Text:
         f"{q(bank['cells_per_vial'])} in {q(bank['volume_per_vial'])} · {bank['location']} · "
         f"{view['vials_left']} vials in stock\n"
     )
+
+
+def entry_summaries(view: dict[str, Any]) -> dict[str, str]:
+    """What each step entry and QC result of a batch holds, one line each (for the verifier)."""
+    out: dict[str, str] = {}
+    for step in view.get("steps", []):
+        parts = []
+        for name, value in step["values"].items():
+            if isinstance(value, dict):
+                parts.append(f"{name.replace('_', ' ')} {value['display']}")
+            elif isinstance(value, list):
+                parts.append(f"{name.replace('_', ' ')} {', '.join(map(str, value))}")
+            elif value not in (None, ""):
+                parts.append(f"{name.replace('_', ' ')} {value}")
+        parts += [f"lot {m['lot']} ({m['kind']})" for m in step.get("materials", [])]
+        out[step["id"]] = " · ".join(parts)
+    for item in view.get("qc", []):
+        verdict = "PASS" if item["passed"] else "FAIL"
+        out[item["id"]] = f"{qc_value(item)} (specification {item['specification']}) {verdict}"
+    return out
