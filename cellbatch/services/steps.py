@@ -552,7 +552,9 @@ def fill(
             ),
             batch_id=batch.id,
         )
-        _auto_dose_qc(uow, ctx, viable, target.target_cells)
+        write_dose_qc(
+            uow, batch, sop, viable, target.target_cells, at=ctx.at, note="computed from the fill"
+        )
         uow.commit()
         return entry.id
 
@@ -586,11 +588,6 @@ def check_fill(
             f"{units.fmt(target.high_cells, 'cells')}",
         )
     return target
-
-
-def _auto_dose_qc(uow: UnitOfWork, ctx: _Context, viable: float, target: float) -> None:
-    """Record the cell-dose release test from the fill itself, where the SOP has one."""
-    write_dose_qc(uow, ctx.batch, ctx.sop, viable, target, at=ctx.at, note="computed from the fill")
 
 
 def write_dose_qc(
