@@ -34,6 +34,16 @@ class Lab:
     qa1: Actor
 
 
+def approve_sops(db, user: str = "qa1", password: str = PASSWORD) -> None:
+    """QA approves every SOP version whose file is approved (and not approved yet)."""
+    from cellbatch.services.sops import approvals, approve_sop, available_sops
+
+    done = approvals(db)
+    for sop in available_sops():
+        if sop.is_approved and (sop.id, sop.version) not in done:
+            approve_sop(db, user, password, sop.id, sop.version)
+
+
 def make_lab(db) -> Lab:
     create_first_admin(db, "admin", "Ada Admin", PASSWORD)
     admin = authenticate(db, "admin", PASSWORD)
@@ -45,6 +55,7 @@ def make_lab(db) -> Lab:
     ):
         add_user(db, admin, name, full, role, password=PASSWORD)
     lab = Lab(db, *(authenticate(db, n, PASSWORD) for n in ("tech1", "tech2", "sup1", "qa1")))
+    approve_sops(db)
     year = date(NOW.year + 1, 1, 1)
     for lot, kind in (
         ("MED-1", "medium"),

@@ -49,3 +49,47 @@ def test_a_changed_file_under_a_used_version_is_refused_and_batches_keep_their_s
     view = batch_view(db, "EXP-1")
     assert view["sop"]["content_hash"] == pinned
     assert view["limits"]["max_cumulative_pd"] == 25.0  # the pinned content, not the file
+
+
+@pytest.mark.requirement("GMP-09")
+@pytest.mark.requirement("GMP-13")
+def test_a_new_sop_version_is_used_only_once_qa_approved_it_with_a_signature(db, sops_dir, cli):
+    import json
+
+    from cellbatch.domain.errors import AuthenticationFailed, PermissionDenied
+    from cellbatch.services.audit import list_entries
+    from cellbatch.services.sops import approvals, approve_sop
+    from tests.lab import PASSWORD, snapshot
+
+    lab = make_lab(db)  # approves the shipped versions
+    text = (sops_dir / "SOP-EASC-EXP_v1.0.toml").read_text()
+    (sops_dir / "SOP-EASC-EXP_v1.2.toml").write_text(
+        text.replace('version = "1.0"', 'version = "1.2"', 1)
+    )
+    before = snapshot(db)
+    with pytest.raises(RuleViolation, match=r"SOP-EASC-EXP v1\.2 is not approved in cellbatch"):
+        batches.start_expansion(db, lab.tech1, "EXP-1", lot_number="TL-A", sop_id="SOP-EASC-EXP")
+    with pytest.raises(PermissionDenied):
+        approve_sop(db, "tech1", PASSWORD, "SOP-EASC-EXP", "1.2")
+    with pytest.raises(AuthenticationFailed):
+        approve_sop(db, "qa1", "wrong-password", "SOP-EASC-EXP", "1.2")
+    with pytest.raises(RuleViolation, match="v1.1 is draft, not approved"):
+        approve_sop(db, "qa1", PASSWORD, "SOP-EASC-EXP", "1.1")
+    # no record changed (qa1's counted wrong password was reset by the next good log-in)
+    assert snapshot(db)[1] == before[1]
+    assert ("SOP-EASC-EXP", "1.2") not in approvals(db)
+    done = approve_sop(db, "qa1", PASSWORD, "SOP-EASC-EXP", "1.2")
+    assert (done.full_name, done.username) == ("Quinn QA", "qa1")
+    with pytest.raises(RuleViolation, match="already approved"):
+        approve_sop(db, "qa1", PASSWORD, "SOP-EASC-EXP", "1.2")
+    batches.start_expansion(db, lab.tech1, "EXP-1", lot_number="TL-A", sop_id="SOP-EASC-EXP")
+    assert batch_view(db, "EXP-1")["sop"]["version"] == "1.2"
+    listed = json.loads(cli("--db", db.url, "sop", "list", "--json").out)
+    (entry,) = [s for s in listed if s["id"] == "SOP-EASC-EXP" and s["version"] == "1.2"]
+    assert entry["approval"]["full_name"] == "Quinn QA"
+    (draft,) = [s for s in listed if s["version"] == "1.1"]
+    assert draft["approval"] is None
+    assert any(
+        e.entity == "sop_approval" and e.username == "qa1" and "v1.2" in (e.reason or "")
+        for e in list_entries(db)
+    )

@@ -1,4 +1,4 @@
-"""Commands: sop list, sop show."""
+"""Commands: sop list, sop show, sop approve."""
 
 from __future__ import annotations
 
@@ -6,23 +6,75 @@ from typing import Annotated
 
 import typer
 
-from cellbatch.cli.common import JsonOption, emit_json, table
+from cellbatch.cli.common import (
+    JsonOption,
+    PasswordStdin,
+    UserOption,
+    database,
+    emit_json,
+    read_secret,
+    table,
+)
 
 sop_app = typer.Typer(help="Procedures (SOPs) as versioned data.", no_args_is_help=True)
 
 
 @sop_app.command("list")
 def sop_list(json_out: JsonOption = False) -> None:
-    """List every SOP file with its version, status and content hash."""
-    from cellbatch.services.sops import available_sops, sop_summary
+    """List every SOP file with its version, status, hash and approval in cellbatch."""
+    from dataclasses import asdict
+
+    from cellbatch.services.sops import approvals, available_sops, sop_summary
 
     sops = available_sops()
+    approved = approvals(database())
+
+    def approval(s):
+        found = approved.get((s.id, s.version))
+        return found if found is not None and found.content_hash == s.content_hash else None
+
     if json_out:
-        emit_json([sop_summary(s) for s in sops])
+        emit_json(
+            [
+                {**sop_summary(s), "approval": asdict(a) if (a := approval(s)) else None}
+                for s in sops
+            ]
+        )
         return
     table(
-        [[s.id, s.version, s.status, s.kind, s.title, s.content_hash[:12]] for s in sops],
-        ["SOP", "version", "status", "kind", "title", "hash"],
+        [
+            [
+                s.id,
+                s.version,
+                s.status,
+                s.kind,
+                s.title,
+                s.content_hash[:12],
+                f"{a.full_name} ({a.username}) {a.signed_at}" if (a := approval(s)) else "—",
+            ]
+            for s in sops
+        ],
+        ["SOP", "version", "status", "kind", "title", "hash", "approved in cellbatch"],
+    )
+
+
+@sop_app.command("approve")
+def sop_approve(
+    sop_id: Annotated[str, typer.Argument(help="SOP ID, e.g. SOP-EASC-EXP.")],
+    user: UserOption,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Default: latest approved in the file.")
+    ] = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Approve an SOP version for new batches: QA's electronic signature (asks the password)."""
+    from cellbatch.services.sops import approve_sop
+
+    password = read_secret(f"Password for {user} (electronic signature)", from_stdin=password_stdin)
+    done = approve_sop(database(), user, password, sop_id, version)
+    typer.echo(
+        f"{done.sop_id} v{done.version} approved by {done.full_name} ({done.username}) at "
+        f"{done.signed_at} · hash {done.content_hash[:12]}"
     )
 
 

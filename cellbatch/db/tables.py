@@ -49,6 +49,19 @@ class SopVersion(SQLModel, table=True):
     registered_at: datetime
 
 
+class SopApproval(SQLModel, table=True):
+    """QA's electronic signature approving one SOP version, bound to its content hash."""
+
+    __tablename__ = "sop_approval"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sop_version_id: int = Field(foreign_key="sop_version.id", index=True, unique=True)
+    content_hash: str = Field(max_length=64)
+    signer_id: int = Field(foreign_key="app_user.id")
+    signer_name: str = Field(max_length=200)
+    signed_at: datetime
+
+
 class Donor(SQLModel, table=True):
     """A donor, known only by a pseudonymous code."""
 
@@ -338,6 +351,7 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
     for model in (
         User,
         SopVersion,
+        SopApproval,
         Donor,
         DonorTest,
         DinCounter,

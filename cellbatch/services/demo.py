@@ -74,6 +74,12 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
         add_user(db, admin, username, name, role, password=demo_password(username))
     who = {u: authenticate(db, u, demo_password(u)) for u, _n, _r in DEMO_USERS}
     tech1, tech2, sup1, qa1, qa2 = (who[u] for u in ("tech1", "tech2", "sup1", "qa1", "qa2"))
+    # QA approves, with a signature, every SOP version whose file is approved
+    from cellbatch.services.sops import approve_sop, available_sops
+
+    for sop in available_sops():
+        if sop.is_approved:
+            approve_sop(db, "qa1", demo_password("qa1"), sop.id, sop.version)
 
     def ago(days: float = 0, hours: float = 0, minutes: float = 0) -> datetime:
         return now - timedelta(days=days, hours=hours, minutes=minutes)

@@ -5,19 +5,36 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import Session
 
-from cellbatch.db.tables import Batch, SopVersion
+from cellbatch.db.database import Database
+from cellbatch.db.tables import Batch, SopApproval, SopVersion, User
 from cellbatch.domain.errors import InvalidSop, RuleViolation
 from cellbatch.domain.sop import Sop, find_sop, load_sops, parse_sop
+from cellbatch.domain.timeparse import iso_utc
+from cellbatch.domain.users import Role
 from cellbatch.services.unit_of_work import UnitOfWork
 from cellbatch.settings import paths
 
 _loaded: dict[Path, tuple[tuple, list[Sop]]] = {}
+
+
+@dataclass(frozen=True)
+class SopApprovalView:
+    """An SOP version's approval signature as shown: who, when, for which content."""
+
+    sop_id: str
+    version: str
+    content_hash: str
+    full_name: str
+    username: str
+    signed_at: str
 
 
 def _folder_signature(directory: Path) -> tuple:
@@ -109,21 +126,17 @@ def _document(sop: Sop) -> dict[str, Any]:
     return json.loads(json.dumps(document, default=str))
 
 
-def pin_sop(uow: UnitOfWork, sop_id: str, version: str | None, kind: str) -> tuple[SopVersion, Sop]:
-    """The approved SOP version a new batch is made under, registered by ID, version and hash.
+def _registered(uow: UnitOfWork, sop: Sop, reason: str) -> SopVersion:
+    """The database's copy of this SOP version, added at first need.
 
-    A file whose content changed while keeping a version already used is refused: a
+    A file whose content changed while keeping a version already registered is refused: a
     changed procedure is a new version, never a silent edit.
     """
-    sop = find_sop(available_sops(), sop_id, version)
-    sop.ensure_approved()
-    if sop.kind != kind:
-        raise RuleViolation(f"{sop.label} is a {sop.kind} SOP; this batch needs a {kind} SOP")
     row = uow.session.execute(
         select(SopVersion).where(SopVersion.sop_id == sop.id, SopVersion.version == sop.version)
     ).scalar_one_or_none()
     if row is None:
-        row = uow.add(
+        return uow.add(
             SopVersion(
                 sop_id=sop.id,
                 version=sop.version,
@@ -134,13 +147,96 @@ def pin_sop(uow: UnitOfWork, sop_id: str, version: str | None, kind: str) -> tup
                 content=_document(sop),
                 registered_at=uow.now,
             ),
-            reason="first use of this SOP version",
+            reason=reason,
         )
-    elif row.content_hash != sop.content_hash:
+    if row.content_hash != sop.content_hash:
         raise RuleViolation(
-            f"{sop.label} on disk differs from the {sop.label} batches were made under "
+            f"{sop.label} on disk differs from the {sop.label} registered in cellbatch "
             f"(hash {sop.content_hash[:12]} vs {row.content_hash[:12]}): a changed procedure "
             "must be released as a new version"
+        )
+    return row
+
+
+def approval_of(session: Session, row: SopVersion) -> SopApproval | None:
+    """QA's approval signature of a registered SOP version, if it has one."""
+    return session.execute(
+        select(SopApproval).where(SopApproval.sop_version_id == row.id)
+    ).scalar_one_or_none()
+
+
+def approve_sop(
+    db: Database, username: str, password: str, sop_id: str, version: str | None = None
+) -> SopApprovalView:
+    """QA approves an SOP version for use with an electronic signature (user ID and password).
+
+    The file must say it is approved (its author's release of the text); this signature is
+    the approval inside cellbatch, bound to the version's content hash.
+    """
+    from cellbatch.services.signatures import reauthenticate
+
+    sop = find_sop(available_sops(), sop_id, version)
+    signer = reauthenticate(db, username, password)
+    signer.require(Role.QA, action="approve SOPs")
+    sop.ensure_approved()
+    with UnitOfWork(db, signer) as uow:
+        row = _registered(uow, sop, "registered for approval")
+        if approval_of(uow.session, row) is not None:
+            raise RuleViolation(f"{sop.label} is already approved in cellbatch")
+        approval = uow.add(
+            SopApproval(
+                sop_version_id=row.id,
+                content_hash=row.content_hash,
+                signer_id=signer.id,
+                signer_name=signer.full_name,
+                signed_at=uow.now,
+            ),
+            reason=f"approved: {sop.label}",
+        )
+        uow.commit()
+        return SopApprovalView(
+            sop.id, sop.version, sop.content_hash, signer.full_name, signer.username,
+            iso_utc(approval.signed_at) or "",
+        )  # fmt: skip
+
+
+def approvals(db: Database) -> dict[tuple[str, str], SopApprovalView]:
+    """Every SOP version approved in cellbatch, by (ID, version)."""
+    with db.session() as session:
+        rows = session.execute(
+            select(SopVersion, SopApproval, User)
+            .join(SopApproval, SopApproval.sop_version_id == SopVersion.id)
+            .join(User, User.id == SopApproval.signer_id)
+        ).all()
+        return {
+            (v.sop_id, v.version): SopApprovalView(
+                v.sop_id,
+                v.version,
+                a.content_hash,
+                a.signer_name,
+                u.username,
+                iso_utc(a.signed_at) or "",
+            )  # fmt: skip
+            for v, a, u in rows
+        }
+
+
+def pin_sop(uow: UnitOfWork, sop_id: str, version: str | None, kind: str) -> tuple[SopVersion, Sop]:
+    """The approved SOP version a new batch is made under, registered by ID, version and hash.
+
+    The version must be approved in cellbatch by QA (``cellbatch sop approve``) for the exact
+    content on disk.
+    """
+    sop = find_sop(available_sops(), sop_id, version)
+    sop.ensure_approved()
+    if sop.kind != kind:
+        raise RuleViolation(f"{sop.label} is a {sop.kind} SOP; this batch needs a {kind} SOP")
+    row = _registered(uow, sop, "registered at first use")
+    approval = approval_of(uow.session, row)
+    if approval is None or approval.content_hash != row.content_hash:
+        raise RuleViolation(
+            f"{sop.label} is not approved in cellbatch: QA approves it with an electronic "
+            f"signature (`cellbatch sop approve {sop.id} --version {sop.version}`)"
         )
     return row, sop
 

@@ -42,7 +42,9 @@ class AdminScreen(AppScreen):
         self.query_one("#users", DataTable).add_columns(
             "User ID", "Name", "Role", "Active", "Locked", "Password"
         )
-        self.query_one("#sops", DataTable).add_columns("SOP", "Version", "Status", "Kind", "Hash")
+        self.query_one("#sops", DataTable).add_columns(
+            "SOP", "Version", "Status", "Kind", "Hash", "Approved in cellbatch"
+        )
         self.reload()
 
     def reload(self) -> None:
@@ -50,16 +52,19 @@ class AdminScreen(AppScreen):
         self.load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="admin")
-    def load(self) -> tuple[list[Any], list[dict[str, Any]]]:
-        """Users and SOP summaries (in a thread)."""
-        from cellbatch.services.sops import available_sops, sop_summary
+    def load(self) -> tuple[list[Any], list[dict[str, Any]], dict[tuple[str, str], Any]]:
+        """Users, SOP summaries and the SOP approvals (in a thread)."""
+        from cellbatch.services.sops import approvals, available_sops, sop_summary
         from cellbatch.services.users import list_users
 
-        return list_users(self.cb_app.database()), [sop_summary(s) for s in available_sops()]
+        db = self.cb_app.database()
+        return list_users(db), [sop_summary(s) for s in available_sops()], approvals(db)
 
-    def done_admin(self, data: tuple[list[Any], list[dict[str, Any]]]) -> None:
+    def done_admin(
+        self, data: tuple[list[Any], list[dict[str, Any]], dict[tuple[str, str], Any]]
+    ) -> None:
         """Fill the tables."""
-        users, sops = data
+        users, sops, approved = data
         table = self.query_one("#users", DataTable)
         table.clear()
         for u in users:
@@ -75,8 +80,18 @@ class AdminScreen(AppScreen):
         table = self.query_one("#sops", DataTable)
         table.clear()
         for s in sops:
+            found = approved.get((s["id"], s["version"]))
+            if found is not None and found.content_hash == s["content_hash"]:
+                signed = f"✓ {found.username} {found.signed_at[:10]}"
+            else:
+                signed = "✗ not approved (QA: cellbatch sop approve)"
             table.add_row(
-                s["id"], s["version"], s["status"].upper(), s["kind"], s["content_hash"][:16]
+                s["id"],
+                s["version"],
+                s["status"].upper(),
+                s["kind"],
+                s["content_hash"][:16],
+                signed,
             )
 
     def _selected(self) -> str | None:
