@@ -13,7 +13,7 @@ from cellbatch.db.tables import Batch, QcResult
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.sop import QcTest
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
-from cellbatch.services.batch_access import check_work_time, ensure_open, find_batch
+from cellbatch.services.batch_access import check_work_time, ensure_open, find_batch, not_before
 from cellbatch.services.deviations import open_for_oos
 from cellbatch.services.sops import sop_of
 from cellbatch.services.unit_of_work import UnitOfWork
@@ -56,16 +56,11 @@ def latest_result(session: Session, batch: Batch, test: QcTest) -> QcResult | No
 
 def _check_performed_at(session: Session, batch: Batch, test: QcTest, when: datetime) -> None:
     """Refuse a QC time before the batch started, or before the result it retests."""
-    floor, what = batch.started_at, "the batch started"
     previous = latest_result(session, batch, test)
-    if previous is not None and previous.performed_at > floor:
-        floor, what = previous.performed_at, f"Q{previous.id}, the result this one retests"
-    if when < floor:
-        raise InvalidInput(
-            "--at",
-            f"{when:%Y-%m-%d %H:%M} UTC is before {what} ({floor:%Y-%m-%d %H:%M} UTC); "
-            "expected the time the test was done",
-        )
+    if previous is not None and previous.performed_at > batch.started_at:
+        not_before(when, previous.performed_at, f"Q{previous.id}, the result this one retests")
+    else:
+        not_before(when, batch.started_at, "the batch started")
 
 
 def write_result(
