@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,29 +14,19 @@ label_app = typer.Typer(
 )
 
 OutputOption = Annotated[
-    Path, typer.Option("--output", "-o", metavar="FILE", help="File to write.")
+    Path,
+    typer.Option(
+        "--output", "-o", metavar="FILE", help="File to write (a new file, unless --force)."
+    ),
 ]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")]
 
 
-def _write_atomically(path: Path, data: bytes) -> Path:
-    """Write ``data`` next to ``path`` under a temporary name; return that name."""
-    from cellbatch.domain.errors import InvalidInput
+def _output(db, path: Path, force: bool):
+    """The output file, checked now: before any password is asked or page is drawn."""
+    from cellbatch.services.output_files import OutputFile
 
-    if path.is_dir():
-        raise InvalidInput(
-            "--output", f"{path} is a folder; expected a file name in it, e.g. {path / 'x.pdf'}"
-        )
-    if path.exists() and not path.is_file():
-        raise InvalidInput("--output", f"{path} is not a regular file; expected a file name")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InvalidInput("--output", f"folder {folder} does not exist")
-    temporary = folder / f".{path.name}.partial"
-    try:
-        temporary.write_bytes(data)
-    except OSError as exc:
-        raise InvalidInput("--output", f"cannot write {path}: {exc.strerror}") from None
-    return temporary
+    return OutputFile(path, force=force, protected=db.files())
 
 
 def labels(
@@ -50,26 +39,27 @@ def labels(
     reason: Annotated[
         str | None, typer.Option("--reason", metavar="TEXT", help="Why the reprint is needed.")
     ] = None,
+    force: ForceOption = False,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Print the ISBT 128 bag labels of a dose batch to a PDF (counted and audited)."""
+    """Print the ISBT 128 bag labels of a dose batch to a PDF (counted and audited).
+
+    The PDF is on disk under its name before the print is counted: a crash between the two
+    leaves a label file that was not counted, never a counted label without its file.
+    """
     from cellbatch.documents.labels import render
     from cellbatch.services.labels import print_labels
 
     db = database()
+    out = _output(db, output, force)
     actor = login(db, user, password_stdin)
-    written: list[Path] = []
 
     def draw(bag_labels) -> None:
-        written.append(_write_atomically(output, render(bag_labels)))
+        out.write(render(bag_labels))
+        out.publish()
 
-    try:
+    with out:
         printed = print_labels(db, actor, batch, draw, reprint=reprint, reason=reason)
-        os.replace(written[0], output)
-    finally:
-        for path in written:
-            if path.exists():
-                path.unlink()
     kind = "final" if printed[0].final else "QUARANTINE (not released)"
     what = "reprinted" if reprint else "printed"
     typer.echo(f"{len(printed)} {kind} label(s) of {batch} {what} to {output}")
@@ -120,14 +110,18 @@ def label_scan(
 def record(
     batch: Annotated[str, typer.Argument(help="Batch code (bank or dose).")],
     output: OutputOption,
+    force: ForceOption = False,
 ) -> None:
     """Write the complete, human-readable batch record (PDF)."""
     from cellbatch.documents.batch_record import render
     from cellbatch.services.documents import record_data
 
-    data = record_data(database(), batch)
-    temporary = _write_atomically(output, render(data))
-    os.replace(temporary, output)
+    db = database()
+    out = _output(db, output, force)
+    data = record_data(db, batch)
+    with out:
+        out.write(render(data))
+        out.publish()
     typer.echo(
         f"batch record of {batch} written to {output} "
         f"({len(data['batch']['steps'])} steps, {len(data['audit_trail'])} audit entries)"
@@ -137,12 +131,17 @@ def record(
 def export(
     batch: Annotated[str, typer.Argument(help="Batch code (bank or dose).")],
     output: OutputOption,
+    force: ForceOption = False,
 ) -> None:
     """Write the complete electronic copy of the batch record (JSON)."""
     from cellbatch.services.documents import export_json
 
-    temporary = _write_atomically(output, export_json(database(), batch))
-    os.replace(temporary, output)
+    db = database()
+    out = _output(db, output, force)
+    data = export_json(db, batch)
+    with out:
+        out.write(data)
+        out.publish()
     typer.echo(f"electronic copy of {batch} written to {output}")
 
 

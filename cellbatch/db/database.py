@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -37,6 +38,17 @@ class Database:
     def display_url(self) -> str:
         """The URL without its password, for showing."""
         return self.engine.url.render_as_string(hide_password=True)
+
+    def files(self) -> tuple[Path, ...]:
+        """The files the records are kept in: never overwritten by a document.
+
+        For SQLite, the database file and its journal companions; a server keeps its own.
+        """
+        database = self.engine.url.database
+        if self.backend != "sqlite" or not database or database == ":memory:":
+            return ()
+        path = Path(database).expanduser()
+        return (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal")))
 
     def session(self) -> Session:
         """A new session for reading; objects stay readable after commit."""

@@ -152,22 +152,20 @@ class LabelScreen(AppScreen):
         """Write the label PDF and count the print (in a thread)."""
         from cellbatch.documents.labels import render
         from cellbatch.services.labels import print_labels
+        from cellbatch.services.output_files import OutputFile
 
+        db = self.cb_app.database()
         path = print_folder() / f"{self.view['code']}-labels.pdf"
-        partial = path.with_name(f".{path.name}.partial")
+        out = OutputFile(path, force=True, protected=db.files(), field="print folder")
 
         def draw(bag_labels) -> None:
-            partial.write_bytes(render(bag_labels))
+            out.write(render(bag_labels))
+            out.publish()  # in place before the print is counted
 
-        printed = print_labels(
-            self.cb_app.database(),
-            self.cb_app.actor,
-            self.view["code"],
-            draw,
-            reprint=reprint,
-            reason=reason,
-        )
-        os.replace(partial, path)
+        with out:
+            printed = print_labels(
+                db, self.cb_app.actor, self.view["code"], draw, reprint=reprint, reason=reason
+            )
         self.printed = printed
         kind = "final" if printed and printed[0].final else "quarantine"
         if reprint:
@@ -183,12 +181,12 @@ class LabelScreen(AppScreen):
         """Write the batch record PDF (in a thread)."""
         from cellbatch.documents.batch_record import render
         from cellbatch.services.documents import record_data
+        from cellbatch.services.output_files import write_output
 
-        data = record_data(self.cb_app.database(), self.view["code"])
+        db = self.cb_app.database()
+        data = record_data(db, self.view["code"])
         path = print_folder() / f"{self.view['code']}-record.pdf"
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_bytes(render(data))
-        os.replace(partial, path)
+        write_output(path, render(data), force=True, protected=db.files(), field="print folder")
         return f"✓ batch record written to {path}{send_to_printer(path)}"
 
     def done_labels(self, message: str) -> None:
