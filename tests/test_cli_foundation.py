@@ -118,7 +118,7 @@ def test_default_database_is_created_in_the_data_folder_on_first_use(cli, tmp_pa
 
 
 def test_sop_list_json(cli):
-    sops = json.loads(cli("sop", "list", "--json").out)
+    sops = json.loads(cli("sop", "list", "--json").out)["sops"]
     ids = {s["id"] for s in sops}
     assert {"SOP-EASC-EXP", "SOP-EASC-DOSE", "SOP-BMMSC-EXP", "SOP-FUC-BMMSC-DOSE"} <= ids
     assert all(len(s["content_hash"]) == 64 for s in sops)

@@ -22,6 +22,7 @@ from cellbatch.domain.sop import (
     default_sops_dir,
     find_sop,
     load_sop,
+    load_sop_folder,
     load_sops,
     parse_sop,
 )
@@ -639,8 +640,15 @@ def test_duplicate_id_and_version_in_a_folder(tmp_path: Path) -> None:
     second = write(tmp_path, text.replace("target_vials = 40", "target_vials = 41"), "b.toml")
     with pytest.raises(InvalidSop) as info:
         load_sops(tmp_path)
-    assert info.value.path == str(second) and info.value.field == "version"
-    assert "a.toml" in info.value.message
+    assert info.value.field == "version"
+    # neither file can be trusted to be that version: both are set aside, each naming the other
+    folder = load_sop_folder(tmp_path)
+    assert folder.sops == ()
+    assert [(p.path, p.field) for p in folder.problems] == [
+        (str(tmp_path / "a.toml"), "version"),
+        (str(second), "version"),
+    ]
+    assert "b.toml" in folder.problems[0].message and "a.toml" in folder.problems[1].message
 
 
 def test_parse_sop_names_the_source() -> None:

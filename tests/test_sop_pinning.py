@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -84,7 +85,7 @@ def test_a_new_sop_version_is_used_only_once_qa_approved_it_with_a_signature(db,
         approve_sop(db, "qa1", PASSWORD, "SOP-EASC-EXP", "1.2")
     batches.start_expansion(db, lab.tech1, "EXP-1", lot_number="TL-A", sop_id="SOP-EASC-EXP")
     assert batch_view(db, "EXP-1")["sop"]["version"] == "1.2"
-    listed = json.loads(cli("--db", db.url, "sop", "list", "--json").out)
+    listed = json.loads(cli("--db", db.url, "sop", "list", "--json").out)["sops"]
     (entry,) = [s for s in listed if s["id"] == "SOP-EASC-EXP" and s["version"] == "1.2"]
     assert entry["approval"]["full_name"] == "Quinn QA"
     (draft,) = [s for s in listed if s["version"] == "1.1"]
@@ -93,3 +94,37 @@ def test_a_new_sop_version_is_used_only_once_qa_approved_it_with_a_signature(db,
         e.entity == "sop_approval" and e.username == "qa1" and "v1.2" in (e.reason or "")
         for e in list_entries(db)
     )
+
+
+def test_a_malformed_sop_file_disables_only_itself_and_is_named(db, sops_dir, cli):
+    """Issue 17 point 11: one bad file blocked `sop list` and every `batch start`."""
+    from tests.lab import PASSWORD
+
+    make_lab(db)
+    broken = sops_dir / "SOP-BMMSC-EXP_v1.0.toml"
+    broken.write_text(broken.read_text().replace("version =", "version = = ", 1))
+    twin = sops_dir / "SOP-EASC-DOSE_v1.0-copy.toml"
+    twin.write_text((sops_dir / "SOP-EASC-DOSE_v1.0.toml").read_text())
+    listing = cli("--db", db.url, "sop", "list")
+    assert listing.code == 0, listing.err
+    assert "SOP-EASC-EXP" in listing.out and "SOP-FUC-BMMSC-DOSE" in listing.out
+    assert f"{broken}: line " in listing.out and "TOML syntax error" in listing.out
+    assert f"{twin}: version: SOP-EASC-DOSE v1.0 is also defined in" in listing.out
+    listed = json.loads(cli("--db", db.url, "sop", "list", "--json").out)
+    assert {f["file"] for f in listed["files_not_loaded"]} == {
+        str(broken),
+        str(twin),
+        str(sops_dir / "SOP-EASC-DOSE_v1.0.toml"),
+    }
+    assert "SOP-BMMSC-EXP" not in {s["id"] for s in listed["sops"]}
+
+    def start(code: str, sop: str, lot: str):
+        return cli(
+            "--db", db.url, "batch", "start", code, "--sop", sop, "--lot", lot,
+            "--user", "tech1", "--password-stdin", input=f"{PASSWORD}\n",
+        )  # fmt: skip
+
+    assert start("EXP-9", "SOP-EASC-EXP", "TL-A").code == 0
+    refused = start("EXP-10", "SOP-BMMSC-EXP", "TL-B")
+    assert refused.code == 3 and "no SOP 'SOP-BMMSC-EXP'" in refused.err
+    assert f"files not loaded: {broken}: line " in refused.err

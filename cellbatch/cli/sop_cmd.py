@@ -21,12 +21,16 @@ sop_app = typer.Typer(help="Procedures (SOPs) as versioned data.", no_args_is_he
 
 @sop_app.command("list")
 def sop_list(json_out: JsonOption = False) -> None:
-    """List every SOP file with its version, status, hash and approval in cellbatch."""
+    """List every SOP file with its version, status, hash and approval in cellbatch.
+
+    A file that cannot be used is listed after the others, with what is wrong with it.
+    """
     from dataclasses import asdict
 
-    from cellbatch.services.sops import approvals, available_sops, sop_summary
+    from cellbatch.services.sops import approvals, sop_folder, sop_summary
 
-    sops = available_sops()
+    folder = sop_folder()
+    sops = folder.sops
     approved = approvals(database())
 
     def approval(s):
@@ -35,10 +39,16 @@ def sop_list(json_out: JsonOption = False) -> None:
 
     if json_out:
         emit_json(
-            [
-                {**sop_summary(s), "approval": asdict(a) if (a := approval(s)) else None}
-                for s in sops
-            ]
+            {
+                "sops": [
+                    {**sop_summary(s), "approval": asdict(a) if (a := approval(s)) else None}
+                    for s in sops
+                ],
+                "files_not_loaded": [
+                    {"file": p.path, "field": p.field, "problem": p.message}
+                    for p in folder.problems
+                ],
+            }
         )
         return
     table(
@@ -56,6 +66,12 @@ def sop_list(json_out: JsonOption = False) -> None:
         ],
         ["SOP", "version", "status", "kind", "title", "hash", "approved in cellbatch"],
     )
+    if folder.problems:
+        typer.echo(
+            "\nFiles not loaded (each is unusable until fixed; the others are not affected):"
+        )
+        for problem in folder.problems:
+            typer.echo(f"  {problem}")
 
 
 @sop_app.command("approve")

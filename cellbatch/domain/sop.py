@@ -19,6 +19,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -57,11 +58,13 @@ __all__ = [
     "QcTest",
     "Quantity",
     "Sop",
+    "SopFolder",
     "Step",
     "Windows",
     "content_hash",
     "default_sops_dir",
     "find_sop",
+    "load_sop_folder",
     "load_sop",
     "load_sops",
     "parse_sop",
@@ -1113,25 +1116,62 @@ def default_sops_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "sops"
 
 
-def load_sops(directory: Path | None = None) -> list[Sop]:
-    """Load every ``*.toml`` in the folder (default: :func:`default_sops_dir`), by id then version.
+@dataclass(frozen=True)
+class SopFolder:
+    """The SOP files of a folder: those that loaded, and each file refused with why.
 
-    Two files with the same ID and version are refused (InvalidSop on the second).
+    A malformed file disables only itself: the other procedures stay usable.
+    """
+
+    sops: tuple[Sop, ...]
+    """Valid SOPs, by ID then version."""
+    problems: tuple[InvalidSop, ...]
+    """Each file that was not loaded, naming the file and what is wrong."""
+
+
+def load_sop_folder(directory: Path | None = None) -> SopFolder:
+    """Load every ``*.toml`` in the folder one by one (default: :func:`default_sops_dir`).
+
+    A file that cannot be read or is invalid is set aside with its problem. Two files that
+    claim the same ID and version are both set aside: neither can be trusted to be the one.
     """
     folder = Path(directory) if directory is not None else default_sops_dir()
     if not folder.is_dir():
         raise NotFound(f"SOP folder {folder} does not exist")
-    sops: list[Sop] = []
-    seen: dict[tuple[str, str], str] = {}
+    loaded: list[Sop] = []
+    problems: list[InvalidSop] = []
     for path in sorted(folder.glob("*.toml")):
-        sop = load_sop(path)
-        key = (sop.id, sop.version)
-        if key in seen:
-            raise InvalidSop(str(path), "version", f"{sop.label} is also defined in {seen[key]}")
-        seen[key] = str(path)
-        sops.append(sop)
+        try:
+            loaded.append(load_sop(path))
+        except InvalidSop as problem:
+            problems.append(problem)
+    files: dict[tuple[str, str], list[Sop]] = {}
+    for sop in loaded:
+        files.setdefault((sop.id, sop.version), []).append(sop)
+    sops = []
+    for same in files.values():
+        if len(same) == 1:
+            sops.append(same[0])
+            continue
+        for sop in same:
+            others = ", ".join(str(o.source) for o in same if o is not sop)
+            problems.append(
+                InvalidSop(str(sop.source), "version", f"{sop.label} is also defined in {others}")
+            )
     sops.sort(key=lambda s: (s.id, s.version_key))
-    return sops
+    problems.sort(key=lambda p: p.path)
+    return SopFolder(tuple(sops), tuple(problems))
+
+
+def load_sops(directory: Path | None = None) -> list[Sop]:
+    """Every SOP of the folder, by ID then version; InvalidSop for the first bad file.
+
+    For a folder where a bad file must not stop the others, use :func:`load_sop_folder`.
+    """
+    folder = load_sop_folder(directory)
+    if folder.problems:
+        raise folder.problems[0]
+    return list(folder.sops)
 
 
 def find_sop(sops: list[Sop], sop_id: str, version: str | None = None) -> Sop:

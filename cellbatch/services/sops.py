@@ -15,14 +15,14 @@ from sqlmodel import Session
 
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, SopApproval, SopVersion, User
-from cellbatch.domain.errors import InvalidSop, RuleViolation
-from cellbatch.domain.sop import Sop, find_sop, load_sops, parse_sop
+from cellbatch.domain.errors import InvalidSop, NotFound, RuleViolation
+from cellbatch.domain.sop import Sop, SopFolder, find_sop, load_sop_folder, parse_sop
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.domain.users import Role
 from cellbatch.services.unit_of_work import UnitOfWork
 from cellbatch.settings import paths
 
-_loaded: dict[Path, tuple[tuple, list[Sop]]] = {}
+_loaded: dict[Path, tuple[tuple, SopFolder]] = {}
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ def _folder_signature(directory: Path) -> tuple:
     )
 
 
-def available_sops() -> list[Sop]:
-    """Every SOP file in the configured folder, validated, by ID then version.
+def sop_folder() -> SopFolder:
+    """The configured SOP folder, loaded file by file: valid SOPs and the files set aside.
 
     Parsed files are kept while the folder's file names, sizes and times are unchanged,
     so an edited or added file is read again at once.
@@ -59,10 +59,34 @@ def available_sops() -> list[Sop]:
     signature = _folder_signature(directory)
     cached = _loaded.get(directory)
     if cached is not None and cached[0] == signature and signature:
-        return list(cached[1])
-    sops = load_sops(directory)
-    _loaded[directory] = (signature, sops)
-    return list(sops)
+        return cached[1]
+    folder = load_sop_folder(directory)
+    _loaded[directory] = (signature, folder)
+    return folder
+
+
+def available_sops() -> list[Sop]:
+    """Every valid SOP file in the configured folder, by ID then version.
+
+    A malformed file is left out (see :func:`sop_folder` for why); the others stay usable.
+    """
+    return list(sop_folder().sops)
+
+
+def find_usable_sop(sop_id: str, version: str | None = None) -> Sop:
+    """An SOP by ID and version (default: the latest approved), among the valid files.
+
+    When it is not found and some files were set aside, the message names them: the SOP
+    wanted may be in one of them.
+    """
+    folder = sop_folder()
+    try:
+        return find_sop(list(folder.sops), sop_id, version)
+    except NotFound as exc:
+        if not folder.problems:
+            raise
+        unusable = "; ".join(str(p) for p in folder.problems)
+        raise NotFound(f"{exc}; files not loaded: {unusable}") from None
 
 
 def sop_summary(sop: Sop) -> dict[str, Any]:
@@ -81,7 +105,7 @@ def sop_summary(sop: Sop) -> dict[str, Any]:
 
 def describe_sop(sop_id: str, version: str | None = None) -> dict[str, Any]:
     """One SOP for display: steps with parameters (unit, range, critical) and QC specs."""
-    sop = find_sop(available_sops(), sop_id, version)
+    sop = find_usable_sop(sop_id, version)
     return {
         **sop_summary(sop),
         "steps": [
@@ -175,7 +199,7 @@ def approve_sop(
     """
     from cellbatch.services.signatures import reauthenticate
 
-    sop = find_sop(available_sops(), sop_id, version)
+    sop = find_usable_sop(sop_id, version)
     signer = reauthenticate(db, username, password)
     signer.require(Role.QA, action="approve SOPs")
     sop.ensure_approved()
@@ -227,7 +251,7 @@ def pin_sop(uow: UnitOfWork, sop_id: str, version: str | None, kind: str) -> tup
     The version must be approved in cellbatch by QA (``cellbatch sop approve``) for the exact
     content on disk.
     """
-    sop = find_sop(available_sops(), sop_id, version)
+    sop = find_usable_sop(sop_id, version)
     sop.ensure_approved()
     if sop.kind != kind:
         raise RuleViolation(f"{sop.label} is a {sop.kind} SOP; this batch needs a {kind} SOP")
