@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from cellbatch.db import migrate
+from cellbatch.db import locks, migrate
 from cellbatch.db.engine import WRITE_OPTION, make_engine, normalise_url
 from cellbatch.domain.errors import CellbatchError
 
@@ -55,33 +55,50 @@ class Database:
         return Session(self.engine, expire_on_commit=False)
 
     def write_session(self) -> Session:
-        """A new session for one unit of work; on SQLite it holds the write lock from BEGIN."""
-        return Session(self._write_engine, expire_on_commit=False)
+        """A new session for one unit of work, already holding the database's write lock.
+
+        The lock is taken before anything is read (see :mod:`cellbatch.db.locks`); it waits
+        for the writer before it, and raises ``OperationalError`` after the lock timeout.
+        """
+        session = Session(self._write_engine, expire_on_commit=False)
+        try:
+            locks.hold(session.connection(), locks.WRITE_LOCK)
+        except BaseException:
+            session.close()
+            raise
+        return session
 
     def ensure_schema(self, *, upgrade: bool = False) -> str:
         """Create the schema on an empty database; upgrade an old one only when asked.
 
-        Returns what was done: ``created``, ``upgraded`` or ``current``.
+        Returns what was done: ``created``, ``upgraded`` or ``current`` (also when another
+        terminal created or upgraded it while this one waited for the migration lock).
         """
+        head = migrate.head_revision()
         try:
             current = migrate.current_revision(self.engine)
+            if current == head:
+                return "current"
+            if current is not None and not upgrade:
+                raise self._needs_upgrade(current, head)
+            before = migrate.upgrade(self.url, from_empty_only=not upgrade)
         except OperationalError as exc:
             raise DatabaseUnavailable(
                 f"cannot open database {self.display_url}: {exc.orig}"
             ) from exc
-        head = migrate.head_revision()
-        if current == head:
+        if before == head:
             return "current"
-        if current is None:
-            migrate.upgrade(self.engine)
+        if before is None:
             return "created"
         if not upgrade:
-            raise DatabaseUnavailable(
-                f"database {self.display_url} is at schema {current}, this program needs {head}: "
-                "run `cellbatch init` to upgrade it"
-            )
-        migrate.upgrade(self.engine)
+            raise self._needs_upgrade(before, head)
         return "upgraded"
+
+    def _needs_upgrade(self, current: str, head: str) -> DatabaseUnavailable:
+        return DatabaseUnavailable(
+            f"database {self.display_url} is at schema {current}, this program needs {head}: "
+            "run `cellbatch init` to upgrade it"
+        )
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -1,4 +1,8 @@
-"""Open a database by URL: SQLite (WAL, foreign keys on) or PostgreSQL through psycopg 3."""
+"""Open a database by URL: SQLite (WAL, foreign keys on) or PostgreSQL through psycopg 3.
+
+Both wait for a lock at most ``lock_timeout`` seconds (SQLite's busy timeout, PostgreSQL's
+``lock_timeout``), then refuse: a terminal is never left hanging behind another.
+"""
 
 from __future__ import annotations
 
@@ -25,16 +29,33 @@ def normalise_url(url: str) -> str:
 WRITE_OPTION = "cellbatch_write"
 """Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE)."""
 
+LOCK_TIMEOUT_S = 10.0
+"""How long a write waits for another terminal's write to finish before it is refused."""
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # the driver must not open transactions itself: _sqlite_begin does, so that a writer
-    # takes the write lock at BEGIN instead of failing on upgrade when another writes
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
+
+def _sqlite_pragmas(lock_timeout: float):
+    def on_connect(dbapi_connection, _record) -> None:
+        # the driver must not open transactions itself: _sqlite_begin does, so that a writer
+        # takes the write lock at BEGIN instead of failing on upgrade when another writes
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    return on_connect
+
+
+def _postgresql_settings(lock_timeout: float):
+    def on_connect(dbapi_connection, _record) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True  # a plain SET, kept for the connection's life
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = '{int(lock_timeout * 1000)}ms'")
+        dbapi_connection.autocommit = autocommit
+
+    return on_connect
 
 
 def _sqlite_begin(connection) -> None:
@@ -42,8 +63,11 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for ``url``; the default SQLite file's folder is created on first use."""
+def make_engine(url: str, *, lock_timeout: float = LOCK_TIMEOUT_S) -> Engine:
+    """Create an engine for ``url``; the default SQLite file's folder is created on first use.
+
+    ``lock_timeout`` (seconds) bounds every wait for another connection's lock.
+    """
     url = normalise_url(url)
     try:
         parsed = make_url(url)
@@ -60,11 +84,13 @@ def make_engine(url: str) -> Engine:
                     "--db", f"folder {folder} does not exist; expected the path of a database file"
                 )
         engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(lock_timeout))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "connect", _postgresql_settings(lock_timeout))
+        return engine
     raise InvalidInput(
         "--db",
         f"unsupported database {parsed.get_backend_name()!r}: "

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+
+from cellbatch.db import locks
+from cellbatch.db.engine import WRITE_OPTION, make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+MIGRATION_LOCK_TIMEOUT_S = 600.0
+"""How long a second `init` waits for the first one's migration (a big upgrade takes time)."""
 
 
 def _config(connection=None):
@@ -27,22 +33,37 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
+def _revision(connection: Connection) -> str | None:
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
     with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
-            return None
-        from sqlalchemy import text
-
-        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return _revision(connection)
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision``."""
+def upgrade(url: str, *, from_empty_only: bool = False) -> str | None:
+    """Bring the schema of the database at ``url`` to the head revision, under the migration lock.
+
+    Two terminals that start on an empty (or old) database at once take turns: the second
+    finds the work done. Returns the revision found once the lock was held (None: empty);
+    with ``from_empty_only`` an existing schema is left as it is.
+    """
     from alembic import command
 
-    with engine.begin() as connection:
-        command.upgrade(_config(connection), revision)
+    engine = make_engine(url, lock_timeout=MIGRATION_LOCK_TIMEOUT_S)
+    try:
+        with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
+            locks.hold(connection, locks.MIGRATION_LOCK)
+            before = _revision(connection)
+            if before != head_revision() and (before is None or not from_empty_only):
+                command.upgrade(_config(connection), "head")
+        return before
+    finally:
+        engine.dispose()
 
 
 def pending_changes(engine: Engine) -> list:

@@ -7,7 +7,7 @@ audit entry was edited, inserted or removed behind the program's back.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from cellbatch.db.audit_chain import GENESIS_HASH, entry_hash, row_hash
 from cellbatch.db.database import Database
 from cellbatch.db.tables import AUDITED_TABLES, AuditEntry, AuditHead
+from cellbatch.domain.timeparse import as_utc
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def verify_trail(db: Database) -> VerifyReport:
     latest: dict[tuple[str, str], tuple[int, str]] = {}
     expected_seq = 1
     prev = GENESIS_HASH
+    prev_at: datetime | None = None
     with db.session() as session:
         entries = session.execute(
             select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=2000)
@@ -136,6 +138,15 @@ def verify_trail(db: Database) -> VerifyReport:
                     f"audit entry #{entry.seq} was edited outside the program "
                     f"({entry.action} {entry.entity} {entry.entity_id})"
                 )
+            at = as_utc(entry.at)
+            if prev_at is not None and at < prev_at:
+                report.problems.append(
+                    f"audit entry #{entry.seq} is timed {at:%Y-%m-%d %H:%M:%S.%f} UTC, "
+                    f"{(prev_at - at).total_seconds():.3f} s before the entry it follows: "
+                    "the trail's times must never go back (a clock set back, or a write "
+                    "that read the time before it held the write lock)"
+                )
+            prev_at = max(at, prev_at) if prev_at is not None else at
             if entry.row_hash is not None:
                 latest[(entry.entity, entry.entity_id)] = (entry.seq, entry.row_hash)
             prev = entry.hash

@@ -1,6 +1,8 @@
 """One use case, one transaction: the records it writes and their audit entries.
 
-Every write of the program goes through :class:`UnitOfWork`. ``add`` and ``change``
+Every write of the program goes through :class:`UnitOfWork`. It begins by taking the
+database's write lock, and only then reads the clock: every check the use case makes holds
+until it commits, and the audit trail's times never go backwards. ``add`` and ``change``
 flush the row, reload it as the database stored it, and append a hash-chained audit
 entry in the same transaction. Nothing is written unless ``commit`` is called.
 """
@@ -14,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel
 
+from cellbatch.db import locks
 from cellbatch.db.audit_chain import (
     REDACTED_FIELDS,
     canonical_value,
@@ -23,6 +26,7 @@ from cellbatch.db.audit_chain import (
     row_hash,
 )
 from cellbatch.db.database import Database, DatabaseUnavailable, server_now
+from cellbatch.db.engine import LOCK_TIMEOUT_S
 from cellbatch.db.tables import AuditEntry, AuditHead
 from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.users import Actor
@@ -43,6 +47,16 @@ def display(value: Any) -> str | None:
     return str(canonical)
 
 
+def _unavailable(exc: OperationalError) -> DatabaseUnavailable:
+    """The refusal for a database that is busy beyond the lock timeout, or unreachable."""
+    if locks.timed_out(exc):
+        return DatabaseUnavailable(
+            "the database is busy: another terminal's write held it for more than "
+            f"{LOCK_TIMEOUT_S:g} s; nothing was saved, try again"
+        )
+    return DatabaseUnavailable(f"database unavailable, nothing saved: {exc.orig}")
+
+
 class UnitOfWork:
     """A transaction that records who did what, and rolls back unless committed."""
 
@@ -54,12 +68,15 @@ class UnitOfWork:
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self.db.write_session()
         try:
-            self.now = server_now(self.session)
+            self.session = self.db.write_session()  # the write lock first ...
+        except OperationalError as exc:
+            raise _unavailable(exc) from exc
+        try:
+            self.now = server_now(self.session)  # ... then the clock
         except OperationalError as exc:
             self.session.close()
-            raise DatabaseUnavailable(f"cannot reach database: {exc.orig}") from exc
+            raise _unavailable(exc) from exc
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -76,9 +93,7 @@ class UnitOfWork:
             raise RuleViolation(f"the database refused the change: {exc.orig}") from exc
         except OperationalError as exc:
             self.session.rollback()
-            raise DatabaseUnavailable(
-                f"database busy or unavailable, nothing saved: {exc.orig}"
-            ) from exc
+            raise _unavailable(exc) from exc
         self._committed = True
 
     def _flush(self) -> None:
@@ -87,9 +102,7 @@ class UnitOfWork:
         except IntegrityError as exc:
             raise RuleViolation(f"the database refused the change: {exc.orig}") from exc
         except OperationalError as exc:
-            raise DatabaseUnavailable(
-                f"database busy or unavailable, nothing saved: {exc.orig}"
-            ) from exc
+            raise _unavailable(exc) from exc
 
     def add(self, row: Row, *, reason: str | None = None, batch_id: int | None = None) -> Row:
         """Insert ``row`` and audit its creation with its full content."""
