@@ -31,13 +31,13 @@ def timed(label: str, func, *args, **kwargs):
 
 def services(url: str, batches: int) -> None:
     """Benchmark the service layer on ``url``."""
-    from cellbatch.services import batches as batch_service
-    from cellbatch.services import donors
-    from cellbatch.services.audit import verify_trail
     from cellbatch.services.auth import authenticate
-    from cellbatch.services.batch_view import batch_view
+    from cellbatch.services.commands import batches as batch_service
+    from cellbatch.services.commands import donors
     from cellbatch.services.database import open_database
     from cellbatch.services.demo import load_demo
+    from cellbatch.services.queries.audit import verify_trail
+    from cellbatch.services.queries.batch_view import batch_view
 
     db = timed("open and migrate an empty database", open_database, url)
     timed("load the demo data (both clinical cases)", load_demo, db)

@@ -57,12 +57,12 @@ def _run(args: argparse.Namespace, url: str) -> None:
 
     from cellbatch.documents import batch_record
     from cellbatch.documents.labels import render as render_labels
-    from cellbatch.services import steps
     from cellbatch.services.auth import authenticate
+    from cellbatch.services.commands import steps
+    from cellbatch.services.commands.labels import print_labels
     from cellbatch.services.database import open_database
     from cellbatch.services.demo import load_demo
-    from cellbatch.services.documents import export_json, record_data
-    from cellbatch.services.labels import print_labels
+    from cellbatch.services.queries.documents import export_json, record_data
 
     db = open_database(url)
     started = time.perf_counter()

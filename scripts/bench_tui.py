@@ -95,9 +95,10 @@ def bench_startup(db_url: str, runs: int) -> None:
 def make_batches(db_url: str, count: int) -> None:
     """Fill the demo database with expansion batches until it holds ``count`` batches."""
     from cellbatch.services.auth import authenticate
-    from cellbatch.services.batches import count_batches, start_expansion
+    from cellbatch.services.commands.batches import start_expansion
     from cellbatch.services.database import open_database
     from cellbatch.services.demo import is_empty, load_demo
+    from cellbatch.services.queries.batches import count_batches
 
     db = open_database(db_url)
     if is_empty(db):

@@ -195,7 +195,7 @@ ADMIN_PASSWORD = "admin-password-1"
 @pytest.fixture
 def admin_db(db):
     """A fresh database with its first admin (``admin`` / ADMIN_PASSWORD)."""
-    from cellbatch.services.users import create_first_admin
+    from cellbatch.services.commands.users import create_first_admin
 
     create_first_admin(db, "admin", "Ada Admin", ADMIN_PASSWORD)
     return db

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from cellbatch.db.audit_chain import row_hash
 from cellbatch.db.tables import AUDITED_TABLES
 from cellbatch.domain.users import Actor
-from cellbatch.services import batches, donors, release, steps
-from cellbatch.services.audit import count_entries
 from cellbatch.services.auth import authenticate
-from cellbatch.services.users import add_user, create_first_admin
+from cellbatch.services.commands import batches, donors, release, steps
+from cellbatch.services.commands.users import add_user, create_first_admin
+from cellbatch.services.queries.audit import count_entries
 
 PASSWORD = "lab-password-1"
 NOW = datetime.now(UTC)
@@ -36,7 +36,8 @@ class Lab:
 
 def approve_sops(db, user: str = "qa1", password: str = PASSWORD) -> None:
     """QA approves every SOP version whose file is approved (and not approved yet)."""
-    from cellbatch.services.sops import approvals, approve_sop, available_sops
+    from cellbatch.services.commands.sops import approve_sop
+    from cellbatch.services.queries.sops import approvals, available_sops
 
     done = approvals(db)
     for sop in available_sops():
@@ -171,10 +172,11 @@ PASSING = {
 
 def release_fully(lab: Lab, code: str) -> None:
     """QC recorded, entries verified by a second person, then released by an uninvolved QA."""
-    from cellbatch.services import qc
-    from cellbatch.services.batch_view import batch_view
-    from cellbatch.services.sops import available_sops
-    from cellbatch.services.verification import verification_status, verify
+    from cellbatch.services.commands import qc
+    from cellbatch.services.commands.verification import verify
+    from cellbatch.services.queries.batch_view import batch_view
+    from cellbatch.services.queries.sops import available_sops
+    from cellbatch.services.queries.verification import verification_status
 
     view = batch_view(lab.db, code)
     sop = next(

@@ -11,15 +11,10 @@ from cellbatch.domain.errors import (
     PermissionDenied,
     RuleViolation,
 )
-from cellbatch.services.audit import list_entries
 from cellbatch.services.auth import authenticate
-from cellbatch.services.users import (
-    add_user,
-    change_password,
-    list_users,
-    set_active,
-    unlock,
-)
+from cellbatch.services.commands.users import add_user, change_password, set_active, unlock
+from cellbatch.services.queries.audit import list_entries
+from cellbatch.services.queries.users import list_users
 from tests.conftest import ADMIN_PASSWORD
 
 
@@ -38,7 +33,7 @@ def test_password_is_stored_as_a_slow_salted_hash_never_in_clear(admin_db):
 
 @pytest.mark.requirement("GMP-15")
 def test_user_ids_are_unique(admin_db, admin):
-    from cellbatch.services.users import list_users
+    from cellbatch.services.queries.users import list_users
 
     add_user(admin_db, admin, "tech1", "Tess Tech", "technician")
     with pytest.raises(RuleViolation, match="user ID 'tech1' is taken"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from cellbatch.services.audit import list_entries, verify_trail
 from cellbatch.services.auth import authenticate
-from cellbatch.services.users import add_user
+from cellbatch.services.commands.users import add_user
+from cellbatch.services.queries.audit import list_entries, verify_trail
 from tests.conftest import ADMIN_PASSWORD
 
 

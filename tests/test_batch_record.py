@@ -10,10 +10,10 @@ import pypdfium2
 import pytest
 
 from cellbatch.documents.batch_record import render
-from cellbatch.services.audit import list_entries
 from cellbatch.services.auth import authenticate
-from cellbatch.services.batch_view import batch_view
-from cellbatch.services.documents import record_data
+from cellbatch.services.queries.audit import list_entries
+from cellbatch.services.queries.batch_view import batch_view
+from cellbatch.services.queries.documents import record_data
 
 DEMO_BATCHES = ("EASC-B001", "EASC-D001", "BMMSC-B001", "FUC-D001")
 
@@ -101,7 +101,7 @@ def audit_value_texts(value: str) -> list[str]:
 def sop_labels(db, code: str) -> dict[str, dict[str, str]]:
     """The pinned SOP's label of each step parameter, by step kind."""
     from cellbatch.services.batch_access import find_batch
-    from cellbatch.services.sops import sop_of
+    from cellbatch.services.queries.sops import sop_of
 
     with db.session() as session:
         sop = sop_of(session, find_batch(session, code))
@@ -176,7 +176,7 @@ def test_record_holds_every_value_signature_and_audit_entry(demo_db, code) -> No
 
 @pytest.mark.requirement("GMP-03")
 def test_a_correction_is_marked_changed_after_first_entry(demo_db) -> None:
-    from cellbatch.services.corrections import correct
+    from cellbatch.services.commands.corrections import correct
 
     sup = authenticate(demo_db, "sup1", "demo-sup1")
     thaw = next(e for e in batch_view(demo_db, "EASC-D001")["steps"] if e["kind"] == "thaw")
@@ -225,7 +225,7 @@ def test_cli_writes_the_pdf_and_the_complete_json_copy(demo_db, cli, tmp_path) -
 
 def test_label_reconciliation_is_in_the_dose_record(demo_db) -> None:
     from cellbatch.documents.labels import render as render_labels
-    from cellbatch.services.labels import print_labels, verify_scans
+    from cellbatch.services.commands.labels import print_labels, verify_scans
 
     tech = authenticate(demo_db, "tech1", "demo-tech1")
     labels = print_labels(demo_db, tech, "EASC-D001", lambda ls: render_labels(ls))
@@ -271,7 +271,7 @@ def test_no_label_text_runs_off_the_label(demo_db) -> None:
     from reportlab.lib.units import mm
 
     from cellbatch.documents.labels import render as render_labels
-    from cellbatch.services.labels import print_labels
+    from cellbatch.services.commands.labels import print_labels
 
     tech = authenticate(demo_db, "tech1", "demo-tech1")
     pdfs = []
@@ -308,7 +308,7 @@ def stranded_headings(pdf: bytes, code: str) -> list[str]:
 
 def fill_fucosylated_dose(db) -> None:
     """Fill the bag of the demo's fucosylated dose (FUC-D001), as the README's tour does."""
-    from cellbatch.services import steps
+    from cellbatch.services.commands import steps
 
     tech = authenticate(db, "tech1", "demo-tech1")
     steps.fill(db, tech, "FUC-D001", volume="10 mL", cells="4e7 cells", materials=["SAL-HSA-0915"])
@@ -351,7 +351,7 @@ def entry_rows(text: str, items: list[dict]) -> dict[str, str]:
 @pytest.mark.requirement("GMP-20")
 @pytest.mark.requirement("GMP-11")
 def test_each_critical_entry_shows_its_verification_or_pending(demo_db) -> None:
-    from cellbatch.services.verification import verify
+    from cellbatch.services.commands.verification import verify
 
     for code in DEMO_BATCHES:
         view = batch_view(demo_db, code)
@@ -383,7 +383,7 @@ def test_each_critical_entry_shows_its_verification_or_pending(demo_db) -> None:
 
 @pytest.mark.requirement("GMP-08")
 def test_a_batch_not_released_prints_its_release_checklist(demo_db) -> None:
-    from cellbatch.services.review import review
+    from cellbatch.services.queries.review import review
 
     checklist = review(demo_db, "FUC-D001")["checklist"]
     unmet = [c for c in checklist if not c["met"]]
@@ -404,7 +404,7 @@ def test_a_batch_not_released_prints_its_release_checklist(demo_db) -> None:
 
 
 def test_the_record_prints_the_donor_marker_results(demo_db) -> None:
-    from cellbatch.services.donors import donor_view
+    from cellbatch.services.queries.donors import donor_view
 
     for code in DEMO_BATCHES:
         donor = donor_view(demo_db, batch_view(demo_db, code)["donor"]["code"])

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from cellbatch.services.users import get_actor
-from cellbatch.services.verification import verification_status
+from cellbatch.services.queries.users import get_actor
+from cellbatch.services.queries.verification import verification_status
 from tests.lab import PASSING, PASSWORD, make_lab
 
 BANK_TESTS = {

@@ -13,15 +13,17 @@ import pytest
 from sqlalchemy import func, select
 
 from cellbatch.db.tables import Batch, Correction, QcResult, ReleaseDecision, StepEntry, Vial
-from cellbatch.services import batches, steps
-from cellbatch.services.audit import verify_trail
 from cellbatch.services.auth import authenticate
-from cellbatch.services.corrections import correct
+from cellbatch.services.commands import batches, steps
+from cellbatch.services.commands.corrections import correct
+from cellbatch.services.commands.donors import add_material
+from cellbatch.services.commands.qc import record_qc
+from cellbatch.services.commands.release import decide
+from cellbatch.services.commands.users import add_user
 from cellbatch.services.database import open_database
-from cellbatch.services.donors import add_material, list_materials
-from cellbatch.services.qc import record_qc
-from cellbatch.services.release import decide
-from cellbatch.services.users import add_user, list_users
+from cellbatch.services.queries.audit import verify_trail
+from cellbatch.services.queries.donors import list_materials
+from cellbatch.services.queries.users import list_users
 from tests.conftest import ADMIN_PASSWORD, BACKENDS, _pg_admin, _pg_url
 from tests.races import CLEAN_REFUSALS, ROUNDS, Racer, all_win, cli, one_wins, race
 

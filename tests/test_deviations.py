@@ -13,16 +13,12 @@ from cellbatch.domain.errors import (
     PermissionDenied,
     RuleViolation,
 )
-from cellbatch.services import qc
-from cellbatch.services.audit import list_entries
 from cellbatch.services.auth import authenticate
-from cellbatch.services.batch_view import batch_view
-from cellbatch.services.deviations import (
-    close_deviation,
-    list_deviations,
-    open_deviation,
-    update_deviation,
-)
+from cellbatch.services.commands import qc
+from cellbatch.services.commands.deviations import close_deviation, open_deviation, update_deviation
+from cellbatch.services.queries.audit import list_entries
+from cellbatch.services.queries.batch_view import batch_view
+from cellbatch.services.queries.deviations import list_deviations
 
 EB = "FUC-D001"
 RA = "EASC-D001"
@@ -254,10 +250,10 @@ def test_five_wrong_passwords_lock_the_account_the_lock_and_attempts_are_audited
 
 @pytest.mark.requirement("GMP-08")
 def test_a_result_made_out_of_spec_by_a_correction_opens_a_deviation_naming_it(demo_db):
-    from cellbatch.services import release
-    from cellbatch.services.corrections import correct
-    from cellbatch.services.review import review
-    from cellbatch.services.verification import verify
+    from cellbatch.services.commands import release
+    from cellbatch.services.commands.corrections import correct
+    from cellbatch.services.commands.verification import verify
+    from cellbatch.services.queries.review import review
 
     db = demo_db
     result = next(q for q in batch_view(db, RA)["qc"] if q["qc_id"] == "endotoxin-release")

@@ -12,8 +12,9 @@ from cellbatch import isbt128
 from cellbatch.documents.labels import load_template
 from cellbatch.domain.errors import InvalidInput, RuleViolation
 from cellbatch.services.auth import authenticate
-from cellbatch.services.batch_view import batch_view
-from cellbatch.services.labels import label_history, print_labels, verify_scans
+from cellbatch.services.commands.labels import print_labels, verify_scans
+from cellbatch.services.queries.batch_view import batch_view
+from cellbatch.services.queries.labels import label_history
 from cellbatch.site import load_site_settings
 
 GMP08 = pytest.mark.requirement("GMP-08")
@@ -84,8 +85,9 @@ def print_pdf(db, code: str, who: str = "tech1", **kwargs) -> bytes:
 
 def release_demo_dose(db, code: str = "EASC-D001") -> None:
     """Second-person verification of every entry, then release by an uninvolved QA officer."""
-    from cellbatch.services import release
-    from cellbatch.services.verification import verification_status, verify
+    from cellbatch.services.commands import release
+    from cellbatch.services.commands.verification import verify
+    from cellbatch.services.queries.verification import verification_status
 
     tech2 = user(db, "tech2")
     for state in verification_status(db, code):
@@ -131,7 +133,7 @@ def test_quarantine_label_decodes_exactly_and_says_not_released(demo_db, cli, tm
 
 @GMP08
 def test_second_print_is_refused_and_a_reprint_is_marked(demo_db) -> None:
-    from cellbatch.services.audit import count_entries
+    from cellbatch.services.queries.audit import count_entries
 
     print_pdf(demo_db, "EASC-D001")
     before = count_entries(demo_db)
@@ -151,7 +153,7 @@ def test_second_print_is_refused_and_a_reprint_is_marked(demo_db) -> None:
 
 @GMP08
 def test_a_failed_render_counts_nothing(demo_db) -> None:
-    from cellbatch.services.audit import count_entries
+    from cellbatch.services.queries.audit import count_entries
 
     before = count_entries(demo_db)
 
@@ -194,7 +196,7 @@ def test_final_label_only_after_release_and_decodes_exactly(demo_db) -> None:
 
 @GMP24
 def test_related_donor_label_is_biohazard_and_decodes_exactly(db) -> None:
-    from cellbatch.services import steps
+    from cellbatch.services.commands import steps
     from cellbatch.services.demo import load_demo
 
     load_demo(db)  # fresh: the fucosylated dose must be filled within 1 h of fucosylation
@@ -347,7 +349,7 @@ def test_site_time_zone_is_optional_and_checked(tmp_path) -> None:
 def test_an_expired_bag_is_not_labelled(demo_db) -> None:
     from datetime import timedelta
 
-    from cellbatch.services import batches, steps
+    from cellbatch.services.commands import batches, steps
 
     now = datetime.now(UTC)
     tech = user(demo_db, "tech1")
@@ -456,7 +458,7 @@ def label_variants(db) -> dict[str, bytes]:
     from dataclasses import replace
 
     from cellbatch.documents.labels import render
-    from cellbatch.services import steps
+    from cellbatch.services.commands import steps
     from cellbatch.services.demo import load_demo
 
     load_demo(db)  # fresh: the fucosylated dose must be filled within 1 h of fucosylation

@@ -13,8 +13,8 @@ import pypdfium2
 import pytest
 
 from cellbatch.domain.errors import InvalidInput
-from cellbatch.services.labels import label_history
 from cellbatch.services.output_files import write_output
+from cellbatch.services.queries.labels import label_history
 from tests.conftest import REPO
 
 

@@ -13,9 +13,9 @@ from cellbatch.domain.errors import (
     PermissionDenied,
     RuleViolation,
 )
-from cellbatch.services import batches, corrections, qc, release, steps
-from cellbatch.services.audit import list_entries
-from cellbatch.services.batch_view import batch_view
+from cellbatch.services.commands import batches, corrections, qc, release, steps
+from cellbatch.services.queries.audit import list_entries
+from cellbatch.services.queries.batch_view import batch_view
 from tests.lab import (
     HARVEST_LOTS,
     PASSWORD,
@@ -1122,7 +1122,7 @@ def test_a_passage_cannot_seed_more_cells_than_the_last_harvest_gave(lab, bank):
 
 @pytest.mark.requirement("GMP-08")
 def test_two_banks_cannot_be_frozen_into_the_same_freezer_positions(lab):
-    from cellbatch.services.batch_view import batch_view
+    from cellbatch.services.queries.batch_view import batch_view
 
     released_easc_bank(lab, "BANK-1", vials=2)  # Tank 1 / Box 1, positions 1 and 2
     with pytest.raises(
@@ -1137,7 +1137,7 @@ def test_two_banks_cannot_be_frozen_into_the_same_freezer_positions(lab):
 
 @pytest.mark.requirement("GMP-08")
 def test_work_times_stay_after_what_they_depend_on_and_corrections_keep_them_in_order(lab, bank):
-    from cellbatch.services.batch_view import batch_view
+    from cellbatch.services.queries.batch_view import batch_view
 
     refused(
         lab,

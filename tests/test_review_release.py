@@ -13,14 +13,15 @@ from cellbatch.domain.errors import (
     PermissionDenied,
     RuleViolation,
 )
-from cellbatch.services import donors, qc, release, steps
-from cellbatch.services.audit import list_entries
 from cellbatch.services.auth import authenticate
-from cellbatch.services.batch_view import batch_view
-from cellbatch.services.corrections import correct
-from cellbatch.services.deviations import close_deviation, open_deviation, update_deviation
-from cellbatch.services.review import review
-from cellbatch.services.verification import verification_status, verify
+from cellbatch.services.commands import donors, qc, release, steps
+from cellbatch.services.commands.corrections import correct
+from cellbatch.services.commands.deviations import close_deviation, open_deviation, update_deviation
+from cellbatch.services.commands.verification import verify
+from cellbatch.services.queries.audit import list_entries
+from cellbatch.services.queries.batch_view import batch_view
+from cellbatch.services.queries.review import review
+from cellbatch.services.queries.verification import verification_status
 
 RA = "EASC-D001"
 EB = "FUC-D001"
@@ -342,7 +343,7 @@ def test_review_flags_corrections_windows_and_doses_near_the_limit(demo_db):
     with pytest.raises(InvalidInput, match="--value: .* is before the batch started"):
         correct(db, tech2, RA, thaw, field="at", value=moved, reason="clock of the terminal")
     # a dose thawed 4.5 h ago and not yet filled has passed its 3 h window to the fill
-    from cellbatch.services.batches import start_dose
+    from cellbatch.services.commands.batches import start_dose
 
     now = datetime.now(UTC)
     start_dose(db, tech2, "EASC-D002", parent="EASC-B001", sop_id="SOP-EASC-DOSE",
@@ -372,7 +373,7 @@ def test_an_expired_bag_is_not_released(db):
 
 @pytest.mark.requirement("GMP-08")
 def test_a_bank_is_released_only_once_frozen(demo_db):
-    from cellbatch.services import batches
+    from cellbatch.services.commands import batches
 
     db = demo_db
     lot = batch_view(db, "EASC-B001")["tissue_lot"]["lot"]

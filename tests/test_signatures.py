@@ -9,18 +9,14 @@ from sqlalchemy import func, select, text
 
 from cellbatch.db.tables import Signature
 from cellbatch.domain.errors import AuthenticationFailed, InvalidInput, RuleViolation
-from cellbatch.services import release
-from cellbatch.services.audit import list_entries, verify_trail
 from cellbatch.services.auth import authenticate
-from cellbatch.services.batch_view import batch_view
-from cellbatch.services.signatures import (
-    CONTENT_CHANGED,
-    CORRECTED_SINCE,
-    batch_signatures,
-    sign,
-)
-from cellbatch.services.users import set_active
-from cellbatch.services.verification import verify
+from cellbatch.services.commands import release
+from cellbatch.services.commands.signatures import sign
+from cellbatch.services.commands.users import set_active
+from cellbatch.services.commands.verification import verify
+from cellbatch.services.queries.audit import list_entries, verify_trail
+from cellbatch.services.queries.batch_view import batch_view
+from cellbatch.services.queries.signatures import CONTENT_CHANGED, CORRECTED_SINCE, batch_signatures
 
 RA = "EASC-D001"
 
@@ -298,9 +294,10 @@ def test_only_the_person_who_recorded_an_entry_signs_it_as_performed(demo_db):
 def test_a_correction_back_to_the_signed_value_leaves_the_signature_invalid(demo_db):
     from cellbatch.domain.errors import PermissionDenied, RuleViolation
     from cellbatch.services.auth import authenticate
-    from cellbatch.services.corrections import correct
-    from cellbatch.services.release import decide
-    from cellbatch.services.verification import verification_status, verify
+    from cellbatch.services.commands.corrections import correct
+    from cellbatch.services.commands.release import decide
+    from cellbatch.services.commands.verification import verify
+    from cellbatch.services.queries.verification import verification_status
 
     db = demo_db
     state = next(v for v in verification_status(db, RA) if v.what.startswith("Bacterial endo"))

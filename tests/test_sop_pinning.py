@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from cellbatch.domain.errors import RuleViolation
-from cellbatch.services import batches
-from cellbatch.services.batch_view import batch_view
-from cellbatch.services.sops import available_sops
+from cellbatch.services.commands import batches
+from cellbatch.services.queries.batch_view import batch_view
+from cellbatch.services.queries.sops import available_sops
 from tests.conftest import REPO
 from tests.lab import ago, make_lab
 
@@ -58,8 +58,9 @@ def test_a_new_sop_version_is_used_only_once_qa_approved_it_with_a_signature(db,
     import json
 
     from cellbatch.domain.errors import AuthenticationFailed, PermissionDenied
-    from cellbatch.services.audit import list_entries
-    from cellbatch.services.sops import approvals, approve_sop
+    from cellbatch.services.commands.sops import approve_sop
+    from cellbatch.services.queries.audit import list_entries
+    from cellbatch.services.queries.sops import approvals
     from tests.lab import PASSWORD, snapshot
 
     lab = make_lab(db)  # approves the shipped versions

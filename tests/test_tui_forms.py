@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellbatch.services.sops import available_sops
+from cellbatch.services.queries.sops import available_sops
 from cellbatch.tui.forms import PARAM_ARGS, build_form, check_field
 
 STEPS = [(sop, step) for sop in available_sops() for step in sop.steps]

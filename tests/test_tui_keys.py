@@ -8,7 +8,7 @@ import functools
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from cellbatch.services.users import list_users
+from cellbatch.services.queries.users import list_users
 from cellbatch.tui.app import build_app
 
 

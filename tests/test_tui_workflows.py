@@ -10,8 +10,8 @@ import pytest
 from textual.widgets import Button, Input, Select, Static
 
 from cellbatch.services.auth import authenticate
-from cellbatch.services.batch_view import batch_view
-from cellbatch.services.batches import start_expansion
+from cellbatch.services.commands.batches import start_expansion
+from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.tui.app import build_app
 from cellbatch.tui.clock import FrozenClock
 
@@ -250,8 +250,8 @@ async def test_escape_on_a_typed_form_asks_first_and_a_second_escape_discards(ne
 @pytest.mark.requirement("GMP-13")
 @run_async
 async def test_second_technician_verifies_the_entry_with_a_signature(new_bank):
-    from cellbatch.services import steps
-    from cellbatch.services.verification import verification_status
+    from cellbatch.services.commands import steps
+    from cellbatch.services.queries.verification import verification_status
 
     tech1 = authenticate(new_bank, "tech1", "demo-tech1")
     lots = ["AMEM-24K118", "HPL-2611-07", "TRYPLE-3320"]
@@ -364,7 +364,7 @@ async def test_qa_reviews_and_releases_then_label_printed_and_scanned(
 @pytest.mark.requirement("GMP-11")
 @run_async
 async def test_qa_investigates_and_closes_the_oos_deviation_with_a_signature(demo_db):
-    from cellbatch.services.deviations import list_deviations
+    from cellbatch.services.queries.deviations import list_deviations
 
     app = build_app(demo_db.url, idle_lock_seconds=3600)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -407,7 +407,7 @@ async def test_qa_investigates_and_closes_the_oos_deviation_with_a_signature(dem
 @pytest.mark.requirement("GMP-10")
 @run_async
 async def test_scanned_vial_positions_are_checked_against_the_bank_stock(demo_db):
-    from cellbatch.services.batches import start_dose
+    from cellbatch.services.commands.batches import start_dose
 
     tech1 = authenticate(demo_db, "tech1", "demo-tech1")
     start_dose(
@@ -492,7 +492,7 @@ async def fill_form(app, pilot, values: dict[str, str]) -> None:
 @pytest.mark.requirement("GMP-23")
 @run_async
 async def test_harvest_and_fill_forms_save_through_the_services(new_bank):
-    from cellbatch.services import steps
+    from cellbatch.services.commands import steps
 
     tech1 = authenticate(new_bank, "tech1", "demo-tech1")
     seed_lots = ["AMEM-24K118", "HPL-2611-07", "TRYPLE-3320"]
@@ -563,8 +563,8 @@ async def test_harvest_and_fill_forms_save_through_the_services(new_bank):
 async def test_fucosylation_form_checks_the_incubation_time_and_saves(demo_db):
     from datetime import timedelta
 
-    from cellbatch.services import steps
-    from cellbatch.services.batches import start_dose
+    from cellbatch.services.commands import steps
+    from cellbatch.services.commands.batches import start_dose
 
     tech1 = authenticate(demo_db, "tech1", "demo-tech1")
     now = datetime.now(UTC)
@@ -631,7 +631,7 @@ async def test_fucosylation_form_checks_the_incubation_time_and_saves(demo_db):
 @pytest.mark.requirement("GMP-06")
 @run_async
 async def test_a_correction_needs_its_reason_and_keeps_the_original(new_bank):
-    from cellbatch.services import steps
+    from cellbatch.services.commands import steps
 
     tech1 = authenticate(new_bank, "tech1", "demo-tech1")
     entry = steps.seed(
@@ -749,7 +749,7 @@ async def test_technician_starts_a_bank_from_a_scanned_tissue_lot(demo_db):
 
 @run_async
 async def test_a_scanned_new_material_lot_is_registered_and_listed_when_expiring(demo_db):
-    from cellbatch.services.donors import list_materials
+    from cellbatch.services.queries.donors import list_materials
 
     app = build_app(demo_db.url, idle_lock_seconds=3600)
     soon = (datetime.now(UTC).date()).isoformat()
@@ -857,7 +857,7 @@ async def test_batch_list_pages_and_filters_by_status(demo_db):
 
 @run_async
 async def test_technician_registers_a_donor(demo_db):
-    from cellbatch.services.donors import donor_view
+    from cellbatch.services.queries.donors import donor_view
 
     app = build_app(demo_db.url, idle_lock_seconds=3600)
     async with app.run_test(size=(80, 24)) as pilot:

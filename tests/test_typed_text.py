@@ -34,8 +34,8 @@ def test_readable_text_is_kept_trimmed_with_its_accents_and_line_breaks():
 @pytest.mark.requirement("GMP-06")
 def test_a_correction_with_an_invisible_reason_changes_nothing(demo_db):
     from cellbatch.services.auth import authenticate
-    from cellbatch.services.batch_view import batch_view
-    from cellbatch.services.corrections import correct
+    from cellbatch.services.commands.corrections import correct
+    from cellbatch.services.queries.batch_view import batch_view
     from tests.lab import snapshot
 
     tech2 = authenticate(demo_db, "tech2", "demo-tech2")

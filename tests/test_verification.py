@@ -6,12 +6,13 @@ import pytest
 
 from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from cellbatch.domain.sop import find_sop
-from cellbatch.services.audit import list_entries
 from cellbatch.services.auth import authenticate
-from cellbatch.services.batch_view import batch_view
-from cellbatch.services.corrections import correct
-from cellbatch.services.sops import available_sops
-from cellbatch.services.verification import verification_status, verify
+from cellbatch.services.commands.corrections import correct
+from cellbatch.services.commands.verification import verify
+from cellbatch.services.queries.audit import list_entries
+from cellbatch.services.queries.batch_view import batch_view
+from cellbatch.services.queries.sops import available_sops
+from cellbatch.services.queries.verification import verification_status
 
 EB = "FUC-D001"
 RA = "EASC-D001"

@@ -14,7 +14,7 @@ audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the audit chain and every audited record; exit 1 naming the first break."""
-    from cellbatch.services.audit import verify_trail
+    from cellbatch.services.queries.audit import verify_trail
 
     report = verify_trail(database())
     if report.ok:
@@ -37,12 +37,12 @@ def audit_show(
     offset: Annotated[int, typer.Option("--offset", help="Skip this many.")] = 0,
 ) -> None:
     """List audit entries: who, when (UTC), what, old and new value, why."""
-    from cellbatch.services.audit import list_entries
+    from cellbatch.services.queries.audit import list_entries
 
     db = database()
     batch_id = None
     if batch is not None:
-        from cellbatch.services.batches import batch_id_of
+        from cellbatch.services.queries.batches import batch_id_of
 
         batch_id = batch_id_of(db, batch)
     entries = list_entries(db, batch_id=batch_id, offset=offset, limit=limit)

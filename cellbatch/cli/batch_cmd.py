@@ -48,7 +48,7 @@ def batch_start(
 ) -> None:
     """Start an expansion batch (--lot) or a dose batch (--parent ... --infusion N)."""
     from cellbatch.domain.errors import InvalidInput
-    from cellbatch.services.batches import start_dose, start_expansion
+    from cellbatch.services.commands.batches import start_dose, start_expansion
 
     if (lot is None) == (parent is None):
         raise InvalidInput(
@@ -101,7 +101,7 @@ def batch_list(
     offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
 ) -> None:
     """List batches, newest first."""
-    from cellbatch.services.batches import list_batches
+    from cellbatch.services.queries.batches import list_batches
 
     rows = list_batches(database(), offset=offset, limit=limit, status=status)
     if json_out:
@@ -120,7 +120,7 @@ def batch_list(
 def batch_show(batch: str, json_out: JsonOption = False) -> None:
     """Show everything recorded about a batch, with computed values."""
     from cellbatch.cli.batch_text import print_batch
-    from cellbatch.services.batch_view import batch_view
+    from cellbatch.services.queries.batch_view import batch_view
 
     view = batch_view(database(), batch)
     if json_out:
@@ -141,7 +141,7 @@ def passage_seed(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Seed a passage (viable cells seeded, checked as seeding density)."""
-    from cellbatch.services.steps import seed
+    from cellbatch.services.commands.steps import seed
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -170,7 +170,7 @@ def passage_harvest(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Harvest the passage (total cells and viability → viable cells, PD)."""
-    from cellbatch.services.steps import harvest
+    from cellbatch.services.commands.steps import harvest
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -200,7 +200,7 @@ def freeze_cmd(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Cryopreserve the last harvest into vials (the bank)."""
-    from cellbatch.services.steps import freeze
+    from cellbatch.services.commands.steps import freeze
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -231,7 +231,7 @@ def thaw_cmd(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Thaw vials of the parent bank and count."""
-    from cellbatch.services.steps import thaw
+    from cellbatch.services.commands.steps import thaw
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -266,7 +266,7 @@ def fucosylation_record(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Record the fucosylation (reagent lots, conditions, start and end)."""
-    from cellbatch.services.steps import fucosylation
+    from cellbatch.services.commands.steps import fucosylation
 
     started, ended = when(start, "--start"), when(end, "--end")
     db = database()
@@ -300,7 +300,7 @@ def bag_fill(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Formulate and fill the bag (volume and viable cells)."""
-    from cellbatch.services.steps import fill
+    from cellbatch.services.commands.steps import fill
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -320,7 +320,7 @@ def qc_record(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Record a QC result; pass/fail is computed from the SOP's specification."""
-    from cellbatch.services.qc import record_qc
+    from cellbatch.services.commands.qc import record_qc
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -328,7 +328,7 @@ def qc_record(
         db, actor, batch, test=test, value=value, method=method, stage=stage, at=when(at)
     )
     typer.echo(f"Q{result}: {test} recorded on {batch.upper()}")
-    from cellbatch.services.batch_view import batch_view
+    from cellbatch.services.queries.batch_view import batch_view
 
     view = batch_view(db, batch)
     q = next(q for q in view["qc"] if q["id"] == f"Q{result}")
@@ -348,7 +348,7 @@ def correct_cmd(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Correct a recorded value; the original and the reason stay visible."""
-    from cellbatch.services.corrections import correct
+    from cellbatch.services.commands.corrections import correct
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -365,7 +365,7 @@ def release_cmd(
 ) -> None:
     """QA's signed decision on a batch (QA role only; asks your password again)."""
     from cellbatch.cli.common import read_secret
-    from cellbatch.services.release import decide
+    from cellbatch.services.commands.release import decide
 
     password = read_secret(f"Password for {user} (electronic signature)", from_stdin=password_stdin)
     status = decide(database(), user, batch, decision, reason, password=password)

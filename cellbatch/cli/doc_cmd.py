@@ -48,7 +48,7 @@ def labels(
     leaves a label file that was not counted, never a counted label without its file.
     """
     from cellbatch.documents.labels import render
-    from cellbatch.services.labels import print_labels
+    from cellbatch.services.commands.labels import print_labels
 
     db = database()
     out = _output(db, output, force)
@@ -90,7 +90,7 @@ def label_scan(
 ) -> None:
     """Check scanned barcodes against the bag and record the verification (passed or failed)."""
     from cellbatch.domain.errors import RuleViolation
-    from cellbatch.services.labels import verify_scans
+    from cellbatch.services.commands.labels import verify_scans
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -114,7 +114,7 @@ def record(
 ) -> None:
     """Write the complete, human-readable batch record (PDF)."""
     from cellbatch.documents.batch_record import render
-    from cellbatch.services.documents import record_data
+    from cellbatch.services.queries.documents import record_data
 
     db = database()
     out = _output(db, output, force)
@@ -134,7 +134,7 @@ def export(
     force: ForceOption = False,
 ) -> None:
     """Write the complete electronic copy of the batch record (JSON)."""
-    from cellbatch.services.documents import export_json
+    from cellbatch.services.queries.documents import export_json
 
     db = database()
     out = _output(db, output, force)

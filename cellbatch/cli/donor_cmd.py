@@ -33,7 +33,7 @@ def donor_add(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Register a donor; eligibility starts as pending."""
-    from cellbatch.services.donors import add_donor
+    from cellbatch.services.commands.donors import add_donor
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -54,7 +54,7 @@ def donor_test(
 ) -> None:
     """Record an infectious-disease marker result."""
     from cellbatch.domain.timeparse import parse_date
-    from cellbatch.services.donors import record_donor_test
+    from cellbatch.services.commands.donors import record_donor_test
 
     day = parse_date(sampled, field="--sampled")
     db = database()
@@ -72,7 +72,7 @@ def donor_eligibility(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Set the donor eligibility determination (supervisor or QA)."""
-    from cellbatch.services.donors import set_eligibility
+    from cellbatch.services.commands.donors import set_eligibility
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -83,7 +83,7 @@ def donor_eligibility(
 @donor_app.command("show")
 def donor_show(code: str, json_out: JsonOption = False) -> None:
     """Show a donor with marker results."""
-    from cellbatch.services.donors import donor_view
+    from cellbatch.services.queries.donors import donor_view
 
     view = donor_view(database(), code)
     if json_out:
@@ -113,7 +113,7 @@ def lot_receive(
     from cellbatch import units
     from cellbatch.domain.errors import InvalidInput
     from cellbatch.isbt128 import Din, check_character
-    from cellbatch.services.donors import receive_tissue_lot
+    from cellbatch.services.commands.donors import receive_tissue_lot
 
     if tissue == "bone-marrow":
         quantity = units.parse(amount, "volume", field="--amount")
@@ -153,7 +153,7 @@ def material_add(
 ) -> None:
     """Register a material lot with its expiry."""
     from cellbatch.domain.timeparse import parse_date
-    from cellbatch.services.donors import add_material
+    from cellbatch.services.commands.donors import add_material
 
     day = parse_date(expires, field="--expires")
     db = database()
@@ -165,7 +165,7 @@ def material_add(
 @material_app.command("list")
 def material_list(json_out: JsonOption = False) -> None:
     """List material lots, soonest expiry first."""
-    from cellbatch.services.donors import list_materials
+    from cellbatch.services.queries.donors import list_materials
 
     rows = list_materials(database())
     if json_out:

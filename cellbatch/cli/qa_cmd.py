@@ -38,7 +38,7 @@ def verify_cmd(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Verify a critical entry as a second person (a signature: asks your password)."""
-    from cellbatch.services.verification import verify
+    from cellbatch.services.commands.verification import verify
 
     password = _signing_password(user, password_stdin)
     sig = verify(database(), user, password, batch, entry)
@@ -53,7 +53,7 @@ def sign_cmd(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Sign a record of a batch with a meaning (asks your password again)."""
-    from cellbatch.services.signatures import sign
+    from cellbatch.services.commands.signatures import sign
 
     password = _signing_password(user, password_stdin)
     sig = sign(database(), user, password, batch, entry, meaning)
@@ -62,7 +62,7 @@ def sign_cmd(
 
 def signatures_cmd(batch: str, json_out: JsonOption = False) -> None:
     """List a batch's signatures: printed name, UTC time, meaning, and whether still valid."""
-    from cellbatch.services.signatures import batch_signatures
+    from cellbatch.services.queries.signatures import batch_signatures
 
     sigs = batch_signatures(database(), batch)
     if json_out:
@@ -94,7 +94,7 @@ def deviation_open(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Open a deviation on a batch by hand."""
-    from cellbatch.services.deviations import open_deviation
+    from cellbatch.services.commands.deviations import open_deviation
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -124,7 +124,7 @@ def deviation_update(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Record a deviation's classification, investigation, root cause or CAPA."""
-    from cellbatch.services.deviations import update_deviation
+    from cellbatch.services.commands.deviations import update_deviation
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -149,7 +149,7 @@ def deviation_close(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Close an investigated deviation (QA; a signature: asks your password)."""
-    from cellbatch.services.deviations import close_deviation
+    from cellbatch.services.commands.deviations import close_deviation
 
     password = _signing_password(user, password_stdin)
     dev = close_deviation(database(), user, password, deviation, reason=reason)
@@ -163,7 +163,7 @@ def deviation_list(
     json_out: JsonOption = False,
 ) -> None:
     """List deviations, oldest first."""
-    from cellbatch.services.deviations import list_deviations
+    from cellbatch.services.queries.deviations import list_deviations
 
     rows = list_deviations(database(), batch, status)
     if json_out:
@@ -188,7 +188,7 @@ def _lines(title: str, items: list[Any], show) -> None:
 
 def review_cmd(batch: str, json_out: JsonOption = False) -> None:
     """Review by exception: what needs QA's eyes, and the release checklist."""
-    from cellbatch.services.review import review
+    from cellbatch.services.queries.review import review
 
     r = review(database(), batch)
     if json_out:

@@ -27,7 +27,7 @@ def sop_list(json_out: JsonOption = False) -> None:
     """
     from dataclasses import asdict
 
-    from cellbatch.services.sops import approvals, sop_folder, sop_summary
+    from cellbatch.services.queries.sops import approvals, sop_folder, sop_summary
 
     folder = sop_folder()
     sops = folder.sops
@@ -84,7 +84,7 @@ def sop_approve(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Approve an SOP version for new batches: QA's electronic signature (asks the password)."""
-    from cellbatch.services.sops import approve_sop
+    from cellbatch.services.commands.sops import approve_sop
 
     password = read_secret(f"Password for {user} (electronic signature)", from_stdin=password_stdin)
     done = approve_sop(database(), user, password, sop_id, version)
@@ -103,7 +103,7 @@ def sop_show(
     json_out: JsonOption = False,
 ) -> None:
     """Show one SOP: steps, parameters with units and ranges, QC specifications."""
-    from cellbatch.services.sops import describe_sop
+    from cellbatch.services.queries.sops import describe_sop
 
     data = describe_sop(sop_id, version)
     if json_out:

@@ -33,8 +33,9 @@ def init(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create or upgrade the database; with --admin, create the first admin."""
+    from cellbatch.services.commands.users import create_first_admin
     from cellbatch.services.database import init_database
-    from cellbatch.services.users import create_first_admin, user_count
+    from cellbatch.services.queries.users import user_count
 
     db, done = init_database(_db_url())
     typer.echo(f"database {db.display_url}: schema {done}")
@@ -66,7 +67,7 @@ def user_add(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Add a user with a one-time password, shown once."""
-    from cellbatch.services.users import add_user
+    from cellbatch.services.commands.users import add_user
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -78,7 +79,7 @@ def user_add(
 @user_app.command("list")
 def user_list(json_out: JsonOption = False) -> None:
     """List every account, active or not."""
-    from cellbatch.services.users import list_users
+    from cellbatch.services.queries.users import list_users
 
     users = list_users(database())
     if json_out:
@@ -105,7 +106,7 @@ def user_deactivate(
     username: str, reason: ReasonOption, user: UserOption, password_stdin: PasswordStdin = False
 ) -> None:
     """Deactivate an account (it can no longer log in or sign; it is never deleted)."""
-    from cellbatch.services.users import set_active
+    from cellbatch.services.commands.users import set_active
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -118,7 +119,7 @@ def user_activate(
     username: str, reason: ReasonOption, user: UserOption, password_stdin: PasswordStdin = False
 ) -> None:
     """Reactivate a deactivated account."""
-    from cellbatch.services.users import set_active
+    from cellbatch.services.commands.users import set_active
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -131,7 +132,7 @@ def user_unlock(
     username: str, reason: ReasonOption, user: UserOption, password_stdin: PasswordStdin = False
 ) -> None:
     """Unlock an account locked by failed log-ins."""
-    from cellbatch.services.users import unlock
+    from cellbatch.services.commands.users import unlock
 
     db = database()
     actor = login(db, user, password_stdin)
@@ -141,7 +142,7 @@ def user_unlock(
 
 def passwd(user: UserOption, password_stdin: PasswordStdin = False) -> None:
     """Change your own password (stdin: old password line, then new password line)."""
-    from cellbatch.services.users import change_password
+    from cellbatch.services.commands.users import change_password
 
     db = database()
     old = read_secret("Current password", from_stdin=password_stdin)

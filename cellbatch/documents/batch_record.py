@@ -1,6 +1,6 @@
 """The complete, human-readable batch record (PDF), for banks and dose batches.
 
-Data in, PDF out: drawn from :func:`cellbatch.services.documents.record_data`. Sections:
+Data in, PDF out: drawn from :func:`cellbatch.services.queries.documents.record_data`. Sections:
 cover, steps with values and units, computed values with formula and inputs, QC against
 specifications, materials and lots, deviations, data changed after first entry,
 signatures, growth chart, vials or bag, label reconciliation, release decisions, and the

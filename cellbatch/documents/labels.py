@@ -1,6 +1,6 @@
 """ISBT 128 bag labels: one 100 × 100 mm page per bag, laid out by ``labels/bag_label.toml``.
 
-Data in, PDF out: each page is drawn from a :class:`~cellbatch.services.labels.BagLabel`.
+Data in, PDF out: each page is drawn from a :class:`~cellbatch.services.commands.labels.BagLabel`.
 The template fixes where each part goes; text shrinks to fit its box and is refused,
 never cut off, if it cannot fit.
 """
@@ -20,7 +20,7 @@ from reportlab.pdfgen.canvas import Canvas
 from cellbatch.documents.barcodes import LinearSpec, datamatrix_size, draw_code128, draw_datamatrix
 from cellbatch.documents.fonts import BOLD, MONO, MONO_BOLD, REGULAR, register_fonts
 from cellbatch.domain.errors import InvalidInput, RuleViolation
-from cellbatch.services.labels import BagLabel
+from cellbatch.services.commands.labels import BagLabel
 
 __all__ = ["BOXES", "Box", "LabelTemplate", "default_template_path", "load_template", "render"]
 

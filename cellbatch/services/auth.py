@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from cellbatch.db.database import Database
+from cellbatch.db.database import Database, server_now
 from cellbatch.db.tables import User
-from cellbatch.domain.errors import AuthenticationFailed
+from cellbatch.domain.errors import AuthenticationFailed, InvalidInput
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.passwords import check_password
 from cellbatch.services.unit_of_work import UnitOfWork
@@ -92,8 +92,6 @@ def authenticate(
             )
         max_age = security_settings().password_max_age_days
         if max_age:
-            from cellbatch.db.database import server_now
-
             with db.session() as session:
                 now = server_now(session)
             if now - user.password_changed_at > timedelta(days=max_age):
@@ -102,3 +100,10 @@ def authenticate(
                     f"(cellbatch passwd --user {username})"
                 )
     return actor_of(user)
+
+
+def reauthenticate(db: Database, username: str, password: str) -> Actor:
+    """Signing asks for both components again; a wrong password is refused and counted."""
+    if not password:
+        raise InvalidInput("password", "signing needs your password again")
+    return authenticate(db, username.strip(), password)

@@ -14,10 +14,13 @@ from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, User
 from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.users import Actor
-from cellbatch.services import batches, donors, qc, release, steps
 from cellbatch.services.auth import authenticate
-from cellbatch.services.users import add_user, create_first_admin
-from cellbatch.services.verification import verification_status, verify
+from cellbatch.services.commands import batches, donors, qc, release, steps
+from cellbatch.services.commands.sops import approve_sop
+from cellbatch.services.commands.users import add_user, create_first_admin
+from cellbatch.services.commands.verification import verify
+from cellbatch.services.queries.sops import available_sops
+from cellbatch.services.queries.verification import verification_status
 
 DEMO_USERS = (
     ("tech1", "Tomás Herrera", "technician"),
@@ -75,8 +78,6 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
     who = {u: authenticate(db, u, demo_password(u)) for u, _n, _r in DEMO_USERS}
     tech1, tech2, sup1, qa1, qa2 = (who[u] for u in ("tech1", "tech2", "sup1", "qa1", "qa2"))
     # QA approves, with a signature, every SOP version whose file is approved
-    from cellbatch.services.sops import approve_sop, available_sops
-
     for sop in available_sops():
         if sop.is_approved:
             approve_sop(db, "qa1", demo_password("qa1"), sop.id, sop.version)

@@ -109,7 +109,7 @@ class CellbatchApp(App[None]):
         """Open the database and import the services while the user types."""
         self.database()
         import cellbatch.services.auth  # noqa: F401
-        import cellbatch.services.batch_view  # noqa: F401
+        import cellbatch.services.queries.batch_view  # noqa: F401
 
     def on_unmount(self) -> None:
         """Close the database connections."""

@@ -31,7 +31,7 @@ def parse_iso(text: str) -> datetime:
 @lru_cache(maxsize=32)
 def _sop(sop_id: str, version: str, folder: str, stamp: float) -> Sop:
     from cellbatch.domain.sop import find_sop
-    from cellbatch.services.sops import available_sops
+    from cellbatch.services.queries.sops import available_sops
 
     return find_sop(available_sops(), sop_id, version)
 
@@ -160,11 +160,11 @@ def _summary(view: dict[str, Any]) -> InProcessBatch:
 
 def home_data(db: Database, actor: Actor, today: date) -> HomeData:
     """The home screen of ``actor``: work in process, running windows, lots, QA queue."""
-    from cellbatch.services.batch_view import batch_view
-    from cellbatch.services.batches import list_batches
-    from cellbatch.services.deviations import list_deviations
-    from cellbatch.services.donors import list_materials
-    from cellbatch.services.verification import verification_status
+    from cellbatch.services.queries.batch_view import batch_view
+    from cellbatch.services.queries.batches import list_batches
+    from cellbatch.services.queries.deviations import list_deviations
+    from cellbatch.services.queries.donors import list_materials
+    from cellbatch.services.queries.verification import verification_status
 
     data = HomeData()
     for status in ("in-process", "quarantine"):
@@ -196,6 +196,6 @@ def home_data(db: Database, actor: Actor, today: date) -> HomeData:
 
 def materials_by_lot(db: Database) -> dict[str, dict[str, Any]]:
     """Every material lot by lot number (for checking a scanned lot as it is typed)."""
-    from cellbatch.services.donors import list_materials
+    from cellbatch.services.queries.donors import list_materials
 
     return {m["lot"]: m for m in list_materials(db)}

@@ -63,7 +63,7 @@ class CorrectionDialog(AppModal):
     @work(thread=True, exclusive=True, exit_on_error=False, name="correct")
     def correct(self, values: dict[str, str]) -> int:
         """Record the correction (in a thread)."""
-        from cellbatch.services.corrections import correct
+        from cellbatch.services.commands.corrections import correct
 
         return correct(
             self.cb_app.database(),

@@ -28,7 +28,7 @@ class QcDialog(AppModal):
         super().__init__()
         self.view = view
         """The batch the result belongs to."""
-        from cellbatch.services.qc import COMPUTED_QC_TESTS
+        from cellbatch.services.commands.qc import COMPUTED_QC_TESTS
 
         self.tests = {t.id: t for t in sop_of_view(view).qc if t.test not in COMPUTED_QC_TESTS}
         """The SOP's QC tests by id (not those the program computes, such as the cell dose)."""
@@ -91,7 +91,7 @@ class QcDialog(AppModal):
     @work(thread=True, exclusive=True, exit_on_error=False, name="qc")
     def record(self, test: str, stage: str, value: str) -> int:
         """Record the result (in a thread)."""
-        from cellbatch.services.qc import record_qc
+        from cellbatch.services.commands.qc import record_qc
 
         return record_qc(
             self.cb_app.database(),

@@ -54,8 +54,8 @@ class AdminScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="admin")
     def load(self) -> tuple[list[Any], list[dict[str, Any]], dict[tuple[str, str], Any]]:
         """Users, SOP summaries and the SOP approvals (in a thread)."""
-        from cellbatch.services.sops import approvals, available_sops, sop_summary
-        from cellbatch.services.users import list_users
+        from cellbatch.services.queries.sops import approvals, available_sops, sop_summary
+        from cellbatch.services.queries.users import list_users
 
         db = self.cb_app.database()
         return list_users(db), [sop_summary(s) for s in available_sops()], approvals(db)
@@ -121,7 +121,7 @@ class AdminScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="add")
     def add_user(self, values: dict[str, str]) -> tuple[str, str]:
         """Create the account (in a thread)."""
-        from cellbatch.services.users import add_user
+        from cellbatch.services.commands.users import add_user
 
         view, password = add_user(
             self.cb_app.database(),
@@ -163,7 +163,7 @@ class AdminScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="change")
     def change(self, username: str, reason: str, unlock: bool = False) -> str:
         """Deactivate or unlock (in a thread)."""
-        from cellbatch.services import users
+        from cellbatch.services.commands import users
 
         db, actor = self.cb_app.database(), self.cb_app.actor
         if unlock:

@@ -136,11 +136,11 @@ class BatchScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="batch")
     def load(self, code: str, audit_offset: int) -> dict[str, Any]:
         """Read the batch, its SOP steps and one page of its audit trail (in a thread)."""
-        from cellbatch.services.audit import count_entries, list_entries
-        from cellbatch.services.batch_view import batch_view
-        from cellbatch.services.batches import batch_id_of
-        from cellbatch.services.deviations import list_deviations
-        from cellbatch.services.signatures import batch_signatures
+        from cellbatch.services.queries.audit import count_entries, list_entries
+        from cellbatch.services.queries.batch_view import batch_view
+        from cellbatch.services.queries.batches import batch_id_of
+        from cellbatch.services.queries.deviations import list_deviations
+        from cellbatch.services.queries.signatures import batch_signatures
         from cellbatch.tui.queries import sop_of_view
 
         db = self.cb_app.database()

@@ -61,7 +61,7 @@ class BatchListScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="page")
     def load(self, offset: int, status: str | None) -> tuple[int, list]:
         """One page of batches and the count (in a thread)."""
-        from cellbatch.services.batches import count_batches, list_batches
+        from cellbatch.services.queries.batches import count_batches, list_batches
 
         db = self.cb_app.database()
         rows = list_batches(db, offset=offset, limit=PAGE + 1, status=status)

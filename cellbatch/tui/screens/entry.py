@@ -94,7 +94,7 @@ class EntryScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="lots")
     def load_lots(self) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]] | None]:
         """Material lots by number, and the bank's vials for a thaw (in a thread)."""
-        from cellbatch.services.batch_view import batch_view
+        from cellbatch.services.queries.batch_view import batch_view
         from cellbatch.tui.queries import materials_by_lot
 
         db = self.cb_app.database()
@@ -203,8 +203,8 @@ class EntryScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="save")
     def save(self, kwargs: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Call the step service, then read back what was recorded (in a thread)."""
-        from cellbatch.services import steps
-        from cellbatch.services.batch_view import batch_view
+        from cellbatch.services.commands import steps
+        from cellbatch.services.queries.batch_view import batch_view
 
         db = self.cb_app.database()
         record = getattr(steps, self.form.kind)

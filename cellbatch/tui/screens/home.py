@@ -38,7 +38,7 @@ def due_text(next_steps: list[str]) -> str:
 def _approved_sop_ids(kind: str | None) -> str:
     """The IDs of the approved SOPs for batches of ``kind``, for the form's label."""
     from cellbatch.domain.errors import CellbatchError
-    from cellbatch.services.sops import available_sops
+    from cellbatch.services.queries.sops import available_sops
 
     try:
         ids = sorted({s.id for s in available_sops() if s.kind == kind and s.is_approved})
@@ -238,7 +238,7 @@ class HomeScreen(AppScreen):
     def add_lot(self, values: dict[str, str]) -> str:
         """Register the lot through the service (in a thread)."""
         from cellbatch.domain.timeparse import parse_date
-        from cellbatch.services.donors import add_material
+        from cellbatch.services.commands.donors import add_material
 
         expires = parse_date(values["expires"], field="expiry date")
         add_material(
@@ -274,7 +274,7 @@ class HomeScreen(AppScreen):
     def add_donor(self, values: dict[str, str]) -> str:
         """Register the donor through the service (in a thread)."""
         from cellbatch.domain.errors import InvalidInput
-        from cellbatch.services.donors import add_donor
+        from cellbatch.services.commands.donors import add_donor
 
         if not values["birth_year"].isdigit():
             raise InvalidInput("birth year", f"expected a year, got {values['birth_year']!r}")
@@ -314,7 +314,7 @@ class HomeScreen(AppScreen):
         from cellbatch import units
         from cellbatch.domain.errors import InvalidInput
         from cellbatch.domain.timeparse import parse_datetime
-        from cellbatch.services.donors import receive_tissue_lot
+        from cellbatch.services.commands.donors import receive_tissue_lot
         from cellbatch.tui.widgets.batch_text import din_text
 
         measure = {"bone-marrow": "volume", "adipose": "mass"}.get(values["tissue"])
@@ -395,7 +395,7 @@ class HomeScreen(AppScreen):
     def start_batch(self, kind: str, values: dict[str, str]) -> str:
         """Start the batch through the service (in a thread)."""
         from cellbatch.domain.errors import InvalidInput
-        from cellbatch.services.batches import start_dose, start_expansion
+        from cellbatch.services.commands.batches import start_dose, start_expansion
 
         db, actor = self.cb_app.database(), self.cb_app.actor
         if kind == "expansion":

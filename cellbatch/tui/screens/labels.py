@@ -119,7 +119,7 @@ class LabelScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="scan")
     def verify(self, scans: list[str]) -> Any:
         """Check the scans against the record (in a thread)."""
-        from cellbatch.services.labels import verify_scans
+        from cellbatch.services.commands.labels import verify_scans
 
         return verify_scans(self.cb_app.database(), self.cb_app.actor, self.view["code"], 1, scans)
 
@@ -151,7 +151,7 @@ class LabelScreen(AppScreen):
     def print_labels(self, reprint: bool = False, reason: str | None = None) -> str:
         """Write the label PDF and count the print (in a thread)."""
         from cellbatch.documents.labels import render
-        from cellbatch.services.labels import print_labels
+        from cellbatch.services.commands.labels import print_labels
         from cellbatch.services.output_files import OutputFile
 
         db = self.cb_app.database()
@@ -180,8 +180,8 @@ class LabelScreen(AppScreen):
     def print_record(self) -> str:
         """Write the batch record PDF (in a thread)."""
         from cellbatch.documents.batch_record import render
-        from cellbatch.services.documents import record_data
         from cellbatch.services.output_files import write_output
+        from cellbatch.services.queries.documents import record_data
 
         db = self.cb_app.database()
         data = record_data(db, self.view["code"])

@@ -90,7 +90,7 @@ class LoginScreen(AppScreen):
     def change_password(self, username: str, old: str, new: str) -> Actor:
         """Change the password, then log in with the new one (in a thread)."""
         from cellbatch.services.auth import authenticate
-        from cellbatch.services.users import change_password
+        from cellbatch.services.commands.users import change_password
 
         db = self.cb_app.database()
         change_password(db, username, old, new)

@@ -142,10 +142,10 @@ class ReviewScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="review")
     def load(self, code: str) -> tuple[dict[str, Any], list[Any], list[str], dict[str, str]]:
         """Review report, verification status, what bars this QA officer, what entries hold."""
-        from cellbatch.services.batch_view import batch_view
-        from cellbatch.services.release import involvement_of
-        from cellbatch.services.review import review
-        from cellbatch.services.verification import verification_status
+        from cellbatch.services.queries.batch_view import batch_view
+        from cellbatch.services.queries.involvement import involvement_of
+        from cellbatch.services.queries.review import review
+        from cellbatch.services.queries.verification import verification_status
 
         db = self.cb_app.database()
         actor = self.cb_app.actor
@@ -245,7 +245,7 @@ class ReviewScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="verify")
     def sign_verification(self, ref: str, answer: SignatureAnswer) -> str:
         """Sign the verification (in a thread)."""
-        from cellbatch.services.verification import verify
+        from cellbatch.services.commands.verification import verify
 
         verify(self.cb_app.database(), answer.username, answer.password, self.code, ref)
         return ref
@@ -284,7 +284,7 @@ class ReviewScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="investigate")
     def investigate(self, ref: str, values: dict[str, str]) -> str:
         """Record the investigation (in a thread)."""
-        from cellbatch.services.deviations import update_deviation
+        from cellbatch.services.commands.deviations import update_deviation
 
         return update_deviation(self.cb_app.database(), self.cb_app.actor, ref, **values)
 
@@ -305,7 +305,7 @@ class ReviewScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="close")
     def close_deviation(self, ref: str, answer: SignatureAnswer) -> str:
         """Close it with the signature (in a thread)."""
-        from cellbatch.services.deviations import close_deviation
+        from cellbatch.services.commands.deviations import close_deviation
 
         close_deviation(self.cb_app.database(), answer.username, answer.password, ref)
         return ref
@@ -338,7 +338,7 @@ class ReviewScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="decide")
     def sign_decision(self, answer: SignatureAnswer) -> str:
         """Record the signed decision (in a thread)."""
-        from cellbatch.services.release import decide
+        from cellbatch.services.commands.release import decide
 
         return decide(
             self.cb_app.database(),

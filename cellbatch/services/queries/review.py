@@ -29,11 +29,11 @@ from cellbatch.domain.errors import NotFound
 from cellbatch.domain.sop import Sop
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import find_batch
-from cellbatch.services.deviations import DeviationView, deviation_views
-from cellbatch.services.donors import reactive_markers
-from cellbatch.services.signatures import SignatureView, signature_views
-from cellbatch.services.sops import sop_of
-from cellbatch.services.verification import EntryVerification, entry_verifications
+from cellbatch.services.queries.deviations import DeviationView, deviation_views
+from cellbatch.services.queries.donors import reactive_markers
+from cellbatch.services.queries.signatures import SignatureView, signature_views
+from cellbatch.services.queries.sops import sop_of
+from cellbatch.services.queries.verification import EntryVerification, entry_verifications
 
 
 def _float_env(name: str, default: float) -> float:

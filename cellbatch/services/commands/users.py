@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 from sqlalchemy import func, select
 
 from cellbatch.db.database import Database
@@ -12,39 +9,11 @@ from cellbatch.db.tables import User
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.text import typed_text
 from cellbatch.domain.users import ROLE_NAMES, Actor, Role
-from cellbatch.services.auth import actor_of, authenticate
+from cellbatch.services.auth import authenticate
 from cellbatch.services.passwords import hash_password, one_time_password
+from cellbatch.services.queries.users import UserView, user_view
 from cellbatch.services.unit_of_work import UnitOfWork
 from cellbatch.settings import security_settings
-
-
-@dataclass(frozen=True)
-class UserView:
-    """A user account as shown (never the password hash)."""
-
-    username: str
-    full_name: str
-    role: str
-    active: bool
-    locked: bool
-    must_change_password: bool
-    failed_attempts: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary for JSON output."""
-        return asdict(self)
-
-
-def _view(user: User) -> UserView:
-    return UserView(
-        user.username,
-        user.full_name,
-        user.role,
-        user.active,
-        user.locked,
-        user.must_change_password,
-        user.failed_attempts,
-    )
 
 
 def _check_username(username: str) -> str:
@@ -66,12 +35,6 @@ def _check_role(role: str) -> Role:
     return Role(role)
 
 
-def user_count(db: Database) -> int:
-    """How many accounts exist."""
-    with db.session() as session:
-        return session.execute(select(func.count()).select_from(User)).scalar_one()
-
-
 def create_first_admin(db: Database, username: str, full_name: str, password: str) -> UserView:
     """Create the first admin of an empty database (no one else can yet)."""
     username = _check_username(username)
@@ -89,7 +52,7 @@ def create_first_admin(db: Database, username: str, full_name: str, password: st
         )
         uow.add(user, reason="first administrator at set-up")
         uow.commit()
-        return _view(user)
+        return user_view(user)
 
 
 def _get(uow: UnitOfWork, username: str) -> User:
@@ -149,7 +112,7 @@ def add_user(
         )
         uow.add(user, reason="account created")
         uow.commit()
-        return _view(user), initial
+        return user_view(user), initial
 
 
 def set_active(db: Database, actor: Actor, username: str, active: bool, reason: str) -> UserView:
@@ -165,7 +128,7 @@ def set_active(db: Database, actor: Actor, username: str, active: bool, reason: 
                 user, "active", active, reason=reason, action="activate" if active else "deactivate"
             )
         uow.commit()
-        return _view(user)
+        return user_view(user)
 
 
 def unlock(db: Database, actor: Actor, username: str, reason: str) -> UserView:
@@ -179,7 +142,7 @@ def unlock(db: Database, actor: Actor, username: str, reason: str) -> UserView:
         uow.change(user, "locked", False, action="unlock", reason=reason)
         uow.change(user, "failed_attempts", 0, action="unlock", reason=reason)
         uow.commit()
-        return _view(user)
+        return user_view(user)
 
 
 def change_password(db: Database, username: str, old_password: str, new_password: str) -> UserView:
@@ -213,19 +176,4 @@ def change_password(db: Database, username: str, old_password: str, new_password
                 reason="one-time password replaced",
             )
         uow.commit()
-        return _view(user)
-
-
-def list_users(db: Database) -> list[UserView]:
-    """Every account, active or not, by user ID."""
-    with db.session() as session:
-        return [_view(u) for u in session.execute(select(User).order_by(User.username)).scalars()]
-
-
-def get_actor(db: Database, username: str) -> Actor:
-    """The read model of an account (no authentication: for display only)."""
-    with db.session() as session:
-        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        if user is None:
-            raise NotFound(f"no user {username!r}")
-        return actor_of(user)
+        return user_view(user)

@@ -14,13 +14,13 @@ from sqlalchemy import select
 
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Vial
-from cellbatch.services.audit import AuditRecord, list_entries
 from cellbatch.services.batch_access import find_batch
-from cellbatch.services.batch_view import batch_view
-from cellbatch.services.donors import donor_view
-from cellbatch.services.labels import label_history
-from cellbatch.services.review import release_checklist
-from cellbatch.services.sops import sop_of
+from cellbatch.services.queries.audit import AuditRecord, list_entries
+from cellbatch.services.queries.batch_view import batch_view
+from cellbatch.services.queries.donors import donor_view
+from cellbatch.services.queries.labels import label_history
+from cellbatch.services.queries.review import release_checklist
+from cellbatch.services.queries.sops import sop_of
 from cellbatch.site import load_site_settings
 
 FORMAT = "cellbatch-batch-record/1"

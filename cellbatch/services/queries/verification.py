@@ -16,21 +16,15 @@ from sqlmodel import Session
 
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, QcResult, StepEntry
-from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
+from cellbatch.domain.errors import NotFound
 from cellbatch.domain.sop import Sop
-from cellbatch.services.batch_access import ensure_open, find_batch
-from cellbatch.services.signatures import (
-    SIGNING_ROLES,
+from cellbatch.services.batch_access import find_batch
+from cellbatch.services.queries.signatures import (
     SignatureView,
-    add_signature,
-    entry_authors,
-    parse_ref,
-    reauthenticate,
     ref_of,
     signature_views,
 )
-from cellbatch.services.sops import sop_of
-from cellbatch.services.unit_of_work import UnitOfWork
+from cellbatch.services.queries.sops import sop_of
 
 
 @dataclass
@@ -115,30 +109,3 @@ def verification_status(db: Database, code: str) -> list[EntryVerification]:
     """Verification state of every entry of a batch."""
     with db.session() as session:
         return entry_verifications(session, find_batch(session, code))
-
-
-def verify(db: Database, username: str, password: str, code: str, ref: str) -> int:
-    """Sign an entry as ``verified`` by a second person; returns the signature id."""
-    entity, entity_id = parse_ref(ref)
-    if entity not in ("step_entry", "qc_result"):
-        raise InvalidInput("ENTRY-ID", "expected a step entry (E<n>) or a QC result (Q<n>)")
-    verifier = reauthenticate(db, username, password)
-    verifier.require(*SIGNING_ROLES, action="verify entries")
-    with UnitOfWork(db, verifier) as uow:
-        batch = find_batch(uow.session, code, for_update=True)
-        ensure_open(batch)
-        assert entity_id is not None
-        shown = ref_of(entity, entity_id)
-        if verifier.id in entry_authors(uow.session, batch, entity, entity_id):
-            raise PermissionDenied(
-                f"{verifier.username} recorded or corrected {shown}: a second person must verify it"
-            )
-        state = next(v for v in entry_verifications(uow.session, batch) if v.ref == shown)
-        if state.status == "verified":
-            last = state.verifications[-1]
-            raise RuleViolation(
-                f"{shown} is already verified by {last.full_name} at {last.signed_at}"
-            )
-        sig = add_signature(uow, verifier, batch, entity, entity_id, "verified")
-        uow.commit()
-        return sig.id

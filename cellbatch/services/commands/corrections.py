@@ -19,10 +19,10 @@ from cellbatch.services.batch_access import (
     find_batch,
     not_before,
 )
-from cellbatch.services.deviations import open_for_oos
-from cellbatch.services.qc import parse_result
-from cellbatch.services.sops import sop_of
-from cellbatch.services.steps import check_fill, write_dose_qc
+from cellbatch.services.commands.deviations import open_for_oos
+from cellbatch.services.commands.qc import parse_result
+from cellbatch.services.commands.steps import check_fill, write_dose_qc
+from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.unit_of_work import UnitOfWork, display
 
 MEASURED = frozenset({"viability", "confluence", "total_cells"})

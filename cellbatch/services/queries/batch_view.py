@@ -32,8 +32,8 @@ from cellbatch.domain import dosing, growth
 from cellbatch.domain.sequence import allowed_next
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import find_batch
-from cellbatch.services.review import qa_sections
-from cellbatch.services.sops import sop_of
+from cellbatch.services.queries.review import qa_sections
+from cellbatch.services.queries.sops import sop_of
 
 ENTRY_MEASURES = {
     "viable_cells": "cells",

@@ -2,23 +2,22 @@
 
 Only QA decides, with an electronic signature over the whole batch record (user ID and
 password again). Release is refused while any release criterion is unmet (see
-:mod:`cellbatch.services.review`), and to a QA officer who recorded, corrected or verified
+:mod:`cellbatch.services.queries.review`), and to a QA officer who recorded, corrected or verified
 anything of the batch. After release or rejection the batch is locked.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlmodel import Session
-
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, Correction, QcResult, ReleaseDecision, Signature, StepEntry
+from cellbatch.db.tables import ReleaseDecision
 from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from cellbatch.domain.text import typed_text
 from cellbatch.domain.users import Actor, Role
+from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import ensure_open, find_batch
-from cellbatch.services.review import release_checklist
-from cellbatch.services.signatures import add_signature, reauthenticate, ref_of
+from cellbatch.services.commands.signatures import add_signature
+from cellbatch.services.queries.involvement import involvement
+from cellbatch.services.queries.review import release_checklist
 from cellbatch.services.unit_of_work import UnitOfWork
 
 DECISIONS = {"release": "released", "reject": "rejected", "quarantine": "quarantine"}
@@ -26,42 +25,6 @@ DECISIONS = {"release": "released", "reject": "rejected", "quarantine": "quarant
 
 SIGNATURE_MEANING = {"release": "released", "reject": "rejected", "quarantine": "reviewed"}
 """Decision → the meaning of QA's signature over the batch record."""
-
-
-def involvement(session: Session, batch: Batch, user_id: int) -> list[str]:
-    """What a person recorded, corrected, performed or verified in a batch (empty: nothing)."""
-    found: list[str] = []
-    if batch.recorded_by == user_id:
-        found.append("started the batch")
-    for (entry_id,) in session.execute(
-        select(StepEntry.id).where(StepEntry.batch_id == batch.id, StepEntry.recorded_by == user_id)
-    ):
-        found.append(f"recorded E{entry_id}")
-    for (result_id,) in session.execute(
-        select(QcResult.id).where(QcResult.batch_id == batch.id, QcResult.recorded_by == user_id)
-    ):
-        found.append(f"recorded Q{result_id}")
-    for entity, entity_id in session.execute(
-        select(Correction.entity, Correction.entity_id).where(
-            Correction.batch_id == batch.id, Correction.corrected_by == user_id
-        )
-    ):
-        found.append(f"corrected {ref_of(entity, entity_id)}")
-    for meaning, entity, entity_id in session.execute(
-        select(Signature.meaning, Signature.entity, Signature.entity_id).where(
-            Signature.batch_id == batch.id,
-            Signature.signer_id == user_id,
-            Signature.meaning.in_(("performed", "verified")),
-        )
-    ):
-        found.append(f"{meaning} {ref_of(entity, entity_id)}")
-    return found
-
-
-def involvement_of(db: Database, code: str, user_id: int) -> list[str]:
-    """What a person did on a batch that bars them from releasing it (empty: nothing)."""
-    with db.session() as session:
-        return involvement(session, find_batch(session, code), user_id)
 
 
 def decide(

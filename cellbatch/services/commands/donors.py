@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
 
 from cellbatch import isbt128
 from cellbatch.db.database import Database
 from cellbatch.db.tables import DinCounter, Donor, DonorTest, MaterialLot, TissueLot
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.sop import MATERIAL_KINDS
-from cellbatch.domain.timeparse import iso_utc
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
+from cellbatch.services.queries.donors import reactive_markers
 from cellbatch.services.unit_of_work import UnitOfWork
+from cellbatch.site import load_site_settings
 
 ELIGIBILITY = ("eligible", "ineligible-related", "pending")
 """Donor eligibility: eligible; ineligible but allowed for a related recipient; pending."""
@@ -38,22 +36,6 @@ def _code(text: str, field: str) -> str:
             f"code, never a name), got {text.strip()[:40]!r}",
         )
     return code
-
-
-@dataclass(frozen=True)
-class DonorView:
-    """A donor as shown: code, relationship, eligibility and marker results."""
-
-    code: str
-    relationship: str
-    sex: str
-    birth_year: int
-    eligibility: str
-    tests: list[dict[str, str]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary for JSON output."""
-        return asdict(self)
 
 
 def _find_donor(uow: UnitOfWork, code: str) -> Donor:
@@ -95,16 +77,6 @@ def add_donor(
         )
         uow.commit()
     return code
-
-
-def reactive_markers(session: Session, donor: Donor) -> list[str]:
-    """The markers for which the donor has a reactive result on file (sorted, each once)."""
-    found = session.execute(
-        select(DonorTest.marker).where(
-            DonorTest.donor_id == donor.id, DonorTest.result == "reactive"
-        )
-    ).scalars()
-    return sorted(set(found))
 
 
 def record_donor_test(
@@ -162,33 +134,7 @@ def set_eligibility(
         uow.commit()
 
 
-def donor_view(db: Database, code: str) -> DonorView:
-    """A donor with its marker results."""
-    with db.session() as session:
-        donor = session.execute(
-            select(Donor).where(Donor.code == code.strip().upper())
-        ).scalar_one_or_none()
-        if donor is None:
-            raise NotFound(f"no donor {code.strip()!r}")
-        tests = session.execute(
-            select(DonorTest).where(DonorTest.donor_id == donor.id).order_by(DonorTest.id)
-        ).scalars()
-        return DonorView(
-            donor.code,
-            donor.relationship,
-            donor.sex,
-            donor.birth_year,
-            donor.eligibility,
-            [
-                {"marker": t.marker, "result": t.result, "sampled": t.sampled_on.isoformat()}
-                for t in tests
-            ],
-        )
-
-
 def _next_din(uow: UnitOfWork, year: int) -> isbt128.Din:
-    from cellbatch.site import load_site_settings
-
     fin = load_site_settings().fin
     counter = uow.session.execute(
         select(DinCounter).where(DinCounter.fin == fin, DinCounter.year == year).with_for_update()
@@ -279,18 +225,3 @@ def add_material(
             )
         )
         uow.commit()
-
-
-def list_materials(db: Database) -> list[dict[str, Any]]:
-    """Every material lot with kind, name and expiry."""
-    with db.session() as session:
-        return [
-            {
-                "lot": m.lot_number,
-                "kind": m.kind,
-                "name": m.name,
-                "expires": m.expires_on.isoformat(),
-                "recorded_at": iso_utc(m.recorded_at),
-            }
-            for m in session.execute(select(MaterialLot).order_by(MaterialLot.expires_on)).scalars()
-        ]

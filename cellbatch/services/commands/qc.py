@@ -14,8 +14,8 @@ from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.sop import QcTest
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.batch_access import check_work_time, ensure_open, find_batch, not_before
-from cellbatch.services.deviations import open_for_oos
-from cellbatch.services.sops import sop_of
+from cellbatch.services.commands.deviations import open_for_oos
+from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.unit_of_work import UnitOfWork
 
 STAGES = ("in-process", "release")

@@ -23,6 +23,7 @@ from cellbatch.domain.errors import InvalidInput, RuleViolation
 from cellbatch.domain.sequence import require_next
 from cellbatch.domain.sop import Sop, Step
 from cellbatch.domain.users import Actor
+from cellbatch.isbt128 import ProductCode, biohazard_collection_type, division_code
 from cellbatch.services.batch_access import (
     check_range,
     check_work_time,
@@ -34,8 +35,10 @@ from cellbatch.services.batch_access import (
     require_recorder,
     usable_material,
 )
-from cellbatch.services.sops import sop_of
+from cellbatch.services.commands.qc import write_result
+from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.unit_of_work import UnitOfWork
+from cellbatch.site import load_site_settings
 
 
 @dataclass
@@ -478,9 +481,6 @@ def fill(
     at: datetime | None = None,
 ) -> int:
     """Formulate and fill the bag: dose within tolerance, concentration, expiry, window."""
-    from cellbatch.isbt128 import ProductCode, biohazard_collection_type, division_code
-    from cellbatch.site import load_site_settings
-
     with UnitOfWork(db, actor) as uow:
         ctx = _begin(uow, actor, code, "fill", at, "dose")
         batch, sop, rules = ctx.batch, ctx.sop, ctx.sop.dose
@@ -601,8 +601,6 @@ def write_dose_qc(
     note: str,
 ) -> None:
     """Write the cell-dose result (viable cells in the bag as % of target), if the SOP has it."""
-    from cellbatch.services.qc import write_result
-
     try:
         test = sop.qc_test("cell-dose")
     except Exception:  # the SOP has no cell-dose test

@@ -1,0 +1,1 @@
+"""Services that write: each is one transaction with its audit entries."""

@@ -1,0 +1,112 @@
+"""Registering SOP versions in the database: QA's approval and the pin a new batch takes."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from typing import Any
+
+from sqlalchemy import select
+
+from cellbatch.db.database import Database
+from cellbatch.db.tables import SopApproval, SopVersion
+from cellbatch.domain.errors import InvalidSop, RuleViolation
+from cellbatch.domain.sop import Sop
+from cellbatch.domain.timeparse import iso_utc
+from cellbatch.domain.users import Role
+from cellbatch.services.auth import reauthenticate
+from cellbatch.services.queries.sops import SopApprovalView, approval_of, find_usable_sop
+from cellbatch.services.unit_of_work import UnitOfWork
+
+
+def _document(sop: Sop) -> dict[str, Any]:
+    if not sop.source:
+        raise InvalidSop("<sop>", "source", "an SOP must come from a file to be pinned")
+    with open(sop.source, "rb") as handle:
+        document = tomllib.load(handle)
+    return json.loads(json.dumps(document, default=str))
+
+
+def _registered(uow: UnitOfWork, sop: Sop, reason: str) -> SopVersion:
+    """The database's copy of this SOP version, added at first need.
+
+    A file whose content changed while keeping a version already registered is refused: a
+    changed procedure is a new version, never a silent edit.
+    """
+    row = uow.session.execute(
+        select(SopVersion).where(SopVersion.sop_id == sop.id, SopVersion.version == sop.version)
+    ).scalar_one_or_none()
+    if row is None:
+        return uow.add(
+            SopVersion(
+                sop_id=sop.id,
+                version=sop.version,
+                status=sop.status,
+                title=sop.title,
+                kind=sop.kind,
+                content_hash=sop.content_hash,
+                content=_document(sop),
+                registered_at=uow.now,
+            ),
+            reason=reason,
+        )
+    if row.content_hash != sop.content_hash:
+        raise RuleViolation(
+            f"{sop.label} on disk differs from the {sop.label} registered in cellbatch "
+            f"(hash {sop.content_hash[:12]} vs {row.content_hash[:12]}): a changed procedure "
+            "must be released as a new version"
+        )
+    return row
+
+
+def approve_sop(
+    db: Database, username: str, password: str, sop_id: str, version: str | None = None
+) -> SopApprovalView:
+    """QA approves an SOP version for use with an electronic signature (user ID and password).
+
+    The file must say it is approved (its author's release of the text); this signature is
+    the approval inside cellbatch, bound to the version's content hash.
+    """
+    sop = find_usable_sop(sop_id, version)
+    signer = reauthenticate(db, username, password)
+    signer.require(Role.QA, action="approve SOPs")
+    sop.ensure_approved()
+    with UnitOfWork(db, signer) as uow:
+        row = _registered(uow, sop, "registered for approval")
+        if approval_of(uow.session, row) is not None:
+            raise RuleViolation(f"{sop.label} is already approved in cellbatch")
+        approval = uow.add(
+            SopApproval(
+                sop_version_id=row.id,
+                content_hash=row.content_hash,
+                signer_id=signer.id,
+                signer_name=signer.full_name,
+                signed_at=uow.now,
+            ),
+            reason=f"approved: {sop.label}",
+        )
+        uow.commit()
+        return SopApprovalView(
+            sop.id, sop.version, sop.content_hash, signer.full_name, signer.username,
+            iso_utc(approval.signed_at) or "",
+        )  # fmt: skip
+
+
+def pin_sop(uow: UnitOfWork, sop_id: str, version: str | None, kind: str) -> tuple[SopVersion, Sop]:
+    """The approved SOP version a new batch is made under, registered by ID, version and hash.
+
+    The version must be approved in cellbatch by QA (``cellbatch sop approve``) for the exact
+    content on disk.
+    """
+    sop = find_usable_sop(sop_id, version)
+    sop.ensure_approved()
+    if sop.kind != kind:
+        raise RuleViolation(f"{sop.label} is a {sop.kind} SOP; this batch needs a {kind} SOP")
+    row = _registered(uow, sop, "registered at first use")
+    approval = approval_of(uow.session, row)
+    if approval is None or approval.content_hash != row.content_hash:
+        raise RuleViolation(
+            f"{sop.label} is not approved in cellbatch: QA approves it with an electronic "
+            f"signature (`cellbatch sop approve {sop.id} --version {sop.version}`)"
+        )
+    return row, sop

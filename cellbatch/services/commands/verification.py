@@ -1,0 +1,46 @@
+"""Second-person verification of a critical entry: a ``verified`` signature by someone else.
+
+Which entries need it, and where each stands, is in :mod:`cellbatch.services.queries.verification`.
+"""
+
+from __future__ import annotations
+
+from cellbatch.db.database import Database
+from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
+from cellbatch.services.auth import reauthenticate
+from cellbatch.services.batch_access import ensure_open, find_batch
+from cellbatch.services.commands.signatures import SIGNING_ROLES, add_signature
+from cellbatch.services.queries.signatures import (
+    entry_authors,
+    parse_ref,
+    ref_of,
+)
+from cellbatch.services.queries.verification import entry_verifications
+from cellbatch.services.unit_of_work import UnitOfWork
+
+
+def verify(db: Database, username: str, password: str, code: str, ref: str) -> int:
+    """Sign an entry as ``verified`` by a second person; returns the signature id."""
+    entity, entity_id = parse_ref(ref)
+    if entity not in ("step_entry", "qc_result"):
+        raise InvalidInput("ENTRY-ID", "expected a step entry (E<n>) or a QC result (Q<n>)")
+    verifier = reauthenticate(db, username, password)
+    verifier.require(*SIGNING_ROLES, action="verify entries")
+    with UnitOfWork(db, verifier) as uow:
+        batch = find_batch(uow.session, code, for_update=True)
+        ensure_open(batch)
+        assert entity_id is not None
+        shown = ref_of(entity, entity_id)
+        if verifier.id in entry_authors(uow.session, batch, entity, entity_id):
+            raise PermissionDenied(
+                f"{verifier.username} recorded or corrected {shown}: a second person must verify it"
+            )
+        state = next(v for v in entry_verifications(uow.session, batch) if v.ref == shown)
+        if state.status == "verified":
+            last = state.verifications[-1]
+            raise RuleViolation(
+                f"{shown} is already verified by {last.full_name} at {last.signed_at}"
+            )
+        sig = add_signature(uow, verifier, batch, entity, entity_id, "verified")
+        uow.commit()
+        return sig.id

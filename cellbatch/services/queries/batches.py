@@ -1,0 +1,75 @@
+"""Finding batches: the batch list, counts and a batch's id by its code."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from cellbatch.db.database import Database
+from cellbatch.db.tables import Batch, SopVersion
+from cellbatch.domain.timeparse import iso_utc
+from cellbatch.services.batch_access import (
+    find_batch,
+)
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """One line of the batch list."""
+
+    code: str
+    kind: str
+    status: str
+    sop: str
+    started_at: str
+    parent: str | None
+    recipient: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        return asdict(self)
+
+
+def list_batches(
+    db: Database, *, offset: int = 0, limit: int | None = None, status: str | None = None
+) -> list[BatchSummary]:
+    """Batches, newest first, paged."""
+    parent = Batch.__table__.alias("parent")  # type: ignore[attr-defined]
+    with db.session() as session:
+        query = (
+            select(Batch, SopVersion.sop_id, SopVersion.version, parent.c.code)
+            .join(SopVersion, SopVersion.id == Batch.sop_version_id)
+            .outerjoin(parent, parent.c.id == Batch.parent_batch_id)
+            .order_by(Batch.started_at.desc(), Batch.id.desc())
+            .offset(offset)
+        )
+        if status:
+            query = query.where(Batch.status == status)
+        if limit is not None:
+            query = query.limit(limit)
+        return [
+            BatchSummary(
+                b.code,
+                b.kind,
+                b.status,
+                f"{sop_id} v{version}",
+                iso_utc(b.started_at),
+                parent_code,
+                b.recipient_id,
+            )
+            for b, sop_id, version, parent_code in session.execute(query)
+        ]
+
+
+def count_batches(db: Database) -> int:
+    """How many batches there are."""
+    with db.session() as session:
+        return session.execute(select(func.count()).select_from(Batch)).scalar_one()
+
+
+def batch_id_of(db: Database, code: str) -> int:
+    """The database id of a batch, by its code."""
+    with db.session() as session:
+        return find_batch(session, code).id
