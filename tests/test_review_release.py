@@ -20,6 +20,7 @@ from cellbatch.services.commands.deviations import close_deviation, open_deviati
 from cellbatch.services.commands.verification import verify
 from cellbatch.services.queries.audit import list_entries
 from cellbatch.services.queries.batch_view import batch_view
+from cellbatch.services.queries.donors import donor_view
 from cellbatch.services.queries.review import review
 from cellbatch.services.queries.verification import verification_status
 
@@ -429,7 +430,7 @@ def test_a_reactive_marker_puts_an_eligible_donor_back_to_pending_and_blocks_rel
         result="reactive",
         sampled=date.today(),
     )
-    assert donors.donor_view(demo_db, donor).eligibility == "pending"
+    assert donor_view(demo_db, donor).eligibility == "pending"
     data = review(demo_db, RA)
     (criterion,) = [c for c in data["checklist"] if c["id"] == "donor-determined"]
     assert not criterion["met"] and "reactive: HIV-1 NAT" in criterion["detail"]
