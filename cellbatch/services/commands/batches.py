@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -11,6 +10,7 @@ from cellbatch import units
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, StepEntry, TissueLot
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.text import CODE
 from cellbatch.domain.users import Actor
 from cellbatch.services.batch_access import (
     check_work_time,
@@ -22,17 +22,10 @@ from cellbatch.services.commands.sops import pin_sop
 from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.unit_of_work import UnitOfWork
 
-_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
-
 
 def batch_code(text: str, field: str = "BATCH") -> str:
-    """A batch or recipient code: 2–40 capital letters, digits or '-'."""
-    code = text.strip().upper()
-    if not _CODE.match(code):
-        raise InvalidInput(
-            field, f"expected 2–40 capital letters, digits or '-', got {text.strip()[:40]!r}"
-        )
-    return code
+    """A batch or recipient code: 2–40 capital letters, digits or '-' (the code rule)."""
+    return CODE.check(text, field)
 
 
 def _new_code(uow: UnitOfWork, code: str) -> str:

@@ -8,7 +8,7 @@ from cellbatch import units
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Correction, QcResult, StepEntry
 from cellbatch.domain.errors import InvalidInput, NotFound
-from cellbatch.domain.text import typed_text
+from cellbatch.domain.text import LOCATION, typed_text
 from cellbatch.domain.timeparse import as_utc, parse_datetime
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.batch_access import (
@@ -21,7 +21,7 @@ from cellbatch.services.batch_access import (
 )
 from cellbatch.services.commands.deviations import open_for_oos
 from cellbatch.services.commands.qc import parse_result
-from cellbatch.services.commands.steps import check_fill, write_dose_qc
+from cellbatch.services.commands.steps import check_fill, check_vessel, write_dose_qc
 from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.unit_of_work import UnitOfWork, display
 
@@ -166,6 +166,15 @@ def _check_moved_time(uow: UnitOfWork, batch, row: StepEntry, new) -> None:
         )
 
 
+def _text_value(sop, field: str, text: str) -> str:
+    """A corrected text value under the rule its field was recorded under."""
+    if field == "vessel":
+        return check_vessel(sop, text, "--value")
+    if field == "location":
+        return LOCATION.check(text, "--value")
+    return typed_text(text, "--value", what=f"the corrected {field}", one_line=True)
+
+
 def _step_value(row: StepEntry, sop, field: str, text: str):
     if field == "at":
         new = parse_datetime(text, field="--value")
@@ -181,7 +190,7 @@ def _step_value(row: StepEntry, sop, field: str, text: str):
     step = sop.step(row.kind)
     old = row.values[field]
     if isinstance(old, str):
-        new = text.strip().upper() if field == "vessel" else text.strip()
+        new = _text_value(sop, field, text)
         return old, new, old, new
     if isinstance(old, int) and not step.has_param(field):
         raise InvalidInput("--field", f"{field} cannot be corrected; record a new entry")

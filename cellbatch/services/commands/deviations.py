@@ -40,10 +40,10 @@ def parse_deviation_ref(ref: str) -> int:
     return int(text)
 
 
-def _clean(value: str | None, name: str, limit: int = 4000) -> str | None:
+def _clean(value: str | None, name: str, *, one_line: bool = False) -> str | None:
     if value is None:
         return None
-    return typed_text(value, name, what="some text", limit=limit)
+    return typed_text(value, name, what="some text", one_line=one_line)
 
 
 def _classification(value: str | None) -> str | None:
@@ -101,8 +101,8 @@ def open_deviation(
     out of spec through a correction.
     """
     actor.require(*DEVIATION_ROLES, action="open deviations")
-    title_ = _clean(title, "--title", 200)
-    text = _clean(description, "--description", 4000)
+    title_ = _clean(title, "--title", one_line=True)
+    text = _clean(description, "--description")
     cls = _classification(classification)
     with UnitOfWork(db, actor) as uow:
         batch = find_batch(uow.session, code, for_update=True)
@@ -214,6 +214,11 @@ def close_deviation(
 ) -> int:
     """QA closes a fully investigated deviation with an ``approved`` signature; returns its id."""
     dev_id = parse_deviation_ref(ref)
+    why = (
+        typed_text(reason, "--reason", what="the basis of the closure")
+        if reason is not None
+        else "investigation complete, CAPA agreed"
+    )
     signer = reauthenticate(db, username, password)
     signer.require(Role.QA, action="close deviations")
     with UnitOfWork(db, signer) as uow:
@@ -228,7 +233,6 @@ def close_deviation(
                 f"D{dev.id} cannot be closed before its {', '.join(missing)} "
                 "is recorded (cellbatch deviation update)"
             )
-        why = (reason or "").strip() or "investigation complete, CAPA agreed"
         uow.change(dev, "closed_at", uow.now, reason=why, batch_id=batch.id, action="close")
         uow.change(dev, "closed_by", signer.id, reason=why, batch_id=batch.id, action="close")
         uow.change(dev, "status", "closed", reason=why, batch_id=batch.id, action="close")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cellbatch import isbt128
 from cellbatch.db.database import Database
 from cellbatch.db.tables import DinCounter, Donor, DonorTest, MaterialLot, TissueLot
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.sop import MATERIAL_KINDS
+from cellbatch.domain.text import CODE, SUPPLIER_LOT, typed_text
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.queries.donors import reactive_markers
 from cellbatch.services.unit_of_work import UnitOfWork
@@ -24,18 +24,9 @@ MARKER_RESULTS = ("negative", "reactive")
 TISSUES = {"bone-marrow": "mL", "adipose": "g"}
 """Tissue sources and the unit their amount is recorded in."""
 
-_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
-
 
 def _code(text: str, field: str) -> str:
-    code = text.strip().upper()
-    if not _CODE.match(code):
-        raise InvalidInput(
-            field,
-            "expected 2–40 capital letters, digits or '-' (a pseudonymous "
-            f"code, never a name), got {text.strip()[:40]!r}",
-        )
-    return code
+    return CODE.check(text, field, what="a pseudonymous code (never a name)")
 
 
 def _find_donor(uow: UnitOfWork, code: str) -> Donor:
@@ -55,10 +46,12 @@ def add_donor(
     code = _code(code, "CODE")
     if sex not in ("F", "M"):
         raise InvalidInput("--sex", f"expected F or M, got {sex!r}")
-    if not relationship.strip():
-        raise InvalidInput(
-            "--relationship", "expected the relationship to the recipient, e.g. mother or unrelated"
-        )
+    relationship = typed_text(
+        relationship,
+        "--relationship",
+        what="the relationship to the recipient, e.g. mother or unrelated",
+        one_line=True,
+    )
     with UnitOfWork(db, actor) as uow:
         if not 1900 <= birth_year <= uow.now.year:
             raise InvalidInput(
@@ -69,7 +62,7 @@ def add_donor(
         uow.add(
             Donor(
                 code=code,
-                relationship=relationship.strip(),
+                relationship=relationship,
                 sex=sex,
                 birth_year=birth_year,
                 created_at=uow.now,
@@ -86,8 +79,7 @@ def record_donor_test(
     actor.require(*RECORDING_ROLES, Role.QA, action="record donor tests")
     if result not in MARKER_RESULTS:
         raise InvalidInput("--result", f"expected negative or reactive, got {result!r}")
-    if not marker.strip():
-        raise InvalidInput("--marker", "expected the marker name, e.g. HIV-1/2 Ab")
+    marker = typed_text(marker, "--marker", what="the marker name, e.g. HIV-1/2 Ab", one_line=True)
     with UnitOfWork(db, actor) as uow:
         if sampled > uow.now.date():
             raise InvalidInput("--sampled", "is in the future")
@@ -95,7 +87,7 @@ def record_donor_test(
         uow.add(
             DonorTest(
                 donor_id=donor.id,
-                marker=marker.strip(),
+                marker=marker,
                 result=result,
                 sampled_on=sampled,
                 recorded_at=uow.now,
@@ -108,7 +100,7 @@ def record_donor_test(
                 donor,
                 "eligibility",
                 "pending",
-                reason=f"reactive {marker.strip()} result recorded: eligibility to be determined",
+                reason=f"reactive {marker} result recorded: eligibility to be determined",
             )
         uow.commit()
 
@@ -120,6 +112,8 @@ def set_eligibility(
     actor.require(Role.SUPERVISOR, Role.QA, action="determine donor eligibility")
     if status not in ELIGIBILITY:
         raise InvalidInput("--status", f"expected one of {', '.join(ELIGIBILITY)}, got {status!r}")
+    if reason is not None:
+        reason = typed_text(reason, "--reason", what="the basis of the determination")
     with UnitOfWork(db, actor) as uow:
         donor = _find_donor(uow, code)
         reactive = reactive_markers(uow.session, donor) if status == "eligible" else []
@@ -202,23 +196,25 @@ def add_material(
 ) -> None:
     """Register a lot of a reagent or consumable with its expiry."""
     actor.require(*RECORDING_ROLES, action="register material lots")
-    lot_number = lot_number.strip()
-    if not lot_number or len(lot_number) > 60:
-        raise InvalidInput("LOT", "expected the supplier's lot number (1–60 characters)")
+    lot_number = SUPPLIER_LOT.check(lot_number, "LOT")
     if kind not in MATERIAL_KINDS:
         raise InvalidInput("--kind", f"expected one of {', '.join(MATERIAL_KINDS)}, got {kind!r}")
-    if not name.strip():
-        raise InvalidInput("--name", "expected the material's name")
+    name = typed_text(name, "--name", what="the material's name", one_line=True)
     with UnitOfWork(db, actor) as uow:
-        if uow.session.execute(
-            select(MaterialLot).where(MaterialLot.lot_number == lot_number)
-        ).first():
-            raise RuleViolation(f"material lot {lot_number} exists already")
+        same = uow.session.execute(
+            select(MaterialLot.lot_number).where(
+                func.upper(MaterialLot.lot_number) == lot_number.upper()
+            )
+        ).scalar_one_or_none()
+        if same is not None:
+            also = f" as {same}: lot numbers must differ by more than case"
+            also = "" if same == lot_number else also
+            raise RuleViolation(f"material lot {lot_number} exists already{also}")
         uow.add(
             MaterialLot(
                 lot_number=lot_number,
                 kind=kind,
-                name=name.strip(),
+                name=name,
                 expires_on=expires,
                 recorded_at=uow.now,
                 recorded_by=actor.id,

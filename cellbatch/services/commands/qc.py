@@ -12,6 +12,7 @@ from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, QcResult
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.sop import QcTest
+from cellbatch.domain.text import typed_text
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.batch_access import check_work_time, ensure_open, find_batch, not_before
 from cellbatch.services.commands.deviations import open_for_oos
@@ -81,7 +82,7 @@ def write_result(
         qc_id=test.id,
         test=test.test,
         name=test.name,
-        method=(method or test.method).strip(),
+        method=method or test.method,
         stage=test.stage,
         value_num=value if numeric else None,
         value_text=None if numeric else value,
@@ -115,6 +116,8 @@ def record_qc(
     actor.require(*RECORDING_ROLES, Role.QA, action="record QC results")
     if stage is not None and stage not in STAGES:
         raise InvalidInput("--stage", f"expected in-process or release, got {stage!r}")
+    if method is not None:
+        method = typed_text(method, "--method", what="the QC method", one_line=True)
     with UnitOfWork(db, actor) as uow:
         batch = find_batch(uow.session, code, for_update=True)
         ensure_open(batch)

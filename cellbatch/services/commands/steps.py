@@ -22,6 +22,7 @@ from cellbatch.domain import dosing, growth
 from cellbatch.domain.errors import InvalidInput, RuleViolation
 from cellbatch.domain.sequence import require_next
 from cellbatch.domain.sop import Sop, Step
+from cellbatch.domain.text import LOCATION, MAX_POSITION, visible
 from cellbatch.domain.users import Actor
 from cellbatch.isbt128 import ProductCode, biohazard_collection_type, division_code
 from cellbatch.services.batch_access import (
@@ -158,13 +159,7 @@ def seed(
                 f"passage P{passage} is beyond the SOP's maximum "
                 f"P{rules.max_passage} ({ctx.sop.label})"
             )
-        vessel = vessel.strip().upper()
-        if vessel not in rules.vessels:
-            raise InvalidInput(
-                "--vessel",
-                f"expected one of {', '.join(rules.vessels)} "
-                f"(allowed by {ctx.sop.label}), got {vessel!r}",
-            )
+        vessel = check_vessel(ctx.sop, vessel, "--vessel")
         count_param = param(ctx.step, "vessels")
         if vessels < 1 or (count_param and not count_param.in_range(vessels)):
             rng = count_param.range_text() if count_param else "at least 1"
@@ -244,6 +239,18 @@ def harvest(
         return entry.id
 
 
+def check_vessel(sop: Sop, text: str, field: str) -> str:
+    """A culture vessel the SOP allows (``t175`` is ``T175``); used by a seed and its correction."""
+    vessel = text.strip().upper()
+    if vessel not in sop.expansion.vessels:
+        raise InvalidInput(
+            field,
+            f"expected one of {', '.join(sop.expansion.vessels)} "
+            f"(allowed by {sop.label}), got {visible(vessel[:40])!r}",
+        )
+    return vessel
+
+
 def _previous_pd(done: list[StepEntry]) -> float:
     total = 0.0
     seeded = None
@@ -297,18 +304,23 @@ def freeze(
                 f"{units.fmt(frozen, 'cells')} is more than the viable cells harvested "
                 f"({units.fmt(harvested, 'cells')})",
             )
-        location = location.strip()
-        if not location:
+        location = LOCATION.check(location, "--location")
+        last_position = first_position + vials - 1
+        if first_position < 1 or last_position > MAX_POSITION:
             raise InvalidInput(
-                "--location", "expected the storage location, e.g. 'LN2 tank 2 / rack 3 / box 12'"
+                "--first-position",
+                f"expected a position from 1 to {MAX_POSITION - vials + 1} for {vials} vials "
+                f"(positions 1 to {MAX_POSITION}), got {first_position}",
             )
-        if first_position < 1:
-            raise InvalidInput("--first-position", "expected a position of 1 or more")
         wanted = [f"{location} / position {first_position + n}" for n in range(vials)]
+        # a position is the same whatever the case it was typed in ("Tank 2" is "tank 2")
+        folded = [w.lower() for w in wanted]
         taken = uow.session.execute(
-            select(Vial.location).where(Vial.location.in_(wanted), Vial.thaw_entry_id.is_(None))
+            select(Vial.location).where(
+                func.lower(Vial.location).in_(folded), Vial.thaw_entry_id.is_(None)
+            )
         ).scalars()
-        occupied = sorted(taken, key=wanted.index)
+        occupied = sorted(taken, key=lambda w: folded.index(w.lower()))
         if occupied:
             more = f" (and {len(occupied) - 1} more of them)" if len(occupied) > 1 else ""
             raise InvalidInput(

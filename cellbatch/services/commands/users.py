@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from cellbatch.db.database import Database
 from cellbatch.db.tables import User
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
-from cellbatch.domain.text import typed_text
+from cellbatch.domain.text import MAX_NAME, typed_text
 from cellbatch.domain.users import ROLE_NAMES, Actor, Role
 from cellbatch.services.auth import authenticate
 from cellbatch.services.passwords import hash_password, one_time_password
@@ -29,6 +29,13 @@ def _check_password(password: str) -> None:
         raise InvalidInput("password", f"expected at least {minimum} characters")
 
 
+def _printed_name(full_name: str) -> str:
+    """A person's printed full name: one line of readable text (the text rule)."""
+    return typed_text(
+        full_name, "--name", what="the user's printed full name", limit=MAX_NAME, one_line=True
+    )
+
+
 def _check_role(role: str) -> Role:
     if role not in ROLE_NAMES:
         raise InvalidInput("role", f"expected one of {', '.join(ROLE_NAMES)}, got {role!r}")
@@ -38,13 +45,14 @@ def _check_role(role: str) -> Role:
 def create_first_admin(db: Database, username: str, full_name: str, password: str) -> UserView:
     """Create the first admin of an empty database (no one else can yet)."""
     username = _check_username(username)
+    name = _printed_name(full_name if full_name.strip() else username)
     _check_password(password)
     with UnitOfWork(db, None) as uow:
         if uow.session.execute(select(func.count()).select_from(User)).scalar_one():
             raise RuleViolation("the database already has users: an admin adds new ones")
         user = User(
             username=username,
-            full_name=full_name.strip() or username,
+            full_name=name,
             role="admin",
             password_hash=hash_password(password, security_settings().scrypt_n),
             password_changed_at=uow.now,
@@ -80,9 +88,7 @@ def add_user(
     actor.require(Role.ADMIN, action="add users")
     username = _check_username(username)
     role_value = _check_role(role)
-    name = typed_text(full_name, "--name", what="the user's printed full name", limit=200)
-    if "\n" in name or "\t" in name:
-        raise InvalidInput("--name", "expected the printed full name on one line")
+    name = _printed_name(full_name)
     initial = password or one_time_password()
     with UnitOfWork(db, actor) as uow:
         same_id = uow.session.execute(
