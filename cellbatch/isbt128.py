@@ -8,7 +8,11 @@ cellbatch bag label carries (ICCBBA ST-001):
 - Product Code, Data Structure 003: ``=<`` + product description code + collection type +
   division code;
 - Expiration Date and Time, Data Structure 005: ``&>cyyjjjhhmm``;
-- the content of the label's Data Matrix: those three structures concatenated.
+- Product Divisions, Data Structure 032: ``=,dddddd`` (the number of a bank's vial);
+- Compound Message, Data Structure 023: ``=+aabbb``, the header of a 2-D symbol (the label's
+  Data Matrix) that carries several data structures;
+- what a scanner sends: one bar code, an ISBT 128 concatenated pair (``]C4``), a compound
+  message, or a DIN keyed by hand with its check character.
 
 Every refusal is an :class:`~cellbatch.domain.errors.InvalidInput` whose message says what was
 expected and what was found, fit to show a technician at the scanner as is.
@@ -19,17 +23,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from cellbatch.domain.errors import InvalidInput
 
 __all__ = [
     "ALPHABET",
     "COLLECTION_TYPES",
+    "COMPOUND_HEADER_LENGTH",
+    "COMPOUND_IDENTIFIER",
+    "CONCATENATED_READ",
     "DIN_IDENTIFIER",
     "DIN_STRUCTURE_LENGTH",
+    "DIVIDED_ELSEWHERE",
+    "DIVISIONS_IDENTIFIER",
+    "DIVISIONS_STRUCTURE_LENGTH",
     "EXPIRY_IDENTIFIER",
     "EXPIRY_STRUCTURE_LENGTH",
+    "LOCAL_FLAGS",
     "MAX_DIVISIONS",
     "PRODUCT_CODE_IDENTIFIER",
     "PRODUCT_CODE_STRUCTURE_LENGTH",
@@ -42,15 +53,21 @@ __all__ = [
     "check_character",
     "check_value",
     "clean_scan",
+    "compound_message",
     "datamatrix_content",
     "division_code",
+    "divisions_structure",
     "expiry_data_structure",
     "expiry_eye_readable",
     "flag_meaning",
+    "flag_type",
+    "parse_compound",
     "parse_datamatrix",
     "parse_din",
+    "parse_divisions",
     "parse_expiry",
     "parse_keyed_din",
+    "parse_keyed_entry",
     "parse_product_code",
     "parse_scan",
     "validate_fin",
@@ -77,6 +94,24 @@ PRODUCT_CODE_STRUCTURE_LENGTH = 10
 
 EXPIRY_STRUCTURE_LENGTH = 12
 """``&>`` + ``cyyjjjhhmm``."""
+
+DIVISIONS_IDENTIFIER = "=,"
+"""Data identifier of Product Divisions (Data Structure 032)."""
+
+DIVISIONS_STRUCTURE_LENGTH = 8
+"""``=,`` + 6-character divisions code."""
+
+COMPOUND_IDENTIFIER = "=+"
+"""Data identifier of a Compound Message (Data Structure 023)."""
+
+COMPOUND_HEADER_LENGTH = 7
+"""``=+`` + ``aa`` (how many structures follow) + ``bbb`` (``000``: undefined sequence)."""
+
+CONCATENATED_READ = "]C4"
+"""Symbology identifier a scanner sends for an ISBT 128 concatenated read of two bar codes."""
+
+DIVIDED_ELSEWHERE = "99"
+"""Division code of a product code whose divisions are in Data Structure 032 (§2.4.32)."""
 
 UNDIVIDED = "00"
 """Division code of a product that has not been divided (one bag per DIN and product code)."""
@@ -126,20 +161,41 @@ _TYPE1_FLAGS = {
     "02": "container 2 of a set",
     "03": "container 3 of a set",
     "04": "container 4 of a set",
-    "05": "repeated (demand-printed) label",
+    "05": "second (or repeated) demand-printed label",
+    "06": "pilot tube label",
+    "07": "test tube label",
+    "08": "donor record label",
+    "09": "sample tube for NAT testing",
+    "10": "samples for bacterial testing",
+    "11": "match with unit label",
+    "12": "affixed partial label",
+    "13": "attached label",
+    "15": "container 5 of a set",
+    "16": "container 6 of a set",
+    "17": "container 7 of a set",
+    "18": "container 8 of a set",
+    "19": "container 9 of a set",
 }
+"""Type 1 flag characters, defined by ICCBBA (ST-001 Table 3 [RT004]); 14 is reserved."""
+
+LOCAL_FLAGS = range(20, 60)
+"""Type 2 flag characters 20–59: defined by each facility, meaningful only at its FIN."""
+
 _FLAG_CHOICES = (
-    "00 (none), 01–04 (container 1–4 of a set), 05 (repeated label) or 60–96 (check value)"
+    "00–13 or 15–19 (ICCBBA-defined, e.g. 05 repeated label, 07 test tube), "
+    "20–59 (defined by the facility) or 60–96 (60 + check value)"
 )
 
 _FIN_FIRST = frozenset("ABCDEFGHIJKLMNPQRSTUVWXYZ123456789")
 _ASCII_DIGITS = frozenset("0123456789")
 _SYMBOLOGY_ID = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
-_DIVISION = re.compile(r"^(00|[A-Z][0a-z])$")
+_DIVISION = re.compile(r"^(00|99|[A-Z][0a-z])$")
 _DESCRIPTION_CODE = re.compile(r"^S[0-9]{4}$")
 
-ScanKind = Literal["din", "product_code", "expiry", "datamatrix"]
-"""What a scan held: one linear barcode's data structure, or a Data Matrix with all three."""
+ScanKind = Literal[
+    "din", "product_code", "expiry", "divisions", "compound", "concatenated", "keyed"
+]
+"""What a scan held: one data structure, a compound message, a concatenated pair, a keyed DIN."""
 
 
 def _digits(text: str) -> bool:
@@ -307,13 +363,29 @@ def _din_from_parts(code: str, field: str) -> Din:
     return Din(code[:5], int(year), int(sequence))
 
 
+def flag_type(flags: str) -> int | None:
+    """The type of flag characters: 1 (ICCBBA-defined), 2 (facility-defined), 3 (check), or None.
+
+    ST-001 §2.4.1: type 1 and 2 flags are printed beside the DIN, turned 90° clockwise; type 3
+    flags are never printed (the boxed keyboard check character stands for them, §7.4.1).
+    """
+    if flags in _TYPE1_FLAGS:
+        return 1
+    if isinstance(flags, str) and len(flags) == 2 and _digits(flags):
+        value = int(flags)
+        if value in LOCAL_FLAGS:
+            return 2
+        if 60 <= value <= 96:
+            return 3
+    return None
+
+
 def validate_flags(din: Din, flags: str, field: str = "flags") -> str:
-    """Return ``flags`` if acceptable for ``din``: 00–05, or 60–96 equal to 60 + check value."""
+    """Return ``flags`` if acceptable for ``din``; type 3 flags must be 60 + its check value."""
     if not isinstance(flags, str) or len(flags) != 2:
         raise InvalidInput(field, f"flag characters are 2 digits ({_FLAG_CHOICES}), got {flags!r}")
-    if flags in _TYPE1_FLAGS:
-        return flags
-    if _digits(flags) and 60 <= int(flags) <= 96:
+    kind = flag_type(flags)
+    if kind == 3:
         expected = din.type3_flags()
         if flags != expected:
             raise InvalidInput(
@@ -321,15 +393,21 @@ def validate_flags(din: Din, flags: str, field: str = "flags") -> str:
                 f"DIN {din.eye_readable}: wrong check flags: expected {expected} "
                 f"(60 + check value {din.check_value}), got {flags}",
             )
-        return flags
-    raise InvalidInput(field, f"flag characters {flags!r} are not accepted: use {_FLAG_CHOICES}")
+    if kind is None:
+        raise InvalidInput(
+            field, f"flag characters {flags!r} are not accepted: use {_FLAG_CHOICES}"
+        )
+    return flags
 
 
 def flag_meaning(flags: str) -> str:
     """Say in words what valid flag characters mean (``"container 2 of a set"``)."""
-    if flags in _TYPE1_FLAGS:
+    kind = flag_type(flags)
+    if kind == 1:
         return _TYPE1_FLAGS[flags]
-    if _digits(flags) and len(flags) == 2 and 60 <= int(flags) <= 96:
+    if kind == 2:
+        return f"flag {flags}, defined by the facility"
+    if kind == 3:
         return f"check value {int(flags) - 60}"
     raise InvalidInput("flags", f"flag characters {flags!r} are not accepted: use {_FLAG_CHOICES}")
 
@@ -354,22 +432,42 @@ def parse_keyed_din(text: str, field: str = "din") -> Din:
     Spaces are ignored, so ``W0000 09 123456 G`` and ``W000009123456G`` are the same. The check
     character must be present and match; this is what catches a mistyped DIN.
     """
+    return parse_keyed_entry(text, field)[0]
+
+
+def parse_keyed_entry(text: str, field: str = "din") -> tuple[Din, str]:
+    """Parse a DIN typed as printed: DIN, the printed flags if any, then the check character.
+
+    ``A9999 26 000001 B`` is a label whose flags are not printed (type 3 check flags, which the
+    boxed check character stands for, ST-001 §7.4.1): its flags are returned as ``60 + K``.
+    ``A9999 26 000001 05 B`` carries the printed flags (type 1 or 2), as read beside the DIN.
+    """
     compact = "".join(text.split()) if isinstance(text, str) else ""
-    if len(compact) != 14:
+    if len(compact) not in (14, 16):
         raise InvalidInput(
             field,
-            "type the 13-character DIN followed by its boxed check character "
-            f"(14 characters, e.g. W0000 09 123456 G), got {len(compact)}",
+            "type the 13-character DIN, the flags printed beside it if any, then its boxed "
+            f"check character (e.g. A9999 26 000001 B), got {len(compact)} characters",
         )
     din = _din_from_parts(compact[:13], field)
-    typed = compact[13]
+    typed = compact[-1]
     if typed != din.check:
         raise InvalidInput(
             field,
             f"DIN {din.eye_readable}: wrong check character: expected {din.check}, got {typed} "
             "(the DIN or the check character was mistyped)",
         )
-    return din
+    if len(compact) == 14:
+        return din, din.type3_flags()
+    flags = compact[13:15]
+    if flag_type(flags) not in (1, 2):
+        raise InvalidInput(
+            field,
+            f"DIN {din.eye_readable}: {flags!r} typed between the DIN and the check character "
+            "is not a printed flag (00–59); type only the DIN and the check character if no "
+            "flags are printed",
+        )
+    return din, flags
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,8 +572,8 @@ def _validate_product_parts(
     if not isinstance(division, str) or not _DIVISION.match(division):
         raise InvalidInput(
             field or "division",
-            "a division code is 00 (not divided) or a capital letter followed by 0 or a "
-            f"small letter (e.g. A0), got {division!r}",
+            "a division code is 00 (not divided), 99 (divisions in Data Structure 032) or a "
+            f"capital letter followed by 0 or a small letter (e.g. A0), got {division!r}",
         )
 
 
@@ -574,45 +672,101 @@ def parse_expiry(text: str, field: str = "expiry") -> datetime:
 
 
 # --------------------------------------------------------------------------------------------
+# Product divisions
+# --------------------------------------------------------------------------------------------
+
+
+def divisions_structure(number: int) -> str:
+    """Data Structure 032, Product Divisions: ``=,`` + 6 digits (``=,000007`` for number 7).
+
+    Used with a product code whose division is ``99`` (ST-001 §2.4.32): cellbatch numbers the
+    vials of a bank this way, one level of divisions, digits only (up to 999 999).
+    """
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 999_999:
+        raise InvalidInput("divisions", f"a product divisions number is 1–999999, got {number!r}")
+    return f"{DIVISIONS_IDENTIFIER}{number:06d}"
+
+
+def parse_divisions(text: str, field: str = "divisions") -> str:
+    """Parse Data Structure 032 (``=,000007``) into its 6-character divisions code."""
+    if not isinstance(text, str) or not text.startswith(DIVISIONS_IDENTIFIER):
+        raise InvalidInput(field, f"a product divisions code starts with '=,', got {text!r}")
+    if len(text) != DIVISIONS_STRUCTURE_LENGTH:
+        raise InvalidInput(
+            field,
+            f"wrong length for product divisions: expected {DIVISIONS_STRUCTURE_LENGTH} "
+            f"characters (=, + 6), got {len(text)}",
+        )
+    code = text[2:]
+    if not all(ch in ALPHABET[:36] for ch in code):
+        raise InvalidInput(
+            field, f"a product divisions code is 6 capital letters or digits, got {code!r}"
+        )
+    return code
+
+
+# --------------------------------------------------------------------------------------------
 # Scanner input
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Scan:
-    """What one scan held; fields not carried by that kind of barcode are None."""
+    """What one scan held; fields not carried by that kind of read are None."""
 
     kind: ScanKind
-    """``din``, ``product_code``, ``expiry`` or ``datamatrix`` (all three together)."""
+    """One data structure (``din``, ``product_code``, ``expiry``, ``divisions``), a 2-D
+    ``compound`` message, a ``concatenated`` pair of linear bar codes, or a ``keyed`` DIN."""
     text: str
     """The scanned data after removing whitespace and the symbology identifier."""
     din: Din | None = None
-    """The DIN (kinds ``din`` and ``datamatrix``)."""
+    """The DIN."""
     flags: str | None = None
-    """The DIN's flag characters (kinds ``din`` and ``datamatrix``)."""
+    """The DIN's flag characters (for a keyed DIN without printed flags: the check flags)."""
     product: ProductCode | None = None
-    """The product code (kinds ``product_code`` and ``datamatrix``)."""
+    """The product code."""
     expiry: datetime | None = None
-    """The expiry, naive local time (kinds ``expiry`` and ``datamatrix``)."""
+    """The expiry, naive local time."""
+    divisions: str | None = None
+    """The product divisions code (Data Structure 032)."""
+    structures: int = 1
+    """How many data structures the read held."""
 
 
-def clean_scan(text: str) -> str:
-    """Remove surrounding whitespace, the scanner's Enter and a symbology identifier (``]C0``)."""
+_NAMES = {
+    "din": "DIN",
+    "product_code": "product code",
+    "expiry": "expiry",
+    "divisions": "product divisions",
+}
+
+
+def _split_symbology(text: str) -> tuple[str | None, str]:
+    """The symbology identifier a scanner sent (``]C4``), if any, and the data after it."""
     if not isinstance(text, str):
         raise InvalidInput("scan", f"a scan is text, got {type(text).__name__}")
     cleaned = text.strip()
     match = _SYMBOLOGY_ID.match(cleaned)
     if match:
-        cleaned = cleaned[match.end() :].strip()
-    return cleaned
+        return match.group(0), cleaned[match.end() :].strip()
+    return None, cleaned
 
 
-def _structure_kind(text: str, field: str) -> tuple[ScanKind, int]:
+def clean_scan(text: str) -> str:
+    """Remove surrounding whitespace, the scanner's Enter and a symbology identifier (``]C0``)."""
+    return _split_symbology(text)[1]
+
+
+def _structure_kind(text: str, field: str) -> tuple[str, int]:
     """Identify the data structure ``text`` starts with; return its kind and fixed length."""
     if text.startswith(PRODUCT_CODE_IDENTIFIER):
         return "product_code", PRODUCT_CODE_STRUCTURE_LENGTH
     if text.startswith(EXPIRY_IDENTIFIER):
         return "expiry", EXPIRY_STRUCTURE_LENGTH
+    if text.startswith(DIVISIONS_IDENTIFIER):
+        return "divisions", DIVISIONS_STRUCTURE_LENGTH
+    if text.startswith(COMPOUND_IDENTIFIER):
+        return "compound", COMPOUND_HEADER_LENGTH
     if len(text) >= 2 and text[0] == DIN_IDENTIFIER and text[1].isascii() and text[1].isalnum():
         return "din", DIN_STRUCTURE_LENGTH
     if len(text) < 2:
@@ -623,41 +777,154 @@ def _structure_kind(text: str, field: str) -> tuple[ScanKind, int]:
         )
     raise InvalidInput(
         field,
-        f"unknown data identifier {text[:2]!r}: expected a DIN (=), a product code (=<) "
-        "or an expiry (&>)",
+        f"unknown data identifier {text[:2]!r}: expected a DIN (=), a product code (=<), "
+        "an expiry (&>), product divisions (=,) or a compound message (=+)",
     )
 
 
-def _parse_structure(kind: ScanKind, text: str, field: str) -> Scan:
-    """Parse one data structure of a known kind into a :class:`Scan`."""
-    if kind == "din":
-        din, flags = parse_din(text, field)
-        return Scan(kind, text, din=din, flags=flags)
-    if kind == "product_code":
-        return Scan(kind, text, product=parse_product_code(text, field))
-    return Scan(kind, text, expiry=parse_expiry(text, field))
+def _split_structures(content: str, field: str, what: str) -> list[tuple[str, str]]:
+    """Cut ``content`` into its data structures: (kind, text) in order; no compound header."""
+    parts: list[tuple[str, str]] = []
+    rest = content
+    while rest:
+        position = len(content) - len(rest) + 1
+        try:
+            kind, length = _structure_kind(rest, field)
+        except InvalidInput as exc:
+            if parts:
+                raise InvalidInput(
+                    field,
+                    f"{what}: unexpected characters {rest!r} at position {position} after the "
+                    f"{', '.join(_NAMES[k] for k, _ in parts)}; {exc.message}",
+                ) from None
+            raise
+        if kind == "compound":
+            raise InvalidInput(
+                field, f"{what}: a compound message header (=+) at position {position}"
+            )
+        if len(rest) < length:
+            raise InvalidInput(
+                field,
+                f"{what}: the {_NAMES[kind]} at position {position} is cut short: "
+                f"expected {length} characters, got {len(rest)}",
+            )
+        parts.append((kind, rest[:length]))
+        rest = rest[length:]
+    return parts
 
 
-def _is_concatenation(text: str, length: int) -> bool:
-    """Whether ``text`` continues past one structure with another ISBT 128 data identifier."""
-    return len(text) > length and text[length] in "=&"
+_FIELDS = {"product_code": "product", "expiry": "expiry", "divisions": "divisions"}
+_PARSERS = {
+    "din": parse_din,
+    "product_code": parse_product_code,
+    "expiry": parse_expiry,
+    "divisions": parse_divisions,
+}
+
+
+def _combine(kind: ScanKind, text: str, parts: list[tuple[str, str]], field: str, what: str):
+    """One Scan holding every structure of ``parts``, each kind at most once."""
+    values: dict[str, Any] = {}
+    for part_kind, part in parts:
+        if part_kind in values or (part_kind == "din" and "flags" in values):
+            raise InvalidInput(field, f"{what} holds the {_NAMES[part_kind]} twice")
+        parsed = _PARSERS[part_kind](part, field)
+        if part_kind == "din":
+            values["din"], values["flags"] = parsed
+        else:
+            values[_FIELDS[part_kind]] = parsed
+    return Scan(kind, text, structures=len(parts), **values)
+
+
+def compound_message(*structures: str) -> str:
+    """Data Structure 023 and the structures it carries: ``=+`` + count + ``000`` + structures.
+
+    An undefined-sequence compound message (ST-001 §2.4.23): ``bbb`` is ``000``, the order of
+    the structures is not fixed, and they follow the header with nothing between them.
+    """
+    if not 1 <= len(structures) <= 99:
+        raise InvalidInput(
+            "compound", f"a compound message carries 1–99 structures, got {len(structures)}"
+        )
+    return f"{COMPOUND_IDENTIFIER}{len(structures):02d}000" + "".join(structures)
+
+
+def parse_compound(text: str, field: str = "scan") -> Scan:
+    """Parse a compound message (``=+03000`` + structures), checking its count and content."""
+    content = clean_scan(text)
+    header = content[:COMPOUND_HEADER_LENGTH]
+    if not content.startswith(COMPOUND_IDENTIFIER) or len(header) < COMPOUND_HEADER_LENGTH:
+        raise InvalidInput(
+            field, f"a compound message starts with =+ and 5 digits (=+aabbb), got {header!r}"
+        )
+    count, sequence = header[2:4], header[4:7]
+    if not _digits(count + sequence):
+        raise InvalidInput(
+            field, f"compound message header {header!r}: expected =+ and 5 digits (=+aabbb)"
+        )
+    if sequence != "000":
+        raise InvalidInput(
+            field,
+            f"compound message {header!r} names the ICCBBA-specified sequence {sequence}; "
+            "cellbatch reads undefined-sequence compound messages (=+aa000)",
+        )
+    parts = _split_structures(content[COMPOUND_HEADER_LENGTH:], field, "compound message")
+    if len(parts) != int(count):
+        raise InvalidInput(
+            field,
+            f"compound message says {int(count)} data structures follow, but {len(parts)} "
+            + ("does" if len(parts) == 1 else "do"),
+        )
+    return _combine("compound", content, parts, field, "compound message")
 
 
 def parse_scan(text: str) -> Scan:
-    """Parse what a barcode scanner typed: one data structure or a label's Data Matrix.
+    """Parse what a barcode scanner (or a technician at the keyboard) entered.
 
-    Surrounding whitespace, the trailing Enter (CR/LF) and a symbology identifier such as
-    ``]C0`` (Code 128) or ``]d1``/``]d2`` (Data Matrix) are removed first. Every refusal is an
-    ``InvalidInput`` with field ``scan`` that says what was expected and what was found.
+    One linear bar code's data structure; an ISBT 128 concatenated read of two linear bar codes
+    (``]C4``, or two structures back to back from a scanner that sends no identifier); a 2-D
+    compound message (``=+``…, Data Structure 023); or a DIN keyed from its eye-readable text
+    with its check character. Surrounding whitespace, the Enter and a symbology identifier
+    (``]C0``, ``]d2``, …) are removed first. Every refusal is an ``InvalidInput`` with field
+    ``scan`` that says what was expected and what was found.
     """
-    cleaned = clean_scan(text)
+    symbology, cleaned = _split_symbology(text)
     if not cleaned:
         raise InvalidInput("scan", "nothing was scanned")
+    if cleaned[0] not in "=&":
+        if symbology is None and any(ch.isdigit() for ch in cleaned):
+            try:
+                din, flags = parse_keyed_entry(cleaned, "scan")
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    "scan",
+                    f"{exc.message} (an ISBT 128 barcode starts with = or &; anything else is "
+                    "read as a DIN typed with its check character)",
+                ) from None
+            return Scan("keyed", cleaned, din=din, flags=flags)
+        _structure_kind(cleaned, "scan")  # raises: unknown data identifier
+    if cleaned.startswith(COMPOUND_IDENTIFIER):
+        return parse_compound(cleaned)
     kind, length = _structure_kind(cleaned, "scan")
-    if _is_concatenation(cleaned, length):
-        din, flags, product, expiry = parse_datamatrix(cleaned)
-        return Scan("datamatrix", cleaned, din=din, flags=flags, product=product, expiry=expiry)
-    return _parse_structure(kind, cleaned, "scan")
+    if len(cleaned) != length and cleaned[length : length + 1] not in ("=", "&"):
+        _PARSERS[kind](cleaned, "scan")  # one structure of the wrong length: raises
+    parts = _split_structures(cleaned, "scan", "the scan")
+    if symbology == CONCATENATED_READ or len(parts) == 2:
+        if len(parts) != 2:
+            raise InvalidInput(
+                "scan",
+                f"a concatenated read ({CONCATENATED_READ}) holds two bar codes, got "
+                f"{len(parts)} data structure{'s' if len(parts) != 1 else ''}",
+            )
+        return _combine("concatenated", cleaned, parts, "scan", "concatenated read")
+    if len(parts) > 2:
+        raise InvalidInput(
+            "scan",
+            f"{len(parts)} data structures with no compound message header: a 2-D symbol "
+            "carrying several data structures begins with Data Structure 023 (=+aabbb, "
+            "ST-001 §2.4.23)",
+        )
+    return _combine(parts[0][0], cleaned, parts, "scan", "scan")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------
@@ -666,55 +933,28 @@ def parse_scan(text: str) -> Scan:
 
 
 def datamatrix_content(din: Din, flags: str, product: ProductCode, expiry: datetime | date) -> str:
-    """Return the Data Matrix content: DIN, product code and expiry structures concatenated.
+    """The bag label's Data Matrix: a compound message of the DIN, product code and expiry.
 
-    ``=`` DIN flags + ``=<`` product + ``&>`` expiry, with nothing between them; each structure
-    has a fixed length, so :func:`parse_datamatrix` splits them back.
+    ``=+03000`` (Data Structure 023: three structures follow, undefined sequence), then
+    ``=`` DIN flags, ``=<`` product, ``&>`` expiry, with nothing between them.
     """
-    return din.data_structure(flags) + product.data_structure() + expiry_data_structure(expiry)
+    return compound_message(
+        din.data_structure(flags), product.data_structure(), expiry_data_structure(expiry)
+    )
 
 
 def parse_datamatrix(text: str, field: str = "scan") -> tuple[Din, str, ProductCode, datetime]:
-    """Split Data Matrix content into (DIN, flags, product code, expiry), refusing leftovers.
+    """Split a bag label's Data Matrix into (DIN, flags, product code, expiry).
 
-    Each of the three structures must appear exactly once (in any order); anything else,
-    including characters left over after the last structure, is refused.
+    It must be a compound message carrying exactly those three structures (in any order).
     """
-    content = clean_scan(text)
-    rest = content
-    found: dict[str, Scan] = {}
-    names = {"din": "DIN", "product_code": "product code", "expiry": "expiry"}
-    while rest:
-        position = len(content) - len(rest) + 1
-        try:
-            kind, length = _structure_kind(rest, field)
-        except InvalidInput as exc:
-            if found:
-                raise InvalidInput(
-                    field,
-                    f"Data Matrix: unexpected characters {rest!r} at position {position} "
-                    f"after the {', '.join(names[k] for k in found)}; {exc.message}",
-                ) from None
-            raise
-        if len(rest) < length:
-            raise InvalidInput(
-                field,
-                f"Data Matrix: the {names[kind]} at position {position} is cut short: "
-                f"expected {length} characters, got {len(rest)}",
-            )
-        if kind in found:
-            raise InvalidInput(field, f"Data Matrix holds the {names[kind]} twice")
-        found[kind] = _parse_structure(kind, rest[:length], field)
-        rest = rest[length:]
-    missing = [names[k] for k in names if k not in found]
-    if missing:
+    scan = parse_compound(text, field)
+    parts = (("DIN", scan.din), ("product code", scan.product), ("expiry", scan.expiry))
+    missing = [name for name, value in parts if value is None]
+    if missing or scan.divisions is not None:
         raise InvalidInput(
             field,
-            "Data Matrix must hold the DIN, product code and expiry; missing: "
-            + ", ".join(missing),
+            "a bag label's Data Matrix holds the DIN, product code and expiry"
+            + (f"; missing: {', '.join(missing)}" if missing else "; it also holds divisions"),
         )
-    din, flags = found["din"].din, found["din"].flags
-    product, expiry = found["product_code"].product, found["expiry"].expiry
-    if din is None or flags is None or product is None or expiry is None:  # pragma: no cover
-        raise AssertionError("a parsed structure lost its value")
-    return din, flags, product, expiry
+    return scan.din, scan.flags, scan.product, scan.expiry  # type: ignore[return-value]

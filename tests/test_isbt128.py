@@ -219,24 +219,30 @@ def test_din_year_and_sequence_are_range_checked() -> None:
 
 @GMP10
 def test_flags_accepted_and_refused() -> None:
-    for flags in ["00", "01", "02", "03", "04", "05", "76"]:
+    """ST-001 Table 3: type 1 (00–13, 15–19), type 2 (20–59, the facility's), type 3 (60–96)."""
+    for flags in ["00", "01", "05", "06", "07", "13", "15", "19", "20", "42", "59", "76"]:
         assert validate_flags(EXAMPLE_DIN, flags) == flags
     with pytest.raises(InvalidInput, match="expected 76 .*check value 16.*got 77"):
         validate_flags(EXAMPLE_DIN, "77")
-    for flags in ["06", "19", "20", "59", "97", "99", "AB", "0", "000"]:
+    for flags in ["14", "97", "99", "AB", "0", "000"]:
         with pytest.raises(InvalidInput, match="not accepted|2 digits"):
             validate_flags(EXAMPLE_DIN, flags)
     with pytest.raises(InvalidInput, match="expected 76"):
         EXAMPLE_DIN.data_structure("60")
 
 
-def test_flag_meaning() -> None:
+def test_flag_meaning_and_type() -> None:
     assert flag_meaning("00") == "no flag"
     assert flag_meaning("03") == "container 3 of a set"
-    assert flag_meaning("05") == "repeated (demand-printed) label"
+    assert flag_meaning("05") == "second (or repeated) demand-printed label"
+    assert flag_meaning("07") == "test tube label"
+    assert flag_meaning("42") == "flag 42, defined by the facility"
     assert flag_meaning("76") == "check value 16"
     with pytest.raises(InvalidInput):
-        flag_meaning("42")
+        flag_meaning("14")
+    assert [isbt128.flag_type(f) for f in ("05", "07", "20", "59", "60", "96", "14", "97")] == [
+        1, 1, 2, 2, 3, 3, None, None,
+    ]  # fmt: skip
 
 
 @given(dins)
@@ -267,8 +273,23 @@ def test_keyed_din_with_check_character() -> None:
         parse_keyed_din("W0000 09 123456 H")
     with pytest.raises(InvalidInput, match="wrong check character"):
         parse_keyed_din("W0000 09 123465 G")  # transposed digits
-    with pytest.raises(InvalidInput, match="14 characters.*got 13"):
+    with pytest.raises(InvalidInput, match="got 13 characters"):
         parse_keyed_din("W0000 09 123456")
+
+
+@GMP10
+def test_a_keyed_din_is_a_scan() -> None:
+    """A smudged barcode is checked by typing the DIN as printed, with its boxed character."""
+    scan = parse_scan("W0000 09 123456 G")
+    assert (scan.kind, scan.din) == ("keyed", EXAMPLE_DIN)
+    assert scan.flags == EXAMPLE_DIN.type3_flags()  # the boxed character stands for them
+    printed = parse_scan("W0000 09 123456 05 G\r\n")  # flags printed beside the DIN: typed too
+    assert (printed.din, printed.flags) == (EXAMPLE_DIN, "05")
+    with pytest.raises(InvalidInput, match="wrong check character: expected G, got H") as info:
+        parse_scan("W0000 09 123456 H")
+    assert info.value.field == "scan"
+    with pytest.raises(InvalidInput, match="'76' typed between the DIN and the check character"):
+        parse_scan("W0000 09 123456 76 G")
 
 
 # --- product code ----------------------------------------------------------------------------
@@ -415,7 +436,8 @@ def test_clean_scan() -> None:
     [
         ("", "nothing was scanned"),
         ("\r\n", "nothing was scanned"),
-        ("AB12345", "unknown data identifier 'AB'"),
+        ("AB12345", "type the 13-character DIN.*got 7 characters"),
+        ("ABCDEFG", "unknown data identifier 'AB'"),
         ("=%5100", "unknown data identifier '=%'"),
         ("&(12345", "unknown data identifier '&\\('"),
         ("=", "unknown data identifier '='"),
@@ -424,7 +446,7 @@ def test_clean_scan() -> None:
         ("=<S1234V0", "expected 10 characters.*got 9"),
         ("&>02632613000", "expected 12 characters.*got 13"),
         ("=W00000912345677", "wrong check flags: expected 76 .*got 77"),
-        ("=W00000912345606", "flag characters '06' are not accepted"),
+        ("=W00000912345614", "flag characters '14' are not accepted"),
         ("=WO0000912345600", "letter O is not allowed"),
         ("=O000009123456" + "00", "letter O is not allowed"),
         ("=0000009123456" + "00", "cannot start with the digit 0"),
@@ -447,9 +469,10 @@ def test_scan_refusals_say_why(raw: str, reason: str) -> None:
 
 
 def test_datamatrix_content() -> None:
+    """ST-001 §2.4.23: a 2-D symbol with several structures is a compound message (=+aabbb)."""
     content = datamatrix_content(EXAMPLE_DIN, "00", EXAMPLE_PRODUCT, EXAMPLE_EXPIRY)
-    assert content == "=W00000912345600=<S1234V00&>0263261300"
-    assert len(content) == 16 + 10 + 12
+    assert content == "=+03000=W00000912345600=<S1234V00&>0263261300"
+    assert len(content) == 7 + 16 + 10 + 12
 
 
 @given(dins, flag_choices, products, expiries)
@@ -460,13 +483,15 @@ def test_datamatrix_round_trip(
     content = datamatrix_content(din, flags, product, expiry)
     assert parse_datamatrix(content) == (din, flags, product, expiry)
     scan = parse_scan("]d2" + content + "\r\n")
-    assert scan.kind == "datamatrix"
+    assert (scan.kind, scan.structures) == ("compound", 3)
     assert (scan.din, scan.flags, scan.product, scan.expiry) == (din, flags, product, expiry)
 
 
 def test_datamatrix_in_another_order() -> None:
     din_part = EXAMPLE_DIN.data_structure()
-    content = EXAMPLE_PRODUCT.data_structure() + expiry_data_structure(EXAMPLE_EXPIRY) + din_part
+    content = isbt128.compound_message(
+        EXAMPLE_PRODUCT.data_structure(), expiry_data_structure(EXAMPLE_EXPIRY), din_part
+    )
     assert parse_datamatrix(content) == (EXAMPLE_DIN, "00", EXAMPLE_PRODUCT, EXAMPLE_EXPIRY)
 
 
@@ -480,14 +505,59 @@ def test_datamatrix_refusals() -> None:
         parse_scan(good + "=%5100")
     with pytest.raises(InvalidInput, match="expiry at position 27 is cut short"):
         parse_scan(good[:-1])
+    with pytest.raises(InvalidInput, match="says 3 data structures follow, but 2 do"):
+        parse_scan(good[:-12])
     with pytest.raises(InvalidInput, match="missing: expiry"):
-        parse_scan(EXAMPLE_DIN.data_structure() + EXAMPLE_PRODUCT.data_structure())
+        parse_datamatrix(
+            isbt128.compound_message(EXAMPLE_DIN.data_structure(), EXAMPLE_PRODUCT.data_structure())
+        )
     with pytest.raises(InvalidInput, match="DIN twice"):
-        parse_scan(EXAMPLE_DIN.data_structure() * 2)
+        parse_scan(
+            isbt128.compound_message(EXAMPLE_DIN.data_structure(), EXAMPLE_DIN.data_structure())
+        )
     with pytest.raises(InvalidInput, match="wrong check flags"):
         parse_scan(good.replace("=W00000912345600", "=W00000912345677"))
-    with pytest.raises(InvalidInput, match="unknown data identifier 'XX'"):
+    with pytest.raises(InvalidInput, match="specified sequence 001"):
+        parse_scan("=+03001" + good[7:])
+    with pytest.raises(InvalidInput, match="starts with =\\+ and 5 digits.*got 'XX=\\+030'"):
         parse_datamatrix("XX" + good)
+
+
+@GMP10
+def test_three_structures_without_the_compound_header_are_refused() -> None:
+    """The old, non-conformant Data Matrix content (no =+ header) is not an ISBT 128 message."""
+    headerless = datamatrix_content(EXAMPLE_DIN, "00", EXAMPLE_PRODUCT, EXAMPLE_EXPIRY)[7:]
+    with pytest.raises(InvalidInput, match="3 data structures with no compound message header"):
+        parse_scan("]d2" + headerless)
+
+
+@GMP10
+@pytest.mark.parametrize("identifier", ["]C4", ""])
+def test_a_concatenated_read_is_two_linear_bar_codes(identifier: str) -> None:
+    """ST-001 §10.2: product code and expiry read together as one string (]C4 + left + right)."""
+    pair = EXAMPLE_PRODUCT.data_structure() + expiry_data_structure(EXAMPLE_EXPIRY)
+    scan = parse_scan(identifier + pair + "\r\n")
+    assert (scan.kind, scan.structures) == ("concatenated", 2)
+    assert (scan.product, scan.expiry, scan.din) == (EXAMPLE_PRODUCT, EXAMPLE_EXPIRY, None)
+    with pytest.raises(InvalidInput, match="concatenated read \\(\\]C4\\) holds two bar codes"):
+        parse_scan("]C4" + EXAMPLE_PRODUCT.data_structure())
+
+
+def test_product_divisions_number_the_vials() -> None:
+    assert isbt128.divisions_structure(7) == "=,000007"
+    assert isbt128.parse_divisions("=,000007") == "000007"
+    assert ProductCode("S9903", "V", "99").data_structure() == "=<S9903V99"
+    content = isbt128.compound_message(
+        EXAMPLE_DIN.data_structure(),
+        ProductCode("S9903", "V", "99").data_structure(),
+        isbt128.divisions_structure(12),
+    )
+    scan = parse_scan("]d2" + content)
+    assert (scan.din, scan.product.division, scan.divisions) == (EXAMPLE_DIN, "99", "000012")
+    with pytest.raises(InvalidInput, match="1–999999"):
+        isbt128.divisions_structure(0)
+    with pytest.raises(InvalidInput, match="6 capital letters or digits"):
+        isbt128.parse_divisions("=,00a007")
 
 
 # --- site settings ---------------------------------------------------------------------------

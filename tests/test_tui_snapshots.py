@@ -122,7 +122,7 @@ def test_label_screen(snap_compare, frozen_app, size, monkeypatch):
         await settle(pilot)
         await pilot.press("f9")
         await settle(pilot)
-        await pilot.press(*"=W999926000001", "enter")
+        await pilot.press(*"=A999926000001", "enter")
         await settle(pilot)
 
     assert snap_compare(frozen_app, terminal_size=size, run_before=before)

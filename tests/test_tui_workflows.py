@@ -826,7 +826,7 @@ async def test_received_tissue_lot_gets_its_din_shown_and_can_start_a_bank(demo_
             await pilot.press(*text, "enter")
         await settle(app, pilot)
         summary = text_of(app, "#home-summary")
-        assert "TL-ADI-0002: DIN W9999 " in summary and "[" in summary, summary
+        assert "TL-ADI-0002: DIN A9999 " in summary and "[" in summary, summary
     tech1 = authenticate(demo_db, "tech1", "demo-tech1")
     start_expansion(demo_db, tech1, "EASC-B009", lot_number="TL-ADI-0002", sop_id="SOP-EASC-EXP")
     view = batch_view(demo_db, "EASC-B009")

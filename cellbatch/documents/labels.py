@@ -17,6 +17,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from cellbatch import isbt128
 from cellbatch.documents.barcodes import LinearSpec, datamatrix_size, draw_code128, draw_datamatrix
 from cellbatch.documents.fonts import BOLD, MONO, MONO_BOLD, REGULAR, register_fonts
 from cellbatch.domain.errors import InvalidInput, RuleViolation
@@ -45,6 +46,9 @@ _NOTE_PT = 6.0
 """The note beside the blood group."""
 _FLAGS_PT = 6.0
 """The DIN's flag characters, printed turned beside it."""
+_DATA_TEXT_PT = 7.0
+"""Eye-readable data content under a linear bar code (the product code): at most 2 mm tall
+(ST-001 §7.4.2.1); DejaVu Sans Mono Bold's capitals and digits are 0.73 em, 7 pt ≈ 1.8 mm."""
 _PRODUCT_PT = 7.0
 """Largest size of the product name (shrinks to the box's min_font_pt)."""
 _UTC_PT = 6.5
@@ -392,7 +396,11 @@ def _din(canvas: Canvas, label: BagLabel, box: Box, spec: LinearSpec, right: flo
     _caption(canvas, "Donation Identification Number", box, x, right)
     bottom = _barcode(canvas, label.din_data, box, spec)
     text = label.din_eye_readable
-    flags_gap, flags_width, pad = 0.6 * mm, 2.2 * mm, 0.5 * mm
+    # ST-001 §7.4.1: type 1 and 2 flags are printed, turned 90° clockwise; type 3 (check)
+    # flags never are: the boxed keyboard check character stands for them
+    printed_flags = isbt128.flag_type(label.flags) in (1, 2)
+    flags_gap, pad = 0.6 * mm, 0.5 * mm
+    flags_width = 2.2 * mm if printed_flags else 0.0
 
     def width(size: float) -> float:
         check = stringWidth(label.check_character, MONO_BOLD, size) + 2 * pad
@@ -407,13 +415,14 @@ def _din(canvas: Canvas, label: BagLabel, box: Box, spec: LinearSpec, right: flo
     canvas.setFont(MONO_BOLD, size)
     canvas.drawString(x, baseline, text)
     flags_x = x + stringWidth(text, MONO_BOLD, size) + flags_gap
-    # flag characters: small and turned, as ISBT 128 prints them
-    canvas.saveState()
-    canvas.translate(flags_x + 1.6 * mm, baseline - 0.2 * mm)
-    canvas.rotate(90)
-    canvas.setFont(MONO, _FLAGS_PT)
-    canvas.drawString(0, 0, label.flags)
-    canvas.restoreState()
+    if printed_flags:
+        canvas.saveState()
+        # turned clockwise: the text runs downward from the DIN's cap line, glyphs to the right
+        canvas.translate(flags_x + 0.3 * mm, baseline + size * 0.73)
+        canvas.rotate(-90)
+        canvas.setFont(MONO, _FLAGS_PT)
+        canvas.drawString(0, 0, label.flags)
+        canvas.restoreState()
     check_x = flags_x + flags_width
     char_width = stringWidth(label.check_character, MONO_BOLD, size)
     canvas.setLineWidth(0.6)
@@ -478,7 +487,8 @@ def _product(canvas: Canvas, label: BagLabel, box: Box, spec: LinearSpec, right:
     x = box.x + _quiet(spec)
     _caption(canvas, "Product code", box, x, right)
     bottom = _barcode(canvas, label.product_code_data, box, spec)
-    size = _single_line_size(label.product_code, MONO_BOLD, box, right - x)
+    text_box = _area(box, x, right, box.top, box.y, _DATA_TEXT_PT, box.min_font_pt)
+    size = _single_line_size(label.product_code, MONO_BOLD, text_box)
     baseline = bottom - _GAP - size * 0.75
     canvas.setFont(MONO_BOLD, size)
     canvas.drawString(x, baseline, label.product_code)
@@ -598,10 +608,10 @@ def _page(canvas: Canvas, label: BagLabel, template: LabelTemplate, page: int, p
     _content(canvas, label, b["content"])
     _statements(canvas, label, b["statements"])
     _footer(canvas, label, b["footer"], page, pages)
-    # quadrant rules, as on the ISBT 128 base label
+    # quadrant rules, as on the ISBT 128 base label; none between the product code and the
+    # expiry, which are read as a concatenated pair (ST-001 §10.1: no line between them)
     canvas.setLineWidth(0.4)
     canvas.line(mid, b["din"].y, mid, b["din"].top)
-    canvas.line(mid, b["product"].y, mid, b["product"].top)
     canvas.line(
         b["header"].x,
         b["header"].y - 0.25 * mm,

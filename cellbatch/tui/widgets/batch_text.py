@@ -23,7 +23,7 @@ def number(value: dict[str, Any] | None) -> str:
 
 
 def din_text(code: str) -> str:
-    """A DIN as printed: ``W9999 26 000001 [B]`` (check character in brackets)."""
+    """A DIN as printed: ``A9999 26 000001 [8]`` (check character in brackets)."""
     from cellbatch.isbt128 import Din
 
     try:
