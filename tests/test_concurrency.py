@@ -12,7 +12,17 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from cellbatch.db.tables import Batch, Correction, QcResult, ReleaseDecision, StepEntry, Vial
+from cellbatch.db.tables import (
+    Bag,
+    Batch,
+    Correction,
+    QcResult,
+    ReleaseDecision,
+    StepEntry,
+    User,
+    Vial,
+)
+from cellbatch.domain.errors import CellbatchError
 from cellbatch.services.auth import authenticate
 from cellbatch.services.commands import batches, steps
 from cellbatch.services.commands.corrections import correct
@@ -436,4 +446,107 @@ def test_race_two_corrections_of_one_value(demo_db):
     for before, after in itertools.pairwise(chain):
         assert after.old_value == before.new_value, (before, after)
     assert float(chain[-1].new_value) == now.value_num
+    _verified_intact(demo_db)
+
+
+# ------------------------------------------------------------------ rules held by the database
+
+
+@GMP32
+def test_each_uniqueness_rule_is_held_by_the_database_itself(demo_db):
+    """Rows written past every service check are refused by the database's own indexes."""
+    from sqlalchemy.exc import IntegrityError
+
+    with demo_db.session() as session:
+        dose = session.execute(select(Batch).where(Batch.code == "EASC-D001")).scalar_one()
+        vial = (
+            session.execute(select(Vial).where(Vial.thaw_entry_id.is_(None)).order_by(Vial.id))
+            .scalars()
+            .first()
+        )
+        bag = session.execute(select(Bag).where(Bag.batch_id == dose.id)).scalar_one()
+    sneaked = {
+        "batch code": Batch(**{**_columns(dose), "recipient_id": "OTHER", "id": None}),
+        "dose slot": Batch(**{**_columns(dose), "code": "SNEAKED", "id": None}),
+        "position": Vial(**{**_columns(vial), "number": 99, "id": None}),
+        "bag number": Bag(**{**_columns(bag), "product_code": "S9999V00", "id": None}),
+        "user ID case": User(
+            username="TECH1",
+            full_name="Tess Again",
+            role="technician",
+            password_hash="x",
+            password_changed_at=dose.started_at,
+            created_at=dose.started_at,
+        ),
+    }
+    for what, row in sneaked.items():
+        with demo_db.session() as session, pytest.raises(IntegrityError):
+            session.add(row)
+            session.flush()
+            pytest.fail(f"the database took a second {what}")
+    with demo_db.session() as session, pytest.raises(IntegrityError):
+        for decision in ("release", "reject"):
+            session.add(
+                ReleaseDecision(
+                    batch_id=dose.id,
+                    decision=decision,
+                    reason="twice",
+                    decided_at=dose.started_at,
+                    decided_by=1,
+                )
+            )
+            session.flush()
+
+
+def _columns(row) -> dict:
+    return {c.name: getattr(row, c.name) for c in row.__table__.columns}
+
+
+@GMP32
+def test_a_write_that_reaches_a_unique_index_gets_the_same_refusal_as_the_check(
+    demo_db, monkeypatch
+):
+    """With a service's check taken away, the index refuses with the check's own message."""
+    tech = _as("tech1")(demo_db)
+    _bank_ready_to_freeze(demo_db, tech, "RACE-IX")
+
+    def start_twice():
+        batches.start_expansion(
+            demo_db, tech, "EASC-B001", lot_number="TL-ADI-0001", sop_id="SOP-EASC-EXP"
+        )
+
+    def second_dose():
+        _dose(demo_db, tech, "RACE-IX-D", "RA-P001")
+
+    def occupied():
+        steps.freeze(
+            demo_db,
+            tech,
+            "RACE-IX",
+            vials=2,
+            cells_per_vial="25 x 10^6 cells",
+            volume_per_vial="1.0 mL",
+            cryoprotectant="CS10-5561",
+            location="LN2 tank 2 / rack 3 / box 12",
+            first_position=16,
+        )
+
+    for write, module, check in (
+        (start_twice, batches, "batch_code_free"),
+        (second_dose, batches, "dose_slot_free"),
+        (occupied, steps, "positions_free"),
+    ):
+        with pytest.raises(CellbatchError) as by_check:
+            write()
+        with monkeypatch.context() as patch:
+            patch.setattr(module, check, lambda *_args: None)
+            with pytest.raises(CellbatchError) as by_index:
+                write()
+        assert type(by_index.value) is type(by_check.value)
+        assert str(by_index.value) == str(by_check.value)
+        assert "duplicate" not in str(by_index.value) and "UNIQUE" not in str(by_index.value)
+    assert str(by_check.value) == (
+        "--first-position: LN2 tank 2 / rack 3 / box 12 / position 16 already holds a vial "
+        "in stock; expected free positions"
+    )
     _verified_intact(demo_db)

@@ -36,3 +36,41 @@ def test_old_schema_is_not_upgraded_silently(empty_db_url):
     with pytest.raises(DatabaseUnavailable, match="run `cellbatch init` to upgrade"):
         db.ensure_schema()
     db.dispose()
+
+
+UNIQUENESS = "3cb58689a19b"
+"""The migration that makes the process's uniqueness rules database constraints."""
+
+
+def test_uniqueness_migration_upgrades_data_and_refuses_records_that_break_a_rule(demo_db):
+    import pytest
+    from sqlalchemy import text
+
+    from cellbatch.db.tables import Batch
+    from cellbatch.domain.errors import RuleViolation
+
+    migrate.downgrade(demo_db.engine, f"{UNIQUENESS}-1")
+    before = migrate.current_revision(demo_db.engine)
+    columns = ", ".join(c.name for c in Batch.__table__.columns if c.name not in ("id", "code"))
+    with demo_db.engine.begin() as conn:  # what two terminals at once could leave behind
+        conn.execute(
+            text(
+                f"INSERT INTO batch (code, {columns}) SELECT 'EASC-D009', {columns} "
+                "FROM batch WHERE code = 'EASC-D001'"
+            )
+        )
+    with pytest.raises(RuleViolation) as refused:
+        demo_db.ensure_schema(upgrade=True)
+    assert str(refused.value).startswith(
+        "cannot upgrade the database: its records break the rule 'one dose batch per "
+        "recipient and infusion unless rejected' (recipient RA-P001, infusion 1: dose batch "
+        "EASC-D001; recipient RA-P001, infusion 1: dose batch EASC-D009), most likely written "
+        "by two terminals at once"
+    )
+    assert "Nothing was changed" in str(refused.value)
+    assert migrate.current_revision(demo_db.engine) == before
+    with demo_db.engine.begin() as conn:
+        conn.execute(text("UPDATE batch SET status = 'rejected' WHERE code = 'EASC-D009'"))
+    assert demo_db.ensure_schema(upgrade=True) == "upgraded"
+    assert migrate.current_revision(demo_db.engine) == migrate.head_revision()
+    assert migrate.pending_changes(demo_db.engine) == []

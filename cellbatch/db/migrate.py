@@ -66,15 +66,28 @@ def upgrade(url: str, *, from_empty_only: bool = False) -> str | None:
         engine.dispose()
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to ``revision`` (developer and test tool)."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.downgrade(_config(connection), revision)
+
+
 def pending_changes(engine: Engine) -> list:
     """Differences between the migrated schema and the table models (empty when in sync)."""
+    import warnings
+
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
     import cellbatch.db.tables  # noqa: F401
 
-    with engine.connect() as connection:
+    with engine.connect() as connection, warnings.catch_warnings():
+        # SQLite cannot reflect an expression index (ux_app_user_username_folded), so it is
+        # not compared there; PostgreSQL compares it
+        warnings.filterwarnings("ignore", ".*expression-based index.*")
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return compare_metadata(context, SQLModel.metadata)
 

@@ -10,8 +10,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
+
+
+def unique_where(name: str, *columns: Any, where: str) -> Index:
+    """A partial unique index: ``columns`` are unique among the rows where ``where`` holds.
+
+    The process's uniqueness rules are held by the database too, so that two terminals
+    writing at once can never both pass them (see docs/concurrency.md).
+    """
+    condition = text(where)
+    return Index(name, *columns, unique=True, sqlite_where=condition, postgresql_where=condition)
 
 
 class User(SQLModel, table=True):
@@ -30,6 +40,10 @@ class User(SQLModel, table=True):
     locked: bool = False
     password_changed_at: datetime
     created_at: datetime
+
+
+# user IDs are unique whatever their case ("QA1" is not a second "qa1")
+Index("ux_app_user_username_folded", func.lower(User.__table__.c.username), unique=True)
 
 
 class SopVersion(SQLModel, table=True):
@@ -136,6 +150,13 @@ class MaterialLot(SQLModel, table=True):
 class Batch(SQLModel, table=True):
     """An expansion batch (a bank) or a dose batch for one recipient and infusion."""
 
+    __table_args__ = (
+        # one dose batch per recipient and infusion, unless it was rejected
+        unique_where(
+            "ux_batch_dose_slot", "recipient_id", "infusion_number", where="status <> 'rejected'"
+        ),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=40, unique=True, index=True)
     kind: str = Field(max_length=20, index=True)
@@ -186,7 +207,13 @@ class MaterialUse(SQLModel, table=True):
 class Vial(SQLModel, table=True):
     """A frozen vial of a bank: inventory that a thaw consumes once."""
 
-    __table_args__ = (UniqueConstraint("batch_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("batch_id", "number"),
+        # one vial in stock per storage position, whatever the case it was typed in
+        unique_where(
+            "ux_vial_position_in_stock", text("lower(location)"), where="thaw_entry_id IS NULL"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="batch.id", index=True)
@@ -224,7 +251,10 @@ class QcResult(SQLModel, table=True):
 class Bag(SQLModel, table=True):
     """The final product unit of a dose batch, identified by DIN and product code."""
 
-    __table_args__ = (UniqueConstraint("din", "product_code"),)
+    __table_args__ = (
+        UniqueConstraint("din", "product_code"),
+        Index("ux_bag_number", "batch_id", "number", unique=True),  # `--bag N` names one bag
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="batch.id", index=True)
@@ -254,6 +284,12 @@ class ReleaseDecision(SQLModel, table=True):
     """QA's decision on a batch: release, reject or quarantine."""
 
     __tablename__ = "release_decision"
+    __table_args__ = (
+        # one decision that locks the batch: a batch is released or rejected once
+        unique_where(
+            "ux_release_decision_final", "batch_id", where="decision IN ('release', 'reject')"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="batch.id", index=True)

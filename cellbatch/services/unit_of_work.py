@@ -30,6 +30,7 @@ from cellbatch.db.engine import LOCK_TIMEOUT_S
 from cellbatch.db.tables import AuditEntry, AuditHead
 from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.users import Actor
+from cellbatch.services.uniqueness import refusal
 
 Row = TypeVar("Row", bound=SQLModel)
 
@@ -96,18 +97,22 @@ class UnitOfWork:
             raise _unavailable(exc) from exc
         self._committed = True
 
-    def _flush(self) -> None:
+    def _flush(self, row: SQLModel | None = None) -> None:
         try:
             self.session.flush()
         except IntegrityError as exc:
-            raise RuleViolation(f"the database refused the change: {exc.orig}") from exc
+            refused = refusal(self.db, exc, row)  # while ``row`` still holds what was written
+            self.session.rollback()
+            raise (
+                refused or RuleViolation(f"the database refused the change: {exc.orig}")
+            ) from exc
         except OperationalError as exc:
             raise _unavailable(exc) from exc
 
     def add(self, row: Row, *, reason: str | None = None, batch_id: int | None = None) -> Row:
         """Insert ``row`` and audit its creation with its full content."""
         self.session.add(row)
-        self._flush()
+        self._flush(row)
         self.session.refresh(row)
         self.audit(
             "create",
@@ -135,7 +140,7 @@ class UnitOfWork:
         old = getattr(row, field)
         setattr(row, field, value)
         self.session.add(row)
-        self._flush()
+        self._flush(row)
         self.session.refresh(row)
         redact = field in REDACTED_FIELDS
         self.audit(

@@ -20,6 +20,7 @@ from cellbatch.services.batch_access import (
 )
 from cellbatch.services.commands.sops import pin_sop
 from cellbatch.services.queries.sops import sop_of
+from cellbatch.services.uniqueness import batch_code_free, dose_slot_free
 from cellbatch.services.unit_of_work import UnitOfWork
 
 
@@ -30,8 +31,7 @@ def batch_code(text: str, field: str = "BATCH") -> str:
 
 def _new_code(uow: UnitOfWork, code: str) -> str:
     code = batch_code(code)
-    if uow.session.execute(select(Batch).where(Batch.code == code)).first():
-        raise RuleViolation(f"batch {code} exists already")
+    batch_code_free(uow.session, code)
     return code
 
 
@@ -142,21 +142,7 @@ def start_dose(
                 f"({sop.label} schedules days "
                 f"{', '.join(map(str, rules.infusion_days))})",
             )
-        taken = (
-            uow.session.execute(
-                select(Batch.code).where(
-                    Batch.recipient_id == recipient,
-                    Batch.infusion_number == infusion,
-                    Batch.status != "rejected",
-                )
-            )
-            .scalars()
-            .first()
-        )
-        if taken:
-            raise RuleViolation(
-                f"recipient {recipient} already has dose batch {taken} for infusion {infusion}"
-            )
+        dose_slot_free(uow.session, recipient, infusion)
         # the vials must exist: a dose starts after its bank was frozen (the release decision
         # itself carries the server time, so it cannot be the floor of a backdated start)
         frozen_at = uow.session.execute(

@@ -38,6 +38,7 @@ from cellbatch.services.batch_access import (
 )
 from cellbatch.services.commands.qc import write_result
 from cellbatch.services.queries.sops import sop_of
+from cellbatch.services.uniqueness import positions_free
 from cellbatch.services.unit_of_work import UnitOfWork
 from cellbatch.site import load_site_settings
 
@@ -313,20 +314,7 @@ def freeze(
                 f"(positions 1 to {MAX_POSITION}), got {first_position}",
             )
         wanted = [f"{location} / position {first_position + n}" for n in range(vials)]
-        # a position is the same whatever the case it was typed in ("Tank 2" is "tank 2")
-        folded = [w.lower() for w in wanted]
-        taken = uow.session.execute(
-            select(Vial.location).where(
-                func.lower(Vial.location).in_(folded), Vial.thaw_entry_id.is_(None)
-            )
-        ).scalars()
-        occupied = sorted(taken, key=lambda w: folded.index(w.lower()))
-        if occupied:
-            more = f" (and {len(occupied) - 1} more of them)" if len(occupied) > 1 else ""
-            raise InvalidInput(
-                "--first-position",
-                f"{occupied[0]} already holds a vial in stock{more}; expected free positions",
-            )
+        positions_free(uow.session, wanted)
         uses = _materials(ctx, {"--cryoprotectant": cryoprotectant})
         entry = _write(
             ctx,

@@ -12,6 +12,7 @@ from cellbatch.domain.users import ROLE_NAMES, Actor, Role
 from cellbatch.services.auth import authenticate
 from cellbatch.services.passwords import hash_password, one_time_password
 from cellbatch.services.queries.users import UserView, user_view
+from cellbatch.services.uniqueness import user_id_free
 from cellbatch.services.unit_of_work import UnitOfWork
 from cellbatch.settings import security_settings
 
@@ -91,14 +92,7 @@ def add_user(
     name = _printed_name(full_name)
     initial = password or one_time_password()
     with UnitOfWork(db, actor) as uow:
-        same_id = uow.session.execute(
-            select(User.username).where(func.lower(User.username) == username.lower())
-        ).scalar_one_or_none()
-        if same_id is not None:
-            raise RuleViolation(
-                f"user ID {username!r} is taken ({same_id!r}): user IDs are unique whatever "
-                "their case, and never reused"
-            )
+        user_id_free(uow.session, username)
         same_name = uow.session.execute(
             select(User.username).where(func.lower(User.full_name) == name.lower())
         ).scalar_one_or_none()
