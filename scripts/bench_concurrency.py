@@ -73,7 +73,7 @@ def _timed_database(url: str):
 
 def _qc_writer(url: str, code: str, writes: int, barrier, queue) -> None:
     from cellbatch.services.auth import authenticate
-    from cellbatch.services.qc import record_qc
+    from cellbatch.services.commands.qc import record_qc
 
     db = _timed_database(url)
     tech = authenticate(db, "tech1", "demo-tech1")
@@ -168,7 +168,7 @@ def bench(backend: str, writers: int, writes: int, folder: Path) -> None:
     """Measure one backend: the floor, then cellbatch on one batch and on separate batches."""
     from sqlalchemy import text
 
-    from cellbatch.services import batches
+    from cellbatch.services.commands import batches
     from cellbatch.services.auth import authenticate
     from cellbatch.services.database import open_database
     from cellbatch.services.demo import load_demo
