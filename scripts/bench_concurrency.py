@@ -168,8 +168,8 @@ def bench(backend: str, writers: int, writes: int, folder: Path) -> None:
     """Measure one backend: the floor, then cellbatch on one batch and on separate batches."""
     from sqlalchemy import text
 
-    from cellbatch.services.commands import batches
     from cellbatch.services.auth import authenticate
+    from cellbatch.services.commands import batches
     from cellbatch.services.database import open_database
     from cellbatch.services.demo import load_demo
 
