@@ -34,12 +34,12 @@ def services(url: str, batches: int) -> None:
     from cellbatch.services.auth import authenticate
     from cellbatch.services.commands import batches as batch_service
     from cellbatch.services.commands import donors
-    from cellbatch.services.database import open_database
+    from cellbatch.services.database import init_database
     from cellbatch.services.demo import load_demo
     from cellbatch.services.queries.audit import verify_trail
     from cellbatch.services.queries.batch_view import batch_view
 
-    db = timed("open and migrate an empty database", open_database, url)
+    db, _ = timed("create and migrate an empty database", init_database, url)
     timed("load the demo data (both clinical cases)", load_demo, db)
     tech = authenticate(db, "tech1", "demo-tech1")
     donors.receive_tissue_lot(

@@ -60,11 +60,11 @@ def _run(args: argparse.Namespace, url: str) -> None:
     from cellbatch.services.auth import authenticate
     from cellbatch.services.commands import steps
     from cellbatch.services.commands.labels import print_labels
-    from cellbatch.services.database import open_database
+    from cellbatch.services.database import init_database
     from cellbatch.services.demo import load_demo
     from cellbatch.services.queries.documents import export_json, record_data
 
-    db = open_database(url)
+    db, _ = init_database(url)
     started = time.perf_counter()
     load_demo(db)
     print(f"database: {url.split('@')[-1]}; demo loaded in {time.perf_counter() - started:.2f} s")

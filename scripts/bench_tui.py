@@ -96,11 +96,11 @@ def make_batches(db_url: str, count: int) -> None:
     """Fill the demo database with expansion batches until it holds ``count`` batches."""
     from cellbatch.services.auth import authenticate
     from cellbatch.services.commands.batches import start_expansion
-    from cellbatch.services.database import open_database
+    from cellbatch.services.database import init_database
     from cellbatch.services.demo import is_empty, load_demo
     from cellbatch.services.queries.batches import count_batches
 
-    db = open_database(db_url)
+    db, _ = init_database(db_url)
     if is_empty(db):
         load_demo(db)
     have = count_batches(db)
@@ -155,7 +155,7 @@ def save_screenshots(folder: Path) -> None:
 
     from textual.widgets import Input
 
-    from cellbatch.services.database import open_database
+    from cellbatch.services.database import init_database
     from cellbatch.services.demo import load_demo
     from cellbatch.tui.app import build_app
     from cellbatch.tui.clock import FrozenClock
@@ -163,7 +163,7 @@ def save_screenshots(folder: Path) -> None:
     at = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/demo.db"
-        db = open_database(url)
+        db, _ = init_database(url)
         load_demo(db, now=at)
         db.dispose()
 

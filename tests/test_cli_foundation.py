@@ -113,11 +113,15 @@ def test_default_database_is_created_in_the_data_folder_on_first_use(cli, tmp_pa
     # a mistyped --db folder is said, not silently made into a new empty database
     missing = tmp_path / "no-such-folder" / "x.db"
     r = cli("--db", f"sqlite:///{missing}", "batch", "list")
+    assert r.code == 2 and f"--db: no database at {missing}" in r.err
+    assert not missing.parent.exists()
+    r = cli("--db", f"sqlite:///{missing}", "init")
     assert r.code == 2 and f"--db: folder {missing.parent} does not exist" in r.err
     assert not missing.parent.exists()
 
 
 def test_sop_list_json(cli):
+    assert cli("init").code == 0
     sops = json.loads(cli("sop", "list", "--json").out)["sops"]
     ids = {s["id"] for s in sops}
     assert {"SOP-EASC-EXP", "SOP-EASC-DOSE", "SOP-BMMSC-EXP", "SOP-FUC-BMMSC-DOSE"} <= ids

@@ -7,7 +7,7 @@ from cellbatch.db.database import Database
 
 
 def test_upgrade_head_on_empty_database_then_no_difference_from_models(empty_db_url):
-    db = Database(empty_db_url)
+    db = Database(empty_db_url, access="create")
     assert migrate.current_revision(db.engine) is None
     assert db.ensure_schema() == "created"
     assert migrate.current_revision(db.engine) == migrate.head_revision()
@@ -17,7 +17,8 @@ def test_upgrade_head_on_empty_database_then_no_difference_from_models(empty_db_
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}", access="create")
+    assert db.ensure_schema() == "created"
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -29,10 +30,12 @@ def test_old_schema_is_not_upgraded_silently(empty_db_url):
 
     from cellbatch.db.database import DatabaseUnavailable
 
-    db = Database(empty_db_url)
+    db = Database(empty_db_url, access="create")
     db.ensure_schema()
+    first = "420f9f62fa82"  # the initial schema
+    assert first in migrate.known_revisions() and first != migrate.head_revision()
     with db.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'older'")
+        conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{first}'")
     with pytest.raises(DatabaseUnavailable, match="run `cellbatch init` to upgrade"):
         db.ensure_schema()
     db.dispose()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from textual.widgets import Input
 
-from cellbatch.services.database import open_database
+from cellbatch.services.database import init_database
 from cellbatch.services.demo import load_demo
 from cellbatch.tui.app import build_app
 from cellbatch.tui.clock import FrozenClock
@@ -26,7 +26,7 @@ SIZES = [(80, 24), (120, 40)]
 @pytest.fixture(scope="module")
 def _frozen_demo(tmp_path_factory):
     path = tmp_path_factory.mktemp("frozen-demo") / "demo.db"
-    db = open_database(f"sqlite:///{path}")
+    db, _ = init_database(f"sqlite:///{path}")
     load_demo(db, now=DEMO_AT)
     db.dispose()
     return path

@@ -89,12 +89,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    except Exception as exc:  # a bug or an outage; still no traceback for the user
-        name = type(exc).__name__
-        if "OperationalError" in name or "InterfaceError" in name:
-            _fail(f"database unavailable: {getattr(exc, 'orig', exc)}", 8)
+    except Exception as exc:  # an outage or a bug; still no traceback for the user
+        from cellbatch.services.database import explain_failure
+
+        known = explain_failure(exc)
+        if known is not None:
+            _fail(str(known), known.exit_code)
         _fail(
-            f"unexpected {name}: {exc}. Nothing was saved. "
+            f"unexpected {type(exc).__name__}. Nothing was saved. "
             "Please report this with the command you ran.",
             70,
         )

@@ -14,9 +14,14 @@ audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the audit chain and every audited record; exit 1 naming the first break."""
+    from cellbatch.services.database import DatabaseDamaged
     from cellbatch.services.queries.audit import verify_trail
 
-    report = verify_trail(database())
+    try:
+        report = verify_trail(database(read_only=True))
+    except DatabaseDamaged as exc:  # so damaged that it does not even open
+        typer.echo(f"AUDIT TRAIL BROKEN: {exc}", err=True)
+        raise typer.Exit(1) from None
     if report.ok:
         typer.echo(
             f"audit trail intact: {report.entries_checked} entries, "

@@ -38,11 +38,16 @@ class State:
 STATE = State()
 
 
-def database(*, upgrade: bool = False) -> Database:
-    """The database named by ``--db``, ``CELLBATCH_DATABASE_URL`` or the default."""
+def database(*, read_only: bool = False) -> Database:
+    """The existing database named by ``--db``, ``CELLBATCH_DATABASE_URL`` or the default.
+
+    Commands that only show records open it ``read_only`` (an SQLite file read-only, so
+    an archived copy on read-only media opens too). Nothing is ever created here: only
+    ``cellbatch init`` (and the demo loader) create a database.
+    """
     from cellbatch.services.database import open_database
 
-    return open_database(STATE.db_url, upgrade=upgrade)
+    return open_database(STATE.db_url, read_only=read_only)
 
 
 def read_secret(prompt: str, *, from_stdin: bool, field: str = "password") -> str:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cellbatch.cli.common import database
+from cellbatch.cli.common import STATE
 
 
 def demo(
@@ -14,10 +14,11 @@ def demo(
         bool, typer.Option("--if-empty", help="Do nothing (and succeed) on a non-empty database.")
     ] = False,
 ) -> None:
-    """Fill an empty database with demo users, SOP-driven batches and QC."""
+    """Fill an empty database with demo users, SOP-driven batches and QC (made if missing)."""
+    from cellbatch.services.database import init_database
     from cellbatch.services.demo import is_empty, load_demo
 
-    db = database()
+    db, _done = init_database(STATE.db_url)
     if if_empty and not is_empty(db):
         return
     accounts = load_demo(db)

@@ -2,32 +2,67 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from cellbatch.db import locks, migrate
-from cellbatch.db.engine import WRITE_OPTION, make_engine, normalise_url
-from cellbatch.domain.errors import CellbatchError
+from cellbatch.db.engine import (
+    WRITE_OPTION,
+    Access,
+    SqliteFile,
+    make_engine,
+    normalise_url,
+    open_engine,
+)
+from cellbatch.db.failures import (
+    DatabaseReadOnly,
+    DatabaseUnavailable,
+    SchemaMismatch,
+    database_problem,
+)
+from cellbatch.domain.errors import InvalidInput
+
+__all__ = ["Database", "DatabaseUnavailable", "SchemaState", "server_now"]
+
+CELLBATCH_TABLES = frozenset({"app_user", "audit_entry", "audit_head"})
+"""Tables every cellbatch database has had since its first schema."""
 
 
-class DatabaseUnavailable(CellbatchError):
-    """The database cannot be opened or is at the wrong schema version."""
+@dataclass(frozen=True)
+class SchemaState:
+    """What a database holds, as far as this program is concerned."""
 
-    exit_code = 8
+    kind: Literal["empty", "current", "older", "newer", "foreign", "unversioned"]
+    revision: str | None = None
+    tables: tuple[str, ...] = ()
 
 
 class Database:
-    """A database the program works on, opened by URL."""
+    """A database the program works on, opened by URL for reading, writing or creating.
 
-    def __init__(self, url: str) -> None:
+    ``read`` opens an SQLite file read-only (its writes, such as a failed log-in or the
+    record of a print, go through a separate connection that may be refused); ``write``
+    opens an existing database only; ``create`` may make a new one.
+    """
+
+    def __init__(self, url: str, *, access: Access = "write") -> None:
         self.url = normalise_url(url)
-        self.engine: Engine = make_engine(self.url)
-        self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
+        self.access: Access = access
+        self.engine: Engine
+        self._sqlite: SqliteFile | None
+        self.engine, self._sqlite = open_engine(self.url, access)
+        self._write_engine: Engine | None = None
+        if access != "read":
+            self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
 
     @property
     def backend(self) -> str:
@@ -39,15 +74,19 @@ class Database:
         """The URL without its password, for showing."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    @property
+    def read_only_media(self) -> bool:
+        """Whether this is an SQLite file that nothing can write (read-only media or copy)."""
+        return self._sqlite is not None and not self._sqlite.writable
+
     def files(self) -> tuple[Path, ...]:
         """The files the records are kept in: never overwritten by a document.
 
         For SQLite, the database file and its journal companions; a server keeps its own.
         """
-        database = self.engine.url.database
-        if self.backend != "sqlite" or not database or database == ":memory:":
+        if self._sqlite is None:
             return ()
-        path = Path(database).expanduser()
+        path = self._sqlite.path
         return (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal")))
 
     def session(self) -> Session:
@@ -59,7 +98,16 @@ class Database:
 
         The lock is taken before anything is read (see :mod:`cellbatch.db.locks`); it waits
         for the writer before it, and raises ``OperationalError`` after the lock timeout.
+        DatabaseReadOnly when the SQLite file cannot be written at all.
         """
+        if self._sqlite is not None and not self._sqlite.writable:
+            raise DatabaseReadOnly(
+                f"the database file {self._sqlite.path} is read-only (a read-only copy or "
+                "medium): nothing was saved. Work on the writable database"
+            )
+        if self._write_engine is None:
+            engine = make_engine(self.url, "write")
+            self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         session = Session(self._write_engine, expire_on_commit=False)
         try:
             locks.hold(session.connection(), locks.WRITE_LOCK)
@@ -68,24 +116,93 @@ class Database:
             raise
         return session
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Database]:
+        """The database as of one moment: every read inside sees the same committed state.
+
+        One connection in one read transaction (REPEATABLE READ on PostgreSQL; on SQLite the
+        transaction's first read fixes what it sees). A document built inside never mixes
+        the states before and after another terminal's write.
+        """
+        with self.engine.connect() as connection:
+            if self.backend == "postgresql":
+                connection = connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            with connection.begin():
+                connection.execute(text("SELECT 1 FROM audit_head")).all()  # fixes the snapshot
+                yield _Snapshot(self, connection)
+
+    def schema_state(self) -> SchemaState:
+        """Whether the database is empty, cellbatch's (at which schema), or something else."""
+        try:
+            with self.engine.connect() as connection:
+                tables = set(inspect(connection).get_table_names())
+                revision = None
+                if "alembic_version" in tables:
+                    revision = connection.execute(
+                        text("SELECT version_num FROM alembic_version")
+                    ).scalar()
+        except DBAPIError as exc:
+            raise database_problem(exc) from exc
+        listed = tuple(sorted(tables))
+        if not tables:
+            return SchemaState("empty")
+        if not CELLBATCH_TABLES <= tables:
+            return SchemaState("foreign", revision, listed)
+        if revision is None:
+            return SchemaState("unversioned", None, listed)
+        if revision == migrate.head_revision():
+            return SchemaState("current", revision, listed)
+        if revision in migrate.known_revisions():
+            return SchemaState("older", revision, listed)
+        return SchemaState("newer", revision, listed)
+
     def ensure_schema(self, *, upgrade: bool = False) -> str:
-        """Create the schema on an empty database; upgrade an old one only when asked.
+        """Check the schema; create it (``create`` access only) or upgrade it when asked.
 
         Returns what was done: ``created``, ``upgraded`` or ``current`` (also when another
         terminal created or upgraded it while this one waited for the migration lock).
+        Refuses, changing nothing, a database that is not cellbatch's, one made by a newer
+        program, and one whose schema version was removed.
         """
+        state = self.schema_state()
         head = migrate.head_revision()
-        try:
-            current = migrate.current_revision(self.engine)
-            if current == head:
-                return "current"
-            if current is not None and not upgrade:
-                raise self._needs_upgrade(current, head)
+        where = self.display_url
+        if state.kind == "current":
+            return "current"
+        if state.kind == "empty" and self.access != "create":
+            raise InvalidInput(
+                "--db",
+                f"database {where} is empty, not a cellbatch database: check --db; "
+                "`cellbatch init` creates one",
+            )
+        if state.kind == "foreign":
+            shown = ", ".join(state.tables[:5]) + (", …" if len(state.tables) > 5 else "")
+            raise InvalidInput(
+                "--db",
+                f"database {where} is not a cellbatch database (it holds other tables: "
+                f"{shown}): check --db; cellbatch leaves it untouched",
+            )
+        if state.kind == "unversioned":
+            raise SchemaMismatch(
+                f"database {where} has cellbatch's tables but no schema version (its "
+                "alembic_version table was emptied or removed outside the program): nothing "
+                "can say which schema it has. Restore the last verified backup; `cellbatch "
+                "init` will not change it"
+            )
+        if state.kind == "newer":
+            raise SchemaMismatch(
+                f"database {where} was made by a newer version of cellbatch (schema "
+                f"{state.revision}, unknown to this program, which knows up to {head}): use "
+                "that newer version of cellbatch; do not run `cellbatch init` with this one"
+            )
+        if state.kind == "older" and not upgrade:
+            raise self._needs_upgrade(state.revision, head)
+        try:  # under the migration lock: another terminal may be doing it right now
             before = migrate.upgrade(self.url, from_empty_only=not upgrade)
-        except OperationalError as exc:
-            raise DatabaseUnavailable(
-                f"cannot open database {self.display_url}: {exc.orig}"
-            ) from exc
+        except DBAPIError as exc:
+            raise database_problem(exc) from exc
         if before == head:
             return "current"
         if before is None:
@@ -94,8 +211,8 @@ class Database:
             raise self._needs_upgrade(before, head)
         return "upgraded"
 
-    def _needs_upgrade(self, current: str, head: str) -> DatabaseUnavailable:
-        return DatabaseUnavailable(
+    def _needs_upgrade(self, current: str | None, head: str) -> SchemaMismatch:
+        return SchemaMismatch(
             f"database {self.display_url} is at schema {current}, this program needs {head}: "
             "run `cellbatch init` to upgrade it"
         )
@@ -103,6 +220,36 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self._write_engine is not None:
+            self._write_engine.dispose()
+
+
+class _Snapshot(Database):
+    """A database seen through one open read transaction (see :meth:`Database.snapshot`)."""
+
+    def __init__(self, parent: Database, connection: Connection) -> None:  # noqa: D107
+        self.url = parent.url
+        self.access = "read"
+        self.engine = parent.engine
+        self._sqlite = parent._sqlite
+        self._write_engine = None
+        self._connection = connection
+
+    def session(self) -> Session:
+        """A session inside the snapshot's transaction (closing it leaves the transaction)."""
+        return Session(bind=self._connection, expire_on_commit=False)
+
+    def write_session(self) -> Session:
+        """Never: a snapshot is for reading."""
+        raise RuntimeError("a snapshot is read-only: write through the database itself")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Database]:
+        """Already one snapshot."""
+        yield self
+
+    def dispose(self) -> None:
+        """The parent database owns the engine."""
 
 
 def server_now(session: Session) -> datetime:

@@ -19,6 +19,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+LOCK_TIMEOUT_S = 10.0
+"""How long a write waits for another terminal's write to finish before it is refused."""
+
 ADVISORY_NAMESPACE = 0x63656C6C
 """First key of cellbatch's PostgreSQL advisory locks ('cell'): keeps clear of other apps'."""
 

@@ -33,6 +33,13 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
+def known_revisions() -> frozenset[str]:
+    """Every schema revision this program's migrations know (older ones and the head)."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions())
+
+
 def _revision(connection: Connection) -> str | None:
     if not inspect(connection).has_table("alembic_version"):
         return None
@@ -54,8 +61,11 @@ def upgrade(url: str, *, from_empty_only: bool = False) -> str | None:
     """
     from alembic import command
 
-    engine = make_engine(url, lock_timeout=MIGRATION_LOCK_TIMEOUT_S)
+    engine = make_engine(url, "create", lock_timeout=MIGRATION_LOCK_TIMEOUT_S)
     try:
+        if engine.dialect.name == "sqlite":  # kept in the file: every later connection uses it
+            with engine.connect() as connection:  # outside any transaction
+                connection.connection.dbapi_connection.execute("PRAGMA journal_mode=WAL")
         with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
             locks.hold(connection, locks.MIGRATION_LOCK)
             before = _revision(connection)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from cellbatch.db.database import Database, server_now
+from cellbatch.db.failures import DatabaseReadOnly
 from cellbatch.db.tables import User
 from cellbatch.domain.errors import AuthenticationFailed, InvalidInput
 from cellbatch.domain.users import Actor, Role
@@ -25,6 +26,13 @@ def actor_of(user: User) -> Actor:
 
 
 def _record_failure(db: Database, username: str, why: str) -> str:
+    try:
+        return _count_failure(db, username, why)
+    except DatabaseReadOnly:  # an archived copy or a standby: nothing can be recorded there
+        return " (this attempt could not be recorded: the database is read-only)"
+
+
+def _count_failure(db: Database, username: str, why: str) -> str:
     limit = security_settings().max_failed_attempts
     with UnitOfWork(db, None) as uow:
         user = uow.session.execute(
@@ -80,10 +88,13 @@ def authenticate(
         raise AuthenticationFailed(f"user ID or password wrong for {username!r}{note}")
     assert user is not None
     if user.failed_attempts:
-        with UnitOfWork(db, actor_of(user)) as uow:
-            fresh = uow.session.get(User, user.id)
-            uow.change(fresh, "failed_attempts", 0, action="login", reason="successful log-in")
-            uow.commit()
+        try:
+            with UnitOfWork(db, actor_of(user)) as uow:
+                fresh = uow.session.get(User, user.id)
+                uow.change(fresh, "failed_attempts", 0, action="login", reason="successful log-in")
+                uow.commit()
+        except DatabaseReadOnly:
+            pass  # a read-only copy keeps its counts as they were
     if not allow_expired:
         if user.must_change_password:
             raise AuthenticationFailed(

@@ -13,10 +13,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel
 
-from cellbatch.db import locks
 from cellbatch.db.audit_chain import (
     REDACTED_FIELDS,
     canonical_value,
@@ -25,8 +24,8 @@ from cellbatch.db.audit_chain import (
     public_content,
     row_hash,
 )
-from cellbatch.db.database import Database, DatabaseUnavailable, server_now
-from cellbatch.db.engine import LOCK_TIMEOUT_S
+from cellbatch.db.database import Database, server_now
+from cellbatch.db.failures import database_problem
 from cellbatch.db.tables import AuditEntry, AuditHead
 from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.users import Actor
@@ -48,16 +47,6 @@ def display(value: Any) -> str | None:
     return str(canonical)
 
 
-def _unavailable(exc: OperationalError) -> DatabaseUnavailable:
-    """The refusal for a database that is busy beyond the lock timeout, or unreachable."""
-    if locks.timed_out(exc):
-        return DatabaseUnavailable(
-            "the database is busy: another terminal's write held it for more than "
-            f"{LOCK_TIMEOUT_S:g} s; nothing was saved, try again"
-        )
-    return DatabaseUnavailable(f"database unavailable, nothing saved: {exc.orig}")
-
-
 class UnitOfWork:
     """A transaction that records who did what, and rolls back unless committed."""
 
@@ -71,13 +60,13 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         try:
             self.session = self.db.write_session()  # the write lock first ...
-        except OperationalError as exc:
-            raise _unavailable(exc) from exc
+        except DBAPIError as exc:
+            raise database_problem(exc) from exc
         try:
             self.now = server_now(self.session)  # ... then the clock
-        except OperationalError as exc:
+        except DBAPIError as exc:
             self.session.close()
-            raise _unavailable(exc) from exc
+            raise database_problem(exc) from exc
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -92,9 +81,9 @@ class UnitOfWork:
         except IntegrityError as exc:
             self.session.rollback()
             raise RuleViolation(f"the database refused the change: {exc.orig}") from exc
-        except OperationalError as exc:
+        except DBAPIError as exc:
             self.session.rollback()
-            raise _unavailable(exc) from exc
+            raise database_problem(exc) from exc
         self._committed = True
 
     def _flush(self, row: SQLModel | None = None) -> None:
@@ -106,8 +95,8 @@ class UnitOfWork:
             raise (
                 refused or RuleViolation(f"the database refused the change: {exc.orig}")
             ) from exc
-        except OperationalError as exc:
-            raise _unavailable(exc) from exc
+        except DBAPIError as exc:
+            raise database_problem(exc) from exc
 
     def add(self, row: Row, *, reason: str | None = None, batch_id: int | None = None) -> Row:
         """Insert ``row`` and audit its creation with its full content."""

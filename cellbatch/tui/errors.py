@@ -5,14 +5,12 @@ from __future__ import annotations
 
 def describe_error(error: BaseException) -> str:
     """One sentence for the user about ``error`` (a refusal, an outage or a bug)."""
-    from cellbatch.domain.errors import CellbatchError
+    from cellbatch.services.database import explain_failure
 
-    if isinstance(error, CellbatchError):
-        return str(error)
-    name = type(error).__name__
-    if "OperationalError" in name or "InterfaceError" in name:
-        return f"database unavailable, nothing saved: {getattr(error, 'orig', error)}"
-    return f"unexpected {name}: {error}. Nothing was saved; please report this."
+    known = explain_failure(error)
+    if known is not None:
+        return str(known)
+    return f"unexpected {type(error).__name__}. Nothing was saved; please report this."
 
 
 def field_of(error: BaseException) -> str | None:

@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from cellbatch.db.audit_chain import GENESIS_HASH, entry_hash, row_hash
 from cellbatch.db.database import Database
+from cellbatch.db.failures import DatabaseDamaged, database_problem
 from cellbatch.db.tables import AUDITED_TABLES, AuditEntry, AuditHead
 from cellbatch.domain.timeparse import as_utc
 
@@ -106,8 +108,22 @@ def count_entries(db: Database, *, batch_id: int | None = None) -> int:
 
 
 def verify_trail(db: Database) -> VerifyReport:
-    """Check the chain link by link, then every audited row against its last entry."""
+    """Check the chain link by link, then every audited row against its last entry.
+
+    A damaged database file is reported as a problem (the trail cannot be proved), not raised.
+    """
     report = VerifyReport()
+    try:
+        _verify(db, report)
+    except DBAPIError as exc:
+        problem = database_problem(exc)
+        if not isinstance(problem, DatabaseDamaged):
+            raise problem from exc
+        report.problems.append(f"{problem} (checked {report.entries_checked} entries before)")
+    return report
+
+
+def _verify(db: Database, report: VerifyReport) -> None:
     latest: dict[tuple[str, str], tuple[int, str]] = {}
     expected_seq = 1
     prev = GENESIS_HASH
@@ -177,4 +193,3 @@ def verify_trail(db: Database) -> VerifyReport:
                 report.problems.append(
                     f"{name} {row_id} was removed outside the program (last audit entry #{seq})"
                 )
-    return report
