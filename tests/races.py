@@ -57,7 +57,7 @@ class CliRun:
 
 def _racer(url: str, prepare: Racer, barrier, queue, index: int) -> None:
     try:
-        db = Database(url)
+        db = Database(url, access="create")  # a race of two inits starts with no database
         go = prepare(db)
         barrier.wait(timeout=60)
         try:

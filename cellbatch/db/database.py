@@ -203,6 +203,7 @@ class Database:
             before = migrate.upgrade(self.url, from_empty_only=not upgrade)
         except DBAPIError as exc:
             raise database_problem(exc) from exc
+        self.engine.dispose()  # connections opened before saw the file before (its journal mode)
         if before == head:
             return "current"
         if before is None:

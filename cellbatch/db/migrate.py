@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import inspect, text
@@ -52,6 +54,23 @@ def current_revision(engine: Engine) -> str | None:
         return _revision(connection)
 
 
+def _use_wal(dbapi_connection, attempts: int = 600) -> None:
+    """Put an SQLite file in WAL mode (kept in the file: every later connection uses it).
+
+    Two terminals switching a new file at the same moment would each wait for the other's
+    lock; SQLite refuses one at once (SQLITE_BUSY) instead of waiting, so it tries again.
+    """
+    for _ in range(attempts):
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            time.sleep(0.1)
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
 def upgrade(url: str, *, from_empty_only: bool = False) -> str | None:
     """Bring the schema of the database at ``url`` to the head revision, under the migration lock.
 
@@ -63,9 +82,9 @@ def upgrade(url: str, *, from_empty_only: bool = False) -> str | None:
 
     engine = make_engine(url, "create", lock_timeout=MIGRATION_LOCK_TIMEOUT_S)
     try:
-        if engine.dialect.name == "sqlite":  # kept in the file: every later connection uses it
+        if engine.dialect.name == "sqlite":
             with engine.connect() as connection:  # outside any transaction
-                connection.connection.dbapi_connection.execute("PRAGMA journal_mode=WAL")
+                _use_wal(connection.connection.dbapi_connection)
         with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
             locks.hold(connection, locks.MIGRATION_LOCK)
             before = _revision(connection)
