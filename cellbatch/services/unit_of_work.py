@@ -73,6 +73,8 @@ class UnitOfWork:
         if not self._committed:
             self.session.rollback()
         self.session.close()
+        if isinstance(exc, DBAPIError):  # a statement of the use case itself failed
+            raise database_problem(exc) from exc
 
     def commit(self) -> None:
         """Make every write of this unit of work permanent, together."""
