@@ -219,13 +219,15 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--writes", type=int, default=40, help="writes per writer")
     parser.add_argument("--race-rounds", type=int, default=10, help="0 skips the races")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], help="only this one")
     args = parser.parse_args()
-    if not os.environ.get("CELLBATCH_TEST_PG_URL"):
+    backends = [args.backend] if args.backend else ["sqlite", "postgresql"]
+    if "postgresql" in backends and not os.environ.get("CELLBATCH_TEST_PG_URL"):
         with_postgres = [str(HERE / "with-postgres"), sys.executable, __file__, *sys.argv[1:]]
         os.execv(with_postgres[0], with_postgres)
     with tempfile.TemporaryDirectory() as folder:
         os.environ["CELLBATCH_DATA_DIR"] = folder
-        for backend in ("sqlite", "postgresql"):
+        for backend in backends:
             bench(backend, args.writers, args.writes, Path(folder))
     if args.race_rounds:
         sys.exit(races(args.race_rounds))

@@ -261,6 +261,30 @@ def test_race_qc_results_on_one_batch_all_land_in_time_order(demo_db):
     _verified_intact(demo_db)  # also: no audit entry is timed before the one it follows
 
 
+@GMP32
+def test_a_write_waits_for_the_write_lock_from_its_start_then_is_refused_cleanly(db_url):
+    """The lock is taken before anything is read, so a writer that merely began holds it."""
+    from cellbatch.db.database import Database, DatabaseUnavailable
+    from cellbatch.services.commands.users import create_first_admin
+
+    holder = Database(db_url)
+    waiter = Database(db_url, lock_timeout=0.3)
+    session = holder.write_session()  # began a unit of work, read and wrote nothing yet
+    try:
+        with pytest.raises(DatabaseUnavailable) as refused:
+            create_first_admin(waiter, "admin", "Ada Admin", ADMIN_PASSWORD)
+        assert str(refused.value).startswith(
+            "the database is busy: another terminal's write held it for more than "
+        )
+        assert str(refused.value).endswith("nothing was saved, try again")
+    finally:
+        session.close()
+    create_first_admin(waiter, "admin", "Ada Admin", ADMIN_PASSWORD)
+    assert [u.username for u in list_users(waiter)] == ["admin"]
+    holder.dispose()
+    waiter.dispose()
+
+
 def test_verify_reports_an_audit_entry_timed_before_the_one_it_follows(admin_db, monkeypatch):
     from cellbatch.services import unit_of_work
 

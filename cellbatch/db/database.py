@@ -29,6 +29,7 @@ from cellbatch.db.failures import (
     SchemaMismatch,
     database_problem,
 )
+from cellbatch.db.locks import LOCK_TIMEOUT_S
 from cellbatch.domain.errors import InvalidInput
 
 __all__ = ["Database", "DatabaseUnavailable", "SchemaState", "server_now"]
@@ -51,15 +52,18 @@ class Database:
 
     ``read`` opens an SQLite file read-only (its writes, such as a failed log-in or the
     record of a print, go through a separate connection that may be refused); ``write``
-    opens an existing database only; ``create`` may make a new one.
+    opens an existing database only; ``create`` may make a new one. ``lock_timeout``
+    (seconds) is how long a write waits for the one before it.
     """
 
-    def __init__(self, url: str, *, access: Access = "write") -> None:
+    def __init__(
+        self, url: str, *, access: Access = "write", lock_timeout: float = LOCK_TIMEOUT_S
+    ) -> None:
         self.url = normalise_url(url)
         self.access: Access = access
         self.engine: Engine
         self._sqlite: SqliteFile | None
-        self.engine, self._sqlite = open_engine(self.url, access)
+        self.engine, self._sqlite = open_engine(self.url, access, lock_timeout=lock_timeout)
         self._write_engine: Engine | None = None
         if access != "read":
             self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})

@@ -12,14 +12,16 @@ only creating (``cellbatch init``, the demo loader) may make a new file.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import create_engine
 
 from cellbatch.db.failures import DatabaseUnavailable
@@ -74,9 +76,31 @@ def _postgresql_settings(lock_timeout: float):
     return on_connect
 
 
-def _sqlite_begin(connection) -> None:
-    immediate = connection.get_execution_options().get(WRITE_OPTION)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+def _sqlite_begin(lock_timeout: float):
+    def on_begin(connection) -> None:
+        if not connection.get_execution_options().get(WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN")
+            return
+        # SQLite's own busy handler polls ever more slowly (at last every 100 ms), so a writer
+        # that has waited long keeps losing the lock to newer ones and can wait past the
+        # timeout; polling in short random steps gives every waiting writer the same chance
+        # each time the lock comes free
+        driver = connection.connection.driver_connection
+        deadline = time.monotonic() + lock_timeout
+        driver.execute("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                try:
+                    driver.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                        raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+                time.sleep(random.uniform(0.0005, 0.004))
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
+
+    return on_begin
 
 
 def check_sqlite_file(path: Path, access: Access) -> None:
@@ -213,7 +237,7 @@ def open_engine(
         if path is None:  # in memory: nothing to check
             engine = create_engine(url, connect_args={"check_same_thread": False})
             event.listen(engine, "connect", lambda c, _r: _set_up(c, lock_timeout))
-            event.listen(engine, "begin", _sqlite_begin)
+            event.listen(engine, "begin", _sqlite_begin(lock_timeout))
             return engine, None
         folder = path.parent
         if access == "create":
@@ -226,7 +250,7 @@ def open_engine(
         check_sqlite_file(path, access)
         opener = SqliteFile(path, access, lock_timeout)
         engine = create_engine(url, creator=opener.connect)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin(lock_timeout))
         return engine, opener
     if backend == "postgresql":
         options = {}

@@ -90,44 +90,24 @@ def _refuse_broken_rules() -> None:
             )
 
 
+INDEXES = (  # name, table, columns, partial condition
+    ("ux_batch_dose_slot", "batch", ["recipient_id", "infusion_number"], DOSE_SLOT),
+    ("ux_vial_position_in_stock", "vial", [sa.text("lower(location)")], IN_STOCK),
+    ("ux_release_decision_final", "release_decision", ["batch_id"], FINAL),
+    ("ux_bag_number", "bag", ["batch_id", "number"], None),
+    ("ux_app_user_username_folded", "app_user", [sa.text("lower(username)")], None),
+)
+
+
 def upgrade() -> None:
     _refuse_broken_rules()
-    op.create_index(
-        "ux_batch_dose_slot",
-        "batch",
-        ["recipient_id", "infusion_number"],
-        unique=True,
-        sqlite_where=sa.text(DOSE_SLOT),
-        postgresql_where=sa.text(DOSE_SLOT),
-    )
-    op.create_index(
-        "ux_vial_position_in_stock",
-        "vial",
-        [sa.text("lower(location)")],
-        unique=True,
-        sqlite_where=sa.text(IN_STOCK),
-        postgresql_where=sa.text(IN_STOCK),
-    )
-    op.create_index(
-        "ux_release_decision_final",
-        "release_decision",
-        ["batch_id"],
-        unique=True,
-        sqlite_where=sa.text(FINAL),
-        postgresql_where=sa.text(FINAL),
-    )
-    op.create_index("ux_bag_number", "bag", ["batch_id", "number"], unique=True)
-    op.create_index(
-        "ux_app_user_username_folded", "app_user", [sa.text("lower(username)")], unique=True
-    )
+    for name, table, columns, where in INDEXES:
+        partial = {} if where is None else {
+            "sqlite_where": sa.text(where), "postgresql_where": sa.text(where)
+        }
+        op.create_index(name, table, columns, unique=True, **partial)
 
 
 def downgrade() -> None:
-    for index, table in (
-        ("ux_app_user_username_folded", "app_user"),
-        ("ux_bag_number", "bag"),
-        ("ux_release_decision_final", "release_decision"),
-        ("ux_vial_position_in_stock", "vial"),
-        ("ux_batch_dose_slot", "batch"),
-    ):
-        op.drop_index(index, table_name=table)
+    for name, table, _columns, _where in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
