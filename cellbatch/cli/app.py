@@ -19,6 +19,7 @@ from cellbatch.cli import (
     user_cmd,
 )
 from cellbatch.cli.common import STATE
+from cellbatch.cli.terminal import check_text_arguments, terminal_safe_output
 from cellbatch.domain.errors import CellbatchError
 
 app = typer.Typer(
@@ -78,8 +79,14 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; every failure becomes a one-line message and an exit code."""
+    command = check_text_arguments(typer.main.get_command(app))
+    with terminal_safe_output():
+        _run(command, argv)
+
+
+def _run(command: typer.core.TyperGroup, argv: list[str] | None) -> None:
     try:
-        code = app(args=argv, standalone_mode=False, prog_name="cellbatch")
+        code = command(args=argv, standalone_mode=False, prog_name="cellbatch")
     except CellbatchError as exc:
         _fail(str(exc), exc.exit_code)
     except typer.Abort:

@@ -7,12 +7,12 @@ need them, so ``cellbatch --help`` stays fast.
 from __future__ import annotations
 
 import getpass
-import json
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cellbatch.cli.terminal import json_text
 from cellbatch.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -53,7 +53,12 @@ def database(*, read_only: bool = False) -> Database:
 def read_secret(prompt: str, *, from_stdin: bool, field: str = "password") -> str:
     """A password from standard input or a no-echo prompt; never echoed, never logged."""
     if from_stdin:
-        line = sys.stdin.readline()
+        try:
+            line = sys.stdin.readline()
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                field, "the text on standard input is not valid UTF-8; expected text in UTF-8"
+            ) from None
         secret = line.rstrip("\r\n")
         if not secret:
             raise InvalidInput(field, "expected a password on standard input, got nothing")
@@ -79,7 +84,7 @@ def login(db: Database, user: str, password_stdin: bool) -> Actor:
 
 def emit_json(data: Any) -> None:
     """Print ``data`` as indented JSON."""
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    typer.echo(json_text(data))
 
 
 def table(rows: list[list[str]], headers: list[str]) -> None:

@@ -1,7 +1,10 @@
 """SQLModel tables: the stored records. Services convert them to plain read models.
 
-Times are timezone-aware UTC. Quantities are stored as canonical magnitudes (see
-``cellbatch.units``): cells, mL, %, °C, minutes, kg. Every table except the audit
+Text columns take their lengths from the rules that check the text on its way in
+(``cellbatch.domain.text``, the SOP's keys in ``cellbatch.domain.sop``): whatever a rule
+accepts fits its column, on SQLite and on PostgreSQL. Times are timezone-aware UTC.
+Quantities are stored as canonical magnitudes (see ``cellbatch.units``): cells, mL, %, °C,
+minutes, kg. Every table except the audit
 trail itself is audited: each row's state is hashed into the audit chain.
 """
 
@@ -12,6 +15,15 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
+
+from cellbatch.domain.sop import MAX_KEY
+from cellbatch.domain.text import (
+    MAX_CODE,
+    MAX_NAME,
+    MAX_SUPPLIER_LOT,
+    MAX_TEXT,
+    MAX_VIAL_LOCATION,
+)
 
 
 def unique_where(name: str, *columns: Any, where: str) -> Index:
@@ -31,7 +43,7 @@ class User(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, unique=True, index=True)
-    full_name: str = Field(max_length=200)
+    full_name: str = Field(max_length=MAX_NAME)
     role: str = Field(max_length=20)
     password_hash: str = Field(max_length=300)
     active: bool = True
@@ -53,10 +65,10 @@ class SopVersion(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("sop_id", "version"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    sop_id: str = Field(max_length=64, index=True)
+    sop_id: str = Field(max_length=MAX_KEY, index=True)
     version: str = Field(max_length=20)
     status: str = Field(max_length=20)
-    title: str = Field(max_length=300)
+    title: str = Field(max_length=MAX_TEXT)
     kind: str = Field(max_length=20)
     content_hash: str = Field(max_length=64)
     content: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
@@ -72,7 +84,7 @@ class SopApproval(SQLModel, table=True):
     sop_version_id: int = Field(foreign_key="sop_version.id", index=True, unique=True)
     content_hash: str = Field(max_length=64)
     signer_id: int = Field(foreign_key="app_user.id")
-    signer_name: str = Field(max_length=200)
+    signer_name: str = Field(max_length=MAX_NAME)
     signed_at: datetime
 
 
@@ -80,8 +92,8 @@ class Donor(SQLModel, table=True):
     """A donor, known only by a pseudonymous code."""
 
     id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(max_length=40, unique=True, index=True)
-    relationship: str = Field(max_length=60)
+    code: str = Field(max_length=MAX_CODE, unique=True, index=True)
+    relationship: str = Field(max_length=MAX_TEXT)
     sex: str = Field(max_length=1)
     birth_year: int
     eligibility: str = Field(default="pending", max_length=30)
@@ -95,7 +107,7 @@ class DonorTest(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     donor_id: int = Field(foreign_key="donor.id", index=True)
-    marker: str = Field(max_length=60)
+    marker: str = Field(max_length=MAX_TEXT)
     result: str = Field(max_length=20)
     sampled_on: date
     recorded_at: datetime
@@ -120,7 +132,7 @@ class TissueLot(SQLModel, table=True):
     __tablename__ = "tissue_lot"
 
     id: int | None = Field(default=None, primary_key=True)
-    lot_number: str = Field(max_length=40, unique=True, index=True)
+    lot_number: str = Field(max_length=MAX_CODE, unique=True, index=True)
     donor_id: int = Field(foreign_key="donor.id", index=True)
     tissue: str = Field(max_length=30)
     amount: float
@@ -139,9 +151,9 @@ class MaterialLot(SQLModel, table=True):
     __tablename__ = "material_lot"
 
     id: int | None = Field(default=None, primary_key=True)
-    lot_number: str = Field(max_length=60, unique=True, index=True)
+    lot_number: str = Field(max_length=MAX_SUPPLIER_LOT, unique=True, index=True)
     kind: str = Field(max_length=40)
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=MAX_TEXT)
     expires_on: date
     recorded_at: datetime
     recorded_by: int = Field(foreign_key="app_user.id")
@@ -158,13 +170,13 @@ class Batch(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(max_length=40, unique=True, index=True)
+    code: str = Field(max_length=MAX_CODE, unique=True, index=True)
     kind: str = Field(max_length=20, index=True)
     status: str = Field(default="in-process", max_length=20, index=True)
     sop_version_id: int = Field(foreign_key="sop_version.id")
     tissue_lot_id: int | None = Field(default=None, foreign_key="tissue_lot.id")
     parent_batch_id: int | None = Field(default=None, foreign_key="batch.id")
-    recipient_id: str | None = Field(default=None, max_length=40)
+    recipient_id: str | None = Field(default=None, max_length=MAX_CODE)
     body_weight_kg: float | None = None
     dose_per_kg: float | None = None
     infusion_number: int | None = None
@@ -218,7 +230,7 @@ class Vial(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="batch.id", index=True)
     number: int
-    location: str = Field(max_length=80)
+    location: str = Field(max_length=MAX_VIAL_LOCATION)
     viable_cells: float
     volume_ml: float
     freeze_entry_id: int = Field(foreign_key="step_entry.id")
@@ -232,15 +244,15 @@ class QcResult(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="batch.id", index=True)
-    qc_id: str = Field(max_length=60)
-    test: str = Field(max_length=60)
-    name: str = Field(max_length=200)
-    method: str = Field(max_length=200)
+    qc_id: str = Field(max_length=MAX_KEY)
+    test: str = Field(max_length=MAX_KEY)
+    name: str = Field(max_length=MAX_TEXT)
+    method: str = Field(max_length=MAX_TEXT)
     stage: str = Field(max_length=20)
     value_num: float | None = None
-    value_text: str | None = Field(default=None, max_length=60)
+    value_text: str | None = Field(default=None, max_length=MAX_TEXT)
     unit: str | None = Field(default=None, max_length=30)
-    spec: str = Field(max_length=100)
+    spec: str = Field(max_length=MAX_TEXT)
     passed: bool
     retest_of_id: int | None = Field(default=None, foreign_key="qc_result.id")
     performed_at: datetime
@@ -273,9 +285,9 @@ class Correction(SQLModel, table=True):
     entity: str = Field(max_length=40)
     entity_id: int
     field: str = Field(max_length=60)
-    old_value: str = Field(max_length=200)
-    new_value: str = Field(max_length=200)
-    reason: str = Field(max_length=1000)
+    old_value: str = Field(max_length=MAX_TEXT)
+    new_value: str = Field(max_length=MAX_TEXT)
+    reason: str = Field(max_length=MAX_TEXT)
     corrected_at: datetime
     corrected_by: int = Field(foreign_key="app_user.id")
 
@@ -294,7 +306,7 @@ class ReleaseDecision(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="batch.id", index=True)
     decision: str = Field(max_length=20)
-    reason: str = Field(max_length=1000)
+    reason: str = Field(max_length=MAX_TEXT)
     decided_at: datetime
     decided_by: int = Field(foreign_key="app_user.id")
 
@@ -309,7 +321,7 @@ class Signature(SQLModel, table=True):
     meaning: str = Field(max_length=20)
     content_hash: str = Field(max_length=64)
     signer_id: int = Field(foreign_key="app_user.id")
-    signer_name: str = Field(max_length=200)
+    signer_name: str = Field(max_length=MAX_NAME)
     signed_at: datetime
 
 
@@ -318,13 +330,13 @@ class Deviation(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="batch.id", index=True)
-    title: str = Field(max_length=200)
-    description: str = Field(max_length=4000)
+    title: str = Field(max_length=MAX_TEXT)
+    description: str = Field(max_length=MAX_TEXT)
     classification: str | None = Field(default=None, max_length=20)
     status: str = Field(default="open", max_length=20)
-    investigation: str | None = None
-    root_cause: str | None = None
-    capa: str | None = None
+    investigation: str | None = Field(default=None, max_length=MAX_TEXT)
+    root_cause: str | None = Field(default=None, max_length=MAX_TEXT)
+    capa: str | None = Field(default=None, max_length=MAX_TEXT)
     qc_result_id: int | None = Field(default=None, foreign_key="qc_result.id")
     opened_at: datetime
     opened_by: int = Field(foreign_key="app_user.id")
@@ -344,7 +356,7 @@ class LabelEvent(SQLModel, table=True):
     final: bool = False
     copies: int = 1
     ok: bool | None = None
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: str | None = Field(default=None, max_length=MAX_TEXT)
     detail: str | None = None
     at: datetime
     by: int = Field(foreign_key="app_user.id")

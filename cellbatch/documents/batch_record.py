@@ -16,7 +16,6 @@ import math
 import re
 from datetime import datetime
 from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab.graphics.charts.lineplots import LinePlot
 from reportlab.graphics.shapes import Drawing, Group, String
@@ -43,6 +42,12 @@ from reportlab.platypus import (
 )
 
 from cellbatch.documents.fonts import BOLD, MONO, REGULAR, register_fonts
+from cellbatch.documents.long_values import (
+    BREAK_LONG_WORDS,
+    LongValues,
+    breakable_table,
+    printable,
+)
 from cellbatch.isbt128 import Din
 
 __all__ = ["render"]
@@ -57,7 +62,9 @@ CHANGED = "changed after first entry"
 
 
 def _styles() -> dict[str, ParagraphStyle]:
-    base = ParagraphStyle("body", fontName=REGULAR, fontSize=8.5, leading=10.5, alignment=TA_LEFT)
+    base = ParagraphStyle(
+        "body", fontName=REGULAR, fontSize=8.5, leading=10.5, alignment=TA_LEFT, **BREAK_LONG_WORDS
+    )
     return {
         "body": base,
         "small": ParagraphStyle("small", parent=base, fontSize=7, leading=8.6),
@@ -98,11 +105,18 @@ def _styles() -> dict[str, ParagraphStyle]:
 
 
 S: dict[str, ParagraphStyle] = {}
+NOTES = LongValues()
+"""The values of the record being laid out that were too long for their cell."""
+
+
+def _cell(text: str) -> str:
+    """Stored text as paragraph markup, clipped to what a cell holds (the rest in a note)."""
+    return printable(NOTES.clip(text))
 
 
 def _p(text: Any, style: str = "small") -> Paragraph:
     """A paragraph of escaped text (None shows as an em dash)."""
-    return Paragraph(escape(_show(text)), S[style])
+    return Paragraph(_cell(_show(text)), S[style])
 
 
 def _show(value: Any) -> str:
@@ -148,7 +162,7 @@ def _table(
     data = [[_p(h, "cell_bold") for h in headers]]
     for row in rows:
         data.append([c if isinstance(c, Paragraph) else _p(c, style) for c in row])
-    table = Table(data, colWidths=[w / total * page_width for w in widths], repeatRows=1)
+    table = breakable_table(data, [w / total * page_width for w in widths], repeatRows=1)
     table.setStyle(
         TableStyle(
             [
@@ -171,7 +185,7 @@ def _pairs(rows: list[tuple[str, Any]]) -> Table:
         [_p(name, "cell_bold"), v if isinstance(v, Paragraph) else _p(v, "body")]
         for name, v in rows
     ]
-    table = Table(data, colWidths=[0.28 * _WIDTH, 0.72 * _WIDTH])
+    table = breakable_table(data, [0.28 * _WIDTH, 0.72 * _WIDTH])
     table.setStyle(
         TableStyle(
             [
@@ -216,18 +230,19 @@ def _times_in(text: str) -> str:
 
 def _mark(text: str) -> str:
     """Escaped text in the bold dark-red of things that need attention."""
-    return f'<font name="{BOLD}" color="#8a1c00">{escape(text)}</font>'
+    return f'<font name="{BOLD}" color="#8a1c00">{_cell(text)}</font>'
 
 
 def _verification(item: dict) -> str:
     """Where a step entry's or QC result's second-person verification stands, as markup."""
     status = item.get("verification_status")
     if status is None or status == "not required":
-        return escape("second-person verification: not required")
+        return _cell("second-person verification: not required")
     current = [v for v in item.get("verifications") or [] if not v.get("superseded")]
     if status == "verified" and current:
         v = current[-1]
-        return escape(f"verified by {v['full_name']} ({v['username']}) at {_when(v['signed_at'])}")
+        signed = _when(v["signed_at"])
+        return _cell(f"verified by {v['full_name']} ({v['username']}) at {signed}")
     if status == "invalid":
         v = current[-1] if current else {}
         return _mark(
@@ -282,7 +297,7 @@ def _din_text(din: str) -> str:
 
 def _mono(text: str) -> Paragraph:
     """An identifier in the monospaced font, whose dotted zero is never read as O."""
-    return Paragraph(f'<font name="{MONO}">{escape(text)}</font>', S["body"])
+    return Paragraph(f'<font name="{MONO}">{_cell(text)}</font>', S["body"])
 
 
 def _cover(data: dict) -> list:
@@ -305,7 +320,7 @@ def _cover(data: dict) -> list:
         ),
         ("Status", b["status"].upper()),
         ("SOP", f"{sop['id']} version {sop['version']}: {sop['title']}"),
-        ("SOP content hash", Paragraph(escape(sop["content_hash"]), S["small"])),
+        ("SOP content hash", Paragraph(_cell(sop["content_hash"]), S["small"])),
         (
             "Donor",
             f"{b['donor']['code']} · relationship: {b['donor']['relationship']} · "
@@ -455,11 +470,11 @@ def _steps(b: dict, labels: dict) -> list:
         values = []
         for name, value in e["values"].items():
             text = f"{_label(labels, e['kind'], name)}: {_step_value(name, value)}"
-            line = escape(text)
+            line = _cell(text)
             for c in fixes.get((e["id"], name), []):
                 line += (
                     f' <font name="{BOLD}" color="#8a1c00">[{CHANGED}: was '
-                    f"{escape(c['old_value'])}, reason: {escape(c['reason'])}]</font>"
+                    f"{_cell(c['old_value'])}, reason: {_cell(c['reason'])}]</font>"
                 )
             values.append(line)
         for name in e.get("corrected_fields", []):
@@ -476,7 +491,7 @@ def _steps(b: dict, labels: dict) -> list:
                 Paragraph("<br/>".join(values) or "—", S["small"]),
                 _p("; ".join(materials) or "—", "tiny"),
                 Paragraph(
-                    escape(
+                    _cell(
                         f"performed {_when(e['performed_at'])}; recorded "
                         f"{_when(e['recorded_at'])} by {_who(e['recorded_by'])}"
                     )
@@ -660,9 +675,9 @@ def _qc(b: dict) -> list:
                 f"{q['name']} ({q['stage']})",
                 _times_sign(q["method"]),
                 Paragraph(
-                    escape(_show(q["value"]))
+                    _cell(_show(q["value"]))
                     + "".join(
-                        f'<br/><font name="{BOLD}" color="#8a1c00">[{escape(x)}]</font>'
+                        f'<br/><font name="{BOLD}" color="#8a1c00">[{_cell(x)}]</font>'
                         for x in extra
                     ),
                     S["small"],
@@ -670,7 +685,7 @@ def _qc(b: dict) -> list:
                 q["specification"],
                 _p(verdict, "cell_bold"),
                 Paragraph(
-                    escape(f"{_when(q['performed_at'])}, {_who(q['recorded_by'])}")
+                    _cell(f"{_when(q['performed_at'])}, {_who(q['recorded_by'])}")
                     + "<br/>"
                     + _verification(q),
                     S["tiny"],
@@ -994,9 +1009,9 @@ def _audit_value(label: str, text: str) -> str:
         content = None
     head = f'<font name="{BOLD}">{label}:</font> '
     if not isinstance(content, dict) or not content:
-        return head + escape(text)
+        return head + _cell(text)
     return head + "; ".join(
-        f"{escape(str(key))}: {escape(_audit_scalar(value))}" for key, value in content.items()
+        f"{_cell(str(key))}: {_cell(_audit_scalar(value))}" for key, value in content.items()
     )
 
 
@@ -1063,6 +1078,7 @@ def _story(data: dict) -> list:
         story += _vials(b)
     story += _labels(data)
     story += _audit(data)
+    story += NOTES.appendix(S["h1"], S["small"])
     return _keep_headings(story, A4[1] - 32 * mm)
 
 
@@ -1115,6 +1131,7 @@ def render(data: dict) -> bytes:
     """Lay out the complete batch record and return the PDF."""
     register_fonts()
     S.update(_styles())
+    NOTES.notes.clear()
     buffer = io.BytesIO()
     code = data["batch"]["code"]
     doc = BaseDocTemplate(

@@ -39,6 +39,7 @@ from pydantic_core import PydanticCustomError
 
 from cellbatch import units
 from cellbatch.domain.errors import InvalidInput, InvalidSop, NotFound, RuleViolation
+from cellbatch.domain.text import typed_text
 from cellbatch.units import MEASURES, Measure
 
 __all__ = [
@@ -182,24 +183,32 @@ def _fail(field: str, reason: str) -> PydanticCustomError:
     return PydanticCustomError("sop_rule", "{reason}", {"reason": reason, "field": field})
 
 
+MAX_KEY = 60
+"""Longest SOP ID, QC test key or parameter name (their columns are this long)."""
+
+
 def _pattern(regex: str, what: str) -> AfterValidator:
-    """Validate a string against ``regex``, describing the expected form on refusal."""
+    """Validate a key against ``regex`` and :data:`MAX_KEY`, describing the expected form."""
     compiled = re.compile(regex)
 
     def check(value: str) -> str:
-        if not compiled.fullmatch(value):
+        if len(value) > MAX_KEY or not compiled.fullmatch(value):
             raise PydanticCustomError(
-                "sop_rule", "{reason}", {"reason": f"{value!r} is not {what}"}
+                "sop_rule",
+                "{reason}",
+                {"reason": f"{value[:80]!r} is not {what} of at most {MAX_KEY} characters"},
             )
         return value
 
     return AfterValidator(check)
 
 
-def _not_blank(value: str) -> str:
-    """Refuse an empty or whitespace-only text."""
-    if not value.strip():
-        raise PydanticCustomError("sop_rule", "{reason}", {"reason": "must not be empty"})
+def _readable(value: str) -> str:
+    """Refuse a text the free-text rule refuses (empty, invisible, control codes, too long)."""
+    try:
+        typed_text(value, "", what="readable text")
+    except InvalidInput as error:
+        raise PydanticCustomError("sop_rule", "{reason}", {"reason": error.message}) from None
     return value
 
 
@@ -212,7 +221,7 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, AfterValidator(_not_blank)]
+Text = Annotated[str, AfterValidator(_readable)]
 Flag = Annotated[bool, Strict()]
 Whole = Annotated[int, Strict()]
 Number = Annotated[float, BeforeValidator(_no_bool)]

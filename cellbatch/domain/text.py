@@ -211,8 +211,9 @@ _STEERING = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 """Categories of characters a terminal may act on, or that hide or reorder text."""
 
 
-def _shown(ch: str) -> str:
-    return f"<U+{ord(ch):04X}>"
+def steers(ch: str) -> bool:
+    """True for a character that could steer a terminal or hide text (a tab or line break too)."""
+    return unicodedata.category(ch) in _STEERING
 
 
 def visible(text: str, *, keep_lines: bool = True) -> str:
@@ -226,12 +227,7 @@ def visible(text: str, *, keep_lines: bool = True) -> str:
     """
     if text.isascii() and text.isprintable():
         return text
-    out = []
-    for ch in text:
-        if keep_lines and ch in "\n\t":
-            out.append(ch)
-        elif unicodedata.category(ch) in _STEERING:
-            out.append(_shown(ch))
-        else:
-            out.append(ch)
-    return "".join(out)
+    return "".join(
+        f"<U+{ord(ch):04X}>" if steers(ch) and not (keep_lines and ch in "\n\t") else ch
+        for ch in text
+    )

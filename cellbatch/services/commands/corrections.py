@@ -8,6 +8,7 @@ from cellbatch import units
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Correction, QcResult, StepEntry
 from cellbatch.domain.errors import InvalidInput, NotFound
+from cellbatch.domain.refs import record_number
 from cellbatch.domain.text import LOCATION, typed_text
 from cellbatch.domain.timeparse import as_utc, parse_datetime
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
@@ -31,9 +32,9 @@ MEASURED = frozenset({"viability", "confluence", "total_cells"})
 
 def parse_entry_ref(ref: str) -> tuple[str, int]:
     """``E12`` (a step entry) or ``Q5`` (a QC result) as (kind, id)."""
-    text = ref.strip().upper()
-    if len(text) >= 2 and text[0] in "EQ" and text[1:].isdigit():
-        return ("step" if text[0] == "E" else "qc"), int(text[1:])
+    found = record_number(ref, ("E", "Q"), "step entry or QC result")
+    if found is not None:
+        return ("step" if found[0] == "E" else "qc"), found[1]
     raise InvalidInput(
         "ENTRY-ID",
         f"expected E<number> for a step or Q<number> for a QC "

@@ -14,6 +14,7 @@ from cellbatch import units
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, Deviation, QcResult
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.refs import record_number
 from cellbatch.domain.sop import QcTest
 from cellbatch.domain.text import typed_text
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
@@ -34,10 +35,10 @@ DEVIATION_ROLES = (*RECORDING_ROLES, Role.QA)
 
 def parse_deviation_ref(ref: str) -> int:
     """``D3``, ``DEV-3`` or ``3`` as the deviation's id."""
-    text = ref.strip().upper().removeprefix("DEV-").removeprefix("D")
-    if not text.isdigit():
+    found = record_number(ref, ("D", "DEV-", ""), "deviation")
+    if found is None:
         raise InvalidInput("DEVIATION-ID", f"expected D<number>, got {ref.strip()[:20]!r}")
-    return int(text)
+    return found[1]
 
 
 def _clean(value: str | None, name: str, *, one_line: bool = False) -> str | None:
@@ -129,10 +130,11 @@ def open_deviation(
 
 
 def _result_of(session: Session, batch: Batch, ref: str) -> int:
-    text = ref.strip().upper()
-    if not (len(text) >= 2 and text[0] == "Q" and text[1:].isdigit()):
+    found = record_number(ref, ("Q",), "QC result")
+    if found is None:
         raise InvalidInput("--result", f"expected Q<number>, got {ref.strip()[:20]!r}")
-    result = session.get(QcResult, int(text[1:]))
+    text = f"Q{found[1]}"
+    result = session.get(QcResult, found[1])
     if result is None or result.batch_id != batch.id:
         raise NotFound(f"batch {batch.code} has no QC result {text}")
     if result.passed:

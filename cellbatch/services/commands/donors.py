@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from cellbatch import isbt128
 from cellbatch.db.database import Database
 from cellbatch.db.tables import DinCounter, Donor, DonorTest, MaterialLot, TissueLot
+from cellbatch.domain import plausible
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.sop import MATERIAL_KINDS
 from cellbatch.domain.text import CODE, SUPPLIER_LOT, typed_text
@@ -81,9 +82,8 @@ def record_donor_test(
         raise InvalidInput("--result", f"expected negative or reactive, got {result!r}")
     marker = typed_text(marker, "--marker", what="the marker name, e.g. HIV-1/2 Ab", one_line=True)
     with UnitOfWork(db, actor) as uow:
-        if sampled > uow.now.date():
-            raise InvalidInput("--sampled", "is in the future")
         donor = _find_donor(uow, code)
+        plausible.sample_date(sampled, uow.now.date(), donor.birth_year)
         uow.add(
             DonorTest(
                 donor_id=donor.id,
@@ -162,13 +162,13 @@ def receive_tissue_lot(
     lot_number = _code(lot_number, "LOT")
     if tissue not in TISSUES:
         raise InvalidInput("--tissue", f"expected {' or '.join(TISSUES)}, got {tissue!r}")
+    plausible.receipt_temperature(receipt_temperature)
     with UnitOfWork(db, actor) as uow:
         received = received or uow.now
-        if collected > received:
-            raise InvalidInput("--collected", "is after the time the tissue was received")
         if received > uow.now:
             raise InvalidInput("--at", "the receipt time is in the future")
         donor = _find_donor(uow, donor_code)
+        plausible.collection_time(collected, received, donor.birth_year)
         if uow.session.execute(select(TissueLot).where(TissueLot.lot_number == lot_number)).first():
             raise RuleViolation(f"tissue lot {lot_number} exists already")
         din = _next_din(uow, received.year)
@@ -201,11 +201,16 @@ def add_material(
         raise InvalidInput("--kind", f"expected one of {', '.join(MATERIAL_KINDS)}, got {kind!r}")
     name = typed_text(name, "--name", what="the material's name", one_line=True)
     with UnitOfWork(db, actor) as uow:
-        same = uow.session.execute(
-            select(MaterialLot.lot_number).where(
-                func.upper(MaterialLot.lot_number) == lot_number.upper()
+        plausible.material_expiry(expires, uow.now.date())
+        same = (
+            uow.session.execute(
+                select(MaterialLot.lot_number).where(
+                    func.upper(MaterialLot.lot_number) == lot_number.upper()
+                )
             )
-        ).scalar_one_or_none()
+            .scalars()
+            .first()
+        )
         if same is not None:
             also = f" as {same}: lot numbers must differ by more than case"
             also = "" if same == lot_number else also

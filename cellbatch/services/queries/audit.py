@@ -17,6 +17,7 @@ from cellbatch.db.audit_chain import GENESIS_HASH, entry_hash, row_hash
 from cellbatch.db.database import Database
 from cellbatch.db.failures import DatabaseDamaged, database_problem
 from cellbatch.db.tables import AUDITED_TABLES, AuditEntry, AuditHead
+from cellbatch.domain.refs import count_option
 from cellbatch.domain.timeparse import as_utc
 
 
@@ -82,6 +83,8 @@ def list_entries(
     limit: int | None = None,
 ) -> list[AuditRecord]:
     """Audit entries in order, optionally only one batch's or some records', paged."""
+    offset = count_option(offset, "--offset")
+    limit = count_option(limit, "--limit")
     with db.session() as session:
         query = select(AuditEntry).order_by(AuditEntry.seq)
         if batch_id is not None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, SopVersion
+from cellbatch.domain.refs import count_option
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import (
     find_batch,
@@ -36,6 +37,8 @@ def list_batches(
     db: Database, *, offset: int = 0, limit: int | None = None, status: str | None = None
 ) -> list[BatchSummary]:
     """Batches, newest first, paged."""
+    offset = count_option(offset, "--offset")
+    limit = count_option(limit, "--limit")
     parent = Batch.__table__.alias("parent")  # type: ignore[attr-defined]
     with db.session() as session:
         query = (

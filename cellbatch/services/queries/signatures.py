@@ -31,6 +31,7 @@ from cellbatch.db.tables import (
     Vial,
 )
 from cellbatch.domain.errors import InvalidInput, NotFound
+from cellbatch.domain.refs import record_number
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.services.batch_access import find_batch
 
@@ -76,8 +77,9 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     if text == "BATCH":
         return "batch", None
     by_prefix = {prefix: entity for entity, prefix in ENTITY_PREFIX.items()}
-    if len(text) >= 2 and text[0] in by_prefix and text[1:].isdigit():
-        return by_prefix[text[0]], int(text[1:])
+    found = record_number(text, tuple(by_prefix), "record")
+    if found is not None:
+        return by_prefix[found[0]], found[1]
     raise InvalidInput(
         "ENTRY-ID",
         "expected E<number> (step), Q<number> (QC result), D<number> (deviation) or "
