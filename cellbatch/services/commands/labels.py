@@ -30,7 +30,7 @@ from cellbatch.db.tables import (
 )
 from cellbatch.domain import dosing
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
-from cellbatch.domain.text import typed_text
+from cellbatch.domain.text import MAX_TEXT, typed_text
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.batch_access import find_batch
@@ -432,13 +432,13 @@ def verify_scans(
                 final=batch.status == "released",
                 copies=0,
                 ok=ok,
-                reason=None if ok else report.summary()[:1000],
+                reason=None if ok else report.summary()[:MAX_TEXT],
                 detail=json.dumps(report.to_dict(), sort_keys=True, ensure_ascii=False),
                 at=uow.now,
                 by=actor.id,
             ),
             batch_id=batch.id,
-            reason=None if ok else report.summary()[:1000],
+            reason=None if ok else report.summary()[:MAX_TEXT],
         )
         uow.commit()
         return report
