@@ -30,7 +30,7 @@ from cellbatch.db.tables import (
 )
 from cellbatch.domain import dosing
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
-from cellbatch.domain.text import MAX_TEXT, typed_text
+from cellbatch.domain.text import MAX_TEXT, encoding_error, typed_text
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.batch_access import find_batch
@@ -396,6 +396,10 @@ def verify_scans(
     three). A failed verification is recorded too, saying exactly what differs.
     """
     _require_label_role(actor, "verify bag labels")
+    for scan in scans:
+        problem = encoding_error(scan)
+        if problem is not None:  # no database stores it; what a scanner types is UTF-8
+            raise InvalidInput("--scan", problem)
     if not scans:
         raise InvalidInput("--scan", "scan at least one barcode of the label")
     site = load_site_settings()
