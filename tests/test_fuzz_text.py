@@ -39,6 +39,7 @@ from cellbatch.services.queries.donors import donor_view
 from cellbatch.services.queries.users import list_users
 from tests.test_batch_record import pdf_pages
 from tests.test_free_text import bank_at_freeze
+from tests.test_input_bounds import QC_RECORD
 
 SPECIAL = [
     "\x1b[2J\x1b[H",  # clear the screen, cursor home
@@ -298,16 +299,7 @@ def test_adversarial_text_into_every_free_text_field(demo_db, cli) -> None:
 @pytest.mark.parametrize(
     "command",
     [
-        [
-            "qc",
-            "record",
-            "FUC-D001",
-            "--test",
-            "gram-stain-release",
-            "--value",
-            "negative",
-            "--method",
-        ],
+        [*QC_RECORD, "--method"],
         [
             "donor",
             "test",

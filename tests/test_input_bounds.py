@@ -24,173 +24,46 @@ def run(cli, demo_db):
     return go
 
 
+QC_RECORD = "qc record FUC-D001 --test gram-stain-release --value negative".split()
+RECEIVE = "lot receive TL-NEW-1 --donor DN-2026-0001 --tissue adipose --amount".split()
+RECEIVE.append("100 g")
+MATERIAL = "material add M-1 --kind medium --name x --expires".split()
+ANCIENT = "0001-01-01 00:00"
+
+
 @pytest.mark.parametrize(
     ("args", "field", "message"),
     [
+        ([*QC_RECORD, "--at", ANCIENT], "--at", "is not a plausible date; expected a date from"),
         (
-            [
-                "qc",
-                "record",
-                "FUC-D001",
-                "--test",
-                "gram-stain-release",
-                "--value",
-                "negative",
-                "--at",
-                "0001-01-01 00:00",
-            ],
-            "--at",
-            "is not a plausible date; expected a date from 1900-01-01 to 2099-12-31",
-        ),
-        (
-            [
-                "correct",
-                "FUC-D001",
-                "E19",
-                "--field",
-                "at",
-                "--value",
-                "0001-01-01 00:00",
-                "--reason",
-                "typo",
-            ],
+            "correct FUC-D001 E19 --field at --reason typo --value".split() + [ANCIENT],
             "--value",
             "is not a plausible date",
         ),
+        ([*RECEIVE, "--collected", ANCIENT], "--collected", "is not a plausible date"),
+        ([*RECEIVE, "--collected", "1900-01-01 00:00"], "--collected", "before the donor was born"),
         (
-            [
-                "lot",
-                "receive",
-                "TL-NEW-1",
-                "--donor",
-                "DN-2026-0001",
-                "--tissue",
-                "adipose",
-                "--amount",
-                "100 g",
-                "--collected",
-                "0001-01-01 00:00",
-            ],
-            "--collected",
-            "is not a plausible date",
-        ),
-        (
-            [
-                "lot",
-                "receive",
-                "TL-NEW-1",
-                "--donor",
-                "DN-2026-0001",
-                "--tissue",
-                "adipose",
-                "--amount",
-                "100 g",
-                "--collected",
-                "1900-01-01 00:00",
-            ],
-            "--collected",
-            "before the donor was born",
-        ),
-        (
-            [
-                "lot",
-                "receive",
-                "TL-NEW-1",
-                "--donor",
-                "DN-2026-0001",
-                "--tissue",
-                "adipose",
-                "--amount",
-                "100 g",
-                "--collected",
-                "2026-01-01 00:00",
-                "--at",
-                "2026-02-01 00:00",
-            ],
+            [*RECEIVE, "--collected", "2026-01-01 00:00", "--at", "2026-02-01 00:00"],
             "--collected",
             "more than 7 days before the receipt",
         ),
         (
-            [
-                "lot",
-                "receive",
-                "TL-NEW-1",
-                "--donor",
-                "DN-2026-0001",
-                "--tissue",
-                "adipose",
-                "--amount",
-                "100 g",
-                "--collected",
-                "2026-01-01 00:00",
-                "--temperature",
-                "1000 degC",
-            ],
+            [*RECEIVE, "--collected", "2026-01-01 00:00", "--temperature", "1000 degC"],
             "--temperature",
             "expected a receipt temperature from -200 to 60 °C, got 1000 °C",
         ),
+        ([*MATERIAL, "0001-01-01"], "--expires", "is not a plausible date"),
+        ([*MATERIAL, "2099-01-01"], "--expires", "expected an expiry date from"),
         (
-            [
-                "material",
-                "add",
-                "M-1",
-                "--kind",
-                "medium",
-                "--name",
-                "x",
-                "--expires",
-                "0001-01-01",
-            ],
-            "--expires",
-            "is not a plausible date",
-        ),
-        (
-            [
-                "material",
-                "add",
-                "M-1",
-                "--kind",
-                "medium",
-                "--name",
-                "x",
-                "--expires",
-                "2099-01-01",
-            ],
-            "--expires",
-            "expected an expiry date from",
-        ),
-        (
-            [
-                "donor",
-                "test",
-                "DN-2026-0001",
-                "--marker",
-                "HIV",
-                "--result",
-                "negative",
-                "--sampled",
-                "1950-01-01",
-            ],
+            "donor test DN-2026-0001 --marker HIV --result negative --sampled 1950-01-01".split(),
             "--sampled",
             "before the donor was born",
         ),
         (
-            [
-                "freeze",
-                "EASC-B001",
-                "--vials",
-                "1",
-                "--cells-per-vial",
-                "1e7 cells",
-                "--volume-per-vial",
-                "1 mL",
-                "--cryoprotectant",
-                "CS10-5561",
-                "--location",
-                "LN2",
-                "--first-position",
-                "99999999999999999999",
-            ],
+            (
+                "freeze EASC-B001 --vials 1 --cells-per-vial 1e7cells --volume-per-vial 1mL "
+                "--cryoprotectant CS10-5561 --location LN2 --first-position 99999999999999999999"
+            ).split(),
             None,
             "",
         ),
@@ -233,17 +106,7 @@ def test_a_negative_or_absurd_page_size_is_refused_naming_the_option(run, option
 def test_bytes_that_are_not_utf8_are_refused_naming_the_option(run, demo_db, monkeypatch):
     before = snapshot(demo_db)
     bad = b"negative \xff".decode("utf-8", "surrogateescape")  # what Linux hands over
-    r = run(
-        "qc",
-        "record",
-        "FUC-D001",
-        "--test",
-        "gram-stain-release",
-        "--value",
-        "negative",
-        "--method",
-        bad,
-    )
+    r = run(*QC_RECORD, "--method", bad)
     assert r.code == 2
     assert r.err.startswith("error: --method: the text is not valid UTF-8 (the byte 0xFF)")
     r = run("batch", "show", bad, login=False)
