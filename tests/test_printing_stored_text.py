@@ -62,3 +62,26 @@ def test_a_record_with_huge_or_strange_stored_values_prints_them_all(demo_db) ->
     assert squeeze("seen<U+001B>]0;pwned<U+0007>") in printed
     planted = sum("V" * 9000 == a["reason"] for a in data["audit_trail"])
     assert planted and printed.count("V") >= planted * 9000  # in full, in the notes
+
+
+def test_a_table_row_taller_than_a_page_breaks_across_pages() -> None:
+    import io
+
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import Paragraph, SimpleDocTemplate
+
+    from cellbatch.documents.long_values import (
+        breakable_table,
+        build_with_rows_breaking_if_needed,
+    )
+
+    def build(split_rows: bool) -> bytes:
+        out = io.BytesIO()
+        cell = Paragraph("word " * 6000, ParagraphStyle("cell", fontSize=8, leading=10))
+        table = breakable_table([["row 1", cell]], [60, 400], split_rows=split_rows)
+        SimpleDocTemplate(out).build([table])
+        return out.getvalue()
+
+    pages = pdf_pages(build_with_rows_breaking_if_needed(build))  # build(False) cannot lay it out
+    assert len(pages) > 3
+    assert sum(page.count("word") for page in pages) == 6000

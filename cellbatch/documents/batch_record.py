@@ -46,6 +46,7 @@ from cellbatch.documents.long_values import (
     BREAK_LONG_WORDS,
     LongValues,
     breakable_table,
+    build_with_rows_breaking_if_needed,
     printable,
 )
 from cellbatch.isbt128 import Din
@@ -162,7 +163,8 @@ def _table(
     data = [[_p(h, "cell_bold") for h in headers]]
     for row in rows:
         data.append([c if isinstance(c, Paragraph) else _p(c, style) for c in row])
-    table = breakable_table(data, [w / total * page_width for w in widths], repeatRows=1)
+    widths = [w / total * page_width for w in widths]
+    table = breakable_table(data, widths, split_rows=NOTES.split_rows, repeatRows=1)
     table.setStyle(
         TableStyle(
             [
@@ -185,7 +187,7 @@ def _pairs(rows: list[tuple[str, Any]]) -> Table:
         [_p(name, "cell_bold"), v if isinstance(v, Paragraph) else _p(v, "body")]
         for name, v in rows
     ]
-    table = breakable_table(data, [0.28 * _WIDTH, 0.72 * _WIDTH])
+    table = breakable_table(data, [0.28 * _WIDTH, 0.72 * _WIDTH], split_rows=NOTES.split_rows)
     table.setStyle(
         TableStyle(
             [
@@ -1131,7 +1133,13 @@ def render(data: dict) -> bytes:
     """Lay out the complete batch record and return the PDF."""
     register_fonts()
     S.update(_styles())
+    return build_with_rows_breaking_if_needed(lambda split_rows: _build(data, split_rows))
+
+
+def _build(data: dict, split_rows: bool) -> bytes:
+    """The PDF, with table rows breaking across pages or not."""
     NOTES.notes.clear()
+    NOTES.split_rows = split_rows
     buffer = io.BytesIO()
     code = data["batch"]["code"]
     doc = BaseDocTemplate(

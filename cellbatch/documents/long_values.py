@@ -18,12 +18,14 @@ in it. Three things make that so, for every document that lays out stored values
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import Flowable, Paragraph, Table
+from reportlab.platypus.doctemplate import LayoutError
 
 from cellbatch.domain.text import visible
 
@@ -42,9 +44,23 @@ def printable(text: str) -> str:
     return escape(visible(text))
 
 
-def breakable_table(data: list[list[Any]], col_widths: list[float], **kwargs: Any) -> Table:
-    """A table whose rows break across pages when a cell is taller than what is left of one."""
-    return Table(data, colWidths=col_widths, splitInRow=1, **kwargs)
+def breakable_table(
+    data: list[list[Any]], col_widths: list[float], *, split_rows: bool, **kwargs: Any
+) -> Table:
+    """A table whose rows break across pages (``split_rows``) when a cell is taller than a page.
+
+    Breaking rows costs layout time, so a document is built without it first and only built
+    again with it when a row did not fit (:func:`build_with_rows_breaking_if_needed`).
+    """
+    return Table(data, colWidths=col_widths, splitInRow=1 if split_rows else 0, **kwargs)
+
+
+def build_with_rows_breaking_if_needed(build: Callable[[bool], bytes]) -> bytes:
+    """``build(False)``; ``build(True)`` (table rows may break) if a row was taller than a page."""
+    try:
+        return build(False)
+    except LayoutError:
+        return build(True)
 
 
 @dataclass
@@ -53,6 +69,8 @@ class LongValues:
 
     limit: int = CELL_CHARS
     notes: list[str] = field(default_factory=list)
+    split_rows: bool = False
+    """Whether the tables being laid out may break a row across pages."""
 
     def clip(self, text: str) -> str:
         """``text`` itself, or its first ``limit`` characters and where the rest is printed."""
