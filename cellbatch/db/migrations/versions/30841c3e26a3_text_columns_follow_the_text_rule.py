@@ -12,7 +12,7 @@ over the limit). SQLite does not enforce lengths; its tables are rebuilt with th
 declared lengths.
 
 Revision ID: 30841c3e26a3
-Revises: 4a14065edc87
+Revises: 3cb58689a19b
 Create Date: 2026-12-02 07:35:34.176023
 """
 import re
@@ -23,7 +23,7 @@ from alembic import op
 
 
 revision: str = '30841c3e26a3'
-down_revision: str | None = '4a14065edc87'
+down_revision: str | None = '3cb58689a19b'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
