@@ -146,7 +146,7 @@ def test_text_as_long_as_the_limit_is_stored_on_both_databases(demo_db) -> None:
 def test_the_migration_widens_text_columns_and_never_cuts_a_stored_value(empty_db_url) -> None:
     from alembic import command
 
-    db = Database(empty_db_url)
+    db = Database(empty_db_url, access="create")
     with db.engine.begin() as connection:
         command.upgrade(migrate._config(connection), "4a14065edc87")  # before the text rule
         connection.execute(
