@@ -111,27 +111,22 @@ def test_a_freeze_refuses_a_position_taken_whatever_its_case_or_spacing(demo_db)
     tech1 = authenticate(demo_db, "tech1", "demo-tech1")
     bank_at_freeze(demo_db, "BMMSC-POS")
     before = snapshot(demo_db)
+
+    def freeze(location: str, first_position: int = 1) -> None:
+        steps.freeze(
+            demo_db,
+            tech1,
+            "BMMSC-POS",
+            vials=4,
+            cells_per_vial="25e6 cells",
+            volume_per_vial="1.0 mL",
+            cryoprotectant="CS10-5561",
+            location=location,
+            first_position=first_position,
+        )
+
     with pytest.raises(InvalidInput, match="--first-position: LN2 tank 1 / rack 5 / box 3 / pos"):
-        steps.freeze(
-            demo_db,
-            tech1,
-            "BMMSC-POS",
-            vials=4,
-            cells_per_vial="25e6 cells",
-            volume_per_vial="1.0 mL",
-            cryoprotectant="CS10-5561",
-            location="  LN2 TANK 1  / Rack 5 / box 3 ",
-        )
+        freeze("  LN2 TANK 1  / Rack 5 / box 3 ")
     with pytest.raises(InvalidInput, match="--first-position: expected a position from 1 to 9996"):
-        steps.freeze(
-            demo_db,
-            tech1,
-            "BMMSC-POS",
-            vials=4,
-            cells_per_vial="25e6 cells",
-            volume_per_vial="1.0 mL",
-            cryoprotectant="CS10-5561",
-            location="LN2 tank 9",
-            first_position=10**30,
-        )
+        freeze("LN2 tank 9", first_position=10**30)
     assert snapshot(demo_db) == before
