@@ -170,11 +170,11 @@ def bench(backend: str, writers: int, writes: int, folder: Path) -> None:
 
     from cellbatch.services.auth import authenticate
     from cellbatch.services.commands import batches
-    from cellbatch.services.database import open_database
+    from cellbatch.services.database import init_database
     from cellbatch.services.demo import load_demo
 
     url, name = _fresh_url(backend, folder)
-    db = open_database(url)
+    db, _done = init_database(url)
     load_demo(db)
     tech = authenticate(db, "tech1", "demo-tech1")
     codes = [f"BENCH-{n}" for n in range(writers)]

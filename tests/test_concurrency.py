@@ -35,7 +35,7 @@ from cellbatch.services.queries.audit import verify_trail
 from cellbatch.services.queries.donors import list_materials
 from cellbatch.services.queries.users import list_users
 from tests.conftest import ADMIN_PASSWORD, BACKENDS, _pg_admin, _pg_url
-from tests.races import CLEAN_REFUSALS, ROUNDS, Racer, all_win, cli, one_wins, race
+from tests.races import CLEAN_REFUSALS, ROUNDS, Outcome, Racer, all_win, cli, one_wins, race
 
 
 def test_concurrent_writers_serialise_on_the_audit_chain(admin_db):
@@ -395,39 +395,71 @@ def _thawed_once(db) -> None:
     assert len(per_bank) == len(set(per_bank)), per_bank
 
 
+class _ThawBank:
+    """EASC-B001 of a fresh demo database, with two dose batches ready to thaw from it.
+
+    A new database is taken when the bank runs short, so a race can run any number of rounds.
+    """
+
+    def __init__(self, fresh, tag: str) -> None:
+        self.fresh, self.tag, self.n = fresh, tag, 0
+        self.db = None
+
+    def _dose(self) -> str:
+        self.n += 1
+        return _dose(self.db, self.tech, f"RACE-{self.tag}{self.n}", f"RACE-{self.tag}R{self.n}")
+
+    def ready(self, vials_needed: int) -> list[str]:
+        """The two dose batches to race, on a bank with at least ``vials_needed`` in stock."""
+        if self.db is None or len(_stock(self.db)) < vials_needed:
+            self.close()
+            self.db = open_database(self.fresh("demo"))
+            self.tech = _as("tech1")(self.db)
+            self.batches = [self._dose(), self._dose()]
+        return self.batches
+
+    def next_round(self, outcomes: list[Outcome]) -> None:
+        """The loser races again, against a new dose batch."""
+        self.batches = [self.batches[outcomes[0].ok], self._dose()]
+
+    def close(self) -> None:
+        """Check the finished database: no vial thawed twice, the audit trail intact."""
+        if self.db is not None:
+            _thawed_once(self.db)
+            _verified_intact(self.db)
+            self.db.dispose()
+
+
 @GMP32
-def test_race_two_thaws_of_the_last_vials(demo_db):
-    tech = _as("tech1")(demo_db)
-    ready = [_dose(demo_db, tech, f"RACE-T{n}", f"RACE-TR{n}") for n in range(2)]
-    for n in range(ROUNDS):
-        stock = _stock(demo_db)
+def test_race_two_thaws_of_the_last_vials(fresh):
+    bank = _ThawBank(fresh, "T")
+    for _ in range(ROUNDS):
+        ready = bank.ready(2)
+        stock = _stock(bank.db)
         wanted = min(len(stock) // 2 + 1, 12)  # more than half: only one thaw can have them
         outcomes = race(
-            demo_db.url,
-            [_thawer(ready[0], "tech1", wanted), _thawer(ready[1], "tech2", wanted)],
+            bank.db.url, [_thawer(ready[0], "tech1", wanted), _thawer(ready[1], "tech2", wanted)]
         )
         one_wins(outcomes, rf"{wanted} vials asked for, but only {len(stock) - wanted} remain")
-        assert len(_stock(demo_db)) == len(stock) - wanted
-        ready = [ready[outcomes[0].ok], _dose(demo_db, tech, f"RACE-T{n + 2}", f"RACE-TR{n + 2}")]
-    _thawed_once(demo_db)
-    _verified_intact(demo_db)
+        assert len(_stock(bank.db)) == len(stock) - wanted
+        bank.next_round(outcomes)
+    bank.close()
 
 
 @GMP32
-def test_race_two_thaws_of_one_vial(demo_db):
-    tech = _as("tech1")(demo_db)
-    ready = [_dose(demo_db, tech, f"RACE-V{n}", f"RACE-VR{n}") for n in range(2)]
-    for n in range(ROUNDS):
-        vial = _stock(demo_db)[0]
+def test_race_two_thaws_of_one_vial(fresh):
+    bank = _ThawBank(fresh, "V")
+    for _ in range(ROUNDS):
+        ready = bank.ready(1)
+        vial = _stock(bank.db)[0]
         outcomes = race(
-            demo_db.url,
+            bank.db.url,
             [_thawer(ready[0], "tech1", 1, [vial]), _thawer(ready[1], "tech2", 1, [vial])],
         )
         one_wins(outcomes, rf"vial {vial} is not in stock")
-        assert vial not in _stock(demo_db)
-        ready = [ready[outcomes[0].ok], _dose(demo_db, tech, f"RACE-V{n + 2}", f"RACE-VR{n + 2}")]
-    _thawed_once(demo_db)
-    _verified_intact(demo_db)
+        assert vial not in _stock(bank.db)
+        bank.next_round(outcomes)
+    bank.close()
 
 
 @GMP32
@@ -453,7 +485,10 @@ def test_race_two_corrections_of_one_value(demo_db):
 
             return prepare
 
-        outcomes = race(demo_db.url, [corrector("tech1", f"4{n} %"), corrector("tech2", f"3{n} %")])
+        low = 10 + 2 * (n % 40)  # two new values, neither the one the round before left
+        outcomes = race(
+            demo_db.url, [corrector("tech1", f"{low} %"), corrector("tech2", f"{low + 1} %")]
+        )
         assert all(o.ok or o.error in CLEAN_REFUSALS for o in outcomes), outcomes
         assert any(o.ok for o in outcomes), outcomes
     with demo_db.session() as session:
