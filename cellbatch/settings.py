@@ -1,4 +1,4 @@
-"""Program settings, each overridable from the environment (``CELLBATCH_*``).
+"""Where the program finds its database and files, from the environment (``CELLBATCH_*``).
 
 Pure: reads the environment and computes paths; imports no database or UI library.
 """
@@ -11,16 +11,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout the package runs from (holds ``sops/`` and ``labels/``)."""
-
-
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:  # a broken setting must say which one
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
 def default_data_dir() -> Path:
@@ -41,31 +31,18 @@ def default_database_url() -> str:
     return f"sqlite:///{default_data_dir() / 'cellbatch.db'}"
 
 
-@dataclass(frozen=True)
-class SecuritySettings:
-    """Account rules of 21 CFR 11.300: lockout, password length and ageing."""
+def requested_idle_lock_seconds() -> int | None:
+    """A terminal's request for a shorter idle lock (``CELLBATCH_IDLE_LOCK_SECONDS``), if any.
 
-    max_failed_attempts: int = 5
-    """Failed log-ins in a row that lock an account until an admin unlocks it."""
-    min_password_length: int = 10
-    """Shortest password accepted when one is set or changed."""
-    password_max_age_days: int = 0
-    """Days after which a password must be changed; 0 means no expiry."""
-    scrypt_n: int = 2**15
-    """scrypt cost parameter for new password hashes (tests lower it for speed)."""
-    idle_lock_seconds: int = 600
-    """Idle time after which the terminal UI locks."""
-
-
-def security_settings() -> SecuritySettings:
-    """Security settings from the environment, defaults otherwise."""
-    return SecuritySettings(
-        max_failed_attempts=_int_env("CELLBATCH_MAX_FAILED_ATTEMPTS", 5),
-        min_password_length=_int_env("CELLBATCH_MIN_PASSWORD_LENGTH", 10),
-        password_max_age_days=_int_env("CELLBATCH_PASSWORD_MAX_AGE_DAYS", 0),
-        scrypt_n=_int_env("CELLBATCH_SCRYPT_N", 2**15),
-        idle_lock_seconds=_int_env("CELLBATCH_IDLE_LOCK_SECONDS", 600),
-    )
+    The security policy in the database decides the idle lock; this request can only
+    shorten it (see :func:`cellbatch.domain.security_policy.idle_lock_in_force`). Lockout,
+    password rules and hash cost are never read from the environment.
+    """
+    raw = os.environ.get("CELLBATCH_IDLE_LOCK_SECONDS", "").strip()
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None  # a request that is not a number shortens nothing
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ and terminal-UI benchmarks, when their scripts are present.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ def services(url: str, batches: int) -> None:
 
     db, _ = timed("create and migrate an empty database", init_database, url)
     timed("load the demo data (both clinical cases)", load_demo, db)
-    tech = authenticate(db, "tech1", "demo-tech1")
+    tech = authenticate(db, "tech1", "demo-tech1-pass")
     donors.receive_tissue_lot(
         db,
         tech,
@@ -78,7 +77,6 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=2000)
     parser.add_argument("--db", help="database URL (default: a temporary SQLite file)")
     args = parser.parse_args()
-    os.environ.setdefault("CELLBATCH_SCRYPT_N", "16384")
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
         print(f"services on {url.split('@')[-1]}")

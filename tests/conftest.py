@@ -17,8 +17,13 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("CELLBATCH_SCRYPT_N", "1024")  # tests need speed, not brute-force cost
+from cellbatch.services import passwords
+
 os.environ.pop("CELLBATCH_DATABASE_URL", None)
+
+# Tests need fast hashes, not brute-force cost. The seam is a module constant set here, in
+# the test process only: no environment variable or file lowers the cost of a real hash.
+passwords.TEST_SCRYPT_N = 1024
 
 PG_URL = os.environ.get("CELLBATCH_TEST_PG_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]

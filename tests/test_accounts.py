@@ -74,12 +74,15 @@ def test_one_time_password_must_be_changed_before_first_use(admin_db, admin):
 @pytest.mark.requirement("GMP-16")
 def test_password_minimum_length(admin_db, admin):
     _view, initial = add_user(admin_db, admin, "tech1", "Tess Tech", "technician")
-    with pytest.raises(InvalidInput, match="password: expected at least 10 characters"):
-        change_password(admin_db, "tech1", initial, "short")
+    with pytest.raises(InvalidInput, match="new password: expected at least 12 characters, got 11"):
+        change_password(admin_db, "tech1", initial, "eleven-char")
+    change_password(admin_db, "tech1", initial, "twelve-chars")
 
 
 @pytest.mark.requirement("GMP-16")
-def test_password_ageing_when_configured(admin_db, admin, monkeypatch):
+def test_password_ageing_when_configured(admin_db, admin):
+    from cellbatch.services.commands.security_policy import change_policy
+
     add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
     with admin_db.engine.begin() as conn:
         conn.execute(
@@ -87,23 +90,31 @@ def test_password_ageing_when_configured(admin_db, admin, monkeypatch):
             {"t": "2020-01-01 00:00:00+00:00"},
         )
     assert authenticate(admin_db, "tech1", "tech1-password")  # no expiry by default
-    monkeypatch.setenv("CELLBATCH_PASSWORD_MAX_AGE_DAYS", "90")
-    with pytest.raises(AuthenticationFailed, match="older than 90 days"):
+    change_policy(
+        admin_db, "admin", ADMIN_PASSWORD, password_max_age_days=90, reason="site SOP IT-004"
+    )
+    with pytest.raises(AuthenticationFailed, match="older than 90 days: change it"):
         authenticate(admin_db, "tech1", "tech1-password")
+    change_password(admin_db, "tech1", "tech1-password", "tech1-new-password")  # never locked out
+    assert authenticate(admin_db, "tech1", "tech1-new-password").username == "tech1"
+
+
+def _failures(db, username: str) -> int:
+    return next(u.failed_attempts for u in list_users(db) if u.username == username)
 
 
 @pytest.mark.requirement("GMP-17")
 def test_five_wrong_passwords_lock_the_account_and_are_audited(admin_db, admin):
     add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
-    for attempt in range(1, 5):
-        with pytest.raises(AuthenticationFailed, match=f"failed attempt {attempt} of 5"):
+    for attempt in range(1, 6):
+        with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
             authenticate(admin_db, "tech1", "wrong")
-    with pytest.raises(AuthenticationFailed, match="now locked"):
-        authenticate(admin_db, "tech1", "wrong")
-    with pytest.raises(AuthenticationFailed, match="locked"):
+        assert _failures(admin_db, "tech1") == attempt
+    assert next(u.locked for u in list_users(admin_db) if u.username == "tech1")
+    with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
         authenticate(admin_db, "tech1", "tech1-password")  # even the right one
     actions = [e.action for e in list_entries(admin_db, entity="app_user", entity_id="2")]
-    assert actions.count("login_failed") == 5 and "account_locked" in actions
+    assert actions.count("login_failed") == 6 and actions.count("account_locked") == 1
     unlock(admin_db, admin, "tech1", "identity confirmed by phone")
     assert authenticate(admin_db, "tech1", "tech1-password").username == "tech1"
 
@@ -114,9 +125,12 @@ def test_a_success_resets_the_failure_count(admin_db, admin):
     for _ in range(3):
         with pytest.raises(AuthenticationFailed):
             authenticate(admin_db, "tech1", "wrong")
+    assert _failures(admin_db, "tech1") == 3
     authenticate(admin_db, "tech1", "tech1-password")
-    with pytest.raises(AuthenticationFailed, match="failed attempt 1 of 5"):
+    assert _failures(admin_db, "tech1") == 0
+    with pytest.raises(AuthenticationFailed):
         authenticate(admin_db, "tech1", "wrong")
+    assert _failures(admin_db, "tech1") == 1
 
 
 @pytest.mark.requirement("GMP-15")
@@ -124,7 +138,7 @@ def test_a_success_resets_the_failure_count(admin_db, admin):
 def test_deactivated_user_cannot_log_in_and_is_never_deleted(admin_db, admin):
     add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
     set_active(admin_db, admin, "tech1", False, "left the unit")
-    with pytest.raises(AuthenticationFailed, match="deactivated"):
+    with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
         authenticate(admin_db, "tech1", "tech1-password")
     assert [u.username for u in list_users(admin_db)] == ["admin", "tech1"]
     set_active(admin_db, admin, "tech1", True, "came back")

@@ -178,7 +178,7 @@ def test_record_holds_every_value_signature_and_audit_entry(demo_db, code) -> No
 def test_a_correction_is_marked_changed_after_first_entry(demo_db) -> None:
     from cellbatch.services.commands.corrections import correct
 
-    sup = authenticate(demo_db, "sup1", "demo-sup1")
+    sup = authenticate(demo_db, "sup1", "demo-sup1-pass")
     thaw = next(e for e in batch_view(demo_db, "EASC-D001")["steps"] if e["kind"] == "thaw")
     correct(
         demo_db,
@@ -227,7 +227,7 @@ def test_label_reconciliation_is_in_the_dose_record(demo_db) -> None:
     from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.commands.labels import print_labels, verify_scans
 
-    tech = authenticate(demo_db, "tech1", "demo-tech1")
+    tech = authenticate(demo_db, "tech1", "demo-tech1-pass")
     labels = print_labels(demo_db, tech, "EASC-D001", lambda ls: render_labels(ls))
     verify_scans(demo_db, tech, "EASC-D001", 1, [labels[0].datamatrix])
     data, _pages, text = record_text(demo_db, "EASC-D001")
@@ -273,7 +273,7 @@ def test_no_label_text_runs_off_the_label(demo_db) -> None:
     from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.commands.labels import print_labels
 
-    tech = authenticate(demo_db, "tech1", "demo-tech1")
+    tech = authenticate(demo_db, "tech1", "demo-tech1-pass")
     pdfs = []
     print_labels(demo_db, tech, "EASC-D001", lambda ls: pdfs.append(render_labels(ls)))
     assert text_outside(pdfs[0], 1.5 * mm, 1.5 * mm) == []
@@ -310,7 +310,7 @@ def fill_fucosylated_dose(db) -> None:
     """Fill the bag of the demo's fucosylated dose (FUC-D001), as the README's tour does."""
     from cellbatch.services.commands import steps
 
-    tech = authenticate(db, "tech1", "demo-tech1")
+    tech = authenticate(db, "tech1", "demo-tech1-pass")
     steps.fill(db, tech, "FUC-D001", volume="10 mL", cells="4e7 cells", materials=["SAL-HSA-0915"])
 
 
@@ -372,7 +372,7 @@ def test_each_critical_entry_shows_its_verification_or_pending(demo_db) -> None:
         assert body.count("PENDING") == len(pending), code
 
     thaw = next(e for e in batch_view(demo_db, "FUC-D001")["steps"] if e["kind"] == "thaw")
-    verify(demo_db, "sup1", "demo-sup1", "FUC-D001", thaw["id"])
+    verify(demo_db, "sup1", "demo-sup1-pass", "FUC-D001", thaw["id"])
     [v] = next(e for e in batch_view(demo_db, "FUC-D001")["steps"] if e["id"] == thaw["id"])[
         "verifications"
     ]

@@ -102,8 +102,11 @@ def test_bad_database_url_is_a_message_not_a_traceback(cli):
 def test_audit_show_json_lists_entries(cli, db_url):
     cli("--db", db_url, "init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n")
     entries = json.loads(cli("--db", db_url, "audit", "show", "--json").out)
-    assert entries[0]["action"] == "create" and entries[0]["entity"] == "app_user"
-    assert entries[0]["username"] == "system" and entries[0]["at"].endswith("Z")
+    assert [(e["action"], e["entity"], e["username"]) for e in entries] == [
+        ("create", "security_policy", "system"),  # the default policy, with the schema
+        ("create", "app_user", "system"),
+    ]
+    assert entries[1]["at"].endswith("Z")
 
 
 def test_default_database_is_created_in_the_data_folder_on_first_use(cli, tmp_path):

@@ -32,7 +32,7 @@ def test_demo_list_show_and_verify_on_a_fresh_sqlite_file(cli, tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     r = cli("--db", url, "demo")
     assert r.code == 0, r.err
-    assert "tech1" in r.out and "demo-tech1" in r.out and "demo-qa2" in r.out
+    assert "tech1" in r.out and "demo-tech1-pass" in r.out and "demo-qa2-pass" in r.out
     listing = json.loads(cli("--db", url, "batch", "list", "--json").out)
     assert {b["code"]: b["status"] for b in listing} == {
         "EASC-B001": "released",

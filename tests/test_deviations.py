@@ -19,13 +19,14 @@ from cellbatch.services.commands.deviations import close_deviation, open_deviati
 from cellbatch.services.queries.audit import list_entries
 from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.services.queries.deviations import list_deviations
+from cellbatch.services.queries.users import list_users
 
 EB = "FUC-D001"
 RA = "EASC-D001"
 
 
 def pw(user: str) -> str:
-    return f"demo-{user}"
+    return f"demo-{user}-pass"
 
 
 def who(db, user: str):
@@ -81,7 +82,7 @@ def test_deviations_are_opened_by_hand_and_listed(demo_db, cli):
         "--user",
         "tech1",
         "--password-stdin",
-        input="demo-tech1\n",
+        input="demo-tech1-pass\n",
     )
     assert r.code == 0, r.err
     ref = r.out.split(":")[0]
@@ -135,7 +136,7 @@ def test_only_qa_closes_a_fully_investigated_deviation_with_a_signature(demo_db,
     investigate(db, dev.id)
     with pytest.raises(PermissionDenied, match="needs role qa"):
         close_deviation(db, "sup1", pw("sup1"), dev.id)
-    with pytest.raises(AuthenticationFailed, match="failed attempt 1 of 5"):
+    with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
         close_deviation(db, "qa1", "wrong", dev.id)
     assert list_deviations(db, EB)[0].status == "open"
     r = cli(
@@ -147,7 +148,7 @@ def test_only_qa_closes_a_fully_investigated_deviation_with_a_signature(demo_db,
         "--user",
         "qa1",
         "--password-stdin",
-        input="demo-qa1\n",
+        input="demo-qa1-pass\n",
     )
     assert r.code == 0, r.err
     (closed,) = batch_view(db, EB)["deviations"]
@@ -176,7 +177,7 @@ def test_deviation_update_from_the_command_line(demo_db, cli):
         "--user",
         "sup1",
         "--password-stdin",
-        input="demo-sup1\n",
+        input="demo-sup1-pass\n",
     )
     assert r.code == 0, r.err
     (dev,) = list_deviations(demo_db, EB)
@@ -190,7 +191,7 @@ def test_deviation_update_from_the_command_line(demo_db, cli):
         "--user",
         "sup1",
         "--password-stdin",
-        input="demo-sup1\n",
+        input="demo-sup1-pass\n",
     )
     assert r.code == 2 and "expected at least one of" in r.err
 
@@ -212,7 +213,9 @@ def test_five_wrong_passwords_lock_the_account_the_lock_and_attempts_are_audited
             "--password-stdin",
             input="guess\n",
         )
-        assert r.code == 6 and f"failed attempt {attempt} of 5" in r.err
+        assert r.code == 6 and "user ID or password wrong" in r.err
+        assert next(u.failed_attempts for u in list_users(db) if u.username == "qa1") == attempt
+        assert not next(u.locked for u in list_users(db) if u.username == "qa1")
     r = cli(
         "--db",
         db.url,
@@ -224,7 +227,8 @@ def test_five_wrong_passwords_lock_the_account_the_lock_and_attempts_are_audited
         "--password-stdin",
         input="guess\n",
     )
-    assert r.code == 6 and "now locked" in r.err
+    assert r.code == 6 and "user ID or password wrong" in r.err
+    assert next(u.locked for u in list_users(db) if u.username == "qa1")
     r = cli("--db", db.url, "review", EB)  # reading needs no password
     assert r.code == 0
     r = cli(
@@ -236,15 +240,19 @@ def test_five_wrong_passwords_lock_the_account_the_lock_and_attempts_are_audited
         "--user",
         "qa1",
         "--password-stdin",
-        input="demo-qa1\n",
+        input="demo-qa1-pass\n",
     )
-    assert r.code == 6 and "locked" in r.err
+    assert r.code == 6 and "user ID or password wrong" in r.err  # the right one, on a lock
     r = cli("--db", db.url, "audit", "show", "--json")
     trail = [
         e for e in json.loads(r.out) if e["entity"] == "app_user" and e["entity_id"] == user_id
     ]
-    assert [e["action"] for e in trail[-6:]] == ["login_failed"] * 5 + ["account_locked"]
-    assert all(e["reason"] == "wrong password" for e in trail[-6:-1])
+    assert [e["action"] for e in trail[-7:]] == ["login_failed"] * 5 + [
+        "account_locked",
+        "login_failed",
+    ]
+    assert all(e["reason"] == "wrong password" for e in trail[-7:-2])
+    assert trail[-1]["reason"] == "log-in attempt on a locked account"
     assert list_deviations(db, EB)[0].status == "open"
 
 

@@ -28,7 +28,7 @@ def bank_at_freeze(db, code: str) -> int:
 
     Returns the id of its first seed entry.
     """
-    tech2 = authenticate(db, "tech2", "demo-tech2")
+    tech2 = authenticate(db, "tech2", "demo-tech2-pass")
     start_expansion(db, tech2, code, lot_number="TL-BM-0001", sop_id="SOP-BMMSC-EXP", at=ago(9))
     plan = [("CS1", 1, "1.0e7 cells", "2.6e7 cells"), ("CS5", 2, "1.9e7 cells", "1.5e8 cells")]
     plan.append(("CS5", 4, "5.0e7 cells", "4.4e8 cells"))
@@ -60,8 +60,8 @@ def bank_at_freeze(db, code: str) -> int:
 
 def test_free_text_and_identifiers_of_every_write_are_checked(demo_db) -> None:
     db = demo_db
-    tech1 = authenticate(db, "tech1", "demo-tech1")
-    sup1 = authenticate(db, "sup1", "demo-sup1")
+    tech1 = authenticate(db, "tech1", "demo-tech1-pass")
+    sup1 = authenticate(db, "sup1", "demo-sup1-pass")
     seed = bank_at_freeze(db, "BMMSC-TXT")
     oos = next(d for d in list_deviations(db, "FUC-D001") if d.status == "open")
     freeze = dict(vials=4, cells_per_vial="25e6 cells", volume_per_vial="1.0 mL")
@@ -92,7 +92,7 @@ def test_free_text_and_identifiers_of_every_write_are_checked(demo_db) -> None:
                 write(text)
             assert info.value.field == field, (field, text[:20], str(info.value))
     with pytest.raises(InvalidInput, match="--reason: .*control character U\\+001B"):
-        deviations.close_deviation(db, "qa1", "demo-qa1", oos.id, reason=ESCAPE)
+        deviations.close_deviation(db, "qa1", "demo-qa1-pass", oos.id, reason=ESCAPE)
     with pytest.raises(InvalidInput, match="--value: expected one of T75, .* got 'NOT-A-VESSEL'"):
         corrections.correct(
             db, tech1, "BMMSC-TXT", f"E{seed}", field="vessel", value="not-a-vessel", reason="r"
@@ -108,7 +108,7 @@ def test_free_text_and_identifiers_of_every_write_are_checked(demo_db) -> None:
 
 
 def test_a_freeze_refuses_a_position_taken_whatever_its_case_or_spacing(demo_db) -> None:
-    tech1 = authenticate(demo_db, "tech1", "demo-tech1")
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
     bank_at_freeze(demo_db, "BMMSC-POS")
     before = snapshot(demo_db)
 

@@ -23,7 +23,7 @@ GMP24 = pytest.mark.requirement("GMP-24")
 
 
 def user(db, name: str):
-    return authenticate(db, name, f"demo-{name}")
+    return authenticate(db, name, f"demo-{name}-pass")
 
 
 def pages_of(pdf: bytes) -> list[tuple[str, list]]:
@@ -93,8 +93,8 @@ def release_demo_dose(db, code: str = "EASC-D001") -> None:
     for state in verification_status(db, code):
         if state.status in ("pending", "invalid"):
             who = "tech2" if state.recorded_by != tech2.id else "tech1"
-            verify(db, who, f"demo-{who}", code, state.ref)
-    release.decide(db, "qa1", code, "release", "labels test", password="demo-qa1")
+            verify(db, who, f"demo-{who}-pass", code, state.ref)
+    release.decide(db, "qa1", code, "release", "labels test", password="demo-qa1-pass")
 
 
 @GMP24
@@ -111,7 +111,7 @@ def test_quarantine_label_decodes_exactly_and_says_not_released(demo_db, cli, tm
         "--user",
         "tech1",
         "--password-stdin",
-        input="demo-tech1\n",
+        input="demo-tech1-pass\n",
     )
     assert result.code == 0, result.err
     assert "QUARANTINE" in result.out
@@ -238,7 +238,7 @@ def test_scans_of_the_printed_label_verify_it(demo_db, cli) -> None:
         "--user",
         "tech2",
         "--password-stdin",
-        input="demo-tech2\n",
+        input="demo-tech2-pass\n",
     )
     assert result.code == 0, result.err
     assert "verified" in result.out
@@ -269,7 +269,7 @@ def test_a_wrong_or_partial_scan_says_exactly_what_differs(demo_db, cli) -> None
         "--user",
         "tech1",
         "--password-stdin",
-        input="demo-tech1\n",
+        input="demo-tech1-pass\n",
     )
     assert result.code == 4
     assert f"DIN is {other.eye_readable}" in result.err
@@ -768,7 +768,7 @@ def test_product_code_and_expiry_are_a_concatenated_pair(demo_db, cli) -> None:
     result = cli(
         "--db", demo_db.url, "label", "scan", "EASC-D001", "--bag", "1",
         "--scan", f"]C0{din}", "--scan", f"]C4{pair}\r\n",
-        "--user", "tech2", "--password-stdin", input="demo-tech2\n",
+        "--user", "tech2", "--password-stdin", input="demo-tech2-pass\n",
     )  # fmt: skip
     assert result.code == 0, result.err
     assert "scan 2 (concatenated): matches" in result.out
@@ -801,7 +801,7 @@ def test_a_din_keyed_with_its_check_character_verifies(demo_db, cli) -> None:
     result = cli(
         "--db", demo_db.url, "label", "scan", "EASC-D001", "--bag", "1",
         "--scan", typed, *(a for s in rest for a in ("--scan", s)),
-        "--user", "tech2", "--password-stdin", input="demo-tech2\n",
+        "--user", "tech2", "--password-stdin", input="demo-tech2-pass\n",
     )  # fmt: skip
     assert result.code == 0, result.err
     assert "scan 1 (keyed): matches" in result.out

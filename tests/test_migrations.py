@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cellbatch.db import migrate
 from cellbatch.db.database import Database
 
@@ -77,3 +79,45 @@ def test_uniqueness_migration_upgrades_data_and_refuses_records_that_break_a_rul
     assert demo_db.ensure_schema(upgrade=True) == "upgraded"
     assert migrate.current_revision(demo_db.engine) == migrate.head_revision()
     assert migrate.pending_changes(demo_db.engine) == []
+
+
+@pytest.mark.requirement("GMP-26")
+def test_an_existing_database_gets_the_default_security_policy_audited(empty_db_url):
+    from cellbatch.db.tables import User
+    from cellbatch.services.auth import authenticate
+    from cellbatch.services.passwords import hash_password
+    from cellbatch.services.queries.audit import list_entries, verify_trail
+    from cellbatch.services.queries.security_policy import policy_history
+    from cellbatch.services.unit_of_work import UnitOfWork
+
+    db = Database(empty_db_url)
+    from alembic import command
+
+    with db.engine.begin() as connection:  # the schema before the policy was a record
+        command.upgrade(migrate._config(connection), "3cb58689a19b")
+    with UnitOfWork(db, None) as uow:  # an account made by that version, short password
+        uow.add(
+            User(
+                username="admin",
+                full_name="Ada Admin",
+                role="admin",
+                password_hash=hash_password("old-pass", 1024),
+                password_changed_at=uow.now,
+                created_at=uow.now,
+            ),
+            reason="first administrator at set-up",
+        )
+        uow.commit()
+    assert db.ensure_schema(upgrade=True) == "upgraded"
+    [version] = policy_history(db)
+    assert (version.version, version.username, version.policy.min_password_length) == (1, None, 12)
+    last = list_entries(db)[-1]
+    assert (last.seq, last.username, last.entity, last.action) == (
+        2,
+        "system",
+        "security_policy",
+        "create",
+    )
+    assert verify_trail(db).ok
+    assert authenticate(db, "admin", "old-pass").username == "admin"  # set before: still valid
+    db.dispose()

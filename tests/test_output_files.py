@@ -172,7 +172,7 @@ def test_a_kill_at_any_step_never_leaves_a_counted_label_without_its_file(
         done = subprocess.run(
             [sys.executable, "-c", CRASHING_CLI, str(kill_at), *args, "--password-stdin"],
             cwd=REPO,
-            input="demo-tech1\n",
+            input="demo-tech1-pass\n",
             capture_output=True,
             text=True,
         )

@@ -29,7 +29,7 @@ EB = "FUC-D001"
 
 
 def pw(user: str) -> str:
-    return f"demo-{user}"
+    return f"demo-{user}-pass"
 
 
 def who(db, user: str):
@@ -81,7 +81,7 @@ def test_ra_dose_release_refused_for_tech_involved_qa_wrong_password_then_accept
     assert before["status"] == "in-process" and before["release_decisions"] == []
 
     r = release_cmd(cli, db, RA, "qa1", password="not-the-password")
-    assert r.code == 6 and "failed attempt 1 of 5" in r.err
+    assert r.code == 6 and "user ID or password wrong" in r.err
     audit = [e for e in list_entries(db, entity="app_user") if e.action == "login_failed"]
     assert audit[-1].entity_id == str(who(db, "qa1").id)
     assert batch_view(db, RA)["status"] == "in-process"
@@ -290,10 +290,13 @@ def test_a_refused_release_changes_nothing(demo_db):
 @pytest.mark.requirement("GMP-13")
 def test_release_counts_a_wrong_password_even_for_a_qa_officer(demo_db):
     db = demo_db
-    with pytest.raises(AuthenticationFailed, match="failed attempt 1 of 5"):
+    from cellbatch.services.queries.users import list_users
+
+    with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
         release.decide(db, "qa1", RA, "release", "review", password="wrong")
-    with pytest.raises(AuthenticationFailed, match="failed attempt 2 of 5"):
+    with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
         release.decide(db, "qa1", RA, "release", "review", password="wrong again")
+    assert next(u.failed_attempts for u in list_users(db) if u.username == "qa1") == 2
     assert batch_view(db, RA)["release_decisions"] == []
 
 

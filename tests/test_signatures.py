@@ -22,7 +22,7 @@ RA = "EASC-D001"
 
 
 def pw(user: str) -> str:
-    return f"demo-{user}"
+    return f"demo-{user}-pass"
 
 
 def signature_count(db) -> int:
@@ -78,7 +78,7 @@ def test_a_correction_after_signing_invalidates_the_signature_until_signed_again
         "--user",
         "tech2",
         "--password-stdin",
-        input="demo-tech2\n",
+        input="demo-tech2-pass\n",
     )
     assert r.code == 0, r.err
     after = entry_of(show(cli, db, RA), result["id"])
@@ -99,7 +99,7 @@ def test_a_correction_after_signing_invalidates_the_signature_until_signed_again
         "--user",
         "qa1",
         "--password-stdin",
-        input="demo-qa1\n",
+        input="demo-qa1-pass\n",
     )
     assert r.code == 4 and "No invalid signature" in r.err and result["id"] in r.err
 
@@ -112,7 +112,7 @@ def test_a_correction_after_signing_invalidates_the_signature_until_signed_again
         "--user",
         "sup1",
         "--password-stdin",
-        input="demo-sup1\n",
+        input="demo-sup1-pass\n",
     )
     assert r.code == 0, r.err
     again = entry_of(show(cli, db, RA), result["id"])
@@ -131,7 +131,7 @@ def test_a_correction_after_signing_invalidates_the_signature_until_signed_again
         "--user",
         "qa1",
         "--password-stdin",
-        input="demo-qa1\n",
+        input="demo-qa1-pass\n",
     )
     assert r.code == 0, r.err
 
@@ -164,7 +164,7 @@ def test_signing_asks_the_password_again_a_wrong_one_is_refused_and_counted(demo
     db = demo_db
     entry = batch_view(db, RA)["steps"][0]["id"]
     count = signature_count(db)
-    with pytest.raises(AuthenticationFailed, match="failed attempt 1 of 5"):
+    with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
         sign(db, "tech1", "wrong-password", RA, entry, "performed")
     assert signature_count(db) == count
     failures = [e for e in list_entries(db, entity="app_user") if e.action == "login_failed"]
@@ -182,11 +182,11 @@ def test_deactivated_and_locked_users_cannot_sign(demo_db):
     admin = authenticate(db, "admin", pw("admin"))
     entry = batch_view(db, "FUC-D001")["steps"][0]["id"]  # recorded by tech1
     set_active(db, admin, "tech2", False, "left the unit")
-    with pytest.raises(AuthenticationFailed, match="deactivated"):
+    with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
         verify(db, "tech2", pw("tech2"), "FUC-D001", entry)
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE app_user SET locked = :t WHERE username = 'sup1'"), {"t": True})
-    with pytest.raises(AuthenticationFailed, match="locked"):
+    with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
         verify(db, "sup1", pw("sup1"), "FUC-D001", entry)
     set_active(db, admin, "tech2", True, "came back")
     assert verify(db, "tech2", pw("tech2"), "FUC-D001", entry)
@@ -246,7 +246,7 @@ def test_sign_and_list_signatures_from_the_command_line(demo_db, cli):
         "--user",
         "sup1",
         "--password-stdin",
-        input="demo-sup1\n",
+        input="demo-sup1-pass\n",
     )
     assert r.code == 0, r.err
     r = cli("--db", demo_db.url, "signatures", "FUC-D001", "--json")
@@ -270,7 +270,7 @@ def test_sign_and_list_signatures_from_the_command_line(demo_db, cli):
         "--user",
         "admin",
         "--password-stdin",
-        input="demo-admin\n",
+        input="demo-admin-pass\n",
     )
     assert r.code == 5 and "needs role technician, supervisor, qa" in r.err
 
@@ -302,7 +302,7 @@ def test_a_correction_back_to_the_signed_value_leaves_the_signature_invalid(demo
     db = demo_db
     state = next(v for v in verification_status(db, RA) if v.what.startswith("Bacterial endo"))
     (signature,) = state.verifications
-    verifier = authenticate(db, signature.username, f"demo-{signature.username}")
+    verifier = authenticate(db, signature.username, f"demo-{signature.username}-pass")
     result = batch_view(db, RA)["qc"]
     original = next(q for q in result if q["id"] == state.ref)["value"]["value"]
     # the verifier changes the value and puts it back: what was signed is back, but was changed
@@ -312,11 +312,18 @@ def test_a_correction_back_to_the_signed_value_leaves_the_signature_invalid(demo
     (sig,) = after.verifications
     assert after.status == "invalid" and sig.reason_invalid == CORRECTED_SINCE
     with pytest.raises(PermissionDenied, match="recorded or corrected"):
-        verify(db, verifier.username, f"demo-{verifier.username}", RA, state.ref)
+        verify(db, verifier.username, f"demo-{verifier.username}-pass", RA, state.ref)
     with pytest.raises(RuleViolation, match="not verified"):
-        decide(db, authenticate(db, "qa1", "demo-qa1"), RA, "release", "ok", password="demo-qa1")
+        decide(
+            db,
+            authenticate(db, "qa1", "demo-qa1-pass"),
+            RA,
+            "release",
+            "ok",
+            password="demo-qa1-pass",
+        )
     other = "sup1"
-    verify(db, other, f"demo-{other}", RA, state.ref)
+    verify(db, other, f"demo-{other}-pass", RA, state.ref)
     final = next(v for v in verification_status(db, RA) if v.ref == state.ref)
     assert final.status == "verified" and final.verifications[-1].username == other
 

@@ -31,7 +31,7 @@ async def settle(app, pilot) -> None:
 
 async def log_in(app, pilot, user: str) -> None:
     """Type user ID and password."""
-    await pilot.press(*user, "enter", *f"demo-{user}", "enter")
+    await pilot.press(*user, "enter", *f"demo-{user}-pass", "enter")
     await settle(app, pilot)
 
 
@@ -170,7 +170,7 @@ async def test_every_footer_binding_does_something(demo_db, tmp_path, monkeypatc
         await back_to(app, pilot, "HomeScreen")
         for key in ("ctrl+l",):
             await press_and_check(app, pilot, effects, key, tested)
-        await pilot.press(*"demo-tech1", "enter")
+        await pilot.press(*"demo-tech1-pass", "enter")
         await settle(app, pilot)
         await press_and_check(app, pilot, effects, "ctrl+o", tested)
         assert type(app.screen).__name__ == "LoginScreen"
@@ -208,7 +208,7 @@ async def test_every_palette_command_does_something(demo_db):
             if app.actor is None:
                 await log_in(app, pilot, "admin")
             if app.locked:
-                await pilot.press(*"demo-admin", "enter")
+                await pilot.press(*"demo-admin-pass", "enter")
                 await settle(app, pilot)
         for title in ("Home", "All batches", "Record the next step", "Review / verify / release"):
             assert title in titles

@@ -54,7 +54,7 @@ async def settle(pilot) -> None:
 
 async def log_in(pilot, user: str) -> None:
     """Log in as a demo user."""
-    await pilot.press(*user, "enter", *f"demo-{user}", "enter")
+    await pilot.press(*user, "enter", *f"demo-{user}-pass", "enter")
     await settle(pilot)
 
 

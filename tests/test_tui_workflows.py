@@ -35,7 +35,7 @@ async def settle(app, pilot) -> None:
 
 async def log_in(app, pilot, user: str) -> None:
     """Type user ID and password as a person would."""
-    await pilot.press(*user, "enter", *f"demo-{user}", "enter")
+    await pilot.press(*user, "enter", *f"demo-{user}-pass", "enter")
     await settle(app, pilot)
 
 
@@ -56,7 +56,7 @@ def text_of(app, selector: str) -> str:
 @pytest.fixture
 def new_bank(demo_db):
     """The demo plus a new eASC expansion batch EASC-B002 with nothing recorded yet."""
-    tech1 = authenticate(demo_db, "tech1", "demo-tech1")
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
     start_expansion(demo_db, tech1, "EASC-B002", lot_number="TL-ADI-0001", sop_id="SOP-EASC-EXP")
     return demo_db
 
@@ -189,7 +189,7 @@ async def test_idle_lock_engages_and_asks_the_password_again(demo_db):
         await settle(app, pilot)
         assert app.locked and type(app.screen).__name__ == "LockScreen"
         assert "wrong" in text_of(app, "#lock-status")
-        await pilot.press(*"demo-tech1", "enter")
+        await pilot.press(*"demo-tech1-pass", "enter")
         await settle(app, pilot)
         assert not app.locked and app.screen is home
         assert app.actor.username == "tech1"
@@ -213,7 +213,7 @@ async def test_another_user_at_the_lock_discards_the_unsaved_entry(new_bank):
         assert type(app.screen).__name__ == "LockScreen"
         user = app.screen.query_one("#lock-user", Input)
         user.value = "tech2"
-        await pilot.press(*"demo-tech2", "enter")
+        await pilot.press(*"demo-tech2-pass", "enter")
         await settle(app, pilot)
         assert app.actor.username == "tech2"
         assert type(app.screen).__name__ == "HomeScreen"
@@ -253,7 +253,7 @@ async def test_second_technician_verifies_the_entry_with_a_signature(new_bank):
     from cellbatch.services.commands import steps
     from cellbatch.services.queries.verification import verification_status
 
-    tech1 = authenticate(new_bank, "tech1", "demo-tech1")
+    tech1 = authenticate(new_bank, "tech1", "demo-tech1-pass")
     lots = ["AMEM-24K118", "HPL-2611-07", "TRYPLE-3320"]
     entry = steps.seed(
         new_bank, tech1, "EASC-B002", vessel="CS2", vessels=1, cells="3.8e6 cells", materials=lots
@@ -276,7 +276,7 @@ async def test_second_technician_verifies_the_entry_with_a_signature(new_bank):
         assert "VERIFIED" in signing
         # the verifier reads what they sign: the values and the lots
         assert "vessel CS2" in signing and "lot TRYPLE-3320" in signing
-        await pilot.press(*"demo-tech2", "enter")
+        await pilot.press(*"demo-tech2-pass", "enter")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "ReviewScreen"
         assert app.screen.pending == []
@@ -308,7 +308,7 @@ async def test_qa_reviews_and_releases_then_label_printed_and_scanned(
         await settle(app, pilot)
         assert type(app.screen).__name__ == "SignatureDialog"
         await pilot.press(*"records reviewed, QC within specification", "enter")
-        await pilot.press("enter", *"demo-qa1", "enter")  # user ID pre-filled: Enter moves on
+        await pilot.press("enter", *"demo-qa1-pass", "enter")  # user ID pre-filled: Enter moves on
         await settle(app, pilot)
         assert app.screen is review
         assert "RELEASED" in text_of(app, "#verdict")
@@ -387,7 +387,7 @@ async def test_qa_investigates_and_closes_the_oos_deviation_with_a_signature(dem
         await settle(app, pilot)
         await pilot.press("f8")  # closing before the investigation is refused, with the reason
         await settle(app, pilot)
-        await pilot.press(*"demo-qa1", "enter")
+        await pilot.press(*"demo-qa1-pass", "enter")
         await settle(app, pilot)
         assert list_deviations(demo_db, "FUC-D001", status="open")
         await pilot.press("f7")
@@ -397,7 +397,7 @@ async def test_qa_investigates_and_closes_the_oos_deviation_with_a_signature(dem
         await settle(app, pilot)
         await pilot.press("f8")
         await settle(app, pilot)
-        await pilot.press(*"demo-qa1", "enter")
+        await pilot.press(*"demo-qa1-pass", "enter")
         await settle(app, pilot)
     assert not list_deviations(demo_db, "FUC-D001", status="open")
     closed = list_deviations(demo_db, "FUC-D001", status="closed")[0]
@@ -409,7 +409,7 @@ async def test_qa_investigates_and_closes_the_oos_deviation_with_a_signature(dem
 async def test_scanned_vial_positions_are_checked_against_the_bank_stock(demo_db):
     from cellbatch.services.commands.batches import start_dose
 
-    tech1 = authenticate(demo_db, "tech1", "demo-tech1")
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
     start_dose(
         demo_db,
         tech1,
@@ -494,7 +494,7 @@ async def fill_form(app, pilot, values: dict[str, str]) -> None:
 async def test_harvest_and_fill_forms_save_through_the_services(new_bank):
     from cellbatch.services.commands import steps
 
-    tech1 = authenticate(new_bank, "tech1", "demo-tech1")
+    tech1 = authenticate(new_bank, "tech1", "demo-tech1-pass")
     seed_lots = ["AMEM-24K118", "HPL-2611-07", "TRYPLE-3320"]
     steps.seed(
         new_bank,
@@ -566,7 +566,7 @@ async def test_fucosylation_form_checks_the_incubation_time_and_saves(demo_db):
     from cellbatch.services.commands import steps
     from cellbatch.services.commands.batches import start_dose
 
-    tech1 = authenticate(demo_db, "tech1", "demo-tech1")
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
     now = datetime.now(UTC)
     start_dose(
         demo_db,
@@ -633,7 +633,7 @@ async def test_fucosylation_form_checks_the_incubation_time_and_saves(demo_db):
 async def test_a_correction_needs_its_reason_and_keeps_the_original(new_bank):
     from cellbatch.services.commands import steps
 
-    tech1 = authenticate(new_bank, "tech1", "demo-tech1")
+    tech1 = authenticate(new_bank, "tech1", "demo-tech1-pass")
     entry = steps.seed(
         new_bank,
         tech1,
@@ -827,7 +827,7 @@ async def test_received_tissue_lot_gets_its_din_shown_and_can_start_a_bank(demo_
         await settle(app, pilot)
         summary = text_of(app, "#home-summary")
         assert "TL-ADI-0002: DIN A9999 " in summary and "[" in summary, summary
-    tech1 = authenticate(demo_db, "tech1", "demo-tech1")
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
     start_expansion(demo_db, tech1, "EASC-B009", lot_number="TL-ADI-0002", sop_id="SOP-EASC-EXP")
     view = batch_view(demo_db, "EASC-B009")
     assert view["tissue_lot"]["amount"] == "140 g"

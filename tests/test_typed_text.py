@@ -119,7 +119,7 @@ def test_a_correction_with_an_invisible_reason_changes_nothing(demo_db):
     from cellbatch.services.queries.batch_view import batch_view
     from tests.lab import snapshot
 
-    tech2 = authenticate(demo_db, "tech2", "demo-tech2")
+    tech2 = authenticate(demo_db, "tech2", "demo-tech2-pass")
     fill = batch_view(demo_db, "EASC-D001")["fill"]["entry"]
     before = snapshot(demo_db)
     with pytest.raises(InvalidInput, match="--reason: expected why the value is corrected"):

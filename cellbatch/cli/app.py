@@ -13,6 +13,7 @@ from cellbatch.cli import (
     demo_cmd,
     doc_cmd,
     donor_cmd,
+    policy_cmd,
     qa_cmd,
     sop_cmd,
     tui_cmd,
@@ -54,6 +55,7 @@ def root(
 
 
 user_cmd.register(app)
+policy_cmd.register(app)
 sop_cmd.register(app)
 donor_cmd.register(app)
 batch_cmd.register(app)

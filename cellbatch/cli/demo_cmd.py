@@ -27,7 +27,7 @@ def demo(
         "batches: EASC-B001 (released bank) → EASC-D001 (RA dose, filled); "
         "BMMSC-B001 (released bank) → FUC-D001 (fucosylated EB dose, OOS HECA-452)"
     )
-    typer.echo("demo users (password = demo- + user ID):")
+    typer.echo("demo users (password = demo- + user ID + -pass):")
     for username, role, password in accounts:
         typer.echo(f"  {username:<6} {role:<11} {password}")
 

@@ -88,6 +88,29 @@ class SopApproval(SQLModel, table=True):
     signed_at: datetime
 
 
+class SecurityPolicyVersion(SQLModel, table=True):
+    """One version of the security policy, signed by the admin who set it (never edited).
+
+    The newest version is in force. Version 1 is the program's default, installed with the
+    schema (no signer); every later one carries an admin's electronic signature and reason.
+    """
+
+    __tablename__ = "security_policy"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(unique=True, index=True)
+    max_failed_attempts: int
+    min_password_length: int
+    password_max_age_days: int
+    scrypt_n: int
+    idle_lock_seconds: int
+    reason: str = Field(max_length=2000)
+    content_hash: str = Field(max_length=64)
+    signer_id: int | None = Field(default=None, foreign_key="app_user.id")
+    signer_name: str = Field(max_length=200)
+    signed_at: datetime
+
+
 class Donor(SQLModel, table=True):
     """A donor, known only by a pseudonymous code."""
 
@@ -400,6 +423,7 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         User,
         SopVersion,
         SopApproval,
+        SecurityPolicyVersion,
         Donor,
         DonorTest,
         DinCounter,

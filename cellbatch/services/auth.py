@@ -1,7 +1,12 @@
 """Log-in and re-authentication: who is acting, proven by user ID and password.
 
-A failed attempt is counted and audited in its own transaction, so it survives the
-refusal; the account locks after the configured number of failures in a row.
+Every refused log-in gives the same answer at the same cost, whatever was wrong (unknown
+user ID, wrong password, locked or deactivated account): one scrypt computation with the
+policy's parameters (against a dummy hash when there is no account), then one audited
+write. Nothing tells an outsider which user IDs exist. A failed attempt is counted and
+audited in its own transaction, so it survives the refusal; the account locks after the
+policy's number of failures in a row. A user ID that names no account is never stored:
+it may be a password typed into the wrong field.
 """
 
 from __future__ import annotations
@@ -14,10 +19,20 @@ from cellbatch.db.database import Database, server_now
 from cellbatch.db.failures import DatabaseReadOnly
 from cellbatch.db.tables import User
 from cellbatch.domain.errors import AuthenticationFailed, InvalidInput
+from cellbatch.domain.security_policy import SecurityPolicy
 from cellbatch.domain.users import Actor, Role
-from cellbatch.services.passwords import check_password
+from cellbatch.services.passwords import (
+    check_password,
+    cost_of,
+    dummy_hash,
+    hash_password,
+    hashing_cost,
+)
+from cellbatch.services.security_policy import policy_in_force
 from cellbatch.services.unit_of_work import UnitOfWork
-from cellbatch.settings import security_settings
+
+UNKNOWN_USER = "?"
+"""What the audit trail stores for a user ID that names no account (never the text typed)."""
 
 
 def actor_of(user: User) -> Actor:
@@ -25,33 +40,47 @@ def actor_of(user: User) -> Actor:
     return Actor(id=user.id, username=user.username, full_name=user.full_name, role=Role(user.role))
 
 
-def _record_failure(db: Database, username: str, why: str) -> str:
+def refusal(policy: SecurityPolicy, note: str = "") -> AuthenticationFailed:
+    """The one answer to every refused log-in."""
+    return AuthenticationFailed(
+        "user ID or password wrong (after "
+        f"{policy.max_failed_attempts} failed attempts in a row an account is locked until an "
+        f"admin unlocks it){note}"
+    )
+
+
+def _record_failure(db: Database, user_id: int | None, why: str) -> str:
+    """Count and audit a refused log-in; a note for the answer when it cannot be recorded."""
     try:
-        return _count_failure(db, username, why)
+        _count_failure(db, user_id, why)
     except DatabaseReadOnly:  # an archived copy or a standby: nothing can be recorded there
         return " (this attempt could not be recorded: the database is read-only)"
+    return ""
 
 
-def _count_failure(db: Database, username: str, why: str) -> str:
-    limit = security_settings().max_failed_attempts
+def _count_failure(db: Database, user_id: int | None, why: str) -> None:
     with UnitOfWork(db, None) as uow:
-        user = uow.session.execute(
-            select(User).where(User.username == username).with_for_update()
-        ).scalar_one_or_none()
+        user = (
+            None
+            if user_id is None
+            else uow.session.execute(
+                select(User).where(User.id == user_id).with_for_update()
+            ).scalar_one_or_none()
+        )
         if user is None:
             uow.audit(
                 "login_failed",
                 None,
                 entity="app_user",
-                entity_id=username[:40],
-                reason="unknown user ID",
+                entity_id=UNKNOWN_USER,
+                reason="log-in with a user ID that names no account (not stored as typed)",
             )
             uow.commit()
-            return ""
+            return
+        limit = policy_in_force(uow.session).max_failed_attempts
         uow.change(
             user, "failed_attempts", user.failed_attempts + 1, action="login_failed", reason=why
         )
-        note = f" (failed attempt {user.failed_attempts} of {limit})"
         if user.failed_attempts >= limit and not user.locked:
             uow.change(
                 user,
@@ -60,9 +89,42 @@ def _count_failure(db: Database, username: str, why: str) -> str:
                 action="account_locked",
                 reason=f"{user.failed_attempts} failed log-in attempts in a row",
             )
-            note = f"; the account is now locked after {user.failed_attempts} failed attempts"
         uow.commit()
-        return note
+
+
+def _after_success(db: Database, user: User, policy: SecurityPolicy, password: str) -> None:
+    """Reset the failure count; re-hash a password stored at a lower cost than the policy's."""
+    target = hashing_cost(policy.scrypt_n)
+    upgrade = cost_of(user.password_hash) < target
+    if not user.failed_attempts and not upgrade:
+        return
+    try:
+        with UnitOfWork(db, actor_of(user)) as uow:
+            fresh = uow.session.get(User, user.id)
+            if fresh.failed_attempts:
+                uow.change(fresh, "failed_attempts", 0, action="login", reason="successful log-in")
+            if upgrade:
+                uow.change(
+                    fresh,
+                    "password_hash",
+                    hash_password(password, target),
+                    action="password_rehash",
+                    reason=f"password hash raised to the policy's cost (scrypt N = {target})",
+                )
+            uow.commit()
+    except DatabaseReadOnly:
+        pass  # a read-only copy keeps its counts and hashes as they were
+
+
+def _refused_because(user: User | None, matches: bool) -> str | None:
+    """Why a log-in is refused, for the audit trail (None: it is not)."""
+    if user is None:
+        return "unknown user ID"
+    if user.locked:
+        return "log-in attempt on a locked account"
+    if not user.active:
+        return "log-in attempt by a deactivated account"
+    return None if matches else "wrong password"
 
 
 def authenticate(
@@ -73,35 +135,22 @@ def authenticate(
     ``allow_expired`` lets a one-time or expired password through, for changing it only.
     """
     with db.session() as session:
+        policy = policy_in_force(session)
         user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        if user is not None and user.locked:
-            raise AuthenticationFailed(
-                f"account {username!r} is locked after repeated failed log-ins: "
-                "an admin must unlock it (cellbatch user unlock)"
-            )
-        if user is not None and not user.active:
-            _record_failure(db, username, "log-in by a deactivated account")
-            raise AuthenticationFailed(f"account {username!r} is deactivated")
-        ok = user is not None and check_password(password, user.password_hash)
-    if not ok:
-        note = _record_failure(db, username, "wrong password")
-        raise AuthenticationFailed(f"user ID or password wrong for {username!r}{note}")
+    stored = user.password_hash if user is not None else dummy_hash(hashing_cost(policy.scrypt_n))
+    matches = check_password(password, stored)
+    why = _refused_because(user, matches)
+    if why is not None:
+        raise refusal(policy, _record_failure(db, user.id if user else None, why))
     assert user is not None
-    if user.failed_attempts:
-        try:
-            with UnitOfWork(db, actor_of(user)) as uow:
-                fresh = uow.session.get(User, user.id)
-                uow.change(fresh, "failed_attempts", 0, action="login", reason="successful log-in")
-                uow.commit()
-        except DatabaseReadOnly:
-            pass  # a read-only copy keeps its counts as they were
+    _after_success(db, user, policy, password)
     if not allow_expired:
         if user.must_change_password:
             raise AuthenticationFailed(
                 f"{username!r} still has a one-time password: change it first "
                 f"(cellbatch passwd --user {username})"
             )
-        max_age = security_settings().password_max_age_days
+        max_age = policy.password_max_age_days
         if max_age:
             with db.session() as session:
                 now = server_now(session)

@@ -46,8 +46,8 @@ MARKERS = (
 
 
 def demo_password(username: str) -> str:
-    """The demo password of a demo user: ``demo-`` + user ID."""
-    return f"demo-{username}"
+    """The demo password of a demo user: ``demo-`` + user ID + ``-pass`` (``demo-qa1-pass``)."""
+    return f"demo-{username}-pass"
 
 
 def is_empty(db: Database) -> bool:

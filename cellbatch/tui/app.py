@@ -17,7 +17,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from cellbatch.settings import default_database_url, security_settings
+from cellbatch.domain.security_policy import DEFAULT_POLICY, idle_lock_in_force
+from cellbatch.settings import default_database_url, requested_idle_lock_seconds
 from cellbatch.tui.clock import Clock, short_time, system_clock
 from cellbatch.tui.errors import describe_error
 
@@ -61,7 +62,7 @@ class CellbatchApp(App[None]):
         db_url: str,
         *,
         clock: Clock = system_clock,
-        idle_lock_seconds: int = 600,
+        idle_lock_seconds: int | None = None,
         blink: bool = True,
     ) -> None:
         super().__init__()
@@ -69,8 +70,12 @@ class CellbatchApp(App[None]):
         """The database this session works on."""
         self.clock = clock
         """Where the time shown and the idle time come from."""
-        self.idle_lock_seconds = idle_lock_seconds
-        """Seconds without a key press or click after which the screen locks."""
+        self.idle_lock_seconds = idle_lock_seconds or idle_lock_in_force(
+            DEFAULT_POLICY, requested_idle_lock_seconds()
+        )
+        """Seconds without a key press or click after which the screen locks: the security
+        policy's (read when the database opens), or shorter if this terminal asks."""
+        self._idle_lock_from_policy = idle_lock_seconds is None
         self.blink = blink
         """Whether text cursors blink (off in snapshot tests)."""
         self.last_input = clock()
@@ -84,8 +89,11 @@ class CellbatchApp(App[None]):
         with self._db_lock:
             if self._db is None:
                 from cellbatch.services.database import open_database
+                from cellbatch.services.security_policy import idle_lock_seconds
 
                 self._db = open_database(self.db_url)
+                if self._idle_lock_from_policy:
+                    self.idle_lock_seconds = idle_lock_seconds(self._db)
             return self._db
 
     @property
@@ -296,14 +304,14 @@ def build_app(
     idle_lock_seconds: int | None = None,
     blink: bool = True,
 ) -> CellbatchApp:
-    """Build the UI on ``db_url`` (default: settings); the same call for CLI and tests."""
+    """Build the UI on ``db_url`` (default: settings); the same call for CLI and tests.
+
+    ``idle_lock_seconds`` is for tests and benchmarks only (the command line never passes
+    it): without it the security policy in the database sets the idle lock.
+    """
     return CellbatchApp(
         db_url or default_database_url(),
         clock=clock or system_clock,
-        idle_lock_seconds=(
-            idle_lock_seconds
-            if idle_lock_seconds is not None
-            else security_settings().idle_lock_seconds
-        ),
+        idle_lock_seconds=idle_lock_seconds,
         blink=blink,
     )

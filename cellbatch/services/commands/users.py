@@ -7,14 +7,15 @@ from sqlalchemy import func, select
 from cellbatch.db.database import Database
 from cellbatch.db.tables import User
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.password_rules import check_new_password
 from cellbatch.domain.text import MAX_NAME, typed_text
 from cellbatch.domain.users import ROLE_NAMES, Actor, Role
 from cellbatch.services.auth import authenticate
-from cellbatch.services.passwords import hash_password, one_time_password
+from cellbatch.services.passwords import hash_password, hashing_cost, one_time_password
 from cellbatch.services.queries.users import UserView, user_view
+from cellbatch.services.security_policy import policy_in_force
 from cellbatch.services.uniqueness import user_id_free
 from cellbatch.services.unit_of_work import UnitOfWork
-from cellbatch.settings import security_settings
 
 
 def _check_username(username: str) -> str:
@@ -24,10 +25,11 @@ def _check_username(username: str) -> str:
     return username
 
 
-def _check_password(password: str) -> None:
-    minimum = security_settings().min_password_length
-    if len(password) < minimum:
-        raise InvalidInput("password", f"expected at least {minimum} characters")
+def _new_hash(uow: UnitOfWork, password: str, username: str, field: str = "password") -> str:
+    """The hash of a password being set, if the policy in force allows it."""
+    policy = policy_in_force(uow.session)
+    check_new_password(password, policy, username=username, field=field)
+    return hash_password(password, hashing_cost(policy.scrypt_n))
 
 
 def _printed_name(full_name: str) -> str:
@@ -47,7 +49,6 @@ def create_first_admin(db: Database, username: str, full_name: str, password: st
     """Create the first admin of an empty database (no one else can yet)."""
     username = _check_username(username)
     name = _printed_name(full_name if full_name.strip() else username)
-    _check_password(password)
     with UnitOfWork(db, None) as uow:
         if uow.session.execute(select(func.count()).select_from(User)).scalar_one():
             raise RuleViolation("the database already has users: an admin adds new ones")
@@ -55,7 +56,7 @@ def create_first_admin(db: Database, username: str, full_name: str, password: st
             username=username,
             full_name=name,
             role="admin",
-            password_hash=hash_password(password, security_settings().scrypt_n),
+            password_hash=_new_hash(uow, password, username),
             password_changed_at=uow.now,
             created_at=uow.now,
         )
@@ -105,7 +106,7 @@ def add_user(
             username=username,
             full_name=name,
             role=role_value.value,
-            password_hash=hash_password(initial, security_settings().scrypt_n),
+            password_hash=_new_hash(uow, initial, username),
             must_change_password=password is None,
             password_changed_at=uow.now,
             created_at=uow.now,
@@ -148,7 +149,6 @@ def unlock(db: Database, actor: Actor, username: str, reason: str) -> UserView:
 def change_password(db: Database, username: str, old_password: str, new_password: str) -> UserView:
     """Change one's own password (also the way to replace a one-time password)."""
     actor = authenticate(db, username, old_password, allow_expired=True)
-    _check_password(new_password)
     if new_password == old_password:
         raise InvalidInput("new password", "expected a password different from the old one")
     with UnitOfWork(db, actor) as uow:
@@ -156,7 +156,7 @@ def change_password(db: Database, username: str, old_password: str, new_password
         uow.change(
             user,
             "password_hash",
-            hash_password(new_password, security_settings().scrypt_n),
+            _new_hash(uow, new_password, username, "new password"),
             action="password_change",
             reason="changed by the user",
         )

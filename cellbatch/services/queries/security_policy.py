@@ -1,0 +1,64 @@
+"""The versions of the security policy as shown: values, reason, who signed, when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from cellbatch.db.database import Database
+from cellbatch.db.tables import SecurityPolicyVersion, User
+from cellbatch.domain.security_policy import SecurityPolicy
+from cellbatch.domain.timeparse import iso_utc
+from cellbatch.services.security_policy import policy_of
+
+
+@dataclass(frozen=True)
+class PolicyVersionView:
+    """One version of the security policy as shown: values, reason, who signed it, when."""
+
+    version: int
+    policy: SecurityPolicy
+    reason: str
+    signed_by: str
+    """Printed name of the admin who signed it (the program for the default version)."""
+    username: str | None
+    signed_at: str
+    content_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        return {
+            "version": self.version,
+            **self.policy.to_dict(),
+            "reason": self.reason,
+            "signed_by": self.signed_by,
+            "username": self.username,
+            "signed_at": self.signed_at,
+            "content_hash": self.content_hash,
+        }
+
+
+def policy_history(db: Database) -> list[PolicyVersionView]:
+    """Every version of the policy, oldest first, with who signed it."""
+    with db.session() as session:
+        rows = session.execute(
+            select(SecurityPolicyVersion, User)
+            .outerjoin(User, User.id == SecurityPolicyVersion.signer_id)
+            .order_by(SecurityPolicyVersion.version)
+        ).all()
+        return [version_view(row, user) for row, user in rows]
+
+
+def version_view(row: SecurityPolicyVersion, user: User | None) -> PolicyVersionView:
+    """The shown form of one policy version row."""
+    return PolicyVersionView(
+        version=row.version,
+        policy=policy_of(row),
+        reason=row.reason,
+        signed_by=row.signer_name,
+        username=user.username if user is not None else None,
+        signed_at=iso_utc(row.signed_at) or "",
+        content_hash=row.content_hash,
+    )
