@@ -296,7 +296,7 @@ def test_verify_reports_an_audit_entry_timed_before_the_one_it_follows(admin_db,
     problems = verify_trail(admin_db).problems
     assert len(problems) == 1, problems
     assert re.fullmatch(
-        r"audit entry #3 is timed \S+ \S+ UTC, 35\d\d\.\d{3} s before the entry it follows: "
+        r"audit entry #4 is timed \S+ \S+ UTC, 35\d\d\.\d{3} s before the entry it follows: "
         r"the trail's times must never go back .*",
         problems[0],
     )
