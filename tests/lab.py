@@ -34,14 +34,16 @@ class Lab:
     qa1: Actor
 
 
-def approve_sops(db, user: str = "qa1", password: str = PASSWORD) -> None:
-    """QA approves every SOP version whose file is approved (and not approved yet)."""
-    from cellbatch.services.commands.sops import approve_sop
-    from cellbatch.services.queries.sops import approvals, available_sops
+def approve_sops(db, user: str = "qa1", password: str = PASSWORD, author: str = "sup1") -> None:
+    """``author`` signs and QA approves every SOP version whose file is approved (not yet)."""
+    from cellbatch.services.commands.sops import approve_sop, submit_sop
+    from cellbatch.services.queries.sops import approvals, authorships, available_sops
 
-    done = approvals(db)
+    done, written = approvals(db), authorships(db)
     for sop in available_sops():
         if sop.is_approved and (sop.id, sop.version) not in done:
+            if (sop.id, sop.version) not in written:
+                submit_sop(db, author, PASSWORD, sop.id, sop.version)
             approve_sop(db, user, password, sop.id, sop.version)
 
 

@@ -40,7 +40,9 @@ def test_user_ids_are_unique(admin_db, admin):
         add_user(admin_db, admin, "tech1", "Another Tess", "technician")
     with pytest.raises(RuleViolation, match="user ID 'TECH1' is taken \\('tech1'\\)"):
         add_user(admin_db, admin, "TECH1", "Tom Tech", "technician")
-    with pytest.raises(RuleViolation, match="'tech1' already signs as 'tess tech'"):
+    with pytest.raises(
+        RuleViolation, match="'tech1' already signs as 'Tess Tech', which reads like 'tess tech'"
+    ):
         add_user(admin_db, admin, "tech2", "tess tech", "qa")
     with pytest.raises(InvalidInput, match="--name: expected .* printed full name on one line"):
         add_user(admin_db, admin, "tech3", "Bob\nQA Officer", "qa")

@@ -58,7 +58,7 @@ def test_a_new_sop_version_is_used_only_once_qa_approved_it_with_a_signature(db,
     import json
 
     from cellbatch.domain.errors import AuthenticationFailed, PermissionDenied
-    from cellbatch.services.commands.sops import approve_sop
+    from cellbatch.services.commands.sops import approve_sop, submit_sop
     from cellbatch.services.queries.audit import list_entries
     from cellbatch.services.queries.sops import approvals
     from tests.lab import PASSWORD, snapshot
@@ -80,6 +80,7 @@ def test_a_new_sop_version_is_used_only_once_qa_approved_it_with_a_signature(db,
     # no record changed (qa1's counted wrong password was reset by the next good log-in)
     assert snapshot(db)[1] == before[1]
     assert ("SOP-EASC-EXP", "1.2") not in approvals(db)
+    submit_sop(db, "sup1", PASSWORD, "SOP-EASC-EXP", "1.2")  # its author signs it first
     done = approve_sop(db, "qa1", PASSWORD, "SOP-EASC-EXP", "1.2")
     assert (done.full_name, done.username) == ("Quinn QA", "qa1")
     with pytest.raises(RuleViolation, match="already approved"):

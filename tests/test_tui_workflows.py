@@ -362,6 +362,7 @@ async def test_qa_reviews_and_releases_then_label_printed_and_scanned(
 
 @pytest.mark.requirement("GMP-08")
 @pytest.mark.requirement("GMP-11")
+@pytest.mark.requirement("GMP-28")
 @run_async
 async def test_qa_investigates_and_closes_the_oos_deviation_with_a_signature(demo_db):
     from cellbatch.services.queries.deviations import list_deviations
@@ -395,13 +396,24 @@ async def test_qa_investigates_and_closes_the_oos_deviation_with_a_signature(dem
         for text in ("major", "staining lot checked", "short incubation", "retrain; retest"):
             await pilot.press(*text, "enter")
         await settle(app, pilot)
-        await pilot.press("f8")
+        await pilot.press("f8")  # the investigator may not close it (GMP-28)
         await settle(app, pilot)
         await pilot.press(*"demo-qa1-pass", "enter")
         await settle(app, pilot)
+        assert list_deviations(demo_db, "FUC-D001", status="open")
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:  # another QA officer closes it
+        await log_in(app, pilot, "qa2")
+        app.screen.query_one("#deviations").focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("f8")
+        await settle(app, pilot)
+        await pilot.press(*"demo-qa2-pass", "enter")
+        await settle(app, pilot)
     assert not list_deviations(demo_db, "FUC-D001", status="open")
     closed = list_deviations(demo_db, "FUC-D001", status="closed")[0]
-    assert closed.closed_by == "qa1" and closed.classification == "major"
+    assert closed.closed_by == "qa2" and closed.classification == "major"
 
 
 @pytest.mark.requirement("GMP-10")

@@ -1,4 +1,4 @@
-"""Commands: sop list, sop show, sop approve."""
+"""Commands: sop list, sop show, sop submit (the author's signature), sop approve (QA's)."""
 
 from __future__ import annotations
 
@@ -27,21 +27,30 @@ def sop_list(json_out: JsonOption = False) -> None:
     """
     from dataclasses import asdict
 
-    from cellbatch.services.queries.sops import approvals, sop_folder, sop_summary
+    from cellbatch.services.queries.sops import approvals, authorships, sop_folder, sop_summary
 
     folder = sop_folder()
     sops = folder.sops
-    approved = approvals(database())
+    db = database()
+    approved = approvals(db)
+    authored = authorships(db)
 
-    def approval(s):
-        found = approved.get((s.id, s.version))
+    def approval(s, signed=approved):
+        found = signed.get((s.id, s.version))
         return found if found is not None and found.content_hash == s.content_hash else None
+
+    def author(s):
+        return approval(s, authored)
 
     if json_out:
         emit_json(
             {
                 "sops": [
-                    {**sop_summary(s), "approval": asdict(a) if (a := approval(s)) else None}
+                    {
+                        **sop_summary(s),
+                        "author_in_cellbatch": asdict(w) if (w := author(s)) else None,
+                        "approval": asdict(a) if (a := approval(s)) else None,
+                    }
                     for s in sops
                 ],
                 "files_not_loaded": [
@@ -60,11 +69,12 @@ def sop_list(json_out: JsonOption = False) -> None:
                 s.kind,
                 s.title,
                 s.content_hash[:12],
+                f"{w.full_name} ({w.username})" if (w := author(s)) else "—",
                 f"{a.full_name} ({a.username}) {a.signed_at}" if (a := approval(s)) else "—",
             ]
             for s in sops
         ],
-        ["SOP", "version", "status", "kind", "title", "hash", "approved in cellbatch"],
+        ["SOP", "version", "status", "kind", "title", "hash", "author", "approved in cellbatch"],
     )
     if folder.problems:
         typer.echo(
@@ -72,6 +82,26 @@ def sop_list(json_out: JsonOption = False) -> None:
         )
         for problem in folder.problems:
             typer.echo(f"  {problem}")
+
+
+@sop_app.command("submit")
+def sop_submit(
+    sop_id: Annotated[str, typer.Argument(help="SOP ID, e.g. SOP-EASC-EXP.")],
+    user: UserOption,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Default: latest approved in the file.")
+    ] = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Sign an SOP version as its author, for QA's approval (asks the password)."""
+    from cellbatch.services.commands.sops import submit_sop
+
+    password = read_secret(f"Password for {user} (electronic signature)", from_stdin=password_stdin)
+    done = submit_sop(database(), user, password, sop_id, version)
+    typer.echo(
+        f"{done.sop_id} v{done.version} submitted by {done.full_name} ({done.username}), its "
+        f"author, at {done.signed_at} · hash {done.content_hash[:12]}; another person approves it"
+    )
 
 
 @sop_app.command("approve")

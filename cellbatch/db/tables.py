@@ -88,6 +88,23 @@ class SopApproval(SQLModel, table=True):
     signed_at: datetime
 
 
+class SopAuthorship(SQLModel, table=True):
+    """The author's electronic signature submitting one SOP version for QA's approval.
+
+    The author is a user of cellbatch; the QA officer who approves the version must be
+    another person (see ``cellbatch.services.commands.sops``).
+    """
+
+    __tablename__ = "sop_authorship"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sop_version_id: int = Field(foreign_key="sop_version.id", index=True, unique=True)
+    content_hash: str = Field(max_length=64)
+    author_id: int = Field(foreign_key="app_user.id")
+    author_name: str = Field(max_length=200)
+    signed_at: datetime
+
+
 class SecurityPolicyVersion(SQLModel, table=True):
     """One version of the security policy, signed by the admin who set it (never edited).
 
@@ -423,6 +440,7 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         User,
         SopVersion,
         SopApproval,
+        SopAuthorship,
         SecurityPolicyVersion,
         Donor,
         DonorTest,

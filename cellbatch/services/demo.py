@@ -16,7 +16,7 @@ from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.users import Actor
 from cellbatch.services.auth import authenticate
 from cellbatch.services.commands import batches, donors, qc, release, steps
-from cellbatch.services.commands.sops import approve_sop
+from cellbatch.services.commands.sops import approve_sop, submit_sop
 from cellbatch.services.commands.users import add_user, create_first_admin
 from cellbatch.services.commands.verification import verify
 from cellbatch.services.queries.sops import available_sops
@@ -77,9 +77,11 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
         add_user(db, admin, username, name, role, password=demo_password(username))
     who = {u: authenticate(db, u, demo_password(u)) for u, _n, _r in DEMO_USERS}
     tech1, tech2, sup1, qa1, qa2 = (who[u] for u in ("tech1", "tech2", "sup1", "qa1", "qa2"))
-    # QA approves, with a signature, every SOP version whose file is approved
+    # the head of production signs every SOP version whose file is approved as its author;
+    # QA approves each with a signature
     for sop in available_sops():
         if sop.is_approved:
+            submit_sop(db, "sup1", demo_password("sup1"), sop.id, sop.version)
             approve_sop(db, "qa1", demo_password("qa1"), sop.id, sop.version)
 
     def ago(days: float = 0, hours: float = 0, minutes: float = 0) -> datetime:

@@ -2,7 +2,8 @@
 
 An open deviation blocks release. Closing needs the classification, the investigation,
 the root cause and the CAPA, and QA's electronic signature (meaning ``approved``) over
-the deviation as closed. A closed deviation is never edited again.
+the deviation as closed, by a QA officer who wrote none of its investigation, root cause or
+CAPA (under any of their accounts). A closed deviation is never edited again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlmodel import Session
 from cellbatch import units
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, Deviation, QcResult
-from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from cellbatch.domain.refs import record_number
 from cellbatch.domain.sop import QcTest
 from cellbatch.domain.text import typed_text
@@ -21,13 +22,18 @@ from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import ensure_open, find_batch
 from cellbatch.services.commands.signatures import add_signature
+from cellbatch.services.queries.involvement import (
+    INVESTIGATION_FIELDS,
+    deviation_investigators,
+    same_person,
+)
 from cellbatch.services.unit_of_work import UnitOfWork
 
 CLASSIFICATIONS = ("minor", "major", "critical")
 """How serious a deviation is."""
 
-TEXT_FIELDS = ("investigation", "root_cause", "capa")
-"""The free-text parts of the investigation."""
+TEXT_FIELDS = INVESTIGATION_FIELDS
+"""The free-text parts of the investigation (whoever writes one is an investigator)."""
 
 DEVIATION_ROLES = (*RECORDING_ROLES, Role.QA)
 """Who opens and investigates deviations; only QA closes them."""
@@ -234,6 +240,11 @@ def close_deviation(
             raise RuleViolation(
                 f"D{dev.id} cannot be closed before its {', '.join(missing)} "
                 "is recorded (cellbatch deviation update)"
+            )
+        if deviation_investigators(uow.session, dev.id) & same_person(uow.session, signer.id):
+            raise PermissionDenied(
+                f"{signer.username} investigated D{dev.id}: the deviation is closed by another "
+                "QA officer, who did not write its investigation, root cause or CAPA"
             )
         uow.change(dev, "closed_at", uow.now, reason=why, batch_id=batch.id, action="close")
         uow.change(dev, "closed_by", signer.id, reason=why, batch_id=batch.id, action="close")

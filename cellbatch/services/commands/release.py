@@ -2,8 +2,10 @@
 
 Only QA decides, with an electronic signature over the whole batch record (user ID and
 password again). Release is refused while any release criterion is unmet (see
-:mod:`cellbatch.services.queries.review`), and to a QA officer who recorded, corrected or verified
-anything of the batch. After release or rejection the batch is locked.
+:mod:`cellbatch.services.queries.review`). Release and rejection are refused to a QA officer
+involved in the batch (:mod:`cellbatch.services.queries.involvement`: started, recorded,
+corrected, performed, verified or investigated anything of it, under any of their accounts);
+quarantine, which only holds the batch, is not. After release or rejection the batch is locked.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from cellbatch.domain.users import Actor, Role
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import ensure_open, find_batch
 from cellbatch.services.commands.signatures import add_signature
-from cellbatch.services.queries.involvement import involvement
+from cellbatch.services.queries.involvement import involvement, involvement_text
 from cellbatch.services.queries.review import release_checklist
 from cellbatch.services.unit_of_work import UnitOfWork
 
@@ -47,14 +49,15 @@ def decide(
     with UnitOfWork(db, signer) as uow:
         batch = find_batch(uow.session, code, for_update=True)
         ensure_open(batch)
-        if decision == "release":
+        if decision in ("release", "reject"):
             involved = involvement(uow.session, batch, signer.id)
             if involved:
                 raise PermissionDenied(
-                    f"{signer.username} may not release {batch.code}: they "
-                    f"{', '.join(involved[:5])}{' …' if len(involved) > 5 else ''}; the "
-                    "releasing QA officer must not have recorded or verified any entry of it"
+                    f"{signer.username} may not {decision} {batch.code}: they "
+                    f"{involvement_text(involved)}; the QA officer who decides a batch must "
+                    "not have recorded, corrected, verified or investigated anything of it"
                 )
+        if decision == "release":
             unmet = [c for c in release_checklist(uow.session, batch) if not c.met]
             if unmet:
                 raise RuleViolation(

@@ -19,10 +19,9 @@ from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, Ru
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import ensure_open, find_batch
-from cellbatch.services.queries.involvement import involvement
+from cellbatch.services.queries.involvement import involvement, involvement_text, is_entry_author
 from cellbatch.services.queries.signatures import (
     content_hash,
-    entry_authors,
     parse_ref,
     ref_of,
     signature_views,
@@ -86,7 +85,7 @@ def _require_independent(
 ) -> None:
     """A ``reviewed`` or ``approved`` signature is never given on one's own work."""
     if entity in ("step_entry", "qc_result") and entity_id is not None:
-        if signer.id in entry_authors(session, batch, entity, entity_id):
+        if is_entry_author(session, batch, entity, entity_id, signer.id):
             raise PermissionDenied(
                 f"{signer.username} recorded or corrected {ref_of(entity, entity_id)}: a "
                 f"{meaning} signature is given by someone else"
@@ -96,7 +95,7 @@ def _require_independent(
         if involved:
             raise PermissionDenied(
                 f"{signer.username} may not sign {batch.code} as {meaning}: they "
-                f"{', '.join(involved[:5])}{' …' if len(involved) > 5 else ''}"
+                f"{involvement_text(involved)}"
             )
 
 

@@ -1,4 +1,9 @@
-"""Registering SOP versions in the database: QA's approval and the pin a new batch takes."""
+"""SOP versions in the database: the author's submission, QA's approval, a new batch's pin.
+
+Authorship is recorded in cellbatch: the author is a user who signs the version. The QA
+officer who approves it must be another person: not the author under any of their accounts,
+and not the person the file's own ``author`` line names.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,20 @@ from typing import Any
 from sqlalchemy import select
 
 from cellbatch.db.database import Database
-from cellbatch.db.tables import SopApproval, SopVersion
-from cellbatch.domain.errors import InvalidSop, RuleViolation
+from cellbatch.db.tables import SopApproval, SopAuthorship, SopVersion
+from cellbatch.domain.errors import InvalidSop, PermissionDenied, RuleViolation
+from cellbatch.domain.people import names_person
 from cellbatch.domain.sop import Sop
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.domain.users import Role
 from cellbatch.services.auth import reauthenticate
-from cellbatch.services.queries.sops import SopApprovalView, approval_of, find_usable_sop
+from cellbatch.services.queries.involvement import same_person
+from cellbatch.services.queries.sops import (
+    SopApprovalView,
+    approval_of,
+    authorship_of,
+    find_usable_sop,
+)
 from cellbatch.services.unit_of_work import UnitOfWork
 
 
@@ -59,13 +71,74 @@ def _registered(uow: UnitOfWork, sop: Sop, reason: str) -> SopVersion:
     return row
 
 
+AUTHOR_ROLES = (Role.TECHNICIAN, Role.SUPERVISOR, Role.QA)
+"""Who may author an SOP (an admin administers accounts, never writes procedures)."""
+
+
+def submit_sop(
+    db: Database, username: str, password: str, sop_id: str, version: str | None = None
+) -> SopApprovalView:
+    """The author submits an SOP version for QA's approval, signing it as its author.
+
+    One author per version; the version is registered (bound to its content hash) if it
+    was not yet.
+    """
+    sop = find_usable_sop(sop_id, version)
+    author = reauthenticate(db, username, password)
+    author.require(*AUTHOR_ROLES, action="author SOPs")
+    with UnitOfWork(db, author) as uow:
+        row = _registered(uow, sop, "registered by its author")
+        existing = authorship_of(uow.session, row)
+        if existing is not None:
+            raise RuleViolation(
+                f"{sop.label} already has an author in cellbatch ({existing.author_name})"
+            )
+        if approval_of(uow.session, row) is not None:
+            raise RuleViolation(f"{sop.label} is already approved in cellbatch")
+        signed = uow.add(
+            SopAuthorship(
+                sop_version_id=row.id,
+                content_hash=row.content_hash,
+                author_id=author.id,
+                author_name=author.full_name,
+                signed_at=uow.now,
+            ),
+            reason=f"authored and submitted for approval: {sop.label}",
+        )
+        uow.commit()
+        return SopApprovalView(
+            sop.id, sop.version, sop.content_hash, author.full_name, author.username,
+            iso_utc(signed.signed_at) or "",
+        )  # fmt: skip
+
+
+def _require_other_person(uow: UnitOfWork, sop: Sop, row: SopVersion, signer) -> None:
+    """The approver is neither the author in cellbatch nor the person the file names as author."""
+    authorship = authorship_of(uow.session, row)
+    if authorship is None:
+        raise RuleViolation(
+            f"{sop.label} has no author in cellbatch: its author signs it first "
+            f"(`cellbatch sop submit {sop.id} --version {sop.version} --user AUTHOR`)"
+        )
+    if authorship.author_id in same_person(uow.session, signer.id):
+        raise PermissionDenied(
+            f"{signer.username} wrote {sop.label}: an SOP is approved by another person"
+        )
+    if names_person(sop.author, signer.full_name):
+        raise PermissionDenied(
+            f"the file of {sop.label} names {signer.username} ({signer.full_name}) as its "
+            f"author ({sop.author!r}): an SOP is approved by another person"
+        )
+
+
 def approve_sop(
     db: Database, username: str, password: str, sop_id: str, version: str | None = None
 ) -> SopApprovalView:
     """QA approves an SOP version for use with an electronic signature (user ID and password).
 
-    The file must say it is approved (its author's release of the text); this signature is
-    the approval inside cellbatch, bound to the version's content hash.
+    The file must say it is approved (its author's release of the text), its author must
+    have signed it in cellbatch (:func:`submit_sop`), and the approver must be another person;
+    this signature is the approval inside cellbatch, bound to the version's content hash.
     """
     sop = find_usable_sop(sop_id, version)
     signer = reauthenticate(db, username, password)
@@ -75,6 +148,7 @@ def approve_sop(
         row = _registered(uow, sop, "registered for approval")
         if approval_of(uow.session, row) is not None:
             raise RuleViolation(f"{sop.label} is already approved in cellbatch")
+        _require_other_person(uow, sop, row, signer)
         approval = uow.add(
             SopApproval(
                 sop_version_id=row.id,

@@ -12,6 +12,7 @@ from cellbatch.domain.text import MAX_NAME, typed_text
 from cellbatch.domain.users import ROLE_NAMES, Actor, Role
 from cellbatch.services.auth import authenticate
 from cellbatch.services.passwords import hash_password, hashing_cost, one_time_password
+from cellbatch.services.queries.involvement import account_for_name
 from cellbatch.services.queries.users import UserView, user_view
 from cellbatch.services.security_policy import policy_in_force
 from cellbatch.services.uniqueness import user_id_free
@@ -94,13 +95,13 @@ def add_user(
     initial = password or one_time_password()
     with UnitOfWork(db, actor) as uow:
         user_id_free(uow.session, username)
-        same_name = uow.session.execute(
-            select(User.username).where(func.lower(User.full_name) == name.lower())
-        ).scalar_one_or_none()
+        same_name = account_for_name(uow.session, name)
         if same_name is not None:
             raise RuleViolation(
-                f"{same_name!r} already signs as {name!r}: a printed name on a "
-                "signature must tell one person from another (add a middle initial)"
+                f"{same_name[0]!r} already signs as {same_name[1]!r}, which reads like {name!r}: "
+                "a printed name on a signature must tell one person from another (names are "
+                "compared without case, accents, extra blanks or look-alike letters; add a "
+                "middle initial)"
             )
         user = User(
             username=username,

@@ -10,11 +10,8 @@ from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolatio
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import ensure_open, find_batch
 from cellbatch.services.commands.signatures import SIGNING_ROLES, add_signature
-from cellbatch.services.queries.signatures import (
-    entry_authors,
-    parse_ref,
-    ref_of,
-)
+from cellbatch.services.queries.involvement import is_entry_author
+from cellbatch.services.queries.signatures import parse_ref, ref_of
 from cellbatch.services.queries.verification import entry_verifications
 from cellbatch.services.unit_of_work import UnitOfWork
 
@@ -31,7 +28,7 @@ def verify(db: Database, username: str, password: str, code: str, ref: str) -> i
         ensure_open(batch)
         assert entity_id is not None
         shown = ref_of(entity, entity_id)
-        if verifier.id in entry_authors(uow.session, batch, entity, entity_id):
+        if is_entry_author(uow.session, batch, entity, entity_id, verifier.id):
             raise PermissionDenied(
                 f"{verifier.username} recorded or corrected {shown}: a second person must verify it"
             )

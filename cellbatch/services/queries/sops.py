@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, SopApproval, SopVersion, User
+from cellbatch.db.tables import Batch, SopApproval, SopAuthorship, SopVersion, User
 from cellbatch.domain.errors import NotFound, RuleViolation
 from cellbatch.domain.sop import Sop, SopFolder, find_sop, load_sop_folder, parse_sop
 from cellbatch.domain.timeparse import iso_utc
@@ -24,7 +24,7 @@ _loaded: dict[Path, tuple[tuple, SopFolder]] = {}
 
 @dataclass(frozen=True)
 class SopApprovalView:
-    """An SOP version's approval signature as shown: who, when, for which content."""
+    """An SOP version's signature as shown (QA's approval, or its author's): who, when, on what."""
 
     sop_id: str
     version: str
@@ -146,24 +146,35 @@ def approval_of(session: Session, row: SopVersion) -> SopApproval | None:
     ).scalar_one_or_none()
 
 
+def authorship_of(session: Session, row: SopVersion) -> SopAuthorship | None:
+    """The author's signature submitting a registered SOP version, if it has one."""
+    return session.execute(
+        select(SopAuthorship).where(SopAuthorship.sop_version_id == row.id)
+    ).scalar_one_or_none()
+
+
 def approvals(db: Database) -> dict[tuple[str, str], SopApprovalView]:
     """Every SOP version approved in cellbatch, by (ID, version)."""
+    return _signed_versions(db, SopApproval, SopApproval.signer_id, SopApproval.signer_name)
+
+
+def authorships(db: Database) -> dict[tuple[str, str], SopApprovalView]:
+    """Every SOP version whose author signed it in cellbatch, by (ID, version)."""
+    return _signed_versions(db, SopAuthorship, SopAuthorship.author_id, SopAuthorship.author_name)
+
+
+def _signed_versions(db: Database, model, signer_id, signer_name):
     with db.session() as session:
         rows = session.execute(
-            select(SopVersion, SopApproval, User)
-            .join(SopApproval, SopApproval.sop_version_id == SopVersion.id)
-            .join(User, User.id == SopApproval.signer_id)
+            select(SopVersion, model.content_hash, signer_name, model.signed_at, User.username)
+            .join(model, model.sop_version_id == SopVersion.id)
+            .join(User, User.id == signer_id)
         ).all()
         return {
             (v.sop_id, v.version): SopApprovalView(
-                v.sop_id,
-                v.version,
-                a.content_hash,
-                a.signer_name,
-                u.username,
-                iso_utc(a.signed_at) or "",
-            )  # fmt: skip
-            for v, a, u in rows
+                v.sop_id, v.version, content_hash, name, username, iso_utc(signed_at) or ""
+            )
+            for v, content_hash, name, signed_at, username in rows
         }
 
 
