@@ -189,7 +189,9 @@ def test_sop_submit_and_approve_on_the_command_line(cli, demo_db, sops_dir):
     url = demo_db.url
     r = cli("--db", url, "sop", "submit", "SOP-EASC-EXP", "--version", "1.2", "--user", "sup1",
             "--password-stdin", input=f"{pw('sup1')}\n")  # fmt: skip
-    assert r.code == 0 and "SOP-EASC-EXP v1.2 submitted by Sofia Moretti (sup1)" in r.out, r.err
+    assert (
+        r.code == 0 and "SOP-EASC-EXP v1.2 submitted for approval by Sofia Moretti (sup1)" in r.out
+    ), r.err
     r = cli("--db", url, "sop", "approve", "SOP-EASC-EXP", "--version", "1.2", "--user", "sup1",
             "--password-stdin", input=f"{pw('sup1')}\n")  # fmt: skip
     assert r.code == 5 and "needs role qa" in r.err

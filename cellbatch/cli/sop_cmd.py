@@ -84,44 +84,46 @@ def sop_list(json_out: JsonOption = False) -> None:
             typer.echo(f"  {problem}")
 
 
+SopIdArgument = Annotated[str, typer.Argument(help="SOP ID, e.g. SOP-EASC-EXP.")]
+VersionOption = Annotated[
+    str | None, typer.Option("--version", help="Default: latest approved in the file.")
+]
+
+
+def _sign(service, user: str, sop_id: str, version: str | None, password_stdin: bool, done: str):
+    """Run ``service`` (submit or approve) with the user's signature; print what was signed."""
+    password = read_secret(f"Password for {user} (electronic signature)", from_stdin=password_stdin)
+    view = service(database(), user, password, sop_id, version)
+    typer.echo(
+        f"{view.sop_id} v{view.version} {done} by {view.full_name} ({view.username}) at "
+        f"{view.signed_at} · hash {view.content_hash[:12]}"
+    )
+
+
 @sop_app.command("submit")
 def sop_submit(
-    sop_id: Annotated[str, typer.Argument(help="SOP ID, e.g. SOP-EASC-EXP.")],
+    sop_id: SopIdArgument,
     user: UserOption,
-    version: Annotated[
-        str | None, typer.Option("--version", help="Default: latest approved in the file.")
-    ] = None,
+    version: VersionOption = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Sign an SOP version as its author, for QA's approval (asks the password)."""
+    """Sign an SOP version as its author; another person from QA approves it (asks the password)."""
     from cellbatch.services.commands.sops import submit_sop
 
-    password = read_secret(f"Password for {user} (electronic signature)", from_stdin=password_stdin)
-    done = submit_sop(database(), user, password, sop_id, version)
-    typer.echo(
-        f"{done.sop_id} v{done.version} submitted by {done.full_name} ({done.username}), its "
-        f"author, at {done.signed_at} · hash {done.content_hash[:12]}; another person approves it"
-    )
+    _sign(submit_sop, user, sop_id, version, password_stdin, "submitted for approval")
 
 
 @sop_app.command("approve")
 def sop_approve(
-    sop_id: Annotated[str, typer.Argument(help="SOP ID, e.g. SOP-EASC-EXP.")],
+    sop_id: SopIdArgument,
     user: UserOption,
-    version: Annotated[
-        str | None, typer.Option("--version", help="Default: latest approved in the file.")
-    ] = None,
+    version: VersionOption = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Approve an SOP version for new batches: QA's electronic signature (asks the password)."""
     from cellbatch.services.commands.sops import approve_sop
 
-    password = read_secret(f"Password for {user} (electronic signature)", from_stdin=password_stdin)
-    done = approve_sop(database(), user, password, sop_id, version)
-    typer.echo(
-        f"{done.sop_id} v{done.version} approved by {done.full_name} ({done.username}) at "
-        f"{done.signed_at} · hash {done.content_hash[:12]}"
-    )
+    _sign(approve_sop, user, sop_id, version, password_stdin, "approved")
 
 
 @sop_app.command("show")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from cellbatch.domain.errors import InvalidSop, PermissionDenied, RuleViolation
 from cellbatch.domain.people import names_person
 from cellbatch.domain.sop import Sop
 from cellbatch.domain.timeparse import iso_utc
-from cellbatch.domain.users import Role
+from cellbatch.domain.users import Actor, Role
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.queries.involvement import same_person
 from cellbatch.services.queries.sops import (
@@ -71,6 +72,13 @@ def _registered(uow: UnitOfWork, sop: Sop, reason: str) -> SopVersion:
     return row
 
 
+def _signed(sop: Sop, signer: Actor, signed_at: datetime) -> SopApprovalView:
+    return SopApprovalView(
+        sop.id, sop.version, sop.content_hash, signer.full_name, signer.username,
+        iso_utc(signed_at) or "",
+    )  # fmt: skip
+
+
 AUTHOR_ROLES = (Role.TECHNICIAN, Role.SUPERVISOR, Role.QA)
 """Who may author an SOP (an admin administers accounts, never writes procedures)."""
 
@@ -106,13 +114,10 @@ def submit_sop(
             reason=f"authored and submitted for approval: {sop.label}",
         )
         uow.commit()
-        return SopApprovalView(
-            sop.id, sop.version, sop.content_hash, author.full_name, author.username,
-            iso_utc(signed.signed_at) or "",
-        )  # fmt: skip
+        return _signed(sop, author, signed.signed_at)
 
 
-def _require_other_person(uow: UnitOfWork, sop: Sop, row: SopVersion, signer) -> None:
+def _require_other_person(uow: UnitOfWork, sop: Sop, row: SopVersion, signer: Actor) -> None:
     """The approver is neither the author in cellbatch nor the person the file names as author."""
     authorship = authorship_of(uow.session, row)
     if authorship is None:
@@ -160,10 +165,7 @@ def approve_sop(
             reason=f"approved: {sop.label}",
         )
         uow.commit()
-        return SopApprovalView(
-            sop.id, sop.version, sop.content_hash, signer.full_name, signer.username,
-            iso_utc(approval.signed_at) or "",
-        )  # fmt: skip
+        return _signed(sop, signer, approval.signed_at)
 
 
 def pin_sop(uow: UnitOfWork, sop_id: str, version: str | None, kind: str) -> tuple[SopVersion, Sop]:
