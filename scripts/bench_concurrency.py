@@ -76,7 +76,7 @@ def _qc_writer(url: str, code: str, writes: int, barrier, queue) -> None:
     from cellbatch.services.commands.qc import record_qc
 
     db = _timed_database(url)
-    tech = authenticate(db, "tech1", "demo-tech1")
+    tech = authenticate(db, "tech1", "demo-tech1-pass")
     times, failures = [], []
     barrier.wait(timeout=120)
     for _ in range(writes):
@@ -176,7 +176,7 @@ def bench(backend: str, writers: int, writes: int, folder: Path) -> None:
     url, name = _fresh_url(backend, folder)
     db, _done = init_database(url)
     load_demo(db)
-    tech = authenticate(db, "tech1", "demo-tech1")
+    tech = authenticate(db, "tech1", "demo-tech1-pass")
     codes = [f"BENCH-{n}" for n in range(writers)]
     for code in codes:
         batches.start_expansion(db, tech, code, lot_number="TL-ADI-0001", sop_id="SOP-EASC-EXP")
@@ -225,6 +225,9 @@ def main() -> None:
     if "postgresql" in backends and not os.environ.get("CELLBATCH_TEST_PG_URL"):
         with_postgres = [str(HERE / "with-postgres"), sys.executable, __file__, *sys.argv[1:]]
         os.execv(with_postgres[0], with_postgres)
+    from cellbatch.services import passwords
+
+    passwords.TEST_SCRYPT_N = 1024  # writes are measured here; bench_login.py measures log-in
     with tempfile.TemporaryDirectory() as folder:
         os.environ["CELLBATCH_DATA_DIR"] = folder
         for backend in backends:
