@@ -167,7 +167,7 @@ def test_a_read_only_database_reads_and_refuses_every_write_with_a_message(admin
     assert no_sql(refused.stderr)
     wrong = run([*add, "--user", "admin", "--password-stdin"], password="wrong\n", read_only=folder)
     assert wrong.returncode == 6, wrong.stderr
-    assert wrong.stderr.startswith("error: user ID or password wrong for 'admin'")
+    assert wrong.stderr.startswith("error: user ID or password wrong (after 5 failed attempts")
     assert "could not be recorded: the database is read-only" in wrong.stderr
     if folder is not None:
         assert sorted(p.name for p in folder.iterdir()) == ["archived.db"]

@@ -90,7 +90,7 @@ def test_an_existing_database_gets_the_default_security_policy_audited(empty_db_
     from cellbatch.services.queries.security_policy import policy_history
     from cellbatch.services.unit_of_work import UnitOfWork
 
-    db = Database(empty_db_url)
+    db = Database(empty_db_url, access="create")
     from alembic import command
 
     with db.engine.begin() as connection:  # the schema before the policy was a record

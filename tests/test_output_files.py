@@ -151,6 +151,9 @@ def crash_before(name, real):
 for name in ("fsync", "link", "replace", "rename"):
     setattr(os, name, crash_before(name, getattr(os, name)))
 Session.commit = crash_before("commit", Session.commit)
+from cellbatch.services import passwords
+
+passwords.TEST_SCRYPT_N = 1024  # the suite's in-process seam, in this process too
 from cellbatch.cli.app import main
 
 main(sys.argv[2:])

@@ -95,7 +95,7 @@ def _count_failure(db: Database, user_id: int | None, why: str) -> None:
 def _after_success(db: Database, user: User, policy: SecurityPolicy, password: str) -> None:
     """Reset the failure count; re-hash a password stored at a lower cost than the policy's."""
     target = hashing_cost(policy.scrypt_n)
-    upgrade = cost_of(user.password_hash) < target
+    upgrade = cost_of(user.password_hash) < target and db.access != "read"
     if not user.failed_attempts and not upgrade:
         return
     try:
