@@ -119,14 +119,14 @@ def attempt(db, field: Field, text: str) -> bool:
 
 def writes(db) -> dict[str, Field]:
     """Every free-text field of every write, each taking the text to try."""
-    tech1, tech2 = (authenticate(db, u, f"demo-{u}") for u in ("tech1", "tech2"))
-    sup1, qa1 = (authenticate(db, u, f"demo-{u}") for u in ("sup1", "qa1"))
-    admin = authenticate(db, "admin", "demo-admin")
+    tech1, tech2 = (authenticate(db, u, f"demo-{u}-pass") for u in ("tech1", "tech2"))
+    sup1, qa1 = (authenticate(db, u, f"demo-{u}-pass") for u in ("sup1", "qa1"))
+    admin = authenticate(db, "admin", "demo-admin-pass")
     n = itertools.count(1)
     later = date.today() + timedelta(days=300)
     seed = bank_at_freeze(db, "BMMSC-FUZZ")
     donors.add_donor(db, tech1, "DN-FUZZ", relationship="unrelated", sex="F", birth_year=1980)
-    users.add_user(db, admin, "fuzz1", "Fuzz Person", "technician", password="demo-fuzz-1")
+    users.add_user(db, admin, "fuzz1", "Fuzz Person", "technician", password="demo-fuzz-1-pass")
     labels.print_labels(db, tech1, "EASC-D001", lambda _labels: None)
 
     def opened() -> str:
@@ -213,7 +213,7 @@ def writes(db) -> dict[str, Field]:
         ),
         "deviation close --reason": (
             investigated,
-            lambda ref, t: deviations.close_deviation(db, "qa1", "demo-qa1", ref, reason=t),
+            lambda ref, t: deviations.close_deviation(db, "qa1", "demo-qa1-pass", ref, reason=t),
         ),
         "freeze --location": (nothing, freeze),
         "correct --value (vessel)": (
@@ -230,12 +230,14 @@ def writes(db) -> dict[str, Field]:
         ),
         "release --reason (quarantine)": (
             nothing,
-            lambda _, t: release.decide(db, qa1, "FUC-D001", "quarantine", t, password="demo-qa1"),
+            lambda _, t: release.decide(
+                db, qa1, "FUC-D001", "quarantine", t, password="demo-qa1-pass"
+            ),
         ),
         "user add --name": (
             nothing,
             lambda _, t: users.add_user(
-                db, admin, f"fz{next(n)}", t, "technician", password="demo-fuzz-1"
+                db, admin, f"fz{next(n)}", t, "technician", password="demo-fuzz-1-pass"
             ),
         ),
         "user deactivate --reason": (
@@ -261,7 +263,7 @@ def assert_shown_safely(db, cli) -> None:
         assert pdf_pages(render(record_data(db, code)))
     for extra in ([], ["--json"]):
         args = ["--db", db.url, "audit", "show", *extra]
-        r = cli(*args, "--user", "qa1", "--password-stdin", input="demo-qa1\n")
+        r = cli(*args, "--user", "qa1", "--password-stdin", input="demo-qa1-pass\n")
         if r.code == 2 and "--user" in r.err:  # the command asks for no log-in
             r = cli(*args)
         assert r.code == 0, r.err
@@ -333,7 +335,7 @@ def test_adversarial_text_through_the_command_line(demo_db, cli, command) -> Non
             "--user",
             "tech1",
             "--password-stdin",
-            input="demo-tech1\n",
+            input="demo-tech1-pass\n",
         )
         assert r.code in (0, 2, 4), r.err  # stored, refused input, refused by a rule
         assert "unexpected" not in r.err and "Traceback" not in r.err

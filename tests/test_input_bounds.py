@@ -10,7 +10,7 @@ import pytest
 
 from tests.lab import snapshot
 
-PASSWORD = "demo-tech1\n"
+PASSWORD = "demo-tech1-pass\n"
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def test_an_existing_database_gets_the_default_security_policy_audited(empty_db_
     from alembic import command
 
     with db.engine.begin() as connection:  # the schema before the policy was a record
-        command.upgrade(migrate._config(connection), "3cb58689a19b")
+        command.upgrade(migrate._config(connection), "30841c3e26a3")
     with UnitOfWork(db, None) as uow:  # an account made by that version, short password
         uow.add(
             User(

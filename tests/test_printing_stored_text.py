@@ -28,7 +28,7 @@ def test_audit_show_and_json_show_control_characters_instead_of_obeying_them(dem
     plant(demo_db, "UPDATE audit_entry SET reason = :r WHERE seq = 2", r=STEERING)
     args = ["--db", demo_db.url, "audit", "show", "--limit", "3"]
     for extra in ([], ["--json"]):
-        r = cli(*args, *extra, "--user", "qa1", "--password-stdin", input="demo-qa1\n")
+        r = cli(*args, *extra, "--user", "qa1", "--password-stdin", input="demo-qa1-pass\n")
         if r.code == 2 and "--user" in r.err:  # the command asks for no log-in
             r = cli(*args, *extra)
         assert r.code == 0, r.err

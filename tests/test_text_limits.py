@@ -123,7 +123,7 @@ def test_every_text_column_is_as_long_as_the_rule_that_fills_it() -> None:
 
 
 def test_text_as_long_as_the_limit_is_stored_on_both_databases(demo_db) -> None:
-    tech1 = authenticate(demo_db, "tech1", "demo-tech1")
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
     longest = "m" * MAX_TEXT  # PostgreSQL raised DataError for a method over 200, a marker
     qc.record_qc(  # over 60, a reason over 1000 characters
         demo_db, tech1, "FUC-D001", test="gram-stain-release", value="negative", method=longest
@@ -137,7 +137,7 @@ def test_text_as_long_as_the_limit_is_stored_on_both_databases(demo_db) -> None:
     corrections.correct(
         demo_db, tech1, "FUC-D001", heca, field="value", value="43 %", reason=longest
     )
-    release.decide(demo_db, "qa1", "EASC-D001", "release", "r" * MAX_TEXT, password="demo-qa1")
+    release.decide(demo_db, "qa1", "EASC-D001", "release", "r" * MAX_TEXT, password="demo-qa1-pass")
     view = batch_view(demo_db, "FUC-D001")
     assert any(q["method"] == longest for q in view["qc"])
     assert any(c["reason"] == longest for c in view["corrections"])

@@ -5,7 +5,7 @@ program's default policy, installed here with an audit entry (attributed to the 
 from this schema on, no environment variable sets lockout, password rules or hash cost.
 
 Revision ID: a689ebb844af
-Revises: 3cb58689a19b
+Revises: 30841c3e26a3
 Create Date: 2026-12-02 06:57:16.830092
 """
 from collections.abc import Sequence
@@ -28,7 +28,7 @@ DEFAULT_POLICY = {
 
 
 revision: str = 'a689ebb844af'
-down_revision: str | None = '3cb58689a19b'
+down_revision: str | None = '30841c3e26a3'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
