@@ -16,6 +16,7 @@ from cellbatch.cli import (
     hold_cmd,
     policy_cmd,
     qa_cmd,
+    serve_cmd,
     sop_cmd,
     tui_cmd,
     user_cmd,
@@ -66,6 +67,7 @@ doc_cmd.register(app)
 qa_cmd.register(app)
 hold_cmd.register(app)
 tui_cmd.register(app)
+serve_cmd.register(app)
 
 
 # typer >= 0.26 carries its own copy of click and no longer installs click itself, so click's
