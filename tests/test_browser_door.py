@@ -16,6 +16,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -260,3 +261,19 @@ def websocket_handshake(base: str, *, origin: str) -> int:
         return connection.getresponse().status
     finally:
         connection.close()
+
+
+def test_serve_refuses_a_network_address_a_taken_port_and_a_missing_database(cli, tmp_path):
+    demo = f"sqlite:///{tmp_path / 'none.db'}"
+    refused = cli("--db", demo, "serve", "--host", "0.0.0.0")
+    assert refused.code == 2 and "--host: expected a loopback address" in refused.err
+    assert "reverse proxy" in refused.err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        refused = cli("--db", demo, "serve", "--port", port)
+    assert refused.code == 2 and f"--port: cannot listen on 127.0.0.1:{port}" in refused.err
+    refused = cli("--db", demo, "serve", "--port", "0")
+    assert refused.code != 0 and "--db: no database" in refused.err
+    assert not (tmp_path / "none.db").exists()

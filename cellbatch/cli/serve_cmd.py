@@ -24,7 +24,10 @@ def serve(
         ),
     ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="TCP port to listen on (0: any free port, printed).")
+        int,
+        typer.Option(
+            "--port", min=0, max=65535, help="TCP port to listen on (0: any free port, printed)."
+        ),
     ] = 8080,
     max_sessions: Annotated[
         int,
