@@ -14,6 +14,7 @@ from cellbatch.cli.common import (
     database,
     emit_json,
     login,
+    reader,
     table,
     when,
 )
@@ -95,15 +96,18 @@ def batch_start(
 
 @batch_app.command("list")
 def batch_list(
+    user: UserOption,
     json_out: JsonOption = False,
     status: Annotated[str | None, typer.Option(help="Only batches with this status.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
     offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """List batches, newest first."""
     from cellbatch.services.queries.batches import list_batches
 
-    rows = list_batches(database(), offset=offset, limit=limit, status=status)
+    db, _actor = reader(user, password_stdin)
+    rows = list_batches(db, offset=offset, limit=limit, status=status)
     if json_out:
         emit_json([r.to_dict() for r in rows])
         return
@@ -117,12 +121,18 @@ def batch_list(
 
 
 @batch_app.command("show")
-def batch_show(batch: str, json_out: JsonOption = False) -> None:
+def batch_show(
+    batch: str,
+    user: UserOption,
+    json_out: JsonOption = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
     """Show everything recorded about a batch, with computed values."""
     from cellbatch.cli.batch_text import print_batch
     from cellbatch.services.queries.batch_view import batch_view
 
-    view = batch_view(database(), batch)
+    db, _actor = reader(user, password_stdin)
+    view = batch_view(db, batch)
     if json_out:
         emit_json(view)
         return

@@ -50,6 +50,23 @@ def database(*, read_only: bool = False) -> Database:
     return open_database(STATE.db_url, read_only=read_only)
 
 
+def reader(user: str, password_stdin: bool) -> tuple[Database, Actor]:
+    """The database opened for reading, and the person logged in to read it.
+
+    Every command that shows records asks who is reading (GMP-27).
+    """
+    db = database(read_only=True)
+    return db, login(db, user, password_stdin)
+
+
+def not_recorded(recorded: bool) -> None:
+    """Say on stderr when what was shown or written could not be recorded (read-only copy)."""
+    if not recorded:
+        from cellbatch.services.commands.disclosures import NOT_RECORDED
+
+        typer.echo(f"note: {NOT_RECORDED}", err=True)
+
+
 def read_secret(prompt: str, *, from_stdin: bool, field: str = "password") -> str:
     """A password from standard input or a no-echo prompt; never echoed, never logged."""
     if from_stdin:

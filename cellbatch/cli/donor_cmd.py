@@ -14,6 +14,7 @@ from cellbatch.cli.common import (
     database,
     emit_json,
     login,
+    reader,
     table,
     when,
 )
@@ -81,11 +82,14 @@ def donor_eligibility(
 
 
 @donor_app.command("show")
-def donor_show(code: str, json_out: JsonOption = False) -> None:
+def donor_show(
+    code: str, user: UserOption, json_out: JsonOption = False, password_stdin: PasswordStdin = False
+) -> None:
     """Show a donor with marker results."""
     from cellbatch.services.queries.donors import donor_view
 
-    view = donor_view(database(), code)
+    db, _actor = reader(user, password_stdin)
+    view = donor_view(db, code)
     if json_out:
         emit_json(view.to_dict())
         return
@@ -163,11 +167,14 @@ def material_add(
 
 
 @material_app.command("list")
-def material_list(json_out: JsonOption = False) -> None:
+def material_list(
+    user: UserOption, json_out: JsonOption = False, password_stdin: PasswordStdin = False
+) -> None:
     """List material lots, soonest expiry first."""
     from cellbatch.services.queries.donors import list_materials
 
-    rows = list_materials(database())
+    db, _actor = reader(user, password_stdin)
+    rows = list_materials(db)
     if json_out:
         emit_json(rows)
         return

@@ -14,6 +14,7 @@ from cellbatch.cli.common import (
     emit_json,
     login,
     read_secret,
+    reader,
     table,
 )
 
@@ -60,11 +61,17 @@ def sign_cmd(
     typer.echo(f"{entry.upper()} of {batch.upper()} signed ({meaning}) by {user} (signature {sig})")
 
 
-def signatures_cmd(batch: str, json_out: JsonOption = False) -> None:
+def signatures_cmd(
+    batch: str,
+    user: UserOption,
+    json_out: JsonOption = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
     """List a batch's signatures: printed name, UTC time, meaning, and whether still valid."""
     from cellbatch.services.queries.signatures import batch_signatures
 
-    sigs = batch_signatures(database(), batch)
+    db, _actor = reader(user, password_stdin)
+    sigs = batch_signatures(db, batch)
     if json_out:
         emit_json([s.to_dict() for s in sigs])
         return
@@ -158,14 +165,17 @@ def deviation_close(
 
 @deviation_app.command("list")
 def deviation_list(
+    user: UserOption,
     batch: Annotated[str | None, typer.Option("--batch", help="Only this batch's.")] = None,
     status: Annotated[str | None, typer.Option(help="open or closed.")] = None,
     json_out: JsonOption = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """List deviations, oldest first."""
     from cellbatch.services.queries.deviations import list_deviations
 
-    rows = list_deviations(database(), batch, status)
+    db, _actor = reader(user, password_stdin)
+    rows = list_deviations(db, batch, status)
     if json_out:
         emit_json([r.to_dict() for r in rows])
         return
@@ -186,11 +196,17 @@ def _lines(title: str, items: list[Any], show) -> None:
         typer.echo(f"  {show(item)}")
 
 
-def review_cmd(batch: str, json_out: JsonOption = False) -> None:
+def review_cmd(
+    batch: str,
+    user: UserOption,
+    json_out: JsonOption = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
     """Review by exception: what needs QA's eyes, and the release checklist."""
     from cellbatch.services.queries.review import review
 
-    r = review(database(), batch)
+    db, _actor = reader(user, password_stdin)
+    r = review(db, batch)
     if json_out:
         emit_json(r)
         return

@@ -13,6 +13,7 @@ from cellbatch.cli.common import (
     database,
     emit_json,
     read_secret,
+    reader,
     table,
 )
 
@@ -20,7 +21,9 @@ sop_app = typer.Typer(help="Procedures (SOPs) as versioned data.", no_args_is_he
 
 
 @sop_app.command("list")
-def sop_list(json_out: JsonOption = False) -> None:
+def sop_list(
+    user: UserOption, json_out: JsonOption = False, password_stdin: PasswordStdin = False
+) -> None:
     """List every SOP file with its version, status, hash and approval in cellbatch.
 
     A file that cannot be used is listed after the others, with what is wrong with it.
@@ -29,9 +32,9 @@ def sop_list(json_out: JsonOption = False) -> None:
 
     from cellbatch.services.queries.sops import approvals, authorships, sop_folder, sop_summary
 
+    db, _actor = reader(user, password_stdin)
     folder = sop_folder()
     sops = folder.sops
-    db = database()
     approved = approvals(db)
     authored = authorships(db)
 

@@ -14,6 +14,7 @@ from cellbatch.cli.common import (
     emit_json,
     login,
     read_secret,
+    reader,
     table,
 )
 from cellbatch.domain.errors import InvalidInput
@@ -77,11 +78,14 @@ def user_add(
 
 
 @user_app.command("list")
-def user_list(json_out: JsonOption = False) -> None:
+def user_list(
+    user: UserOption, json_out: JsonOption = False, password_stdin: PasswordStdin = False
+) -> None:
     """List every account, active or not."""
     from cellbatch.services.queries.users import list_users
 
-    users = list_users(database())
+    db, _actor = reader(user, password_stdin)
+    users = list_users(db)
     if json_out:
         emit_json([u.to_dict() for u in users])
         return
