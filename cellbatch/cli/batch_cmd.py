@@ -12,9 +12,8 @@ from cellbatch.cli.common import (
     PasswordStdin,
     UserOption,
     database,
-    emit_json,
     login,
-    reader,
+    shown,
     table,
     when,
 )
@@ -106,10 +105,12 @@ def batch_list(
     """List batches, newest first."""
     from cellbatch.services.queries.batches import list_batches
 
-    db, _actor = reader(user, password_stdin)
-    rows = list_batches(db, offset=offset, limit=limit, status=status)
-    if json_out:
-        emit_json([r.to_dict() for r in rows])
+    rows = shown(
+        user, password_stdin, json_out,
+        lambda db: list_batches(db, offset=offset, limit=limit, status=status),
+        lambda rows: [r.to_dict() for r in rows],
+    )  # fmt: skip
+    if rows is None:
         return
     table(
         [
@@ -131,12 +132,9 @@ def batch_show(
     from cellbatch.cli.batch_text import print_batch
     from cellbatch.services.queries.batch_view import batch_view
 
-    db, _actor = reader(user, password_stdin)
-    view = batch_view(db, batch)
-    if json_out:
-        emit_json(view)
-        return
-    print_batch(view)
+    view = shown(user, password_stdin, json_out, lambda db: batch_view(db, batch))
+    if view is not None:
+        print_batch(view)
 
 
 @passage_app.command("seed")

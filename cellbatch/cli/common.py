@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -18,6 +19,8 @@ from cellbatch.domain.errors import InvalidInput
 if TYPE_CHECKING:
     from cellbatch.domain.users import Actor
     from cellbatch.services.database import Database
+
+T = TypeVar("T")
 
 UserOption = Annotated[
     str, typer.Option("--user", "-u", help="Your user ID; the password is asked for.")
@@ -57,6 +60,22 @@ def reader(user: str, password_stdin: bool) -> tuple[Database, Actor]:
     """
     db = database(read_only=True)
     return db, login(db, user, password_stdin)
+
+
+def shown(
+    user: str,
+    password_stdin: bool,
+    json_out: bool,
+    read: Callable[[Database], T],
+    as_json: Callable[[T], Any] = lambda data: data,
+) -> T | None:
+    """What ``read`` finds, for the person logged in: None once printed as JSON (``--json``)."""
+    db, _actor = reader(user, password_stdin)
+    data = read(db)
+    if json_out:
+        emit_json(as_json(data))
+        return None
+    return data
 
 
 def not_recorded(recorded: bool) -> None:

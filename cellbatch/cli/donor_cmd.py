@@ -12,9 +12,8 @@ from cellbatch.cli.common import (
     PasswordStdin,
     UserOption,
     database,
-    emit_json,
     login,
-    reader,
+    shown,
     table,
     when,
 )
@@ -88,10 +87,10 @@ def donor_show(
     """Show a donor with marker results."""
     from cellbatch.services.queries.donors import donor_view
 
-    db, _actor = reader(user, password_stdin)
-    view = donor_view(db, code)
-    if json_out:
-        emit_json(view.to_dict())
+    view = shown(
+        user, password_stdin, json_out, lambda db: donor_view(db, code), lambda v: v.to_dict()
+    )
+    if view is None:
         return
     typer.echo(
         f"{view.code}: {view.relationship}, {view.sex}, born {view.birth_year}, "
@@ -173,10 +172,8 @@ def material_list(
     """List material lots, soonest expiry first."""
     from cellbatch.services.queries.donors import list_materials
 
-    db, _actor = reader(user, password_stdin)
-    rows = list_materials(db)
-    if json_out:
-        emit_json(rows)
+    rows = shown(user, password_stdin, json_out, list_materials)
+    if rows is None:
         return
     table(
         [[r["lot"], r["kind"], r["name"], r["expires"]] for r in rows],

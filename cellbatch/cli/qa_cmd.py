@@ -11,10 +11,9 @@ from cellbatch.cli.common import (
     PasswordStdin,
     UserOption,
     database,
-    emit_json,
     login,
     read_secret,
-    reader,
+    shown,
     table,
 )
 
@@ -70,10 +69,11 @@ def signatures_cmd(
     """List a batch's signatures: printed name, UTC time, meaning, and whether still valid."""
     from cellbatch.services.queries.signatures import batch_signatures
 
-    db, _actor = reader(user, password_stdin)
-    sigs = batch_signatures(db, batch)
-    if json_out:
-        emit_json([s.to_dict() for s in sigs])
+    sigs = shown(
+        user, password_stdin, json_out, lambda db: batch_signatures(db, batch),
+        lambda sigs: [s.to_dict() for s in sigs],
+    )  # fmt: skip
+    if sigs is None:
         return
 
     def validity(s) -> str:
@@ -174,10 +174,11 @@ def deviation_list(
     """List deviations, oldest first."""
     from cellbatch.services.queries.deviations import list_deviations
 
-    db, _actor = reader(user, password_stdin)
-    rows = list_deviations(db, batch, status)
-    if json_out:
-        emit_json([r.to_dict() for r in rows])
+    rows = shown(
+        user, password_stdin, json_out, lambda db: list_deviations(db, batch, status),
+        lambda rows: [r.to_dict() for r in rows],
+    )  # fmt: skip
+    if rows is None:
         return
     table(
         [
@@ -205,10 +206,8 @@ def review_cmd(
     """Review by exception: what needs QA's eyes, and the release checklist."""
     from cellbatch.services.queries.review import review
 
-    db, _actor = reader(user, password_stdin)
-    r = review(db, batch)
-    if json_out:
-        emit_json(r)
+    r = shown(user, password_stdin, json_out, lambda db: review(db, batch))
+    if r is None:
         return
     typer.echo(f"Review of {r['batch']} ({r['kind']}, {r['status']}) at {r['reviewed_at']}")
     _lines(

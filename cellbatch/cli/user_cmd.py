@@ -11,10 +11,9 @@ from cellbatch.cli.common import (
     PasswordStdin,
     UserOption,
     database,
-    emit_json,
     login,
     read_secret,
-    reader,
+    shown,
     table,
 )
 from cellbatch.domain.errors import InvalidInput
@@ -84,10 +83,10 @@ def user_list(
     """List every account, active or not."""
     from cellbatch.services.queries.users import list_users
 
-    db, _actor = reader(user, password_stdin)
-    users = list_users(db)
-    if json_out:
-        emit_json([u.to_dict() for u in users])
+    users = shown(
+        user, password_stdin, json_out, list_users, lambda users: [u.to_dict() for u in users]
+    )
+    if users is None:
         return
     table(
         [
