@@ -37,12 +37,21 @@ def serve(
     ] = 20,
 ) -> None:
     """Serve the terminal UI to web browsers: each tab its own session with its own log-in."""
+    from cellbatch.services.trusted_time import clock_report
     from cellbatch.tui.browser import DoorSettings
     from cellbatch.tui.browser import serve as run_door
 
     listener = _listen(host, port)
     # fail here, with the database's own message, rather than in every tab
-    database(read_only=True).dispose()
+    db = database(read_only=True)
+    try:
+        clocks = clock_report(db)
+    finally:
+        db.dispose()
+    if not clocks.ok:
+        typer.echo(
+            f"warning: recording is refused until the clocks agree: {clocks.problem}", err=True
+        )
     if STATE.db_url:
         # the sessions read it from their environment: a password in the URL stays out of
         # the process list
