@@ -12,11 +12,13 @@ import pytest
 
 from tests.conftest import REPO
 
+INIT_ADMIN = ("init", "--admin", "admin", "--name", "Ada Admin", "--password-stdin")
+
 
 @pytest.mark.requirement("GMP-01")
 def test_init_then_verify_then_tamper_with_sqlite_shell(cli, tmp_path):
     url = f"sqlite:///{tmp_path / 'cb.db'}"
-    r = cli("--db", url, "init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n")
+    r = cli("--db", url, *INIT_ADMIN, input="admin-pass-123\n")
     assert r.code == 0, r.err
     assert "created admin admin" in r.out
     assert cli("--db", url, "audit", "verify").code == 0
@@ -28,7 +30,7 @@ def test_init_then_verify_then_tamper_with_sqlite_shell(cli, tmp_path):
 
 
 def test_user_add_shows_a_one_time_password_once(cli, db_url):
-    cli("--db", db_url, "init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n")
+    cli("--db", db_url, *INIT_ADMIN, input="admin-pass-123\n")
     r = cli(
         "--db",
         db_url,
@@ -68,7 +70,7 @@ def test_user_add_shows_a_one_time_password_once(cli, db_url):
 
 @pytest.mark.requirement("GMP-04")
 def test_write_with_wrong_password_is_refused_and_changes_nothing(cli, db_url):
-    cli("--db", db_url, "init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n")
+    cli("--db", db_url, *INIT_ADMIN, input="admin-pass-123\n")
     r = cli(
         "--db",
         db_url,
@@ -93,7 +95,7 @@ def test_write_with_wrong_password_is_refused_and_changes_nothing(cli, db_url):
 
 
 def test_without_a_terminal_the_password_must_come_from_stdin(cli, db_url):
-    cli("--db", db_url, "init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n")
+    cli("--db", db_url, *INIT_ADMIN, input="admin-pass-123\n")
     r = cli("--db", db_url, "user", "add", "t", "--name", "T", "--role", "qa", "--user", "admin")
     assert r.code == 2 and "--password-stdin" in r.err
 
@@ -104,7 +106,7 @@ def test_bad_database_url_is_a_message_not_a_traceback(cli):
 
 
 def test_audit_show_json_lists_entries(cli, db_url):
-    cli("--db", db_url, "init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n")
+    cli("--db", db_url, *INIT_ADMIN, input="admin-pass-123\n")
     shown = cli("--db", db_url, "audit", "show", "--json", user="admin", password="admin-pass-123")
     entries = json.loads(shown.out)
     assert [(e["action"], e["entity"], e["username"]) for e in entries] == [
@@ -129,7 +131,7 @@ def test_default_database_is_created_in_the_data_folder_on_first_use(cli, tmp_pa
 
 
 def test_sop_list_json(cli):
-    assert cli("init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n").code == 0
+    assert cli(*INIT_ADMIN, input="admin-pass-123\n").code == 0
     sops = json.loads(cli("sop", "list", "--json", user="admin", password="admin-pass-123").out)
     sops = sops["sops"]
     ids = {s["id"] for s in sops}

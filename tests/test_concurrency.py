@@ -309,8 +309,9 @@ def test_race_two_inits_on_an_empty_database(fresh):
     for _ in range(ROUNDS):
         url = fresh("empty")
         init = cli(
-            "--db", url, "init", "--admin", "admin", "--password-stdin", stdin=ADMIN_PASSWORD + "\n"
-        )
+            "--db", url, "init", "--admin", "admin", "--name", "Ada Admin", "--password-stdin",
+            stdin=ADMIN_PASSWORD + "\n",
+        )  # fmt: skip
         runs = all_win(race(url, [lambda _db, go=init: go] * 2))
         assert all(run.code in (0, 2, 4) for run in runs), runs
         assert sum("created admin admin" in run.out for run in runs) == 1, runs

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 UserOption = Annotated[
-    str, typer.Option("--user", "-u", help="Your user ID; the password is asked for.")
+    str,
+    typer.Option(
+        "--user", "-u", metavar="USER-ID", help="Your user ID; the password is asked for."
+    ),
 ]
 PasswordStdin = Annotated[
     bool,
@@ -86,8 +89,14 @@ def not_recorded(recorded: bool) -> None:
         typer.echo(f"note: {NOT_RECORDED}", err=True)
 
 
-def read_secret(prompt: str, *, from_stdin: bool, field: str = "password") -> str:
-    """A password from standard input or a no-echo prompt; never echoed, never logged."""
+def read_secret(
+    prompt: str, *, from_stdin: bool, field: str = "password", expected: str = "a password"
+) -> str:
+    """A password from standard input or a no-echo prompt; never echoed, never logged.
+
+    ``expected`` says what the line on standard input should be, for the message when the
+    line is missing.
+    """
     if from_stdin:
         try:
             line = sys.stdin.readline()
@@ -97,7 +106,7 @@ def read_secret(prompt: str, *, from_stdin: bool, field: str = "password") -> st
             ) from None
         secret = line.rstrip("\r\n")
         if not secret:
-            raise InvalidInput(field, "expected a password on standard input, got nothing")
+            raise InvalidInput(field, f"expected {expected} on standard input, got nothing")
         return secret
     if not sys.stdin.isatty():
         raise InvalidInput(

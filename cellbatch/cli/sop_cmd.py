@@ -24,7 +24,10 @@ sop_app = typer.Typer(help="Procedures (SOPs) as versioned data.", no_args_is_he
 def sop_list(
     user: UserOption, json_out: JsonOption = False, password_stdin: PasswordStdin = False
 ) -> None:
-    """List every SOP file with its version, status, hash and approval in cellbatch.
+    """List every SOP file: its version and status (as the file says), hash, author and approval.
+
+    The file's status is what its author wrote in it; only the signatures in cellbatch (the
+    author's and QA's approval) make a version usable.
 
     A file that cannot be used is listed after the others, with what is wrong with it.
     """
@@ -77,7 +80,16 @@ def sop_list(
             ]
             for s in sops
         ],
-        ["SOP", "version", "status", "kind", "title", "hash", "author", "approved in cellbatch"],
+        [
+            "SOP",
+            "version",
+            "file status",
+            "kind",
+            "title",
+            "hash",
+            "author in cellbatch",
+            "approved in cellbatch",
+        ],
     )
     if folder.problems:
         typer.echo(
