@@ -75,9 +75,9 @@ def test_db_is_accepted_after_the_command_too(cli, empty_db_url):
     )  # fmt: skip
     assert result.code == 0, result
     assert "created admin boss (Bo Boss)" in result.out
-    listing = cli("user", "list", "--json", "--db", empty_db_url)
+    listing = cli("user", "list", "--json", "--db", empty_db_url, user="boss", password=PASSWORD)
     assert [u["username"] for u in json.loads(listing.out)] == ["boss"]
-    twice = cli("--db", "sqlite:///other.db", "user", "list", "--db", empty_db_url)
+    twice = cli("--db", "sqlite:///other.db", "user", "list", "--db", empty_db_url, user="boss")
     assert twice.code == 2 and twice.err.startswith("error: --db: given twice"), twice
     assert "--db URL" in cli("batch", "list", "--help").out
 
@@ -156,7 +156,8 @@ def test_passwd_says_it_reads_two_lines_and_asks_for_the_second(cli, admin_db):
 
 
 def test_sop_list_names_the_status_of_the_file_as_such(cli, admin_db):
-    header = cli("--db", admin_db.url, "sop", "list").out.splitlines()[0]
+    listing = cli("--db", admin_db.url, "sop", "list", user="admin", password=ADMIN_PASSWORD)
+    header = listing.out.splitlines()[0]
     columns = re.split(r"\s{2,}", header.strip())
     assert "file status" in columns and "status" not in columns
     assert "approved in cellbatch" in columns

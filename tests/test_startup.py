@@ -81,22 +81,28 @@ def test_a_database_with_the_head_revision_but_not_cellbatchs_tables_is_still_re
         conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32))")
         conn.execute(f"INSERT INTO alembic_version VALUES ('{schema_head.SCHEMA_HEAD}')")
         conn.execute("CREATE TABLE app_user (id INTEGER)")
-    result = cli("--db", f"sqlite:///{path}", "batch", "list", user="qa1")
+    result = cli("--db", f"sqlite:///{path}", "batch", "list", user="tech1")
     assert result.code == 2 and "is not a cellbatch database" in result.err, result
 
 
 def test_read_commands_never_load_alembic(demo_db):
-    url = demo_db.url
+    login = ["--user", "qa1", "--password-stdin"]
+    runs = [
+        ["batch", "list", *login],
+        ["batch", "show", "EASC-B001", *login],
+        ["sop", "list", *login],
+        ["audit", "show", "--limit", "3", *login],
+        ["audit", "verify"],
+    ]
     code = (
         "import io, sys\n"
         "from cellbatch.cli.app import main\n"
-        "login = ['--user', 'qa1', '--password-stdin']\n"
-        f"for args in (['batch', 'list', *login], ['batch', 'show', 'EASC-B001', *login],\n"
-        "             ['sop', 'list', *login], ['audit', 'show', '--limit', '3', *login],\n"
-        "             ['audit', 'verify']):\n"
+        "from cellbatch.services import passwords\n"
+        "passwords.TEST_SCRYPT_N = 1024\n"
+        f"for args in {runs!r}:\n"
         "    sys.stdin = io.StringIO('demo-qa1-pass\\n')\n"
         "    try:\n"
-        f"        main(['--db', {url!r}, *args])\n"
+        f"        main(['--db', {demo_db.url!r}, *args])\n"
         "    except SystemExit as exc:\n"
         "        assert not exc.code, (args, exc.code)\n"
         "heavy = ('alembic', 'textual', 'reportlab')\n"
