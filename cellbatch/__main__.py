@@ -1,5 +1,5 @@
 """Run the command line: ``python -m cellbatch``."""
 
-from cellbatch.cli.entry import main
+from cellbatch.cli.app import main
 
 main()

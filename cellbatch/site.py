@@ -1,17 +1,19 @@
-"""Site settings for bag labels: facility, FIN, product codes and required label statements.
+"""Site settings for labels: facility, FIN, product codes and the statements labels carry.
 
 The FIN and product description codes are licensed to a facility by ICCBBA, so they are site
-configuration, never code. They live in a TOML file (``labels/site.toml`` by default, or the
-file named by the ``CELLBATCH_SITE_SETTINGS`` environment variable). Pure: standard library and
-the pure core only.
+configuration, never code. They are written in a TOML file (``labels/site.toml`` is the shipped
+example) and take effect only once QA approves that file's content in cellbatch with an
+electronic signature (``cellbatch site approve``): labels print from the approved version kept
+in the database, never from a file or the environment. This module reads and checks the
+content (from a file, or from its approved copy); it is pure: standard library and the pure
+core only.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,16 +23,14 @@ from cellbatch.domain.errors import InvalidInput
 from cellbatch.isbt128 import ProductCode, validate_fin
 
 __all__ = [
-    "ENV_VAR",
     "EXAMPLE_NOTICE",
     "ProductSettings",
     "SiteSettings",
     "default_site_settings_path",
     "load_site_settings",
+    "parse_site_settings",
+    "read_site_settings_file",
 ]
-
-ENV_VAR = "CELLBATCH_SITE_SETTINGS"
-"""Environment variable naming a site settings file to use instead of ``labels/site.toml``."""
 
 EXAMPLE_NOTICE = "EXAMPLE FIN – NOT FOR CLINICAL USE"
 """Printed on every label when the site settings are example (demo) values."""
@@ -40,10 +40,13 @@ _TOP_KEYS = ("facility", "labels", "products")
 _FACILITY_KEYS = ("name", "address", "fin", "example", "timezone")
 _LABEL_KEYS = (
     "statements",
+    "statement_set",
+    "statement_sets",
     "biohazard_legend",
     "communicable_disease_warning",
     "reactive_test_warning",
 )
+_SET_KEYS = ("statements",)
 DEFAULT_REACTIVE_TEST_WARNING = "WARNING: Reactive test results for {markers}."
 """21 CFR 1271.65(b): the warning of a product whose donor had reactive marker results."""
 _PRODUCT_KEYS = ("description_code", "collection_type", "name", "storage")
@@ -86,7 +89,8 @@ class SiteSettings:
     products: dict[str, ProductSettings]
     """Product settings by product key (e.g. ``easc-dose``)."""
     statements: list[str]
-    """Statements every bag label carries (intended recipient only, do not irradiate, …)."""
+    """Statements every final bag label carries, in order: the site's own (intended recipient
+    only, do not irradiate, …), then those of the statement set chosen for its jurisdiction."""
     biohazard_legend: str
     """Legend printed with the biohazard symbol when the donor requires it."""
     communicable_disease_warning: str
@@ -95,6 +99,10 @@ class SiteSettings:
     """IANA time zone of the facility: label expiry dates and times are local to it."""
     reactive_test_warning: str = DEFAULT_REACTIVE_TEST_WARNING
     """Warning printed when a donor marker was reactive; ``{markers}`` names them."""
+    statement_set: str | None = None
+    """The jurisdiction's statement set this site prints (e.g. ``eu-uk``, ``us``), if any."""
+    statement_sets: dict[str, list[str]] = field(default_factory=dict)
+    """Every statement set the settings offer, by name."""
 
     def __post_init__(self) -> None:
         """Refuse a malformed FIN or an unknown time zone."""
@@ -135,18 +143,15 @@ def _zone(name: str, field: str) -> ZoneInfo:
 
 
 def default_site_settings_path() -> Path:
-    """Return the settings file: ``$CELLBATCH_SITE_SETTINGS`` or ``<repo>/labels/site.toml``."""
-    override = os.environ.get(ENV_VAR, "").strip()
-    if override:
-        return Path(override).expanduser()
+    """The shipped example settings file: ``<repo>/labels/site.toml``."""
     return Path(__file__).resolve().parent.parent / "labels" / "site.toml"
 
 
 class _Reader:
     """Typed access to one TOML file's values; every refusal names the file and the key."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, source: str) -> None:
+        self.path = source
 
     def fail(self, key: str, message: str) -> InvalidInput:
         """Return the error for ``key`` (the caller raises it)."""
@@ -222,16 +227,13 @@ def _type_name(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def load_site_settings(path: Path | None = None) -> SiteSettings:
-    """Read and validate a site settings TOML file (default: the file named by the environment)."""
+def read_site_settings_file(path: Path | None = None) -> tuple[dict[str, Any], SiteSettings]:
+    """Read a site settings TOML file: its data (as approved and stored) and what it says."""
     path = Path(path) if path is not None else default_site_settings_path()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise InvalidInput(
-            str(path),
-            f"site settings file not found (set {ENV_VAR} or create labels/site.toml)",
-        ) from None
+        raise InvalidInput(str(path), "site settings file not found") from None
     except OSError as exc:
         raise InvalidInput(
             str(path), f"cannot read the site settings file: {exc.strerror}"
@@ -242,8 +244,38 @@ def load_site_settings(path: Path | None = None) -> SiteSettings:
         raise InvalidInput(str(path), "the site settings file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(str(path), f"not valid TOML: {exc}") from None
+    return data, parse_site_settings(data, str(path))
 
-    read = _Reader(path)
+
+def load_site_settings(path: Path | None = None) -> SiteSettings:
+    """Read and check a site settings file (default: the shipped example, labels/site.toml).
+
+    What labels print comes from the version QA approved in cellbatch, not from a file: this
+    is for checking a file before it is approved, and for tests.
+    """
+    return read_site_settings_file(path)[1]
+
+
+def _statement_sets(read: _Reader, labels: dict[str, Any]) -> dict[str, list[str]]:
+    """The statement sets offered, by name (a name is small letters, digits and hyphens)."""
+    if "statement_sets" not in labels:
+        return {}
+    table = read.table(labels, "labels.statement_sets", None)
+    sets: dict[str, list[str]] = {}
+    for name in table:
+        prefix = f"labels.statement_sets.{name}"
+        if not _PRODUCT_KEY.match(name):
+            raise read.fail(
+                prefix, "a statement set's name is small letters, digits and hyphens (e.g. eu-uk)"
+            )
+        entry = read.table(table, prefix, _SET_KEYS)
+        sets[name] = read.lines(entry, prefix, "statements")
+    return sets
+
+
+def parse_site_settings(data: dict[str, Any], source: str) -> SiteSettings:
+    """Check site settings data (a file's, or the approved copy's); refusals name ``source``."""
+    read = _Reader(source)
     read.only(data, "", _TOP_KEYS)
 
     facility = read.table(data, "facility", _FACILITY_KEYS)
@@ -268,6 +300,17 @@ def load_site_settings(path: Path | None = None) -> SiteSettings:
                 "labels.reactive_test_warning",
                 "must contain {markers}, where the reactive markers are named",
             )
+    sets = _statement_sets(read, labels)
+    chosen = None
+    if "statement_set" in labels:
+        chosen = read.text(labels, "labels", "statement_set")
+        if chosen not in sets:
+            raise read.fail(
+                "labels.statement_set",
+                f"no statement set {chosen!r}; the settings offer: "
+                + (", ".join(sorted(sets)) or "none ([labels.statement_sets.NAME])"),
+            )
+    statements = read.lines(labels, "labels", "statements") + (sets[chosen] if chosen else [])
 
     products_table = read.table(data, "products", None)
     if not products_table:
@@ -292,9 +335,11 @@ def load_site_settings(path: Path | None = None) -> SiteSettings:
         fin=fin,
         example=read.flag(facility, "facility", "example"),
         products=products,
-        statements=read.lines(labels, "labels", "statements"),
+        statements=statements,
         biohazard_legend=read.text(labels, "labels", "biohazard_legend"),
         communicable_disease_warning=read.text(labels, "labels", "communicable_disease_warning"),
         timezone=timezone,
         reactive_test_warning=reactive,
+        statement_set=chosen,
+        statement_sets=sets,
     )

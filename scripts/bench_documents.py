@@ -79,7 +79,9 @@ def _run(args: argparse.Namespace, url: str) -> None:
 
         def label_run(n: int, code: str = code, pdfs: list[bytes] = pdfs) -> None:
             extra = {"reprint": True, "reason": "benchmark"} if n else {}
-            print_labels(db, tech, code, lambda ls: pdfs.append(render_labels(ls)), **extra)
+            print_labels(
+                db, tech, code, lambda ls: pdfs.append(render_labels(ls)) or pdfs[-1], **extra
+            )
 
         _line(f"labels {code}: data + PDF + counted event", _timed(args.repeat, label_run))
         decoded: list[int] = []

@@ -47,6 +47,13 @@ def approve_sops(db, user: str = "qa1", password: str = PASSWORD, author: str = 
             approve_sop(db, user, password, sop.id, sop.version)
 
 
+def approve_site(db, user: str = "qa1", password: str = PASSWORD) -> None:
+    """QA approves the shipped example site settings (DINs, product codes and labels)."""
+    from cellbatch.services.commands.site_settings import approve_site_settings
+
+    approve_site_settings(db, user, password, reason="example site settings for the tests")
+
+
 def make_lab(db) -> Lab:
     create_first_admin(db, "admin", "Ada Admin", PASSWORD)
     admin = authenticate(db, "admin", PASSWORD)
@@ -59,6 +66,7 @@ def make_lab(db) -> Lab:
         add_user(db, admin, name, full, role, password=PASSWORD)
     lab = Lab(db, *(authenticate(db, n, PASSWORD) for n in ("tech1", "tech2", "sup1", "qa1")))
     approve_sops(db)
+    approve_site(db)
     year = date(NOW.year + 1, 1, 1)
     for lot, kind in (
         ("MED-1", "medium"),

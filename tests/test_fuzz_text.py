@@ -11,8 +11,10 @@ examples on every run, so CI is reproducible) and few examples per field.
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -32,11 +34,14 @@ from cellbatch.services.commands import (
     steps,
     users,
 )
+from cellbatch.services.commands.site_settings import approve_site_settings
 from cellbatch.services.queries.audit import count_entries
 from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.services.queries.documents import record_data
 from cellbatch.services.queries.donors import donor_view
+from cellbatch.services.queries.labels import label_history
 from cellbatch.services.queries.users import list_users
+from cellbatch.site import default_site_settings_path
 from tests.test_batch_record import pdf_pages
 from tests.test_free_text import bank_at_freeze
 from tests.test_input_bounds import QC_RECORD
@@ -127,7 +132,7 @@ def writes(db) -> dict[str, Field]:
     seed = bank_at_freeze(db, "BMMSC-FUZZ")
     donors.add_donor(db, tech1, "DN-FUZZ", relationship="unrelated", sex="F", birth_year=1980)
     users.add_user(db, admin, "fuzz1", "Fuzz Person", "technician", password="demo-fuzz-1-pass")
-    labels.print_labels(db, tech1, "EASC-D001", lambda _labels: None)
+    labels.print_labels(db, tech1, "EASC-D001", lambda _labels: b"")
 
     def opened() -> str:
         return f"D{deviations.open_deviation(db, tech1, 'FUC-D001', title='t', description='d')}"
@@ -147,6 +152,28 @@ def writes(db) -> dict[str, Field]:
 
     def deactivated() -> bool:
         return not next(u for u in list_users(db) if u.username == "fuzz1").active
+
+    def superseded_label() -> str:
+        """A superseded, not yet destroyed label of EASC-D001 (a reprint makes one)."""
+        waiting = label_history(db, "EASC-D001")["to_destroy"]
+        if not waiting:
+            labels.print_labels(
+                db, tech1, "EASC-D001", lambda _labels: b"", reprint=True, reason="fuzz"
+            )
+            waiting = label_history(db, "EASC-D001")["to_destroy"]
+        return waiting[0]
+
+    def new_settings() -> Path:
+        """A site settings file whose content differs from every approved version."""
+        path = settings_dir / f"site-{next(n)}.toml"
+        path.write_text(
+            shipped.replace("Example University Hospital", f"Example Hospital {path.stem}"),
+            encoding="utf-8",
+        )
+        return path
+
+    settings_dir = Path(tempfile.mkdtemp(prefix="fuzz-site-"))
+    shipped = default_site_settings_path().read_text(encoding="utf-8")
 
     def freeze(_ready: object, text: str) -> None:
         steps.freeze(
@@ -247,8 +274,16 @@ def writes(db) -> dict[str, Field]:
         "labels --reprint --reason": (
             nothing,
             lambda _, t: labels.print_labels(
-                db, tech1, "EASC-D001", lambda _labels: None, reprint=True, reason=t
+                db, tech1, "EASC-D001", lambda _labels: b"", reprint=True, reason=t
             ),
+        ),
+        "label destroy --reason": (
+            superseded_label,
+            lambda ref, t: labels.destroy_label(db, tech2, "EASC-D001", ref, t),
+        ),
+        "site approve --reason": (
+            new_settings,
+            lambda path, t: approve_site_settings(db, "qa1", "demo-qa1-pass", path, reason=t),
         ),
         "label scan --scan": (
             nothing,
@@ -264,6 +299,8 @@ def assert_shown_safely(db, cli) -> None:
     for extra in ([], ["--json"]):
         args = ["--db", db.url, "audit", "show", *extra]
         r = cli(*args, "--user", "qa1", "--password-stdin", input="demo-qa1-pass\n")
+        if r.code == 2 and "--user" in r.err:  # the command asks for no log-in
+            r = cli(*args)
         assert r.code == 0, r.err
         raw = sorted({f"U+{ord(c):04X}" for c in r.out if steers(c) and c not in "\n\t"})
         assert raw == [], f"audit show printed raw {raw}"

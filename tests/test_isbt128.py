@@ -40,7 +40,6 @@ from cellbatch.isbt128 import (
     validate_flags,
 )
 from cellbatch.site import (
-    ENV_VAR,
     EXAMPLE_NOTICE,
     default_site_settings_path,
     load_site_settings,
@@ -588,14 +587,16 @@ def test_shipped_site_settings_load() -> None:
         settings.product("nope")
 
 
-def test_default_path_and_environment_override(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
+def test_the_shipped_settings_offer_eu_uk_and_us_statements_and_choose_the_uk_ones() -> None:
+    """A UK facility prints the EU/UK investigational wording, not the US 'Caution: New Drug'."""
+    settings = load_site_settings(REPO / "labels" / "site.toml")
     assert default_site_settings_path() == REPO / "labels" / "site.toml"
-    other = tmp_path / "other.toml"
-    monkeypatch.setenv(ENV_VAR, str(other))
-    assert default_site_settings_path() == other
+    assert settings.timezone == "Europe/London" and settings.statement_set == "eu-uk"
+    assert {"eu-uk", "us"} <= set(settings.statement_sets)
+    printed = " ".join(settings.statements)
+    assert "For clinical trial use only" in printed
+    assert "Caution: New Drug" not in printed
+    assert any("Caution: New Drug" in s for s in settings.statement_sets["us"])
 
 
 SITE_TOML = """\
@@ -630,10 +631,29 @@ def test_minimal_site_settings(tmp_path: Path) -> None:
     assert settings.products["easc-dose"].product_code("A0").data_structure() == "=<S9901VA0"
 
 
-def test_env_var_selects_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    path = write(tmp_path, SITE_TOML.replace('"Test Facility"', '"Env Facility"'))
-    monkeypatch.setenv(ENV_VAR, str(path))
-    assert load_site_settings().facility_name == "Env Facility"
+def test_a_statement_set_is_chosen_per_site(tmp_path: Path) -> None:
+    sets = """
+statement_set = "us"
+
+[labels.statement_sets.us]
+statements = ["Caution: New Drug—Limited by Federal (or United States) law to investigational use."]
+
+[labels.statement_sets.eu-uk]
+statements = ["For clinical trial use only."]
+"""
+    text = SITE_TOML.replace('"WARNING: Advise patient of communicable disease risks."\n', (
+        '"WARNING: Advise patient of communicable disease risks."\n' + sets
+    ))  # fmt: skip
+    us = load_site_settings(write(tmp_path, text))
+    assert us.statements[0] == "For use by the intended recipient only."
+    assert us.statements[1].startswith("Caution: New Drug")
+    uk = load_site_settings(
+        write(tmp_path, text.replace('statement_set = "us"', 'statement_set = "eu-uk"'))
+    )
+    assert uk.statements[1:] == ["For clinical trial use only."]
+    path = write(tmp_path, text.replace('statement_set = "us"', 'statement_set = "fr"'))
+    with pytest.raises(InvalidInput, match="no statement set 'fr'; the settings offer: eu-uk, us"):
+        load_site_settings(path)
 
 
 @pytest.mark.parametrize(

@@ -42,11 +42,20 @@ def pages_of(pdf: bytes) -> list[tuple[str, list]]:
     return out
 
 
+QUARANTINE_FIRST = "20"
+"""Flags of a bag's first quarantine label: the facility's own (type 2), one more per reprint."""
+
+
 def intended(db, code: str, flags: str | None = None) -> dict[str, str]:
-    """The ISBT 128 data the bag of ``code`` must carry, computed from its record."""
-    bag = batch_view(db, code)["bag"]
+    """The ISBT 128 data the bag of ``code`` must carry, computed from its record.
+
+    Flags: as given, else those of the first label of its kind: the check flags (60 + check
+    value) on a released batch's final label, 20 on a quarantine label.
+    """
+    view = batch_view(db, code)
+    bag = view["bag"]
     din = isbt128.Din.from_code(bag["din"])
-    flags = flags or din.type3_flags()
+    flags = flags or (din.type3_flags() if view["status"] == "released" else QUARANTINE_FIRST)
     product = isbt128.parse_product_code("=<" + bag["product_code"])
     expires = datetime.fromisoformat(bag["expires_at"].replace("Z", "+00:00"))
     local = load_site_settings().local_time(expires)
@@ -75,11 +84,22 @@ def decoded(barcodes) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
+def keep(into: list, document: bytes) -> bytes:
+    """Keep the rendered document, and hand it back as the service expects."""
+    into.append(document)
+    return document
+
+
+def capture(into: list):
+    """A render callback that keeps the label contents and draws nothing."""
+    return lambda labels: into.extend(labels) or b""
+
+
 def print_pdf(db, code: str, who: str = "tech1", **kwargs) -> bytes:
     from cellbatch.documents.labels import render
 
     out: list[bytes] = []
-    print_labels(db, user(db, who), code, lambda labels: out.append(render(labels)), **kwargs)
+    print_labels(db, user(db, who), code, lambda labels: keep(out, render(labels)), **kwargs)
     return out[0]
 
 
@@ -144,7 +164,7 @@ def test_second_print_is_refused_and_a_reprint_is_marked(demo_db) -> None:
     assert count_entries(demo_db) == before
     pdf = print_pdf(demo_db, "EASC-D001", reprint=True, reason="label smudged at the fill")
     text, barcodes = pages_of(pdf)[0]
-    assert decoded(barcodes) == intended(demo_db, "EASC-D001", flags="05")
+    assert decoded(barcodes) == intended(demo_db, "EASC-D001", flags="21")  # the next local flag
     assert "REPRINT (label smudged at the fill)" in text
     history = label_history(demo_db, "EASC-D001")
     assert (history["printed"], history["reprinted"]) == (1, 1)
@@ -275,7 +295,7 @@ def test_a_wrong_or_partial_scan_says_exactly_what_differs(demo_db, cli) -> None
     assert f"DIN is {other.eye_readable}" in result.err
     assert "product code is S9901VB0" in result.err
     assert "not scanned: expiry" in result.err
-    right = int(din_scan[14:16])
+    right = int(isbt128.Din.from_code(din_scan[1:14]).type3_flags())
     bad_check = din_scan[:14] + str(right + 1 if right < 96 else right - 1)
     report = verify_scans(demo_db, user(demo_db, "tech1"), "EASC-D001", 1, [bad_check])
     assert not report.ok and "wrong check flags" in report.checks[0].differences[0]
@@ -396,7 +416,7 @@ def test_text_that_cannot_fit_is_refused_not_cut_off(demo_db) -> None:
     from cellbatch.documents.labels import render
 
     captured = []
-    print_labels(demo_db, user(demo_db, "tech1"), "EASC-D001", captured.extend)
+    print_labels(demo_db, user(demo_db, "tech1"), "EASC-D001", capture(captured))
     label = captured[0]
     assert pages_of(render([label]))  # the real content fits
     too_long = replace(label, product_name="Mesenchymal stromal cells " * 30)
@@ -469,7 +489,7 @@ def label_variants(db) -> dict[str, bytes]:
     labels = {}
     for code in ("EASC-D001", "FUC-D001"):
         captured: list = []
-        print_labels(db, tech, code, captured.extend)
+        print_labels(db, tech, code, capture(captured))
         labels[code] = captured[0]
     easc, fuc = labels["EASC-D001"], labels["FUC-D001"]
     assert fuc.biohazard and fuc.reactive_warning and not easc.biohazard
@@ -658,7 +678,7 @@ def test_biohazard_symbol_is_large_and_beside_the_legend_and_warnings(db) -> Non
         assert min(c[2] for c in line) >= symbol[4] + 1.0  # right of the symbol, not on it
         middle = (line[0][3] + line[0][5]) / 2
         assert symbol[3] - 0.5 <= middle <= symbol[5] + 0.5  # level with the symbol
-    statements = line_of(found, "Caution: New Drug")
+    statements = line_of(found, "For clinical trial use only")
     assert min(c[3] for c in statements) >= symbol[5] + 0.3  # the statements stay clear
 
 
@@ -668,11 +688,11 @@ def test_biohazard_symbol_is_large_and_beside_the_legend_and_warnings(db) -> Non
 def label_of(db, code: str = "EASC-D001"):
     """The content of the bag label of ``code`` as printing it now would give."""
     captured: list = []
-    print_labels(db, user(db, "tech1"), code, captured.extend)
+    print_labels(db, user(db, "tech1"), code, capture(captured))
     return captured[0]
 
 
-def rotated_chars(pdf: bytes) -> list[tuple[str, float, float]]:
+def rotated_chars(pdf: bytes, page: int = 0) -> list[tuple[str, float, float]]:
     """Characters drawn turned: (char, matrix b, matrix c); b < 0 < c means 90° clockwise."""
     import ctypes
 
@@ -681,7 +701,7 @@ def rotated_chars(pdf: bytes) -> list[tuple[str, float, float]]:
     doc = pypdfium2.PdfDocument(pdf)
     out = []
     try:
-        text = doc[0].get_textpage()
+        text = doc[page].get_textpage()
         for i in range(text.count_chars()):
             char = text.get_text_range(i, 1)
             matrix = raw.FS_MATRIX()
@@ -790,14 +810,19 @@ def test_the_product_code_text_is_at_most_2_mm_tall(demo_db) -> None:
 
 @GMP10
 def test_a_din_keyed_with_its_check_character_verifies(demo_db, cli) -> None:
-    """A smudged DIN barcode is checked by typing the DIN as printed, boxed character too."""
+    """A smudged DIN barcode is checked by typing the DIN as printed, boxed character too.
+
+    The quarantine label prints its flags (20, the facility's) beside the DIN, turned: they
+    are typed too, between the DIN and the check character, as they are read.
+    """
     pdf = print_pdf(demo_db, "EASC-D001")
     text = pages_of(pdf)[0][0]
     din = isbt128.Din.from_code(batch_view(demo_db, "EASC-D001")["bag"]["din"])
     assert din.eye_readable in text
+    assert [c for c, _b, _c in rotated_chars(pdf)] == list(QUARANTINE_FIRST)
     want = intended(demo_db, "EASC-D001")["Code 128"]
     rest = [s for s in want if s.startswith(("=<", "&>"))]
-    typed = f"{din.eye_readable} {din.check}"
+    typed = f"{din.eye_readable} {QUARANTINE_FIRST} {din.check}"
     result = cli(
         "--db", demo_db.url, "label", "scan", "EASC-D001", "--bag", "1",
         "--scan", typed, *(a for s in rest for a in ("--scan", s)),
@@ -805,8 +830,14 @@ def test_a_din_keyed_with_its_check_character_verifies(demo_db, cli) -> None:
     )  # fmt: skip
     assert result.code == 0, result.err
     assert "scan 1 (keyed): matches" in result.out
-    mistyped = f"{din.eye_readable} {isbt128.ALPHABET[(din.check_value + 1) % 37]}"
-    report = verify_scans(demo_db, user(demo_db, "tech2"), "EASC-D001", 1, [mistyped, *rest])
+    tech2 = user(demo_db, "tech2")
+    without = verify_scans(demo_db, tech2, "EASC-D001", 1, [f"{din.eye_readable} {din.check}"])
+    assert not without.ok
+    assert "type them between the DIN and the check character" in without.checks[0].differences[0]
+    mistyped = (
+        f"{din.eye_readable} {QUARANTINE_FIRST} {isbt128.ALPHABET[(din.check_value + 1) % 37]}"
+    )
+    report = verify_scans(demo_db, tech2, "EASC-D001", 1, [mistyped, *rest])
     assert not report.ok and "wrong check character" in report.checks[0].differences[0]
 
 

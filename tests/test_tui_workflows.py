@@ -351,7 +351,11 @@ async def test_qa_reviews_and_releases_then_label_printed_and_scanned(
         assert verdict.startswith("✗ FAIL") and "differs" in verdict
         await pilot.press("f2")  # a second print is refused: it must be a reprint
         await settle(app, pilot)
-        await pilot.press("f4", *"label smudged", "enter")
+        # the reprint of a released label is approved by QA: the signature dialog asks
+        await pilot.press("f4")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SignatureDialog"
+        await pilot.press(*"label smudged", "enter", "enter", *"demo-qa1-pass", "enter")
         await settle(app, pilot)
         assert "reprinted final label(s) written to" in text_of(app, "#output")
         assert app.screen.printed[0].reprint

@@ -7,17 +7,11 @@ from typing import Annotated
 
 import typer
 
-from cellbatch.cli.common import (
-    PasswordStdin,
-    UserOption,
-    database,
-    emit_json,
-    login,
-    not_recorded,
-)
+from cellbatch.cli.common import PasswordStdin, UserOption, database, emit_json, login
 
 label_app = typer.Typer(
-    help="Bag labels: verify a printed label by scanning it.", no_args_is_help=True
+    help="Labels: verify by scanning, record a destroyed label, reconciliation.",
+    no_args_is_help=True,
 )
 
 OutputOption = Annotated[
@@ -37,7 +31,7 @@ def _output(db, path: Path, force: bool):
 
 
 def labels(
-    batch: Annotated[str, typer.Argument(help="Dose batch code.")],
+    batch: Annotated[str, typer.Argument(help="Dose batch (bag labels) or bank (vial labels).")],
     output: OutputOption,
     user: UserOption,
     reprint: Annotated[
@@ -46,27 +40,65 @@ def labels(
     reason: Annotated[
         str | None, typer.Option("--reason", metavar="TEXT", help="Why the reprint is needed.")
     ] = None,
+    approver: Annotated[
+        str | None,
+        typer.Option(
+            "--approver",
+            metavar="QA-USER",
+            help="QA officer who signs the reprint of a released label (their password is "
+            "asked after yours; with --password-stdin, on the next line).",
+        ),
+    ] = None,
+    vial: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--vial", metavar="N", help="A bank's vial whose label is reprinted (repeat)."
+        ),
+    ] = None,
     force: ForceOption = False,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Print the ISBT 128 bag labels of a dose batch to a PDF (counted and audited).
+    """Print the ISBT 128 labels of a batch to a PDF (counted and audited).
 
-    The PDF is on disk under its name before the print is counted: a crash between the two
-    leaves a label file that was not counted, never a counted label without its file.
+    A dose batch: its bag labels (100 × 100 mm). A bank: the small labels of its cryovials and
+    QC sample tubes, at the freeze. The PDF is on disk under its name before the print is
+    counted: a crash between the two leaves a label file that was not counted, never a counted
+    label without its file.
     """
+    from cellbatch.cli.common import read_secret
     from cellbatch.documents.labels import render
     from cellbatch.services.commands.labels import print_labels
+    from cellbatch.services.queries.labels import batch_kind
 
     db = database()
     out = _output(db, output, force)
+    bank = batch_kind(db, batch) == "expansion"
+    if vial and not bank:
+        from cellbatch.domain.errors import InvalidInput
+
+        raise InvalidInput("--vial", f"{batch} is a dose batch: --vial names a bank's vials")
     actor = login(db, user, password_stdin)
+    approval = None
+    if approver is not None:
+        secret = read_secret(
+            f"Password for {approver} (electronic signature: approves the reprint)",
+            from_stdin=password_stdin,
+        )
+        approval = (approver, secret)
 
-    def draw(bag_labels) -> None:
-        out.write(render(bag_labels))
+    def draw(bag_labels) -> bytes:
+        document = render(bag_labels)
+        out.write(document)
         out.publish()
+        return document
 
+    if bank:
+        _vial_labels(db, actor, batch, out, output, reprint, reason, vial, approval)
+        return
     with out:
-        printed = print_labels(db, actor, batch, draw, reprint=reprint, reason=reason)
+        printed = print_labels(
+            db, actor, batch, draw, reprint=reprint, reason=reason, approver=approval
+        )
     kind = "final" if printed[0].final else "QUARANTINE (not released)"
     what = "reprinted" if reprint else "printed"
     typer.echo(f"{len(printed)} {kind} label(s) of {batch} {what} to {output}")
@@ -74,12 +106,44 @@ def labels(
         typer.echo(
             f"  bag {label.bag_number}: DIN {label.din_eye_readable} [{label.check_character}] "
             f"flags {label.flags}, product {label.product_code}, expiry {label.expiry_local} "
-            f"{label.expiry_zone} ({label.expiry_utc} UTC)"
+            f"{label.expiry_zone} ({label.expiry_utc} UTC) · {label.site_settings}"
         )
         codes = label.barcodes()
         typer.echo(
             f"    barcodes: DIN {codes['din']}  product {codes['product_code']}  "
             f"expiry {codes['expiry']}"
+        )
+    if printed[0].final and not reprint:
+        typer.echo(
+            "  the quarantine labels are superseded: destroy them and record it "
+            f"(`cellbatch label history {batch}` lists them; `cellbatch label destroy`)"
+        )
+
+
+def _vial_labels(db, actor, batch, out, output, reprint, reason, vials, approval) -> None:
+    """Print a bank's vial and QC sample labels (the `labels` command on a bank)."""
+    from cellbatch.documents.vial_labels import render_vials
+    from cellbatch.services.commands.vial_labels import print_vial_labels
+
+    def draw(small) -> bytes:
+        document = render_vials(small)
+        out.write(document)
+        out.publish()
+        return document
+
+    with out:
+        printed = print_vial_labels(
+            db, actor, batch, draw, reprint=reprint, reason=reason, vials=vials, approver=approval
+        )
+    what = "reprinted" if reprint else "printed"
+    typer.echo(f"{len(printed)} vial and QC sample label(s) of {batch} {what} to {output}")
+    for label in printed:
+        typer.echo(
+            f"  {label.title}: DIN {label.din_eye_readable} [{label.check_character}] flags "
+            f"{label.flags}, product {label.product_code}"
+            + (f" divisions {label.divisions}" if label.divisions else "")
+            + (f" ({label.sample_name})" if label.sample_name else "")
+            + f" · Data Matrix {label.datamatrix}"
         )
 
 
@@ -108,60 +172,105 @@ def label_scan(
         for number, check in enumerate(report.checks, start=1):
             verdict = "matches" if check.ok else "; ".join(check.differences)
             typer.echo(f"  scan {number} ({check.kind or 'unreadable'}): {verdict}")
+        if report.label:
+            typer.echo(f"  label in force: {report.label}")
     if not report.ok:
         raise RuleViolation(report.summary())
     if not json_out:
         typer.echo(report.summary())
 
 
+@label_app.command("destroy")
+def label_destroy(
+    batch: Annotated[str, typer.Argument(help="Batch code.")],
+    label: Annotated[
+        str, typer.Option("--label", metavar="L<N>", help="The label destroyed (e.g. L3).")
+    ],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="How it was destroyed.")],
+    user: UserOption,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Record that a superseded label was destroyed (label reconciliation)."""
+    from cellbatch.services.commands.labels import destroy_label
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    done = destroy_label(db, actor, batch, label, reason)
+    typer.echo(f"{done.title} recorded destroyed by {done.destroyed_by} at {done.destroyed_at}")
+
+
+@label_app.command("history")
+def label_history_cmd(
+    batch: Annotated[str, typer.Argument(help="Batch code.")],
+    user: UserOption,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Label reconciliation: every label printed, the one in force, applied, destroyed."""
+    from cellbatch.services.queries.labels import label_history
+
+    db = database()
+    login(db, user, password_stdin)
+    history = label_history(db, batch)
+    if json_out:
+        emit_json(history)
+        return
+    for label in history["labels"]:
+        fate = label["status"]
+        if label["superseded_by"]:
+            fate += f" by {label['superseded_by']}"
+        if label["applied_at"]:
+            fate += f"; applied {label['applied_at']} ({label['applied_by']})"
+        if label["destroyed_at"]:
+            fate += f"; destroyed {label['destroyed_at']} ({label['destroyed_by']})"
+        typer.echo(
+            f"{label['ref']:>5}  {label['target']:<8} flags {label['flags']}  printed "
+            f"{label['printed_at']} by {label['printed_by']} · {label['site_settings']} · "
+            f"sha256 {label['content_hash'][:12]} · {fate}"
+        )
+    typer.echo(
+        f"printed {history['printed']} + reprinted {history['reprinted']}, applied "
+        f"{history['applied']}, destroyed {history['destroyed']}; to destroy: "
+        f"{', '.join(history['to_destroy']) or 'none'}"
+    )
+
+
 def record(
     batch: Annotated[str, typer.Argument(help="Batch code (bank or dose).")],
     output: OutputOption,
-    user: UserOption,
     force: ForceOption = False,
-    password_stdin: PasswordStdin = False,
 ) -> None:
-    """Write the complete, human-readable batch record (PDF); the print is recorded."""
+    """Write the complete, human-readable batch record (PDF)."""
     from cellbatch.documents.batch_record import render
-    from cellbatch.services.commands.disclosures import write_document
     from cellbatch.services.queries.documents import record_data
 
-    db = database(read_only=True)
+    db = database()
     out = _output(db, output, force)
-    actor = login(db, user, password_stdin)
     data = record_data(db, batch)
-    written = write_document(
-        db, actor, out, render(data), action="print", batch_code=batch,
-        document="batch record (PDF)",
-    )  # fmt: skip
+    with out:
+        out.write(render(data))
+        out.publish()
     typer.echo(
         f"batch record of {batch} written to {output} "
-        f"({len(data['batch']['steps'])} steps, {len(data['audit_trail'])} audit entries; "
-        f"SHA-256 {written.sha256[:16]}…)"
+        f"({len(data['batch']['steps'])} steps, {len(data['audit_trail'])} audit entries)"
     )
-    not_recorded(written.recorded)
 
 
 def export(
     batch: Annotated[str, typer.Argument(help="Batch code (bank or dose).")],
     output: OutputOption,
-    user: UserOption,
     force: ForceOption = False,
-    password_stdin: PasswordStdin = False,
 ) -> None:
-    """Write the complete electronic copy of the batch record (JSON); the export is recorded."""
-    from cellbatch.services.commands.disclosures import write_document
+    """Write the complete electronic copy of the batch record (JSON)."""
     from cellbatch.services.queries.documents import export_json
 
-    db = database(read_only=True)
+    db = database()
     out = _output(db, output, force)
-    actor = login(db, user, password_stdin)
-    written = write_document(
-        db, actor, out, export_json(db, batch), action="export", batch_code=batch,
-        document="batch record, electronic copy (JSON)",
-    )  # fmt: skip
-    typer.echo(f"electronic copy of {batch} written to {output} (SHA-256 {written.sha256[:16]}…)")
-    not_recorded(written.recorded)
+    data = export_json(db, batch)
+    with out:
+        out.write(data)
+        out.publish()
+    typer.echo(f"electronic copy of {batch} written to {output}")
 
 
 def register(app: typer.Typer) -> None:

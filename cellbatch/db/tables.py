@@ -128,6 +128,26 @@ class SecurityPolicyVersion(SQLModel, table=True):
     signed_at: datetime
 
 
+class SiteSettingsVersion(SQLModel, table=True):
+    """One approved version of the label site settings, signed by QA (never edited).
+
+    The newest version is in force; a label printed under an older one keeps naming it.
+    ``content`` is the settings file's data as QA approved it, bound to ``content_hash``.
+    """
+
+    __tablename__ = "site_settings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(unique=True, index=True)
+    content: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    content_hash: str = Field(max_length=64)
+    source: str = Field(max_length=300)
+    reason: str = Field(max_length=MAX_TEXT)
+    signer_id: int = Field(foreign_key="app_user.id")
+    signer_name: str = Field(max_length=200)
+    signed_at: datetime
+
+
 class Donor(SQLModel, table=True):
     """A donor, known only by a pseudonymous code."""
 
@@ -402,36 +422,35 @@ class LabelEvent(SQLModel, table=True):
     by: int = Field(foreign_key="app_user.id")
 
 
-class ProductHold(SQLModel, table=True):
-    """Products put on hold at once for one reason: new donor information, a recall.
+class PrintedLabel(SQLModel, table=True):
+    """One physical label as printed, and what became of it (label reconciliation).
 
-    Which batches it holds (and so their vials and bags) are its :class:`HeldBatch` rows;
-    each is lifted on its own, by QA, with an electronic signature.
+    Printed (under a pinned site settings version, with the hash of what it carries), applied
+    (verified by scan on its container), destroyed (once superseded by release or a reprint).
     """
 
-    __tablename__ = "product_hold"
+    __tablename__ = "printed_label"
 
     id: int | None = Field(default=None, primary_key=True)
-    cause: str = Field(max_length=30)
-    reason: str = Field(max_length=MAX_TEXT)
-    donor_id: int | None = Field(default=None, foreign_key="donor.id")
-    placed_at: datetime
-    placed_by: int = Field(foreign_key="app_user.id")
-
-
-class HeldBatch(SQLModel, table=True):
-    """One batch held by a :class:`ProductHold`, with the deviation it opened; lifted by QA."""
-
-    __tablename__ = "held_batch"
-    __table_args__ = (UniqueConstraint("hold_id", "batch_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    hold_id: int = Field(foreign_key="product_hold.id", index=True)
     batch_id: int = Field(foreign_key="batch.id", index=True)
-    deviation_id: int = Field(foreign_key="deviation.id")
-    lifted_at: datetime | None = None
-    lifted_by: int | None = Field(default=None, foreign_key="app_user.id")
-    lift_reason: str | None = Field(default=None, max_length=MAX_TEXT)
+    print_event_id: int = Field(foreign_key="label_event.id", unique=True)
+    bag_id: int | None = Field(default=None, foreign_key="bag.id", index=True)
+    vial_id: int | None = Field(default=None, foreign_key="vial.id", index=True)
+    sample: str | None = Field(default=None, max_length=60)
+    kind: str = Field(max_length=20)
+    final: bool = False
+    reprint: bool = False
+    flags: str = Field(max_length=2)
+    site_settings_id: int = Field(foreign_key="site_settings.id")
+    content_hash: str = Field(max_length=64)
+    document_hash: str = Field(max_length=64)
+    printed_at: datetime
+    printed_by: int = Field(foreign_key="app_user.id")
+    applied_at: datetime | None = None
+    applied_by: int | None = Field(default=None, foreign_key="app_user.id")
+    destroyed_at: datetime | None = None
+    destroyed_by: int | None = Field(default=None, foreign_key="app_user.id")
+    destroy_reason: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -474,6 +493,7 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         SopApproval,
         SopAuthorship,
         SecurityPolicyVersion,
+        SiteSettingsVersion,
         Donor,
         DonorTest,
         DinCounter,
@@ -490,8 +510,7 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         Signature,
         Deviation,
         LabelEvent,
-        ProductHold,
-        HeldBatch,
+        PrintedLabel,
     )
 }
 """Every table whose rows the audit chain vouches for, by table name."""

@@ -959,8 +959,9 @@ def _vials(b: dict) -> list:
 def _labels(data: dict) -> list:
     story: list = [_p("Label reconciliation", "h1")]
     labels = data.get("labels")
-    if labels is None:
-        return story + [_p("Not applicable: bag labels belong to dose batches.", "body")]
+    if not labels or not labels["labels"]:
+        what = "bag" if data["batch"]["kind"] == "dose" else "vial or QC sample"
+        return story + [_p(f"No {what} label has been printed.", "body")]
     story.append(
         _pairs(
             [
@@ -970,9 +971,43 @@ def _labels(data: dict) -> list:
                 ("Quarantine labels (prints and reprints)", labels["quarantine_printed"]),
                 ("Labels verified by scan", labels["verified"]),
                 ("Failed scans", labels["failed_scans"]),
+                ("Labels applied (verified on their container)", labels["applied"]),
+                ("Superseded labels destroyed", labels["destroyed"]),
+                ("Superseded labels still to destroy", ", ".join(labels["to_destroy"]) or "none"),
             ]
         )
     )
+    if labels["labels"]:
+        rows = []
+        for label in labels["labels"]:
+            fate = label["status"]
+            if label["superseded_by"]:
+                fate += f" by {label['superseded_by']}"
+            if label["applied_at"]:
+                fate += f"; applied {_when(label['applied_at'])} by {label['applied_by']}"
+            if label["destroyed_at"]:
+                fate += (
+                    f"; destroyed {_when(label['destroyed_at'])} by {label['destroyed_by']}"
+                    f" ({label['destroy_reason']})"
+                )
+            made = f"{label['site_settings']}; content sha256 {label['content_hash'][:16]}"
+            if label["approved_by"]:
+                made += f"; reprint approved by {label['approved_by']}"
+            what = label["target"] + (" final" if label["final"] else "")
+            rows.append(
+                [
+                    label["ref"],
+                    f"{what}, flags {label['flags']}",
+                    f"{_when(label['printed_at'])} by {label['printed_by']}",
+                    made,
+                    fate,
+                ]
+            )
+        story += [
+            Spacer(1, 2 * mm),
+            _p("Every label printed, what it was printed under, and what became of it", "h2"),
+            _table(["Label", "For", "Printed", "Made under", "Now"], rows, [7, 14, 20, 26, 33]),
+        ]
     if labels["events"]:
         rows = []
         for e in labels["events"]:

@@ -21,7 +21,7 @@ from cellbatch import isbt128
 from cellbatch.documents.barcodes import LinearSpec, datamatrix_size, draw_code128, draw_datamatrix
 from cellbatch.documents.fonts import BOLD, MONO, MONO_BOLD, REGULAR, register_fonts
 from cellbatch.domain.errors import InvalidInput, RuleViolation
-from cellbatch.services.commands.labels import BagLabel
+from cellbatch.services.queries.label_content import BagLabel
 
 __all__ = ["BOXES", "Box", "LabelTemplate", "default_template_path", "load_template", "render"]
 
@@ -587,6 +587,7 @@ def _footer(canvas: Canvas, label: BagLabel, box: Box, page: int, pages: int) ->
         _keep(f"bag {label.bag_number}"),
         kind,
         f"{_keep(f'printed {printed}')} by {label.printed_by}",
+        _keep(label.site_settings),
         _keep(f"label {page} of {pages}"),
     ]
     runs.append(_Run(f"{_NBSP}· ".join(trace), scale=_TRACE_SCALE))

@@ -16,6 +16,7 @@ from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.users import Actor
 from cellbatch.services.auth import authenticate
 from cellbatch.services.commands import batches, donors, qc, release, steps
+from cellbatch.services.commands.site_settings import approve_site_settings
 from cellbatch.services.commands.sops import approve_sop, submit_sop
 from cellbatch.services.commands.users import add_user, create_first_admin
 from cellbatch.services.commands.verification import verify
@@ -83,6 +84,10 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
         if sop.is_approved:
             submit_sop(db, "sup1", demo_password("sup1"), sop.id, sop.version)
             approve_sop(db, "qa1", demo_password("qa1"), sop.id, sop.version)
+    # and the shipped (example) site settings, from which DINs, product codes and labels come
+    approve_site_settings(
+        db, "qa1", demo_password("qa1"), reason="example site settings for the demonstration"
+    )
 
     def ago(days: float = 0, hours: float = 0, minutes: float = 0) -> datetime:
         return now - timedelta(days=days, hours=hours, minutes=minutes)

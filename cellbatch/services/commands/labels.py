@@ -1,121 +1,86 @@
-"""Bag labels: what each label carries, print and reprint counting, and scan verification.
+"""Bag labels: printing (counted, pinned, signed when it must be), scan verification, destruction.
 
-Every print, reprint and scan is one :class:`~cellbatch.db.tables.LabelEvent`, written
-with its audit entry in one unit of work. Final labels print only for a released batch;
-before release the label is a quarantine label that says so in large letters. The PDF
-itself is drawn by :mod:`cellbatch.documents.labels`, called back inside the transaction,
-so a label that fails to render is never counted as printed.
+Every print is one :class:`~cellbatch.db.tables.LabelEvent` and one
+:class:`~cellbatch.db.tables.PrintedLabel` per label, written with their audit entries in one
+unit of work; the printed label pins the approved site settings version it was made under and
+stores the hash of its content and of the rendered document. Final labels print only for a
+released batch; before release the label is a quarantine label that says so in large letters.
+The PDF itself is drawn by :mod:`cellbatch.documents.labels`, called back inside the
+transaction before anything is counted.
+
+Each label of a bag carries its own flag characters, so that a superseded label never passes
+for the one in force: a quarantine label the facility's flags 20–59 (one more per reprint), the
+final label the check flags (60 + check value, not printed), a final reprint 05 ("second or
+repeated demand-printed label", ST-001 Table 3).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cellbatch import isbt128, units
+from cellbatch import isbt128
 from cellbatch.db.database import Database
-from cellbatch.db.tables import (
-    Bag,
-    Batch,
-    Donor,
-    LabelEvent,
-    StepEntry,
-    TissueLot,
-)
-from cellbatch.domain import dosing
+from cellbatch.db.tables import Bag, Batch, LabelEvent, PrintedLabel
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.text import MAX_TEXT, encoding_error, typed_text
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import Actor, Role
+from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import find_batch
-from cellbatch.services.queries.donors import reactive_markers
-from cellbatch.services.queries.holds import batch_holds, refuse_if_held
+from cellbatch.services.commands.signatures import add_signature
+from cellbatch.services.queries.label_content import BagLabel, bag_identity, bag_label
+from cellbatch.services.queries.labels import (
+    PrintedLabelView,
+    label_in_force,
+    label_view,
+    parse_label_ref,
+    printed_labels,
+    supersession,
+)
+from cellbatch.services.queries.site_settings import (
+    SiteSettingsView,
+    site_settings_in_force,
+    site_settings_version,
+)
 from cellbatch.services.unit_of_work import UnitOfWork
-from cellbatch.site import SiteSettings, load_site_settings
 
 LABEL_ROLES = (Role.TECHNICIAN, Role.SUPERVISOR, Role.QA)
 """Roles that print and verify bag labels."""
 
 REPRINT_FLAGS = "05"
-"""DIN flag characters of a reprinted label (DESIGN.md §5)."""
+"""DIN flag characters of a reprinted final label: "second (or repeated) demand-printed label"."""
 
-QUARANTINE_TEXT = "NOT RELEASED – QUARANTINE"
-"""What a label printed before release says, large."""
+QUARANTINE_FLAGS = isbt128.LOCAL_FLAGS
+"""Flag characters of quarantine labels, defined by the facility (type 2): 20, then 21, 22, …
+for each reprint, so that every quarantine label of a bag reads differently."""
 
-_BLOOD_GROUP = "N/A"
-
-
-@dataclass(frozen=True)
-class BagLabel:
-    """Everything printed on one bag label, as plain data (the document only lays it out)."""
-
-    batch: str
-    bag_number: int
-    final: bool
-    reprint: bool
-    din: str
-    din_eye_readable: str
-    check_character: str
-    flags: str
-    din_data: str
-    product_code: str
-    product_code_data: str
-    expiry_local: str
-    expiry_zone: str
-    expiry_utc: str
-    expiry_data: str
-    timezone: str
-    datamatrix: str
-    blood_group: str
-    product_name: str
-    storage: str
-    volume: str
-    viable_cells: str
-    dose_per_kg: str
-    body_weight: str
-    recipient: str
-    infusion_number: int | None
-    infusion_day: int | None
-    statements: list[str]
-    biohazard: bool
-    biohazard_legend: str | None
-    communicable_disease_warning: str | None
-    reactive_warning: str | None
-    example_notice: str | None
-    facility_name: str
-    facility_address: list[str]
-    printed_at: str
-    printed_by: str
-    reason: str | None = None
-
-    @property
-    def status_text(self) -> str | None:
-        """The large quarantine statement of a label printed before release (None if final)."""
-        return None if self.final else QUARANTINE_TEXT
-
-    def barcodes(self) -> dict[str, str]:
-        """The data each barcode on the label encodes, by name."""
-        return {
-            "din": self.din_data,
-            "product_code": self.product_code_data,
-            "expiry": self.expiry_data,
-            "datamatrix": self.datamatrix,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary for JSON output."""
-        return asdict(self)
+__all__ = [
+    "LABEL_ROLES",
+    "QUARANTINE_FLAGS",
+    "REPRINT_FLAGS",
+    "BagLabel",
+    "ScanCheck",
+    "ScanReport",
+    "approving_signer",
+    "destroy_label",
+    "print_labels",
+    "record_print",
+    "require_label_role",
+    "verify_scans",
+]
 
 
 @dataclass(frozen=True)
 class ScanCheck:
-    """One scanned barcode compared with the bag."""
+    """One scanned barcode compared with the bag and its label in force."""
 
     scan: str
     kind: str | None
@@ -133,9 +98,9 @@ class ScanReport:
     checks: list[ScanCheck]
     missing: list[str]
     status: str = "released"
-    """The batch status when scanned: barcodes cannot tell a quarantine label from a final one."""
-    holds: list[str] = field(default_factory=list)
-    """The holds in force on the bag: a held product's label is never accepted."""
+    """The batch status when scanned."""
+    label: str | None = None
+    """The label in force on the bag (what it is, when printed, under which site settings)."""
 
     def summary(self) -> str:
         """One line saying what was verified or what is wrong."""
@@ -153,8 +118,6 @@ class ScanReport:
         ]
         if self.missing:
             problems.append("not scanned: " + ", ".join(self.missing))
-        if self.holds:
-            problems.append("the product is ON HOLD: " + "; ".join(self.holds))
         return f"label of {self.batch} bag {self.bag_number} NOT verified: " + " | ".join(problems)
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,7 +125,8 @@ class ScanReport:
         return asdict(self)
 
 
-def _require_label_role(actor: Actor, action: str) -> None:
+def require_label_role(actor: Actor, action: str) -> None:
+    """Only technicians, supervisors and QA print, scan and destroy labels."""
     actor.require(*LABEL_ROLES, action=action)
 
 
@@ -189,127 +153,78 @@ def _bag(session: Session, batch: Batch, number: int | None = None) -> Bag:
     )
 
 
-def _zone_name(bag: Bag, site: SiteSettings) -> str:
-    """The facility's time zone abbreviation at the bag's expiry (GMT, BST, CET, …)."""
-    from zoneinfo import ZoneInfo
-
-    return as_utc(bag.expires_at).astimezone(ZoneInfo(site.timezone)).tzname() or site.timezone
-
-
-def _expected(bag: Bag, site: SiteSettings) -> tuple[isbt128.Din, isbt128.ProductCode, datetime]:
-    """The ISBT 128 identity of the bag: DIN, product code and local expiry (to the minute)."""
-    din = isbt128.Din.from_code(bag.din)
-    product = isbt128.parse_product_code(isbt128.PRODUCT_CODE_IDENTIFIER + bag.product_code)
-    expiry = site.local_time(as_utc(bag.expires_at)).replace(second=0, microsecond=0)
-    return din, product, expiry
-
-
-def _label(
-    session: Session,
-    batch: Batch,
-    bag: Bag,
-    site: SiteSettings,
-    *,
-    final: bool,
-    reprint: bool,
-    actor: Actor,
-    now: datetime,
-    reason: str | None,
-) -> BagLabel:
-    """Build the content of the bag's label from its records and the site settings."""
-    din, product, expiry = _expected(bag, site)
-    flags = REPRINT_FLAGS if reprint else din.type3_flags()
-    settings = next(
-        (p for p in site.products.values() if p.description_code == product.description_code),
-        None,
-    )
-    if settings is None:
+def _flags(din: isbt128.Din, final: bool, reprint: bool, earlier: int, where: str) -> str:
+    """The flag characters of the next label of a bag (see the module's docstring)."""
+    if final:
+        return REPRINT_FLAGS if reprint else din.type3_flags()
+    flags = QUARANTINE_FLAGS.start + earlier
+    if flags not in QUARANTINE_FLAGS:
         raise RuleViolation(
-            f"product code {product.eye_readable} of {batch.code}: the site settings define no "
-            f"product with description code {product.description_code}"
+            f"{where}: {earlier} quarantine labels were printed already; the facility's flag "
+            f"characters {QUARANTINE_FLAGS.start}–{QUARANTINE_FLAGS.stop - 1} are used up"
         )
-    bank = session.get(Batch, batch.parent_batch_id)
-    lot = session.get(TissueLot, bank.tissue_lot_id)
-    donor = session.get(Donor, lot.donor_id)
-    biohazard = (
-        "biohazard" in product.collection_type_meaning.lower() or donor.eligibility != "eligible"
-    )
-    reactive = reactive_markers(session, donor)
-    fill = session.get(StepEntry, bag.fill_entry_id)
-    cells, volume = fill.values["viable_cells"], fill.values["volume"]
-    return BagLabel(
-        batch=batch.code,
-        bag_number=bag.number,
-        final=final,
-        reprint=reprint,
-        din=din.code,
-        din_eye_readable=din.eye_readable,
-        check_character=din.check,
-        flags=flags,
-        din_data=din.data_structure(flags),
-        product_code=product.eye_readable,
-        product_code_data=product.data_structure(),
-        expiry_local=isbt128.expiry_eye_readable(expiry),
-        expiry_zone=_zone_name(bag, site),
-        expiry_utc=as_utc(bag.expires_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
-        expiry_data=isbt128.expiry_data_structure(expiry),
-        timezone=site.timezone,
-        datamatrix=isbt128.datamatrix_content(din, flags, product, expiry),
-        blood_group=_BLOOD_GROUP,
-        product_name=settings.name,
-        storage=settings.storage,
-        volume=units.fmt(volume, "volume"),
-        viable_cells=units.fmt(cells, "cells"),
-        dose_per_kg=units.fmt(dosing.dose_per_kg(cells, batch.body_weight_kg), "cells_per_kg"),
-        body_weight=units.fmt(batch.body_weight_kg, "mass_body"),
-        recipient=batch.recipient_id or "",
-        infusion_number=batch.infusion_number,
-        infusion_day=batch.infusion_day,
-        statements=list(site.statements),
-        biohazard=biohazard,
-        biohazard_legend=site.biohazard_legend if biohazard else None,
-        communicable_disease_warning=site.communicable_disease_warning if biohazard else None,
-        reactive_warning=(
-            site.reactive_test_warning.format(markers=", ".join(reactive)) if reactive else None
-        ),
-        example_notice=site.example_notice,
-        facility_name=site.facility_name,
-        facility_address=list(site.facility_address),
-        printed_at=iso_utc(now),
-        printed_by=actor.username,
-        reason=reason,
-    )
+    return f"{flags:02d}"
+
+
+def approving_signer(
+    db: Database, approval: tuple[str, str] | None, *, needed: bool
+) -> Actor | None:
+    """The QA officer who signs a reprint of a released label (user ID and password again)."""
+    if approval is None:
+        if needed:
+            raise InvalidInput(
+                "--approver",
+                "a reprint of a released batch's label needs a QA officer's electronic "
+                "signature: give --approver QA-USER (their password is asked)",
+            )
+        return None
+    if not needed:
+        raise InvalidInput(
+            "--approver", "only the reprint of a released batch's label is approved by QA"
+        )
+    username, password = approval
+    signer = reauthenticate(db, username, password)
+    signer.require(Role.QA, action="approve the reprint of a released label")
+    return signer
 
 
 def print_labels(
     db: Database,
     actor: Actor,
     code: str,
-    render: Callable[[list[BagLabel]], None],
+    render: Callable[[list[BagLabel]], bytes],
     *,
     reprint: bool = False,
     reason: str | None = None,
+    approver: tuple[str, str] | None = None,
 ) -> list[BagLabel]:
-    """Print the labels of a dose batch's bags: one counted, audited event per bag.
+    """Print the labels of a dose batch's bags: one counted, audited, pinned label per bag.
 
-    ``render`` draws the labels (e.g. writes the PDF); it runs inside the transaction, so if
-    it fails nothing is counted. A released batch gets final labels, any other open batch a
-    quarantine label; a rejected batch gets none. A second print of the same kind of label is
-    refused unless it is a reprint, which needs a reason and is marked on the label.
+    ``render`` draws the labels and returns the document as written (e.g. the PDF put in
+    place); it runs inside the transaction, before anything is counted, so if it fails
+    nothing is. A released batch gets final labels, any other open batch a quarantine label;
+    a rejected batch gets none. A second print of the same kind of label is refused unless it
+    is a reprint, which needs a reason, is marked on the label and supersedes the label it
+    replaces; the reprint of a final label also needs a QA officer's signature (``approver``:
+    user ID and password).
     """
-    _require_label_role(actor, "print bag labels")
+    require_label_role(actor, "print bag labels")
     reason = (reason or "").strip() or None
     if reprint:
         reason = typed_text(reason, "--reason", what="the reason for the reprint (e.g. 'smudged')")
     if not reprint and reason is not None:
         raise InvalidInput("--reason", "a reason is only given with --reprint")
-    site = load_site_settings()
+    with db.session() as session:
+        released = find_batch(session, code).status == "released"
+    signer = approving_signer(db, approver, needed=reprint and released)
     with UnitOfWork(db, actor) as uow:
         batch = find_batch(uow.session, code, for_update=True)
         _bag(uow.session, batch)
         if batch.status == "rejected":
             raise RuleViolation(f"{batch.code} is rejected: its bag must not be labelled")
-        refuse_if_held(uow.session, batch, "labelled")
+        final = batch.status == "released"
+        if final != released:
+            raise RuleViolation(f"{batch.code} was decided meanwhile: print its labels again")
         expired = [b for b in _bags(uow.session, batch) if as_utc(b.expires_at) <= uow.now]
         if expired:
             when = as_utc(expired[0].expires_at).strftime("%Y-%m-%d %H:%M UTC")
@@ -317,57 +232,104 @@ def print_labels(
                 f"{batch.code} bag {expired[0].number} expired at {when}: an expired product "
                 "is not labelled for infusion"
             )
-        final = batch.status == "released"
-        labels = []
+        site = site_settings_in_force(uow.session)
+        labels: list[tuple[Bag, BagLabel]] = []
+        existing = printed_labels(uow.session, batch)
+        kind = "final" if final else "quarantine"
         for bag in _bags(uow.session, batch):
-            earlier = uow.session.execute(
-                select(LabelEvent).where(
-                    LabelEvent.bag_id == bag.id,
-                    LabelEvent.action.in_(("print", "reprint")),
-                    LabelEvent.final == final,
-                )
-            ).first()
-            kind = "final" if final else "quarantine"
-            if reprint and earlier is None:
+            earlier = [p for p in existing if p.bag_id == bag.id and p.final == final]
+            where = f"{batch.code} bag {bag.number}"
+            if reprint and not earlier:
                 raise RuleViolation(
-                    f"no {kind} label of {batch.code} bag {bag.number} was printed yet: "
-                    "print it first (without --reprint)"
+                    f"no {kind} label of {where} was printed yet: print it first (without "
+                    "--reprint)"
                 )
-            if not reprint and earlier is not None:
+            if not reprint and earlier:
                 raise RuleViolation(
-                    f"the {kind} label of {batch.code} bag {bag.number} was already printed: "
-                    "use --reprint --reason TEXT, and the label is marked as a reprint"
+                    f"the {kind} label of {where} was already printed: use --reprint --reason "
+                    "TEXT, and the label is marked as a reprint"
                 )
-            label = _label(
-                uow.session,
-                batch,
-                bag,
-                site,
-                final=final,
-                reprint=reprint,
-                actor=actor,
-                now=uow.now,
-                reason=reason,
-            )
-            labels.append(label)
-            uow.add(
-                LabelEvent(
-                    batch_id=batch.id,
-                    bag_id=bag.id,
-                    action="reprint" if reprint else "print",
-                    final=final,
-                    copies=1,
-                    reason=reason,
-                    detail=json.dumps(label.barcodes(), sort_keys=True),
-                    at=uow.now,
-                    by=actor.id,
-                ),
-                batch_id=batch.id,
-                reason=reason,
-            )
-        render(labels)
+            din = isbt128.Din.from_code(bag.din)
+            flags = _flags(din, final, reprint, len(earlier), where)
+            label = bag_label(
+                uow.session, batch, bag, site,
+                final=final, reprint=reprint, flags=flags, printed_by=actor.username,
+                printed_at=iso_utc(uow.now) or "", reason=reason,
+            )  # fmt: skip
+            labels.append((bag, label))
+        document = render([label for _bag_row, label in labels])
+        document_hash = hashlib.sha256(document).hexdigest()
+        for bag, label in labels:
+            record_print(
+                uow, batch, label, site,
+                kind="bag", bag_id=bag.id, final=final, reprint=reprint, reason=reason,
+                document_hash=document_hash, signer=signer,
+                what=f"{kind} label of bag {bag.number}",
+            )  # fmt: skip
         uow.commit()
-        return labels
+        return [label for _bag_row, label in labels]
+
+
+def record_print(
+    uow: UnitOfWork,
+    batch: Batch,
+    label: Any,
+    site: SiteSettingsView,
+    *,
+    kind: str,
+    final: bool,
+    reprint: bool,
+    reason: str | None,
+    document_hash: str,
+    signer: Actor | None,
+    what: str,
+    bag_id: int | None = None,
+    vial_id: int | None = None,
+    sample: str | None = None,
+) -> PrintedLabel:
+    """Count one printed label: its event and its printed-label row, and QA's approval.
+
+    The printed-label row is pinned to ``site`` and holds the hash of the label's content and
+    of the document it was rendered in; ``signer`` signs (approves) a reprint that needs it.
+    """
+    event = uow.add(
+        LabelEvent(
+            batch_id=batch.id,
+            bag_id=bag_id,
+            action="reprint" if reprint else "print",
+            final=final,
+            copies=1,
+            reason=reason,
+            detail=json.dumps(label.barcodes(), sort_keys=True),
+            at=uow.now,
+            by=uow.actor.id,
+        ),
+        batch_id=batch.id,
+        reason=reason,
+    )
+    printed = uow.add(
+        PrintedLabel(
+            batch_id=batch.id,
+            print_event_id=event.id,
+            bag_id=bag_id,
+            vial_id=vial_id,
+            sample=sample,
+            kind=kind,
+            final=final,
+            reprint=reprint,
+            flags=label.flags,
+            site_settings_id=site.id,
+            content_hash=label.content_hash(),
+            document_hash=document_hash,
+            printed_at=uow.now,
+            printed_by=uow.actor.id,
+        ),
+        batch_id=batch.id,
+        reason=f"{what} printed under {site.label}",
+    )
+    if signer is not None:
+        add_signature(uow, signer, batch, "printed_label", printed.id, "approved")
+    return printed
 
 
 def _compare(
@@ -392,27 +354,77 @@ def _compare(
     return differences
 
 
+def _which_label(
+    session: Session,
+    batch: Batch,
+    bag: Bag,
+    scan: isbt128.Scan,
+    current: PrintedLabel | None,
+) -> list[str]:
+    """Say why the label scanned is not the bag's label in force (nothing: it is)."""
+    if scan.flags is None:
+        return []
+    if current is None:
+        if batch.status == "released":
+            return [
+                f"the final label of bag {bag.number} is not printed yet: the quarantine label "
+                f"is superseded by the release of {batch.code}"
+            ]
+        if batch.status == "rejected":
+            return [f"{batch.code} is rejected: none of its labels may be used"]
+        return [f"no label of bag {bag.number} was printed"]
+    if scan.flags == current.flags:
+        return []
+    labels = [p for p in printed_labels(session, batch) if p.bag_id == bag.id]
+    earlier = [p for p in labels if p.flags == scan.flags]
+    if earlier:
+        old = label_view(session, batch, earlier[-1].id)
+        gone = supersession(session, batch, labels).get(old.id, "a later label")
+        return [
+            f"this is {old.title} (flags {old.flags}), superseded by {gone}: it must not be "
+            f"used; destroy it and record that (`cellbatch label destroy {batch.code} "
+            f"--label {old.ref}`)"
+        ]
+    hint = ""
+    if scan.kind == "keyed" and isbt128.flag_type(current.flags) in (1, 2):
+        hint = (
+            f"; the label in force has flags {current.flags} printed beside the DIN: type "
+            "them between the DIN and the check character"
+        )
+    return [
+        f"flag characters {scan.flags} were printed on no label of bag {bag.number}; the "
+        f"label in force carries {current.flags}{hint}"
+    ]
+
+
 def verify_scans(
     db: Database, actor: Actor, code: str, bag_number: int, scans: list[str]
 ) -> ScanReport:
     """Compare what the scanner read from a bag's label with the bag; record the outcome.
 
-    The label is verified when every scan parses as ISBT 128, matches the bag, and together
-    the scans cover the DIN, product code and expiry (the Data Matrix alone covers all
-    three). A failed verification is recorded too, saying exactly what differs.
+    The label is verified when every scan parses as ISBT 128, matches the bag and the bag's
+    label in force (a superseded label fails: its flag characters tell it apart), and together
+    the scans cover the DIN, product code and expiry (the Data Matrix alone covers all three).
+    A verified label in force is marked applied. A failed verification is recorded too,
+    saying exactly what differs.
     """
-    _require_label_role(actor, "verify bag labels")
+    require_label_role(actor, "verify bag labels")
     for scan in scans:
         problem = encoding_error(scan)
         if problem is not None:  # no database stores it; what a scanner types is UTF-8
             raise InvalidInput("--scan", problem)
     if not scans:
         raise InvalidInput("--scan", "scan at least one barcode of the label")
-    site = load_site_settings()
     with UnitOfWork(db, actor) as uow:
         batch = find_batch(uow.session, code, for_update=True)
         bag = _bag(uow.session, batch, bag_number)
-        din, product, expiry = _expected(bag, site)
+        current = label_in_force(uow.session, batch, kind="bag", bag_id=bag.id)
+        view = (
+            site_settings_version(uow.session, current.site_settings_id)
+            if current is not None
+            else site_settings_in_force(uow.session)
+        )
+        din, product, expiry = bag_identity(bag, view.settings)
         checks: list[ScanCheck] = []
         covered: set[str] = set()
         for text in scans:
@@ -424,6 +436,8 @@ def verify_scans(
                 )
                 continue
             differences = _compare(parsed, din, product, expiry)
+            if not differences:
+                differences = _which_label(uow.session, batch, bag, parsed, current)
             checks.append(ScanCheck(parsed.text, parsed.kind, not differences, differences))
             if parsed.din is not None:
                 covered.add("DIN")
@@ -432,9 +446,13 @@ def verify_scans(
             if parsed.expiry is not None:
                 covered.add("expiry")
         missing = [n for n in ("DIN", "product code", "expiry") if n not in covered]
-        holds = [h.text() for h in batch_holds(uow.session, batch)]
-        ok = all(c.ok for c in checks) and not missing and not holds
-        report = ScanReport(batch.code, bag.number, ok, checks, missing, batch.status, holds)
+        ok = all(c.ok for c in checks) and not missing
+        described = None
+        if current is not None:
+            described = (
+                f"{label_view(uow.session, batch, current.id).describe()}; {view.describe()}"
+            )
+        report = ScanReport(batch.code, bag.number, ok, checks, missing, batch.status, described)
         uow.add(
             LabelEvent(
                 batch_id=batch.id,
@@ -451,5 +469,55 @@ def verify_scans(
             batch_id=batch.id,
             reason=None if ok else report.summary()[:MAX_TEXT],
         )
+        if ok and current is not None and current.applied_at is None:
+            _mark(uow, batch, current, "applied", "verified by scan on its container")
         uow.commit()
         return report
+
+
+def _mark(uow: UnitOfWork, batch: Batch, label: PrintedLabel, what: str, reason: str) -> None:
+    """Record that a label was applied or destroyed: when and by whom, one audit entry."""
+    setattr(label, f"{what}_at", uow.now)
+    setattr(label, f"{what}_by", uow.actor.id)
+    uow.session.add(label)
+    uow.session.flush()
+    uow.session.refresh(label)
+    uow.audit(
+        "update",
+        label,
+        field=what,
+        old_value=None,
+        new_value=f"{what} {iso_utc(uow.now)} by {uow.actor.username}",
+        reason=reason,
+        batch_id=batch.id,
+    )
+
+
+def destroy_label(
+    db: Database, actor: Actor, code: str, label_ref: str, reason: str
+) -> PrintedLabelView:
+    """Record that a superseded label was destroyed (label reconciliation), with a reason.
+
+    Only a superseded label is destroyed: the label in force is superseded by a reprint first.
+    """
+    require_label_role(actor, "record the destruction of labels")
+    label_id = parse_label_ref(label_ref)
+    why = typed_text(reason, "--reason", what="how the label was destroyed")
+    with UnitOfWork(db, actor) as uow:
+        batch = find_batch(uow.session, code, for_update=True)
+        label = uow.session.get(PrintedLabel, label_id)
+        if label is None or label.batch_id != batch.id:
+            raise NotFound(f"{batch.code} has no printed label L{label_id}")
+        if label.destroyed_at is not None:
+            raise RuleViolation(f"L{label_id} of {batch.code} was already recorded destroyed")
+        gone = supersession(uow.session, batch, printed_labels(uow.session, batch))
+        if label.id not in gone:
+            raise RuleViolation(
+                f"L{label_id} is the label in force on its container: a label is destroyed "
+                "once superseded (by the release or by a reprint)"
+            )
+        label.destroy_reason = why
+        _mark(uow, batch, label, "destroyed", why)
+        view = label_view(uow.session, batch, label.id)
+        uow.commit()
+        return view

@@ -37,10 +37,10 @@ from cellbatch.services.batch_access import (
     usable_material,
 )
 from cellbatch.services.commands.qc import write_result
+from cellbatch.services.queries.site_settings import site_settings_in_force
 from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.uniqueness import positions_free
 from cellbatch.services.unit_of_work import UnitOfWork
-from cellbatch.site import load_site_settings
 
 
 @dataclass
@@ -530,7 +530,7 @@ def fill(
         bank = uow.session.get(Batch, batch.parent_batch_id)
         lot = uow.session.get(TissueLot, bank.tissue_lot_id)
         donor = uow.session.get(Donor, lot.donor_id)
-        product = load_site_settings().product(sop.product)
+        product = site_settings_in_force(uow.session).settings.product(sop.product)
         collection = product.collection_type
         if donor.eligibility == "ineligible-related":
             collection = biohazard_collection_type(collection)

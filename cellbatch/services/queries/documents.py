@@ -14,14 +14,15 @@ from sqlalchemy import select
 
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Vial
+from cellbatch.domain.errors import RuleViolation
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.audit import AuditRecord, list_entries
 from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.services.queries.donors import donor_view
 from cellbatch.services.queries.labels import label_history
 from cellbatch.services.queries.review import release_checklist
+from cellbatch.services.queries.site_settings import current_site_settings
 from cellbatch.services.queries.sops import sop_of
-from cellbatch.site import load_site_settings
 
 FORMAT = "cellbatch-batch-record/1"
 """Identifies the layout of the electronic copy."""
@@ -59,38 +60,48 @@ def batch_audit_entries(db: Database, batch_id: int, vial_ids: list[str]) -> lis
     return [entries[seq] for seq in sorted(entries)]
 
 
+def _facility(db: Database) -> dict[str, Any]:
+    """The facility as the site settings in force name it (a record prints even before any)."""
+    try:
+        view = current_site_settings(db)
+    except RuleViolation:
+        return {
+            "name": "facility not named: no site settings approved in cellbatch",
+            "address": [],
+            "fin": None,
+            "example": False,
+            "timezone": "UTC",
+            "site_settings": None,
+        }
+    site = view.settings
+    return {
+        "name": site.facility_name,
+        "address": list(site.facility_address),
+        "fin": site.fin,
+        "example": site.example,
+        "timezone": site.timezone,
+        "site_settings": view.label,
+    }
+
+
 def record_data(db: Database, code: str, *, now: datetime | None = None) -> dict[str, Any]:
     """The complete record of one batch: read model, audit trail, labels, site, time printed.
 
     Also the donor with its marker results, the SOP's labels of the step parameters and,
-    for a batch not released, the release checklist as it stands when printed. Everything
-    is read from one snapshot of the database, so a write made meanwhile by another terminal
-    is either wholly in the document or wholly not.
+    for a batch not released, the release checklist as it stands when printed.
     """
-    with db.snapshot() as snapshot:
-        return _record_data(snapshot, code, now)
-
-
-def _record_data(db: Database, code: str, now: datetime | None) -> dict[str, Any]:
     view = batch_view(db, code)
     facts = _batch_facts(db, code)
     audit = [e.to_dict() for e in batch_audit_entries(db, facts["id"], facts["vial_ids"])]
-    site = load_site_settings()
     data: dict[str, Any] = {
         "format": FORMAT,
         "generated_at": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "facility": {
-            "name": site.facility_name,
-            "address": list(site.facility_address),
-            "fin": site.fin,
-            "example": site.example,
-            "timezone": site.timezone,
-        },
+        "facility": _facility(db),
         "batch": view,
         "donor": donor_view(db, view["donor"]["code"]).to_dict(),
         "parameter_labels": facts["labels"],
         "release_checklist": facts["checklist"],
-        "labels": label_history(db, code) if view["kind"] == "dose" else None,
+        "labels": label_history(db, code),
         "audit_trail": audit,
     }
     return data

@@ -23,8 +23,8 @@ from cellbatch.db.tables import (
     Batch,
     Correction,
     Deviation,
-    HeldBatch,
     MaterialUse,
+    PrintedLabel,
     QcResult,
     Signature,
     StepEntry,
@@ -36,19 +36,8 @@ from cellbatch.domain.refs import record_number
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.services.batch_access import find_batch
 
-ENTITY_PREFIX = {"step_entry": "E", "qc_result": "Q", "deviation": "D"}
+ENTITY_PREFIX = {"step_entry": "E", "qc_result": "Q", "deviation": "D", "printed_label": "L"}
 """How a signed record is named on screen and paper: E12, Q5, D3 (or ``batch``)."""
-
-SHOWN_ONLY_PREFIX = {"held_batch": "HB"}
-"""Signed records named on screen but never signed by name (QA's lift of a hold: HB4)."""
-
-SIGNED_MODELS = {
-    "step_entry": StepEntry,
-    "qc_result": QcResult,
-    "deviation": Deviation,
-    "held_batch": HeldBatch,
-}
-"""The tables whose rows a signature can cover, besides the batch record as a whole."""
 
 CONTENT_CHANGED = "signed content changed"
 """Why a signature is invalid when its record no longer hashes to what was signed."""
@@ -80,8 +69,7 @@ def ref_of(entity: str, entity_id: int) -> str:
     """The on-screen name of a signed record (``E12``, ``Q5``, ``D3`` or ``batch``)."""
     if entity == "batch":
         return "batch"
-    prefix = ENTITY_PREFIX.get(entity) or SHOWN_ONLY_PREFIX.get(entity, entity + ":")
-    return f"{prefix}{entity_id}"
+    return f"{ENTITY_PREFIX.get(entity, entity + ':')}{entity_id}"
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
@@ -89,7 +77,9 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     text = ref.strip().upper()
     if text == "BATCH":
         return "batch", None
-    by_prefix = {prefix: entity for entity, prefix in ENTITY_PREFIX.items()}
+    by_prefix = {  # a printed label (L) is signed only when its reprint is approved
+        prefix: entity for entity, prefix in ENTITY_PREFIX.items() if entity != "printed_label"
+    }
     found = record_number(text, tuple(by_prefix), "record")
     if found is not None:
         return by_prefix[found[0]], found[1]
@@ -147,7 +137,12 @@ def signed_content(
     """The canonical content a signature on this record covers; None if it is not there."""
     if entity == "batch":
         return batch_content(session, batch) if entity_id == batch.id else None
-    model = SIGNED_MODELS.get(entity)
+    if entity == "printed_label":
+        label = session.get(PrintedLabel, entity_id)
+        if label is None or label.batch_id != batch.id:
+            return None
+        return printed_label_content(label)
+    model = {"step_entry": StepEntry, "qc_result": QcResult, "deviation": Deviation}.get(entity)
     if model is None:
         return None
     row = session.get(model, entity_id)
@@ -156,6 +151,20 @@ def signed_content(
     if entity == "step_entry":
         return _step_content(session, row)
     return row_content(row)
+
+
+PRINTED_LABEL_SIGNED = (
+    "id", "batch_id", "print_event_id", "bag_id", "vial_id", "sample", "kind", "final",
+    "reprint", "flags", "site_settings_id", "content_hash", "document_hash", "printed_at",
+    "printed_by",
+)  # fmt: skip
+"""What a signature on a printed label covers: the label as printed, not its later fate."""
+
+
+def printed_label_content(label: PrintedLabel) -> dict[str, Any]:
+    """The canonical content of a printed label as printed (applied/destroyed left out)."""
+    content = row_content(label)
+    return {name: content[name] for name in PRINTED_LABEL_SIGNED}
 
 
 def content_hash(session: Session, batch: Batch, entity: str, entity_id: int) -> str:

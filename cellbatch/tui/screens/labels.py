@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Static
 
+from cellbatch.domain.users import Role
 from cellbatch.tui.clock import iso_short
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.batch_text import din_text
@@ -139,16 +140,43 @@ class LabelScreen(AppScreen):
         self.print_labels()
 
     def action_reprint(self) -> None:
-        """Print the labels again; the reason is recorded and the label says reprint."""
-        from cellbatch.tui.dialogs.form import FormDialog
+        """Print the labels again; the reason is recorded and the label says reprint.
 
+        The reprint of a released (final) label is approved by a QA officer's signature.
+        """
+        from cellbatch.tui.dialogs.form import FormDialog
+        from cellbatch.tui.dialogs.signature import SignatureDialog
+
+        if self.view.get("status") == "released":
+            self.app.push_screen(
+                SignatureDialog(
+                    f"reprint of the final label of {self.view['code']} (a QA officer signs)",
+                    "approved",
+                    self.cb_app.actor.username if self.cb_app.actor.role == Role.QA else "",
+                    ask_reason=True,
+                ),
+                lambda answer: (
+                    answer
+                    and self.print_labels(
+                        reprint=True,
+                        reason=answer.reason,
+                        approver=(answer.username, answer.password),
+                    )
+                ),
+            )
+            return
         self.app.push_screen(
             FormDialog("Reprint the labels", [("reason", "Reason (e.g. label smudged)")]),
             lambda values: values and self.print_labels(reprint=True, reason=values["reason"]),
         )
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="labels")
-    def print_labels(self, reprint: bool = False, reason: str | None = None) -> str:
+    def print_labels(
+        self,
+        reprint: bool = False,
+        reason: str | None = None,
+        approver: tuple[str, str] | None = None,
+    ) -> str:
         """Write the label PDF and count the print (in a thread)."""
         from cellbatch.documents.labels import render
         from cellbatch.services.commands.labels import print_labels
@@ -158,13 +186,21 @@ class LabelScreen(AppScreen):
         path = print_folder() / f"{self.view['code']}-labels.pdf"
         out = OutputFile(path, force=True, protected=db.files(), field="print folder")
 
-        def draw(bag_labels) -> None:
-            out.write(render(bag_labels))
+        def draw(bag_labels) -> bytes:
+            document = render(bag_labels)
+            out.write(document)
             out.publish()  # in place before the print is counted
+            return document
 
         with out:
             printed = print_labels(
-                db, self.cb_app.actor, self.view["code"], draw, reprint=reprint, reason=reason
+                db,
+                self.cb_app.actor,
+                self.view["code"],
+                draw,
+                reprint=reprint,
+                reason=reason,
+                approver=approver,
             )
         self.printed = printed
         kind = "final" if printed and printed[0].final else "quarantine"
@@ -178,25 +214,16 @@ class LabelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="record")
     def print_record(self) -> str:
-        """Write the batch record PDF (in a thread); the print is recorded in the audit trail."""
+        """Write the batch record PDF (in a thread)."""
         from cellbatch.documents.batch_record import render
-        from cellbatch.services.commands.disclosures import NOT_RECORDED, write_document
-        from cellbatch.services.output_files import OutputFile
+        from cellbatch.services.output_files import write_output
         from cellbatch.services.queries.documents import record_data
 
-        db, code = self.cb_app.database(), self.view["code"]
-        out = OutputFile(
-            print_folder() / f"{code}-record.pdf",
-            force=True,
-            protected=db.files(),
-            field="print folder",
-        )
-        written = write_document(
-            db, self.cb_app.actor, out, render(record_data(db, code)),
-            action="print", batch_code=code, document="batch record (PDF)",
-        )  # fmt: skip
-        note = "" if written.recorded else f" · {NOT_RECORDED}"
-        return f"✓ batch record written to {written.path}{send_to_printer(written.path)}{note}"
+        db = self.cb_app.database()
+        data = record_data(db, self.view["code"])
+        path = print_folder() / f"{self.view['code']}-record.pdf"
+        write_output(path, render(data), force=True, protected=db.files(), field="print folder")
+        return f"✓ batch record written to {path}{send_to_printer(path)}"
 
     def done_labels(self, message: str) -> None:
         """Show where the labels went."""

@@ -1,0 +1,189 @@
+"""What a bag label carries, built from the records and the site settings it is printed under.
+
+Reading only: printing (counting, pinning, signing) is :mod:`cellbatch.services.commands.labels`,
+and the page itself is drawn by :mod:`cellbatch.documents.labels`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from cellbatch import isbt128, units
+from cellbatch.db.audit_chain import canonical_value, dumps, sha256
+from cellbatch.db.tables import Bag, Batch, Donor, StepEntry, TissueLot
+from cellbatch.domain import dosing
+from cellbatch.domain.errors import RuleViolation
+from cellbatch.domain.timeparse import as_utc
+from cellbatch.services.queries.donors import reactive_markers
+from cellbatch.services.queries.site_settings import SiteSettingsView
+from cellbatch.site import SiteSettings
+
+QUARANTINE_TEXT = "NOT RELEASED – QUARANTINE"
+"""What a label printed before release says, large."""
+
+_BLOOD_GROUP = "N/A"
+
+
+@dataclass(frozen=True)
+class BagLabel:
+    """Everything printed on one bag label, as plain data (the document only lays it out)."""
+
+    batch: str
+    bag_number: int
+    final: bool
+    reprint: bool
+    din: str
+    din_eye_readable: str
+    check_character: str
+    flags: str
+    din_data: str
+    product_code: str
+    product_code_data: str
+    expiry_local: str
+    expiry_zone: str
+    expiry_utc: str
+    expiry_data: str
+    timezone: str
+    datamatrix: str
+    blood_group: str
+    product_name: str
+    storage: str
+    volume: str
+    viable_cells: str
+    dose_per_kg: str
+    body_weight: str
+    recipient: str
+    infusion_number: int | None
+    infusion_day: int | None
+    statements: list[str]
+    biohazard: bool
+    biohazard_legend: str | None
+    communicable_disease_warning: str | None
+    reactive_warning: str | None
+    example_notice: str | None
+    facility_name: str
+    facility_address: list[str]
+    printed_at: str
+    printed_by: str
+    reason: str | None = None
+    site_settings: str = ""
+    """The approved site settings version the label is made under (``site settings v1``)."""
+
+    @property
+    def status_text(self) -> str | None:
+        """The large quarantine statement of a label printed before release (None if final)."""
+        return None if self.final else QUARANTINE_TEXT
+
+    def barcodes(self) -> dict[str, str]:
+        """The data each barcode on the label encodes, by name."""
+        return {
+            "din": self.din_data,
+            "product_code": self.product_code_data,
+            "expiry": self.expiry_data,
+            "datamatrix": self.datamatrix,
+        }
+
+    def content_hash(self) -> str:
+        """SHA-256 of everything the label prints: what its print event is bound to."""
+        return sha256(dumps(canonical_value(self.to_dict())))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        return asdict(self)
+
+
+def zone_name(moment: datetime, site: SiteSettings) -> str:
+    """The facility's time zone abbreviation at ``moment`` (GMT, BST, CET, …)."""
+    return as_utc(moment).astimezone(ZoneInfo(site.timezone)).tzname() or site.timezone
+
+
+def bag_identity(bag: Bag, site: SiteSettings) -> tuple[isbt128.Din, isbt128.ProductCode, datetime]:
+    """The ISBT 128 identity of a bag: DIN, product code and local expiry (to the minute)."""
+    din = isbt128.Din.from_code(bag.din)
+    product = isbt128.parse_product_code(isbt128.PRODUCT_CODE_IDENTIFIER + bag.product_code)
+    expiry = site.local_time(as_utc(bag.expires_at)).replace(second=0, microsecond=0)
+    return din, product, expiry
+
+
+def bag_label(
+    session: Session,
+    batch: Batch,
+    bag: Bag,
+    view: SiteSettingsView,
+    *,
+    final: bool,
+    reprint: bool,
+    flags: str,
+    printed_by: str,
+    printed_at: str,
+    reason: str | None,
+) -> BagLabel:
+    """The content of a bag's label from its records and one approved site settings version."""
+    site = view.settings
+    din, product, expiry = bag_identity(bag, site)
+    settings = next(
+        (p for p in site.products.values() if p.description_code == product.description_code),
+        None,
+    )
+    if settings is None:
+        raise RuleViolation(
+            f"product code {product.eye_readable} of {batch.code}: {view.label} define no "
+            f"product with description code {product.description_code}"
+        )
+    bank = session.get(Batch, batch.parent_batch_id)
+    lot = session.get(TissueLot, bank.tissue_lot_id)
+    donor = session.get(Donor, lot.donor_id)
+    biohazard = (
+        "biohazard" in product.collection_type_meaning.lower() or donor.eligibility != "eligible"
+    )
+    reactive = reactive_markers(session, donor)
+    fill = session.get(StepEntry, bag.fill_entry_id)
+    cells, volume = fill.values["viable_cells"], fill.values["volume"]
+    return BagLabel(
+        batch=batch.code,
+        bag_number=bag.number,
+        final=final,
+        reprint=reprint,
+        din=din.code,
+        din_eye_readable=din.eye_readable,
+        check_character=din.check,
+        flags=flags,
+        din_data=din.data_structure(flags),
+        product_code=product.eye_readable,
+        product_code_data=product.data_structure(),
+        expiry_local=isbt128.expiry_eye_readable(expiry),
+        expiry_zone=zone_name(bag.expires_at, site),
+        expiry_utc=as_utc(bag.expires_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+        expiry_data=isbt128.expiry_data_structure(expiry),
+        timezone=site.timezone,
+        datamatrix=isbt128.datamatrix_content(din, flags, product, expiry),
+        blood_group=_BLOOD_GROUP,
+        product_name=settings.name,
+        storage=settings.storage,
+        volume=units.fmt(volume, "volume"),
+        viable_cells=units.fmt(cells, "cells"),
+        dose_per_kg=units.fmt(dosing.dose_per_kg(cells, batch.body_weight_kg), "cells_per_kg"),
+        body_weight=units.fmt(batch.body_weight_kg, "mass_body"),
+        recipient=batch.recipient_id or "",
+        infusion_number=batch.infusion_number,
+        infusion_day=batch.infusion_day,
+        statements=list(site.statements),
+        biohazard=biohazard,
+        biohazard_legend=site.biohazard_legend if biohazard else None,
+        communicable_disease_warning=site.communicable_disease_warning if biohazard else None,
+        reactive_warning=(
+            site.reactive_test_warning.format(markers=", ".join(reactive)) if reactive else None
+        ),
+        example_notice=site.example_notice,
+        facility_name=site.facility_name,
+        facility_address=list(site.facility_address),
+        printed_at=printed_at,
+        printed_by=printed_by,
+        reason=reason,
+        site_settings=view.label,
+    )
