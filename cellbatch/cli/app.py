@@ -13,6 +13,7 @@ from cellbatch.cli import (
     demo_cmd,
     doc_cmd,
     donor_cmd,
+    hold_cmd,
     policy_cmd,
     qa_cmd,
     site_cmd,
@@ -65,6 +66,7 @@ audit_cmd.register(app)
 demo_cmd.register(app)
 doc_cmd.register(app)
 qa_cmd.register(app)
+hold_cmd.register(app)
 tui_cmd.register(app)
 
 

@@ -36,6 +36,7 @@ from cellbatch.domain.users import Actor, Role
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.commands.signatures import add_signature
+from cellbatch.services.queries.holds import batch_holds, refuse_if_held
 from cellbatch.services.queries.label_content import BagLabel, bag_identity, bag_label
 from cellbatch.services.queries.labels import (
     PrintedLabelView,
@@ -101,6 +102,8 @@ class ScanReport:
     """The batch status when scanned."""
     label: str | None = None
     """The label in force on the bag (what it is, when printed, under which site settings)."""
+    holds: list[str] = field(default_factory=list)
+    """The holds in force on the bag: a held product's label is never accepted."""
 
     def summary(self) -> str:
         """One line saying what was verified or what is wrong."""
@@ -118,6 +121,8 @@ class ScanReport:
         ]
         if self.missing:
             problems.append("not scanned: " + ", ".join(self.missing))
+        if self.holds:
+            problems.append("the product is ON HOLD: " + "; ".join(self.holds))
         return f"label of {self.batch} bag {self.bag_number} NOT verified: " + " | ".join(problems)
 
     def to_dict(self) -> dict[str, Any]:
@@ -222,6 +227,7 @@ def print_labels(
         _bag(uow.session, batch)
         if batch.status == "rejected":
             raise RuleViolation(f"{batch.code} is rejected: its bag must not be labelled")
+        refuse_if_held(uow.session, batch, "labelled")
         final = batch.status == "released"
         if final != released:
             raise RuleViolation(f"{batch.code} was decided meanwhile: print its labels again")
@@ -446,13 +452,16 @@ def verify_scans(
             if parsed.expiry is not None:
                 covered.add("expiry")
         missing = [n for n in ("DIN", "product code", "expiry") if n not in covered]
-        ok = all(c.ok for c in checks) and not missing
+        holds = [h.text() for h in batch_holds(uow.session, batch)]
+        ok = all(c.ok for c in checks) and not missing and not holds
         described = None
         if current is not None:
             described = (
                 f"{label_view(uow.session, batch, current.id).describe()}; {view.describe()}"
             )
-        report = ScanReport(batch.code, bag.number, ok, checks, missing, batch.status, described)
+        report = ScanReport(
+            batch.code, bag.number, ok, checks, missing, batch.status, described, holds
+        )
         uow.add(
             LabelEvent(
                 batch_id=batch.id,
