@@ -89,9 +89,7 @@ def test_a_reactive_result_after_release_holds_every_product_of_the_donor(demo_d
     assert not release_signature(db, "EASC-D001").valid
     # no label, no reprint, no label accepted at scan, no new dose from the bank
     with pytest.raises(RuleViolation, match="ON HOLD"):
-        printed(
-            db, "EASC-D001", reprint=True, reason="smudged", approver=("qa2", "demo-qa2-pass")
-        )
+        printed(db, "EASC-D001", reprint=True, reason="smudged", approver=("qa2", "demo-qa2-pass"))
     report = labels.verify_scans(db, user(db, "tech2"), "EASC-D001", 1, [scan])
     assert not report.ok and report.holds and "ON HOLD" in report.summary()
     with pytest.raises(RuleViolation, match="ON HOLD"):
