@@ -402,6 +402,38 @@ class LabelEvent(SQLModel, table=True):
     by: int = Field(foreign_key="app_user.id")
 
 
+class ProductHold(SQLModel, table=True):
+    """Products put on hold at once for one reason: new donor information, a recall.
+
+    Which batches it holds (and so their vials and bags) are its :class:`HeldBatch` rows;
+    each is lifted on its own, by QA, with an electronic signature.
+    """
+
+    __tablename__ = "product_hold"
+
+    id: int | None = Field(default=None, primary_key=True)
+    cause: str = Field(max_length=30)
+    reason: str = Field(max_length=MAX_TEXT)
+    donor_id: int | None = Field(default=None, foreign_key="donor.id")
+    placed_at: datetime
+    placed_by: int = Field(foreign_key="app_user.id")
+
+
+class HeldBatch(SQLModel, table=True):
+    """One batch held by a :class:`ProductHold`, with the deviation it opened; lifted by QA."""
+
+    __tablename__ = "held_batch"
+    __table_args__ = (UniqueConstraint("hold_id", "batch_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hold_id: int = Field(foreign_key="product_hold.id", index=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    deviation_id: int = Field(foreign_key="deviation.id")
+    lifted_at: datetime | None = None
+    lifted_by: int | None = Field(default=None, foreign_key="app_user.id")
+    lift_reason: str | None = Field(default=None, max_length=MAX_TEXT)
+
+
 class AuditEntry(SQLModel, table=True):
     """One link of the append-only, hash-chained audit trail."""
 
@@ -458,6 +490,8 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         Signature,
         Deviation,
         LabelEvent,
+        ProductHold,
+        HeldBatch,
     )
 }
 """Every table whose rows the audit chain vouches for, by table name."""

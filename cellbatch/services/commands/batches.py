@@ -19,6 +19,7 @@ from cellbatch.services.batch_access import (
     require_recorder,
 )
 from cellbatch.services.commands.sops import pin_sop
+from cellbatch.services.queries.holds import refuse_if_held
 from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.uniqueness import batch_code_free, dose_slot_free
 from cellbatch.services.unit_of_work import UnitOfWork
@@ -119,6 +120,7 @@ def start_dose(
                 f"--parent: bank {bank.code} is {bank.status}, not released: a "
                 "dose batch can only be made from a released bank"
             )
+        refuse_if_held(uow.session, bank, "used for a dose")
         row, sop = pin_sop(uow, sop_id, sop_version, "dose")
         bank_sop = sop_of(uow.session, bank)
         if bank_sop.id not in sop.parent_sops:

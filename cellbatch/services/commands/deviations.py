@@ -1,9 +1,12 @@
 """Deviations: opened for an out-of-spec result or by hand, investigated, closed by QA.
 
-An open deviation blocks release. Closing needs the classification, the investigation,
-the root cause and the CAPA, and QA's electronic signature (meaning ``approved``) over
-the deviation as closed, by a QA officer who wrote none of its investigation, root cause or
-CAPA (under any of their accounts). A closed deviation is never edited again.
+An open deviation blocks release. A deviation the program opens on a released batch (new
+donor information, a failing late result, a recall) is investigated and closed like any
+other, although the batch record itself stays locked. Closing needs the classification, the
+investigation, the root cause and the CAPA, and QA's electronic signature (meaning
+``approved``) over the deviation as closed, by a QA officer who wrote none of its
+investigation, root cause or CAPA (under any of their accounts). A closed deviation is
+never edited again.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, Deviation, QcResult
+from cellbatch.db.tables import Batch, Deviation, QcResult, ReleaseDecision
 from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from cellbatch.domain.refs import record_number
 from cellbatch.domain.sop import QcTest
-from cellbatch.domain.text import typed_text
+from cellbatch.domain.text import MAX_TEXT, typed_text
+from cellbatch.domain.timeparse import as_utc
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import ensure_open, find_batch
@@ -73,23 +77,58 @@ def open_for_oos(uow: UnitOfWork, batch: Batch, test: QcTest, result: QcResult) 
     else:
         shown = str(result.value_num)
     retest = f", a retest of Q{result.retest_of_id}" if result.retest_of_id else ""
+    return open_automatic(
+        uow,
+        batch,
+        title=f"Out of specification: {result.name}",
+        description=(
+            f"{result.name} ({result.stage}) gave {shown} against the specification "
+            f"{result.spec}: Q{result.id}{retest}. Opened automatically when the result "
+            "was recorded."
+        ),
+        reason=f"out-of-specification result Q{result.id}",
+        qc_result_id=result.id,
+    )
+
+
+def open_automatic(
+    uow: UnitOfWork,
+    batch: Batch,
+    *,
+    title: str,
+    description: str,
+    reason: str,
+    qc_result_id: int | None = None,
+) -> Deviation:
+    """Open a deviation the program raises itself, in the unit of work of what caused it.
+
+    Also on a released (locked) batch: new information after release (a reactive donor
+    result, a failing late result, a recall) is investigated as a post-release deviation.
+    """
     return uow.add(
         Deviation(
             batch_id=batch.id,
-            title=f"Out of specification: {result.name}"[:200],
-            description=(
-                f"{result.name} ({result.stage}) gave {shown} against the specification "
-                f"{result.spec}: Q{result.id}{retest}. Opened automatically when the result "
-                "was recorded."
-            ),
+            title=title[:200],
+            description=description[:MAX_TEXT],
             status="open",
-            qc_result_id=result.id,
+            qc_result_id=qc_result_id,
             opened_at=uow.now,
             opened_by=uow.actor.id,  # type: ignore[union-attr]
         ),
         batch_id=batch.id,
-        reason=f"out-of-specification result Q{result.id}",
+        reason=reason,
     )
+
+
+def _opened_after_lock(session: Session, dev: Deviation, batch: Batch) -> bool:
+    """Whether a deviation of a locked batch was opened after the decision that locked it."""
+    decided = session.execute(
+        select(ReleaseDecision.decided_at).where(
+            ReleaseDecision.batch_id == batch.id,
+            ReleaseDecision.decision.in_(("release", "reject")),
+        )
+    ).scalar_one_or_none()
+    return decided is not None and as_utc(dev.opened_at) >= as_utc(decided)
 
 
 def open_deviation(
@@ -157,7 +196,8 @@ def _locked_deviation(uow: UnitOfWork, dev_id: int) -> tuple[Deviation, Batch]:
     batch = uow.session.execute(
         select(Batch).where(Batch.id == dev.batch_id).with_for_update()
     ).scalar_one()
-    ensure_open(batch)
+    if not _opened_after_lock(uow.session, dev, batch):  # a post-release deviation stays open
+        ensure_open(batch)
     if dev.status == "closed":
         raise RuleViolation(f"deviation D{dev.id} is closed: it cannot be changed any more")
     return dev, batch

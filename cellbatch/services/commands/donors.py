@@ -1,4 +1,11 @@
-"""Donors, their marker tests and eligibility; tissue lots (with their DIN); material lots."""
+"""Donors, their marker tests and eligibility; tissue lots (with their DIN); material lots.
+
+New information about a donor holds every product made from them (GMP-29): a reactive marker
+result, or an eligible donor determined ineligible, puts each bank, dose batch and bag from
+the donor on hold in the same transaction (``commands.holds``); an eligible donor made pending
+again holds the released ones (unreleased product stays in quarantine until the donor is
+determined, by the release checklist).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,9 @@ from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.sop import MATERIAL_KINDS
 from cellbatch.domain.text import CODE, SUPPLIER_LOT, typed_text
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
+from cellbatch.services.commands.holds import place_hold
 from cellbatch.services.queries.donors import reactive_markers
+from cellbatch.services.queries.lookback import donor_batches
 from cellbatch.services.unit_of_work import UnitOfWork
 from cellbatch.site import load_site_settings
 
@@ -94,13 +103,24 @@ def record_donor_test(
                 recorded_by=actor.id,
             )
         )
-        if result == "reactive" and donor.eligibility == "eligible":
-            # an eligible donor with a reactive result must be determined again before release
-            uow.change(
-                donor,
-                "eligibility",
-                "pending",
-                reason=f"reactive {marker} result recorded: eligibility to be determined",
+        if result == "reactive":
+            if donor.eligibility == "eligible":
+                # an eligible donor with a reactive result must be determined again
+                uow.change(
+                    donor,
+                    "eligibility",
+                    "pending",
+                    reason=f"reactive {marker} result recorded: eligibility to be determined",
+                )
+            place_hold(
+                uow,
+                cause="donor-result",
+                reason=(
+                    f"reactive {marker} result (sampled {sampled:%Y-%m-%d}) recorded for donor "
+                    f"{donor.code}"
+                ),
+                batches=donor_batches(uow.session, donor.id),
+                donor_id=donor.id,
             )
         uow.commit()
 
@@ -123,8 +143,23 @@ def set_eligibility(
                 f"donor {donor.code} has a reactive {', '.join(reactive)} result: expected "
                 "ineligible-related (for a related recipient) or pending, not eligible",
             )
-        if donor.eligibility != status:
+        before = donor.eligibility
+        if before != status:
             uow.change(donor, "eligibility", status, reason=reason or "eligibility determination")
+        if before == "eligible" and status != "eligible":
+            made = donor_batches(uow.session, donor.id)
+            if status == "pending":  # unreleased product waits for the determination anyway
+                made = [b for b in made if b.status == "released"]
+            place_hold(
+                uow,
+                cause="donor-eligibility",
+                reason=(
+                    f"donor {donor.code} is no longer eligible ({status})"
+                    + (f": {reason}" if reason else "")
+                ),
+                batches=made,
+                donor_id=donor.id,
+            )
         uow.commit()
 
 

@@ -35,6 +35,7 @@ from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.donors import reactive_markers
+from cellbatch.services.queries.holds import batch_holds, refuse_if_held
 from cellbatch.services.unit_of_work import UnitOfWork
 from cellbatch.site import SiteSettings, load_site_settings
 
@@ -133,6 +134,8 @@ class ScanReport:
     missing: list[str]
     status: str = "released"
     """The batch status when scanned: barcodes cannot tell a quarantine label from a final one."""
+    holds: list[str] = field(default_factory=list)
+    """The holds in force on the bag: a held product's label is never accepted."""
 
     def summary(self) -> str:
         """One line saying what was verified or what is wrong."""
@@ -150,6 +153,8 @@ class ScanReport:
         ]
         if self.missing:
             problems.append("not scanned: " + ", ".join(self.missing))
+        if self.holds:
+            problems.append("the product is ON HOLD: " + "; ".join(self.holds))
         return f"label of {self.batch} bag {self.bag_number} NOT verified: " + " | ".join(problems)
 
     def to_dict(self) -> dict[str, Any]:
@@ -304,6 +309,7 @@ def print_labels(
         _bag(uow.session, batch)
         if batch.status == "rejected":
             raise RuleViolation(f"{batch.code} is rejected: its bag must not be labelled")
+        refuse_if_held(uow.session, batch, "labelled")
         expired = [b for b in _bags(uow.session, batch) if as_utc(b.expires_at) <= uow.now]
         if expired:
             when = as_utc(expired[0].expires_at).strftime("%Y-%m-%d %H:%M UTC")
@@ -426,8 +432,9 @@ def verify_scans(
             if parsed.expiry is not None:
                 covered.add("expiry")
         missing = [n for n in ("DIN", "product code", "expiry") if n not in covered]
-        ok = all(c.ok for c in checks) and not missing
-        report = ScanReport(batch.code, bag.number, ok, checks, missing, batch.status)
+        holds = [h.text() for h in batch_holds(uow.session, batch)]
+        ok = all(c.ok for c in checks) and not missing and not holds
+        report = ScanReport(batch.code, bag.number, ok, checks, missing, batch.status, holds)
         uow.add(
             LabelEvent(
                 batch_id=batch.id,

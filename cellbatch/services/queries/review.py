@@ -31,6 +31,7 @@ from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.deviations import DeviationView, deviation_views
 from cellbatch.services.queries.donors import reactive_markers
+from cellbatch.services.queries.holds import HoldOnBatch, batch_holds
 from cellbatch.services.queries.signatures import SignatureView, signature_views
 from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.queries.verification import EntryVerification, entry_verifications
@@ -87,6 +88,7 @@ class _Record:
     reactive: list[str]
     bag: Bag | None
     people: dict[int, str]
+    holds: list[HoldOnBatch]
 
 
 def _load(session: Session, batch: Batch) -> _Record:
@@ -124,6 +126,7 @@ def _load(session: Session, batch: Batch) -> _Record:
         reactive=reactive_markers(session, donor),
         bag=session.execute(select(Bag).where(Bag.batch_id == batch.id)).scalars().first(),
         people=people,
+        holds=batch_holds(session, batch),
     )
 
 
@@ -248,6 +251,15 @@ def _checklist(r: _Record) -> list[Criterion]:
                 else "no bag filled yet",
             )
         )
+    holds = r.holds
+    out.append(
+        Criterion(
+            "not-on-hold",
+            "No hold in force (new donor information, a failing late result, a recall)",
+            not holds,
+            "; ".join(h.text() for h in holds) if holds else "not held",
+        )
+    )
     pending_donor = r.donor.eligibility == "pending"
     if r.donor.eligibility == "eligible" and r.reactive:  # recorded before this rule existed
         pending_donor = True
@@ -406,6 +418,7 @@ def _review(r: _Record) -> dict[str, Any]:
             if e.values.get("flags")
         ],
         "doses_near_tolerance": _dose_near_limit(r),
+        "holds": [h.to_dict() for h in r.holds],
         "checklist": [c.to_dict() for c in checklist],
         "ready_for_release": all(c.met for c in checklist),
     }

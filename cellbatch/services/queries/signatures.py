@@ -23,6 +23,7 @@ from cellbatch.db.tables import (
     Batch,
     Correction,
     Deviation,
+    HeldBatch,
     MaterialUse,
     QcResult,
     Signature,
@@ -37,6 +38,17 @@ from cellbatch.services.batch_access import find_batch
 
 ENTITY_PREFIX = {"step_entry": "E", "qc_result": "Q", "deviation": "D"}
 """How a signed record is named on screen and paper: E12, Q5, D3 (or ``batch``)."""
+
+SHOWN_ONLY_PREFIX = {"held_batch": "HB"}
+"""Signed records named on screen but never signed by name (QA's lift of a hold: HB4)."""
+
+SIGNED_MODELS = {
+    "step_entry": StepEntry,
+    "qc_result": QcResult,
+    "deviation": Deviation,
+    "held_batch": HeldBatch,
+}
+"""The tables whose rows a signature can cover, besides the batch record as a whole."""
 
 CONTENT_CHANGED = "signed content changed"
 """Why a signature is invalid when its record no longer hashes to what was signed."""
@@ -68,7 +80,8 @@ def ref_of(entity: str, entity_id: int) -> str:
     """The on-screen name of a signed record (``E12``, ``Q5``, ``D3`` or ``batch``)."""
     if entity == "batch":
         return "batch"
-    return f"{ENTITY_PREFIX.get(entity, entity + ':')}{entity_id}"
+    prefix = ENTITY_PREFIX.get(entity) or SHOWN_ONLY_PREFIX.get(entity, entity + ":")
+    return f"{prefix}{entity_id}"
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
@@ -134,7 +147,7 @@ def signed_content(
     """The canonical content a signature on this record covers; None if it is not there."""
     if entity == "batch":
         return batch_content(session, batch) if entity_id == batch.id else None
-    model = {"step_entry": StepEntry, "qc_result": QcResult, "deviation": Deviation}.get(entity)
+    model = SIGNED_MODELS.get(entity)
     if model is None:
         return None
     row = session.get(model, entity_id)
