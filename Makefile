@@ -1,5 +1,5 @@
 # Thin wrappers around scripts/; the scripts are the source of truth.
-#   make run  [ARGS="batch list"]   scripts/run
+#   make run  [ARGS="batch list -u tech1"]   scripts/run
 #   make test [ARGS="-k units -x"]  scripts/test (ruff, lint-imports, pytest on SQLite + PostgreSQL)
 #   make lint                       scripts/test --lint-only
 #   make bench [ARGS=...]           scripts/bench.py in .venv

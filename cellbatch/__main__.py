@@ -1,5 +1,5 @@
 """Run the command line: ``python -m cellbatch``."""
 
-from cellbatch.cli.app import main
+from cellbatch.cli.entry import main
 
 main()

@@ -45,6 +45,29 @@ def requested_idle_lock_seconds() -> int | None:
         return None  # a request that is not a number shortens nothing
 
 
+def requested_max_clock_skew_seconds() -> float | None:
+    """A site's request for a tighter clock-skew limit (``CELLBATCH_MAX_CLOCK_SKEW_SECONDS``).
+
+    It can only tighten the program's limit (see
+    :func:`cellbatch.domain.trusted_time.skew_limit`); anything else is ignored.
+    """
+    raw = os.environ.get("CELLBATCH_MAX_CLOCK_SKEW_SECONDS", "").strip()
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def ntp_sources() -> tuple[str, ...]:
+    """The NTP sources to check the clocks against (``CELLBATCH_NTP_SERVER``), if any.
+
+    A comma-separated list of ``HOST`` or ``HOST:PORT`` (port 123 by default); the first
+    that answers is used. In a deployment the service's environment sets it, not the user.
+    """
+    raw = os.environ.get("CELLBATCH_NTP_SERVER", "")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Paths:
     """Where the program finds its procedures and label settings."""

@@ -180,7 +180,13 @@ def cli(capsys, monkeypatch):
     """Run ``cellbatch ARGS`` in-process, as a user would, with text on standard input."""
     from cellbatch.cli.app import main
 
-    def run(*args: str, input: str = "") -> CliResult:
+    def run(
+        *args: str, input: str = "", user: str | None = None, password: str | None = None
+    ) -> CliResult:
+        """``user`` logs in (``--user U --password-stdin``; demo password unless given)."""
+        if user is not None:
+            args = (*args, "--user", user, "--password-stdin")
+            input = f"{password or f'demo-{user}-pass'}\n{input}"
         capsys.readouterr()
         monkeypatch.setattr(sys, "stdin", io.StringIO(input))
         try:

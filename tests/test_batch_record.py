@@ -203,22 +203,23 @@ def test_a_correction_is_marked_changed_after_first_entry(demo_db) -> None:
 @pytest.mark.requirement("GMP-02")
 def test_cli_writes_the_pdf_and_the_complete_json_copy(demo_db, cli, tmp_path) -> None:
     pdf, js = tmp_path / "record.pdf", tmp_path / "record.json"
-    result = cli("--db", demo_db.url, "record", "EASC-B001", "-o", str(pdf))
+    result = cli("--db", demo_db.url, "record", "EASC-B001", "-o", str(pdf), user="qa1")
     assert result.code == 0, result.err
     assert pdf.read_bytes().startswith(b"%PDF")
-    result = cli("--db", demo_db.url, "export", "EASC-B001", "-o", str(js))
+    result = cli("--db", demo_db.url, "export", "EASC-B001", "-o", str(js), user="qa1")
     assert result.code == 0, result.err
     copy = json.loads(js.read_text(encoding="utf-8"))
     assert copy["format"] == "cellbatch-batch-record/1"
     assert copy["batch"] == json.loads(json.dumps(batch_view(demo_db, "EASC-B001"), default=str))
-    entries = batch_audit(demo_db, "EASC-B001")
+    *entries, its_own = batch_audit(demo_db, "EASC-B001")  # the export is recorded after it
     assert [a["seq"] for a in copy["audit_trail"]] == [e.seq for e in entries]
+    assert (its_own.action, entries[-1].action) == ("export", "print")
     assert copy["labels"]["labels"] == []  # no vial label printed in the demo
-    result = cli("--db", demo_db.url, "record", "NOPE-1", "-o", str(tmp_path / "x.pdf"))
+    result = cli("--db", demo_db.url, "record", "NOPE-1", "-o", str(tmp_path / "x.pdf"), user="qa1")
     assert result.code == 3 and "no batch" in result.err
     assert not (tmp_path / "x.pdf").exists()
     for target, says in ((tmp_path, "is a folder"), (Path("/dev/null"), "is not a regular file")):
-        result = cli("--db", demo_db.url, "export", "EASC-B001", "-o", str(target))
+        result = cli("--db", demo_db.url, "export", "EASC-B001", "-o", str(target), user="qa1")
         assert result.code == 2 and f"--output: {target} {says}" in result.err, result
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")) == []
 

@@ -12,11 +12,13 @@ import pytest
 
 from tests.conftest import REPO
 
+INIT_ADMIN = ("init", "--admin", "admin", "--name", "Ada Admin", "--password-stdin")
+
 
 @pytest.mark.requirement("GMP-01")
 def test_init_then_verify_then_tamper_with_sqlite_shell(cli, tmp_path):
     url = f"sqlite:///{tmp_path / 'cb.db'}"
-    r = cli("--db", url, "init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n")
+    r = cli("--db", url, *INIT_ADMIN, input="admin-pass-123\n")
     assert r.code == 0, r.err
     assert "created admin admin" in r.out
     assert cli("--db", url, "audit", "verify").code == 0
@@ -28,7 +30,7 @@ def test_init_then_verify_then_tamper_with_sqlite_shell(cli, tmp_path):
 
 
 def test_user_add_shows_a_one_time_password_once(cli, db_url):
-    cli("--db", db_url, "init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n")
+    cli("--db", db_url, *INIT_ADMIN, input="admin-pass-123\n")
     r = cli(
         "--db",
         db_url,
@@ -56,7 +58,10 @@ def test_user_add_shows_a_one_time_password_once(cli, db_url):
         input=f"{initial}\nmy-own-password\n",
     )
     assert r.code == 0, r.err
-    listing = json.loads(cli("--db", db_url, "user", "list", "--json").out)
+    listing = cli(
+        "--db", db_url, "user", "list", "--json", user="tech1", password="my-own-password"
+    )
+    listing = json.loads(listing.out)
     assert {u["username"]: u["must_change_password"] for u in listing} == {
         "admin": False,
         "tech1": False,
@@ -65,7 +70,7 @@ def test_user_add_shows_a_one_time_password_once(cli, db_url):
 
 @pytest.mark.requirement("GMP-04")
 def test_write_with_wrong_password_is_refused_and_changes_nothing(cli, db_url):
-    cli("--db", db_url, "init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n")
+    cli("--db", db_url, *INIT_ADMIN, input="admin-pass-123\n")
     r = cli(
         "--db",
         db_url,
@@ -84,12 +89,13 @@ def test_write_with_wrong_password_is_refused_and_changes_nothing(cli, db_url):
     assert r.code == 6
     assert r.err.startswith("error: user ID or password wrong")
     assert "Traceback" not in r.err
-    users = json.loads(cli("--db", db_url, "user", "list", "--json").out)
+    users = cli("--db", db_url, "user", "list", "--json", user="admin", password="admin-pass-123")
+    users = json.loads(users.out)
     assert [u["username"] for u in users] == ["admin"]
 
 
 def test_without_a_terminal_the_password_must_come_from_stdin(cli, db_url):
-    cli("--db", db_url, "init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n")
+    cli("--db", db_url, *INIT_ADMIN, input="admin-pass-123\n")
     r = cli("--db", db_url, "user", "add", "t", "--name", "T", "--role", "qa", "--user", "admin")
     assert r.code == 2 and "--password-stdin" in r.err
 
@@ -100,8 +106,9 @@ def test_bad_database_url_is_a_message_not_a_traceback(cli):
 
 
 def test_audit_show_json_lists_entries(cli, db_url):
-    cli("--db", db_url, "init", "--admin", "admin", "--password-stdin", input="admin-pass-123\n")
-    entries = json.loads(cli("--db", db_url, "audit", "show", "--json").out)
+    cli("--db", db_url, *INIT_ADMIN, input="admin-pass-123\n")
+    shown = cli("--db", db_url, "audit", "show", "--json", user="admin", password="admin-pass-123")
+    entries = json.loads(shown.out)
     assert [(e["action"], e["entity"], e["username"]) for e in entries] == [
         ("create", "security_policy", "system"),  # the default policy, with the schema
         ("create", "app_user", "system"),
@@ -115,7 +122,7 @@ def test_default_database_is_created_in_the_data_folder_on_first_use(cli, tmp_pa
     assert (tmp_path / "data" / "cellbatch.db").exists()
     # a mistyped --db folder is said, not silently made into a new empty database
     missing = tmp_path / "no-such-folder" / "x.db"
-    r = cli("--db", f"sqlite:///{missing}", "batch", "list")
+    r = cli("--db", f"sqlite:///{missing}", "batch", "list", user="admin")
     assert r.code == 2 and f"--db: no database at {missing}" in r.err
     assert not missing.parent.exists()
     r = cli("--db", f"sqlite:///{missing}", "init")
@@ -124,8 +131,9 @@ def test_default_database_is_created_in_the_data_folder_on_first_use(cli, tmp_pa
 
 
 def test_sop_list_json(cli):
-    assert cli("init").code == 0
-    sops = json.loads(cli("sop", "list", "--json").out)["sops"]
+    assert cli(*INIT_ADMIN, input="admin-pass-123\n").code == 0
+    sops = json.loads(cli("sop", "list", "--json", user="admin", password="admin-pass-123").out)
+    sops = sops["sops"]
     ids = {s["id"] for s in sops}
     assert {"SOP-EASC-EXP", "SOP-EASC-DOSE", "SOP-BMMSC-EXP", "SOP-FUC-BMMSC-DOSE"} <= ids
     assert all(len(s["content_hash"]) == 64 for s in sops)

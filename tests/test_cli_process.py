@@ -33,29 +33,29 @@ def test_demo_list_show_and_verify_on_a_fresh_sqlite_file(cli, tmp_path):
     r = cli("--db", url, "demo")
     assert r.code == 0, r.err
     assert "tech1" in r.out and "demo-tech1-pass" in r.out and "demo-qa2-pass" in r.out
-    listing = json.loads(cli("--db", url, "batch", "list", "--json").out)
+    listing = json.loads(cli("--db", url, "batch", "list", "--json", user="tech1").out)
     assert {b["code"]: b["status"] for b in listing} == {
         "EASC-B001": "released",
         "EASC-D001": "in-process",
         "BMMSC-B001": "released",
         "FUC-D001": "in-process",
     }
-    dose = json.loads(cli("--db", url, "batch", "show", "EASC-D001", "--json").out)
+    dose = json.loads(cli("--db", url, "batch", "show", "EASC-D001", "--json", user="tech1").out)
     assert dose["recipient"] == "RA-P001" and dose["parent"] == "EASC-B001"
     assert dose["body_weight"]["value"] == 70 and dose["dose_per_kg"]["value"] == 2e6
     assert dose["bag"]["din"] == dose["din"] and dose["fill"]["within_tolerance"]
-    fuc = json.loads(cli("--db", url, "batch", "show", "FUC-D001", "--json").out)
+    fuc = json.loads(cli("--db", url, "batch", "show", "FUC-D001", "--json", user="tech1").out)
     assert [q["test"] for q in fuc["qc"] if q["out_of_spec"]] == ["heca452"]
     assert fuc["donor"]["relationship"] == "mother" and fuc["next_steps"] == ["fill"]
-    bank = json.loads(cli("--db", url, "batch", "show", "EASC-B001", "--json").out)
+    bank = json.loads(cli("--db", url, "batch", "show", "EASC-B001", "--json", user="tech1").out)
     assert [p["passage"] for p in bank["passages"]] == [0, 1, 2, 3]
     assert bank["cumulative_population_doublings"] < 25 and bank["vials_left"] == 12
     assert cli("--db", url, "audit", "verify").code == 0
-    text = cli("--db", url, "batch", "show", "BMMSC-B001").out
+    text = cli("--db", url, "batch", "show", "BMMSC-B001", user="tech1").out
     assert "BMMSC-B001  expansion batch  status: RELEASED" in text and "PD" in text
     assert "[verified by " in text and "batch: released by Grace Liu (qa2)" in text
     assert ": valid" in text
-    fuc_text = cli("--db", url, "batch", "show", "FUC-D001").out
+    fuc_text = cli("--db", url, "batch", "show", "FUC-D001", user="tech1").out
     assert "[OPEN] Out of specification: HECA-452" in fuc_text
     assert "[verification PENDING]" in fuc_text
 
@@ -66,6 +66,13 @@ def test_demo_refuses_a_non_empty_database_unless_if_empty(cli, tmp_path):
     again = cli("--db", url, "demo")
     assert again.code == 4 and "not empty" in again.err
     assert cli("--db", url, "demo", "--if-empty").code == 0
+
+
+def recorded(cli, url: str) -> list[dict]:
+    """The audit trail as ``audit show`` lists it, less the entries that record its showing."""
+    shown = cli("--db", url, "audit", "show", "--json", user="qa1", password=PASSWORD)
+    assert shown.code == 0, shown.err
+    return [e for e in json.loads(shown.out) if e["action"] != "view"]
 
 
 @pytest.fixture
@@ -90,7 +97,7 @@ def test_wrong_dimension_on_the_command_line_names_the_field(cli, lab_url):
         "--password-stdin",
         input=f"{PASSWORD}\n",
     )
-    before = cli("--db", lab_url, "audit", "show", "--json").out
+    before = recorded(cli, lab_url)
     r = cli(
         "--db",
         lab_url,
@@ -116,7 +123,7 @@ def test_wrong_dimension_on_the_command_line_names_the_field(cli, lab_url):
     )
     assert r.code == 2
     assert r.err.startswith("error: --cells: expected a cell count") and "Traceback" not in r.err
-    assert cli("--db", lab_url, "audit", "show", "--json").out == before
+    assert recorded(cli, lab_url) == before
 
 
 @pytest.mark.requirement("GMP-04")
@@ -137,8 +144,9 @@ def test_a_write_with_a_wrong_password_records_nothing_but_the_failed_attempt(cl
         input="not-my-password\n",
     )
     assert r.code == 6 and "user ID or password wrong" in r.err
-    assert json.loads(cli("--db", lab_url, "batch", "list", "--json").out) == []
-    last = json.loads(cli("--db", lab_url, "audit", "show", "--json").out)[-1]
+    listing = cli("--db", lab_url, "batch", "list", "--json", user="qa1", password=PASSWORD)
+    assert json.loads(listing.out) == []
+    last = recorded(cli, lab_url)[-1]
     assert last["action"] == "login_failed" and last["reason"] == "wrong password"
 
 
@@ -296,14 +304,16 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
     assert out.rstrip().endswith("PASS")
     out = run("qc", "record", "DOSE-1", "--test", "viability", "--value", "41 %")
     assert "specification ≥ 70 %" in out and "FAIL (out of specification" in out
-    view = json.loads(cli("--db", lab_url, "batch", "show", "DOSE-1", "--json").out)
+    shown = cli("--db", lab_url, "batch", "show", "DOSE-1", "--json", user="qa1", password=PASSWORD)
+    view = json.loads(shown.out)
     assert view["infusion_day"] == 8 and view["fill"]["within_tolerance"]
     assert view["bag"]["product_code"].endswith("A0")
     assert cli("--db", lab_url, "audit", "verify").code == 0
 
 
 def test_a_batch_code_is_found_whatever_its_case(cli, demo_db):
-    upper = cli("--db", demo_db.url, "batch", "show", "FUC-D001", "--json")
-    lower = cli("--db", demo_db.url, "batch", "show", "fuc-d001", "--json")
+    upper = cli("--db", demo_db.url, "batch", "show", "FUC-D001", "--json", user="tech1")
+    lower = cli("--db", demo_db.url, "batch", "show", "fuc-d001", "--json", user="tech1")
     assert lower.code == 0 and lower.out == upper.out
-    assert "no batch 'nope-1'" in cli("--db", demo_db.url, "batch", "show", "nope-1").err
+    missing = cli("--db", demo_db.url, "batch", "show", "nope-1", user="tech1")
+    assert "no batch 'nope-1'" in missing.err

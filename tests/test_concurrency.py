@@ -286,12 +286,14 @@ def test_a_write_waits_for_the_write_lock_from_its_start_then_is_refused_cleanly
 
 
 def test_verify_reports_an_audit_entry_timed_before_the_one_it_follows(admin_db, monkeypatch):
-    from cellbatch.services import unit_of_work
+    from cellbatch.services import trusted_time
 
     admin = authenticate(admin_db, "admin", ADMIN_PASSWORD)
     add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
-    clock = unit_of_work.server_now
-    monkeypatch.setattr(unit_of_work, "server_now", lambda s: clock(s) - timedelta(hours=1))
+    # every clock set back an hour together (so they still agree and the write is taken)
+    server, host = trusted_time.server_now, trusted_time.host_time
+    monkeypatch.setattr(trusted_time, "server_now", lambda s: server(s) - timedelta(hours=1))
+    monkeypatch.setattr(trusted_time, "host_time", lambda: host() - 3600)
     add_user(admin_db, admin, "tech2", "Tod Tech", "technician", password="tech2-password")
     problems = verify_trail(admin_db).problems
     assert len(problems) == 1, problems
@@ -307,8 +309,9 @@ def test_race_two_inits_on_an_empty_database(fresh):
     for _ in range(ROUNDS):
         url = fresh("empty")
         init = cli(
-            "--db", url, "init", "--admin", "admin", "--password-stdin", stdin=ADMIN_PASSWORD + "\n"
-        )
+            "--db", url, "init", "--admin", "admin", "--name", "Ada Admin", "--password-stdin",
+            stdin=ADMIN_PASSWORD + "\n",
+        )  # fmt: skip
         runs = all_win(race(url, [lambda _db, go=init: go] * 2))
         assert all(run.code in (0, 2, 4) for run in runs), runs
         assert sum("created admin admin" in run.out for run in runs) == 1, runs

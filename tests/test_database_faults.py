@@ -42,7 +42,7 @@ def no_sql(message: str) -> bool:
 
 def test_a_read_command_on_a_missing_or_empty_database_creates_nothing(cli, empty_db_url):
     """``--db sqlite:///typo.db audit verify`` made a database and said "intact: 0 entries"."""
-    for args in (["audit", "verify"], ["batch", "list"], ["sop", "list"]):
+    for args in (["audit", "verify"], ["batch", "list", "-u", "qa1"], ["sop", "list", "-u", "qa1"]):
         result = cli("--db", empty_db_url, *args)
         assert result.code == 2, result
         assert result.err.startswith("error: --db: "), result
@@ -63,14 +63,14 @@ def test_a_foreign_or_non_database_file_is_refused_and_left_untouched(cli, tmp_p
     with sqlite3.connect(foreign) as connection:
         connection.execute("CREATE TABLE inventory (item TEXT)")
     before = foreign.read_bytes()
-    for args in (["init"], ["audit", "verify"], ["batch", "list"]):
+    for args in (["init"], ["audit", "verify"], ["batch", "list", "-u", "qa1"]):
         result = cli("--db", f"sqlite:///{foreign}", *args)
         assert result.code == 2, result
         assert "is not a cellbatch database (it holds other tables: inventory)" in result.err
     assert foreign.read_bytes() == before
     text_file = tmp_path / "notes.txt"
     text_file.write_text("not a database at all\n")
-    result = cli("--db", f"sqlite:///{text_file}", "batch", "list")
+    result = cli("--db", f"sqlite:///{text_file}", "batch", "list", "-u", "qa1")
     assert result.code == 2 and f"--db: {text_file} is not a database file" in result.err
     assert text_file.read_text() == "not a database at all\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "other-program.db"]
@@ -79,7 +79,7 @@ def test_a_foreign_or_non_database_file_is_refused_and_left_untouched(cli, tmp_p
 def test_a_database_from_a_newer_program_says_a_newer_program_is_needed(cli, db_url):
     """It used to say "run `cellbatch init`", and init then failed (Alembic CommandError)."""
     execute(db_url, "UPDATE alembic_version SET version_num = 'fe0000000000'")
-    for args in (["batch", "list"], ["audit", "verify"], ["init"]):
+    for args in (["batch", "list", "-u", "qa1"], ["audit", "verify"], ["init"]):
         result = cli("--db", db_url, *args)
         assert result.code == 8, result
         assert "was made by a newer version of cellbatch (schema fe0000000000" in result.err
@@ -90,7 +90,7 @@ def test_a_database_from_a_newer_program_says_a_newer_program_is_needed(cli, db_
 def test_an_emptied_schema_version_is_named_and_init_changes_nothing(cli, db_url):
     """``init`` used to fail with "table app_user already exists" (exit 70, SQL shown)."""
     execute(db_url, "DELETE FROM alembic_version")
-    for args in (["init"], ["audit", "verify"], ["batch", "list"]):
+    for args in (["init"], ["audit", "verify"], ["batch", "list", "-u", "qa1"]):
         result = cli("--db", db_url, *args)
         assert result.code == 8, result
         assert "has cellbatch's tables but no schema version" in result.err
@@ -169,5 +169,25 @@ def test_a_read_only_database_reads_and_refuses_every_write_with_a_message(admin
     assert wrong.returncode == 6, wrong.stderr
     assert wrong.stderr.startswith("error: user ID or password wrong (after 5 failed attempts")
     assert "could not be recorded: the database is read-only" in wrong.stderr
+    shown = run(
+        ["--db", url, "batch", "list", "--user", "admin", "--password-stdin"],
+        password=f"{ADMIN_PASSWORD}\n",
+        read_only=folder,
+    )
+    assert shown.returncode == 0 and "batch" in shown.stdout, shown.stderr
+    # showing the audit trail is recorded: a read-only copy shows it and says it was not
+    # recorded; a PostgreSQL server refusing writes (a session can ask for that) refuses
+    printed = run(
+        ["--db", url, "audit", "show", "--json", "--user", "admin", "--password-stdin"],
+        password=f"{ADMIN_PASSWORD}\n",
+        read_only=folder,
+    )
     if folder is not None:
+        assert printed.returncode == 0, printed.stderr
+        assert "note: not recorded in the audit trail: the database is a read-only copy" in (
+            printed.stderr
+        )
         assert sorted(p.name for p in folder.iterdir()) == ["archived.db"]
+    else:
+        assert printed.returncode == 8 and "is read-only" in printed.stderr
+        assert printed.stdout == ""

@@ -86,14 +86,17 @@ def test_deviations_are_opened_by_hand_and_listed(demo_db, cli):
     )
     assert r.code == 0, r.err
     ref = r.out.split(":")[0]
-    r = cli("--db", db.url, "deviation", "list", "--json")
+    r = cli("--db", db.url, "deviation", "list", "--json", user="qa1")
     rows = json.loads(r.out)
     assert {d["batch"] for d in rows} == {EB, RA}
     mine = next(d for d in rows if d["id"] == ref)
     assert mine["classification"] == "minor" and mine["opened_by"] == "tech1"
-    r = cli("--db", db.url, "deviation", "list", "--batch", RA, "--status", "closed", "--json")
+    r = cli(
+        "--db", db.url, "deviation", "list", "--batch", RA, "--status", "closed", "--json",
+        user="qa1",
+    )  # fmt: skip
     assert json.loads(r.out) == []
-    r = cli("--db", db.url, "deviation", "list")
+    r = cli("--db", db.url, "deviation", "list", user="qa1")
     assert r.code == 0 and ref in r.out and "Centrifuge alarm" in r.out
     with pytest.raises(InvalidInput, match="--title"):
         open_deviation(db, who(db, "tech1"), RA, title="  ", description="x")
@@ -229,7 +232,7 @@ def test_five_wrong_passwords_lock_the_account_the_lock_and_attempts_are_audited
     )
     assert r.code == 6 and "user ID or password wrong" in r.err
     assert next(u.locked for u in list_users(db) if u.username == "qa1")
-    r = cli("--db", db.url, "review", EB)  # reading needs no password
+    r = cli("--db", db.url, "review", EB, user="qa2")  # the others still read
     assert r.code == 0
     r = cli(
         "--db",
@@ -243,7 +246,7 @@ def test_five_wrong_passwords_lock_the_account_the_lock_and_attempts_are_audited
         input="demo-qa1-pass\n",
     )
     assert r.code == 6 and "user ID or password wrong" in r.err  # the right one, on a lock
-    r = cli("--db", db.url, "audit", "show", "--json")
+    r = cli("--db", db.url, "audit", "show", "--json", user="qa2")
     trail = [
         e for e in json.loads(r.out) if e["entity"] == "app_user" and e["entity_id"] == user_id
     ]

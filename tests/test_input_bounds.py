@@ -17,9 +17,10 @@ PASSWORD = "demo-tech1-pass\n"
 def run(cli, demo_db):
     """``cellbatch --db <the demo database> ARGS`` as tech1 (the password on stdin)."""
 
-    def go(*args: str, login: bool = True):
-        extra = ("--user", "tech1", "--password-stdin") if login else ()
-        return cli("--db", demo_db.url, *args, *extra, input=PASSWORD if login else "")
+    def go(*args: str):
+        return cli(
+            "--db", demo_db.url, *args, "--user", "tech1", "--password-stdin", input=PASSWORD
+        )
 
     return go
 
@@ -98,7 +99,7 @@ def test_an_entry_id_beyond_any_record_is_no_such_entry(run, demo_db, ref):
 @pytest.mark.parametrize("value", ["-1", "99999999999999999999"])
 def test_a_negative_or_absurd_page_size_is_refused_naming_the_option(run, option, value):
     for command in (["audit", "show"], ["batch", "list"]):
-        r = run(*command, option, value, login=False)
+        r = run(*command, option, value)
         assert r.code == 2, r.err
         assert r.err.startswith(f"error: {option}: expected a whole number from 0 to"), r.err
 
@@ -109,7 +110,7 @@ def test_bytes_that_are_not_utf8_are_refused_naming_the_option(run, demo_db, mon
     r = run(*QC_RECORD, "--method", bad)
     assert r.code == 2
     assert r.err.startswith("error: --method: the text is not valid UTF-8 (the byte 0xFF)")
-    r = run("batch", "show", bad, login=False)
+    r = run("batch", "show", bad)
     assert r.code == 2 and r.err.startswith("error: BATCH: the text is not valid UTF-8"), r.err
     from cellbatch.cli.app import main
 

@@ -28,7 +28,8 @@ def demo_file(_demo_templates, tmp_path) -> Path:
 
 
 def run_export(cli, database: Path, target: Path, *extra: str):
-    return cli("--db", f"sqlite:///{database}", "export", "EASC-B001", "-o", str(target), *extra)
+    url = f"sqlite:///{database}"
+    return cli("--db", url, "export", "EASC-B001", "-o", str(target), *extra, user="qa1")
 
 
 def test_export_never_writes_over_the_database_file(demo_file, cli, tmp_path) -> None:

@@ -142,7 +142,7 @@ def test_after_release_every_write_to_the_batch_is_refused(demo_db, cli):
 
 
 def test_review_json_on_the_ra_dose_has_all_criteria_met(demo_db, cli):
-    r = cli("--db", demo_db.url, "review", RA, "--json")
+    r = cli("--db", demo_db.url, "review", RA, "--json", user="qa1")
     assert r.code == 0, r.err
     data = json.loads(r.out)
     assert data["checklist"] and all(c["met"] for c in data["checklist"])
@@ -152,7 +152,7 @@ def test_review_json_on_the_ra_dose_has_all_criteria_met(demo_db, cli):
 
 
 def test_review_json_on_the_eb_dose_lists_its_oos_result_and_deviation(demo_db, cli):
-    r = cli("--db", demo_db.url, "review", EB, "--json")
+    r = cli("--db", demo_db.url, "review", EB, "--json", user="qa1")
     assert r.code == 0, r.err
     data = json.loads(r.out)
     view = batch_view(demo_db, EB)
@@ -170,7 +170,7 @@ def test_review_json_on_the_eb_dose_lists_its_oos_result_and_deviation(demo_db, 
         "code": "DN-2026-0002",
         "eligibility": "ineligible-related",
     }
-    text = cli("--db", demo_db.url, "review", EB)
+    text = cli("--db", demo_db.url, "review", EB, user="qa1")
     assert text.code == 0 and "NOT ready for release" in text.out and dev["id"] in text.out
 
 

@@ -31,7 +31,7 @@ def signature_count(db) -> int:
 
 
 def show(cli, db, code: str) -> dict:
-    r = cli("--db", db.url, "batch", "show", code, "--json")
+    r = cli("--db", db.url, "batch", "show", code, "--json", user="qa2")
     assert r.code == 0, r.err
     return json.loads(r.out)
 
@@ -249,7 +249,7 @@ def test_sign_and_list_signatures_from_the_command_line(demo_db, cli):
         input="demo-sup1-pass\n",
     )
     assert r.code == 0, r.err
-    r = cli("--db", demo_db.url, "signatures", "FUC-D001", "--json")
+    r = cli("--db", demo_db.url, "signatures", "FUC-D001", "--json", user="qa1")
     (sig,) = json.loads(r.out)
     assert (sig["on"], sig["meaning"], sig["full_name"], sig["valid"]) == (
         entry,
@@ -257,7 +257,7 @@ def test_sign_and_list_signatures_from_the_command_line(demo_db, cli):
         "Sofia Moretti",
         True,
     )
-    r = cli("--db", demo_db.url, "signatures", "FUC-D001")
+    r = cli("--db", demo_db.url, "signatures", "FUC-D001", user="qa1")
     assert r.code == 0 and "Sofia Moretti" in r.out and "reviewed" in r.out
     r = cli(
         "--db",

@@ -87,7 +87,8 @@ def test_a_new_sop_version_is_used_only_once_qa_approved_it_with_a_signature(db,
         approve_sop(db, "qa1", PASSWORD, "SOP-EASC-EXP", "1.2")
     batches.start_expansion(db, lab.tech1, "EXP-1", lot_number="TL-A", sop_id="SOP-EASC-EXP")
     assert batch_view(db, "EXP-1")["sop"]["version"] == "1.2"
-    listed = json.loads(cli("--db", db.url, "sop", "list", "--json").out)["sops"]
+    listed = cli("--db", db.url, "sop", "list", "--json", user="qa1", password=PASSWORD)
+    listed = json.loads(listed.out)["sops"]
     (entry,) = [s for s in listed if s["id"] == "SOP-EASC-EXP" and s["version"] == "1.2"]
     assert entry["approval"]["full_name"] == "Quinn QA"
     (draft,) = [s for s in listed if s["version"] == "1.1"]
@@ -107,12 +108,14 @@ def test_a_malformed_sop_file_disables_only_itself_and_is_named(db, sops_dir, cl
     broken.write_text(broken.read_text().replace("version =", "version = = ", 1))
     twin = sops_dir / "SOP-EASC-DOSE_v1.0-copy.toml"
     twin.write_text((sops_dir / "SOP-EASC-DOSE_v1.0.toml").read_text())
-    listing = cli("--db", db.url, "sop", "list")
+    listing = cli("--db", db.url, "sop", "list", user="tech1", password=PASSWORD)
     assert listing.code == 0, listing.err
     assert "SOP-EASC-EXP" in listing.out and "SOP-FUC-BMMSC-DOSE" in listing.out
     assert f"{broken}: line " in listing.out and "TOML syntax error" in listing.out
     assert f"{twin}: version: SOP-EASC-DOSE v1.0 is also defined in" in listing.out
-    listed = json.loads(cli("--db", db.url, "sop", "list", "--json").out)
+    listed = json.loads(
+        cli("--db", db.url, "sop", "list", "--json", user="tech1", password=PASSWORD).out
+    )
     assert {f["file"] for f in listed["files_not_loaded"]} == {
         str(broken),
         str(twin),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cellbatch.cli import (
     audit_cmd,
     batch_cmd,
+    clock_cmd,
     demo_cmd,
     doc_cmd,
     donor_cmd,
@@ -17,13 +19,16 @@ from cellbatch.cli import (
     policy_cmd,
     qa_cmd,
     site_cmd,
+    serve_cmd,
     sop_cmd,
     tui_cmd,
     user_cmd,
 )
 from cellbatch.cli.common import STATE
+from cellbatch.cli.help_style import uniform_help
 from cellbatch.cli.terminal import check_text_arguments, terminal_safe_output
-from cellbatch.domain.errors import CellbatchError
+from cellbatch.domain.errors import CellbatchError, InvalidInput
+from cellbatch.domain.text import encoding_error
 
 app = typer.Typer(
     name="cellbatch",
@@ -31,6 +36,7 @@ app = typer.Typer(
     no_args_is_help=False,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 
@@ -42,8 +48,8 @@ def root(
         typer.Option(
             "--db",
             metavar="URL",
-            help="Database URL (sqlite:///PATH or postgresql://...). "
-            "Default: $CELLBATCH_DATABASE_URL, else an SQLite file in your data folder.",
+            help="Database URL (sqlite:///PATH or postgresql://...), before or after the "
+            "command. Default: $CELLBATCH_DATABASE_URL, else an SQLite file in your data folder.",
         ),
     ] = None,
 ) -> None:
@@ -68,6 +74,8 @@ doc_cmd.register(app)
 qa_cmd.register(app)
 hold_cmd.register(app)
 tui_cmd.register(app)
+serve_cmd.register(app)
+clock_cmd.register(app)
 
 
 # typer >= 0.26 carries its own copy of click and no longer installs click itself, so click's
@@ -83,9 +91,40 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _db_after_the_command(_ctx: Any, _param: Any, value: str | None) -> None:
+    """``--db`` given after the command: the same database option as before it."""
+    if value is None:
+        return
+    problem = encoding_error(value)
+    if problem is not None:
+        raise InvalidInput("--db", problem)
+    if STATE.db_url is not None and STATE.db_url != value:
+        raise InvalidInput(
+            "--db", "given twice, before and after the command; expected one database URL"
+        )
+    STATE.db_url = value
+
+
+def accept_db_after_commands(command: Any, db_option: Any | None = None) -> Any:
+    """``command`` (the click tree) with ``--db`` accepted after every command as well."""
+    if db_option is None:
+        db_option = next(p for p in command.params if p.name == "db")
+    for sub in getattr(command, "commands", {}).values():
+        if hasattr(sub, "commands"):
+            accept_db_after_commands(sub, db_option)
+            continue
+        option = copy.copy(db_option)
+        option.expose_value = False
+        option.callback = _db_after_the_command
+        option.help = "Database URL, as --db before the command."
+        sub.params.append(option)
+    return command
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; every failure becomes a one-line message and an exit code."""
-    command = check_text_arguments(typer.main.get_command(app))
+    tree = accept_db_after_commands(typer.main.get_command(app))
+    command = check_text_arguments(uniform_help(tree))
     with terminal_safe_output():
         _run(command, argv)
 

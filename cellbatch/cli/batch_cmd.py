@@ -12,8 +12,8 @@ from cellbatch.cli.common import (
     PasswordStdin,
     UserOption,
     database,
-    emit_json,
     login,
+    shown,
     table,
     when,
 )
@@ -95,17 +95,22 @@ def batch_start(
 
 @batch_app.command("list")
 def batch_list(
+    user: UserOption,
     json_out: JsonOption = False,
     status: Annotated[str | None, typer.Option(help="Only batches with this status.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
     offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """List batches, newest first."""
     from cellbatch.services.queries.batches import list_batches
 
-    rows = list_batches(database(), offset=offset, limit=limit, status=status)
-    if json_out:
-        emit_json([r.to_dict() for r in rows])
+    rows = shown(
+        user, password_stdin, json_out,
+        lambda db: list_batches(db, offset=offset, limit=limit, status=status),
+        lambda rows: [r.to_dict() for r in rows],
+    )  # fmt: skip
+    if rows is None:
         return
     table(
         [
@@ -117,16 +122,19 @@ def batch_list(
 
 
 @batch_app.command("show")
-def batch_show(batch: str, json_out: JsonOption = False) -> None:
+def batch_show(
+    batch: str,
+    user: UserOption,
+    json_out: JsonOption = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
     """Show everything recorded about a batch, with computed values."""
     from cellbatch.cli.batch_text import print_batch
     from cellbatch.services.queries.batch_view import batch_view
 
-    view = batch_view(database(), batch)
-    if json_out:
-        emit_json(view)
-        return
-    print_batch(view)
+    view = shown(user, password_stdin, json_out, lambda db: batch_view(db, batch))
+    if view is not None:
+        print_batch(view)
 
 
 @passage_app.command("seed")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -19,8 +20,13 @@ if TYPE_CHECKING:
     from cellbatch.domain.users import Actor
     from cellbatch.services.database import Database
 
+T = TypeVar("T")
+
 UserOption = Annotated[
-    str, typer.Option("--user", "-u", help="Your user ID; the password is asked for.")
+    str,
+    typer.Option(
+        "--user", "-u", metavar="USER-ID", help="Your user ID; the password is asked for."
+    ),
 ]
 PasswordStdin = Annotated[
     bool,
@@ -50,8 +56,47 @@ def database(*, read_only: bool = False) -> Database:
     return open_database(STATE.db_url, read_only=read_only)
 
 
-def read_secret(prompt: str, *, from_stdin: bool, field: str = "password") -> str:
-    """A password from standard input or a no-echo prompt; never echoed, never logged."""
+def reader(user: str, password_stdin: bool) -> tuple[Database, Actor]:
+    """The database opened for reading, and the person logged in to read it.
+
+    Every command that shows records asks who is reading (GMP-27).
+    """
+    db = database(read_only=True)
+    return db, login(db, user, password_stdin)
+
+
+def shown(
+    user: str,
+    password_stdin: bool,
+    json_out: bool,
+    read: Callable[[Database], T],
+    as_json: Callable[[T], Any] = lambda data: data,
+) -> T | None:
+    """What ``read`` finds, for the person logged in: None once printed as JSON (``--json``)."""
+    db, _actor = reader(user, password_stdin)
+    data = read(db)
+    if json_out:
+        emit_json(as_json(data))
+        return None
+    return data
+
+
+def not_recorded(recorded: bool) -> None:
+    """Say on stderr when what was shown or written could not be recorded (read-only copy)."""
+    if not recorded:
+        from cellbatch.services.commands.disclosures import NOT_RECORDED
+
+        typer.echo(f"note: {NOT_RECORDED}", err=True)
+
+
+def read_secret(
+    prompt: str, *, from_stdin: bool, field: str = "password", expected: str = "a password"
+) -> str:
+    """A password from standard input or a no-echo prompt; never echoed, never logged.
+
+    ``expected`` says what the line on standard input should be, for the message when the
+    line is missing.
+    """
     if from_stdin:
         try:
             line = sys.stdin.readline()
@@ -61,7 +106,7 @@ def read_secret(prompt: str, *, from_stdin: bool, field: str = "password") -> st
             ) from None
         secret = line.rstrip("\r\n")
         if not secret:
-            raise InvalidInput(field, "expected a password on standard input, got nothing")
+            raise InvalidInput(field, f"expected {expected} on standard input, got nothing")
         return secret
     if not sys.stdin.isatty():
         raise InvalidInput(

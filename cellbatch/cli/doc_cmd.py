@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from cellbatch.cli.common import PasswordStdin, UserOption, database, emit_json, login
+from cellbatch.cli.common import (
+    PasswordStdin,
+    UserOption,
+    database,
+    emit_json,
+    login,
+    not_recorded,
+)
 
 label_app = typer.Typer(
     help="Labels: verify by scanning, record a destroyed label, reconciliation.",
@@ -238,39 +245,51 @@ def label_history_cmd(
 def record(
     batch: Annotated[str, typer.Argument(help="Batch code (bank or dose).")],
     output: OutputOption,
+    user: UserOption,
     force: ForceOption = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
-    """Write the complete, human-readable batch record (PDF)."""
+    """Write the complete, human-readable batch record (PDF); the print is recorded."""
     from cellbatch.documents.batch_record import render
+    from cellbatch.services.commands.disclosures import write_document
     from cellbatch.services.queries.documents import record_data
 
-    db = database()
+    db = database(read_only=True)
     out = _output(db, output, force)
+    actor = login(db, user, password_stdin)
     data = record_data(db, batch)
-    with out:
-        out.write(render(data))
-        out.publish()
+    written = write_document(
+        db, actor, out, render(data), action="print", batch_code=batch,
+        document="batch record (PDF)",
+    )  # fmt: skip
     typer.echo(
         f"batch record of {batch} written to {output} "
-        f"({len(data['batch']['steps'])} steps, {len(data['audit_trail'])} audit entries)"
+        f"({len(data['batch']['steps'])} steps, {len(data['audit_trail'])} audit entries; "
+        f"SHA-256 {written.sha256[:16]}…)"
     )
+    not_recorded(written.recorded)
 
 
 def export(
     batch: Annotated[str, typer.Argument(help="Batch code (bank or dose).")],
     output: OutputOption,
+    user: UserOption,
     force: ForceOption = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
-    """Write the complete electronic copy of the batch record (JSON)."""
+    """Write the complete electronic copy of the batch record (JSON); the export is recorded."""
+    from cellbatch.services.commands.disclosures import write_document
     from cellbatch.services.queries.documents import export_json
 
-    db = database()
+    db = database(read_only=True)
     out = _output(db, output, force)
-    data = export_json(db, batch)
-    with out:
-        out.write(data)
-        out.publish()
-    typer.echo(f"electronic copy of {batch} written to {output}")
+    actor = login(db, user, password_stdin)
+    written = write_document(
+        db, actor, out, export_json(db, batch), action="export", batch_code=batch,
+        document="batch record, electronic copy (JSON)",
+    )  # fmt: skip
+    typer.echo(f"electronic copy of {batch} written to {output} (SHA-256 {written.sha256[:16]}…)")
+    not_recorded(written.recorded)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,8 +12,8 @@ from cellbatch.cli.common import (
     PasswordStdin,
     UserOption,
     database,
-    emit_json,
     login,
+    shown,
     table,
     when,
 )
@@ -81,13 +81,16 @@ def donor_eligibility(
 
 
 @donor_app.command("show")
-def donor_show(code: str, json_out: JsonOption = False) -> None:
+def donor_show(
+    code: str, user: UserOption, json_out: JsonOption = False, password_stdin: PasswordStdin = False
+) -> None:
     """Show a donor with marker results."""
     from cellbatch.services.queries.donors import donor_view
 
-    view = donor_view(database(), code)
-    if json_out:
-        emit_json(view.to_dict())
+    view = shown(
+        user, password_stdin, json_out, lambda db: donor_view(db, code), lambda v: v.to_dict()
+    )
+    if view is None:
         return
     typer.echo(
         f"{view.code}: {view.relationship}, {view.sex}, born {view.birth_year}, "
@@ -163,13 +166,14 @@ def material_add(
 
 
 @material_app.command("list")
-def material_list(json_out: JsonOption = False) -> None:
+def material_list(
+    user: UserOption, json_out: JsonOption = False, password_stdin: PasswordStdin = False
+) -> None:
     """List material lots, soonest expiry first."""
     from cellbatch.services.queries.donors import list_materials
 
-    rows = list_materials(database())
-    if json_out:
-        emit_json(rows)
+    rows = shown(user, password_stdin, json_out, list_materials)
+    if rows is None:
         return
     table(
         [[r["lot"], r["kind"], r["name"], r["expires"]] for r in rows],

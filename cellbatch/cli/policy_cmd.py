@@ -11,9 +11,8 @@ from cellbatch.cli.common import (
     PasswordStdin,
     UserOption,
     database,
-    emit_json,
-    login,
     read_secret,
+    shown,
     table,
 )
 
@@ -61,11 +60,10 @@ def policy_show(
     """Show the policy in force and the version that set it (log-in needed)."""
     from cellbatch.services.queries.security_policy import policy_history
 
-    db = database()
-    login(db, user, password_stdin)
-    latest = policy_history(db)[-1]
-    if json_out:
-        emit_json(latest.to_dict())
+    latest = shown(
+        user, password_stdin, json_out, lambda db: policy_history(db)[-1], lambda v: v.to_dict()
+    )
+    if latest is None:
         return
     typer.echo(
         f"security policy version {latest.version}, signed by {latest.signed_by}"
@@ -83,11 +81,10 @@ def policy_history_cmd(
     """Every version of the policy, oldest first, with who signed it and why."""
     from cellbatch.services.queries.security_policy import policy_history
 
-    db = database()
-    login(db, user, password_stdin)
-    versions = policy_history(db)
-    if json_out:
-        emit_json([v.to_dict() for v in versions])
+    versions = shown(
+        user, password_stdin, json_out, policy_history, lambda vs: [v.to_dict() for v in vs]
+    )
+    if versions is None:
         return
     table(
         [

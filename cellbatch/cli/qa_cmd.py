@@ -11,9 +11,9 @@ from cellbatch.cli.common import (
     PasswordStdin,
     UserOption,
     database,
-    emit_json,
     login,
     read_secret,
+    shown,
     table,
 )
 
@@ -60,13 +60,20 @@ def sign_cmd(
     typer.echo(f"{entry.upper()} of {batch.upper()} signed ({meaning}) by {user} (signature {sig})")
 
 
-def signatures_cmd(batch: str, json_out: JsonOption = False) -> None:
+def signatures_cmd(
+    batch: str,
+    user: UserOption,
+    json_out: JsonOption = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
     """List a batch's signatures: printed name, UTC time, meaning, and whether still valid."""
     from cellbatch.services.queries.signatures import batch_signatures
 
-    sigs = batch_signatures(database(), batch)
-    if json_out:
-        emit_json([s.to_dict() for s in sigs])
+    sigs = shown(
+        user, password_stdin, json_out, lambda db: batch_signatures(db, batch),
+        lambda sigs: [s.to_dict() for s in sigs],
+    )  # fmt: skip
+    if sigs is None:
         return
 
     def validity(s) -> str:
@@ -158,16 +165,20 @@ def deviation_close(
 
 @deviation_app.command("list")
 def deviation_list(
+    user: UserOption,
     batch: Annotated[str | None, typer.Option("--batch", help="Only this batch's.")] = None,
     status: Annotated[str | None, typer.Option(help="open or closed.")] = None,
     json_out: JsonOption = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """List deviations, oldest first."""
     from cellbatch.services.queries.deviations import list_deviations
 
-    rows = list_deviations(database(), batch, status)
-    if json_out:
-        emit_json([r.to_dict() for r in rows])
+    rows = shown(
+        user, password_stdin, json_out, lambda db: list_deviations(db, batch, status),
+        lambda rows: [r.to_dict() for r in rows],
+    )  # fmt: skip
+    if rows is None:
         return
     table(
         [
@@ -186,13 +197,17 @@ def _lines(title: str, items: list[Any], show) -> None:
         typer.echo(f"  {show(item)}")
 
 
-def review_cmd(batch: str, json_out: JsonOption = False) -> None:
+def review_cmd(
+    batch: str,
+    user: UserOption,
+    json_out: JsonOption = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
     """Review by exception: what needs QA's eyes, and the release checklist."""
     from cellbatch.services.queries.review import review
 
-    r = review(database(), batch)
-    if json_out:
-        emit_json(r)
+    r = shown(user, password_stdin, json_out, lambda db: review(db, batch))
+    if r is None:
         return
     typer.echo(f"Review of {r['batch']} ({r['kind']}, {r['status']}) at {r['reviewed_at']}")
     _lines(

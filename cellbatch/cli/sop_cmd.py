@@ -13,6 +13,7 @@ from cellbatch.cli.common import (
     database,
     emit_json,
     read_secret,
+    reader,
     table,
 )
 
@@ -20,8 +21,13 @@ sop_app = typer.Typer(help="Procedures (SOPs) as versioned data.", no_args_is_he
 
 
 @sop_app.command("list")
-def sop_list(json_out: JsonOption = False) -> None:
-    """List every SOP file with its version, status, hash and approval in cellbatch.
+def sop_list(
+    user: UserOption, json_out: JsonOption = False, password_stdin: PasswordStdin = False
+) -> None:
+    """List every SOP file: its version and status (as the file says), hash, author and approval.
+
+    The file's status is what its author wrote in it; only the signatures in cellbatch (the
+    author's and QA's approval) make a version usable.
 
     A file that cannot be used is listed after the others, with what is wrong with it.
     """
@@ -29,9 +35,9 @@ def sop_list(json_out: JsonOption = False) -> None:
 
     from cellbatch.services.queries.sops import approvals, authorships, sop_folder, sop_summary
 
+    db, _actor = reader(user, password_stdin)
     folder = sop_folder()
     sops = folder.sops
-    db = database()
     approved = approvals(db)
     authored = authorships(db)
 
@@ -74,7 +80,16 @@ def sop_list(json_out: JsonOption = False) -> None:
             ]
             for s in sops
         ],
-        ["SOP", "version", "status", "kind", "title", "hash", "author", "approved in cellbatch"],
+        [
+            "SOP",
+            "version",
+            "file status",
+            "kind",
+            "title",
+            "hash",
+            "author in cellbatch",
+            "approved in cellbatch",
+        ],
     )
     if folder.problems:
         typer.echo(

@@ -5,13 +5,12 @@ from __future__ import annotations
 import typer
 
 from cellbatch.cli.common import STATE
+from cellbatch.cli.entry import run_ui
 
 
 def run_tui() -> None:
     """Open the terminal UI on the configured database (textual is imported only here)."""
-    from cellbatch.tui.app import build_app
-
-    build_app(STATE.db_url).run()
+    run_ui(STATE.db_url)
 
 
 def tui() -> None:

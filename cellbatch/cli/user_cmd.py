@@ -11,12 +11,13 @@ from cellbatch.cli.common import (
     PasswordStdin,
     UserOption,
     database,
-    emit_json,
     login,
     read_secret,
+    shown,
     table,
 )
 from cellbatch.domain.errors import InvalidInput
+from cellbatch.domain.users import ROLE_NAMES
 
 user_app = typer.Typer(help="User accounts (admin).", no_args_is_help=True)
 
@@ -25,31 +26,53 @@ ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the au
 
 def init(
     admin: Annotated[
-        str | None, typer.Option("--admin", metavar="NAME", help="Create the first admin.")
+        str | None,
+        typer.Option(
+            "--admin", metavar="USER-ID", help="Create the first admin with this user ID."
+        ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", help="The admin's printed full name.")
+        str | None,
+        typer.Option(
+            "--name", metavar="NAME", help="The first admin's printed full name (with --admin)."
+        ),
     ] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Create or upgrade the database; with --admin, create the first admin."""
-    from cellbatch.services.commands.users import create_first_admin
-    from cellbatch.services.database import init_database
-    from cellbatch.services.queries.users import user_count
+    """Create or upgrade the database; with --admin and --name, create the first admin.
 
-    db, done = init_database(_db_url())
-    typer.echo(f"database {db.display_url}: schema {done}")
+    Everything is checked before anything is changed: the user ID, the name, the database
+    (that it has no users yet) and the password, asked twice, against the password rules.
+    """
+    from cellbatch.domain.password_rules import check_new_password
+    from cellbatch.domain.security_policy import DEFAULT_POLICY
+    from cellbatch.domain.users import printed_name, user_id
+    from cellbatch.services.commands.users import create_first_admin, refuse_first_admin
+    from cellbatch.services.database import init_database
+
     if admin is None:
+        if name is not None:
+            raise InvalidInput("--name", "is the first admin's name: give it with --admin USER-ID")
+        db, done = init_database(_db_url())
+        typer.echo(f"database {db.display_url}: schema {done}")
         return
-    if user_count(db):
-        raise InvalidInput("--admin", "the database already has users: an admin adds new ones")
+    admin = user_id(admin, "--admin")
+    if name is None or not name.strip():
+        raise InvalidInput(
+            "--name", "expected the first admin's printed full name, as signatures show it"
+        )
+    full_name = printed_name(name, "--name")
+    refuse_first_admin(_db_url())
     password = read_secret(f"Password for {admin}", from_stdin=password_stdin)
+    check_new_password(password, DEFAULT_POLICY, username=admin)  # a new database's policy
     if not password_stdin:
         again = read_secret("Repeat the password", from_stdin=False)
         if again != password:
             raise InvalidInput("password", "the two passwords differ; nothing was created")
-    view = create_first_admin(db, admin, name or admin, password)
-    typer.echo(f"created admin {view.username}")
+    db, done = init_database(_db_url())
+    typer.echo(f"database {db.display_url}: schema {done}")
+    view = create_first_admin(db, admin, full_name, password)
+    typer.echo(f"created admin {view.username} ({view.full_name})")
 
 
 def _db_url() -> str | None:
@@ -60,15 +83,24 @@ def _db_url() -> str | None:
 
 @user_app.command("add")
 def user_add(
-    username: Annotated[str, typer.Argument(help="The new user ID (unique, never reused).")],
-    name: Annotated[str, typer.Option("--name", help="Printed full name.")],
-    role: Annotated[str, typer.Option("--role", help="technician, supervisor, qa or admin.")],
+    username: Annotated[
+        str,
+        typer.Argument(metavar="USER-ID", help="The new user ID (unique, never reused)."),
+    ],
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="Printed full name.")],
+    role: Annotated[
+        str, typer.Option("--role", metavar="|".join(ROLE_NAMES), help="The user's role.")
+    ],
     user: UserOption,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Add a user with a one-time password, shown once."""
+    from cellbatch.domain import users
     from cellbatch.services.commands.users import add_user
 
+    users.user_id(username, "USER-ID")
+    users.printed_name(name, "--name")
+    users.role(role, "--role")
     db = database()
     actor = login(db, user, password_stdin)
     view, initial = add_user(db, actor, username, name, role)
@@ -77,13 +109,16 @@ def user_add(
 
 
 @user_app.command("list")
-def user_list(json_out: JsonOption = False) -> None:
+def user_list(
+    user: UserOption, json_out: JsonOption = False, password_stdin: PasswordStdin = False
+) -> None:
     """List every account, active or not."""
     from cellbatch.services.queries.users import list_users
 
-    users = list_users(database())
-    if json_out:
-        emit_json([u.to_dict() for u in users])
+    users = shown(
+        user, password_stdin, json_out, list_users, lambda users: [u.to_dict() for u in users]
+    )
+    if users is None:
         return
     table(
         [
@@ -140,13 +175,27 @@ def user_unlock(
     typer.echo(f"unlocked {username}")
 
 
-def passwd(user: UserOption, password_stdin: PasswordStdin = False) -> None:
-    """Change your own password (stdin: old password line, then new password line)."""
+PasswdStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the current password, then the new one, from standard input (two lines).",
+    ),
+]
+
+
+def passwd(user: UserOption, password_stdin: PasswdStdin = False) -> None:
+    """Change your own password (also the way to replace a one-time password)."""
     from cellbatch.services.commands.users import change_password
 
     db = database()
     old = read_secret("Current password", from_stdin=password_stdin)
-    new = read_secret("New password", from_stdin=password_stdin, field="new password")
+    new = read_secret(
+        "New password",
+        from_stdin=password_stdin,
+        field="new password",
+        expected="two lines (the current password, then the new one)",
+    )
     if not password_stdin:
         again = read_secret("Repeat the new password", from_stdin=False, field="new password")
         if again != new:

@@ -30,12 +30,19 @@ from cellbatch.db.failures import (
     database_problem,
 )
 from cellbatch.db.locks import LOCK_TIMEOUT_S
+from cellbatch.db.schema_head import SCHEMA_HEAD
 from cellbatch.domain.errors import InvalidInput
 
 __all__ = ["Database", "DatabaseUnavailable", "SchemaState", "server_now"]
 
 CELLBATCH_TABLES = frozenset({"app_user", "audit_entry", "audit_head"})
 """Tables every cellbatch database has had since its first schema."""
+
+_REVISION_OF_CELLBATCH_DATABASE = text(
+    "SELECT version_num FROM alembic_version WHERE "
+    + " AND ".join(f"NOT EXISTS (SELECT 1 FROM {t} WHERE 1 = 0)" for t in sorted(CELLBATCH_TABLES))
+)
+"""The schema revision, in one statement that fails unless cellbatch's tables are there too."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,13 @@ class Database:
                 yield _Snapshot(self, connection)
 
     def schema_state(self) -> SchemaState:
-        """Whether the database is empty, cellbatch's (at which schema), or something else."""
+        """Whether the database is empty, cellbatch's (at which schema), or something else.
+
+        A database at this program's schema is recognised in one query, without Alembic;
+        anything else is looked at closely (its tables, and Alembic's list of revisions).
+        """
+        if self._at_schema_head():
+            return SchemaState("current", SCHEMA_HEAD)
         try:
             with self.engine.connect() as connection:
                 tables = set(inspect(connection).get_table_names())
@@ -156,11 +169,19 @@ class Database:
             return SchemaState("foreign", revision, listed)
         if revision is None:
             return SchemaState("unversioned", None, listed)
-        if revision == migrate.head_revision():
+        if revision == SCHEMA_HEAD:
             return SchemaState("current", revision, listed)
         if revision in migrate.known_revisions():
             return SchemaState("older", revision, listed)
         return SchemaState("newer", revision, listed)
+
+    def _at_schema_head(self) -> bool:
+        """Whether the database is cellbatch's at SCHEMA_HEAD (False on any doubt or failure)."""
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(_REVISION_OF_CELLBATCH_DATABASE).scalar() == SCHEMA_HEAD
+        except DBAPIError:
+            return False  # no such table, or worse: the close look says which
 
     def ensure_schema(self, *, upgrade: bool = False) -> str:
         """Check the schema; create it (``create`` access only) or upgrade it when asked.
@@ -171,10 +192,10 @@ class Database:
         program, and one whose schema version was removed.
         """
         state = self.schema_state()
-        head = migrate.head_revision()
-        where = self.display_url
         if state.kind == "current":
             return "current"
+        head = migrate.head_revision()
+        where = self.display_url
         if state.kind == "empty" and self.access != "create":
             raise InvalidInput(
                 "--db",

@@ -11,8 +11,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from cellbatch.db import locks
 from cellbatch.db.engine import WRITE_OPTION, make_engine
+from cellbatch.db.schema_head import SCHEMA_HEAD
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SCHEMA_HEAD_FILE = Path(__file__).resolve().parent / "schema_head.py"
 
 MIGRATION_LOCK_TIMEOUT_S = 600.0
 """How long a second `init` waits for the first one's migration (a big upgrade takes time)."""
@@ -28,11 +30,31 @@ def _config(connection=None):
     return config
 
 
+class SchemaHeadDrift(RuntimeError):
+    """``schema_head.SCHEMA_HEAD`` is not the migrations' head: a developer's slip, said at once."""
+
+
 def head_revision() -> str:
-    """The newest migration this program knows."""
+    """The newest migration this program knows (Alembic's head, checked against SCHEMA_HEAD)."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head != SCHEMA_HEAD:
+        raise SchemaHeadDrift(
+            f"{SCHEMA_HEAD_FILE} names schema {SCHEMA_HEAD}, but the newest migration is "
+            f'{head}: set SCHEMA_HEAD = "{head}" there (migrate.revision does it for the '
+            "migrations it writes)"
+        )
+    return head
+
+
+def write_schema_head(head: str) -> None:
+    """Record ``head`` as the program's schema head in ``schema_head.py``."""
+    text_before = SCHEMA_HEAD_FILE.read_text(encoding="utf-8")
+    line = next(x for x in text_before.splitlines() if x.startswith("SCHEMA_HEAD = "))
+    SCHEMA_HEAD_FILE.write_text(
+        text_before.replace(line, f'SCHEMA_HEAD = "{head}"'), encoding="utf-8"
+    )
 
 
 def known_revisions() -> frozenset[str]:
@@ -122,8 +144,12 @@ def pending_changes(engine: Engine) -> list:
 
 
 def revision(engine: Engine, message: str) -> None:
-    """Autogenerate a new migration script from the models (developer tool)."""
+    """Autogenerate a new migration script from the models (developer tool).
+
+    The new revision becomes the program's schema head (``schema_head.py``).
+    """
     from alembic import command
 
     with engine.begin() as connection:
-        command.revision(_config(connection), message=message, autogenerate=True)
+        script = command.revision(_config(connection), message=message, autogenerate=True)
+    write_schema_head(script.revision)

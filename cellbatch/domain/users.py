@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cellbatch.domain.errors import PermissionDenied
+from cellbatch.domain.errors import InvalidInput, PermissionDenied
+from cellbatch.domain.text import MAX_NAME, typed_text
 
 
 class Role(StrEnum):
@@ -41,3 +42,31 @@ class Actor:
 
 RECORDING_ROLES = (Role.TECHNICIAN, Role.SUPERVISOR)
 """Roles that record process steps and QC results."""
+
+
+USER_ID_RULE = "1–64 letters, digits, '.', '_' or '-'"
+"""What a user ID (the log-in name) is made of, as messages say it."""
+
+
+def user_id(text: str, field: str = "username") -> str:
+    """A user ID as typed (blanks around it dropped), else InvalidInput naming ``field``."""
+    username = text.strip()
+    if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
+        shown = f", got {text.strip()[:40]!r}" if text.strip() else ""
+        hint = " (a person's printed name goes in --name)" if " " in username else ""
+        raise InvalidInput(field, f"expected a user ID of {USER_ID_RULE}{shown}{hint}")
+    return username
+
+
+def printed_name(text: str, field: str = "--name") -> str:
+    """A person's printed full name, as signatures show it: one line of readable text."""
+    return typed_text(
+        text, field, what="the user's printed full name", limit=MAX_NAME, one_line=True
+    )
+
+
+def role(text: str, field: str = "role") -> Role:
+    """A role by its name, else InvalidInput naming ``field`` and the roles there are."""
+    if text not in ROLE_NAMES:
+        raise InvalidInput(field, f"expected one of {', '.join(ROLE_NAMES)}, got {text!r}")
+    return Role(text)

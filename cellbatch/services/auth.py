@@ -3,10 +3,11 @@
 Every refused log-in gives the same answer at the same cost, whatever was wrong (unknown
 user ID, wrong password, locked or deactivated account): one scrypt computation with the
 policy's parameters (against a dummy hash when there is no account), then one audited
-write. Nothing tells an outsider which user IDs exist. A failed attempt is counted and
-audited in its own transaction, so it survives the refusal; the account locks after the
-policy's number of failures in a row. A user ID that names no account is never stored:
-it may be a password typed into the wrong field.
+write. Nothing tells an outsider which user IDs exist; only a database with no account at
+all says so, with how to create the first admin (there is no account to guess). A failed
+attempt is counted and audited in its own transaction, so it survives the refusal; the
+account locks after the policy's number of failures in a row. A user ID that names no
+account is never stored: it may be a password typed into the wrong field.
 """
 
 from __future__ import annotations
@@ -116,6 +117,12 @@ def _after_success(db: Database, user: User, policy: SecurityPolicy, password: s
         pass  # a read-only copy keeps its counts and hashes as they were
 
 
+def _any_account(db: Database) -> bool:
+    """Whether the database has any account (asked only once a log-in is refused)."""
+    with db.session() as session:
+        return session.execute(select(User.id).limit(1)).first() is not None
+
+
 def _refused_because(user: User | None, matches: bool) -> str | None:
     """Why a log-in is refused, for the audit trail (None: it is not)."""
     if user is None:
@@ -141,7 +148,13 @@ def authenticate(
     matches = check_password(password, stored)
     why = _refused_because(user, matches)
     if why is not None:
-        raise refusal(policy, _record_failure(db, user.id if user else None, why))
+        note = _record_failure(db, user.id if user else None, why)
+        if user is None and not _any_account(db):
+            raise AuthenticationFailed(
+                "the database has no users yet: create the first admin with "
+                '`cellbatch init --admin USER-ID --name "NAME"`'
+            )
+        raise refusal(policy, note)
     assert user is not None
     _after_success(db, user, policy, password)
     if not allow_expired:

@@ -2,9 +2,11 @@
 
 Every write of the program goes through :class:`UnitOfWork`. It begins by taking the
 database's write lock, and only then reads the clock: every check the use case makes holds
-until it commits, and the audit trail's times never go backwards. ``add`` and ``change``
-flush the row, reload it as the database stored it, and append a hash-chained audit
-entry in the same transaction. Nothing is written unless ``commit`` is called.
+until it commits, and the audit trail's times never go backwards. The clock is the trusted
+one (the database server's on PostgreSQL), read only after the clocks were compared
+(:mod:`cellbatch.services.trusted_time`): a write is refused when they disagree. ``add``
+and ``change`` flush the row, reload it as the database stored it, and append a
+hash-chained audit entry in the same transaction. Nothing is written unless ``commit`` is called.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from cellbatch.db.audit_chain import (
     public_content,
     row_hash,
 )
-from cellbatch.db.database import Database, server_now
+from cellbatch.db.database import Database
 from cellbatch.db.failures import database_problem
 from cellbatch.db.tables import AuditEntry, AuditHead
 from cellbatch.domain.errors import RuleViolation
+from cellbatch.domain.trusted_time import TimeSource
 from cellbatch.domain.users import Actor
+from cellbatch.services.trusted_time import checked_ntp, trusted_now
 from cellbatch.services.uniqueness import refusal
 
 Row = TypeVar("Row", bound=SQLModel)
@@ -55,18 +59,25 @@ class UnitOfWork:
         self.actor = actor
         self.session: Session
         self.now: datetime
+        """The time of every record and audit entry of this unit of work."""
+        self.time_source: TimeSource
+        """The clock ``now`` was read from and the comparisons that vouched for it."""
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
+        ntp = checked_ntp()  # before the lock: an NTP answer must not hold up other writers
         try:
             self.session = self.db.write_session()  # the write lock first ...
         except DBAPIError as exc:
             raise database_problem(exc) from exc
         try:
-            self.now = server_now(self.session)  # ... then the clock
+            self.now, self.time_source = trusted_now(self.session, ntp)  # ... then the clock
         except DBAPIError as exc:
             self.session.close()
             raise database_problem(exc) from exc
+        except BaseException:
+            self.session.close()
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -114,8 +114,14 @@ class CellbatchApp(App[None]):
 
     @work(thread=True, exit_on_error=False, name="warm-up", group="warm-up")
     def _warm_up(self) -> None:
-        """Open the database and import the services while the user types."""
-        self.database()
+        """Open the database, compare the clocks, and import the services while the user types."""
+        from cellbatch.services.trusted_time import clock_report
+
+        report = clock_report(self.database())
+        if not report.ok:  # said at once, not only when the first save is refused
+            self.call_from_thread(
+                self.notify, f"Recording refused: {report.problem}", severity="error", timeout=60
+            )
         import cellbatch.services.auth  # noqa: F401
         import cellbatch.services.queries.batch_view  # noqa: F401
 

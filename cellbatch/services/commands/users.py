@@ -8,22 +8,17 @@ from cellbatch.db.database import Database
 from cellbatch.db.tables import User
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.password_rules import check_new_password
-from cellbatch.domain.text import MAX_NAME, typed_text
-from cellbatch.domain.users import ROLE_NAMES, Actor, Role
+from cellbatch.domain.text import typed_text
+from cellbatch.domain.users import Actor, Role, printed_name, user_id
+from cellbatch.domain.users import role as role_named
 from cellbatch.services.auth import authenticate
 from cellbatch.services.passwords import hash_password, hashing_cost, one_time_password
 from cellbatch.services.queries.involvement import account_for_name
-from cellbatch.services.queries.users import UserView, user_view
+from cellbatch.services.queries.users import UserView, user_count, user_view
 from cellbatch.services.security_policy import policy_in_force
 from cellbatch.services.uniqueness import user_id_free
 from cellbatch.services.unit_of_work import UnitOfWork
-
-
-def _check_username(username: str) -> str:
-    username = username.strip()
-    if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
-        raise InvalidInput("username", "expected 1–64 letters, digits, '.', '_' or '-'")
-    return username
+from cellbatch.settings import default_database_url
 
 
 def _new_hash(uow: UnitOfWork, password: str, username: str, field: str = "password") -> str:
@@ -33,23 +28,34 @@ def _new_hash(uow: UnitOfWork, password: str, username: str, field: str = "passw
     return hash_password(password, hashing_cost(policy.scrypt_n))
 
 
-def _printed_name(full_name: str) -> str:
-    """A person's printed full name: one line of readable text (the text rule)."""
-    return typed_text(
-        full_name, "--name", what="the user's printed full name", limit=MAX_NAME, one_line=True
-    )
+def refuse_first_admin(url: str | None) -> None:
+    """Refuse now, changing nothing, a first admin that ``init`` could not create at ``url``.
 
-
-def _check_role(role: str) -> Role:
-    if role not in ROLE_NAMES:
-        raise InvalidInput("role", f"expected one of {', '.join(ROLE_NAMES)}, got {role!r}")
-    return Role(role)
+    A database that already has users (an admin adds new ones), or one that ``init`` would
+    refuse anyway (another program's, a newer cellbatch's), is refused before a password is
+    asked or a schema created. No database yet, or an empty one: nothing to refuse.
+    """
+    try:
+        db = Database(url or default_database_url(), access="read")
+    except InvalidInput:
+        return  # no database file yet: init creates it, or says why it cannot
+    try:
+        state = db.schema_state()
+        if state.kind in ("foreign", "newer", "unversioned"):
+            db.ensure_schema()  # raises what init would
+        if state.kind in ("current", "older") and user_count(db):
+            raise RuleViolation(
+                "the database already has users: nothing was changed. An admin adds new ones "
+                "(`cellbatch user add --help`)"
+            )
+    finally:
+        db.dispose()
 
 
 def create_first_admin(db: Database, username: str, full_name: str, password: str) -> UserView:
     """Create the first admin of an empty database (no one else can yet)."""
-    username = _check_username(username)
-    name = _printed_name(full_name if full_name.strip() else username)
+    username = user_id(username)
+    name = printed_name(full_name)
     with UnitOfWork(db, None) as uow:
         if uow.session.execute(select(func.count()).select_from(User)).scalar_one():
             raise RuleViolation("the database already has users: an admin adds new ones")
@@ -89,9 +95,9 @@ def add_user(
     ``password`` sets a known password that need not be changed (demo data only).
     """
     actor.require(Role.ADMIN, action="add users")
-    username = _check_username(username)
-    role_value = _check_role(role)
-    name = _printed_name(full_name)
+    username = user_id(username)
+    role_value = role_named(role)
+    name = printed_name(full_name)
     initial = password or one_time_password()
     with UnitOfWork(db, actor) as uow:
         user_id_free(uow.session, username)

@@ -88,8 +88,15 @@ def record_data(db: Database, code: str, *, now: datetime | None = None) -> dict
     """The complete record of one batch: read model, audit trail, labels, site, time printed.
 
     Also the donor with its marker results, the SOP's labels of the step parameters and,
-    for a batch not released, the release checklist as it stands when printed.
+    for a batch not released, the release checklist as it stands when printed. Everything
+    is read from one snapshot of the database, so a write made meanwhile by another terminal
+    is either wholly in the document or wholly not.
     """
+    with db.snapshot() as snapshot:
+        return _record_data(snapshot, code, now)
+
+
+def _record_data(db: Database, code: str, now: datetime | None) -> dict[str, Any]:
     view = batch_view(db, code)
     facts = _batch_facts(db, code)
     audit = [e.to_dict() for e in batch_audit_entries(db, facts["id"], facts["vial_ids"])]

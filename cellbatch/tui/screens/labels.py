@@ -214,16 +214,25 @@ class LabelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="record")
     def print_record(self) -> str:
-        """Write the batch record PDF (in a thread)."""
+        """Write the batch record PDF (in a thread); the print is recorded in the audit trail."""
         from cellbatch.documents.batch_record import render
-        from cellbatch.services.output_files import write_output
+        from cellbatch.services.commands.disclosures import NOT_RECORDED, write_document
+        from cellbatch.services.output_files import OutputFile
         from cellbatch.services.queries.documents import record_data
 
-        db = self.cb_app.database()
-        data = record_data(db, self.view["code"])
-        path = print_folder() / f"{self.view['code']}-record.pdf"
-        write_output(path, render(data), force=True, protected=db.files(), field="print folder")
-        return f"✓ batch record written to {path}{send_to_printer(path)}"
+        db, code = self.cb_app.database(), self.view["code"]
+        out = OutputFile(
+            print_folder() / f"{code}-record.pdf",
+            force=True,
+            protected=db.files(),
+            field="print folder",
+        )
+        written = write_document(
+            db, self.cb_app.actor, out, render(record_data(db, code)),
+            action="print", batch_code=code, document="batch record (PDF)",
+        )  # fmt: skip
+        note = "" if written.recorded else f" · {NOT_RECORDED}"
+        return f"✓ batch record written to {written.path}{send_to_printer(written.path)}{note}"
 
     def done_labels(self, message: str) -> None:
         """Show where the labels went."""
