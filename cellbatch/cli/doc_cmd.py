@@ -123,7 +123,8 @@ def labels(
     if printed[0].final and not reprint:
         typer.echo(
             "  the quarantine labels are superseded: destroy them and record it "
-            f"(`cellbatch label history {batch}` lists them; `cellbatch label destroy`)"
+            f"(`cellbatch label history {batch} --user USER-ID` lists them; "
+            f"`cellbatch label destroy {batch} --label LABEL-ID --reason TEXT --user USER-ID`)"
         )
 
 

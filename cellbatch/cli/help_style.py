@@ -27,6 +27,8 @@ PLACEHOLDERS: dict[str, str] = {
     "ENTRY-ID": "a recorded entry: E<n> (a step) or Q<n> (a QC result)",
     "RESULT-ID": "a QC result: Q<n>",
     "DEVIATION-ID": "a deviation: D<n>",
+    "HOLD-ID": "a hold: H<n>",
+    "LABEL-ID": "a printed label: L<n>",
     "FIELD": "the name of a recorded value, as the command's help lists them",
     "QTY": "a number with its unit, e.g. '5 mL', '2.5e7 cells', '37 degC'",
     "N": "a whole number",

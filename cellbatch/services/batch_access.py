@@ -92,7 +92,7 @@ def usable_material(
     if lot is None:
         raise NotFound(
             f"{field}: no material lot {lot_number.strip()!r} (add it with "
-            "`cellbatch material add`)"
+            "`cellbatch material add --help`)"
         )
     allowed = list(kinds) if kinds is not None else None
     if allowed and lot.kind not in allowed:

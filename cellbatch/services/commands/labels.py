@@ -389,7 +389,7 @@ def _which_label(
         return [
             f"this is {old.title} (flags {old.flags}), superseded by {gone}: it must not be "
             f"used; destroy it and record that (`cellbatch label destroy {batch.code} "
-            f"--label {old.ref}`)"
+            f"--label {old.ref} --reason TEXT --user USER-ID`)"
         ]
     hint = ""
     if scan.kind == "keyed" and isbt128.flag_type(current.flags) in (1, 2):

@@ -105,9 +105,14 @@ def sign(db: Database, username: str, password: str, code: str, ref: str, meanin
     if meaning not in MEANINGS:
         raise InvalidInput("--meaning", f"expected one of {', '.join(MEANINGS)}, got {meaning!r}")
     if meaning in ("released", "rejected"):
-        raise InvalidInput("--meaning", f"a {meaning} signature is given by `cellbatch release`")
+        raise InvalidInput(
+            "--meaning", f"a {meaning} signature is QA's decision: `cellbatch release --help`"
+        )
     if meaning == "verified":
-        raise InvalidInput("--meaning", "a verified signature is given by `cellbatch verify`")
+        raise InvalidInput(
+            "--meaning",
+            "verified is a second person's signature: `cellbatch verify --help`",
+        )
     entity, entity_id = parse_ref(ref)
     signer = reauthenticate(db, username, password)
     signer.require(*SIGNING_ROLES, action="sign batch records")

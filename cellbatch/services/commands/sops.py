@@ -123,7 +123,7 @@ def _require_other_person(uow: UnitOfWork, sop: Sop, row: SopVersion, signer: Ac
     if authorship is None:
         raise RuleViolation(
             f"{sop.label} has no author in cellbatch: its author signs it first "
-            f"(`cellbatch sop submit {sop.id} --version {sop.version} --user AUTHOR`)"
+            f"(`cellbatch sop submit {sop.id} --version {sop.version} --user USER-ID`)"
         )
     if authorship.author_id in same_person(uow.session, signer.id):
         raise PermissionDenied(
@@ -183,6 +183,7 @@ def pin_sop(uow: UnitOfWork, sop_id: str, version: str | None, kind: str) -> tup
     if approval is None or approval.content_hash != row.content_hash:
         raise RuleViolation(
             f"{sop.label} is not approved in cellbatch: QA approves it with an electronic "
-            f"signature (`cellbatch sop approve {sop.id} --version {sop.version}`)"
+            f"signature (`cellbatch sop approve {sop.id} --version {sop.version} "
+            "--user USER-ID`)"
         )
     return row, sop

@@ -22,7 +22,7 @@ from cellbatch.site import SiteSettings, parse_site_settings
 
 NONE_APPROVED = (
     "no site settings are approved in cellbatch: QA approves the site's settings file "
-    "(`cellbatch site approve labels/site.toml --reason TEXT --user QA-ID`) before DINs, "
+    "(`cellbatch site approve labels/site.toml --reason TEXT --user USER-ID`) before DINs, "
     "product codes or labels are made"
 )
 """Why nothing is labelled in a database whose site settings QA never approved."""
