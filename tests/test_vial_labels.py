@@ -118,3 +118,132 @@ def test_a_test_tube_flag_is_printed_turned_and_a_vial_reprint_needs_qa(
             demo_db, authenticate(demo_db, "tech1", "demo-tech1-pass"), "EASC-B001",
             lambda _l: b"", reprint=True, reason="x",
         )  # fmt: skip
+
+
+def _matrices(pdf: bytes) -> dict[str, str]:
+    """Each vial label's Data Matrix by its divisions (QC tubes: ``tube``), decoded at 300 dpi."""
+    out = {}
+    for _text, [matrix], _size in small_pages(pdf):
+        out[isbt128.parse_scan(matrix).divisions or "tube"] = matrix
+    return out
+
+
+def _thaw(cli, db, *vials: str, vials_count: int = 2):
+    args = [
+        "--db", db.url, "thaw", "EASC-D002", "--vials", str(vials_count), "--cells", "9e7 cells",
+        "--viability", "90 %", "--material", "DPBS-88812", "--user", "tech1", "--password-stdin",
+    ]  # fmt: skip
+    for vial in vials:
+        args += ["--vial", vial]
+    return cli(*args, input="demo-tech1-pass\n")
+
+
+def _in_stock(db, code: str) -> list[int]:
+    return [v["number"] for v in batch_view(db, code)["vials"] if v["status"] == "in stock"]
+
+
+@GMP24
+@GMP10
+def test_thaw_takes_the_vial_labels_scanned_or_typed_and_refuses_another_banks(
+    demo_db, cli, tmp_path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cellbatch.services.auth import authenticate
+    from cellbatch.services.commands.batches import start_dose
+
+    result, own = print_bank(cli, demo_db, tmp_path)
+    assert result.code == 0, result.err
+    other = tmp_path / "other.pdf"
+    result = cli(
+        "--db", demo_db.url, "labels", "BMMSC-B001", "-o", str(other), "--user", "tech1",
+        "--password-stdin", input="demo-tech1-pass\n",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    ours, theirs = _matrices(own.read_bytes()), _matrices(other.read_bytes())
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
+    start_dose(demo_db, tech1, "EASC-D002", parent="EASC-B001", sop_id="SOP-EASC-DOSE",
+               recipient="RA-P002", weight="60 kg", dose="2 x 10^6 cells/kg", infusion=1,
+               at=datetime.now(UTC) - timedelta(minutes=30))  # fmt: skip
+    stock = _in_stock(demo_db, "EASC-B001")
+    # another bank's vial (BMMSC-B001, another donation): refused, naming both banks
+    refused = _thaw(cli, demo_db, "]d2" + theirs["010010"], "6")
+    assert refused.code != 0 and "Traceback" not in refused.err
+    assert "--vial" in refused.err and "vial 10 of BMMSC-B001" in refused.err
+    assert "not a vial of EASC-B001" in refused.err
+    # a QC sample tube of the right bank is not a vial
+    tube = _thaw(cli, demo_db, ours["tube"], "6")
+    assert tube.code != 0 and "QC sample tube" in tube.err and "--vial" in tube.err
+    # a typed label whose check character is wrong
+    din = isbt128.Din.from_code(batch_view(demo_db, "EASC-B001")["din"])
+    wrong = "A" if din.check != "A" else "B"
+    typo = _thaw(cli, demo_db, f"{din.eye_readable} {wrong} 010007", "6")
+    assert typo.code != 0 and "check character" in typo.err
+    assert _in_stock(demo_db, "EASC-B001") == stock  # nothing thawed by a refusal
+    # vial 9's label is reprinted: its original no longer passes, the reprint does
+    done, reprint = print_bank(
+        cli, demo_db, tmp_path, "--reprint", "--reason", "frosted over", "--vial", "9",
+        "--approver", "qa2", stdin="demo-tech1-pass\ndemo-qa2-pass\n",
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    superseded = _thaw(cli, demo_db, ours["010009"], "6")
+    assert superseded.code != 0 and "superseded" in superseded.err
+    # the reprint's Data Matrix as the scanner sends it, and a label typed from its text
+    [(_text, [reprinted], _size)] = small_pages(reprint.read_bytes())
+    typed = f"{din.eye_readable} {din.check} S9903V99 010007"
+    ok = _thaw(cli, demo_db, "]d2" + reprinted + "\n", typed)
+    assert ok.code == 0, ok.err
+    thaw = batch_view(demo_db, "EASC-D002")["thaw"]
+    assert thaw["vial_numbers"] == [9, 7]
+    assert _in_stock(demo_db, "EASC-B001") == [n for n in stock if n not in (7, 9)]
+
+
+def test_the_thaw_form_reads_a_scanned_vial_label(demo_db, cli, tmp_path) -> None:
+    from cellbatch.services.queries.sops import find_usable_sop
+    from cellbatch.tui.forms import build_form, check_field
+
+    result, out = print_bank(cli, demo_db, tmp_path)
+    assert result.code == 0, result.err
+    matrices = _matrices(out.read_bytes())
+    sop = find_usable_sop("SOP-EASC-DOSE", None)
+    field = next(f for f in build_form(sop, "thaw").fields if f.name == "vial_numbers")
+    vials = {v["number"]: v for v in batch_view(demo_db, "EASC-B001")["vials"]}
+    check = check_field(field, f"{matrices['010006']}, 8", None, "2026-01-01", vials)
+    assert check.state == "ok" and "vials 6, 8" in check.message
+    assert check.value == [matrices["010006"], 8]
+    thawed_vial = matrices["010006"].replace("=,010006", "=,010002")  # thawed: no label left
+    thawed = check_field(field, thawed_vial, None, "2026-01-01", vials)
+    assert thawed.state == "error" and "vial 2 is not in stock" in thawed.message
+    tube = check_field(field, matrices["tube"], None, "2026-01-01", vials)
+    assert tube.state == "error" and "QC sample tube" in tube.message
+
+
+@GMP24
+def test_freeze_prints_the_banks_vial_labels(db, cli, tmp_path) -> None:
+    from cellbatch.services.commands import batches, steps
+    from tests.lab import HARVEST_LOTS, PASSWORD, SEED_LOTS, ago, make_lab
+
+    lab = make_lab(db)
+
+    batches.start_expansion(db, lab.tech1, "BANK-9", lot_number="TL-A", sop_id="SOP-EASC-EXP",
+                            at=ago(days=39))  # fmt: skip
+    for p in range(4):
+        steps.seed(db, lab.tech1, "BANK-9", vessel="CS2", vessels=1, cells="3e6 cells",
+                   materials=SEED_LOTS, at=ago(days=38 - p * 7))  # fmt: skip
+        steps.harvest(db, lab.tech1, "BANK-9", total_cells="1.2e8 cells", viability="95 %",
+                      confluence="80 %", materials=HARVEST_LOTS,
+                      at=ago(days=32 - p * 7))  # fmt: skip
+    out = tmp_path / "bank-9-vials.pdf"
+    args = ["--db", db.url, "freeze", "BANK-9", "--vials", "2", "--cells-per-vial", "50e6 cells",
+            "--volume-per-vial", "1.5 mL", "--cryoprotectant", "CRYO-1", "--location",
+            "Tank 1 / Box 1", "--user", "tech1", "--password-stdin"]  # fmt: skip
+    alone = cli(*args, "--labels", input=f"{PASSWORD}\n")
+    assert alone.code == 2 and "--output" in alone.err  # refused before anything is recorded
+    assert batch_view(db, "BANK-9")["vials"] == []
+    done = cli(*args, "--labels", "-o", str(out), input=f"{PASSWORD}\n")
+    assert done.code == 0, done.err
+    assert "2 vials frozen" in done.out and "label(s) of BANK-9 printed" in done.out
+    pages = small_pages(out.read_bytes())
+    vials = [isbt128.parse_scan(m).divisions for _t, [m], _s in pages if "Vial " in _t]
+    assert vials == ["010001", "010002"]
+    assert len(label_history(db, "BANK-9")["labels"]) == len(pages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -204,13 +205,37 @@ def freeze_cmd(
     location: Annotated[str, typer.Option(help="Tank / rack / box.")],
     user: UserOption,
     first_position: Annotated[int, typer.Option(help="Box position of vial 1.")] = 1,
+    labels: Annotated[
+        bool,
+        typer.Option(
+            "--labels", help="Then print the vial and QC sample tube labels (to --output)."
+        ),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="The labels' PDF (with --labels)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the labels' file if it exists.")
+    ] = False,
     at: AtOption = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Cryopreserve the last harvest into vials (the bank)."""
+    """Cryopreserve the last harvest into vials (the bank); --labels -o FILE prints their labels.
+
+    The labels are printed once the freeze is recorded (a second, counted transaction, as
+    ``cellbatch labels BANK -o FILE`` would).
+    """
+    from cellbatch.cli.doc_cmd import output_file, print_bank_labels
+    from cellbatch.domain.errors import InvalidInput
     from cellbatch.services.commands.steps import freeze
 
+    if labels and output is None:
+        raise InvalidInput("--output", "--labels writes the vial labels to a file: give -o FILE")
+    if output is not None and not labels:
+        raise InvalidInput("--labels", "-o FILE is the vial labels' file: give --labels too")
     db = database()
+    out = output_file(db, output, force) if output is not None else None
     actor = login(db, user, password_stdin)
     entry = freeze(
         db,
@@ -225,6 +250,10 @@ def freeze_cmd(
         at=when(at),
     )
     typer.echo(f"E{entry}: {vials} vials frozen for {batch.upper()}")
+    if out is None:
+        typer.echo(f"  print their labels: cellbatch labels {batch.upper()} -o FILE")
+        return
+    print_bank_labels(db, actor, batch, out, output)
 
 
 def thaw_cmd(
@@ -233,7 +262,16 @@ def thaw_cmd(
     cells: Qty,
     viability: Qty,
     user: UserOption,
-    vial: Annotated[list[int] | None, typer.Option("--vial", help="Vial number (repeat).")] = None,
+    vial: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--vial",
+            metavar="VIAL",
+            help="A vial thawed (repeat): its number, its label's Data Matrix as scanned, or "
+            "its label's text typed: the DIN with its check character and the six digits "
+            "after the product code (e.g. 'A9999 26 000001 B 010005').",
+        ),
+    ] = None,
     material: Materials = None,
     at: AtOption = None,
     password_stdin: PasswordStdin = False,

@@ -30,7 +30,7 @@ OutputOption = Annotated[
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")]
 
 
-def _output(db, path: Path, force: bool):
+def output_file(db, path: Path, force: bool):
     """The output file, checked now: before any password is asked or page is drawn."""
     from cellbatch.services.output_files import OutputFile
 
@@ -78,7 +78,7 @@ def labels(
     from cellbatch.services.queries.labels import batch_kind
 
     db = database()
-    out = _output(db, output, force)
+    out = output_file(db, output, force)
     bank = batch_kind(db, batch) == "expansion"
     if vial and not bank:
         from cellbatch.domain.errors import InvalidInput
@@ -100,7 +100,7 @@ def labels(
         return document
 
     if bank:
-        _vial_labels(db, actor, batch, out, output, reprint, reason, vial, approval)
+        print_bank_labels(db, actor, batch, out, output, reprint, reason, vial, approval)
         return
     with out:
         printed = print_labels(
@@ -128,8 +128,10 @@ def labels(
         )
 
 
-def _vial_labels(db, actor, batch, out, output, reprint, reason, vials, approval) -> None:
-    """Print a bank's vial and QC sample labels (the `labels` command on a bank)."""
+def print_bank_labels(
+    db, actor, batch, out, output, reprint=False, reason=None, vials=None, approval=None
+) -> None:
+    """Print a bank's vial and QC sample labels (``labels`` on a bank, ``freeze --labels``)."""
     from cellbatch.documents.vial_labels import render_vials
     from cellbatch.services.commands.vial_labels import print_vial_labels
 
@@ -256,7 +258,7 @@ def record(
     from cellbatch.services.queries.documents import record_data
 
     db = database(read_only=True)
-    out = _output(db, output, force)
+    out = output_file(db, output, force)
     actor = login(db, user, password_stdin)
     data = record_data(db, batch)
     written = write_document(
@@ -283,7 +285,7 @@ def export(
     from cellbatch.services.queries.documents import export_json
 
     db = database(read_only=True)
-    out = _output(db, output, force)
+    out = output_file(db, output, force)
     actor = login(db, user, password_stdin)
     written = write_document(
         db, actor, out, export_json(db, batch), action="export", batch_code=batch,

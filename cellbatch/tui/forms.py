@@ -243,7 +243,7 @@ def check_field(
         if spec.kind == "lot":
             return _check_lot(spec, raw, lots, today)
         if spec.kind == "text" and spec.name == "vial_numbers":
-            numbers = [int(n) for n in raw.replace(",", " ").split()]
+            given, numbers = _vials_given(raw)
             if len(set(numbers)) != len(numbers):
                 return Check("error", "✗ a vial is scanned twice")
             if vials is not None:
@@ -258,13 +258,41 @@ def check_field(
                             f"{vial.get('thawed_for') or 'another batch'})",
                         )
                 where = "; ".join(vials[n]["location"] for n in numbers[:2])
-                return Check("ok", f"✓ vials {', '.join(map(str, numbers))} · {where}", numbers)
-            return Check("ok", "✓ vials " + ", ".join(map(str, numbers)), numbers)
+                return Check("ok", f"✓ vials {', '.join(map(str, numbers))} · {where}", given)
+            return Check("ok", "✓ vials " + ", ".join(map(str, numbers)), given)
         return Check("ok", "✓", raw)
     except InvalidInput as error:
         return Check("error", f"✗ {error.message}")
     except ValueError:
         return Check("error", f"✗ expected numbers separated by commas, got {raw[:20]!r}")
+
+
+def _vials_given(raw: str) -> tuple[list[int | str], list[int]]:
+    """The vials typed or scanned (numbers, or labels read) and their numbers.
+
+    Numbers and scanned labels are separated by spaces or commas (a Data Matrix's own ``=,``
+    excepted); a label typed from its text holds spaces, so it stands alone between
+    semicolons. The thaw checks each label against the bank.
+    """
+    import re
+
+    from cellbatch.services.queries.vial_label_content import parse_vial_scan
+
+    given: list[int | str] = []
+    numbers: list[int] = []
+    for piece in raw.split(";"):
+        typed = " " in piece.strip() and not re.search(r"[=,]", piece)
+        typed = typed and not all(part.isdigit() for part in piece.split())
+        for token in [piece.strip()] if typed else re.split(r"(?<!=),|\s+", piece):
+            if not token:
+                continue
+            if token.isascii() and token.isdigit():
+                given.append(int(token))
+                numbers.append(int(token))
+            else:
+                given.append(token)
+                numbers.append(parse_vial_scan(token, "Vial numbers").number)
+    return given, numbers
 
 
 def _check_lot(

@@ -39,6 +39,7 @@ from cellbatch.services.batch_access import (
 from cellbatch.services.commands.qc import write_result
 from cellbatch.services.queries.site_settings import site_settings_in_force
 from cellbatch.services.queries.sops import sop_of
+from cellbatch.services.queries.vial_label_content import vial_numbers_of
 from cellbatch.services.uniqueness import positions_free
 from cellbatch.services.unit_of_work import UnitOfWork
 
@@ -354,13 +355,20 @@ def thaw(
     vials: int,
     total_cells: str,
     viability: str,
-    vial_numbers: list[int] | None = None,
+    vial_numbers: list[int | str] | None = None,
     materials: list[str] | None = None,
     at: datetime | None = None,
 ) -> int:
-    """Thaw vials of the parent bank (never more than remain, never one twice) and count."""
+    """Thaw vials of the parent bank (never more than remain, never one twice) and count.
+
+    ``vial_numbers`` names the vials by number or by their labels read (scanned or typed);
+    a label of another bank, or one superseded by a reprint, is refused.
+    """
     with UnitOfWork(db, actor) as uow:
         ctx = _begin(uow, actor, code, "thaw", at, "dose")
+        if vial_numbers:
+            bank = uow.session.get(Batch, ctx.batch.parent_batch_id)
+            vial_numbers = vial_numbers_of(uow.session, bank, vial_numbers)
         limit = ctx.sop.dose.max_vials_per_thaw
         if not 1 <= vials <= limit:
             raise InvalidInput(

@@ -12,6 +12,7 @@ bulk, drawn before it was divided into vials.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,9 +21,10 @@ from sqlmodel import Session
 
 from cellbatch import isbt128
 from cellbatch.db.audit_chain import canonical_value, dumps, sha256
-from cellbatch.db.tables import Batch, Donor, LabelEvent, PrintedLabel, TissueLot, Vial
+from cellbatch.db.tables import Batch, Donor, LabelEvent, TissueLot, Vial
 from cellbatch.domain.errors import InvalidInput, RuleViolation
 from cellbatch.domain.sop import QcTest
+from cellbatch.services.queries.labels import label_in_force
 from cellbatch.services.queries.site_settings import SiteSettingsView
 from cellbatch.services.queries.sops import sop_of
 
@@ -215,45 +217,153 @@ def small_label(
     )
 
 
-def vial_of_scan(session: Session, bank: Batch, text: str, field: str = "--vial") -> int:
-    """The number of the vial of ``bank`` whose label was scanned; another bank's is refused."""
+@dataclass(frozen=True)
+class VialScan:
+    """A vial label as read: its Data Matrix scanned, or its text typed from the label."""
+
+    din: isbt128.Din
+    flags: str
+    """The DIN's flags: as scanned, or (typed without printed flags) the check flags."""
+    product: isbt128.ProductCode | None
+    """The product code; None when typed without it."""
+    divisions: str
+    """The six digits of Product Divisions: the bank's place (2) and the vial number (4)."""
+
+    @property
+    def ordinal(self) -> int:
+        """The bank's place among the banks of its donation."""
+        return int(self.divisions[:2])
+
+    @property
+    def number(self) -> int:
+        """The vial's number in its bank."""
+        return int(self.divisions[2:])
+
+
+_TYPED_VIAL = re.compile(
+    r"^(?P<din>.+?)\s+(?:(?P<product>S\d{4}[0-9A-Z]{3})\s+)?(?P<divisions>\d{6})$"
+)
+"""A vial label typed from its text: the DIN line as printed (with the boxed check character),
+optionally the product code, then the six digits printed after it."""
+
+_VIAL_HOW = (
+    "scan the vial label's square symbol, or type the DIN with its check character and the six "
+    "digits after the product code (e.g. A9999 26 000001 B 010005), or give the vial number"
+)
+
+
+def parse_vial_scan(text: str, field: str = "--vial") -> VialScan:
+    """Read a vial label (no database): the Data Matrix, or the DIN and divisions typed."""
+    cleaned = isbt128.clean_scan(text) if isinstance(text, str) else ""
+    typed = _TYPED_VIAL.match(cleaned) if not cleaned.startswith("=") else None
+    if typed:
+        din, flags = isbt128.parse_keyed_entry(typed["din"], field)
+        product = None
+        if typed["product"]:
+            product = isbt128.parse_product_code("=<" + typed["product"], field)
+        return _vial_scan(din, flags, product, typed["divisions"], field)
     try:
         scan = isbt128.parse_scan(text)
     except InvalidInput as exc:
-        raise InvalidInput(field, f"not a vial label: {exc.message}") from None
-    if scan.din is None or scan.product is None or scan.divisions is None:
-        what = "a QC sample tube" if scan.flags == TEST_TUBE_FLAGS else "not a vial label"
+        raise InvalidInput(field, f"not a vial label: {exc.message}; {_VIAL_HOW}") from None
+    if scan.din is None or scan.divisions is None:
+        what = "a QC sample tube's label" if scan.flags == TEST_TUBE_FLAGS else "not a vial label"
         raise InvalidInput(
             field,
-            f"{what}: a vial label's Data Matrix holds the DIN, product code and product "
-            "divisions (scan the square symbol)",
+            f"{what}: a vial label carries the DIN, product code and product divisions; "
+            + _VIAL_HOW,
         )
+    return _vial_scan(scan.din, scan.flags or "", scan.product, scan.divisions, field)
+
+
+def _vial_scan(
+    din: isbt128.Din,
+    flags: str,
+    product: isbt128.ProductCode | None,
+    divisions: str,
+    field: str,
+) -> VialScan:
+    if product is not None and product.division != isbt128.DIVIDED_ELSEWHERE:
+        raise InvalidInput(
+            field,
+            f"product code {product.eye_readable} is not a vial's: a vial's product code ends "
+            f"in {isbt128.DIVIDED_ELSEWHERE} (its number follows in the product divisions)",
+        )
+    if not divisions.isdigit() or int(divisions[:2]) < 1 or int(divisions[2:]) < 1:
+        raise InvalidInput(
+            field,
+            f"product divisions {divisions!r} do not number a vial: two digits for the bank "
+            "and four for the vial, e.g. 010005",
+        )
+    return VialScan(din, flags, product, divisions)
+
+
+def _bank_named(session: Session, din: str, ordinal: int) -> str:
+    """The code of bank ``ordinal`` of the donation ``din``, or how the label names it."""
+    banks = list(
+        session.execute(
+            select(Batch.code)
+            .join(TissueLot, TissueLot.id == Batch.tissue_lot_id)
+            .where(TissueLot.din == din, Batch.kind == "expansion")
+            .order_by(Batch.id)
+        ).scalars()
+    )
+    if 1 <= ordinal <= len(banks):
+        return banks[ordinal - 1]
+    return f"bank {ordinal:02d} of DIN {isbt128.Din.from_code(din).eye_readable}"
+
+
+def vial_of_scan(session: Session, bank: Batch, text: str, field: str = "--vial") -> int:
+    """The number of the vial of ``bank`` whose label was read; anything else is refused.
+
+    Refused: another bank's vial (another DIN, or another bank of the same donation), a vial
+    the bank does not have, a vial whose label was never printed, and a label superseded by a
+    reprint (its flags are not those of the label in force).
+    """
+    scan = parse_vial_scan(text, field)
     lot = session.get(TissueLot, bank.tissue_lot_id)
     ordinal = bank_ordinal(session, bank)
-    other_bank = scan.divisions[:2] != f"{ordinal:02d}"
-    if scan.din.code != lot.din or other_bank or not scan.divisions.isdigit():
-        vial = f"vial {int(scan.divisions[2:])}" if scan.divisions.isdigit() else "a vial"
+    own = isbt128.Din.from_code(lot.din)
+    if scan.din.code != lot.din or scan.ordinal != ordinal:
+        other = _bank_named(session, scan.din.code, scan.ordinal)
         raise RuleViolation(
-            f"{field}: the label scanned is {vial} of another bank (DIN {scan.din.eye_readable}, "
-            f"divisions {scan.divisions}); this dose is made from {bank.code} (DIN "
-            f"{isbt128.Din.from_code(lot.din).eye_readable}, divisions {ordinal:02d}nnnn)"
+            f"{field}: the label read is vial {scan.number} of {other} (DIN "
+            f"{scan.din.eye_readable}, divisions {scan.divisions}), not a vial of {bank.code} "
+            f"(DIN {own.eye_readable}, divisions {ordinal:02d}nnnn): take a vial of {bank.code}"
         )
-    number = int(scan.divisions[2:])
-    printed = session.execute(
-        select(LabelEvent.detail)
-        .join(PrintedLabel, PrintedLabel.print_event_id == LabelEvent.id)
-        .join(Vial, Vial.id == PrintedLabel.vial_id)
-        .where(PrintedLabel.batch_id == bank.id, Vial.number == number)
-    ).scalars()
-    codes = {json.loads(detail).get("product_code") for detail in printed if detail}
-    if not codes:
+    vial = session.execute(
+        select(Vial).where(Vial.batch_id == bank.id, Vial.number == scan.number)
+    ).scalar_one_or_none()
+    if vial is None:
+        raise RuleViolation(f"{field}: {bank.code} has no vial {scan.number}")
+    label = label_in_force(session, bank, kind="vial", vial_id=vial.id)
+    if label is None:
         raise RuleViolation(
-            f"{field}: no label of vial {number} of {bank.code} was printed: its scan cannot be "
-            "checked (print the vial labels, or give the vial number)"
+            f"{field}: no label of vial {scan.number} of {bank.code} in force: its label "
+            "cannot be checked (print the vial labels, or give the vial number)"
         )
-    if scan.product.data_structure() not in codes:
+    if label.flags != scan.flags:
         raise RuleViolation(
-            f"{field}: product code {scan.product.eye_readable} was printed on no label of vial "
-            f"{number} of {bank.code}"
+            f"{field}: the label read on vial {scan.number} of {bank.code} is superseded (flags "
+            f"{scan.flags}; the label in force is L{label.id}, flags {label.flags}): put the "
+            "label in force on the vial and record the old one destroyed"
         )
-    return number
+    detail = session.get(LabelEvent, label.print_event_id).detail
+    printed = json.loads(detail).get("product_code") if detail else None
+    if scan.product is not None and scan.product.data_structure() != printed:
+        raise RuleViolation(
+            f"{field}: product code {scan.product.eye_readable} is not on the label of vial "
+            f"{scan.number} of {bank.code} (L{label.id})"
+        )
+    return scan.number
+
+
+def vial_numbers_of(
+    session: Session, bank: Batch, given: list[int | str], field: str = "--vial"
+) -> list[int]:
+    """Vial numbers of ``bank`` from what was given: numbers, or vial labels read."""
+    numbers = []
+    for item in given:
+        text = str(item).strip()
+        numbers.append(int(text) if text.isdigit() else vial_of_scan(session, bank, text, field))
+    return numbers
