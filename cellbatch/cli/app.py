@@ -10,6 +10,7 @@ import typer
 
 from cellbatch.cli import (
     audit_cmd,
+    backup_cmd,
     batch_cmd,
     clock_cmd,
     demo_cmd,
@@ -76,6 +77,7 @@ hold_cmd.register(app)
 tui_cmd.register(app)
 serve_cmd.register(app)
 clock_cmd.register(app)
+backup_cmd.register(app)
 
 
 # typer >= 0.26 carries its own copy of click and no longer installs click itself, so click's

@@ -1,0 +1,307 @@
+"""Backup and restore of the whole database (GMP-33).
+
+A backup is an online, consistent copy (SQLite's backup API, ``pg_dump`` in an exported
+snapshot) packed with its manifest into one file (:mod:`cellbatch.services.backup_file`).
+Making one is recorded in the audit trail (who, which file, its SHA-256, the trail it
+covers) before the file takes its name. An admin makes it after logging in; the nightly job
+makes it unattended as the service account that owns the database (recorded as the system,
+with that account's name): whoever can read the database file can copy it anyway.
+
+A restore refuses a damaged or mismatched file, writes only into an empty target, and
+before saying done: checks the restored database is what the manifest says, logs the admin
+in against it, records the restore in its trail and runs ``audit verify``. An SQLite
+target takes its name only after all that; a PostgreSQL target that fails is emptied again.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+import cellbatch
+from cellbatch.db.backup import CopyState, pg_clear, pg_dump, pg_restore, sqlite_copy
+from cellbatch.db.database import Database
+from cellbatch.db.engine import normalise_url, sqlite_file
+from cellbatch.db.schema_head import SCHEMA_HEAD
+from cellbatch.db.tables import AuditHead
+from cellbatch.domain.backup_manifest import (
+    DATABASE_PART,
+    BackupManifest,
+    BackupPart,
+    BackupRefused,
+)
+from cellbatch.domain.errors import InvalidInput, PermissionDenied
+from cellbatch.domain.users import Actor, Role
+from cellbatch.services.auth import authenticate
+from cellbatch.services.backup_file import OpenedBackup, file_sha256, read_backup, write_backup
+from cellbatch.services.output_files import OutputFile
+from cellbatch.services.queries.audit import VerifyReport, verify_trail
+from cellbatch.services.unit_of_work import UnitOfWork
+from cellbatch.settings import default_data_dir
+
+PART_WHAT = {
+    "sqlite": "the SQLite database file, copied with SQLite's online backup API",
+    "postgresql": "pg_dump of the database (custom format; restore with pg_restore)",
+}
+
+NOTES = (
+    "Restore with `cellbatch restore FILE --db URL --user ADMIN` into an empty database: it "
+    "checks this manifest and every part, then runs `audit verify` before saying done.",
+    "Check by hand: `tar xf FILE && sha256sum -c SHA256SUMS`.",
+)
+
+
+@dataclass(frozen=True)
+class BackupMade:
+    """A backup written: where, its SHA-256 and size, and the trail it holds."""
+
+    path: Path
+    sha256: str
+    bytes: int
+    manifest: BackupManifest
+
+
+@dataclass(frozen=True)
+class RestoreDone:
+    """A restore finished and verified."""
+
+    target: str
+    manifest: BackupManifest
+    report: VerifyReport
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _unattended_by() -> str:
+    return f"system (OS account {getpass.getuser()}, unattended)"
+
+
+def check_unattended(db: Database) -> None:
+    """Refuse an unattended backup by any OS account but the one that owns the SQLite file.
+
+    On PostgreSQL the server's credentials decide who may read the database at all.
+    """
+    files = db.files()
+    if files and files[0].stat().st_uid != os.geteuid():
+        raise PermissionDenied(
+            f"an unattended backup is made by the account that owns {files[0]} only "
+            "(the service account); anyone else logs in: --user ADMIN"
+        )
+
+
+def make_backup(db: Database, actor: Actor | None, out: OutputFile) -> BackupMade:
+    """Copy ``db`` into the backup file ``out``; ``actor`` None is the unattended job.
+
+    The copy's working files stay in a private folder beside the backup and go when done.
+    """
+    if actor is not None:
+        actor.require(Role.ADMIN, action="make a backup")
+    else:
+        check_unattended(db)
+    part_name = DATABASE_PART[db.backend]
+    with tempfile.TemporaryDirectory(prefix=".cellbatch-backup-", dir=out.folder) as work:
+        copy = Path(work) / part_name
+        state: CopyState = sqlite_copy(db, copy) if db.backend == "sqlite" else pg_dump(db, copy)
+        part = BackupPart(part_name, file_sha256(copy), copy.stat().st_size, PART_WHAT[db.backend])
+        manifest = BackupManifest(
+            cellbatch_version=cellbatch.__version__,
+            backend=db.backend,
+            schema_revision=state.schema_revision,
+            audit_entries=state.audit_seq,
+            audit_head_hash=state.audit_hash,
+            made_at=_now(),
+            made_by=actor.username if actor else _unattended_by(),
+            source=db.display_url,
+            parts=(part,),
+            anchors=None,
+            notes=NOTES,
+        )
+        with out:
+            digest, size = write_backup(out, manifest, {part_name: copy})
+            with UnitOfWork(db, actor) as uow:
+                uow.audit(
+                    "backup",
+                    None,
+                    entity="database",
+                    entity_id="",
+                    new_value=json.dumps(
+                        {
+                            "file": str(out.path.absolute()),
+                            "sha256": digest,
+                            "bytes": size,
+                            "audit_entries": state.audit_seq,
+                            "schema": state.schema_revision,
+                        },
+                        sort_keys=True,
+                    ),
+                    reason=None if actor else _unattended_by(),
+                )
+                uow.commit()
+            out.publish()
+    return BackupMade(out.path, digest, size, manifest)
+
+
+# ---------------------------------------------------------------------- restore
+
+
+def _refuse_mismatch(manifest: BackupManifest, backend: str) -> None:
+    if manifest.backend != backend:
+        raise BackupRefused(
+            f"this backup is of a {manifest.backend} database; the target (--db) is "
+            f"{backend}: restore it into a {manifest.backend} database"
+        )
+    if manifest.schema_revision != SCHEMA_HEAD:
+        raise BackupRefused(
+            f"this backup holds schema {manifest.schema_revision} (cellbatch "
+            f"{manifest.cellbatch_version}); this program works with schema {SCHEMA_HEAD}: "
+            "restore it with the cellbatch version that made it, then upgrade with "
+            "`cellbatch init`"
+        )
+
+
+def _settle(
+    db: Database, opened: OpenedBackup, username: str, password: str
+) -> tuple[Actor, VerifyReport]:
+    """Check, log in, record and verify a freshly restored database."""
+    manifest = opened.manifest
+    with db.session() as session:
+        head = session.execute(select(AuditHead)).scalar_one()
+    if (head.seq, head.hash) != (manifest.audit_entries, manifest.audit_head_hash):
+        raise BackupRefused(
+            f"the restored database's audit trail ends at #{head.seq}, the manifest says "
+            f"#{manifest.audit_entries}: the backup does not match its manifest"
+        )
+    actor = authenticate(db, username, password)
+    actor.require(Role.ADMIN, action="restore a backup")
+    with UnitOfWork(db, actor) as uow:
+        uow.audit(
+            "restore",
+            None,
+            entity="database",
+            entity_id="",
+            new_value=json.dumps(
+                {
+                    "file": str(opened.path.absolute()),
+                    "sha256": opened.sha256,
+                    "made_at": manifest.made_at,
+                    "made_by": manifest.made_by,
+                    "audit_entries": manifest.audit_entries,
+                },
+                sort_keys=True,
+            ),
+            reason="restored from backup",
+        )
+        uow.commit()
+    report = verify_trail(db)
+    if not report.ok:
+        raise BackupRefused(
+            f"the restored records do not pass audit verify: {report.problems[0]}; "
+            "nothing was restored"
+        )
+    return actor, report
+
+
+@contextmanager
+def _opened(path: Path, folder: Path):
+    with tempfile.TemporaryDirectory(prefix=".cellbatch-restore-", dir=folder) as work:
+        yield Path(work), read_backup(path, Path(work))
+
+
+def restore_backup(url: str, path: Path, username: str, password: str) -> RestoreDone:
+    """Restore the backup at ``path`` into the empty database ``url`` and verify it."""
+    url = normalise_url(url)
+    target = sqlite_file(url)
+    if target is not None:
+        return _restore_sqlite(url, target, Path(path), username, password)
+    if url.startswith("sqlite"):
+        raise InvalidInput("--db", "expected a database file or a PostgreSQL URL to restore into")
+    return _restore_postgresql(url, Path(path), username, password)
+
+
+def _restore_sqlite(
+    url: str, target: Path, path: Path, username: str, password: str
+) -> RestoreDone:
+    if os.path.lexists(target):
+        raise InvalidInput(
+            "--db",
+            f"{target} already exists: a restore makes a new database file only; "
+            "name a file that does not exist yet",
+        )
+    folder = target.parent
+    if folder.resolve() == default_data_dir().expanduser().resolve():
+        folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        raise InvalidInput("--db", f"folder {folder} does not exist")
+    with _opened(path, folder) as (work, opened):
+        _refuse_mismatch(opened.manifest, "sqlite")
+        staged = opened.parts[DATABASE_PART["sqlite"]]
+        os.chmod(staged, 0o600)
+        db = Database(f"sqlite:///{staged}", access="write")
+        try:
+            db.ensure_schema()
+            _actor, report = _settle(db, opened, username, password)
+        finally:
+            db.dispose()
+        with sqlite3.connect(staged) as connection:  # everything into the main file
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.close()
+        hidden = folder / f".{target.name}.{secrets.token_hex(6)}.restored"
+        os.link(staged, hidden)
+        try:
+            os.link(hidden, target)  # fails if the name was taken meanwhile
+        except FileExistsError:
+            raise InvalidInput(
+                "--db", f"{target} was created by someone else meanwhile: nothing was restored"
+            ) from None
+        finally:
+            os.unlink(hidden)
+        directory = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        shutil.rmtree(work, ignore_errors=True)
+    return RestoreDone(str(target), opened.manifest, report)
+
+
+def _restore_postgresql(url: str, path: Path, username: str, password: str) -> RestoreDone:
+    db = Database(url, access="create")
+    try:
+        state = db.schema_state()
+        if state.kind != "empty":
+            shown = ", ".join(state.tables[:5]) or "cellbatch's tables"
+            raise InvalidInput(
+                "--db",
+                f"database {db.display_url} is not empty (it holds {shown}): a restore goes "
+                "into an empty database only; create one (createdb) and name it with --db",
+            )
+        with _opened(path, Path(tempfile.gettempdir())) as (_work, opened):
+            _refuse_mismatch(opened.manifest, "postgresql")
+            pg_restore(url, opened.parts[DATABASE_PART["postgresql"]])
+            try:
+                db.dispose()
+                restored = Database(url, access="write")
+                try:
+                    restored.ensure_schema()
+                    _actor, report = _settle(restored, opened, username, password)
+                finally:
+                    restored.dispose()
+            except BaseException:
+                pg_clear(db)
+                raise
+        return RestoreDone(db.display_url, opened.manifest, report)
+    finally:
+        db.dispose()
