@@ -216,6 +216,7 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
             on(day + 6, "09:00"),
         )
     out = run(
+        "vial",
         "freeze",
         "EXP-1",
         "--vials",
@@ -277,6 +278,7 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
         "2",
     )
     run(
+        "vial",
         "thaw",
         "DOSE-1",
         "--vials",

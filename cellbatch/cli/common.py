@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from cellbatch.cli.terminal import json_text
+from cellbatch.cli.values import DateTime
 from cellbatch.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -145,9 +146,8 @@ def table(rows: list[list[str]], headers: list[str]) -> None:
 
 AtOption = Annotated[
     str | None,
-    typer.Option(
+    DateTime(
         "--at",
-        metavar="DATETIME",
         help="When the work was done: YYYY-MM-DD HH:MM in this terminal's local time (or with "
         "Z / +01:00); records show it in UTC. Default: now.",
     ),

@@ -17,7 +17,7 @@ from cellbatch.cli.common import (
 )
 
 label_app = typer.Typer(
-    help="Labels: verify by scanning, record a destroyed label, reconciliation.",
+    help="Labels: print, verify by scanning, record a destroyed label, reconciliation.",
     no_args_is_help=True,
 )
 
@@ -51,7 +51,7 @@ def labels(
         str | None,
         typer.Option(
             "--approver",
-            metavar="QA-USER",
+            metavar="USER-ID",
             help="QA officer who signs the reprint of a released label (their password is "
             "asked after yours; with --password-stdin, on the next line).",
         ),
@@ -194,7 +194,7 @@ def label_scan(
 def label_destroy(
     batch: Annotated[str, typer.Argument(help="Batch code.")],
     label: Annotated[
-        str, typer.Option("--label", metavar="L<N>", help="The label destroyed (e.g. L3).")
+        str, typer.Option("--label", metavar="LABEL-ID", help="The label destroyed (e.g. L3).")
     ],
     reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="How it was destroyed.")],
     user: UserOption,
@@ -297,7 +297,9 @@ def export(
 
 def register(app: typer.Typer) -> None:
     """Add the document commands to the root command."""
-    app.command("labels")(labels)
+    label_app.command("print")(labels)
+    # the name before `label print` (scripts of earlier versions): same command, not listed
+    app.command("labels", hidden=True)(labels)
     app.add_typer(label_app, name="label")
     app.command("record")(record)
     app.command("export")(export)

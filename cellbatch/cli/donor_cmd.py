@@ -17,6 +17,9 @@ from cellbatch.cli.common import (
     table,
     when,
 )
+from cellbatch.cli.values import Date, DateTime, Quantity
+
+DonorArgument = Annotated[str, typer.Argument(metavar="DONOR", help="Donor code.")]
 
 donor_app = typer.Typer(help="Donors, marker tests and eligibility.", no_args_is_help=True)
 lot_app = typer.Typer(help="Tissue lots (donations) and their DIN.", no_args_is_help=True)
@@ -25,9 +28,11 @@ material_app = typer.Typer(help="Material (reagent) lots with expiry.", no_args_
 
 @donor_app.command("add")
 def donor_add(
-    code: Annotated[str, typer.Argument(help="Pseudonymous donor code (never a name).")],
+    code: Annotated[
+        str, typer.Argument(metavar="DONOR", help="Pseudonymous donor code (never a name).")
+    ],
     relationship: Annotated[str, typer.Option(help="To the recipient: mother, unrelated, …")],
-    sex: Annotated[str, typer.Option(help="F or M.")],
+    sex: Annotated[str, typer.Option(metavar="F|M", help="The donor's sex.")],
     birth_year: Annotated[int, typer.Option("--birth-year", help="YYYY.")],
     user: UserOption,
     password_stdin: PasswordStdin = False,
@@ -45,10 +50,10 @@ def donor_add(
 
 @donor_app.command("test")
 def donor_test(
-    code: str,
+    code: DonorArgument,
     marker: Annotated[str, typer.Option(help="Marker, e.g. 'HIV-1/2 Ab'.")],
-    result: Annotated[str, typer.Option(help="negative or reactive.")],
-    sampled: Annotated[str, typer.Option(help="Sample date YYYY-MM-DD.")],
+    result: Annotated[str, typer.Option(metavar="negative|reactive", help="The result.")],
+    sampled: Annotated[str, Date(help="The sample's date.")],
     user: UserOption,
     password_stdin: PasswordStdin = False,
 ) -> None:
@@ -65,8 +70,11 @@ def donor_test(
 
 @donor_app.command("eligibility")
 def donor_eligibility(
-    code: str,
-    status: Annotated[str, typer.Option(help="eligible, ineligible-related or pending.")],
+    code: DonorArgument,
+    status: Annotated[
+        str,
+        typer.Option(metavar="eligible|ineligible-related|pending", help="The determination."),
+    ],
     user: UserOption,
     reason: Annotated[str | None, typer.Option(help="Basis of the determination.")] = None,
     password_stdin: PasswordStdin = False,
@@ -82,7 +90,10 @@ def donor_eligibility(
 
 @donor_app.command("show")
 def donor_show(
-    code: str, user: UserOption, json_out: JsonOption = False, password_stdin: PasswordStdin = False
+    code: DonorArgument,
+    user: UserOption,
+    json_out: JsonOption = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Show a donor with marker results."""
     from cellbatch.services.queries.donors import donor_view
@@ -103,12 +114,28 @@ def donor_show(
 @lot_app.command("receive")
 def lot_receive(
     lot: Annotated[str, typer.Argument(help="Tissue lot number.")],
-    donor: Annotated[str, typer.Option(help="Donor code.")],
-    tissue: Annotated[str, typer.Option(help="bone-marrow or adipose.")],
-    amount: Annotated[str, typer.Option(help="Amount received, e.g. '50 mL' or '120 g'.")],
-    collected: Annotated[str, typer.Option(help="Collection date-time.")],
+    donor: Annotated[str, typer.Option(metavar="DONOR", help="Donor code.")],
+    tissue: Annotated[str, typer.Option(metavar="bone-marrow|adipose", help="What was collected.")],
+    amount: Annotated[
+        str,
+        Quantity(
+            "volume",
+            "mass",
+            help="Amount received: a volume of marrow ('50 mL'), a mass of "
+            "adipose tissue ('120 g').",
+        ),
+    ],
+    collected: Annotated[
+        str,
+        DateTime(
+            help="When the tissue was collected: YYYY-MM-DD HH:MM, local time (or with Z / "
+            "+01:00); at most 7 days before the receipt (--at)."
+        ),
+    ],
     user: UserOption,
-    temperature: Annotated[str | None, typer.Option(help="Receipt temperature.")] = None,
+    temperature: Annotated[
+        str | None, Quantity("temperature", help="Temperature at receipt, e.g. '4 degC'.")
+    ] = None,
     at: AtOption = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
@@ -150,7 +177,7 @@ def material_add(
     lot: Annotated[str, typer.Argument(help="Supplier lot number.")],
     kind: Annotated[str, typer.Option(help="medium, supplement, cryoprotectant, …")],
     name: Annotated[str, typer.Option(help="Material name.")],
-    expires: Annotated[str, typer.Option(help="Expiry date YYYY-MM-DD.")],
+    expires: Annotated[str, Date(help="The lot's expiry date.")],
     user: UserOption,
     password_stdin: PasswordStdin = False,
 ) -> None:

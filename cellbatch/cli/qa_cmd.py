@@ -96,7 +96,7 @@ def deviation_open(
         str | None, typer.Option(help="minor, major or critical (may be set later).")
     ] = None,
     result: Annotated[
-        str | None, typer.Option("--result", metavar="Q<n>", help="The OOS result it covers.")
+        str | None, typer.Option("--result", metavar="RESULT-ID", help="The OOS result it covers.")
     ] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:

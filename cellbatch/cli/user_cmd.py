@@ -21,6 +21,7 @@ from cellbatch.domain.users import ROLE_NAMES
 
 user_app = typer.Typer(help="User accounts (admin).", no_args_is_help=True)
 
+UserIdArgument = Annotated[str, typer.Argument(metavar="USER-ID", help="The account's user ID.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")]
 
 
@@ -138,7 +139,10 @@ def user_list(
 
 @user_app.command("deactivate")
 def user_deactivate(
-    username: str, reason: ReasonOption, user: UserOption, password_stdin: PasswordStdin = False
+    username: UserIdArgument,
+    reason: ReasonOption,
+    user: UserOption,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Deactivate an account (it can no longer log in or sign; it is never deleted)."""
     from cellbatch.services.commands.users import set_active
@@ -151,7 +155,10 @@ def user_deactivate(
 
 @user_app.command("activate")
 def user_activate(
-    username: str, reason: ReasonOption, user: UserOption, password_stdin: PasswordStdin = False
+    username: UserIdArgument,
+    reason: ReasonOption,
+    user: UserOption,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Reactivate a deactivated account."""
     from cellbatch.services.commands.users import set_active
@@ -164,7 +171,10 @@ def user_activate(
 
 @user_app.command("unlock")
 def user_unlock(
-    username: str, reason: ReasonOption, user: UserOption, password_stdin: PasswordStdin = False
+    username: UserIdArgument,
+    reason: ReasonOption,
+    user: UserOption,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Unlock an account locked by failed log-ins."""
     from cellbatch.services.commands.users import unlock
