@@ -58,6 +58,16 @@ def requested_max_clock_skew_seconds() -> float | None:
         return None
 
 
+def archive_dir() -> Path | None:
+    """Where released batches are archived automatically (``CELLBATCH_ARCHIVE_DIR``), if set.
+
+    A deployment setting of the service (docs/deployment.md): each release writes a new
+    folder ``BATCH-TIMESTAMP`` there; nothing is archived automatically when it is not set.
+    """
+    raw = os.environ.get("CELLBATCH_ARCHIVE_DIR", "").strip()
+    return Path(raw).expanduser() if raw else None
+
+
 def ntp_sources() -> tuple[str, ...]:
     """The NTP sources to check the clocks against (``CELLBATCH_NTP_SERVER``), if any.
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cellbatch.cli import (
+    archive_cmd,
     audit_cmd,
     backup_cmd,
     batch_cmd,
@@ -78,6 +79,7 @@ tui_cmd.register(app)
 serve_cmd.register(app)
 clock_cmd.register(app)
 backup_cmd.register(app)
+archive_cmd.register(app)
 
 
 # typer >= 0.26 carries its own copy of click and no longer installs click itself, so click's

@@ -451,8 +451,13 @@ def release_cmd(
     from cellbatch.services.commands.release import decide
 
     password = read_secret(f"Password for {user} (electronic signature)", from_stdin=password_stdin)
-    status = decide(database(), user, batch, decision, reason, password=password)
+    db = database()
+    status = decide(db, user, batch, decision, reason, password=password)
     typer.echo(f"batch {batch.upper()} is now {status}, signed by {user}")
+    if status == "released":
+        from cellbatch.cli.archive_cmd import archive_after_release
+
+        archive_after_release(db, user, batch)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,161 @@
+"""Check a batch archive folder with nothing but Python's standard library (GMP-33).
+
+This file is copied, unchanged, into every archive as ``verify_archive.py``: an inspector
+runs ``python3 verify_archive.py`` inside the folder, decades from now, without cellbatch.
+``cellbatch archive verify DIR`` runs the same code. It checks:
+
+1. every file is listed in ``SHA256SUMS`` with its SHA-256, and nothing else is in the folder
+   (the same check as ``sha256sum -c SHA256SUMS``, plus "no file added");
+2. ``manifest.json`` lists the same files with the same hashes;
+3. each audit entry of the batch (``audit/entries.jsonl``) hashes to its recorded hash, the
+   hash being SHA-256 of the entry's fields as compact JSON with sorted keys;
+4. the chain (``audit/chain.txt``: entry number, previous hash, hash) links without a gap from
+   the batch's first entry to the trail's last entry when archived, holds every entry of the
+   batch, and ends at the hash the manifest names (and, where the manifest names one, at the
+   anchor).
+
+Only the standard library: no import of cellbatch or of any other package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+ENTRY_FIELDS = (
+    "seq",
+    "at",
+    "user_id",
+    "username",
+    "action",
+    "entity",
+    "entity_id",
+    "batch_id",
+    "field",
+    "old_value",
+    "new_value",
+    "reason",
+    "row_hash",
+    "prev_hash",
+)
+"""The fields an audit entry's hash covers, in the program's rule (db/audit_chain.py)."""
+
+SUMS = "SHA256SUMS"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def entry_hash(entry: dict) -> str:
+    """The hash of one audit entry as the program computes it."""
+    content = {name: entry.get(name) for name in ENTRY_FIELDS}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def check_files(folder: Path) -> list[str]:
+    """Problems with the files: changed, missing, added, or not matching the manifest."""
+    problems = []
+    sums = folder / SUMS
+    if not sums.is_file():
+        return [f"{SUMS} is missing"]
+    listed: dict[str, str] = {}
+    for number, line in enumerate(sums.read_text(encoding="utf-8").splitlines(), start=1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64:
+            problems.append(f"{SUMS} line {number} is not 'SHA-256  FILE'")
+            continue
+        listed[name] = digest
+    for name, digest in sorted(listed.items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif _sha256(path) != digest:
+            problems.append(f"{name} was changed (its SHA-256 is not the one in {SUMS})")
+    for name in _files(folder):
+        if name != SUMS and name not in listed:
+            problems.append(f"{name} was added (not in {SUMS})")
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        in_manifest = {f["path"]: f["sha256"] for f in manifest["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        problems.append("manifest.json is missing or damaged")
+        return problems
+    listed_without_manifest = {k: v for k, v in listed.items() if k != "manifest.json"}
+    if in_manifest != listed_without_manifest:
+        problems.append(f"manifest.json and {SUMS} list different files or hashes")
+    return problems
+
+
+def check_chain(folder: Path) -> list[str]:
+    """Problems with the audit entries and their chain up to the archived head."""
+    problems = []
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        head_seq, head_hash = manifest["audit_head"]["seq"], manifest["audit_head"]["hash"]
+        entries = [
+            json.loads(line)
+            for line in (folder / "audit" / "entries.jsonl").read_text("utf-8").splitlines()
+        ]
+        chain = [
+            line.split(" ")
+            for line in (folder / "audit" / "chain.txt").read_text("utf-8").splitlines()
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"the audit files cannot be read ({exc})"]
+    links = {}
+    previous = None
+    for number, parts in enumerate(chain, start=1):
+        if len(parts) != 3 or not parts[0].isdigit():
+            problems.append(f"chain.txt line {number} is not 'NUMBER PREVIOUS-HASH HASH'")
+            return problems
+        seq, prev, this = int(parts[0]), parts[1], parts[2]
+        if previous is not None and (seq != previous[0] + 1 or prev != previous[1]):
+            problems.append(f"the chain breaks at entry #{seq}")
+        links[seq] = (prev, this)
+        previous = (seq, this)
+    if previous is None or previous != (head_seq, head_hash):
+        problems.append("the chain does not end at the audit head the manifest names")
+    for entry in entries:
+        seq = entry.get("seq")
+        if entry_hash(entry) != entry.get("hash"):
+            problems.append(f"audit entry #{seq} does not hash to its recorded hash")
+        if links.get(seq) != (entry.get("prev_hash"), entry.get("hash")):
+            problems.append(f"audit entry #{seq} is not the entry #{seq} of the chain")
+    anchor = manifest.get("anchor")
+    if anchor and links.get(anchor.get("seq"), (None, None))[1] != anchor.get("hash"):
+        problems.append(f"the chain does not pass through the anchor at #{anchor.get('seq')}")
+    return problems
+
+
+def check(folder: Path) -> list[str]:
+    """Every problem found in the archive at ``folder``; empty when it is intact."""
+    folder = Path(folder)
+    return check_files(folder) + check_chain(folder)
+
+
+def main(argv: list[str]) -> int:
+    """``python3 verify_archive.py [FOLDER]``: exit 0 when intact, 1 naming the problems."""
+    folder = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent
+    problems = check(folder)
+    if problems:
+        for problem in problems:
+            print(f"ARCHIVE NOT INTACT: {problem}")
+        return 1
+    print(f"archive intact: {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
