@@ -148,3 +148,23 @@ def test_cellbatch_alone_opens_the_ui_without_loading_the_command_line():
         "print(opened, sorted(m for m in ('typer', 'sqlalchemy', 'alembic') if m in sys.modules))\n"
     )
     assert python(code).strip() == "[None, 'sqlite:///x.db'] []"
+
+
+def test_the_log_in_screen_shows_before_the_database_is_opened(demo_db):
+    """Issue 15: the UI draws its log-in screen first and opens the database in a worker."""
+    import asyncio
+
+    from cellbatch.tui.app import build_app
+
+    async def start() -> tuple[str, bool, bool]:
+        app = build_app(demo_db.url, idle_lock_seconds=3600)
+        async with app.run_test(size=(80, 24)) as pilot:
+            shown = type(app.screen).__name__
+            opened_at_first_paint = app._db is not None
+            for _ in range(50):  # the worker opens it behind the screen
+                await pilot.pause(0.1)
+                if app._db is not None:
+                    break
+            return shown, opened_at_first_paint, app._db is not None
+
+    assert asyncio.run(start()) == ("LoginScreen", False, True)
