@@ -6,12 +6,14 @@ database call runs in a thread worker and comes back as a worker result or error
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from textual import events, work
 from textual.app import App, SystemCommand
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -25,6 +27,15 @@ from cellbatch.tui.errors import describe_error
 if TYPE_CHECKING:
     from cellbatch.domain.users import Actor
     from cellbatch.services.database import Database
+    from cellbatch.tui.screens.lock import LockScreen
+
+
+def idle_text(seconds: int) -> str:
+    """An idle time as people say it: ``15 min``, ``1 min 30 s``, ``45 s``."""
+    minutes, rest = divmod(int(seconds), 60)
+    if not minutes:
+        return f"{rest} s"
+    return f"{minutes} min" + (f" {rest} s" if rest else "")
 
 
 def database_label(url: str) -> str:
@@ -82,6 +93,9 @@ class CellbatchApp(App[None]):
         """When the user last pressed a key or clicked."""
         self._db: Database | None = None
         self._db_lock = threading.Lock()
+        self._lock_screen: LockScreen | None = None
+        self._held_screens: list[tuple[Screen, object]] = []
+        self._held_notes: list[tuple[str, dict[str, object]]] = []
 
     # ------------------------------------------------------------------ database
     def database(self) -> Database:
@@ -147,6 +161,8 @@ class CellbatchApp(App[None]):
         """Start the session of ``actor`` on their home screen."""
         from cellbatch.tui.screens.home import HomeScreen
 
+        if self.locked:  # only the lock screen ends a lock (end_lock)
+            return
         self.actor = actor
         self.last_input = self.clock()
         while len(self.screen_stack) > 2:
@@ -157,11 +173,10 @@ class CellbatchApp(App[None]):
         """End the session and show the log-in screen."""
         from cellbatch.tui.screens.login import LoginScreen
 
-        if self.actor is None:
+        if self.actor is None or self.locked:
             return
         discarded = self.unsaved_entries()
         self.actor = None
-        self.locked = False
         while len(self.screen_stack) > 2:
             await self.pop_screen()
         await self.switch_screen(LoginScreen())
@@ -189,7 +204,7 @@ class CellbatchApp(App[None]):
             return
         idle = (self.clock() - self.last_input).total_seconds()
         if idle >= self.idle_lock_seconds:
-            self.action_lock(reason=f"locked after {self.idle_lock_seconds // 60} min idle")
+            self.action_lock(reason=f"locked after {idle_text(self.idle_lock_seconds)} idle")
 
     def watch_actor(self) -> None:
         """Who is logged in decides which keys the footer offers."""
@@ -200,8 +215,10 @@ class CellbatchApp(App[None]):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Lock and log out only while someone is logged in (the footer hides them otherwise)."""
-        if action in ("lock", "logout") and (self.actor is None or self.locked):
+        """No key of the app works while locked; lock and log out need someone logged in."""
+        if self.locked:
+            return False  # the lock screen's own keys are all that work (and typing)
+        if action in ("lock", "logout") and self.actor is None:
             return False
         return True
 
@@ -211,19 +228,64 @@ class CellbatchApp(App[None]):
 
         if self.actor is None or self.locked:
             return
+        self._lock_screen = LockScreen(self.actor, reason)
         self.locked = True
-        self.push_screen(LockScreen(self.actor, reason), self._unlocked)
+        super().push_screen(self._lock_screen)
 
-    def _unlocked(self, actor: Actor | None) -> None:
-        """Resume the session, or start another user's (discarding unsaved entry)."""
+    def end_lock(self, actor: Actor) -> None:
+        """The lock screen proved ``actor``: resume their session, or start theirs instead.
+
+        The only way the lock comes off: called by the lock screen once the authentication
+        service accepted the user ID and password typed into it.
+        """
+        lock = self._lock_screen
+        if not self.locked or lock is None or self.screen is not lock:
+            return
+        held_screens, held_notes = self._held_screens, self._held_notes
+        self._held_screens, self._held_notes = [], []
+        self._lock_screen = None
         self.locked = False
         self.last_input = self.clock()
-        if actor is None or self.actor is None:
+        super().pop_screen()
+        if self.actor is None or actor.username != self.actor.username:
+            # another user: what the locked session left waiting is not theirs to see
+            self.call_later(self._switch_user, actor)
             return
-        if actor.username == self.actor.username:
-            self.actor = actor
-            return
-        self.call_later(self._switch_user, actor)
+        self.actor = actor
+        for screen, callback in held_screens:
+            self.push_screen(screen, callback)
+        for message, kwargs in held_notes:
+            self.notify(message, **kwargs)
+
+    def refuse_while_locked(self) -> None:
+        """Say on the lock screen that nothing but a log-in works while locked."""
+        if self._lock_screen is not None:
+            self._lock_screen.refused()
+
+    # screens and messages that arrive while locked (a worker finishing behind the lock) wait
+    # for the same user's password; nothing is shown or opened over the lock
+    def push_screen(self, screen, callback=None, wait_for_dismiss=False, *, mode=None):  # noqa: D102
+        if self.locked:
+            from cellbatch.tui.screens.base import AppModal, AppScreen
+
+            if isinstance(screen, AppScreen | AppModal) and not wait_for_dismiss:
+                self._held_screens.append((screen, callback))
+            else:
+                self.refuse_while_locked()
+            return AwaitComplete.nothing()
+        return super().push_screen(screen, callback, wait_for_dismiss, mode=mode)
+
+    def switch_screen(self, screen):  # noqa: D102
+        if self.locked:
+            self.refuse_while_locked()
+            return AwaitComplete.nothing()
+        return super().switch_screen(screen)
+
+    def pop_screen(self):  # noqa: D102
+        if self.locked:
+            self.refuse_while_locked()
+            return AwaitComplete.nothing()
+        return super().pop_screen()
 
     async def _switch_user(self, actor: Actor) -> None:
         """Another user logged in at the lock: the first user's session and entry end."""
@@ -250,7 +312,15 @@ class CellbatchApp(App[None]):
         timeout: float | None = None,
         markup: bool = False,
     ) -> None:
-        """Show a message; always as literal text (it may quote what was typed or stored)."""
+        """Show a message; always as literal text (it may quote what was typed or stored).
+
+        While locked, a message waits for the same user's password (it may name a batch).
+        """
+        if self.locked:
+            self._held_notes.append(
+                (message, {"title": title, "severity": severity, "timeout": timeout})
+            )
+            return
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def show_error(self, error: BaseException) -> None:
@@ -264,8 +334,30 @@ class CellbatchApp(App[None]):
 
     # ------------------------------------------------------------------ palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The main actions in the command palette, besides Textual's own."""
-        yield from super().get_system_commands(screen)
+        """The main actions in the command palette, besides Textual's own; none while locked.
+
+        Every command is wrapped so that, should it run while the screen is locked (a
+        palette opened just before the lock), it does nothing but say so.
+        """
+        if self.locked:
+            return
+        for command in self._palette(screen):
+            yield command._replace(callback=self._unless_locked(command.callback))
+
+    def _unless_locked(self, callback):
+        async def guarded() -> None:
+            if self.locked:
+                self.refuse_while_locked()
+                return
+            outcome = callback()
+            if inspect.isawaitable(outcome):
+                await outcome
+
+        return guarded
+
+    def _palette(self, screen: Screen) -> Iterable[SystemCommand]:
+        # Screenshot is left out: it would write the screen (patient data) to the working folder
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Screenshot")
         if self.actor is None:
             return
         yield SystemCommand("Home", "Your work: batches, windows, lots", self.go_home)
@@ -278,6 +370,9 @@ class CellbatchApp(App[None]):
 
     async def go_home(self) -> None:
         """Back to the home screen."""
+        if self.locked:
+            self.refuse_while_locked()
+            return
         while len(self.screen_stack) > 2:
             await self.pop_screen()
         refresh = getattr(self.screen, "reload", None)

@@ -52,8 +52,14 @@ class LockScreen(AppModal):
         """Enter checks the user ID and password."""
         user = self.query_one("#lock-user", Input).value.strip()
         password = self.query_one("#lock-password", Input)
+        if not user:
+            self.query_one("#lock-user", Input).focus()
+            return
         if event.input.id == "lock-user":
             password.focus()
+            return
+        if not password.value:  # a stray Enter is not a failed log-in
+            self.query_one("#lock-status", Static).update("Type the password, then Enter")
             return
         self.authenticate(user, password.value)
 
@@ -65,8 +71,17 @@ class LockScreen(AppModal):
         return authenticate(self.cb_app.database(), username, password)
 
     def done_unlock(self, actor: Actor) -> None:
-        """Hand the session back (or over)."""
-        self.dismiss(actor)
+        """Hand the session back (or over): the one way the lock comes off."""
+        self.cb_app.end_lock(actor)
+
+    def refused(self) -> None:
+        """Something tried to act behind the lock: say what unlocks it."""
+        if not self.is_mounted:
+            return
+        self.query_one("#lock-status", Static).update(
+            f"✗ locked: only {self.actor.username}'s password, or another user's log-in, "
+            "unlocks the screen"
+        )
 
     def failed_unlock(self, error: BaseException) -> None:
         """Stay locked and say why."""
