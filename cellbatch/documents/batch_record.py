@@ -870,6 +870,7 @@ def _growth_chart(b: dict) -> list:
         )
     width, height = _WIDTH, 70 * mm
     drawing = Drawing(width, height)
+    drawing.initialFontName = REGULAR  # the chart's default font would be Helvetica, unembedded
     plot = LinePlot()
     plot.x, plot.y = 16 * mm, 12 * mm
     plot.width, plot.height = width - 24 * mm, height - 18 * mm
@@ -1188,6 +1189,7 @@ def _build(data: dict, split_rows: bool) -> bytes:
         author=data["facility"]["name"],
         subject="GMP batch record",
         creator="cellbatch",
+        initialFontName=REGULAR,  # not reportlab's Helvetica, which is never embedded
     )
     templates = []
     for name, size in (("portrait", A4), ("landscape", landscape(A4))):

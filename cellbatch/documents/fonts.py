@@ -11,10 +11,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from cellbatch.domain.errors import RuleViolation
 
-__all__ = ["BOLD", "FONT_FILES", "MONO", "MONO_BOLD", "REGULAR", "register_fonts"]
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
+
+__all__ = [
+    "BOLD",
+    "FONT_FILES",
+    "MONO",
+    "MONO_BOLD",
+    "REGULAR",
+    "embedded_canvas",
+    "register_fonts",
+]
 
 REGULAR = "DejaVuSans"
 """Font name of running text."""
@@ -86,3 +98,16 @@ def register_fonts() -> None:
     addMapping(MONO, 0, 1, MONO)
     addMapping(MONO, 1, 1, MONO_BOLD)
     _registered = True
+
+
+def embedded_canvas(buffer: IO[bytes], pagesize: tuple[float, float]) -> Canvas:
+    """A compressed reportlab canvas whose every font is embedded.
+
+    Left to itself, reportlab starts every page in Helvetica, one of the standard PDF fonts
+    that are never embedded: the file then declares a font a reader must supply, which an
+    archival copy must not. Starting in DejaVu Sans leaves no font but the embedded ones.
+    """
+    from reportlab.pdfgen.canvas import Canvas
+
+    register_fonts()
+    return Canvas(buffer, pagesize=pagesize, pageCompression=1, initialFontName=REGULAR)

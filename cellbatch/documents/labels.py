@@ -19,7 +19,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from cellbatch import isbt128
 from cellbatch.documents.barcodes import LinearSpec, datamatrix_size, draw_code128, draw_datamatrix
-from cellbatch.documents.fonts import BOLD, MONO, MONO_BOLD, REGULAR, register_fonts
+from cellbatch.documents.fonts import BOLD, MONO, MONO_BOLD, REGULAR, embedded_canvas
 from cellbatch.domain.errors import InvalidInput, RuleViolation
 from cellbatch.services.queries.label_content import BagLabel
 
@@ -625,10 +625,9 @@ def render(labels: list[BagLabel], template: LabelTemplate | None = None) -> byt
     """Draw one page per label and return the PDF."""
     if not labels:
         raise RuleViolation("no labels to print")
-    register_fonts()
     template = template or load_template()
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=(template.width, template.height), pageCompression=1)
+    canvas = embedded_canvas(buffer, (template.width, template.height))
     first = labels[0]
     canvas.setTitle(f"Bag labels {first.batch}")
     canvas.setAuthor(first.facility_name)

@@ -24,9 +24,10 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.platypus import Flowable, Paragraph, Table
+from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
 from reportlab.platypus.doctemplate import LayoutError
 
+from cellbatch.documents.fonts import REGULAR
 from cellbatch.domain.text import visible
 
 CELL_CHARS = 500
@@ -50,9 +51,13 @@ def breakable_table(
     """A table whose rows break across pages (``split_rows``) when a cell is taller than a page.
 
     Breaking rows costs layout time, so a document is built without it first and only built
-    again with it when a row did not fit (:func:`build_with_rows_breaking_if_needed`).
+    again with it when a row did not fit (:func:`build_with_rows_breaking_if_needed`). Its
+    cells' font is DejaVu Sans: reportlab sets a cell's font even for a paragraph in it, and
+    its default (Helvetica) would be declared in the file without being embedded.
     """
-    return Table(data, colWidths=col_widths, splitInRow=1 if split_rows else 0, **kwargs)
+    table = Table(data, colWidths=col_widths, splitInRow=1 if split_rows else 0, **kwargs)
+    table.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), REGULAR)]))
+    return table
 
 
 def build_with_rows_breaking_if_needed(build: Callable[[bool], bytes]) -> bytes:

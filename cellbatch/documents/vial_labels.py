@@ -16,7 +16,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from cellbatch import isbt128
 from cellbatch.documents.barcodes import datamatrix_size, draw_datamatrix
-from cellbatch.documents.fonts import BOLD, MONO, MONO_BOLD, REGULAR, register_fonts
+from cellbatch.documents.fonts import BOLD, MONO, MONO_BOLD, REGULAR, embedded_canvas
 from cellbatch.domain.errors import InvalidInput, RuleViolation
 from cellbatch.services.queries.vial_label_content import VialLabel
 
@@ -181,10 +181,9 @@ def render_vials(labels: list[VialLabel], template: VialTemplate | None = None) 
     """One small label per page; returns the PDF."""
     if not labels:
         raise RuleViolation("no labels to print")
-    register_fonts()
     template = template or load_vial_template()
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=(template.width, template.height), pageCompression=1)
+    canvas = embedded_canvas(buffer, (template.width, template.height))
     canvas.setTitle(f"Vial labels {labels[0].batch}")
     canvas.setSubject("ISBT 128 cryovial and QC sample labels")
     canvas.setCreator("cellbatch")
