@@ -68,6 +68,16 @@ def archive_dir() -> Path | None:
     return Path(raw).expanduser() if raw else None
 
 
+def nightly_status_file() -> Path | None:
+    """Where the nightly check writes its result and the QA home screen reads it, if set.
+
+    ``CELLBATCH_NIGHTLY_STATUS``, set in a deployment's service environment; without it the
+    home screen shows no nightly line.
+    """
+    raw = os.environ.get("CELLBATCH_NIGHTLY_STATUS", "").strip()
+    return Path(raw).expanduser() if raw else None
+
+
 def ntp_sources() -> tuple[str, ...]:
     """The NTP sources to check the clocks against (``CELLBATCH_NTP_SERVER``), if any.
 

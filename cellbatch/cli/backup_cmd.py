@@ -93,7 +93,42 @@ def restore(
     )
 
 
+def nightly(
+    backup_dir: Annotated[
+        Path,
+        typer.Option("--backup-dir", metavar="DIR", help="Folder for the night's backup file."),
+    ],
+    status: Annotated[
+        Path | None,
+        typer.Option(
+            "--status",
+            metavar="FILE",
+            help="Where the result goes for the QA home screen. "
+            "Default: $CELLBATCH_NIGHTLY_STATUS.",
+        ),
+    ] = None,
+) -> None:
+    """The nightly job: audit verify, then an unattended backup; the result for QA's home.
+
+    Run by the service account's timer (docs/deployment.md). Exit 1 when either part failed.
+    """
+    from cellbatch.services.commands.nightly import run_nightly
+    from cellbatch.settings import nightly_status_file
+
+    status = status or nightly_status_file()
+    if status is None:
+        raise InvalidInput("--status", "expected the status file (or CELLBATCH_NIGHTLY_STATUS)")
+    if not backup_dir.is_dir():
+        raise InvalidInput("--backup-dir", f"{backup_dir} is not a folder")
+    result = run_nightly(STATE.db_url, backup_dir, status)
+    typer.echo(result.audit_message)
+    typer.echo(result.backup_message + (f": {result.backup_file}" if result.backup_file else ""))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the backup commands to the root command."""
     app.command("backup")(backup)
     app.command("restore")(restore)
+    app.command("nightly")(nightly)

@@ -150,6 +150,13 @@ class HomeScreen(AppScreen):
             f"{len(data.deadlines)} windows · {len(data.verifications)} to verify · "
             f"{_count(len(data.deviations), 'open deviation')}"
         )
+        actor = self.cb_app.actor
+        if actor is not None and actor.role.value in ("qa", "admin"):
+            from cellbatch.services.queries.nightly import nightly_line
+
+            line = nightly_line()  # the deployment's nightly audit verify and backup
+            if line is not None:
+                summary += "\n" + line
         self.query_one("#home-summary", Static).update(summary)
         table = self.query_one("#in-process", DataTable)
         table.clear()
