@@ -16,6 +16,8 @@ import pytest
 from cellbatch.db.audit_chain import ENTRY_FIELDS
 from cellbatch.services import archive_verify
 from cellbatch.services.queries.audit import list_entries
+from cellbatch.tui.app import build_app
+from tests.test_tui_workflows import log_in, run_async, settle, text_of
 
 pytestmark = pytest.mark.requirement("GMP-33")
 
@@ -196,3 +198,26 @@ def test_archive_refusals(demo_db, cli, tmp_path) -> None:
 
 def test_the_archive_script_hashes_entries_as_the_program_does() -> None:
     assert archive_verify.ENTRY_FIELDS == ENTRY_FIELDS
+
+
+@run_async
+async def test_release_in_the_terminal_ui_is_archived(demo_db, tmp_path, monkeypatch) -> None:
+    """The same order through the UI's door: released and signed, then archived."""
+    archives = tmp_path / "archives"
+    monkeypatch.setenv("CELLBATCH_ARCHIVE_DIR", str(archives))
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "qa1")
+        await pilot.press(*"EASC-D001", "enter")
+        await settle(app, pilot)
+        await pilot.press("f6")
+        await settle(app, pilot)
+        await pilot.press("f9")
+        await settle(app, pilot)
+        await pilot.press(*"records reviewed", "enter")
+        await pilot.press("enter", *"demo-qa1-pass", "enter")
+        await settle(app, pilot)
+        assert "RELEASED" in text_of(app, "#verdict")
+    made = sorted(archives.iterdir())
+    assert len(made) == 1 and made[0].name.startswith("EASC-D001-")
+    assert archive_verify.check(made[0]) == []

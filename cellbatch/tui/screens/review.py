@@ -336,22 +336,34 @@ class ReviewScreen(AppScreen):
             self.sign_decision(answer)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="decide")
-    def sign_decision(self, answer: SignatureAnswer) -> str:
-        """Record the signed decision (in a thread)."""
+    def sign_decision(self, answer: SignatureAnswer) -> tuple[str, object]:
+        """Record the signed decision, then archive a release (in a thread)."""
+        from cellbatch.documents.archive_files import archive_files
+        from cellbatch.services.commands.archive import archive_released
         from cellbatch.services.commands.release import decide
 
-        return decide(
-            self.cb_app.database(),
-            answer.username,
-            self.code,
-            answer.choice,
-            answer.reason,
-            password=answer.password,
+        db = self.cb_app.database()
+        status = decide(
+            db, answer.username, self.code, answer.choice, answer.reason, password=answer.password
         )
+        # the release is committed: the archive follows and never undoes it
+        archived = archive_released(db, answer.username, self.code, archive_files)
+        return status, archived
 
-    def done_decide(self, status: str) -> None:
-        """Say what the batch is now."""
+    def done_decide(self, outcome: tuple[str, object]) -> None:
+        """Say what the batch is now, and where it was archived (or how to archive it)."""
+        status, archived = outcome
         self.notify(f"✓ {self.code} is now {status.upper()} (signed)")
+        made = getattr(archived, "made", None)
+        if made is not None:
+            self.notify(f"archived to {made.folder}")
+        elif archived is not None:
+            self.notify(
+                f"{self.code} IS RELEASED, but its archive was not made: "
+                f"{archived.problem}. Make it now: {archived.retry}",
+                severity="error",
+                timeout=60,
+            )
         self.reload()
 
     def action_back(self) -> None:
