@@ -31,6 +31,34 @@ def default_database_url() -> str:
     return f"sqlite:///{default_data_dir() / 'cellbatch.db'}"
 
 
+def key_file_path() -> Path:
+    """The site key that seals the audit trail (``CELLBATCH_KEY_FILE``).
+
+    By default ``cellbatch.key`` in the data directory, beside the default database.
+    Made by ``cellbatch init`` (mode 0600); never kept in the database. See
+    docs/trust-model.md for who holds it.
+    """
+    override = os.environ.get("CELLBATCH_KEY_FILE")
+    if override:
+        return Path(override).expanduser()
+    return default_data_dir() / "cellbatch.key"
+
+
+def anchor_log_path() -> Path:
+    """The append-only anchor log (``CELLBATCH_ANCHOR_LOG``).
+
+    By default ``cellbatch.anchors`` in the data directory, beside the default site key,
+    and never moved by ``CELLBATCH_KEY_FILE``: a key file named by a hostile environment
+    is still checked against the anchors made with the real key. Each line fixes the audit
+    trail's head (sequence number, hash, UTC time) outside the database, so that cutting
+    the trail's tail is seen by ``cellbatch audit verify``.
+    """
+    override = os.environ.get("CELLBATCH_ANCHOR_LOG")
+    if override:
+        return Path(override).expanduser()
+    return default_data_dir() / "cellbatch.anchors"
+
+
 def requested_idle_lock_seconds() -> int | None:
     """A terminal's request for a shorter idle lock (``CELLBATCH_IDLE_LOCK_SECONDS``), if any.
 

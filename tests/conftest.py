@@ -35,9 +35,31 @@ def pytest_report_header(config) -> list[str]:
     return [f"cellbatch database backends: {where}"]
 
 
+@pytest.fixture(scope="session")
+def _site_key(tmp_path_factory) -> Path:
+    """One site key for the session's template databases (each test gets a copy)."""
+    from cellbatch.db.audit_chain_key import create_key
+
+    return create_key(tmp_path_factory.mktemp("site-key") / "cellbatch.key").path
+
+
 @pytest.fixture(autouse=True)
-def _isolated_data_dir(tmp_path, monkeypatch):
+def _isolated_data_dir(tmp_path, monkeypatch, _site_key):
+    """Each test's own data directory, and its own copy of the templates' site key.
+
+    The key and the anchor log lie beside ``tmp_path`` (``tmp_path`` stays the test's own).
+    """
     monkeypatch.setenv("CELLBATCH_DATA_DIR", str(tmp_path / "data"))
+    keys = site_key_dir(tmp_path)
+    keys.mkdir(mode=0o700)
+    shutil.copy2(_site_key, keys / "cellbatch.key")
+    monkeypatch.setenv("CELLBATCH_KEY_FILE", str(keys / "cellbatch.key"))
+    monkeypatch.setenv("CELLBATCH_ANCHOR_LOG", str(keys / "cellbatch.anchors"))
+
+
+def site_key_dir(tmp_path: Path) -> Path:
+    """Where a test's site key and anchor log are (see ``_isolated_data_dir``)."""
+    return tmp_path.parent / f"{tmp_path.name}-site-key"
 
 
 def _pg_admin():
@@ -54,12 +76,12 @@ def _pg_url(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def _templates(tmp_path_factory):
+def _templates(tmp_path_factory, _site_key):
     from cellbatch.db.database import Database
 
     templates = {}
     path = tmp_path_factory.mktemp("template") / "template.db"
-    db = Database(f"sqlite:///{path}", access="create")
+    db = Database(f"sqlite:///{path}", access="create", key_file=_site_key)
     db.ensure_schema()
     db.dispose()
     templates["sqlite"] = path
@@ -67,7 +89,7 @@ def _templates(tmp_path_factory):
         name = f"cb_template_{uuid.uuid4().hex[:8]}"
         with _pg_admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        db = Database(_pg_url(name), access="create")
+        db = Database(_pg_url(name), access="create", key_file=_site_key)
         db.ensure_schema()
         db.dispose()
         templates["postgresql"] = name
@@ -94,26 +116,31 @@ def db_url(request, _templates, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def _demo_templates(_templates, tmp_path_factory):
-    """The demo data, loaded once per backend, for tests to clone."""
+def _demo_templates(_templates, tmp_path_factory, _site_key):
+    """The demo data, loaded once per backend, for tests to clone (with its anchor logs)."""
     from cellbatch.db.database import Database
     from cellbatch.services.demo import load_demo
 
     templates = {}
-    path = tmp_path_factory.mktemp("demo-template") / "demo.db"
+    folder = tmp_path_factory.mktemp("demo-template")
+    path = folder / "demo.db"
     shutil.copy(_templates["sqlite"], path)
-    db = Database(f"sqlite:///{path}")
+    anchors = folder / "sqlite.anchors"
+    db = Database(f"sqlite:///{path}", key_file=_site_key, anchor_log=anchors)
     load_demo(db)
     db.dispose()
     templates["sqlite"] = path
+    templates["sqlite.anchors"] = anchors
     if PG_URL:
         name = f"cb_demo_{uuid.uuid4().hex[:8]}"
         with _pg_admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_templates["postgresql"]}"')
-        db = Database(_pg_url(name))
+        anchors = folder / "postgresql.anchors"
+        db = Database(_pg_url(name), key_file=_site_key, anchor_log=anchors)
         load_demo(db)
         db.dispose()
         templates["postgresql"] = name
+        templates["postgresql.anchors"] = anchors
     yield templates
     if PG_URL:
         with _pg_admin() as conn:
@@ -125,6 +152,9 @@ def demo_db(request, _demo_templates, tmp_path):
     """A fresh database holding the demo data (both clinical cases), of each backend."""
     from cellbatch.services.database import open_database
 
+    anchors = _demo_templates[f"{request.param}.anchors"]
+    if anchors.exists():  # the demo's releases were anchored
+        shutil.copy2(anchors, site_key_dir(tmp_path) / "cellbatch.anchors")
     if request.param == "sqlite":
         path = tmp_path / "demo.db"
         shutil.copy(_demo_templates["sqlite"], path)

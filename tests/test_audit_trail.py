@@ -28,7 +28,7 @@ def _sql(db, statement: str, **params) -> None:
 @pytest.mark.requirement("GMP-05")
 @pytest.mark.requirement("GMP-19")
 def test_every_write_is_an_entry_with_user_time_and_values(trail_db):
-    entries = list_entries(trail_db)[1:]  # after the default security policy's entry
+    entries = list_entries(trail_db)[2:]  # after the default policy and the seal
     assert [e.action for e in entries] == ["create", "create", "create"]
     assert entries[0].username == "system"
     assert entries[1].username == "admin" and entries[1].entity == "app_user"
@@ -41,7 +41,7 @@ def test_every_write_is_an_entry_with_user_time_and_values(trail_db):
 def test_intact_trail_verifies(trail_db):
     report = verify_trail(trail_db)
     assert report.ok, report.problems
-    assert report.entries_checked == 4 and report.rows_checked == 4  # 3 users, 1 policy
+    assert report.entries_checked == 5 and report.rows_checked == 5  # 3 users, policy, seal
 
 
 @pytest.mark.requirement("GMP-01")
@@ -60,21 +60,21 @@ def test_role_escalation_behind_the_programs_back_is_detected(trail_db):
 
 @pytest.mark.requirement("GMP-01")
 def test_audit_entry_edited_is_named(trail_db):
-    _sql(trail_db, "UPDATE audit_entry SET username = 'someone' WHERE seq = 2")
+    _sql(trail_db, "UPDATE audit_entry SET username = 'someone' WHERE seq = 3")
     problems = verify_trail(trail_db).problems
-    assert problems[0].startswith("audit entry #2 was edited outside the program")
+    assert problems[0].startswith("audit entry #3 was edited outside the program")
 
 
 @pytest.mark.requirement("GMP-01")
 def test_audit_entry_removed_from_the_middle_is_named(trail_db):
-    _sql(trail_db, "DELETE FROM audit_entry WHERE seq = 2")
+    _sql(trail_db, "DELETE FROM audit_entry WHERE seq = 3")
     problems = verify_trail(trail_db).problems
-    assert problems[0].startswith("audit entry #2 is missing")
+    assert problems[0].startswith("audit entry #3 is missing")
 
 
 @pytest.mark.requirement("GMP-01")
 def test_last_audit_entry_removed_is_detected(trail_db):
-    _sql(trail_db, "DELETE FROM audit_entry WHERE seq = 4")
+    _sql(trail_db, "DELETE FROM audit_entry WHERE seq = 5")
     problems = verify_trail(trail_db).problems
     assert any("end of the audit trail" in p for p in problems)
     assert any("app_user 3 has no audit entry" in p for p in problems)
@@ -100,7 +100,7 @@ def test_row_inserted_behind_the_programs_back_is_named(trail_db):
 def test_row_deleted_behind_the_programs_back_is_named(trail_db):
     _sql(trail_db, "DELETE FROM app_user WHERE username = 'qa1'")
     assert verify_trail(trail_db).problems == [
-        "app_user 3 was removed outside the program (last audit entry #4)"
+        "app_user 3 was removed outside the program (last audit entry #5)"
     ]
 
 
@@ -109,8 +109,8 @@ def test_forged_entry_appended_without_the_chain_is_detected(trail_db):
     _sql(
         trail_db,
         "INSERT INTO audit_entry (seq, at, username, action, entity, entity_id, prev_hash, hash) "
-        "VALUES (5, :t, 'admin', 'create', 'app_user', '9', 'x', 'y')",
+        "VALUES (6, :t, 'admin', 'create', 'app_user', '9', 'x', 'y')",
         t="2026-01-01 00:00:00+00:00",
     )
     problems = verify_trail(trail_db).problems
-    assert problems[0].startswith("audit entry #5 does not follow")
+    assert problems[0].startswith("audit entry #6 does not follow")

@@ -111,6 +111,7 @@ def test_audit_show_json_lists_entries(cli, db_url):
     entries = json.loads(shown.out)
     assert [(e["action"], e["entity"], e["username"]) for e in entries] == [
         ("create", "security_policy", "system"),  # the default policy, with the schema
+        ("seal", "audit_seal", "system"),  # the trail sealed under the site key
         ("create", "app_user", "system"),
     ]
     assert entries[1]["at"].endswith("Z")

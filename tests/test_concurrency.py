@@ -67,7 +67,7 @@ def test_concurrent_writers_serialise_on_the_audit_chain(admin_db):
     assert len(list_materials(admin_db)) == 32
     report = verify_trail(admin_db)
     assert report.ok, report.problems
-    assert report.entries_checked == 3 + 32  # the default policy, the admin, tech1
+    assert report.entries_checked == 4 + 32  # the default policy, the seal, the admin, tech1
 
 
 # ----------------------------------------------------------------------------- races
@@ -78,13 +78,17 @@ GMP32 = pytest.mark.requirement("GMP-32")
 
 
 @pytest.fixture(params=BACKENDS)
-def fresh(request, _templates, _demo_templates, tmp_path):
-    """A factory of fresh databases of one backend: ``fresh("demo")`` or ``fresh("empty")``."""
+def fresh(request, _templates, _demo_templates, tmp_path, monkeypatch):
+    """A factory of fresh databases of one backend: ``fresh("demo")`` or ``fresh("empty")``.
+
+    Each has its own anchor log: clones of one template are one audit trail to the anchors.
+    """
     made: list[str] = []
     counter = iter(range(10_000))
 
     def make(kind: str) -> str:
         n = next(counter)
+        monkeypatch.setenv("CELLBATCH_ANCHOR_LOG", str(tmp_path / f"anchors-{n}"))
         if request.param == "sqlite":
             path = tmp_path / f"{kind}-{n}.db"
             if kind == "demo":
@@ -298,7 +302,7 @@ def test_verify_reports_an_audit_entry_timed_before_the_one_it_follows(admin_db,
     problems = verify_trail(admin_db).problems
     assert len(problems) == 1, problems
     assert re.fullmatch(
-        r"audit entry #4 is timed \S+ \S+ UTC, 35\d\d\.\d{3} s before the entry it follows: "
+        r"audit entry #5 is timed \S+ \S+ UTC, 35\d\d\.\d{3} s before the entry it follows: "
         r"the trail's times must never go back .*",
         problems[0],
     )

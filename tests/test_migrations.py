@@ -83,41 +83,61 @@ def test_uniqueness_migration_upgrades_data_and_refuses_records_that_break_a_rul
 
 @pytest.mark.requirement("GMP-26")
 def test_an_existing_database_gets_the_default_security_policy_audited(empty_db_url):
-    from cellbatch.db.tables import User
     from cellbatch.services.auth import authenticate
     from cellbatch.services.passwords import hash_password
     from cellbatch.services.queries.audit import list_entries, verify_trail
     from cellbatch.services.queries.security_policy import policy_history
-    from cellbatch.services.unit_of_work import UnitOfWork
 
     db = Database(empty_db_url, access="create")
     from alembic import command
 
     with db.engine.begin() as connection:  # the schema before the policy was a record
         command.upgrade(migrate._config(connection), "30841c3e26a3")
-    with UnitOfWork(db, None) as uow:  # an account made by that version, short password
-        uow.add(
-            User(
-                username="admin",
-                full_name="Ada Admin",
-                role="admin",
-                password_hash=hash_password("old-pass", 1024),
-                password_changed_at=uow.now,
-                created_at=uow.now,
-            ),
-            reason="first administrator at set-up",
-        )
-        uow.commit()
+    with db.engine.begin() as connection:  # an account made by that version, short password
+        _legacy_user(connection, hash_password("old-pass", 1024))
     assert db.ensure_schema(upgrade=True) == "upgraded"
     [version] = policy_history(db)
     assert (version.version, version.username, version.policy.min_password_length) == (1, None, 12)
-    last = list_entries(db)[-1]
-    assert (last.seq, last.username, last.entity, last.action) == (
+    policy, seal = list_entries(db)[-2:]
+    assert (policy.seq, policy.username, policy.entity, policy.action) == (
         2,
         "system",
         "security_policy",
         "create",
     )
+    assert (seal.seq, seal.entity, seal.action) == (3, "audit_seal", "seal")  # then sealed
     assert verify_trail(db).ok
     assert authenticate(db, "admin", "old-pass").username == "admin"  # set before: still valid
     db.dispose()
+
+
+def _legacy_user(connection, password_hash: str) -> None:
+    """An admin account and its (unkeyed) audit entry, as a program before the policy wrote it."""
+    import warnings
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from cellbatch.db.migration_audit import audit_created_row
+
+    now = datetime.now(UTC)
+    with warnings.catch_warnings():  # SQLite cannot reflect the expression index
+        warnings.simplefilter("ignore")
+        table = sa.Table("app_user", sa.MetaData(), autoload_with=connection)
+    row_id = connection.execute(
+        sa.insert(table)
+        .values(
+            username="admin",
+            full_name="Ada Admin",
+            role="admin",
+            password_hash=password_hash,
+            active=True,
+            must_change_password=False,
+            failed_attempts=0,
+            locked=False,
+            password_changed_at=now,
+            created_at=now,
+        )
+        .returning(table.c.id)
+    ).scalar_one()
+    audit_created_row(connection, table, row_id, at=now, reason="first administrator at set-up")

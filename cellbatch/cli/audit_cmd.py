@@ -1,4 +1,4 @@
-"""Commands: audit verify, audit show."""
+"""Commands: audit verify, audit anchor, audit show."""
 
 from __future__ import annotations
 
@@ -16,36 +16,82 @@ from cellbatch.cli.common import (
     reader,
     table,
 )
+from cellbatch.domain.errors import CellbatchError
 
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit chain and every audited record; exit 1 naming the first break.
+def audit_verify(
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="Only the entries since the last verified anchor, and every anchor.",
+        ),
+    ] = False,
+) -> None:
+    """Prove the audit trail under the site key; exit 1 naming the first break.
+
+    The full check proves every entry's seal and link, every anchor in the anchor log and
+    every audited record; --incremental proves the entries since the last anchor a verify
+    proved, and every anchor. A proved trail is anchored (``verified``) for the next one.
 
     No log-in: it shows no record's content, only whether the trail holds and where it
     breaks, and it runs unattended (a nightly job of the service account that holds the
     database and the site key); reading the database at all needs that account's access.
     """
+    from cellbatch.services.audit_anchor import verified_anchor, write_anchor
     from cellbatch.services.database import DatabaseDamaged
     from cellbatch.services.queries.audit import verify_trail
 
     try:
-        report = verify_trail(database(read_only=True))
+        db = database(read_only=True)
+        report = verify_trail(db, incremental=incremental)
     except DatabaseDamaged as exc:  # so damaged that it does not even open
         typer.echo(f"AUDIT TRAIL BROKEN: {exc}", err=True)
         raise typer.Exit(1) from None
+    speed = (
+        f"{report.entries_checked} entries in {report.seconds:.2f} s "
+        f"({report.entries_per_second:,.0f} entries/s)"
+    )
     if report.ok:
-        typer.echo(
-            f"audit trail intact: {report.entries_checked} entries, "
-            f"{report.rows_checked} records checked"
+        what = (
+            f"since anchored entry #{report.start_seq}, {report.anchors_checked} anchors"
+            if report.incremental and report.start_seq
+            else f"{report.rows_checked} records, {report.anchors_checked} anchors"
         )
+        typer.echo(f"audit trail intact: {speed}; {what} checked")
+        for note in report.notes:
+            typer.echo(f"note: {note}")
+        if report.head_seq and report.head_seq != report.start_seq:
+            anchor = verified_anchor(db, report.chain_id, report.head_seq, report.head_hash)
+            try:
+                write_anchor(db, "verified", anchor)
+                typer.echo(f"anchored {anchor.shown} in {db.anchor_log}")
+            except CellbatchError as exc:
+                typer.echo(f"warning: the proved head was not anchored: {exc}", err=True)
         return
     typer.echo(f"AUDIT TRAIL BROKEN: {report.problems[0]}", err=True)
     for problem in report.problems[1:]:
         typer.echo(f"  also: {problem}", err=True)
+    typer.echo(f"({speed})", err=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def audit_anchor() -> None:
+    """Write the audit trail's head (number, hash, UTC time) to the anchor log.
+
+    The anchor log lies outside the database (beside the site key, CELLBATCH_ANCHOR_LOG):
+    once anchored, no entry up to the head can be removed without `audit verify` naming
+    the anchor. Copy the log off the host regularly (docs/trust-model.md).
+    """
+    from cellbatch.services.audit_anchor import write_anchor
+
+    db = database(read_only=True)
+    anchor = write_anchor(db, "anchor")
+    typer.echo(f"anchored {anchor.shown} in {db.anchor_log}")
 
 
 @audit_app.command("show")

@@ -56,6 +56,7 @@ def init(
             raise InvalidInput("--name", "is the first admin's name: give it with --admin USER-ID")
         db, done = init_database(_db_url())
         typer.echo(f"database {db.display_url}: schema {done}")
+        _tell_key(db)
         return
     admin = user_id(admin, "--admin")
     if name is None or not name.strip():
@@ -72,8 +73,22 @@ def init(
             raise InvalidInput("password", "the two passwords differ; nothing was created")
     db, done = init_database(_db_url())
     typer.echo(f"database {db.display_url}: schema {done}")
+    _tell_key(db)
     view = create_first_admin(db, admin, full_name, password)
     typer.echo(f"created admin {view.username} ({view.full_name})")
+
+
+def _tell_key(db) -> None:
+    """Say where the site key is, and when it was just made, that it must be kept safe."""
+    key = db.site_key()
+    if db.key_created:
+        typer.echo(
+            f"site key made: {key.path} (fingerprint {key.short}); keep a copy in a safe "
+            "place: without it the audit trail can be neither written nor verified"
+        )
+    else:
+        typer.echo(f"site key: {key.path} (fingerprint {key.short})")
+    typer.echo(f"anchor log: {db.anchor_log}")
 
 
 def _db_url() -> str | None:

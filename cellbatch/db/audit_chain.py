@@ -3,11 +3,18 @@
 A row's canonical content is a JSON object of its columns, sorted by name, with times
 as ISO 8601 UTC and floats in ``repr`` form, so SQLite and PostgreSQL give the same bytes
 for the same record.
+
+Each audit entry is sealed by an HMAC-SHA256 under the site key (:func:`entry_mac`) over
+its fields and the previous entry's seal, so the trail is a keyed chain: without the key
+nobody can make a link that verifies. Trails written before the key existed used a plain
+SHA-256 (:func:`legacy_entry_hash`); the sealing migration checks them with it and seals
+them under the key (docs/trust-model.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, date, datetime
 from typing import Any
@@ -86,6 +93,30 @@ ENTRY_FIELDS = (
 """The audit-entry columns its own hash covers (everything but the hash)."""
 
 
-def entry_hash(values: dict[str, Any]) -> str:
-    """Hash of an audit entry's canonical content, including the previous entry's hash."""
+def legacy_entry_hash(values: dict[str, Any]) -> str:
+    """The unkeyed SHA-256 of an entry, as trails were chained before the site key.
+
+    Anyone can recompute it: only the sealing migration still reads it.
+    """
     return sha256(dumps({name: canonical_value(values.get(name)) for name in ENTRY_FIELDS}))
+
+
+MAC_PREFIX = "cellbatch audit entry v2\n"
+"""What every sealed message starts with: a keyed seal is never valid as anything else."""
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def entry_message(fields: list[Any]) -> bytes:
+    """The bytes an entry's seal covers: its canonical fields in ``ENTRY_FIELDS`` order."""
+    return (MAC_PREFIX + _ENCODER.encode(fields)).encode("utf-8")
+
+
+def mac(secret: bytes, message: bytes) -> str:
+    """Hex HMAC-SHA256 of ``message`` under ``secret``."""
+    return hmac.digest(secret, message, "sha256").hex()
+
+
+def entry_mac(secret: bytes, values: dict[str, Any]) -> str:
+    """The seal of an audit entry under the site key, covering the previous entry's seal."""
+    return mac(secret, entry_message([canonical_value(values.get(n)) for n in ENTRY_FIELDS]))

@@ -15,6 +15,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from cellbatch.db import locks, migrate
+from cellbatch.db.audit_chain_key import (
+    SiteKey,
+    SiteKeyProblem,
+    load_key,
+    load_or_create_key,
+)
 from cellbatch.db.engine import (
     WRITE_OPTION,
     Access,
@@ -32,6 +38,7 @@ from cellbatch.db.failures import (
 from cellbatch.db.locks import LOCK_TIMEOUT_S
 from cellbatch.db.schema_head import SCHEMA_HEAD
 from cellbatch.domain.errors import InvalidInput
+from cellbatch.settings import anchor_log_path, key_file_path
 
 __all__ = ["Database", "DatabaseUnavailable", "SchemaState", "server_now"]
 
@@ -60,14 +67,28 @@ class Database:
     ``read`` opens an SQLite file read-only (its writes, such as a failed log-in or the
     record of a print, go through a separate connection that may be refused); ``write``
     opens an existing database only; ``create`` may make a new one. ``lock_timeout``
-    (seconds) is how long a write waits for the one before it.
+    (seconds) is how long a write waits for the one before it. ``key_file`` and
+    ``anchor_log`` are the site key and the anchor log (the configuration's by default,
+    see :mod:`cellbatch.settings`).
     """
 
     def __init__(
-        self, url: str, *, access: Access = "write", lock_timeout: float = LOCK_TIMEOUT_S
+        self,
+        url: str,
+        *,
+        access: Access = "write",
+        lock_timeout: float = LOCK_TIMEOUT_S,
+        key_file: Path | None = None,
+        anchor_log: Path | None = None,
     ) -> None:
         self.url = normalise_url(url)
         self.access: Access = access
+        self.key_file = Path(key_file) if key_file is not None else key_file_path()
+        self.anchor_log = Path(anchor_log) if anchor_log is not None else anchor_log_path()
+        self.key_created = False
+        """Whether opening this database made its site key (``cellbatch init``, first time)."""
+        self._key: SiteKey | None = None
+        self._chain_id: str | None = None
         self.engine: Engine
         self._sqlite: SqliteFile | None
         self.engine, self._sqlite = open_engine(self.url, access, lock_timeout=lock_timeout)
@@ -93,12 +114,47 @@ class Database:
     def files(self) -> tuple[Path, ...]:
         """The files the records are kept in: never overwritten by a document.
 
-        For SQLite, the database file and its journal companions; a server keeps its own.
+        The site key and the anchor log; for SQLite, also the database file and its journal
+        companions (a server keeps its own).
         """
+        kept = (self.key_file, self.anchor_log)
         if self._sqlite is None:
-            return ()
+            return kept
         path = self._sqlite.path
-        return (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal")))
+        ends = ("-wal", "-shm", "-journal")
+        return (path, *(path.with_name(path.name + end) for end in ends), *kept)
+
+    def site_key(self) -> SiteKey:
+        """The site key, checked to be the one this database's audit trail is sealed under.
+
+        Read once per opened database. SiteKeyProblem when the key file is missing or
+        unsafe, or when its fingerprint is not the one the database records: then nothing
+        may be written (each entry would break the chain) nor verified.
+        """
+        if self._key is not None:
+            return self._key
+        key = load_key(self.key_file)
+        try:
+            with self.engine.connect() as connection:
+                sealed = connection.execute(
+                    text("SELECT key_fingerprint FROM audit_seal WHERE id = 1")
+                ).scalar()
+        except DBAPIError as exc:
+            raise database_problem(exc) from exc
+        if sealed is None:
+            raise SchemaMismatch(
+                f"database {self.display_url} records no site key (its audit_seal row is "
+                "missing): its audit trail cannot be trusted; restore the last verified backup"
+            )
+        if sealed != key.fingerprint:
+            raise SiteKeyProblem(
+                f"site key {key.path} (fingerprint {key.short}) is not the key of database "
+                f"{self.display_url}, whose audit trail is sealed under key {sealed[:16]}: "
+                "nothing was read or written. Use this database's own key file "
+                "(CELLBATCH_KEY_FILE); see docs/trust-model.md"
+            )
+        self._key = key
+        return key
 
     def session(self) -> Session:
         """A new session for reading; objects stay readable after commit."""
@@ -224,8 +280,9 @@ class Database:
             )
         if state.kind == "older" and not upgrade:
             raise self._needs_upgrade(state.revision, head)
+        key = self._key_for_migration(state)
         try:  # under the migration lock: another terminal may be doing it right now
-            before = migrate.upgrade(self.url, from_empty_only=not upgrade)
+            before = migrate.upgrade(self.url, from_empty_only=not upgrade, site_key=key)
         except DBAPIError as exc:
             raise database_problem(exc) from exc
         self.engine.dispose()  # connections opened before saw the file before (its journal mode)
@@ -236,6 +293,16 @@ class Database:
         if not upgrade:
             raise self._needs_upgrade(before, head)
         return "upgraded"
+
+    def _key_for_migration(self, state: SchemaState) -> SiteKey:
+        """The key migrations seal audit entries with: made now for a database not yet sealed.
+
+        A database already sealed must come with its own key: a new one is never made for it.
+        """
+        if "audit_seal" in state.tables:
+            return load_key(self.key_file)
+        key, self.key_created = load_or_create_key(self.key_file)
+        return key
 
     def _needs_upgrade(self, current: str | None, head: str) -> SchemaMismatch:
         return SchemaMismatch(
@@ -256,10 +323,20 @@ class _Snapshot(Database):
     def __init__(self, parent: Database, connection: Connection) -> None:  # noqa: D107
         self.url = parent.url
         self.access = "read"
+        self.key_file = parent.key_file
+        self.anchor_log = parent.anchor_log
+        self.key_created = False
+        self._key = parent._key
+        self._chain_id = parent._chain_id
         self.engine = parent.engine
         self._sqlite = parent._sqlite
         self._write_engine = None
         self._connection = connection
+
+    @property
+    def connection(self) -> Connection:
+        """The snapshot's connection, inside its read transaction (for streamed reads)."""
+        return self._connection
 
     def session(self) -> Session:
         """A session inside the snapshot's transaction (closing it leaves the transaction)."""

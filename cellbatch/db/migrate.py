@@ -10,7 +10,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from cellbatch.db import locks
+from cellbatch.db.audit_chain_key import SiteKey
 from cellbatch.db.engine import WRITE_OPTION, make_engine
+from cellbatch.db.migration_audit import SITE_KEY_INFO
 from cellbatch.db.schema_head import SCHEMA_HEAD
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -93,12 +95,15 @@ def _use_wal(dbapi_connection, attempts: int = 600) -> None:
     dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
 
-def upgrade(url: str, *, from_empty_only: bool = False) -> str | None:
+def upgrade(
+    url: str, *, from_empty_only: bool = False, site_key: SiteKey | None = None
+) -> str | None:
     """Bring the schema of the database at ``url`` to the head revision, under the migration lock.
 
     Two terminals that start on an empty (or old) database at once take turns: the second
     finds the work done. Returns the revision found once the lock was held (None: empty);
-    with ``from_empty_only`` an existing schema is left as it is.
+    with ``from_empty_only`` an existing schema is left as it is. ``site_key`` seals the
+    audit entries migrations write (it is handed to them on the connection, never stored).
     """
     from alembic import command
 
@@ -109,6 +114,8 @@ def upgrade(url: str, *, from_empty_only: bool = False) -> str | None:
                 _use_wal(connection.connection.dbapi_connection)
         with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
             locks.hold(connection, locks.MIGRATION_LOCK)
+            if site_key is not None:
+                connection.info[SITE_KEY_INFO] = site_key
             before = _revision(connection)
             if before != head_revision() and (before is None or not from_empty_only):
                 command.upgrade(_config(connection), "head")
@@ -117,11 +124,13 @@ def upgrade(url: str, *, from_empty_only: bool = False) -> str | None:
         engine.dispose()
 
 
-def downgrade(engine: Engine, revision: str) -> None:
+def downgrade(engine: Engine, revision: str, *, site_key: SiteKey | None = None) -> None:
     """Take the schema back to ``revision`` (developer and test tool)."""
     from alembic import command
 
     with engine.begin() as connection:
+        if site_key is not None:
+            connection.info[SITE_KEY_INFO] = site_key
         command.downgrade(_config(connection), revision)
 
 

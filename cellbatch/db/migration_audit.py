@@ -1,8 +1,12 @@
 """Audit entries written by a schema migration, for the records a migration itself creates.
 
 A migration runs below the services, on Alembic's connection, so it cannot use
-``UnitOfWork``; this appends the same hash-chained entry that ``UnitOfWork.add`` would,
+``UnitOfWork``; this appends the same chained entry that ``UnitOfWork.add`` would,
 attributed to the system, so that ``audit verify`` vouches for the migrated record too.
+
+Once the trail is sealed (the ``audit_seal`` migration), entries are sealed under the site
+key, which migrations find on their connection (:func:`migration_key`); before it, a
+migration extends the unkeyed chain that the sealing migration then checks and seals.
 """
 
 from __future__ import annotations
@@ -14,7 +18,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from cellbatch.db.audit_chain import canonical_value, dumps, entry_hash, sha256
+from cellbatch.db.audit_chain import (
+    canonical_value,
+    dumps,
+    entry_mac,
+    legacy_entry_hash,
+    sha256,
+)
+from cellbatch.db.audit_chain_key import SiteKey, load_key
+from cellbatch.settings import key_file_path
 
 SYSTEM_USER = "system"
 """The name a migration's audit entries carry (no person acted)."""
@@ -27,6 +39,56 @@ def migration_now(connection: Connection) -> datetime:
     return datetime.now(UTC)
 
 
+SITE_KEY_INFO = "cellbatch_site_key"
+"""Where ``migrate.upgrade`` leaves the site key on the connection (``Connection.info``)."""
+
+
+def migration_key(connection: Connection) -> SiteKey:
+    """The site key for this migration run.
+
+    ``cellbatch init`` makes or reads the key before any migration runs and hands it over
+    on the connection; a migration run any other way reads the configured key file
+    (``CELLBATCH_KEY_FILE``) and stops, changing nothing, if there is none.
+    """
+    key = connection.info.get(SITE_KEY_INFO)
+    if key is None:
+        key = load_key(key_file_path())
+        connection.info[SITE_KEY_INFO] = key
+    return key
+
+
+def is_sealed(connection: Connection) -> bool:
+    """Whether this database's audit trail is already sealed under a site key."""
+    if not sa.inspect(connection).has_table("audit_seal"):
+        return False
+    return connection.execute(sa.text("SELECT count(*) FROM audit_seal")).scalar() > 0
+
+
+def chain_hash(connection: Connection, values: dict[str, Any]) -> str:
+    """The hash the next entry must carry: keyed once the trail is sealed, unkeyed before."""
+    if is_sealed(connection):
+        return entry_mac(migration_key(connection).secret, values)
+    return legacy_entry_hash(values)
+
+
+def append_entry(connection: Connection, values: dict[str, Any]) -> dict[str, Any]:
+    """Append one entry (``values`` without seq, prev_hash and hash) and move the head."""
+    head = connection.execute(sa.text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+    values = {"seq": head.seq + 1, **values, "prev_hash": head.hash}
+    values["hash"] = chain_hash(connection, values)
+    entries = sa.table(
+        "audit_entry",
+        *(sa.column(name) for name in values if name != "at"),
+        sa.column("at", UTCDateTime()),
+    )
+    connection.execute(sa.insert(entries).values(**values))
+    connection.execute(
+        sa.text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
+        {"seq": values["seq"], "hash": values["hash"]},
+    )
+    return values
+
+
 def audit_created_row(
     connection: Connection, table: sa.Table, row_id: int, *, at: datetime, reason: str
 ) -> None:
@@ -37,9 +99,7 @@ def audit_created_row(
     """
     row = connection.execute(sa.select(table).where(table.c.id == row_id)).mappings().one()
     content = {name: canonical_value(value) for name, value in row.items()}
-    head = connection.execute(sa.text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
     values: dict[str, Any] = {
-        "seq": head.seq + 1,
         "at": at,
         "user_id": None,
         "username": SYSTEM_USER,
@@ -52,16 +112,5 @@ def audit_created_row(
         "new_value": dumps(content),
         "reason": reason,
         "row_hash": sha256(dumps(content)),
-        "prev_hash": head.hash,
     }
-    values["hash"] = entry_hash(values)
-    entries = sa.table(
-        "audit_entry",
-        *(sa.column(name) for name in values if name != "at"),
-        sa.column("at", UTCDateTime()),
-    )
-    connection.execute(sa.insert(entries).values(**values))
-    connection.execute(
-        sa.text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
-        {"seq": values["seq"], "hash": values["hash"]},
-    )
+    append_entry(connection, values)

@@ -517,10 +517,30 @@ class AuditHead(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
+class AuditSeal(SQLModel, table=True):
+    """Which site key seals this database's audit trail (its fingerprint, never the key).
+
+    One row, written once when the trail is sealed (docs/trust-model.md). ``chain_id`` names
+    this trail in the anchor log, which may hold the anchors of several databases.
+    """
+
+    __tablename__ = "audit_seal"
+
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    chain_id: str = Field(max_length=32)
+    key_fingerprint: str = Field(max_length=64)
+    sealed_at: datetime
+    entries_sealed: int
+    """How many entries the trail had when it was sealed (checked with the unkeyed hash)."""
+    legacy_head_hash: str = Field(max_length=64)
+    """The unkeyed hash of the last of those entries, as it was before sealing."""
+
+
 AUDITED_TABLES: dict[str, type[SQLModel]] = {
     model.__tablename__: model  # type: ignore[misc]
     for model in (
         User,
+        AuditSeal,
         SopVersion,
         SopApproval,
         SopAuthorship,

@@ -822,7 +822,12 @@ def _signatures(b: dict) -> list:
             s.get("full_name"),
             s.get("username"),
             _when(s.get("signed_at")),
-            s.get("meaning"),
+            s.get("meaning")
+            + (
+                f" (audit anchor {s['audit_entry']})"
+                if s.get("meaning") in ("released", "rejected") and s.get("audit_entry")
+                else ""
+            ),
             ("valid" if s.get("valid") else f"NOT VALID: {s.get('reason_invalid')}")
             + (" (superseded)" if s.get("superseded") else ""),
         ]
@@ -1156,7 +1161,10 @@ class _NumberedCanvas(Canvas):
         self.line(_MARGIN, height - 11.5 * mm, width - _MARGIN, height - 11.5 * mm)
         self.line(_MARGIN, 11.5 * mm, width - _MARGIN, 11.5 * mm)
         self.setFont(REGULAR, 7)
-        self.drawString(_MARGIN, 8 * mm, f"Batch {code} · printed {_when(data['generated_at'])}")
+        printed = f"Batch {code} · printed {_when(data['generated_at'])}"
+        if anchor := data.get("audit_anchor"):  # the audit trail's head it was built from
+            printed += f" · audit anchor #{anchor['seq']} {anchor['hash'][:16]}"
+        self.drawString(_MARGIN, 8 * mm, printed)
         self.setFont(BOLD, 7)
         self.drawRightString(width - _MARGIN, 8 * mm, f"Page {number} of {total}")
         if data["facility"].get("example"):

@@ -46,9 +46,13 @@ def init_database(url: str | None = None) -> tuple[Database, str]:
 
     Returns the database and what was done. A foreign database, one made by a newer
     program and one whose schema version was removed are refused and left as they are.
+    The site key is made first for a database not yet sealed under one
+    (``Database.key_created``); a sealed database must come with its own key.
     """
     db = Database(url or default_database_url(), access="create")
-    return db, db.ensure_schema(upgrade=True)
+    done = db.ensure_schema(upgrade=True)
+    db.site_key()  # the database's own key, or a message saying what is wrong with it
+    return db, done
 
 
 def explain_failure(error: BaseException) -> CellbatchError | None:

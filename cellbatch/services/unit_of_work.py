@@ -22,7 +22,7 @@ from cellbatch.db.audit_chain import (
     REDACTED_FIELDS,
     canonical_value,
     dumps,
-    entry_hash,
+    entry_mac,
     public_content,
     row_hash,
 )
@@ -63,8 +63,11 @@ class UnitOfWork:
         self.time_source: TimeSource
         """The clock ``now`` was read from and the comparisons that vouched for it."""
         self._committed = False
+        self.last_entry: AuditEntry | None = None
+        """The last audit entry this unit of work appended (what a release anchors)."""
 
     def __enter__(self) -> UnitOfWork:
+        self._secret = self.db.site_key().secret  # no key, or not this database's: no write
         ntp = checked_ntp()  # before the lock: an NTP answer must not hold up other writers
         try:
             self.session = self.db.write_session()  # the write lock first ...
@@ -169,7 +172,7 @@ class UnitOfWork:
         reason: str | None = None,
         batch_id: int | None = None,
     ) -> AuditEntry:
-        """Append one hash-chained entry; ``row`` (if any) is vouched for by its hash."""
+        """Append one sealed, chained entry; ``row`` (if any) is vouched for by its hash."""
         head = self.session.execute(
             select(AuditHead).where(AuditHead.id == 1).with_for_update()
         ).scalar_one()
@@ -192,11 +195,12 @@ class UnitOfWork:
             "row_hash": row_hash(row) if row is not None else None,
             "prev_hash": head.hash,
         }
-        values["hash"] = entry_hash(values)
+        values["hash"] = entry_mac(self._secret, values)
         entry = AuditEntry(**values)
         self.session.add(entry)
         head.seq = entry.seq
         head.hash = entry.hash
+        self.last_entry = entry
         self.session.add(head)
         self._flush()
         return entry

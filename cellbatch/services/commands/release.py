@@ -15,6 +15,7 @@ from cellbatch.db.tables import ReleaseDecision
 from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from cellbatch.domain.text import typed_text
 from cellbatch.domain.users import Actor, Role
+from cellbatch.services.audit_anchor import ensure_anchor_log, entry_anchor, write_anchor
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import ensure_open, find_batch
 from cellbatch.services.commands.signatures import add_signature
@@ -44,6 +45,7 @@ def decide(
         )
     reason = typed_text(reason, "--reason", what="the reason for the decision")
     username = user.username if isinstance(user, Actor) else user
+    ensure_anchor_log(db)  # a release is anchored: refused before anything if it cannot be
     signer = reauthenticate(db, username, password)
     signer.require(Role.QA, action="release, reject or quarantine batches")
     with UnitOfWork(db, signer) as uow:
@@ -85,4 +87,7 @@ def decide(
         )
         add_signature(uow, signer, batch, "batch", batch.id, SIGNATURE_MEANING[decision])
         uow.commit()
-        return batch.status
+        signed = uow.last_entry  # the signature's entry: what its manifestation shows
+    if signed is not None:  # every decision is anchored (release, reject, quarantine)
+        write_anchor(db, "release", entry_anchor(db, signed.seq, signed.hash, "release"))
+    return batch.status

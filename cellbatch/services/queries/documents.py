@@ -15,6 +15,7 @@ from sqlalchemy import select
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Vial
 from cellbatch.domain.errors import RuleViolation
+from cellbatch.services.audit_anchor import printed_anchor
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.audit import AuditRecord, list_entries
 from cellbatch.services.queries.batch_view import batch_view
@@ -110,6 +111,7 @@ def _record_data(db: Database, code: str, now: datetime | None) -> dict[str, Any
         "release_checklist": facts["checklist"],
         "labels": label_history(db, code),
         "audit_trail": audit,
+        "audit_anchor": printed_anchor(db),
     }
     return data
 

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from cellbatch.db.audit_chain import dumps, row_content, sha256
 from cellbatch.db.database import Database
 from cellbatch.db.tables import (
+    AuditEntry,
     Bag,
     Batch,
     Correction,
@@ -71,6 +72,9 @@ class SignatureView:
     valid: bool
     reason_invalid: str | None
     superseded: bool
+    audit_entry: str | None = None
+    """The audit entry that records the signature, ``#seq`` and its seal's first 16 hex
+    digits: for a QA decision, the anchor written to the anchor log (docs/trust-model.md)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary for JSON output."""
@@ -216,6 +220,18 @@ def signature_views(session: Session, batch: Batch) -> list[SignatureView]:
     for s in sigs:
         latest[(s.entity, s.entity_id, s.meaning)] = s.id
     corrections = _rows(session, Correction, Correction.batch_id == batch.id)
+    entries = {}
+    if sigs:
+        entries = {
+            int(entity_id): f"#{seq} {seal[:16]}"
+            for entity_id, seq, seal in session.execute(
+                select(AuditEntry.entity_id, AuditEntry.seq, AuditEntry.hash).where(
+                    AuditEntry.entity == "signature",
+                    AuditEntry.action == "create",
+                    AuditEntry.entity_id.in_([str(s.id) for s in sigs]),
+                )
+            )
+        }
     views = []
     for s in sigs:
         key = (s.entity, s.entity_id)
@@ -246,6 +262,7 @@ def signature_views(session: Session, batch: Batch) -> list[SignatureView]:
                 valid=reason is None,
                 reason_invalid=reason,
                 superseded=latest[(s.entity, s.entity_id, s.meaning)] != s.id,
+                audit_entry=entries.get(s.id),
             )
         )
     return views

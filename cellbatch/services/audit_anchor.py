@@ -1,0 +1,90 @@
+"""Anchoring the audit trail: its head written to the anchor log, outside the database.
+
+Called after every release (the head that includes the release), by ``cellbatch audit
+anchor``, for every printed batch record (the head the record was built from, which the
+record shows), and after a verify that proved the trail (``verified``: where the next
+incremental verify starts). See :mod:`cellbatch.db.audit_chain_anchors`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from cellbatch.db.audit_chain_anchors import Anchor, append_anchor, check_anchor_log
+from cellbatch.db.audit_chain_key import SiteKeyProblem
+from cellbatch.db.database import Database
+from cellbatch.db.failures import database_problem
+
+
+def _chain_id(db: Database) -> str:
+    if db._chain_id is None:
+        try:
+            with db.session() as session:
+                db._chain_id = session.execute(
+                    text("SELECT chain_id FROM audit_seal WHERE id = 1")
+                ).scalar_one()
+        except DBAPIError as exc:
+            raise database_problem(exc) from exc
+    return db._chain_id
+
+
+def head_anchor(db: Database, kind: str) -> Anchor:
+    """The trail's head now (or as the snapshot ``db`` sees it), as an anchor of ``kind``."""
+    key = db.site_key()
+    try:
+        with db.session() as session:
+            row = session.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+    except DBAPIError as exc:
+        raise database_problem(exc) from exc
+    return Anchor(_chain_id(db), row.seq, row.hash, datetime.now(UTC), key.fingerprint, kind)
+
+
+def entry_anchor(db: Database, seq: int, hash_: str, kind: str) -> Anchor:
+    """An anchor for the entry ``seq`` (whose hash is ``hash_``) of this database's trail."""
+    return Anchor(_chain_id(db), seq, hash_, datetime.now(UTC), db.site_key().fingerprint, kind)
+
+
+def ensure_anchor_log(db: Database) -> None:
+    """Refuse (SiteKeyProblem) an anchor log that could not take a decision's anchor.
+
+    Called before anything is written, so a release is never left unanchored.
+    """
+    check_anchor_log(db.anchor_log)
+
+
+def printed_anchor(db: Database) -> dict[str, str | int | bool]:
+    """Anchor the head a document is built from, and what the document prints of it.
+
+    A read-only copy read without its site key or anchor log (an archive) still prints its
+    head; ``anchored`` then says it was not written to an anchor log.
+    """
+    try:
+        anchor, anchored = write_anchor(db, "record"), True
+    except SiteKeyProblem:
+        if not db.read_only_media:
+            raise
+        with db.session() as session:
+            row = session.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+        anchor = Anchor("", row.seq, row.hash, datetime.now(UTC), "", "record")
+        anchored = False
+    return {
+        "seq": anchor.seq,
+        "hash": anchor.hash,
+        "at": f"{anchor.at:%Y-%m-%dT%H:%M:%SZ}",
+        "anchored": anchored,
+    }
+
+
+def write_anchor(db: Database, kind: str, anchor: Anchor | None = None) -> Anchor:
+    """Append ``anchor`` (by default the head now) to the anchor log, flushed to disk."""
+    anchor = anchor or head_anchor(db, kind)
+    append_anchor(db.anchor_log, anchor)
+    return anchor
+
+
+def verified_anchor(db: Database, chain_id: str, seq: int, hash_: str) -> Anchor:
+    """The anchor a verify writes for the head it proved (``seq`` and ``hash_``)."""
+    return Anchor(chain_id, seq, hash_, datetime.now(UTC), db.site_key().fingerprint, "verified")

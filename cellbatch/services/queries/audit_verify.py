@@ -1,0 +1,215 @@
+"""Proving the audit trail: the keyed chain, its anchors, and every audited record.
+
+``verify_trail`` proves the trail intact under the site key, or names the first place
+where an entry was edited, forged, inserted or removed, a record changed behind the
+program's back, or the trail's tail cut after an anchor. The full verify walks every
+entry and every record; the incremental one starts at the last anchor a verify proved
+(``verified`` in the anchor log) and costs in proportion to the entries since, plus one
+look-up per anchor (docs/trust-model.md says what each proves).
+
+Everything is read in one snapshot, after the anchor log: an anchor always names an
+entry that was committed before the snapshot began.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from cellbatch.db.audit_chain import GENESIS_HASH, canonical_value, dumps, sha256
+from cellbatch.db.audit_chain_anchors import Anchor, read_anchors
+from cellbatch.db.audit_chain_verify import canonical_time, walk
+from cellbatch.db.database import Database
+from cellbatch.db.failures import DatabaseDamaged, database_problem
+from cellbatch.db.tables import AUDITED_TABLES
+
+ANCHORS_SHOWN = 3
+"""Broken anchors named one by one; the rest are counted."""
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of checking the chain, its anchors and (full verify) every audited row."""
+
+    entries_checked: int = 0
+    rows_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+    incremental: bool = False
+    start_seq: int = 0
+    """The entry the walk started after (0: from the beginning)."""
+    anchors_checked: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    chain_id: str = ""
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    """What the reader should know that is not a problem (e.g. no verified anchor yet)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was found wrong."""
+        return not self.problems
+
+    @property
+    def entries_per_second(self) -> float:
+        """Entries proved per second of the whole check."""
+        return self.entries_checked / self.seconds if self.seconds > 0 else 0.0
+
+
+def verify_trail(db: Database, *, incremental: bool = False) -> VerifyReport:
+    """Prove the trail (everything, or since the last verified anchor with ``incremental``).
+
+    SiteKeyProblem (raised) when the key is missing, unsafe or not this database's: the
+    trail cannot be judged then. A damaged database file is reported as a problem.
+    """
+    report = VerifyReport(incremental=incremental)
+    key = db.site_key()
+    log = read_anchors(db.anchor_log)  # before the snapshot (see the module's description)
+    started = time.perf_counter()
+    try:
+        with db.snapshot() as snapshot:
+            _verify(snapshot.connection, key.secret, key.fingerprint, log, report)  # type: ignore[attr-defined]
+    except (DBAPIError, sqlite3.Error) as exc:  # the stream reads SQLite's cursor directly
+        problem = database_problem(exc)
+        if not isinstance(problem, DatabaseDamaged):
+            raise problem from exc
+        report.problems.append(f"{problem} (checked {report.entries_checked} entries before)")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _verify(connection: Connection, secret: bytes, fingerprint: str, log, report) -> None:
+    seal = connection.execute(
+        text("SELECT chain_id, key_fingerprint FROM audit_seal WHERE id = 1")
+    ).one()
+    report.chain_id = seal.chain_id
+    for number in log.malformed:
+        report.problems.append(
+            f"anchor log line {number} is not an anchor: the log was edited (it is append-only)"
+        )
+    for anchor in log.anchors:
+        if anchor.key_fingerprint != fingerprint:
+            report.problems.append(
+                f"anchor log line {anchor.line} was written under site key "
+                f"{anchor.key_fingerprint[:16]}, not under this key ({fingerprint[:16]}): "
+                "the key in use is not the key the trail was anchored with"
+            )
+            break
+    anchors = [a for a in log.anchors if a.chain_id == seal.chain_id]
+    after, after_hash, after_time = 0, GENESIS_HASH, None
+    if report.incremental:
+        after, after_hash, after_time = _start(connection, anchors, fingerprint, report)
+    chain = walk(
+        connection,
+        secret,
+        after=after,
+        after_hash=after_hash,
+        after_time=after_time,
+        keep_latest=not report.incremental,
+    )
+    report.start_seq = after
+    report.entries_checked = chain.entries
+    report.problems.extend(chain.problems)
+    report.head_seq, report.head_hash = chain.last_seq, chain.last_hash
+    head = connection.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
+    if head is None or head.seq != chain.last_seq or head.hash != chain.last_hash:
+        report.problems.append(
+            "the end of the audit trail does not match its recorded head "
+            f"(head says #{head.seq if head else '?'}, trail ends at #{chain.last_seq}): "
+            "entries were removed or added at the end"
+        )
+    _check_anchors(connection, anchors, chain.last_seq, report)
+    if not report.incremental:
+        _check_rows(connection, chain.latest, report)
+
+
+def _start(
+    connection: Connection, anchors: list[Anchor], fingerprint: str, report: VerifyReport
+) -> tuple[int, str, str | None]:
+    """Where an incremental walk starts: the newest verified anchor that still holds."""
+    verified = [a for a in anchors if a.kind == "verified" and a.key_fingerprint == fingerprint]
+    if not verified:
+        report.notes.append("no verified anchor yet: the whole trail was walked")
+        return 0, GENESIS_HASH, None
+    anchor = max(verified, key=lambda a: a.seq)
+    row = connection.execute(
+        text("SELECT hash, at FROM audit_entry WHERE seq = :seq"), {"seq": anchor.seq}
+    ).first()
+    if row is None or row.hash != anchor.hash:
+        report.notes.append("the last verified anchor no longer holds: the whole trail was walked")
+        return 0, GENESIS_HASH, None
+    return anchor.seq, anchor.hash, canonical_time(row.at)
+
+
+def _check_anchors(
+    connection: Connection, anchors: list[Anchor], last_seq: int, report: VerifyReport
+) -> None:
+    """Every anchored entry must still exist with the hash the anchor wrote down."""
+    report.anchors_checked = len(anchors)
+    wanted = sorted({a.seq for a in anchors})
+    found: dict[int, str] = {}
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        rows = connection.execute(
+            text(f"SELECT seq, hash FROM audit_entry WHERE seq IN ({','.join(map(str, part))})")
+        )
+        found.update((row.seq, row.hash) for row in rows)
+    broken = []
+    for anchor in sorted(anchors, key=lambda a: (a.seq, a.line)):
+        stored = found.get(anchor.seq)
+        if stored == anchor.hash:
+            continue
+        where = (
+            f"the anchor of {anchor.at:%Y-%m-%d %H:%M:%S} UTC "
+            f"({anchor.kind}, anchor log line {anchor.line})"
+        )
+        if stored is None:
+            broken.append(
+                f"the audit trail was cut: {where} names audit entry #{anchor.seq} "
+                f"({anchor.hash[:16]}), but the trail now ends at #{last_seq}; the entries "
+                "after it were removed and the head set back"
+            )
+        else:
+            broken.append(
+                f"the audit trail was rewritten: {where} names audit entry #{anchor.seq} with "
+                f"hash {anchor.hash[:16]}, the database holds {stored[:16]}"
+            )
+    report.problems.extend(broken[:ANCHORS_SHOWN])
+    if len(broken) > ANCHORS_SHOWN:
+        report.problems.append(f"… and {len(broken) - ANCHORS_SHOWN} more anchors do not hold")
+
+
+def _check_rows(
+    connection: Connection, latest: dict[tuple[str, str], tuple[int, str]], report: VerifyReport
+) -> None:
+    """Every audited record must match the last entry that vouches for it, and vice versa."""
+    for name, model in AUDITED_TABLES.items():
+        table = model.__table__  # type: ignore[attr-defined]
+        names = [column.name for column in table.columns]
+        position = names.index("id")
+        result = connection.execute(select(table).execution_options(yield_per=2000))
+        for row in result:
+            report.rows_checked += 1
+            key = (name, str(row[position]))
+            last = latest.pop(key, None)
+            if last is None:
+                report.problems.append(
+                    f"{name} {row[position]} has no audit entry: inserted outside the program"
+                )
+                continue
+            content = {n: canonical_value(v) for n, v in zip(names, row, strict=True)}
+            if last[1] != sha256(dumps(content)):
+                report.problems.append(
+                    f"{name} {row[position]} was edited outside the program "
+                    f"(it no longer matches audit entry #{last[0]})"
+                )
+    for (name, row_id), (seq, _hash) in sorted(latest.items(), key=lambda kv: kv[1][0]):
+        if name in AUDITED_TABLES:
+            report.problems.append(
+                f"{name} {row_id} was removed outside the program (last audit entry #{seq})"
+            )
