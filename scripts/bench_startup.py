@@ -11,6 +11,14 @@
    and timed from the launch to its screen being drawn (``tmux capture-pane`` polled until the
    log-in screen's "User ID" and "Password", or the bare app's label, are on it).
 
+3. ``cellbatch batch list`` (the first page of 50, logged in with ``--password-stdin``) on the demo
+   plus 6 000 more batches, against SQLAlchemy opening the file and selecting the same 50 rows
+   (batch, SOP version, parent), and against that floor plus one scrypt hash at the cost the
+   user's stored hash names: every reading command logs in (GMP-27) and the security policy sets
+   that cost (never below N = 2^17), so no reading command can be cheaper than one hash. The
+   6 000 batches are copies of a demo bank's row inserted with sqlite3 (only the list reads
+   them; nothing verifies their audit chain), which makes the database in a second.
+
 Every measurement alternates the two sides (A B A B …) after one warm-up run of each, and
 reports the medians and their ratio; the goal of both ratios is at most 1.5 (issue 15).
 The terminal UI opens a demo database (a temporary SQLite file unless ``--db`` names one).
@@ -183,8 +191,85 @@ def bench_terminal(runs: int, env: dict[str, str], folder: Path) -> float:
     )
 
 
+FLOOR_LIST = """
+import base64, hashlib, sys
+import sqlalchemy as sa
+
+url, stored, password = sys.argv[1], sys.argv[2], sys.argv[3]
+if stored != "-":  # the log-in's one hash, at the stored hash's own cost
+    _, n, r, p, salt, _digest = stored.split("$")
+    hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                   maxmem=2**30, dklen=32)
+engine = sa.create_engine(url)
+with engine.connect() as connection:
+    rows = connection.execute(sa.text(
+        "SELECT b.code, b.kind, b.status, s.sop_id, s.version, b.started_at, p.code, "
+        "b.recipient_id FROM batch b JOIN sop_version s ON s.id = b.sop_version_id "
+        "LEFT JOIN batch p ON p.id = b.parent_batch_id "
+        "ORDER BY b.started_at DESC, b.id DESC LIMIT 50"
+    )).all()
+assert len(rows) == 50
+"""
+
+
+def add_batches(path: Path, count: int) -> None:
+    """``count`` more batches in the SQLite file: copies of a demo bank's row, new codes."""
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(batch)")]
+        bank = list(connection.execute("SELECT * FROM batch WHERE kind = 'expansion'").fetchone())
+        rows = []
+        for n in range(count):
+            row = list(bank)
+            row[columns.index("id")] = None
+            row[columns.index("code")] = f"BULK-{n:05d}"
+            rows.append(row)
+        marks = ", ".join("?" * len(columns))
+        connection.executemany(f"INSERT INTO batch ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+def bench_batch_list(runs: int, env: dict[str, str], folder: Path) -> float:
+    """``batch list`` (demo + 6 000 batches) against SQLAlchemy, with and without one hash."""
+    import sqlite3
+
+    path = folder / "list.db"
+    shutil.copy(folder / "demo.db", path)
+    add_batches(path, 6000)
+    url = f"sqlite:///{path}"
+    with sqlite3.connect(path) as connection:
+        (stored,) = connection.execute(
+            "SELECT password_hash FROM app_user WHERE username = 'tech1'"
+        ).fetchone()
+    password = "demo-tech1-pass"
+    floor = folder / "floor_list.py"
+    floor.write_text(FLOOR_LIST, encoding="utf-8")
+
+    def ours() -> float:
+        start = time.perf_counter()
+        subprocess.run(
+            [str(BIN / "cellbatch"), "batch", "list", "--limit", "50", "--db", url,
+             "--user", "tech1", "--password-stdin"],
+            input=f"{password}\n", text=True, stdout=subprocess.DEVNULL, env=env, check=True,
+        )  # fmt: skip
+        return time.perf_counter() - start
+
+    def bare(with_hash: bool) -> Callable[[], float]:
+        argv = [sys.executable, str(floor), url, stored if with_hash else "-", password]
+        return lambda: run_once(argv, env)
+
+    mine, plain = alternate(runs, ours, bare(False))
+    ratio = report("cellbatch batch list (demo + 6 000 batches), first page of 50", mine, plain,
+                   "SQLAlchemy: open, select the 50 rows")  # fmt: skip
+    print()
+    mine, hashed = alternate(runs, ours, bare(True))
+    report("the same, against the floor with the log-in's one scrypt hash", mine, hashed,
+           f"SQLAlchemy + scrypt (N = {stored.split('$')[1]})")  # fmt: skip
+    return ratio
+
+
 def main() -> None:
-    """Run both start-up measurements and print the ratios."""
+    """Run the start-up measurements and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11, help="runs of each side")
     parser.add_argument("--db", help="database URL for the UI (default: a temporary demo)")
@@ -204,6 +289,9 @@ def main() -> None:
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, database {url}\n")
         bench_help(args.runs, env, folder)
         print()
+        if args.db is None:
+            bench_batch_list(args.runs, env, folder)
+            print()
         if shutil.which("tmux") is None:
             print("terminal UI: tmux is not installed (apt-get install tmux); not measured")
             return

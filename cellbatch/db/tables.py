@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
 
-from cellbatch.domain.sop import MAX_KEY
 from cellbatch.domain.text import (
     MAX_CODE,
+    MAX_KEY,
     MAX_NAME,
     MAX_SUPPLIER_LOT,
     MAX_TEXT,

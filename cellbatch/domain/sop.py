@@ -39,6 +39,7 @@ from pydantic_core import PydanticCustomError
 
 from cellbatch import units
 from cellbatch.domain.errors import InvalidInput, InvalidSop, NotFound, RuleViolation
+from cellbatch.domain.text import MAX_KEY as _MAX_KEY
 from cellbatch.domain.text import typed_text
 from cellbatch.units import MEASURES, Measure
 
@@ -183,8 +184,9 @@ def _fail(field: str, reason: str) -> PydanticCustomError:
     return PydanticCustomError("sop_rule", "{reason}", {"reason": reason, "field": field})
 
 
-MAX_KEY = 60
-"""Longest SOP ID, QC test key or parameter name (their columns are this long)."""
+MAX_KEY = _MAX_KEY
+"""Longest SOP ID, QC test key or parameter name (their columns are this long): the text rules'
+constant, so that the tables need not load the SOP model."""
 
 
 def _pattern(regex: str, what: str) -> AfterValidator:

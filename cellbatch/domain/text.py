@@ -176,6 +176,10 @@ CODE = IdentifierRule(
 )
 """Batch, donor, tissue lot and recipient codes: ``EASC-B001``."""
 
+MAX_KEY = 60
+"""Longest SOP ID, QC test key or parameter name (their columns are this long; the SOP's keys
+are checked against it in :mod:`cellbatch.domain.sop`)."""
+
 MAX_SUPPLIER_LOT = 60
 """Longest supplier's lot number of a material."""
 

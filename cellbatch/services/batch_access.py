@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -11,9 +12,11 @@ from sqlmodel import Session
 from cellbatch import units
 from cellbatch.db.tables import Batch, MaterialLot, StepEntry
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
-from cellbatch.domain.sop import Parameter, Step
 from cellbatch.domain.timeparse import as_utc
 from cellbatch.domain.users import RECORDING_ROLES, Actor
+
+if TYPE_CHECKING:  # the SOP model is loaded by what records steps, not by every read
+    from cellbatch.domain.sop import Parameter, Step
 
 LOCKED_STATUSES = ("released", "rejected")
 """Batch statuses after which the record is locked."""
