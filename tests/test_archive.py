@@ -26,10 +26,10 @@ def archive(cli, db, batch: str, folder: Path, user: str = "qa1"):
     return cli("--db", db.url, "archive", batch, "-o", str(folder), user=user)
 
 
-def without_cellbatch(folder: Path) -> subprocess.CompletedProcess:
+def without_cellbatch(folder: Path, *args: str) -> subprocess.CompletedProcess:
     """The archive's own script, by the system's Python, isolated: no cellbatch, no packages."""
     return subprocess.run(
-        ["python3", "-I", "-S", "verify_archive.py"],
+        ["python3", "-I", "-S", "verify_archive.py", *args],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -73,6 +73,9 @@ def test_archive_verifies_without_cellbatch_and_any_change_fails(demo_db, cli, t
     assert cli("archive", "verify", str(folder)).code == 0
     alone = without_cellbatch(folder)
     assert alone.returncode == 0 and "archive intact" in alone.stdout, alone
+    alone = without_cellbatch(folder, "--key", str(demo_db.key_file))  # every seal checked
+    assert alone.returncode == 0 and "archive intact" in alone.stdout, alone
+    assert "not checked" not in alone.stdout
     sha = subprocess.run(
         ["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, check=False
     )
@@ -128,8 +131,11 @@ def test_a_resealed_forgery_fails_the_chain(demo_db, cli, tmp_path) -> None:
     (folder / "audit/entries.jsonl").write_text("\n".join(entries) + "\n")
     _reseal(folder)
     assert archive_verify.check_files(folder) == []
-    problems = archive_verify.check(folder)
+    assert archive_verify.check(folder) == []  # without the site key no seal is checked
+    secret = archive_verify.read_key(demo_db.key_file)
+    problems = archive_verify.check(folder, secret)
     assert any(f"#{entry['seq']} does not hash" in p for p in problems), problems
+    assert cli("archive", "verify", str(folder)).code == 1  # the configured key
     # a chain line removed (the trail's link broken), resealed
     shutil.rmtree(folder)
     assert archive(cli, demo_db, "EASC-B001", folder).code == 0
@@ -197,7 +203,13 @@ def test_archive_refusals(demo_db, cli, tmp_path) -> None:
 
 
 def test_the_archive_script_hashes_entries_as_the_program_does() -> None:
+    from cellbatch.db.audit_chain import MAC_PREFIX, canonical_value, entry_mac
+
     assert archive_verify.ENTRY_FIELDS == ENTRY_FIELDS
+    assert archive_verify.MAC_PREFIX == MAC_PREFIX
+    entry = {name: f"value of {name} ü" for name in ENTRY_FIELDS} | {"seq": 7, "batch_id": None}
+    canonical = {name: canonical_value(value) for name, value in entry.items()}
+    assert archive_verify.entry_seal(canonical, b"k" * 32) == entry_mac(b"k" * 32, entry)
 
 
 @run_async

@@ -68,18 +68,36 @@ def archive_make(
 @archive_app.command("verify")
 def archive_verify(
     folder: Annotated[Path, typer.Argument(metavar="DIR", help="An archive folder.")],
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            metavar="FILE",
+            help="The site key, to check every entry's seal (default: the configured key).",
+        ),
+    ] = None,
 ) -> None:
     """Check an archive: every file's SHA-256, nothing added, the audit entries and chain.
 
     No log-in: it shows no record, only whether the archive is intact (the same checks as
-    the verify_archive.py inside it).
+    the verify_archive.py inside it). The entries' seals are checked with the site key.
     """
     from cellbatch.domain.errors import InvalidInput
-    from cellbatch.services.archive_verify import check
+    from cellbatch.services.archive_verify import check, read_key
+    from cellbatch.settings import key_file_path
 
     if not folder.is_dir():
         raise InvalidInput("DIR", f"{folder} is not a folder; expected an archive folder")
-    problems = check(folder)
+    secret = None
+    path = key or key_file_path()
+    if key is not None or path.is_file():
+        try:
+            secret = read_key(path)
+        except (OSError, ValueError) as exc:
+            raise InvalidInput("--key", f"expected a cellbatch site key file ({exc})") from None
+    else:
+        typer.echo("note: no site key here: the entries' seals were not checked", err=True)
+    problems = check(folder, secret)
     if problems:
         for problem in problems:
             typer.echo(f"ARCHIVE NOT INTACT: {problem}", err=True)

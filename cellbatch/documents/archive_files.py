@@ -47,24 +47,29 @@ WHAT IS HERE
    The SHA-256 of SHA256SUMS itself is {sums_note}
 
 2. ARE THE AUDIT ENTRIES GENUINE AND IN THE CHAIN?
-   An entry's hash is the SHA-256 of a JSON object of its fields
+   An entry's hash is its seal: the HMAC-SHA256, under the site's key (a file kept by the
+   site, never in the database: ask its QA for it), of the text "cellbatch audit entry v2"
+   and a newline followed by the JSON list of its fields, in this order:
      {fields}
-   with keys sorted, no spaces (separators "," and ":"), UTF-8, non-ASCII characters kept.
+   no spaces (separators "," and ":"), UTF-8, non-ASCII characters kept. Without the key
+   the seals cannot be checked; the links below can.
    Each entry's "prev_hash" is the hash of the entry before it; the first entry of the whole
    trail has 64 zeros. chain.txt lists every entry from this batch's first to the last one,
    so the links can be followed without the other batches' content. In Python 3:
 
-     python3 verify_archive.py
+     python3 verify_archive.py --key cellbatch.key
 
    or by hand (Python 3, standard library):
 
-     import json, hashlib
+     import json, hashlib, hmac
      F = {fields_tuple}
+     key = bytes.fromhex(open("cellbatch.key").read().split()[1])
      for line in open("audit/entries.jsonl", encoding="utf-8"):
          e = json.loads(line)
-         text = json.dumps({{k: e.get(k) for k in F}}, sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False)
-         assert hashlib.sha256(text.encode()).hexdigest() == e["hash"], e["seq"]
+         text = "cellbatch audit entry v2\n" + json.dumps(
+             [e.get(k) for k in F], separators=(",", ":"), ensure_ascii=False)
+         seal = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+         assert seal == e["hash"], e["seq"]
      prev = None
      for line in open("audit/chain.txt"):
          seq, p, h = line.split()

@@ -7,8 +7,10 @@ runs ``python3 verify_archive.py`` inside the folder, decades from now, without 
 1. every file is listed in ``SHA256SUMS`` with its SHA-256, and nothing else is in the folder
    (the same check as ``sha256sum -c SHA256SUMS``, plus "no file added");
 2. ``manifest.json`` lists the same files with the same hashes;
-3. each audit entry of the batch (``audit/entries.jsonl``) hashes to its recorded hash, the
-   hash being SHA-256 of the entry's fields as compact JSON with sorted keys;
+3. with the site key (``--key FILE``), each audit entry of the batch (``audit/entries.jsonl``)
+   carries its seal: the HMAC-SHA256 under the key of a prefix and the entry's fields as a
+   compact JSON list (docs/trust-model.md); without the key the seals cannot be checked
+   (that is what the key is for), and the script says so;
 4. the chain (``audit/chain.txt``: entry number, previous hash, hash) links without a gap from
    the batch's first entry to the trail's last entry when archived, holds every entry of the
    batch, and ends at the hash the manifest names (and, where the manifest names one, at the
@@ -20,6 +22,7 @@ Only the standard library: no import of cellbatch or of any other package.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import sys
 from pathlib import Path
@@ -44,6 +47,11 @@ ENTRY_FIELDS = (
 
 SUMS = "SHA256SUMS"
 
+MAC_PREFIX = "cellbatch audit entry v2\n"
+"""What every sealed message starts with (db/audit_chain.py)."""
+
+KEY_HEADER = "cellbatch-site-key-v1"
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -53,11 +61,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def entry_hash(entry: dict) -> str:
-    """The hash of one audit entry as the program computes it."""
-    content = {name: entry.get(name) for name in ENTRY_FIELDS}
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def entry_seal(entry: dict, secret: bytes) -> str:
+    """The seal of one audit entry under the site key, as the program computes it."""
+    fields = [entry.get(name) for name in ENTRY_FIELDS]
+    text = MAC_PREFIX + json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def read_key(path: Path) -> bytes:
+    """The secret of a site key file (``cellbatch-site-key-v1 HEX``); ValueError if not one."""
+    words = Path(path).read_text(encoding="ascii").split()
+    if len(words) != 2 or words[0] != KEY_HEADER:
+        raise ValueError(f"{path} is not a cellbatch site key")
+    return bytes.fromhex(words[1])
 
 
 def _files(folder: Path) -> list[str]:
@@ -98,8 +114,11 @@ def check_files(folder: Path) -> list[str]:
     return problems
 
 
-def check_chain(folder: Path) -> list[str]:
-    """Problems with the audit entries and their chain up to the archived head."""
+def check_chain(folder: Path, secret: bytes | None = None) -> list[str]:
+    """Problems with the audit entries and their chain up to the archived head.
+
+    The entries' seals are checked only with the site key's ``secret``.
+    """
     problems = []
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -129,8 +148,11 @@ def check_chain(folder: Path) -> list[str]:
         problems.append("the chain does not end at the audit head the manifest names")
     for entry in entries:
         seq = entry.get("seq")
-        if entry_hash(entry) != entry.get("hash"):
-            problems.append(f"audit entry #{seq} does not hash to its recorded hash")
+        if secret is not None and entry_seal(entry, secret) != entry.get("hash"):
+            problems.append(
+                f"audit entry #{seq} does not hash to its recorded hash under the site key "
+                "(edited or forged)"
+            )
         if links.get(seq) != (entry.get("prev_hash"), entry.get("hash")):
             problems.append(f"audit entry #{seq} is not the entry #{seq} of the chain")
     anchor = manifest.get("anchor")
@@ -139,16 +161,34 @@ def check_chain(folder: Path) -> list[str]:
     return problems
 
 
-def check(folder: Path) -> list[str]:
-    """Every problem found in the archive at ``folder``; empty when it is intact."""
+def check(folder: Path, secret: bytes | None = None) -> list[str]:
+    """Every problem found in the archive at ``folder``; empty when it is intact.
+
+    With the site key's ``secret``, every entry's seal is checked too.
+    """
     folder = Path(folder)
-    return check_files(folder) + check_chain(folder)
+    return check_files(folder) + check_chain(folder, secret)
 
 
 def main(argv: list[str]) -> int:
-    """``python3 verify_archive.py [FOLDER]``: exit 0 when intact, 1 naming the problems."""
-    folder = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent
-    problems = check(folder)
+    """``python3 verify_archive.py [FOLDER] [--key FILE]``: exit 0 when intact.
+
+    Exit 1 naming the problems; 2 when the key file is not a site key.
+    """
+    args = list(argv[1:])
+    secret = None
+    if "--key" in args:
+        at = args.index("--key")
+        try:
+            secret = read_key(Path(args[at + 1]))
+        except (IndexError, OSError, ValueError) as exc:
+            print(f"--key: expected a cellbatch site key file ({exc})")
+            return 2
+        del args[at : at + 2]
+    folder = Path(args[0]) if args else Path(__file__).resolve().parent
+    if secret is None:
+        print("note: without --key FILE (the site key) the entries' seals are not checked")
+    problems = check(folder, secret)
     if problems:
         for problem in problems:
             print(f"ARCHIVE NOT INTACT: {problem}")
