@@ -527,3 +527,66 @@ def test_times_names_and_signs_are_printed_one_way(demo_db) -> None:
     [deviation] = view["deviations"]
     opened = f"Opened {printed_time(deviation['opened_at'])} by Ingrid Larsen (tech2)"
     assert deviation["opened_by"] == "tech2" and squeeze(opened) in squeeze(body)
+
+
+@pytest.mark.requirement("GMP-03")
+def test_corrections_keep_their_units_in_the_record_the_json_and_batch_show(
+    demo_db, cli, tmp_path
+) -> None:
+    from cellbatch.services.commands.corrections import correct
+
+    sup = authenticate(demo_db, "sup1", "demo-sup1-pass")
+    view = batch_view(demo_db, "FUC-D001")
+    fuc = next(e for e in view["steps"] if e["kind"] == "fucosylation")
+    viability = next(q for q in view["qc"] if q["test"] == "viability")
+    correct(demo_db, sup, "FUC-D001", fuc["id"], field="temperature", value="36.5 degC",
+            reason="incubator log reads 36.5 °C")  # fmt: skip
+    correct(demo_db, sup, "FUC-D001", viability["id"], field="value", value="81 %",
+            reason="counter printout says 81 %")  # fmt: skip
+    fixes = {c["field"]: c for c in batch_view(demo_db, "FUC-D001")["corrections"]}
+    assert (fixes["temperature"]["old_display"], fixes["temperature"]["new_display"]) == (
+        "37 °C",
+        "36.5 °C",
+    )
+    assert (fixes["value"]["old_display"], fixes["value"]["new_display"]) == ("82 %", "81 %")
+    _data, _pages, text = record_text(demo_db, "FUC-D001")
+    body = text[: text.index(squeeze("Appendix: audit trail"))]
+    assert squeeze("was 37 °C, reason") in body and squeeze("was 82 %, reason") in body
+    assert "degC" not in body
+    shown = cli("--db", demo_db.url, "batch", "show", "FUC-D001", user="qa1")
+    assert shown.code == 0, shown.err
+    assert "temperature: 37 °C → 36.5 °C" in shown.out and "value: 82 % → 81 %" in shown.out
+    js = tmp_path / "fuc.json"
+    assert cli("--db", demo_db.url, "export", "FUC-D001", "-o", str(js), user="qa1").code == 0
+    exported = json.loads(js.read_text(encoding="utf-8"))["batch"]["corrections"]
+    assert {c["new_display"] for c in exported} == {"36.5 °C", "81 %"}
+    assert {c["new_value"] for c in exported} == {"36.5 degC", "81.0"}  # as stored, exact
+
+
+def test_qc_rows_show_when_the_result_was_recorded(demo_db) -> None:
+    view = batch_view(demo_db, "EASC-B001")
+    _data, _pages, text = record_text(demo_db, "EASC-B001")
+    body = text[: text.index(squeeze("Appendix: audit trail"))]
+    rows = entry_rows(body, view["steps"] + view["qc"])
+    for q in view["qc"]:
+        assert squeeze(f"recorded {printed_time(q['recorded_at'])}") in rows[q["id"]], q["id"]
+        assert squeeze(f"performed {printed_time(q['performed_at'])}") in rows[q["id"]], q["id"]
+
+
+@pytest.mark.requirement("GMP-02")
+def test_a_batchs_audit_trail_starts_with_its_creation(demo_db, cli) -> None:
+    from cellbatch.services.queries.audit import count_entries
+
+    for code in ("EASC-B001", "FUC-D001"):
+        shown = cli("--db", demo_db.url, "audit", "show", "--batch", code, "--json", user="qa1")
+        assert shown.code == 0, shown.err
+        first = json.loads(shown.out)[0]
+        assert (first["entity"], first["action"]) == ("batch", "create")
+        assert json.loads(first["new_value"])["code"] == code
+        number = batch_id(demo_db, code)
+        assert count_entries(demo_db, batch_id=number) == len(
+            list_entries(demo_db, batch_id=number)
+        )
+    # the bank's trail holds its vials' thaw by a dose batch, as its record does
+    bank = list_entries(demo_db, batch_id=batch_id(demo_db, "EASC-B001"))
+    assert any(e.entity == "vial" and e.field == "thaw_entry_id" for e in bank)

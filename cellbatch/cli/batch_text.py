@@ -128,7 +128,7 @@ def print_batch(v: dict[str, Any]) -> None:
         echo("Corrections (changed after first entry)")
         for c in v["corrections"]:
             echo(
-                f"  {c['entry']}.{c['field']}: {c['old_value']} → {c['new_value']} "
+                f"  {c['entry']}.{c['field']}: {c['old_display']} → {c['new_display']} "
                 f"by {c['corrected_by']['username']} at {c['corrected_at']}: {c['reason']}"
             )
     if v.get("deviations"):

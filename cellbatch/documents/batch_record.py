@@ -476,7 +476,7 @@ def _steps(b: dict, labels: dict) -> list:
             for c in fixes.get((e["id"], name), []):
                 line += (
                     f' <font name="{BOLD}" color="#8a1c00">[{CHANGED}: was '
-                    f"{_cell(c['old_value'])}, reason: {_cell(c['reason'])}]</font>"
+                    f"{_cell(c['old_display'])}, reason: {_cell(c['reason'])}]</font>"
                 )
             values.append(line)
         for name in e.get("corrected_fields", []):
@@ -668,7 +668,9 @@ def _qc(b: dict) -> list:
             extra.append(f"retest of {q['retest_of']}")
         for c in b.get("corrections", []):
             if c["entry"] == q["id"]:
-                extra.append(f"{CHANGED}: {c['field']} was {c['old_value']}, reason: {c['reason']}")
+                extra.append(
+                    f"{CHANGED}: {c['field']} was {c['old_display']}, reason: {c['reason']}"
+                )
         if q.get("corrected") and not any(CHANGED in x for x in extra):
             extra.append(CHANGED)
         rows.append(
@@ -687,7 +689,10 @@ def _qc(b: dict) -> list:
                 q["specification"],
                 _p(verdict, "cell_bold"),
                 Paragraph(
-                    _cell(f"{_when(q['performed_at'])}, {_who(q['recorded_by'])}")
+                    _cell(
+                        f"performed {_when(q['performed_at'])}; recorded "
+                        f"{_when(q['recorded_at'])} by {_who(q['recorded_by'])}"
+                    )
                     + "<br/>"
                     + _verification(q),
                     S["tiny"],
@@ -771,8 +776,8 @@ def _corrections(b: dict) -> list:
         [
             c["entry"],
             c["field"],
-            c["old_value"],
-            c["new_value"],
+            c["old_display"],
+            c["new_display"],
             c["reason"],
             _p(f"{_when(c['corrected_at'])}, {_who(c['corrected_by'])}", "tiny"),
         ]

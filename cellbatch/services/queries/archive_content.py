@@ -179,7 +179,7 @@ def archive_content(db: Database, code: str) -> ArchiveContent:
     with db.snapshot() as snapshot:
         record = record_data(snapshot, code, now=now)
         facts = _batch_facts(snapshot, code)
-        seqs = [e.seq for e in batch_audit_entries(snapshot, facts["id"], facts["vial_ids"])]
+        seqs = [e.seq for e in batch_audit_entries(snapshot, facts["id"])]
         with snapshot.session() as session:
             batch = find_batch(session, code)
             head = session.get(AuditHead, 1)

@@ -6,10 +6,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from cellbatch.db.database import Database
-from cellbatch.db.tables import AuditEntry
+from cellbatch.db.tables import AuditEntry, Vial
 from cellbatch.domain.refs import count_option
 from cellbatch.services.queries.audit_verify import VerifyReport, verify_trail
 
@@ -18,6 +19,7 @@ __all__ = [
     "VerifyReport",
     "count_entries",
     "list_entries",
+    "of_batch",
     "verify_trail",
 ]
 
@@ -59,6 +61,21 @@ def _record(entry: AuditEntry) -> AuditRecord:
     )
 
 
+def of_batch(batch_id: int) -> ColumnElement[bool]:
+    """The entries of a batch's trail, as ``audit show --batch`` and the record list them.
+
+    Those filed under it, the creation of the batch itself (written before the batch had an
+    id to file it under) and every entry about one of its vials, even one another batch's
+    transaction wrote (a dose batch's thaw marks the bank's vials).
+    """
+    vials = select(cast(Vial.id, String)).where(Vial.batch_id == batch_id)
+    return or_(
+        AuditEntry.batch_id == batch_id,
+        and_(AuditEntry.entity == "batch", AuditEntry.entity_id == str(batch_id)),
+        and_(AuditEntry.entity == "vial", AuditEntry.entity_id.in_(vials)),
+    )
+
+
 def list_entries(
     db: Database,
     *,
@@ -75,7 +92,7 @@ def list_entries(
     with db.session() as session:
         query = select(AuditEntry).order_by(AuditEntry.seq)
         if batch_id is not None:
-            query = query.where(AuditEntry.batch_id == batch_id)
+            query = query.where(of_batch(batch_id))
         if entity is not None:
             query = query.where(AuditEntry.entity == entity)
         if entity_id is not None:
@@ -93,5 +110,5 @@ def count_entries(db: Database, *, batch_id: int | None = None) -> int:
     with db.session() as session:
         query = select(func.count()).select_from(AuditEntry)
         if batch_id is not None:
-            query = query.where(AuditEntry.batch_id == batch_id)
+            query = query.where(of_batch(batch_id))
         return session.execute(query).scalar_one()

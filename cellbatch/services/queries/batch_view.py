@@ -33,6 +33,7 @@ from cellbatch.domain.sequence import allowed_next
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.review import qa_sections
+from cellbatch.services.queries.shown_values import shown_correction
 from cellbatch.services.queries.sops import sop_of
 
 ENTRY_MEASURES = {
@@ -208,6 +209,13 @@ def batch_view(db: Database, code: str) -> dict[str, Any]:
             }
             for q in qc
         ]
+        kinds = {e.id: e.kind for e in entries}
+        tests = {q.id: q.qc_id for q in qc}
+
+        def shown(c: Correction, text: str) -> str:
+            kind, test = kinds.get(c.entity_id), tests.get(c.entity_id)
+            return shown_correction(sop, c.entity, kind, test, c.field, text)
+
         view["corrections"] = [
             {
                 "id": c.id,
@@ -215,6 +223,8 @@ def batch_view(db: Database, code: str) -> dict[str, Any]:
                 "field": c.field,
                 "old_value": c.old_value,
                 "new_value": c.new_value,
+                "old_display": shown(c, c.old_value),
+                "new_display": shown(c, c.new_value),
                 "reason": c.reason,
                 "corrected_at": iso_utc(c.corrected_at),
                 "corrected_by": people[c.corrected_by],

@@ -10,10 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Vial
 from cellbatch.domain.errors import RuleViolation
 from cellbatch.services.audit_anchor import printed_anchor
 from cellbatch.services.batch_access import find_batch
@@ -30,14 +27,12 @@ FORMAT = "cellbatch-batch-record/1"
 
 
 def _batch_facts(db: Database, code: str) -> dict[str, Any]:
-    """The batch's id, its vials' ids, its SOP's parameter labels and its release checklist."""
+    """The batch's id, its SOP's parameter labels and its release checklist."""
     with db.session() as session:
         batch = find_batch(session, code)
         sop = sop_of(session, batch)
-        vial_ids = session.execute(select(Vial.id).where(Vial.batch_id == batch.id)).scalars()
         return {
             "id": batch.id,
-            "vial_ids": [str(i) for i in vial_ids],
             "labels": {step.kind: {p.name: p.label for p in step.parameters} for step in sop.steps},
             "checklist": None
             if batch.status == "released"
@@ -45,20 +40,9 @@ def _batch_facts(db: Database, code: str) -> dict[str, Any]:
         }
 
 
-def batch_audit_entries(db: Database, batch_id: int, vial_ids: list[str]) -> list[AuditRecord]:
-    """The audit entries of a batch's record, in order.
-
-    Those filed under the batch, the creation of the batch row itself, and every entry about
-    one of its vials, even one written by another batch's transaction (a dose batch that
-    thawed the vial files that change under the dose batch).
-    """
-    entries = {e.seq: e for e in list_entries(db, batch_id=batch_id)}
-    for entry in list_entries(db, entity="batch", entity_id=str(batch_id)):
-        entries.setdefault(entry.seq, entry)
-    if vial_ids:
-        for entry in list_entries(db, entity="vial", entity_ids=vial_ids):
-            entries.setdefault(entry.seq, entry)
-    return [entries[seq] for seq in sorted(entries)]
+def batch_audit_entries(db: Database, batch_id: int) -> list[AuditRecord]:
+    """The audit entries of a batch's record, in order (:func:`~.audit.of_batch`)."""
+    return list_entries(db, batch_id=batch_id)
 
 
 def _facility(db: Database) -> dict[str, Any]:
@@ -100,7 +84,7 @@ def record_data(db: Database, code: str, *, now: datetime | None = None) -> dict
 def _record_data(db: Database, code: str, now: datetime | None) -> dict[str, Any]:
     view = batch_view(db, code)
     facts = _batch_facts(db, code)
-    audit = [e.to_dict() for e in batch_audit_entries(db, facts["id"], facts["vial_ids"])]
+    audit = [e.to_dict() for e in batch_audit_entries(db, facts["id"])]
     data: dict[str, Any] = {
         "format": FORMAT,
         "generated_at": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
