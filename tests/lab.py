@@ -62,6 +62,7 @@ def make_lab(db) -> Lab:
         ("tech2", "Tod Tech", "technician"),
         ("sup1", "Sam Super", "supervisor"),
         ("qa1", "Quinn QA", "qa"),
+        ("clin1", "Cleo Clinic", "clinic"),
     ):
         add_user(db, admin, name, full, role, password=PASSWORD)
     lab = Lab(db, *(authenticate(db, n, PASSWORD) for n in ("tech1", "tech2", "sup1", "qa1")))
@@ -112,7 +113,42 @@ def make_lab(db) -> Lab:
         collected=ago(days=40, hours=2),
         received=ago(days=40),
     )
+    # the clinic's recipients: two unrelated, and the child of DN-2's directed donation
+    recipient(db, "RA-P001")
+    recipient(db, "RA-P002")
+    recipient(db, "EB-P001", weight="20 kg", donor="DN-2")
     return lab
+
+
+def recipient(
+    db,
+    code: str,
+    *,
+    weight: str = "70 kg",
+    donor: str | None = None,
+    trial: str = "TRIAL",
+    cohort: int = 1,
+    password: str = PASSWORD,
+) -> str:
+    """Register recipient ``code`` (by the clinic's ``clin1``), unless it is registered already.
+
+    ``password`` is clin1's: the lab's by default, ``demo-clin1-pass`` on the demo data.
+    """
+    from cellbatch.services.commands.recipients import register_recipient
+    from cellbatch.services.queries.recipients import recipient_list
+
+    if any(r.code == code for r in recipient_list(db)):
+        return code
+    clinic = authenticate(db, "clin1", password)
+    return register_recipient(
+        db, clinic, code, trial=trial, cohort=cohort, weight=weight,
+        weighed_on=(NOW - timedelta(days=1)).date(), donor=donor,
+    )  # fmt: skip
+
+
+def demo_recipient(db, code: str, **kwargs) -> str:
+    """:func:`recipient` on the demo data (clin1's demo password)."""
+    return recipient(db, code, password="demo-clin1-pass", **kwargs)
 
 
 def released_easc_bank(lab: Lab, code: str = "BANK-1", vials: int = 2) -> str:

@@ -260,6 +260,10 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
         input=f"{PASSWORD}\n",
     )
     assert r.code == 0, r.err
+    r = cli("--db", lab_url, "recipient", "register", "RA-P009", "--trial", "EASC-RA",
+            "--weight", "70 kg", "--user", "clin1", "--password-stdin",
+            input=f"{PASSWORD}\n")  # fmt: skip
+    assert r.code == 0, r.err
     run(
         "batch",
         "start",
@@ -269,7 +273,7 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
         "--sop",
         "SOP-EASC-DOSE",
         "--recipient",
-        "RA-09",
+        "RA-P009",
         "--weight",
         "70 kg",
         "--dose",

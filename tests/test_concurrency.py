@@ -35,6 +35,7 @@ from cellbatch.services.queries.audit import verify_trail
 from cellbatch.services.queries.donors import list_materials
 from cellbatch.services.queries.users import list_users
 from tests.conftest import ADMIN_PASSWORD, BACKENDS, _pg_admin, _pg_url
+from tests.lab import demo_recipient
 from tests.races import CLEAN_REFUSALS, ROUNDS, Outcome, Racer, all_win, cli, one_wins, race
 
 
@@ -137,20 +138,23 @@ def _verified_intact(db) -> None:
 @GMP32
 def test_race_two_dose_batches_for_one_recipient_and_infusion(demo_db):
     for n in range(ROUNDS):
+        demo_recipient(demo_db, f"RACE-P{n:03d}")
 
         def starter(p: int, n: int = n):
             def prepare(db):
                 tech = _as(f"tech{p}")(db)
-                return lambda: _dose(db, tech, f"RACE-D{n}-{p}", f"RACE-R{n}")
+                return lambda: _dose(db, tech, f"RACE-D{n}-{p}", f"RACE-P{n:03d}")
 
             return prepare
 
         outcomes = race(demo_db.url, [starter(1), starter(2)])
-        one_wins(outcomes, rf"recipient RACE-R{n} already has dose batch RACE-D{n}-\d for infusion")
+        one_wins(
+            outcomes, rf"recipient RACE-P{n:03d} already has dose batch RACE-D{n}-\d for infusion"
+        )
     with demo_db.session() as session:
         per_slot = session.execute(
             select(Batch.recipient_id, func.count())
-            .where(Batch.recipient_id.like("RACE-R%"))
+            .where(Batch.recipient_id.like("RACE-P%"))
             .group_by(Batch.recipient_id, Batch.infusion_number)
         ).all()
     assert sorted(count for _r, count in per_slot) == [1] * ROUNDS
@@ -414,7 +418,8 @@ class _ThawBank:
 
     def _dose(self) -> str:
         self.n += 1
-        return _dose(self.db, self.tech, f"RACE-{self.tag}{self.n}", f"RACE-{self.tag}R{self.n}")
+        recipient = demo_recipient(self.db, f"RACE{self.tag}-P{self.n:03d}")
+        return _dose(self.db, self.tech, f"RACE-{self.tag}{self.n}", recipient)
 
     def ready(self, vials_needed: int) -> list[str]:
         """The two dose batches to race, on a bank with at least ``vials_needed`` in stock."""

@@ -433,7 +433,7 @@ async def test_scanned_vial_positions_are_checked_against_the_bank_stock(demo_db
         parent="EASC-B001",
         sop_id="SOP-EASC-DOSE",
         recipient="RA-P002",
-        weight="60 kg",
+        weight="70 kg",
         dose="2 x 10^6 cells/kg",
         infusion=1,
     )

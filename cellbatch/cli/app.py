@@ -20,6 +20,7 @@ from cellbatch.cli import (
     hold_cmd,
     policy_cmd,
     qa_cmd,
+    recipient_cmd,
     serve_cmd,
     site_cmd,
     sop_cmd,
@@ -75,6 +76,7 @@ demo_cmd.register(app)
 doc_cmd.register(app)
 qa_cmd.register(app)
 hold_cmd.register(app)
+recipient_cmd.register(app)
 tui_cmd.register(app)
 serve_cmd.register(app)
 clock_cmd.register(app)

@@ -49,7 +49,10 @@ def batch_start(
         str | None, typer.Option(metavar="BATCH", help="Released bank: starts a dose batch.")
     ] = None,
     recipient: Annotated[str | None, typer.Option(help="Recipient ID (dose).")] = None,
-    weight: Annotated[str | None, Quantity("mass_body", help="Body weight (dose).")] = None,
+    weight: Annotated[
+        str | None,
+        Quantity("mass_body", help="Body weight (dose): checked against the recipient's."),
+    ] = None,
     dose: Annotated[str | None, Quantity("cells_per_kg", help="Cells per kg (dose).")] = None,
     infusion: Annotated[int | None, typer.Option(help="Infusion number (dose).")] = None,
     sop_version: Annotated[
@@ -72,16 +75,13 @@ def batch_start(
             n
             for n, v in (
                 ("--recipient", recipient),
-                ("--weight", weight),
                 ("--dose", dose),
                 ("--infusion", infusion),
             )
             if v is None
         ]
         if missing:
-            raise InvalidInput(
-                missing[0], "a dose batch needs --recipient, --weight, --dose and --infusion"
-            )
+            raise InvalidInput(missing[0], "a dose batch needs --recipient, --dose and --infusion")
     db = database()
     actor = login(db, user, password_stdin)
     if lot is not None:

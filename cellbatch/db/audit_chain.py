@@ -24,8 +24,11 @@ from sqlmodel import SQLModel
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first audit entry."""
 
-REDACTED_FIELDS = frozenset({"password_hash"})
-"""Columns hashed into the chain but never written out as audit values."""
+REDACTED_FIELDS = frozenset(
+    {"password_hash", "patient_name", "patient_birth_date", "patient_hospital_number"}
+)
+"""Columns hashed into the chain but never written out as audit values (secrets, and who a
+recipient is: the audit trail is read by more roles than the clinic and QA)."""
 
 
 def canonical_value(value: Any) -> Any:

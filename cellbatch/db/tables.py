@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
 
+from cellbatch.domain.recipients import MAX_HOSPITAL_NUMBER, MAX_RECIPIENT_ID
 from cellbatch.domain.text import (
     MAX_CODE,
     MAX_KEY,
@@ -158,6 +159,57 @@ class Donor(SQLModel, table=True):
     birth_year: int
     eligibility: str = Field(default="pending", max_length=30)
     created_at: datetime
+
+
+class Recipient(SQLModel, table=True):
+    """A patient of a trial, known to the cleanroom only by a pseudonymous ID.
+
+    ``donor_id`` links a related (directed) donation's donor to the one recipient it is for.
+    Identifying data are in :class:`RecipientIdentity`, never here.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=MAX_RECIPIENT_ID, unique=True, index=True)
+    trial: str = Field(max_length=MAX_CODE)
+    cohort: int
+    donor_id: int | None = Field(default=None, foreign_key="donor.id", index=True)
+    registered_at: datetime
+    registered_by: int = Field(foreign_key="app_user.id")
+
+
+class RecipientWeight(SQLModel, table=True):
+    """A recipient's body weight on a date (the newest is the one a dose is made for)."""
+
+    __tablename__ = "recipient_weight"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient_id: int = Field(foreign_key="recipient.id", index=True)
+    weight_kg: float
+    measured_on: date
+    recorded_at: datetime
+    recorded_by: int = Field(foreign_key="app_user.id")
+
+
+class RecipientIdentity(SQLModel, table=True):
+    """Who a recipient is: for the clinic and QA only, redacted in the audit trail.
+
+    The column names are this table's own (``patient_...``): the audit trail redacts
+    them by name (``REDACTED_FIELDS``), and no other table has them.
+    """
+
+    __tablename__ = "recipient_identity"
+    __table_args__ = (
+        # one patient, one recipient
+        Index("ux_recipient_identity_hospital_number", "patient_hospital_number", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient_id: int = Field(foreign_key="recipient.id", unique=True, index=True)
+    patient_name: str = Field(max_length=MAX_NAME)
+    patient_birth_date: date
+    patient_hospital_number: str = Field(max_length=MAX_HOSPITAL_NUMBER)
+    recorded_at: datetime
+    recorded_by: int = Field(foreign_key="app_user.id")
 
 
 class DonorTest(SQLModel, table=True):
@@ -547,6 +599,9 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         SecurityPolicyVersion,
         SiteSettingsVersion,
         Donor,
+        Recipient,
+        RecipientWeight,
+        RecipientIdentity,
         DonorTest,
         DinCounter,
         TissueLot,

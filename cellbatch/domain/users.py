@@ -10,12 +10,16 @@ from cellbatch.domain.text import MAX_NAME, typed_text
 
 
 class Role(StrEnum):
-    """What a user may do: record, supervise, review and release, administer."""
+    """What a user may do: record, supervise, review and release, administer.
+
+    The clinic's staff register recipients, plan, receive and give the infusions.
+    """
 
     TECHNICIAN = "technician"
     SUPERVISOR = "supervisor"
     QA = "qa"
     ADMIN = "admin"
+    CLINIC = "clinic"
 
 
 ROLE_NAMES = tuple(role.value for role in Role)
@@ -42,6 +46,13 @@ class Actor:
 
 RECORDING_ROLES = (Role.TECHNICIAN, Role.SUPERVISOR)
 """Roles that record process steps and QC results."""
+
+
+CLINIC_ROLES = (Role.CLINIC,)
+"""Roles that register recipients and their weights and plan their treatment."""
+
+IDENTITY_ROLES = (Role.CLINIC, Role.QA)
+"""Roles that may see who a recipient is (name, date of birth, hospital number)."""
 
 
 USER_ID_RULE = "1–64 letters, digits, '.', '_' or '-'"

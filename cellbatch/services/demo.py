@@ -29,6 +29,7 @@ DEMO_USERS = (
     ("sup1", "Sofia Moretti", "supervisor"),
     ("qa1", "Quentin Okafor", "qa"),
     ("qa2", "Grace Liu", "qa"),
+    ("clin1", "Clara Nilsen", "clinic"),
 )
 """Demo accounts besides ``admin``: user ID, printed name, role."""
 
@@ -67,6 +68,28 @@ def verify_all(db: Database, code: str, verifiers: list[Actor]) -> None:
             verify(db, who.username, demo_password(who.username), code, state.ref)
 
 
+DEMO_RECIPIENTS = (
+    # ID, trial, cohort, kg, related donor, name, born, hospital number
+    ("RA-P001", "EASC-RA", 2, "70 kg", None, "Marta Lindqvist", date(1968, 4, 12), "H0481516"),
+    ("RA-P002", "EASC-RA", 2, "70 kg", None, "Jonas Berg", date(1975, 9, 3), "H0481522"),
+    ("EB-P001", "FUC-EB", 1, "20 kg", "DN-2026-0002", "Elin Sorensen", date(2019, 2, 7), "H07742"),
+)
+"""The demo's recipients: two rheumatoid-arthritis patients, and the mother's child with EB."""
+
+
+def register_demo_recipients(db: Database, clinic: Actor, now: datetime) -> None:
+    """Register the demo recipients (weighed two days ago) with their identifying data."""
+    from cellbatch.services.commands.recipients import register_recipient, set_identity
+
+    weighed = (now - timedelta(days=2)).date()
+    for code, trial, cohort, weight, donor, name, born, hospital in DEMO_RECIPIENTS:
+        register_recipient(
+            db, clinic, code, trial=trial, cohort=cohort, weight=weight, weighed_on=weighed,
+            donor=donor,
+        )  # fmt: skip
+        set_identity(db, clinic, code, name=name, born=born, hospital_number=hospital)
+
+
 def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str, str]]:
     """Fill an empty database with the demo; returns (user, role, password) for printing."""
     if not is_empty(db):
@@ -78,6 +101,7 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
         add_user(db, admin, username, name, role, password=demo_password(username))
     who = {u: authenticate(db, u, demo_password(u)) for u, _n, _r in DEMO_USERS}
     tech1, tech2, sup1, qa1, qa2 = (who[u] for u in ("tech1", "tech2", "sup1", "qa1", "qa2"))
+    clin1 = who["clin1"]
     # the head of production signs every SOP version whose file is approved as its author;
     # QA approves each with a signature
     for sop in available_sops():
@@ -167,6 +191,9 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
         received=ago(days=47, hours=2),
         receipt_temperature=19.0,
     )
+
+    # --- the recipients, registered by the clinic --------------------------------------
+    register_demo_recipients(db, clin1, now)
 
     seed_lots = ["AMEM-24K118", "HPL-2611-07", "TRYPLE-3320"]
     harvest_lots = ["TRYPLE-3320", "DPBS-88812"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -10,6 +11,7 @@ from cellbatch import units
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, StepEntry, TissueLot
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.recipients import body_weight
 from cellbatch.domain.text import CODE
 from cellbatch.domain.users import Actor
 from cellbatch.services.batch_access import (
@@ -20,6 +22,11 @@ from cellbatch.services.batch_access import (
 )
 from cellbatch.services.commands.sops import pin_sop
 from cellbatch.services.queries.holds import refuse_if_held
+from cellbatch.services.queries.recipients import (
+    directed_donor_only,
+    find_recipient,
+    latest_weight,
+)
 from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.uniqueness import batch_code_free, dose_slot_free
 from cellbatch.services.unit_of_work import UnitOfWork
@@ -89,7 +96,7 @@ def start_dose(
     parent: str,
     sop_id: str,
     recipient: str,
-    weight: str,
+    weight: str | None = None,
     dose: str,
     infusion: int,
     sop_version: str | None = None,
@@ -97,21 +104,33 @@ def start_dose(
 ) -> str:
     """Start a dose batch for one recipient and infusion, from a released bank.
 
-    The dose per kg must be one of the SOP's cohort doses; the infusion number gives the
-    day from the SOP's infusion schedule.
+    The recipient must be registered (``cellbatch recipient register``); the dose is made for
+    the recipient's body weight on record (``weight``, when given, must be that one). A bank
+    from a related donor who is not eligible (a directed donation) makes doses only for the
+    recipient linked to that donor. The dose per kg must be one of the SOP's cohort doses;
+    the infusion number gives the day from the SOP's infusion schedule.
     """
     require_recorder(actor, "start batches")
-    weight_kg = units.parse(weight, "mass_body", field="--weight")
-    if not 0.5 <= weight_kg <= 400:
-        raise InvalidInput(
-            "--weight",
-            f"expected a body weight between 0.5 and 400 kg, got "
-            f"{units.fmt(weight_kg, 'mass_body')}",
-        )
+    typed_kg = None
+    if weight is not None:
+        typed_kg = body_weight(units.parse(weight, "mass_body", field="--weight"))
     dose_per_kg = units.parse(dose, "cells_per_kg", field="--dose")
-    recipient = batch_code(recipient, "--recipient")
     with UnitOfWork(db, actor) as uow:
         code = _new_code(uow, code)
+        patient = find_recipient(uow.session, recipient, "--recipient", lock=True)
+        recipient = patient.code
+        weighed = latest_weight(uow.session, patient)
+        if weighed is None:
+            raise RuleViolation(f"--recipient: {recipient} has no body weight on record")
+        weight_kg = weighed.weight_kg
+        if typed_kg is not None and not math.isclose(typed_kg, weight_kg, rel_tol=1e-9):
+            raise InvalidInput(
+                "--weight",
+                f"{units.fmt(typed_kg, 'mass_body')} is not {recipient}'s body weight on "
+                f"record ({units.fmt(weight_kg, 'mass_body')}, weighed "
+                f"{weighed.measured_on}); the clinic records a new weight first "
+                "(cellbatch recipient weight)",
+            )
         bank = find_batch(uow.session, parent)
         if bank.kind != "expansion":
             raise RuleViolation(f"--parent: {bank.code} is a dose batch, not a bank")
@@ -121,6 +140,7 @@ def start_dose(
                 "dose batch can only be made from a released bank"
             )
         refuse_if_held(uow.session, bank, "used for a dose")
+        directed_donor_only(uow.session, bank, patient)
         row, sop = pin_sop(uow, sop_id, sop_version, "dose")
         bank_sop = sop_of(uow.session, bank)
         if bank_sop.id not in sop.parent_sops:

@@ -66,6 +66,7 @@ class HomeScreen(AppScreen):
         Binding("f9", "new_donor", "New donor", show=False),
         Binding("f5", "reload", "Refresh", show=False),
         Binding("f6", "admin", "Admin"),
+        Binding("f10", "recipients", "Recipients", show=False),  # in the palette ("Menu")
         Binding("ctrl+o", "app.logout", "Log out"),
     ]
 
@@ -426,9 +427,16 @@ class HomeScreen(AppScreen):
             return
         self.cb_app.open_admin()
 
+    def action_recipients(self) -> None:
+        """The registered recipients (the clinic registers, weighs, identifies)."""
+        from cellbatch.tui.screens.recipients import RecipientsScreen
+
+        self.app.push_screen(RecipientsScreen())
+
     def palette_commands(self) -> Iterable[SystemCommand]:
         """Home's actions."""
         yield SystemCommand("Open a batch", "Scan or type its code", self.action_scan)
+        yield SystemCommand("Recipients   (F10)", "Pseudonymous list", self.action_recipients)
         yield SystemCommand("Refresh home", "Load again from the database", self.action_reload)
         actor = self.cb_app.actor
         if actor is not None and actor.role.value in ("technician", "supervisor"):
