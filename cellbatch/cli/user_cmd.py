@@ -39,6 +39,15 @@ def init(
         ),
     ] = None,
     password_stdin: PasswordStdin = False,
+    owner_db: Annotated[
+        str | None,
+        typer.Option(
+            "--owner-db",
+            metavar="URL",
+            help="PostgreSQL: migrate as this owner role; --db's role gets only the "
+            "application's rights (docs/trust-model.md).",
+        ),
+    ] = None,
 ) -> None:
     """Create or upgrade the database; with --admin and --name, create the first admin.
 
@@ -54,7 +63,7 @@ def init(
     if admin is None:
         if name is not None:
             raise InvalidInput("--name", "is the first admin's name: give it with --admin USER-ID")
-        db, done = init_database(_db_url())
+        db, done = init_database(_db_url(), owner_url=owner_db)
         typer.echo(f"database {db.display_url}: schema {done}")
         _tell_key(db)
         return
@@ -71,7 +80,7 @@ def init(
         again = read_secret("Repeat the password", from_stdin=False)
         if again != password:
             raise InvalidInput("password", "the two passwords differ; nothing was created")
-    db, done = init_database(_db_url())
+    db, done = init_database(_db_url(), owner_url=owner_db)
     typer.echo(f"database {db.display_url}: schema {done}")
     _tell_key(db)
     view = create_first_admin(db, admin, full_name, password)

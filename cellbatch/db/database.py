@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from cellbatch.db import locks, migrate
+from cellbatch.db import locks, migrate, pg_roles
 from cellbatch.db.audit_chain_key import (
     SiteKey,
     SiteKeyProblem,
@@ -289,10 +290,34 @@ class Database:
         if before == head:
             return "current"
         if before is None:
+            self._private_file()
             return "created"
         if not upgrade:
             raise self._needs_upgrade(before, head)
         return "upgraded"
+
+    def _private_file(self) -> None:
+        """A new SQLite file (and its journal companions) readable by its owner only."""
+        for path in self.files()[:4] if self._sqlite is not None else ():
+            if path.exists():
+                os.chmod(path, 0o600)
+
+    def grant_application_role(self, role: str) -> None:
+        """As the owner of a PostgreSQL database, give the application role its rights only.
+
+        See :mod:`cellbatch.db.pg_roles`.
+        """
+        if self.backend != "postgresql":
+            raise InvalidInput(
+                "--owner-db",
+                "an owner role is PostgreSQL's; an SQLite file is protected by its file mode "
+                "(0600, the service account's): give only --db",
+            )
+        try:
+            with self.engine.begin() as connection:
+                pg_roles.grant_application_role(connection, role)
+        except DBAPIError as exc:
+            raise database_problem(exc) from exc
 
     def _key_for_migration(self, state: SchemaState) -> SiteKey:
         """The key migrations seal audit entries with: made now for a database not yet sealed.

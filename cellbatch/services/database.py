@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cellbatch.db.database import Database
+from cellbatch.db.engine import normalise_url
 from cellbatch.db.failures import (
     DatabaseDamaged,
     DatabaseReadOnly,
@@ -10,7 +11,7 @@ from cellbatch.db.failures import (
     SchemaMismatch,
     database_problem,
 )
-from cellbatch.domain.errors import CellbatchError
+from cellbatch.domain.errors import CellbatchError, InvalidInput
 from cellbatch.settings import default_database_url
 
 __all__ = [
@@ -41,18 +42,50 @@ def open_database(url: str | None = None, *, read_only: bool = False) -> Databas
     return db
 
 
-def init_database(url: str | None = None) -> tuple[Database, str]:
+def init_database(url: str | None = None, *, owner_url: str | None = None) -> tuple[Database, str]:
     """Create (in an empty database or a new file) or upgrade the schema.
 
     Returns the database and what was done. A foreign database, one made by a newer
     program and one whose schema version was removed are refused and left as they are.
     The site key is made first for a database not yet sealed under one
-    (``Database.key_created``); a sealed database must come with its own key.
+    (``Database.key_created``); a sealed database must come with its own key. With
+    ``owner_url`` (PostgreSQL) the schema is made or upgraded as that owner role, which then
+    grants the role of ``url`` only the application's rights (:mod:`cellbatch.db.pg_roles`).
     """
-    db = Database(url or default_database_url(), access="create")
-    done = db.ensure_schema(upgrade=True)
+    url = url or default_database_url()
+    if owner_url is None:
+        db = Database(url, access="create")
+        done = db.ensure_schema(upgrade=True)
+    else:  # PostgreSQL with two roles: the owner migrates, the application only works
+        role = application_role(url)
+        application_role(owner_url)  # PostgreSQL too
+        owner = Database(owner_url, access="create")
+        try:
+            done = owner.ensure_schema(upgrade=True)
+            owner.grant_application_role(role)
+        finally:
+            owner.dispose()
+        db = Database(url, access="write")
+        db.key_created = owner.key_created
+        db.ensure_schema()
     db.site_key()  # the database's own key, or a message saying what is wrong with it
     return db, done
+
+
+def application_role(url: str) -> str:
+    """The role a PostgreSQL URL connects as (the application's, with ``--owner-db``)."""
+    from sqlalchemy.engine import make_url
+
+    role = make_url(normalise_url(url)).username
+    if make_url(normalise_url(url)).get_backend_name() != "postgresql":
+        raise InvalidInput(
+            "--owner-db",
+            "an owner role is PostgreSQL's; an SQLite file is protected by its file mode "
+            "(0600, the service account's): give only --db",
+        )
+    if not role:
+        raise InvalidInput("--db", "name the application's role in the URL (postgresql://ROLE@…)")
+    return role
 
 
 def explain_failure(error: BaseException) -> CellbatchError | None:
