@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from textual import events, work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -23,6 +23,7 @@ from cellbatch.domain.security_policy import DEFAULT_POLICY, idle_lock_in_force
 from cellbatch.settings import default_database_url, requested_idle_lock_seconds
 from cellbatch.tui.clock import Clock, short_time, system_clock
 from cellbatch.tui.errors import describe_error
+from cellbatch.tui.key_order import KeysInOrder
 
 if TYPE_CHECKING:
     from cellbatch.domain.users import Actor
@@ -48,7 +49,7 @@ def database_label(url: str) -> str:
     return f"{name.split('?')[0]}@{host.split(':')[0]} (PostgreSQL)"
 
 
-class CellbatchApp(App[None]):
+class CellbatchApp(KeysInOrder):
     """cellbatch in the terminal: log in, see your work, record steps, review and release."""
 
     CSS_PATH = "app.tcss"
@@ -141,6 +142,7 @@ class CellbatchApp(App[None]):
 
     def on_unmount(self) -> None:
         """Close the database connections."""
+        self._stop_typing()
         if self._db is not None:
             self._db.dispose()
 

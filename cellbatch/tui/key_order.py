@@ -1,0 +1,81 @@
+"""Keys take effect in the order they were typed, however fast they come (a scanner's burst).
+
+Why this is needed: Textual hands a key to the widget that has the focus *when the app reads
+the key*, by posting it to that widget's message queue, and returns at once for the next key.
+What Tab, Enter or a Ctrl-key does happens later, several queues away (the key bubbles from
+the field to the screen and back to the app's bindings; Enter posts ``Input.Submitted``, whose
+handler moves the focus through yet another queued call). When a terminal delivers
+``tech1<Tab>demo-tech1<Enter>`` in one read, all of it is handed to the user field before the
+Tab has moved the focus: ``tech1demo-tech1`` lands in one field and the Enter submits it.
+
+The fix is here, not in each screen: the app keeps the keys it reads in a queue and hands
+over the next one only when everything the previous one set off has run, that is, when the
+queues of the app and of every widget on the screen are empty. Waiting is done by a barrier
+(a callback queued on every one of them), the same technique Textual's Pilot uses between
+keys in tests; nothing is timed. Mouse events and pastes are not held back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from textual import events
+from textual.app import App
+
+MAX_ROUNDS = 12
+"""Barrier rounds after one key at most (a key's effects cross a few queues; timers never stop)."""
+ROUND_TIMEOUT = 2.0
+"""Seconds one round may wait for a busy widget before the next key goes anyway."""
+
+
+class KeysInOrder(App):
+    """An app whose keys each take their full effect before the next key is delivered."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._typed: deque[events.Key] = deque()
+        self._typing: asyncio.Task[None] | None = None
+
+    async def on_event(self, event: events.Event) -> None:
+        """Queue a key read from the terminal; everything else as Textual does it."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self._typed.append(event)
+            if self._typing is None or self._typing.done():
+                self._typing = asyncio.create_task(self._deliver_typed())
+            return
+        await super().on_event(event)
+
+    async def _deliver_typed(self) -> None:
+        while self._typed:
+            event = self._typed.popleft()
+            try:
+                await super().on_event(event)
+                await self._settle()
+            except Exception as error:  # as Textual treats an error in a key's handling
+                self._handle_exception(error)
+                return
+
+    async def _settle(self) -> None:
+        """Return once every queue a key can reach is empty (or after ``MAX_ROUNDS``)."""
+        loop = asyncio.get_running_loop()
+        for _ in range(MAX_ROUNDS):
+            try:
+                pumps = [self, *self.screen.walk_children(with_self=True)]
+            except Exception:  # no screen yet, or the app is closing
+                return
+            waits = []
+            for pump in pumps:
+                done = loop.create_future()
+                if pump.call_later(done.set_result, None):
+                    waits.append(done)
+            if waits:
+                await asyncio.wait(waits, timeout=ROUND_TIMEOUT)
+            if all(pump.message_queue_size == 0 for pump in pumps):
+                return
+
+    def _stop_typing(self) -> None:
+        """Drop keys not yet delivered (the app is closing)."""
+        self._typed.clear()
+        if self._typing is not None and not self._typing.done():
+            self._typing.cancel()
