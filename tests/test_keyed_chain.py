@@ -383,3 +383,46 @@ def test_init_makes_a_private_key_and_refuses_to_replace_one(tmp_path, monkeypat
     assert result.code == 9 and "no such file" in result.err
     result = cli("--db", f"sqlite:///{tmp_path / 'new.db'}", "init")
     assert result.code != 0 and not (keys / "cellbatch.key").exists()
+
+
+@GMP25
+def test_incremental_verify_walks_only_the_entries_since_the_last_verified_anchor(demo_db, cli):
+    full = cli("--db", demo_db.url, "audit", "verify")
+    assert full.code == 0 and "anchored #" in full.out, full.err
+    head = _head(demo_db)
+    tech2 = authenticate(demo_db, "tech2", "demo-tech2-pass")  # a log-in, a QC result
+    qc.record_qc(demo_db, tech2, EB, test="heca452", value="58 %", stage="in-process")
+    new = _head(demo_db) - head
+    report = verify_trail(demo_db, incremental=True)
+    assert report.ok and report.start_seq == head and report.entries_checked == new, report
+    with demo_db.engine.connect() as connection:
+        reason = connection.execute(
+            text("SELECT reason FROM audit_entry WHERE seq = :s"), {"s": head + new}
+        ).scalar()
+    _sql(demo_db, "UPDATE audit_entry SET reason = 'nothing' WHERE seq = :s", s=head + new)
+    again = verify_trail(demo_db, incremental=True)
+    assert again.problems[0].startswith(f"audit entry #{head + new} was edited"), again.problems
+    _sql(demo_db, "UPDATE audit_entry SET reason = :r WHERE seq = :s", r=reason, s=head + new)
+    shown = cli("--db", demo_db.url, "audit", "verify", "--incremental")
+    assert shown.code == 0 and f"{new} entries in" in shown.out and "entries/s" in shown.out
+    assert f"since anchored entry #{head}" in shown.out
+
+
+@GMP25
+def test_the_record_and_the_release_signature_print_their_anchor(demo_db):
+    from cellbatch.documents.batch_record import render
+    from cellbatch.services.queries.documents import record_data
+    from tests.test_batch_record import pdf_pages
+
+    log = (site_key_dir_of(demo_db) / "cellbatch.anchors").read_text().splitlines()
+    releases = [line.split() for line in log if line.endswith(" release")]
+    assert releases, log  # every QA decision of the demo was anchored
+    text = " ".join(" ".join(pdf_pages(render(record_data(demo_db, "EASC-B001")))).split())
+    head = _head(demo_db)
+    assert f"audit anchor #{head} " in text  # the footer: the head the record was built from
+    printed = [f"(auditanchor#{seq}{seal[:16]})" for _, _, seq, seal, *_ in releases]
+    squeezed = "".join(text.split())  # the narrow cell may break the hash anywhere
+    assert any(p in squeezed for p in printed), printed  # in the release signature's row
+    assert (site_key_dir_of(demo_db) / "cellbatch.anchors").read_text().splitlines()[-1].split()[
+        2
+    ] == str(head)  # printing anchored it too
