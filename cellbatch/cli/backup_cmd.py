@@ -59,7 +59,7 @@ def backup(
 
 def restore(
     file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="A backup file made by `cellbatch backup`.")
+        Path, typer.Argument(metavar="FILE", help="A backup file made by cellbatch backup.")
     ],
     user: Annotated[
         str,

@@ -235,7 +235,7 @@ def freeze_cmd(
     """Cryopreserve the last harvest into vials (the bank); --labels -o FILE prints their labels.
 
     The labels are printed once the freeze is recorded (a second, counted transaction, as
-    ``cellbatch labels BANK -o FILE`` would).
+    ``cellbatch label print BANK -o FILE`` would).
     """
     from cellbatch.cli.doc_cmd import output_file, print_bank_labels
     from cellbatch.domain.errors import InvalidInput
@@ -262,7 +262,9 @@ def freeze_cmd(
     )
     typer.echo(f"E{entry}: {vials} vials frozen for {batch.upper()}")
     if out is None:
-        typer.echo(f"  print their labels: cellbatch labels {batch.upper()} -o FILE")
+        typer.echo(
+            f"  print their labels: `cellbatch label print {batch.upper()} -o FILE --user USER-ID`"
+        )
         return
     print_bank_labels(db, actor, batch, out, output)
 

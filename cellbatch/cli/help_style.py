@@ -37,6 +37,8 @@ PLACEHOLDERS: dict[str, str] = {
     "DATE": "a date, YYYY-MM-DD",
     "DATETIME": "a date and time, YYYY-MM-DD HH:MM (local time, or with Z / +01:00)",
     "FILE": "a path of a file to write",
+    "DIR": "a path of a folder",
+    "VIAL": "a vial of a bank, by its number (N) or as its label's barcode says",
     "URL": "a database URL: sqlite:///PATH or postgresql://USER@HOST/DB",
     "SCAN": "what a barcode scanner typed",
 }

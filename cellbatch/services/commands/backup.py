@@ -56,7 +56,7 @@ PART_WHAT = {
 }
 
 NOTES = (
-    "Restore with `cellbatch restore FILE --db URL --user ADMIN` into an empty database: it "
+    "Restore with `cellbatch restore FILE --db URL --user USER-ID` into an empty database: it "
     "checks this manifest and every part, then runs `audit verify` before saying done.",
     "Check by hand: `tar xf FILE && sha256sum -c SHA256SUMS`.",
 )
