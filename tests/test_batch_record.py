@@ -72,6 +72,18 @@ def bank_vial_ids(db, code: str) -> set[str]:
         return {str(i) for i in rows}
 
 
+def vial_numbers(db, code: str) -> dict[str, int]:
+    """Each vial's number in its bank, by its id (as the audit trail names it)."""
+    from sqlalchemy import select
+
+    from cellbatch.db.tables import Vial
+
+    number = batch_id(db, code)
+    with db.session() as session:
+        rows = session.execute(select(Vial.id, Vial.number).where(Vial.batch_id == number))
+        return {str(i): n for i, n in rows}
+
+
 def batch_audit(db, code: str) -> list:
     """The batch's audit entries: those filed under it, the creation of the batch row, and
     every entry about one of its vials (a dose batch's thaw updates the bank's vials)."""
@@ -83,19 +95,12 @@ def batch_audit(db, code: str) -> list:
     return [found[seq] for seq in sorted(found)]
 
 
-def audit_value_texts(value: str) -> list[str]:
-    """The texts an audit value must appear as: a record's content (JSON) field by field as
-    ``key: value`` (strings bare, other values as JSON), anything else as stored."""
-    try:
-        content = json.loads(value)
-    except ValueError:
-        content = None
-    if not isinstance(content, dict) or not content:
-        return [value]
-    return [
-        f"{key}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
-        for key, v in content.items()
-    ]
+def readable_texts(shown: dict) -> list[str]:
+    """The texts of one audit entry as the appendix prints it."""
+    texts = [str(shown["seq"]), printed_time(shown["at"]), shown["who"], shown["action"]]
+    texts += [shown["record"]]
+    texts += [t for t in (shown["field"], shown["reason"], shown["old"], shown["new"]) if t]
+    return texts
 
 
 def sop_labels(db, code: str) -> dict[str, dict[str, str]]:
@@ -160,13 +165,12 @@ def test_record_holds_every_value_signature_and_audit_entry(demo_db, code) -> No
 
     entries = batch_audit(demo_db, code)
     assert any(e.entity == "batch" and e.action == "create" for e in entries)
-    for entry in entries:
-        parts = [str(entry.seq), printed_time(entry.at), entry.username, entry.action]
-        parts += [f"{entry.entity} {entry.entity_id}"]
-        parts += [p for p in (entry.field, entry.reason) if p]
-        for value in (entry.old_value, entry.new_value):
-            parts += audit_value_texts(value) if value else []
-        assert missing(parts, text) == [], f"audit entry #{entry.seq}"
+    assert [a["seq"] for a in _data["audit_readable"]] == [e.seq for e in entries]
+    assert [a["seq"] for a in _data["audit_trail"]] == [e.seq for e in entries]
+    for entry, row in zip(entries, _data["audit_readable"], strict=True):
+        assert (row["action"], row["reason"]) == (entry.action, entry.reason)
+        assert row["who"].endswith(f"({entry.username})")
+        assert missing(readable_texts(row), text) == [], f"audit entry #{entry.seq}"
 
     for number, page in enumerate(pages, start=1):
         assert code in page
@@ -423,13 +427,11 @@ def test_audit_values_and_record_names_are_never_split(demo_db) -> None:
         printed = " ".join(pages).split()  # as printed: each line's words
         words = set(printed) | {w.removesuffix(";") for w in printed}  # fields end in "; "
         broken = []
-        for entry in batch_audit(demo_db, code):
-            texts = [entry.entity, entry.field or ""]
-            for value in (entry.old_value, entry.new_value):
-                texts += audit_value_texts(value) if value else []
+        for shown in _data["audit_readable"]:
+            texts = [shown["record"], shown["field"] or "", shown["old"] or "", shown["new"] or ""]
             for word in " ".join(texts).split():
-                if word not in words:
-                    broken.append(f"#{entry.seq}: {word}")
+                if word.removesuffix(";") not in words:
+                    broken.append(f"#{shown['seq']}: {word}")
         assert broken == [], code
 
 
@@ -445,9 +447,11 @@ def test_a_bank_record_holds_the_changes_dose_batches_made_to_its_vials(demo_db)
     assert all(e.batch_id != batch_id(demo_db, "EASC-B001") for e in thaws)
     data, _pages, text = record_text(demo_db, "EASC-B001")
     assert {e.seq for e in thaws} <= {a["seq"] for a in data["audit_trail"]}
+    numbers = vial_numbers(demo_db, "EASC-B001")
     for e in thaws:
-        row = f"{e.seq} {printed_time(e.at)} {e.username} update vial {e.entity_id}"
-        assert squeeze(f"{row} thaw_entry_id new: {e.new_value} {e.reason}") in text
+        row = f"{e.seq} {printed_time(e.at)} Tomás Herrera ({e.username}) update"
+        row += f" vial {numbers[e.entity_id]} of EASC-B001"
+        assert squeeze(f"{row} thaw entry new: E{e.new_value} {e.reason}") in text
 
 
 def boxes_of(pdf: bytes, needle: str) -> list[tuple[float, float, float, float]]:
@@ -590,3 +594,71 @@ def test_a_batchs_audit_trail_starts_with_its_creation(demo_db, cli) -> None:
     # the bank's trail holds its vials' thaw by a dose batch, as its record does
     bank = list_entries(demo_db, batch_id=batch_id(demo_db, "EASC-B001"))
     assert any(e.entity == "vial" and e.field == "thaw_entry_id" for e in bank)
+
+
+def _count_parameters(db, code: str) -> set[str]:
+    """Step values that are counts in the batch's SOP (no unit: ``vials: 16``), in words."""
+    from cellbatch.services.batch_access import find_batch
+    from cellbatch.services.queries.sops import sop_of
+
+    with db.session() as session:
+        sop = sop_of(session, find_batch(session, code))
+    return {
+        p.name.replace("_", " ")
+        for step in sop.steps
+        for p in step.parameters
+        if p.measure.key == "count"
+    }
+
+
+_BARE_NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$")
+
+
+@pytest.mark.requirement("GMP-02")
+@pytest.mark.requirement("GMP-07")
+def test_the_audit_appendix_shows_names_and_units_never_internal_ids(
+    demo_db, cli, tmp_path
+) -> None:
+    from cellbatch.db.tables import AUDITED_TABLES
+    from cellbatch.services.commands.corrections import correct
+
+    sup = authenticate(demo_db, "sup1", "demo-sup1-pass")
+    fuc = next(e for e in batch_view(demo_db, "FUC-D001")["steps"] if e["kind"] == "fucosylation")
+    correct(demo_db, sup, "FUC-D001", fuc["id"], field="temperature", value="36.5 degC",
+            reason="incubator log reads 36.5 °C")  # fmt: skip
+    columns = {c.name for m in AUDITED_TABLES.values() for c in m.__table__.columns}
+    for code in DEMO_BATCHES:
+        data, pages, _text = record_text(demo_db, code)
+        appendix = " ".join(pages)[" ".join(pages).index("Appendix: audit trail") :]
+        assert "gaps" in appendix  # the numbers are global: gaps are expected
+        counts = _count_parameters(demo_db, code)
+        for shown in data["audit_readable"]:
+            for part in [p for v in (shown["old"], shown["new"]) if v for p in v.split("; ")]:
+                key, _sep, value = part.rpartition(": ")
+                assert "_" not in key and key not in ("id", "entity id"), (shown["seq"], part)
+                if _BARE_NUMBER.match(value.strip()):
+                    assert key in counts, f"#{shown['seq']}: bare number {part!r}"
+        raw_keys = [c for c in columns if "_" in c and f"{c}:" in appendix.replace(" ", "")]
+        assert raw_keys == [], code
+        for raw in data["audit_trail"]:  # no stored id or stored float shows through
+            content = json.loads(raw["new_value"]) if raw["action"] == "create" else {}
+            for key, value in content.items():
+                if key.endswith(("_id", "_by")) and isinstance(value, int):
+                    assert f"{key.replace('_', ' ').removesuffix(' id')}: {value};" not in appendix
+                if isinstance(value, str) and _BARE_NUMBER.match(value):  # "3800000.0"
+                    bare = re.compile(rf": {re.escape(value)}(;|\s*$)", re.M)
+                    assert not bare.search(appendix), (raw["seq"], key, value)
+    data, _pages, text = record_text(demo_db, "FUC-D001")
+    fix = next(a for a in data["audit_readable"] if a["action"] == "correct")
+    assert (fix["field"], fix["old"], fix["new"]) == ("temperature", "37 °C", "36.5 °C")
+    creation = data["audit_readable"][0]
+    assert creation["record"] == "batch FUC-D001" and "recorded by: " in creation["new"]
+    assert "body weight: 20 kg" in creation["new"] and "parent batch: BMMSC-B001" in creation["new"]
+    # the electronic copy keeps every entry as stored, beside the readable one
+    out = tmp_path / "fuc.json"
+    assert cli("--db", demo_db.url, "export", "FUC-D001", "-o", str(out), user="qa1").code == 0
+    copy = json.loads(out.read_text(encoding="utf-8"))
+    raw = copy["audit_trail"]
+    assert [a["seq"] for a in copy["audit_readable"]] == [a["seq"] for a in raw]
+    assert any(a["field"] == "thaw_entry_id" for a in raw)
+    assert any('"material_lot_id"' in (a["new_value"] or "") for a in raw)

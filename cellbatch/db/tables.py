@@ -37,6 +37,16 @@ def unique_where(name: str, *columns: Any, where: str) -> Index:
     return Index(name, *columns, unique=True, sqlite_where=condition, postgresql_where=condition)
 
 
+def measure(key: str) -> dict[str, Any]:
+    """Column options saying which measure (``units.MEASURES``) a number is stored in.
+
+    The value is stored in that measure's canonical unit; whoever shows it (the audit
+    appendix of the record) reads the measure from the column instead of guessing it from the
+    column's name. It is metadata only: the table's definition in the database is unchanged.
+    """
+    return {"info": {"measure": key}}
+
+
 class User(SQLModel, table=True):
     """A person who uses the program; deactivated, never deleted."""
 
@@ -251,7 +261,7 @@ class TissueLot(SQLModel, table=True):
     amount_unit: str = Field(max_length=4)
     collected_at: datetime
     received_at: datetime
-    receipt_temperature: float | None = None
+    receipt_temperature: float | None = Field(default=None, sa_column_kwargs=measure("temperature"))
     din: str = Field(max_length=13, unique=True, index=True)
     recorded_at: datetime
     recorded_by: int = Field(foreign_key="app_user.id")
@@ -289,8 +299,8 @@ class Batch(SQLModel, table=True):
     tissue_lot_id: int | None = Field(default=None, foreign_key="tissue_lot.id")
     parent_batch_id: int | None = Field(default=None, foreign_key="batch.id")
     recipient_id: str | None = Field(default=None, max_length=MAX_CODE)
-    body_weight_kg: float | None = None
-    dose_per_kg: float | None = None
+    body_weight_kg: float | None = Field(default=None, sa_column_kwargs=measure("mass_body"))
+    dose_per_kg: float | None = Field(default=None, sa_column_kwargs=measure("cells_per_kg"))
     infusion_number: int | None = None
     infusion_day: int | None = None
     started_at: datetime
@@ -343,8 +353,8 @@ class Vial(SQLModel, table=True):
     batch_id: int = Field(foreign_key="batch.id", index=True)
     number: int
     location: str = Field(max_length=MAX_VIAL_LOCATION)
-    viable_cells: float
-    volume_ml: float
+    viable_cells: float = Field(sa_column_kwargs=measure("cells"))
+    volume_ml: float = Field(sa_column_kwargs=measure("volume"))
     freeze_entry_id: int = Field(foreign_key="step_entry.id")
     thaw_entry_id: int | None = Field(default=None, foreign_key="step_entry.id")
 

@@ -11,7 +11,6 @@ printed.
 from __future__ import annotations
 
 import io
-import json
 import math
 import re
 from datetime import datetime
@@ -1037,61 +1036,46 @@ def _labels(data: dict) -> list:
     return story
 
 
-def _audit_scalar(value: Any) -> str:
-    """One JSON value as printed in the audit trail: strings bare, the rest as JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _audit_value(label: str, text: str) -> str:
-    """An audit entry's old or new value as escaped markup.
-
-    A record's content (a JSON object) is shown field by field as ``key: value``, separated
-    by "; ", so lines break between fields and at spaces, never inside a number, code or
-    identifier; any other value as stored.
-    """
-    try:
-        content = json.loads(text)
-    except ValueError:
-        content = None
-    head = f'<font name="{BOLD}">{label}:</font> '
-    if not isinstance(content, dict) or not content:
-        return head + _cell(text)
-    return head + "; ".join(
-        f"{_cell(str(key))}: {_cell(_audit_scalar(value))}" for key, value in content.items()
-    )
-
-
 def _audit(data: dict) -> list:
     story: list = [
         NextPageTemplate("landscape"),
         PageBreak(),
         _p("Appendix: audit trail of this batch", "h1"),
         _p(
-            "Every entry the audit trail holds for this batch, in order. Server time "
-            "in UTC. For a created record the new value is its full content.",
+            "Every entry the audit trail holds for this batch, in order: its creation, every "
+            "record made or changed under it, and its vials' entries (a dose batch's thaw marks "
+            "the bank's vials). Server time in UTC. People by printed name and user ID, records "
+            "by the names this record uses, quantities in the units technicians use; for a "
+            "created record, its content field by field (empty fields left out). The entries as "
+            "stored are in the electronic copy (JSON).",
+            "small",
+        ),
+        _p(
+            "Audit numbers (#) count the entries of the whole database in one sequence, every "
+            "batch's and the system's, so the numbers of one batch's entries have gaps: the "
+            "entries in between belong to other records. A missing or altered entry is found "
+            "by the audit trail's own check (cellbatch audit verify), not by these numbers.",
             "small",
         ),
         Spacer(1, 2 * mm),
     ]
-    entries = data["audit_trail"]
+    entries = data["audit_readable"]
     if not entries:
         return story + [_p("No audit entry.", "body")]
     rows = []
     for a in entries:
         lines: list[str] = []
-        if a["old_value"] is not None:
-            lines.append(_audit_value("old", a["old_value"]))
-        if a["new_value"] is not None:
-            lines.append(_audit_value("new", a["new_value"]))
+        if a["old"] is not None:
+            lines.append(f'<font name="{BOLD}">old:</font> {_cell(a["old"])}')
+        if a["new"] is not None:
+            lines.append(f'<font name="{BOLD}">new:</font> {_cell(a["new"])}')
         rows.append(
             [
                 a["seq"],
                 _when(a["at"]),
-                a["username"],
+                a["who"],
                 a["action"],
-                f"{a['entity']} {a['entity_id']}",
+                a["record"],
                 a["field"],
                 Paragraph("<br/>".join(lines) or "—", S["tiny"]),
                 a["reason"],
@@ -1099,9 +1083,9 @@ def _audit(data: dict) -> list:
         )
     story.append(
         _table(
-            ["#", "Time (UTC)", "User", "Action", "Record", "Field", "Values", "Reason"],
+            ["#", "Time (UTC)", "Who", "Action", "Record", "Field", "Values", "Reason"],
             rows,
-            [4, 9, 5.5, 5.5, 10, 9, 42, 15],
+            [4, 9, 9, 5.5, 11, 7, 40, 14.5],
             style="tiny",
             page_width=_WIDE,
         )

@@ -18,6 +18,7 @@ from cellbatch.services.queries.audit import AuditRecord, list_entries
 from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.services.queries.donors import donor_view
 from cellbatch.services.queries.labels import label_history
+from cellbatch.services.queries.readable_audit import ReadableEntry, readable_trail
 from cellbatch.services.queries.review import release_checklist
 from cellbatch.services.queries.site_settings import current_site_settings
 from cellbatch.services.queries.sops import sop_of
@@ -43,6 +44,12 @@ def _batch_facts(db: Database, code: str) -> dict[str, Any]:
 def batch_audit_entries(db: Database, batch_id: int) -> list[AuditRecord]:
     """The audit entries of a batch's record, in order (:func:`~.audit.of_batch`)."""
     return list_entries(db, batch_id=batch_id)
+
+
+def _readable(db: Database, code: str, entries: list[AuditRecord]) -> list[ReadableEntry]:
+    """The batch's audit entries in the record's words (the raw ones stay in the export)."""
+    with db.session() as session:
+        return readable_trail(session, entries, sop_of(session, find_batch(session, code)))
 
 
 def _facility(db: Database) -> dict[str, Any]:
@@ -84,7 +91,7 @@ def record_data(db: Database, code: str, *, now: datetime | None = None) -> dict
 def _record_data(db: Database, code: str, now: datetime | None) -> dict[str, Any]:
     view = batch_view(db, code)
     facts = _batch_facts(db, code)
-    audit = [e.to_dict() for e in batch_audit_entries(db, facts["id"])]
+    entries = batch_audit_entries(db, facts["id"])
     data: dict[str, Any] = {
         "format": FORMAT,
         "generated_at": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -94,7 +101,8 @@ def _record_data(db: Database, code: str, now: datetime | None) -> dict[str, Any
         "parameter_labels": facts["labels"],
         "release_checklist": facts["checklist"],
         "labels": label_history(db, code),
-        "audit_trail": audit,
+        "audit_trail": [e.to_dict() for e in entries],
+        "audit_readable": [e.to_dict() for e in _readable(db, code, entries)],
         "audit_anchor": printed_anchor(db),
     }
     return data
