@@ -193,15 +193,9 @@ EOF
     runuser -u postgres -- psql -tAc "SELECT 1 FROM pg_database WHERE datname = 'cellbatch'" | grep -q 1 ||
         runuser -u postgres -- createdb -O cellbatch_owner cellbatch
     owner_url="postgresql://cellbatch_owner:$owner_password@127.0.0.1/cellbatch"
-    "$VENV/bin/cellbatch" --db "$owner_url" init >/dev/null
-    # the application role works on the records; the schema belongs to the owner (who alone
-    # may migrate). The audit chain's own rules on these roles: docs/trust-model.md
-    runuser -u postgres -- psql -v ON_ERROR_STOP=1 -q -d cellbatch <<EOF
-GRANT CONNECT ON DATABASE cellbatch TO cellbatch_app;
-GRANT USAGE ON SCHEMA public TO cellbatch_app;
-GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO cellbatch_app;
-GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO cellbatch_app;
-EOF
+    # init as the service account (it makes the site key), migrating as the owner role and
+    # granting the application role its rights: docs/trust-model.md
+    as_service "$VENV/bin/cellbatch" init --owner-db "$owner_url" >/dev/null
 else
     as_service "$VENV/bin/cellbatch" init >/dev/null
 fi
@@ -354,6 +348,33 @@ ProtectHome=yes
 ReadWritePaths=$STATE
 UMask=0077
 EOF
+install -o root -g root -m 0644 /dev/stdin /etc/systemd/system/cellbatch-anchor.service <<EOF
+[Unit]
+Description=cellbatch: anchor the audit trail's head outside the database
+
+[Service]
+Type=oneshot
+User=$ACCOUNT
+Group=$ACCOUNT
+EnvironmentFile=$ENV_FILE
+ExecStart=$VENV/bin/cellbatch audit anchor
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+ReadWritePaths=$STATE
+UMask=0077
+EOF
+install -o root -g root -m 0644 /dev/stdin /etc/systemd/system/cellbatch-anchor.timer <<EOF
+[Unit]
+Description=cellbatch: anchor the audit trail hourly
+
+[Timer]
+OnCalendar=hourly
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+EOF
 install -o root -g root -m 0644 /dev/stdin /etc/systemd/system/cellbatch-nightly.timer <<EOF
 [Unit]
 Description=cellbatch nightly audit verify and backup
@@ -370,7 +391,8 @@ EOF
 if [[ -n $start ]]; then
     if [[ -d /run/systemd/system ]]; then
         systemctl daemon-reload
-        systemctl enable --now cellbatch-serve.service cellbatch-nightly.timer
+        systemctl enable --now cellbatch-serve.service cellbatch-nightly.timer \
+            cellbatch-anchor.timer
         systemctl reload-or-restart nginx ssh
     else
         die "systemd is not running here: use --no-start (everything is installed; nothing started)"

@@ -43,6 +43,8 @@ def test_archive_verifies_without_cellbatch_and_any_change_fails(demo_db, cli, t
         "--db", demo_db.url, "labels", "EASC-D001", "-o", str(tmp_path / "q.pdf"), user="tech1"
     )
     assert labels.code == 0, labels.err
+    anchored = cli("--db", demo_db.url, "audit", "anchor")  # as a site schedules it, hourly
+    assert anchored.code == 0, anchored.err
     folder = tmp_path / "EASC-D001"
     made = archive(cli, demo_db, "EASC-D001", folder)
     assert made.code == 0, made.err
@@ -61,6 +63,12 @@ def test_archive_verifies_without_cellbatch_and_any_change_fails(demo_db, cli, t
     record = json.loads((folder / "record.json").read_text())
     assert record["batch"]["code"] == "EASC-D001"
     manifest = json.loads((folder / "manifest.json").read_text())
+    # the proof reaches an anchor outside the database: the chain passes through it
+    anchor = manifest["anchor"]
+    assert anchor is not None and anchor["seq"] <= manifest["audit_head"]["seq"]
+    chain_lines = (folder / "audit/chain.txt").read_text().splitlines()
+    assert f" {anchor['hash']}" in next(x for x in chain_lines if x.startswith(f"{anchor['seq']} "))
+    assert f"anchor #{anchor['seq']}" in (folder / "README.txt").read_text()
     entries = [json.loads(x) for x in (folder / "audit/entries.jsonl").read_text().splitlines()]
     assert entries and all(e["batch_id"] == entries[0]["batch_id"] or e["entity"] for e in entries)
     assert manifest["audit_head"]["seq"] == list_entries(demo_db)[-1].seq - 1

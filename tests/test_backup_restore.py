@@ -4,6 +4,7 @@ backup with any byte changed refused, only an empty target, audit verify before 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import tarfile
 import uuid
@@ -276,3 +277,77 @@ def test_sqlite_backup_is_one_moment_of_a_busy_database(_demo_templates, tmp_pat
         assert verify_trail(copy).ok
     finally:
         copy.dispose()
+
+
+def test_backup_carries_the_anchors_and_restore_checks_them(
+    demo_db, target_url, cli, tmp_path, monkeypatch
+) -> None:
+    """The anchor log travels in the backup; the restore holds to every anchor it had, names
+    the entries anchored after it (lost), refuses another key and a contradicting site log."""
+    from cellbatch.db.audit_chain_anchors import read_anchors
+    from cellbatch.db.audit_chain_key import create_key
+    from cellbatch.settings import anchor_log_path
+
+    (tmp_path / "restored").mkdir()
+    backup, _ = _file_bytes(tmp_path, demo_db, cli)
+    opened = read_backup(backup, _workdir(tmp_path, "anchors"))
+    anchors = opened.manifest.anchors
+    assert anchors["part"] == "anchors.log" and "anchors.log" in opened.parts
+    assert anchors["anchors_of_this_trail"] >= 1 and anchors["last"]["seq"] <= (
+        opened.manifest.audit_entries
+    )
+    site_log = anchor_log_path()
+    # after the backup, a release is anchored: the restore will not hold it
+    released = cli(
+        "--db", demo_db.url, "release", "EASC-D001", "--decision", "release",
+        "--reason", "record reviewed", user="qa1",
+    )  # fmt: skip
+    assert released.code == 0, released.err
+    later = max(a.seq for a in read_anchors(site_log).anchors)
+    assert later > opened.manifest.audit_entries
+
+    # another site key: refused before anything is restored
+    own_key = os.environ["CELLBATCH_KEY_FILE"]
+    monkeypatch.setenv("CELLBATCH_KEY_FILE", str(create_key(tmp_path / "other.key").path))
+    refused = restore(cli, target_url, backup)
+    assert refused.code == 2 and "is not the key this backup's trail was sealed with" in (
+        refused.err
+    )
+    assert is_empty(target_url)
+    monkeypatch.setenv("CELLBATCH_KEY_FILE", own_key)
+
+    done = restore(cli, target_url, backup)
+    assert done.code == 0, done.err
+    assert "anchors of the backup held" in done.out
+    assert f"#{later}" in done.err and "Record a deviation" in done.err
+
+
+def test_restore_refuses_a_backup_the_site_anchors_contradict(
+    demo_db, target_url, cli, tmp_path
+) -> None:
+    from cellbatch.db.audit_chain_anchors import Anchor, append_anchor, read_anchors
+    from cellbatch.settings import anchor_log_path
+
+    (tmp_path / "restored").mkdir()
+    backup, _ = _file_bytes(tmp_path, demo_db, cli)
+    site = read_anchors(anchor_log_path()).anchors[-1]
+    forged = Anchor(site.chain_id, 3, "ab" * 32, site.at, site.key_fingerprint, "anchor")
+    append_anchor(anchor_log_path(), forged)
+    result = restore(cli, target_url, backup)
+    assert result.code == 2 and "is not a copy of this site's records" in result.err, result
+    assert is_empty(target_url)
+
+
+def test_restore_on_a_new_machine_brings_the_anchor_log(
+    demo_db, target_url, cli, tmp_path, monkeypatch
+) -> None:
+    (tmp_path / "restored").mkdir()
+    backup, _ = _file_bytes(tmp_path, demo_db, cli)
+    fresh = tmp_path / "new-machine.anchors"
+    monkeypatch.setenv("CELLBATCH_ANCHOR_LOG", str(fresh))
+    done = restore(cli, target_url, backup)
+    assert done.code == 0, done.err
+    assert f"anchor log was put in place: {fresh}" in done.out
+    assert fresh.stat().st_mode & 0o777 == 0o600
+    verified = cli("--db", target_url, "audit", "verify")
+    assert verified.code == 0, verified.err

@@ -161,6 +161,14 @@ def test_debian_deployment(tmp_path) -> None:
     assert settings.stat().st_mode & 0o777 == 0o640
     assert Path("/etc/sudoers.d/cellbatch").stat().st_mode & 0o777 == 0o440
 
+    # the site key (made by init as the service account) is its alone
+    site_key = Path("/var/lib/cellbatch/cellbatch.key")
+    assert site_key.owner() == "cellbatch" and site_key.stat().st_mode & 0o777 == 0o600
+    anchor = as_unit("cellbatch-anchor.service")
+    assert anchor.wait(60) == 0
+    anchors = Path("/var/lib/cellbatch/cellbatch.anchors")
+    assert anchors.owner() == "cellbatch" and anchors.read_text().strip()
+
     # the nightly job, as its unit runs it: audit verify, backup, the result for QA
     nightly = as_unit("cellbatch-nightly.service")
     assert nightly.wait(120) == 0

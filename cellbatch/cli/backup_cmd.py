@@ -89,8 +89,20 @@ def restore(
     )
     typer.echo(
         f"audit trail intact: {done.report.entries_checked} entries, "
-        f"{done.report.rows_checked} records checked"
+        f"{done.report.rows_checked} records checked, "
+        f"{done.report.anchors_checked} anchors of the backup held"
     )
+    if done.anchor_log_installed is not None:
+        typer.echo(f"the backup's anchor log was put in place: {done.anchor_log_installed}")
+    if done.lost:
+        first, last = done.lost[0], done.lost[-1]
+        typer.echo(
+            f"warning: the site's anchor log names entries #{first.seq}–#{last.seq}, written "
+            f"after this backup was made (last anchor {last.shown}, {last.kind}): they are not "
+            "in the restored records, which are lost since the backup. Record a deviation; "
+            "`audit verify` will name those anchors until then",
+            err=True,
+        )
 
 
 def nightly(

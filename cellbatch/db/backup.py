@@ -31,11 +31,13 @@ class CopyState:
     schema_revision: str
     audit_seq: int
     audit_hash: str
+    chain_id: str
 
 
 _STATE = (
     "SELECT (SELECT version_num FROM alembic_version), "
-    "(SELECT seq FROM audit_head WHERE id = 1), (SELECT hash FROM audit_head WHERE id = 1)"
+    "(SELECT seq FROM audit_head WHERE id = 1), (SELECT hash FROM audit_head WHERE id = 1), "
+    "(SELECT chain_id FROM audit_seal WHERE id = 1)"
 )
 
 
@@ -50,7 +52,7 @@ def sqlite_copy(db: Database, target: Path) -> CopyState:
         destination = sqlite3.connect(target)
         try:
             raw.driver_connection.backup(destination)  # all pages in one step: one moment
-            revision, seq, head = destination.execute(_STATE).fetchone()
+            revision, seq, head, chain = destination.execute(_STATE).fetchone()
             check = destination.execute("PRAGMA quick_check").fetchone()[0]
         finally:
             destination.close()
@@ -58,17 +60,17 @@ def sqlite_copy(db: Database, target: Path) -> CopyState:
         raw.close()
     if check != "ok":
         raise DatabaseUnavailable(f"the copy of the database is damaged ({check}): no backup made")
-    return CopyState(revision, seq, head)
+    return CopyState(revision, seq, head, chain)
 
 
 def sqlite_state(path: Path) -> CopyState:
     """The schema revision and audit head of an SQLite file (read-only)."""
     connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
     try:
-        revision, seq, head = connection.execute(_STATE).fetchone()
+        revision, seq, head, chain = connection.execute(_STATE).fetchone()
     finally:
         connection.close()
-    return CopyState(revision, seq, head)
+    return CopyState(revision, seq, head, chain)
 
 
 # ---------------------------------------------------------------------- PostgreSQL
@@ -139,7 +141,7 @@ def pg_dump(db: Database, target: Path) -> CopyState:
         connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
             snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
-            revision, seq, head = connection.execute(text(_STATE)).one()
+            revision, seq, head, chain = connection.execute(text(_STATE)).one()
             _run(
                 [
                     pg_tool("pg_dump"),
@@ -153,7 +155,7 @@ def pg_dump(db: Database, target: Path) -> CopyState:
                 env,
                 "pg_dump",
             )
-    return CopyState(revision, seq, head)
+    return CopyState(revision, seq, head, chain)
 
 
 def pg_restore(url: str, dump: Path) -> None:

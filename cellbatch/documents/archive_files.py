@@ -168,8 +168,14 @@ def archive_files(content: ArchiveContent, made_by: str, version: str) -> list[A
         head_seq=content.head_seq,
         sums_note="recorded in the audit trail entry that made this archive.",
         anchor_note=(
-            "Until the trail is anchored outside the database, compare that head with a later "
-            "copy of the trail: entry #N there must have the same hash."
+            f"It passes through anchor #{content.anchor['seq']} ({content.anchor['kind']}, "
+            f"{content.anchor['at']}), written outside the database to the site's anchor log "
+            f"(line {content.anchor['anchor_log_line']}): chain.txt must hold entry "
+            f"#{content.anchor['seq']} with hash {content.anchor['hash']}, and so must the site's "
+            "anchor log and its off-site copies."
+            if content.anchor
+            else "No anchor of the site's anchor log falls in it: compare that head with a later "
+            "copy of the trail or of the anchor log (entry #N there must have the same hash)."
         ),
     )
     files.append(ArchiveFile("README.txt", readme.encode(), "how to read and check this archive"))

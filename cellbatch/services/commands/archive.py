@@ -112,7 +112,7 @@ def make_archive(
         "cellbatch_version": cellbatch.__version__,
         "schema_revision": content.schema_revision,
         "audit_head": {"seq": content.head_seq, "hash": content.head_hash},
-        "anchor": None,
+        "anchor": content.anchor,
         "labels_content_matches_print": all(label.matches for label in content.labels),
         "files": listed,
     }

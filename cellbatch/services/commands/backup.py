@@ -30,11 +30,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 import cellbatch
+from cellbatch.db.audit_chain_anchors import Anchor, read_anchors
+from cellbatch.db.audit_chain_key import SiteKeyProblem, load_key
 from cellbatch.db.backup import CopyState, pg_clear, pg_dump, pg_restore, sqlite_copy
 from cellbatch.db.database import Database
 from cellbatch.db.engine import normalise_url, sqlite_file
 from cellbatch.db.schema_head import SCHEMA_HEAD
-from cellbatch.db.tables import AuditHead
+from cellbatch.db.tables import AuditEntry, AuditHead
 from cellbatch.domain.backup_manifest import (
     DATABASE_PART,
     BackupManifest,
@@ -45,10 +47,13 @@ from cellbatch.domain.errors import InvalidInput, PermissionDenied
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.auth import authenticate
 from cellbatch.services.backup_file import OpenedBackup, file_sha256, read_backup, write_backup
-from cellbatch.services.output_files import OutputFile
+from cellbatch.services.output_files import OutputFile, write_output
 from cellbatch.services.queries.audit import VerifyReport, verify_trail
 from cellbatch.services.unit_of_work import UnitOfWork
-from cellbatch.settings import default_data_dir
+from cellbatch.settings import anchor_log_path, default_data_dir, key_file_path
+
+ANCHORS_PART = "anchors.log"
+"""The anchor log as it stood when the backup was made (lines of every chain it serves)."""
 
 PART_WHAT = {
     "sqlite": "the SQLite database file, copied with SQLite's online backup API",
@@ -79,6 +84,10 @@ class RestoreDone:
     target: str
     manifest: BackupManifest
     report: VerifyReport
+    lost: list[Anchor]
+    """Anchors of the site's log after the backup's head: entries the restore does not hold."""
+    anchor_log_installed: Path | None = None
+    """The anchor log the restore put in place (none was there), if it did."""
 
 
 def _now() -> str:
@@ -112,10 +121,25 @@ def make_backup(db: Database, actor: Actor | None, out: OutputFile) -> BackupMad
     else:
         check_unattended(db)
     part_name = DATABASE_PART[db.backend]
+    key = db.site_key()
     with tempfile.TemporaryDirectory(prefix=".cellbatch-backup-", dir=out.folder) as work:
+        # the anchor log before the copy: every anchor in it names an entry the copy holds
+        anchors = _copy_anchor_log(db.anchor_log, Path(work) / ANCHORS_PART)
         copy = Path(work) / part_name
         state: CopyState = sqlite_copy(db, copy) if db.backend == "sqlite" else pg_dump(db, copy)
         part = BackupPart(part_name, file_sha256(copy), copy.stat().st_size, PART_WHAT[db.backend])
+        parts = {part_name: copy}
+        listed = [part]
+        if anchors is not None:
+            parts[ANCHORS_PART] = anchors
+            listed.append(
+                BackupPart(
+                    ANCHORS_PART,
+                    file_sha256(anchors),
+                    anchors.stat().st_size,
+                    "the anchor log (outside the database) as it stood when the backup began",
+                )
+            )
         manifest = BackupManifest(
             cellbatch_version=cellbatch.__version__,
             backend=db.backend,
@@ -125,12 +149,12 @@ def make_backup(db: Database, actor: Actor | None, out: OutputFile) -> BackupMad
             made_at=_now(),
             made_by=actor.username if actor else _unattended_by(),
             source=db.display_url,
-            parts=(part,),
-            anchors=None,
+            parts=tuple(listed),
+            anchors=_anchors_summary(anchors, state, key.fingerprint),
             notes=NOTES,
         )
         with out:
-            digest, size = write_backup(out, manifest, {part_name: copy})
+            digest, size = write_backup(out, manifest, parts)
             with UnitOfWork(db, actor) as uow:
                 uow.audit(
                     "backup",
@@ -154,6 +178,38 @@ def make_backup(db: Database, actor: Actor | None, out: OutputFile) -> BackupMad
     return BackupMade(out.path, digest, size, manifest)
 
 
+def _copy_anchor_log(log: Path, target: Path) -> Path | None:
+    """Copy the anchor log (checked as every reader checks it) into the backup's parts."""
+    if not log.is_file():
+        return None
+    read_anchors(log)  # refuses a log another account could have written
+    shutil.copyfile(log, target)
+    return target
+
+
+def _anchors_summary(copy: Path | None, state: CopyState, fingerprint: str) -> dict:
+    """What the manifest says of the anchors: the key, how many, the last one in the copy."""
+    mine = (
+        [
+            a
+            for a in read_anchors(copy).anchors
+            if a.chain_id == state.chain_id and a.seq <= state.audit_seq
+        ]
+        if copy is not None
+        else []
+    )
+    last = max(mine, key=lambda a: (a.seq, a.line), default=None)
+    return {
+        "part": ANCHORS_PART if copy is not None else None,
+        "chain_id": state.chain_id,
+        "key_fingerprint": fingerprint,
+        "anchors_of_this_trail": len(mine),
+        "last": None
+        if last is None
+        else {"seq": last.seq, "hash": last.hash, "at": last.shown, "kind": last.kind},
+    }
+
+
 # ---------------------------------------------------------------------- restore
 
 
@@ -172,10 +228,69 @@ def _refuse_mismatch(manifest: BackupManifest, backend: str) -> None:
         )
 
 
+def _check_key(manifest: BackupManifest) -> None:
+    """Refuse at once a restore under a site key that did not seal this backup's trail."""
+    expected = (manifest.anchors or {}).get("key_fingerprint")
+    if not expected:
+        return
+    try:
+        key = load_key(key_file_path())
+    except SiteKeyProblem as exc:
+        raise BackupRefused(
+            f"the site key of this backup's trail is needed to restore it: {exc}"
+        ) from None
+    if key.fingerprint != expected:
+        raise BackupRefused(
+            f"the site key {key.path} (fingerprint {key.fingerprint[:16]}) is not the key this "
+            f"backup's trail was sealed with ({expected[:16]}): set CELLBATCH_KEY_FILE to the "
+            "site's key (kept apart from the backups) and restore again"
+        )
+
+
+def _site_anchors(db: Database, manifest: BackupManifest) -> list[Anchor]:
+    """The site's anchors after the backup (lost entries); refuse one the backup contradicts."""
+    chain_id = (manifest.anchors or {}).get("chain_id")
+    log = read_anchors(anchor_log_path())
+    mine = [a for a in log.anchors if a.chain_id == chain_id]
+    held = [a for a in mine if a.seq <= manifest.audit_entries]
+    if held:
+        with db.session() as session:
+            found = dict(
+                session.execute(
+                    select(AuditEntry.seq, AuditEntry.hash).where(
+                        AuditEntry.seq.in_({a.seq for a in held})
+                    )
+                ).all()
+            )
+        for anchor in held:
+            if found.get(anchor.seq) != anchor.hash:
+                raise BackupRefused(
+                    f"the site's anchor log (line {anchor.line}, {anchor.kind}) names audit "
+                    f"entry #{anchor.seq} {anchor.hash[:16]}; this backup holds "
+                    f"{(found.get(anchor.seq) or 'nothing')[:16]} there: it is not a copy of "
+                    "this site's records"
+                )
+    return sorted((a for a in mine if a.seq > manifest.audit_entries), key=lambda a: a.seq)
+
+
+def _install_anchor_log(opened: OpenedBackup) -> Path | None:
+    """Put the backup's anchor log in place where the site has none (a new machine)."""
+    copy = opened.parts.get(ANCHORS_PART)
+    target = anchor_log_path()
+    if copy is None or os.path.lexists(target):
+        return None
+    write_output(target, copy.read_bytes(), field="CELLBATCH_ANCHOR_LOG")
+    return target
+
+
 def _settle(
     db: Database, opened: OpenedBackup, username: str, password: str
 ) -> tuple[Actor, VerifyReport]:
-    """Check, log in, record and verify a freshly restored database."""
+    """Check, log in, record and verify a freshly restored database.
+
+    ``db`` verifies against the backup's own anchor log: the trail must hold up to every
+    anchor it had when it was backed up.
+    """
     manifest = opened.manifest
     with db.session() as session:
         head = session.execute(select(AuditHead)).scalar_one()
@@ -214,6 +329,11 @@ def _settle(
     return actor, report
 
 
+def _backup_log(work: Path, opened: OpenedBackup) -> Path:
+    """The backup's own anchor log (an empty one beside it when it had none)."""
+    return opened.parts.get(ANCHORS_PART) or work / "no-anchors.log"
+
+
 @contextmanager
 def _opened(path: Path, folder: Path):
     with tempfile.TemporaryDirectory(prefix=".cellbatch-restore-", dir=folder) as work:
@@ -247,12 +367,14 @@ def _restore_sqlite(
         raise InvalidInput("--db", f"folder {folder} does not exist")
     with _opened(path, folder) as (work, opened):
         _refuse_mismatch(opened.manifest, "sqlite")
+        _check_key(opened.manifest)
         staged = opened.parts[DATABASE_PART["sqlite"]]
         os.chmod(staged, 0o600)
-        db = Database(f"sqlite:///{staged}", access="write")
+        db = Database(f"sqlite:///{staged}", access="write", anchor_log=_backup_log(work, opened))
         try:
             db.ensure_schema()
             _actor, report = _settle(db, opened, username, password)
+            lost = _site_anchors(db, opened.manifest)
         finally:
             db.dispose()
         with sqlite3.connect(staged) as connection:  # everything into the main file
@@ -273,8 +395,9 @@ def _restore_sqlite(
             os.fsync(directory)
         finally:
             os.close(directory)
+        installed = _install_anchor_log(opened)
         shutil.rmtree(work, ignore_errors=True)
-    return RestoreDone(str(target), opened.manifest, report)
+    return RestoreDone(str(target), opened.manifest, report, lost, installed)
 
 
 def _restore_postgresql(url: str, path: Path, username: str, password: str) -> RestoreDone:
@@ -288,20 +411,23 @@ def _restore_postgresql(url: str, path: Path, username: str, password: str) -> R
                 f"database {db.display_url} is not empty (it holds {shown}): a restore goes "
                 "into an empty database only; create one (createdb) and name it with --db",
             )
-        with _opened(path, Path(tempfile.gettempdir())) as (_work, opened):
+        with _opened(path, Path(tempfile.gettempdir())) as (work, opened):
             _refuse_mismatch(opened.manifest, "postgresql")
+            _check_key(opened.manifest)
             pg_restore(url, opened.parts[DATABASE_PART["postgresql"]])
             try:
                 db.dispose()
-                restored = Database(url, access="write")
+                restored = Database(url, access="write", anchor_log=_backup_log(work, opened))
                 try:
                     restored.ensure_schema()
                     _actor, report = _settle(restored, opened, username, password)
+                    lost = _site_anchors(restored, opened.manifest)
                 finally:
                     restored.dispose()
             except BaseException:
                 pg_clear(db)
                 raise
-        return RestoreDone(db.display_url, opened.manifest, report)
+            installed = _install_anchor_log(opened)
+        return RestoreDone(db.display_url, opened.manifest, report, lost, installed)
     finally:
         db.dispose()

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import Session
 
 from cellbatch.db.audit_chain import ENTRY_FIELDS, canonical_value
+from cellbatch.db.audit_chain_anchors import read_anchors
 from cellbatch.db.database import Database
 from cellbatch.db.schema_head import SCHEMA_HEAD
 from cellbatch.db.tables import (
@@ -94,6 +95,8 @@ class ArchiveContent:
     head_hash: str
     sops: list[ArchivedSop]
     labels: list[ArchivedLabel]
+    anchor: dict[str, Any] | None = None
+    """The newest anchor (outside the database) the chain passes through, if any."""
 
     def export_json(self) -> bytes:
         """The electronic copy, as ``cellbatch export`` writes it."""
@@ -176,6 +179,7 @@ def _labels(session: Session, batch: Batch) -> list[ArchivedLabel]:
 def archive_content(db: Database, code: str) -> ArchiveContent:
     """Everything the archive of batch ``code`` holds, read from one snapshot."""
     now = datetime.now(UTC)
+    log = read_anchors(db.anchor_log)  # before the snapshot: each anchor names a held entry
     with db.snapshot() as snapshot:
         record = record_data(snapshot, code, now=now)
         facts = _batch_facts(snapshot, code)
@@ -194,6 +198,14 @@ def archive_content(db: Database, code: str) -> ArchiveContent:
                     .order_by(AuditEntry.seq)
                 ).all()
             ]
+            chain_id = session.execute(
+                text("SELECT chain_id FROM audit_seal WHERE id = 1")
+            ).scalar_one()
+            held = [
+                a for a in log.anchors
+                if a.chain_id == chain_id and first <= a.seq <= head.seq
+            ]  # fmt: skip
+            last = max(held, key=lambda a: (a.seq, a.line), default=None)
             return ArchiveContent(
                 batch=batch.code,
                 status=batch.status,
@@ -206,4 +218,13 @@ def archive_content(db: Database, code: str) -> ArchiveContent:
                 head_hash=head.hash,
                 sops=_sops(session, batch),
                 labels=_labels(session, batch),
+                anchor=None
+                if last is None
+                else {
+                    "seq": last.seq,
+                    "hash": last.hash,
+                    "at": last.shown,
+                    "kind": last.kind,
+                    "anchor_log_line": last.line,
+                },
             )
