@@ -9,7 +9,6 @@ described by :func:`_describe`, which only runs for a broken entry.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +16,18 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from cellbatch.db.audit_chain import ENTRY_FIELDS, GENESIS_HASH, MAC_PREFIX, canonical_value
+from cellbatch.db.audit_chain import (
+    ENTRY_FIELDS,
+    GENESIS_HASH,
+    MAC_PREFIX,
+    canonical_value,
+    encode_fields,
+)
+
+try:  # OpenSSL's one-shot HMAC, the function hmac.digest wraps (one call less per entry)
+    from _hashlib import hmac_digest as _hmac_digest
+except ImportError:  # pragma: no cover - a Python built without OpenSSL
+    _hmac_digest = None
 
 CHUNK = 5000
 """Entries fetched per round trip."""
@@ -85,8 +95,8 @@ def walk(
     ``keep_latest`` collects each record's latest entry (for checking the records).
     """
     found = ChainWalk(last_seq=after, last_hash=after_hash)
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    digest = hmac.digest
+    encode = encode_fields
+    digest = _hmac_digest or hmac.digest
     prefix = MAC_PREFIX
     latest = found.latest
     expected, prev, prev_at = after + 1, after_hash, after_time or ""
@@ -105,7 +115,8 @@ def walk(
             if keep_latest and row[_ROW_HASH] is not None:
                 latest[(row[_ENTITY], row[_ENTITY_ID])] = (seq, row[_ROW_HASH])
             prev = row[_HASH]
-            prev_at = max(at, prev_at)
+            if at > prev_at:
+                prev_at = at
             expected += 1
             count += 1
     found.entries = count
