@@ -18,7 +18,7 @@ from cellbatch.cli.common import (
     table,
     when,
 )
-from cellbatch.cli.values import DateTime, Quantity, StepQuantity
+from cellbatch.cli.values import DateTime, Quantity, StepQuantity, Words
 
 batch_app = typer.Typer(help="Expansion batches (banks) and dose batches.", no_args_is_help=True)
 passage_app = typer.Typer(help="Passages of an expansion batch.", no_args_is_help=True)
@@ -441,9 +441,7 @@ def correct_cmd(
 
 def release_cmd(
     batch: str,
-    decision: Annotated[
-        str, typer.Option(metavar="release|reject|quarantine", help="QA's decision.")
-    ],
+    decision: Annotated[str, Words("release", "reject", "quarantine", help="QA's decision.")],
     reason: Annotated[str, typer.Option(help="Basis of the decision.")],
     user: UserOption,
     password_stdin: PasswordStdin = False,

@@ -17,7 +17,7 @@ from cellbatch.cli.common import (
     table,
     when,
 )
-from cellbatch.cli.values import Date, DateTime, Quantity
+from cellbatch.cli.values import Date, DateTime, Quantity, Words
 
 DonorArgument = Annotated[str, typer.Argument(metavar="DONOR", help="Donor code.")]
 
@@ -32,7 +32,7 @@ def donor_add(
         str, typer.Argument(metavar="DONOR", help="Pseudonymous donor code (never a name).")
     ],
     relationship: Annotated[str, typer.Option(help="To the recipient: mother, unrelated, …")],
-    sex: Annotated[str, typer.Option(metavar="F|M", help="The donor's sex.")],
+    sex: Annotated[str, Words("F", "M", help="The donor's sex.")],
     birth_year: Annotated[int, typer.Option("--birth-year", help="YYYY.")],
     user: UserOption,
     password_stdin: PasswordStdin = False,
@@ -52,7 +52,7 @@ def donor_add(
 def donor_test(
     code: DonorArgument,
     marker: Annotated[str, typer.Option(help="Marker, e.g. 'HIV-1/2 Ab'.")],
-    result: Annotated[str, typer.Option(metavar="negative|reactive", help="The result.")],
+    result: Annotated[str, Words("negative", "reactive", help="The result.")],
     sampled: Annotated[str, Date(help="The sample's date.")],
     user: UserOption,
     password_stdin: PasswordStdin = False,
@@ -72,8 +72,7 @@ def donor_test(
 def donor_eligibility(
     code: DonorArgument,
     status: Annotated[
-        str,
-        typer.Option(metavar="eligible|ineligible-related|pending", help="The determination."),
+        str, Words("eligible", "ineligible-related", "pending", help="The determination.")
     ],
     user: UserOption,
     reason: Annotated[str | None, typer.Option(help="Basis of the determination.")] = None,
@@ -115,7 +114,7 @@ def donor_show(
 def lot_receive(
     lot: Annotated[str, typer.Argument(help="Tissue lot number.")],
     donor: Annotated[str, typer.Option(metavar="DONOR", help="Donor code.")],
-    tissue: Annotated[str, typer.Option(metavar="bone-marrow|adipose", help="What was collected.")],
+    tissue: Annotated[str, Words("bone-marrow", "adipose", help="What was collected.")],
     amount: Annotated[
         str,
         Quantity(

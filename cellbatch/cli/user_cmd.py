@@ -16,6 +16,7 @@ from cellbatch.cli.common import (
     shown,
     table,
 )
+from cellbatch.cli.values import Words
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.users import ROLE_NAMES
 
@@ -113,9 +114,7 @@ def user_add(
         typer.Argument(metavar="USER-ID", help="The new user ID (unique, never reused)."),
     ],
     name: Annotated[str, typer.Option("--name", metavar="NAME", help="Printed full name.")],
-    role: Annotated[
-        str, typer.Option("--role", metavar="|".join(ROLE_NAMES), help="The user's role.")
-    ],
+    role: Annotated[str, Words(*ROLE_NAMES, name="--role", help="The user's role.")],
     user: UserOption,
     password_stdin: PasswordStdin = False,
 ) -> None:

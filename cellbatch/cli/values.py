@@ -103,5 +103,31 @@ def Date(name: str | None = None, help: str | None = None) -> Any:  # noqa: N802
     return typer.Option(*names, metavar="DATE", help=help, callback=_date_check)
 
 
+def _words_check(words: tuple[str, ...]) -> Callable[[Any, Any, str | None], str | None]:
+    folded = {word.casefold() for word in words}
+
+    def check(_ctx: Any, param: Any, value: str | None) -> str | None:
+        if value is not None and value.strip().casefold() not in folded:
+            from cellbatch.domain.errors import InvalidInput
+
+            raise InvalidInput(
+                _field(param), f"expected one of {', '.join(words)}, got {value.strip()[:40]!r}"
+            )
+        return value
+
+    return check
+
+
+def Words(*words: str, name: str | None = None, help: str | None = None) -> Any:  # noqa: N802
+    """An option that takes one of ``words`` (shown as ``a|b|c``), checked as it is read.
+
+    Case and surrounding spaces are left to the service (which normalises them), so the
+    early check never refuses a word the service accepts; tests/test_cli_values.py holds each
+    list equal to the service's own.
+    """
+    names = (name,) if name else ()
+    return typer.Option(*names, metavar="|".join(words), help=help, callback=_words_check(words))
+
+
 CHECKED_METAVARS = ("QTY", "DATE", "DATETIME")
 """The placeholders whose options are checked as they are read (tests/test_cli_values.py)."""
