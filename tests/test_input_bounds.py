@@ -37,7 +37,8 @@ ANCIENT = "0001-01-01 00:00"
     [
         ([*QC_RECORD, "--at", ANCIENT], "--at", "is not a plausible date; expected a date from"),
         (
-            "correct FUC-D001 E19 --field at --reason typo --value".split() + [ANCIENT],
+            "correct FUC-D001 E19 --field at --reason typo --was 2026-01-01T00:00 --value".split()
+            + [ANCIENT],
             "--value",
             "is not a plausible date",
         ),
@@ -86,7 +87,10 @@ def test_implausible_dates_and_numbers_are_refused_naming_the_option(
 @pytest.mark.parametrize("ref", ["E99999999999999999999", "E9999999999", "Q2147483648", "E²"])
 def test_an_entry_id_beyond_any_record_is_no_such_entry(run, demo_db, ref):
     before = snapshot(demo_db)
-    r = run("correct", "FUC-D001", ref, "--field", "volume", "--value", "1 mL", "--reason", "x")
+    r = run(
+        "correct", "FUC-D001", ref, "--field", "volume", "--value", "1 mL", "--was", "2 mL",
+        "--reason", "x",
+    )  # fmt: skip
     assert r.code in (2, 3), r.err
     assert "unexpected" not in r.err
     assert ("no step entry or QC result" in r.err) if ref != "E²" else ("ENTRY-ID" in r.err)

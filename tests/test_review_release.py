@@ -116,6 +116,8 @@ def test_after_release_every_write_to_the_batch_is_refused(demo_db, cli):
             "value",
             "--value",
             "90 %",
+            "--was",
+            "85 %",
             "--reason",
             "typo",
             user="tech2",

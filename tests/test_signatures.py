@@ -73,6 +73,8 @@ def test_a_correction_after_signing_invalidates_the_signature_until_signed_again
         "value",
         "--value",
         "0.11 EU/mL",
+        "--was",
+        f"{result['value']['value']} {result['value']['unit']}",
         "--reason",
         "transcription error",
         "--user",

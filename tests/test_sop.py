@@ -103,13 +103,14 @@ def sops() -> list[Sop]:
 # --------------------------------------------------------------------------- shipped files
 
 
-def test_five_files_are_shipped() -> None:
+def test_six_files_are_shipped() -> None:
     assert [p.name for p in SHIPPED] == [
         "SOP-BMMSC-EXP_v1.0.toml",
         "SOP-EASC-DOSE_v1.0.toml",
         "SOP-EASC-EXP_v1.0.toml",
         "SOP-EASC-EXP_v1.1.toml",
         "SOP-FUC-BMMSC-DOSE_v1.0.toml",
+        "SOP-FUC-BMMSC-DOSE_v1.1.toml",
     ]
 
 
@@ -135,15 +136,17 @@ def test_load_sops_sorts_by_id_then_version(sops: list[Sop]) -> None:
         ("SOP-EASC-EXP", "1.0"),
         ("SOP-EASC-EXP", "1.1"),
         ("SOP-FUC-BMMSC-DOSE", "1.0"),
+        ("SOP-FUC-BMMSC-DOSE", "1.1"),
     ]
 
 
 @pytest.mark.parametrize("sop_id", APPROVED_IDS)
 def test_find_sop_finds_each_approved_procedure(sops: list[Sop], sop_id: str) -> None:
     sop = find_sop(sops, sop_id)
-    assert (sop.id, sop.version, sop.status) == (sop_id, "1.0", "approved")
+    version = "1.1" if sop_id == "SOP-FUC-BMMSC-DOSE" else "1.0"
+    assert (sop.id, sop.version, sop.status) == (sop_id, version, "approved")
     sop.ensure_approved()
-    assert find_sop(sops, sop_id.lower(), "v1.0") is sop
+    assert find_sop(sops, sop_id.lower(), f"v{version}") is sop
 
 
 def test_the_draft_is_never_picked_and_is_refused_for_a_batch(sops: list[Sop]) -> None:
@@ -249,8 +252,9 @@ def test_fucosylated_dose_values(sops: list[Sop]) -> None:
     assert sop.critical_fields("fucosylation") == {
         "enzyme_concentration",
         "gdp_fucose_concentration",
-        "viability",
     }
+    # viability and HECA-452 after fucosylation are QC results, not step parameters (v1.1)
+    assert not fuc.has_param("viability") and not fuc.has_param("heca452_positive")
     assert sop.qc_test("heca452").spec_text() == "≥ 50 %"
     assert sop.qc_test("viability").stage == "release"  # release preferred when at both stages
     assert sop.qc_test("viability", "in-process").id == "viability-in-process"

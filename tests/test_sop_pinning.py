@@ -91,7 +91,7 @@ def test_a_new_sop_version_is_used_only_once_qa_approved_it_with_a_signature(db,
     listed = json.loads(listed.out)["sops"]
     (entry,) = [s for s in listed if s["id"] == "SOP-EASC-EXP" and s["version"] == "1.2"]
     assert entry["approval"]["full_name"] == "Quinn QA"
-    (draft,) = [s for s in listed if s["version"] == "1.1"]
+    (draft,) = [s for s in listed if s["id"] == "SOP-EASC-EXP" and s["version"] == "1.1"]
     assert draft["approval"] is None
     assert any(
         e.entity == "sop_approval" and e.username == "qa1" and "v1.2" in (e.reason or "")

@@ -782,9 +782,10 @@ async def test_a_scanned_new_material_lot_is_registered_and_listed_when_expiring
 
 
 @run_async
-async def test_a_changed_sop_file_is_refused_as_a_message_not_a_crash(
+async def test_a_changed_sop_file_changes_nothing_for_a_running_batch(
     new_bank, tmp_path, monkeypatch
 ):
+    """The form is built from the SOP copy pinned in the database, never the file (issue 11)."""
     import shutil
 
     from cellbatch.settings import paths
@@ -803,8 +804,11 @@ async def test_a_changed_sop_file_is_refused_as_a_message_not_a_crash(
         sop.write_text(sop.read_text().replace("max_cumulative_pd = 25", "max_cumulative_pd = 30"))
         await pilot.press("f2")
         await settle(app, pilot)
-        assert type(app.screen).__name__ == "BatchScreen"
-        assert any("differs" in n for n in notes), notes
+        assert type(app.screen).__name__ == "EntryScreen", notes
+        assert app.screen.sop.expansion.max_cumulative_pd == 25
+        assert batch_view(new_bank, "EASC-B002")["sop"]["content_hash"] == (
+            app.screen.sop.content_hash
+        )
 
 
 @run_async

@@ -426,6 +426,14 @@ def correct_cmd(
     value: Annotated[
         str, typer.Option(metavar="TEXT", help="The correct value, as it is recorded (QTY, …).")
     ],
+    was: Annotated[
+        str,
+        typer.Option(
+            metavar="TEXT",
+            help="The value you are correcting, as batch show gives it: refused if the record "
+            "no longer holds it (someone changed it since you looked).",
+        ),
+    ],
     reason: Annotated[str, typer.Option(help="Why (mandatory).")],
     user: UserOption,
     password_stdin: PasswordStdin = False,
@@ -435,7 +443,7 @@ def correct_cmd(
 
     db = database()
     actor = login(db, user, password_stdin)
-    correct(db, actor, batch, entry, field=field, value=value, reason=reason)
+    correct(db, actor, batch, entry, field=field, value=value, reason=reason, was=was)
     typer.echo(f"{entry.upper()}.{field} corrected on {batch.upper()}")
 
 

@@ -1,7 +1,7 @@
 """Dose arithmetic: target viable cells, tolerance window, volume, dose actually given.
 
-Example (DESIGN.md §2): 70 kg at 4 × 10⁶ cells/kg gives 2.8 × 10⁸ viable cells; ±10 %
-gives 2.52–3.08 × 10⁸; at 5 × 10⁶ cells/mL that is 56 mL.
+Example (docs/architecture.md, "Dose arithmetic"): 70 kg at 4 × 10⁶ cells/kg gives 2.8 × 10⁸
+viable cells; ±10 % gives 2.52–3.08 × 10⁸; at 5 × 10⁶ cells/mL that is 56 mL.
 """
 
 from __future__ import annotations

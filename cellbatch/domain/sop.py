@@ -33,12 +33,14 @@ from pydantic import (
     PrivateAttr,
     Strict,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from cellbatch import units
 from cellbatch.domain.errors import InvalidInput, InvalidSop, NotFound, RuleViolation
+from cellbatch.domain.steps import OutOfRange, kind_of, kinds_of_sop, known_kinds
 from cellbatch.domain.text import MAX_KEY as _MAX_KEY
 from cellbatch.domain.text import typed_text
 from cellbatch.units import MEASURES, Measure
@@ -78,8 +80,6 @@ SopStatus = Literal["draft", "approved", "retired"]
 """Life cycle of an SOP version; only an approved one may be used for a new batch."""
 SopKind = Literal["expansion", "dose"]
 """An expansion SOP makes a bank from a tissue lot; a dose SOP makes one bag from a bank."""
-StepKind = Literal["seed", "harvest", "freeze", "thaw", "fucosylation", "fill"]
-"""What a step does; the service code knows each kind's rules."""
 Stage = Literal["in-process", "release"]
 """When a QC sample is taken."""
 Tissue = Literal["adipose", "bone-marrow"]
@@ -99,8 +99,8 @@ MaterialKind = Literal[
 ]
 """Kinds of material lot a step must record as used."""
 
-STEP_KINDS: tuple[str, ...] = get_args(StepKind)
-"""Every step kind, in process order."""
+STEP_KINDS: tuple[str, ...] = tuple(k.name for k in known_kinds())
+"""Every built-in step kind, in process order (each is a module of cellbatch.domain.steps)."""
 MATERIAL_KINDS: tuple[str, ...] = get_args(MaterialKind)
 """Every material kind a step may list."""
 
@@ -117,47 +117,40 @@ VESSEL_AREAS_CM2: dict[str, float] = {
 """Growth area of each culture vessel an SOP may allow (CS = CellSTACK, by layers), in cm²."""
 
 STEPS_BY_SOP_KIND: dict[str, tuple[str, ...]] = {
-    "expansion": ("seed", "harvest", "freeze"),
-    "dose": ("thaw", "fucosylation", "fill"),
+    sop_kind: tuple(k.name for k in kinds_of_sop(sop_kind)) for sop_kind in ("expansion", "dose")
 }
-"""Step kinds each kind of SOP may have, in the only order allowed."""
+"""Built-in step kinds each kind of SOP may have, in the only order allowed (from the kinds)."""
 
 REQUIRED_STEPS: dict[str, tuple[str, ...]] = {
-    "expansion": ("seed", "harvest", "freeze"),
-    "dose": ("thaw", "fill"),
+    sop_kind: tuple(k.name for k in kinds_of_sop(sop_kind) if k.required)
+    for sop_kind in ("expansion", "dose")
 }
-"""Step kinds each kind of SOP must have (fucosylation is optional)."""
+"""Built-in step kinds each kind of SOP must have (fucosylation is optional)."""
 
 REQUIRED_PARAMETERS: dict[str, dict[str, str]] = {
-    "seed": {"viable_cells": "cells", "seeding_density": "cells_per_cm2", "vessels": "count"},
-    "harvest": {"total_cells": "cells", "viability": "percent", "confluence": "percent"},
-    "freeze": {"vials": "count", "cells_per_vial": "cells", "volume_per_vial": "volume"},
-    "thaw": {"vials": "count", "total_cells": "cells", "viability": "percent"},
-    "fucosylation": {
-        "enzyme_concentration": "mass_conc",
-        "gdp_fucose_concentration": "molar",
-        "cell_concentration": "cells_per_ml",
-        "volume": "volume",
-        "temperature": "temperature",
-        "duration": "duration",
-        "viability": "percent",
-        "heca452_positive": "percent",
-    },
-    "fill": {"volume": "volume", "viable_cells": "cells", "concentration": "cells_per_ml"},
+    k.name: {f.name: f.measure for f in k.parameters if f.measure} for k in known_kinds()
 }
-"""Parameters the service code relies on, per step kind: name → measure key (units.MEASURES)."""
+"""Parameters each built-in step kind records or computes: name → measure key (from the kinds)."""
 
 COMPUTED_PARAMETERS: dict[str, frozenset[str]] = {
-    "seed": frozenset({"seeding_density"}),
-    "fucosylation": frozenset({"duration"}),
-    "fill": frozenset({"concentration"}),
+    k.name: frozenset(f.name for f in k.parameters if f.computed) for k in known_kinds()
 }
-"""Required parameters the program computes and checks (``input = false``), per step kind."""
+"""Parameters the program computes and checks (``input = false``), per built-in step kind."""
 
 PARAMETER_MEASURES: dict[str, str] = {
     name: key for params in REQUIRED_PARAMETERS.values() for name, key in params.items()
 }
-"""Measure key of every parameter name the program knows, whatever step it is in."""
+"""Measure key of every parameter name the built-in kinds know, whatever step it is in."""
+
+
+def parameter_measure(name: str) -> str | None:
+    """Measure key of a parameter name any known step kind records (None if none does)."""
+    for kind in known_kinds():
+        key = kind.measure_of(name)
+        if key is not None:
+            return key
+    return None
+
 
 PERCENT_OF_TARGET = Measure(
     "percent_of_target",
@@ -384,10 +377,12 @@ class Parameter(BaseModel):
     max: Number | None = None
     critical: Flag = False
     input: Flag = True
+    on_out_of_range: OutOfRange | None = None
+    """What a value outside the range does: refuse, deviation or flag (default: the kind's)."""
 
     @model_validator(mode="after")
     def _check(self) -> Parameter:
-        known = PARAMETER_MEASURES.get(self.name)
+        known = parameter_measure(self.name)
         if known is not None:
             measure = MEASURES[known]
             if not _unit_fits(self.unit, measure):
@@ -406,7 +401,7 @@ class Parameter(BaseModel):
     @property
     def measure(self) -> Measure:
         """The measure values of this parameter are parsed and stored in."""
-        known = PARAMETER_MEASURES.get(self.name)
+        known = parameter_measure(self.name)
         return MEASURES[known] if known is not None else _measure_of_unit(self.unit)
 
     @property
@@ -435,7 +430,7 @@ class Step(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: Slug
-    kind: StepKind
+    kind: Slug
     title: Text
     instructions: str = ""
     repeats: Flag = False
@@ -480,27 +475,17 @@ class Step(BaseModel):
         return frozenset(param.name for param in self.parameters if param.critical)
 
 
-def _check_required_parameters(step: Step, where: str) -> None:
-    """Check the parameters the service code relies on in ``step`` (at path ``where``)."""
-    seen = {param.name: j for j, param in enumerate(step.parameters)}
-    computed = COMPUTED_PARAMETERS.get(step.kind, frozenset())
-    for name, key in REQUIRED_PARAMETERS[step.kind].items():
-        if name not in seen:
-            raise _fail(
-                f"{where}.parameters",
-                f"a {step.kind} step needs the parameter {name!r} ({MEASURES[key].label})",
-            )
-        j = seen[name]
-        if name in computed and step.parameters[j].input:
-            raise _fail(
-                f"{where}.parameters[{j}].input",
-                f"{name} is computed by the program: set input = false",
-            )
-        if name not in computed and not step.parameters[j].input:
-            raise _fail(
-                f"{where}.parameters[{j}].input",
-                f"{name} is entered by the technician: input must be true",
-            )
+def _check_kind_parameters(step: Step, where: str, *, history: bool) -> None:
+    """Check ``step`` (at path ``where``) against its kind: what it records and computes.
+
+    An input parameter the kind does not record is refused for a version that may be used
+    (``history`` false); a retired version, or the copy a batch is pinned to, is read as
+    written so that the record made under it stays readable.
+    """
+    for path, message in kind_of(step.kind).check_sop_step(step):
+        if history and path.endswith(".name"):
+            continue
+        raise _fail(f"{where}.{path}", message)
 
 
 class ExpansionRules(BaseModel):
@@ -786,9 +771,10 @@ class Sop(BaseModel):
         return sop
 
     @model_validator(mode="after")
-    def _check(self) -> Sop:
+    def _check(self, info: ValidationInfo) -> Sop:
         self._check_header()
-        self._check_steps()
+        history = self.status == "retired" or bool((info.context or {}).get("history"))
+        self._check_steps(history=history)
         self._check_qc()
         self._check_dose()
         return self
@@ -821,8 +807,10 @@ class Sop(BaseModel):
             if parent in self.parent_sops[:j]:
                 raise _fail(f"parent_sops[{j}]", f"{parent!r} is listed twice")
 
-    def _check_steps(self) -> None:
-        allowed = STEPS_BY_SOP_KIND[self.kind]
+    def _check_steps(self, *, history: bool = False) -> None:
+        kinds = kinds_of_sop(self.kind)
+        allowed = tuple(k.name for k in kinds)
+        rank = {k.name: k.order for k in kinds}
         ids: dict[str, int] = {}
         where: dict[str, int] = {}
         for i, step in enumerate(self.steps):
@@ -831,6 +819,9 @@ class Sop(BaseModel):
                     f"steps[{i}].id", f"duplicate step id {step.id!r} (also steps[{ids[step.id]}])"
                 )
             ids[step.id] = i
+            if step.kind not in {k.name for k in known_kinds()}:
+                known = ", ".join(k.name for k in known_kinds())
+                raise _fail(f"steps[{i}].kind", f"unknown step kind {step.kind!r} (kinds: {known})")
             if step.kind not in allowed:
                 raise _fail(
                     f"steps[{i}].kind",
@@ -844,8 +835,8 @@ class Sop(BaseModel):
                 )
             where[step.kind] = i
         for i, step in enumerate(self.steps):
-            _check_required_parameters(step, f"steps[{i}]")
-        for kind in REQUIRED_STEPS[self.kind]:
+            _check_kind_parameters(step, f"steps[{i}]", history=history)
+        for kind in (k.name for k in kinds if k.required):
             if kind not in where:
                 raise _fail("steps", f"a {self.kind} SOP needs a {kind} step")
         order = ", ".join(kind for kind in allowed if kind in where)
@@ -876,6 +867,13 @@ class Sop(BaseModel):
                 raise _fail(
                     f"steps[{where['fill']}].kind",
                     f"fill must be the last step; the order must be {order}",
+                )
+        for i in range(1, len(self.steps)):
+            before, this = self.steps[i - 1].kind, self.steps[i].kind
+            if rank[before] > rank[this]:
+                raise _fail(
+                    f"steps[{i - 1}].kind",
+                    f"{before} comes before {this}; the order must be {order}",
                 )
 
     def _check_qc(self) -> None:
@@ -1005,8 +1003,10 @@ class Sop(BaseModel):
 
         Empty when the SOP has no step of that kind; ValueError for an unknown kind.
         """
-        if step_kind not in STEP_KINDS:
-            raise ValueError(f"unknown step kind {step_kind!r} (kinds: {', '.join(STEP_KINDS)})")
+        try:
+            kind_of(step_kind)
+        except NotFound as error:
+            raise ValueError(str(error)) from None
         if not self.has_step(step_kind):
             return set()
         return set(self.step(step_kind).critical_fields)
@@ -1075,15 +1075,19 @@ def _error_message(error: Mapping[str, Any]) -> str:
     return message
 
 
-def parse_sop(document: Mapping[str, Any], source: str = "<sop>") -> Sop:
-    """Validate a parsed SOP document; refuse it with InvalidSop naming ``source`` and the field."""
+def parse_sop(document: Mapping[str, Any], source: str = "<sop>", *, history: bool = False) -> Sop:
+    """Validate a parsed SOP document; refuse it with InvalidSop naming ``source`` and the field.
+
+    ``history`` reads the copy a batch was made under: a parameter its step kind does not
+    record is then tolerated (it was approved so), where a file for new use is refused.
+    """
     for key in _HASH_KEYS:
         if key in document:
             raise InvalidSop(
                 source, key, "the content hash is computed by the program: remove it from the file"
             )
     try:
-        sop = Sop.model_validate(document)
+        sop = Sop.model_validate(document, context={"history": history})
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         ctx = first.get("ctx") or {}

@@ -1,4 +1,4 @@
-"""Demo data: the two clinical cases of DESIGN.md §1, recorded through the real services.
+"""Demo data: the two clinical cases of docs/architecture.md, recorded through the real services.
 
 Everything is written by the same use cases a technician or QA officer runs, with work
 times in the recent past, so the demo is a faithful, audited record.

@@ -1,9 +1,9 @@
 """Entry forms built from an SOP step: which fields, how each is checked as typed, previews.
 
-The SOP gives the parameters (label, unit, range, critical); this module knows which
-argument of the step service each one feeds. Checks use :mod:`cellbatch.units` and the SOP
-ranges, and previews use the pure domain arithmetic, so the technician sees at once what
-the service would refuse. The service checks everything again when the entry is saved.
+The SOP gives the parameters (label, unit, range, critical); the step kind
+(:mod:`cellbatch.domain.steps`) says which argument of the step service each one feeds, what
+a value outside its range does, and computes and checks the previews, so the technician
+sees at once what the service would refuse. The service checks everything again on save.
 """
 
 from __future__ import annotations
@@ -15,34 +15,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cellbatch.domain.sop import Parameter, Sop
 
-PARAM_ARGS: dict[str, dict[str, str]] = {
-    "seed": {"viable_cells": "cells", "vessels": "vessels"},
-    "harvest": {"total_cells": "total_cells", "viability": "viability", "confluence": "confluence"},
-    "freeze": {
-        "vials": "vials",
-        "cells_per_vial": "cells_per_vial",
-        "volume_per_vial": "volume_per_vial",
-    },
-    "thaw": {"vials": "vials", "total_cells": "total_cells", "viability": "viability"},
-    "fucosylation": {
-        "enzyme_concentration": "enzyme",
-        "gdp_fucose_concentration": "gdp_fucose",
-        "cell_concentration": "cells",
-        "volume": "volume",
-        "temperature": "temperature",
-    },
-    "fill": {"volume": "volume", "viable_cells": "cells"},
-}
-"""Step kind → SOP parameter name → argument of the step service it feeds."""
-
 LOT_ARGS: dict[str, dict[str, str]] = {
     "freeze": {"cryoprotectant": "cryoprotectant"},
     "fucosylation": {"fucosyltransferase": "enzyme_lot", "gdp-fucose": "gdp_fucose_lot"},
 }
 """Material kinds with an argument of their own; every other lot goes to ``materials``."""
-
-RECORDED_WHEN_OUT_OF_RANGE = frozenset({"viability", "confluence"})
-"""Measured outcomes the step service records (flagged for QA) even outside the SOP range."""
 
 CLI_FIELDS = {"cells": "--cells", "total_cells": "--cells"}
 """Service error field names that differ from ``--`` + the argument name."""
@@ -63,6 +40,8 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     material_kind: str | None = None
     critical: bool = False
+    out_of_range: str = "refuse"
+    """What the step does with a value outside the SOP range: refuse, flag or deviation."""
 
     @property
     def placeholder(self) -> str:
@@ -126,9 +105,11 @@ def build_form(sop: Sop, kind: str) -> FormSpec:
                 hint="allowed by the SOP: " + ", ".join(sop.expansion.vessels),
             )
         )
-    args = PARAM_ARGS.get(kind, {})
+    from cellbatch.domain.steps import kind_of
+
+    args = {f.name: f.arg for f in kind_of(kind).fields}
     for p in step.inputs:
-        if p.name not in args:
+        if p.name not in args:  # only in a retired version, read as history: never recorded
             continue
         is_count = p.measure.integer or p.measure.key == "count"
         unit = p.measure.display or p.unit
@@ -140,6 +121,7 @@ def build_form(sop: Sop, kind: str) -> FormSpec:
                 args[p.name],
                 param=p,
                 critical=p.critical,
+                out_of_range=_out_of_range(kind, p),
                 hint=f"{unit} · {p.range_text()}" if unit else p.range_text(),
             )
         )
@@ -200,6 +182,15 @@ def build_form(sop: Sop, kind: str) -> FormSpec:
     return spec
 
 
+def _out_of_range(kind: str, param: Parameter) -> str:
+    """What the step kind does with this parameter outside its range (the SOP may say)."""
+    from cellbatch.domain.steps import kind_of
+
+    f = kind_of(kind).field(param.name)
+    default = f.default_out_of_range if f is not None else "refuse"
+    return param.on_out_of_range or default
+
+
 def check_field(
     spec: FieldSpec,
     text: str,
@@ -220,8 +211,10 @@ def check_field(
             shown = units.fmt(value, spec.param.measure)
             if not spec.param.in_range(value):
                 message = f"{shown} is outside the SOP range {spec.param.range_text()}"
-                if spec.name in RECORDED_WHEN_OUT_OF_RANGE:
+                if spec.out_of_range == "flag":
                     return Check("warn", f"⚠ {message}: recorded and flagged for QA", value)
+                if spec.out_of_range == "deviation":
+                    return Check("warn", f"⚠ {message}: recorded with a deviation", value)
                 return Check("error", f"✗ {message}")
             return Check("ok", f"✓ {shown}", value)
         if spec.kind == "count":
@@ -339,127 +332,42 @@ def error_field(spec: FormSpec, service_field: str) -> str | None:
 
 
 def previews(
-    sop: Sop, kind: str, view: dict[str, Any], values: dict[str, Any], now: datetime
+    sop: Sop,
+    kind: str,
+    view: dict[str, Any],
+    values: dict[str, Any],
+    now: datetime,
+    stock: tuple[int, ...] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Computed values for the typed entries, and the refusals they already show.
 
-    Returns (lines to show, problems that make saving impossible).
+    The step kind computes and checks (:mod:`cellbatch.domain.steps`), in the batch's
+    context read from the view, as the service will when the entry is saved. Returns
+    (lines to show, problems that make saving impossible).
     """
-    from cellbatch import units
-    from cellbatch.domain import dosing, growth
-    from cellbatch.domain.sop import VESSEL_AREAS_CM2
+    from cellbatch.domain.steps import kind_of
+    from cellbatch.tui.queries import step_context_of
 
-    lines: list[str] = []
-    problems: list[str] = []
-    step = sop.step(kind)
-    if kind == "seed":
-        vessel, n, cells = values.get("vessel"), values.get("vessels"), values.get("viable_cells")
-        if vessel and n:
-            area = VESSEL_AREAS_CM2[vessel] * n
-            lines.append(f"Growth area: {n} × {vessel} = {area:g} cm²")
-            if cells:
-                density = growth.seeding_density(cells, area)
-                shown = units.fmt(density, "cells_per_cm2")
-                p = step.param("seeding_density") if step.has_param("seeding_density") else None
-                if p is not None and not p.in_range(density):
-                    problems.append(
-                        f"seeding density {shown} is outside the SOP range {p.range_text()}"
-                    )
-                    lines.append(f"Seeding density: {shown} ✗ outside {p.range_text()}")
-                else:
-                    lines.append(f"Seeding density: {shown} ✓")
-        passages = view.get("passages", [])
-        lines.append(f"This will be passage P{passages[-1]['passage'] + 1 if passages else 0}")
-    elif kind == "harvest":
-        total, via = values.get("total_cells"), values.get("viability")
-        passages = view.get("passages", [])
-        if total and via is not None and passages:
-            seeded = passages[-1]["viable_cells_seeded"]["value"]
-            viable = growth.viable_cells(total, via)
-            lines.append(f"Viable cells harvested: {units.fmt(viable, 'cells')}")
-            if viable > 0:
-                pd = growth.population_doublings(seeded, viable)
-                cumulative = view.get("cumulative_population_doublings", 0.0) + pd
-                ceiling = view.get("limits", {}).get("max_cumulative_pd")
-                lines.append(f"PD this passage: {pd:.2f} · cumulative PD: {cumulative:.2f}")
-                if ceiling is not None and cumulative > ceiling:
-                    problems.append(
-                        f"cumulative PD {cumulative:.2f} is above the ceiling {ceiling:g}"
-                    )
-                    lines.append(f"✗ above the SOP's ceiling of {ceiling:g}")
-    elif kind == "freeze":
-        vials, per_vial = values.get("vials"), values.get("cells_per_vial")
-        passages = view.get("passages", [])
-        if vials and per_vial:
-            frozen = vials * per_vial
-            lines.append(
-                f"Cells to freeze: {vials} × {units.fmt(per_vial, 'cells')} = "
-                f"{units.fmt(frozen, 'cells')}"
-            )
-            harvested = passages[-1].get("viable_cells_harvested") if passages else None
-            if harvested and frozen > harvested["value"] * (1 + 1e-12):
-                problems.append(f"more than the {harvested['display']} viable cells harvested")
-                lines.append(f"✗ more than the {harvested['display']} harvested")
-    elif kind == "thaw":
-        numbers, count = values.get("vial_numbers"), values.get("vials")
-        if numbers and count and len(numbers) != count:
-            problems.append(f"{len(numbers)} vial numbers scanned for {count} vials")
-            lines.append(f"✗ {len(numbers)} vial numbers scanned for {count} vials thawed")
-        total, via = values.get("total_cells"), values.get("viability")
-        if total and via is not None:
-            lines.append(f"Viable cells: {units.fmt(growth.viable_cells(total, via), 'cells')}")
-        lines.append(
-            f"Dose target: {view['target_viable_cells']['display']} "
-            f"({view['target_window']['low']['display']} to "
-            f"{view['target_window']['high']['display']})"
-        )
-    elif kind == "fucosylation":
-        start, end = values.get("start"), values.get("end")
-        conc, volume = values.get("cell_concentration"), values.get("volume")
-        if conc and volume:
-            lines.append(f"Cells in the reaction: {units.fmt(conc * volume, 'cells')}")
-        if start and end:
-            minutes = (end - start).total_seconds() / 60.0
-            p = step.param("duration") if step.has_param("duration") else None
-            if p is not None and not p.in_range(minutes):
-                problems.append(f"incubation {minutes:.0f} min is outside {p.range_text()}")
-                lines.append(f"Incubation: {minutes:.0f} min ✗ outside {p.range_text()}")
-            else:
-                lines.append(f"Incubation: {minutes:.0f} min ✓")
-            if sop.dose and sop.dose.expiry_from == "fucosylation_end":
-                expires = end + sop.dose.shelf_life.as_timedelta()
-                left = (expires - now).total_seconds()
-                lines.append(f"Infuse by {expires:%Y-%m-%d %H:%M} UTC ({_left(left)} left)")
-    elif kind == "fill":
-        volume, cells = values.get("volume"), values.get("viable_cells")
-        if volume and cells:
-            conc = dosing.concentration(cells, volume)
-            p = step.param("concentration") if step.has_param("concentration") else None
-            shown = units.fmt(conc, "cells_per_ml")
-            if p is not None and not p.in_range(conc):
-                problems.append(f"concentration {shown} is outside {p.range_text()}")
-                lines.append(f"Concentration: {shown} ✗ outside {p.range_text()}")
-            else:
-                lines.append(f"Concentration: {shown} ✓")
-            weight = view["body_weight"]["value"]
-            lines.append(f"Dose: {units.fmt(dosing.dose_per_kg(cells, weight), 'cells_per_kg')}")
-            low, high = view["target_window"]["low"], view["target_window"]["high"]
-            if not low["value"] <= cells <= high["value"]:
-                problems.append(
-                    f"viable cells outside the dose window {low['display']}–{high['display']}"
-                )
-                lines.append(f"✗ outside the window {low['display']} to {high['display']}")
-            else:
-                lines.append(f"✓ within the window {low['display']} to {high['display']}")
-        fuc = view.get("fucosylation")
-        if fuc and sop.dose and sop.dose.expiry_from == "fucosylation_end":
-            from cellbatch.tui.queries import parse_iso
-
-            expires = parse_iso(fuc["end"]) + sop.dose.shelf_life.as_timedelta()
-            lines.append(
-                f"Expiry {expires:%Y-%m-%d %H:%M} UTC: {_left((expires - now).total_seconds())}"
-            )
-    return lines, problems
+    step_kind = kind_of(kind)
+    at = values.get("end") or values.get("at") or now
+    context = step_context_of(view, sop, kind, at, stock)
+    typed = {
+        f.name: values[f.name]
+        for f in step_kind.fields
+        if values.get(f.name) is not None and values.get(f.name) != ""
+    }
+    if any(not isinstance(n, int) for n in typed.get("vial_numbers", [])):
+        del typed["vial_numbers"]  # labels read: the service finds their vials on save
+    outcome = step_kind.check(typed, context)
+    lines = step_kind.preview(typed, context)
+    expires = outcome.expires_at
+    if expires is not None and sop.dose and sop.dose.expiry_from == "fucosylation_end":
+        left = _left((expires - now).total_seconds())
+        if kind == "fucosylation":
+            lines.append(f"Infuse by {expires:%Y-%m-%d %H:%M} UTC ({left} left)")
+        else:
+            lines.append(f"Expiry {expires:%Y-%m-%d %H:%M} UTC: {left}")
+    return lines, [r.message for r in outcome.refusals]
 
 
 def _left(seconds: float) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cellbatch.domain.sop import Sop
+    from cellbatch.domain.steps import StepContext
     from cellbatch.domain.users import Actor
     from cellbatch.services.database import Database
 
@@ -28,34 +28,11 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-@lru_cache(maxsize=32)
-def _sop(sop_id: str, version: str, folder: str, stamp: float) -> Sop:
-    from cellbatch.domain.sop import find_sop
-    from cellbatch.services.queries.sops import available_sops
+def sop_of_view(view: dict[str, Any], db: Database) -> Sop:
+    """The SOP a batch was made under: the copy pinned in the database, never the file."""
+    from cellbatch.services.queries.sops import pinned_sop
 
-    return find_sop(available_sops(), sop_id, version)
-
-
-def _sops_stamp() -> tuple[str, float]:
-    """The SOP folder and its newest change, so an edited file is read again."""
-    from cellbatch.settings import paths
-
-    folder = paths().sops_dir
-    stamps = [f.stat().st_mtime for f in folder.glob("*.toml")]
-    return str(folder), max(stamps, default=0.0)
-
-
-def sop_of_view(view: dict[str, Any]) -> Sop:
-    """The SOP a batch was made under, checked against the hash the batch pins."""
-    from cellbatch.domain.errors import RuleViolation
-
-    sop = _sop(view["sop"]["id"], view["sop"]["version"], *_sops_stamp())
-    if sop.content_hash != view["sop"]["content_hash"]:
-        raise RuleViolation(
-            f"{sop.label} on disk differs from the version {view['code']} was made under: "
-            "the form cannot be built from it"
-        )
-    return sop
+    return pinned_sop(db, view["sop"]["content_hash"])
 
 
 @dataclass(frozen=True)
@@ -121,28 +98,63 @@ class HomeData:
     verifications: list[PendingVerification] = field(default_factory=list)
 
 
-def deadlines_of(view: dict[str, Any]) -> list[Deadline]:
-    """The running windows of a dose batch, from its record and its SOP."""
+def _raw(value: Any) -> Any:
+    """A read-model value as the rules take it (a quantity's canonical number)."""
+    return value["value"] if isinstance(value, dict) and "value" in value else value
+
+
+def step_context_of(
+    view: dict[str, Any], sop: Sop, kind: str, at: datetime, stock: tuple[int, ...] = ()
+) -> StepContext:
+    """The context of the batch's next ``kind`` step, from its read model (no database)."""
+    from cellbatch.domain.steps import Prior, StepContext
+
+    before = tuple(
+        Prior(
+            s["id"],
+            s["kind"],
+            s["passage"],
+            {name: _raw(value) for name, value in s["values"].items()},
+            parse_iso(s["performed_at"]),
+        )
+        for s in view["steps"]
+    )
+    return StepContext(
+        step=sop.step(kind),
+        sop_label=sop.label,
+        at=at,
+        started_at=parse_iso(view["started_at"]),
+        before=before,
+        expansion=sop.expansion,
+        dose=sop.dose,
+        windows=sop.windows,
+        dose_per_kg=_raw(view.get("dose_per_kg")),
+        body_weight_kg=_raw(view.get("body_weight")),
+        stock=stock,
+    )
+
+
+def deadlines_of(view: dict[str, Any], db: Database) -> list[Deadline]:
+    """The running windows of a dose batch: what its step kinds say of the steps to come."""
+    from cellbatch.domain.steps import kind_of
+
     if view["kind"] != "dose" or view["status"] in ("released", "rejected"):
         return []
-    sop = sop_of_view(view)
-    out: list[Deadline] = []
     recipient = view.get("recipient") or ""
-    fuc, thaw, fill = view.get("fucosylation"), view.get("thaw"), view.get("fill")
-    if fill is None:
-        if thaw and sop.windows.thaw_to_fill_max:
-            due = parse_iso(thaw["thawed_at"]) + sop.windows.thaw_to_fill_max.as_timedelta()
-            out.append(Deadline(view["code"], recipient, "fill by (thaw)", due))
-        if fuc and sop.windows.fucosylation_end_to_fill_max:
-            due = parse_iso(fuc["end"]) + sop.windows.fucosylation_end_to_fill_max.as_timedelta()
-            out.append(Deadline(view["code"], recipient, "fill by (fucosyl.)", due))
-        if fuc and sop.dose and sop.dose.expiry_from == "fucosylation_end":
-            due = parse_iso(fuc["end"]) + sop.dose.shelf_life.as_timedelta()
-            out.append(Deadline(view["code"], recipient, "infuse by (expiry)", due))
-    elif view.get("expiry"):
-        out.append(
-            Deadline(view["code"], recipient, "infuse by (expiry)", parse_iso(view["expiry"]))
-        )
+    if view.get("fill") is not None:
+        if not view.get("expiry"):
+            return []
+        return [Deadline(view["code"], recipient, "infuse by (expiry)", parse_iso(view["expiry"]))]
+    sop = sop_of_view(view, db)
+    done = {s["kind"] for s in view["steps"]}
+    last = view["steps"][-1]["performed_at"] if view["steps"] else view["started_at"]
+    out: list[Deadline] = []
+    for step in sop.steps:
+        if step.kind in done:
+            continue
+        context = step_context_of(view, sop, step.kind, parse_iso(last))
+        for what, due in kind_of(step.kind).deadlines(context):
+            out.append(Deadline(view["code"], recipient, what, due))
     return out
 
 
@@ -175,7 +187,7 @@ def home_data(db: Database, actor: Actor, today: date) -> HomeData:
                 data.in_process.append(item)
             else:
                 data.awaiting_decision.append(item)
-            data.deadlines.extend(deadlines_of(view))
+            data.deadlines.extend(deadlines_of(view, db))
             data.verifications.extend(
                 PendingVerification(view["code"], v.ref, v.what, v.status)
                 for v in verification_status(db, summary.code)

@@ -1,19 +1,34 @@
-"""Corrections: a recorded value changed with a mandatory reason; the original stays visible."""
+"""Corrections: a recorded value changed with a mandatory reason; the original stays visible.
+
+A correction is held to the rules the value was recorded under: the step kind
+(:mod:`cellbatch.domain.steps`) checks the corrected entry in its context, with the same
+message the step gives, and then every later entry of the batch that depends on it (a
+seed's cells feed its harvest's population doublings, a harvest feeds the freeze, a thaw's
+time starts the fill's window). Inventory follows (a thaw's vials), a correction that
+changes nothing is refused, and the person says which value they are correcting: when the
+record no longer holds that value (someone corrected it after they looked), the correction
+is refused (docs/architecture.md, "Corrections").
+"""
 
 from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Correction, QcResult, StepEntry
-from cellbatch.domain.errors import InvalidInput, NotFound
+from cellbatch.db.tables import Batch, Correction, QcResult, StepEntry, Vial
+from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.refs import record_number
-from cellbatch.domain.text import LOCATION, typed_text
+from cellbatch.domain.sop import Sop
+from cellbatch.domain.steps import Field, Outcome, StepKind, kind_of
+from cellbatch.domain.text import typed_text
 from cellbatch.domain.timeparse import as_utc, parse_datetime
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.batch_access import (
-    check_range,
     check_work_time,
     ensure_open,
     entries,
@@ -22,12 +37,13 @@ from cellbatch.services.batch_access import (
 )
 from cellbatch.services.commands.deviations import open_for_oos
 from cellbatch.services.commands.qc import parse_result
-from cellbatch.services.commands.steps import check_fill, check_vessel, write_dose_qc
+from cellbatch.services.commands.steps import open_range_deviations, write_dose_qc
 from cellbatch.services.queries.sops import sop_of
+from cellbatch.services.queries.step_context import step_context, vials_in_stock
 from cellbatch.services.unit_of_work import UnitOfWork, display
 
-MEASURED = frozenset({"viability", "confluence", "total_cells"})
-"""Measured outcomes: a correction is recorded even outside the SOP range (then flagged)."""
+NOT_VALUES = ("flags",)
+"""Stored keys that are not recorded values (the kind recomputes them)."""
 
 
 def parse_entry_ref(ref: str) -> tuple[str, int]:
@@ -43,12 +59,26 @@ def parse_entry_ref(ref: str) -> tuple[str, int]:
 
 
 def correct(
-    db: Database, actor: Actor, code: str, ref: str, *, field: str, value: str, reason: str
+    db: Database,
+    actor: Actor,
+    code: str,
+    ref: str,
+    *,
+    field: str,
+    value: str,
+    reason: str,
+    was: str | None = None,
 ) -> int:
-    """Correct one recorded value; returns the correction's id."""
+    """Correct one recorded value; returns the correction's id.
+
+    ``was`` is the value the person is correcting, as they saw it: the correction is refused
+    when the record no longer holds it (a stale screen). Both doors (``correct --was`` and
+    the correction form) always send it; a program calling the service may leave it out.
+    """
     actor.require(*RECORDING_ROLES, Role.QA, action="correct records")
     reason = typed_text(reason, "--reason", what="why the value is corrected (mandatory)")
     kind, entry_id = parse_entry_ref(ref)
+    name = field.strip()
     with UnitOfWork(db, actor) as uow:
         batch = find_batch(uow.session, code, for_update=True)
         ensure_open(batch)
@@ -57,84 +87,17 @@ def correct(
             row = uow.session.get(StepEntry, entry_id)
             if row is None or row.batch_id != batch.id:
                 raise NotFound(f"batch {batch.code} has no step entry E{entry_id}")
-            old, new, old_text, new_text = _step_value(row, sop, field.strip(), value)
-            if field.strip() == "at":
-                _check_moved_time(uow, batch, row, new)
-                uow.change(
-                    row,
-                    "performed_at",
-                    new,
-                    reason=reason,
-                    batch_id=batch.id,
-                    action="correct",
-                    label="performed_at",
-                )
-            else:
-                values = dict(row.values)
-                values[field.strip()] = new
-                target = None
-                if row.kind == "fill" and field.strip() in ("volume", "viable_cells"):
-                    # a corrected bag meets the same rules as a new one
-                    target = check_fill(
-                        batch, sop, values["volume"], values["viable_cells"], ("--value", "--value")
-                    )
-                uow.change(
-                    row,
-                    "values",
-                    values,
-                    reason=reason,
-                    batch_id=batch.id,
-                    action="correct",
-                    label=f"values.{field.strip()}",
-                    old_display=old_text,
-                    new_display=new_text,
-                )
-                if target is not None:
-                    write_dose_qc(
-                        uow,
-                        batch,
-                        sop,
-                        values["viable_cells"],
-                        target.target_cells,
-                        at=uow.now,
-                        note=f"recomputed after the correction of E{row.id}",
-                    )
+            old_text, new_text = _correct_step(uow, batch, sop, row, name, value, was, reason)
             entity = "step_entry"
         else:
-            row = uow.session.execute(
-                select(QcResult).where(QcResult.id == entry_id).with_for_update()
-            ).scalar_one_or_none()
-            if row is None or row.batch_id != batch.id:
-                raise NotFound(f"batch {batch.code} has no QC result Q{entry_id}")
-            if field.strip() != "value":
-                raise InvalidInput("--field", "a QC result's correctable field is 'value'")
-            test = sop.qc_test(row.qc_id)
-            parsed = parse_result(test, value)
-            old_text = row.value_text or display(row.value_num)
-            if isinstance(parsed, str):
-                uow.change(
-                    row, "value_text", parsed, reason=reason, batch_id=batch.id, action="correct"
-                )
-                new_text = parsed
-            else:
-                uow.change(
-                    row, "value_num", parsed, reason=reason, batch_id=batch.id, action="correct"
-                )
-                new_text = display(parsed)
-            passed = test.evaluate(parsed)
-            if passed != row.passed:
-                uow.change(
-                    row, "passed", passed, reason=reason, batch_id=batch.id, action="correct"
-                )
-                if not passed:  # corrected out of specification: investigate like any OOS
-                    open_for_oos(uow, batch, test, row)
+            old_text, new_text = _correct_qc(uow, batch, sop, entry_id, name, value, was, reason)
             entity = "qc_result"
         correction = uow.add(
             Correction(
                 batch_id=batch.id,
                 entity=entity,
                 entity_id=entry_id,
-                field=field.strip(),
+                field=name,
                 old_value=old_text or "",
                 new_value=new_text or "",
                 reason=reason.strip(),
@@ -148,11 +111,211 @@ def correct(
         return correction.id
 
 
-def _check_moved_time(uow: UnitOfWork, batch, row: StepEntry, new) -> None:
-    """A corrected work time stays in the past and between the steps before and after it."""
-    check_work_time(new, uow.now, "--value")
+# ----------------------------------------------------------------------------- steps
+
+
+def _editable(kind: StepKind, row: StepEntry) -> list[str]:
+    names = [f.name for f in kind.fields if f.correctable and not f.computed]
+    return sorted(n for n in names if n in row.values) + ["at"]
+
+
+def _read(f: Field, sop: Sop, kind: str, text: str, option: str) -> Any:
+    """A corrected (or replaced) value typed as text, read like the step reads it."""
+    if f.form == "count":
+        raw = text.strip()
+        if not raw.isdigit():
+            raise InvalidInput(option, f"expected a whole number, got {visible_short(raw)!r}")
+        return int(raw)
+    if f.form == "quantity" and f.measure is not None:
+        step = sop.step(kind)
+        measure = step.param(f.name).measure if step.has_param(f.name) else f.measure
+        return units.parse(text, measure, field=option)
+    return typed_text(text, option, what=f"the corrected {f.name}", one_line=True)
+
+
+def visible_short(text: str) -> str:
+    """The first characters of a typed text, for a message."""
+    return text[:20]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return as_utc(a).replace(second=0, microsecond=0) == as_utc(b).replace(
+            second=0, microsecond=0
+        )
+    return str(a).strip().casefold() == str(b).strip().casefold()
+
+
+def _shown(f: Field | None, value: Any) -> str:
+    if f is not None and f.measure is not None and isinstance(value, int | float):
+        if f.form == "count":
+            return str(int(value))
+        return units.fmt_plain(value, f.measure)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _stale(ref: str, name: str, current: str, was: str) -> RuleViolation:
+    return RuleViolation(
+        f"{ref} {name} is now {current}, not {was.strip()[:40]!r}: it changed after you "
+        "looked; reload the record and correct the value it holds now"
+    )
+
+
+def _correct_step(
+    uow: UnitOfWork,
+    batch: Batch,
+    sop: Sop,
+    row: StepEntry,
+    name: str,
+    text: str,
+    was: str | None,
+    reason: str,
+) -> tuple[str, str]:
+    kind = kind_of(row.kind)
+    ref = f"E{row.id}"
     done = entries(uow.session, batch.id)
     index = next(i for i, e in enumerate(done) if e.id == row.id)
+    values = {k: v for k, v in row.values.items() if k not in NOT_VALUES}
+    at = as_utc(row.performed_at)
+    f = kind.field(name)
+    if name == "at":
+        new_at = parse_datetime(text, field="--value")
+        if was is not None and not _same(parse_datetime(was, field="--was"), at):
+            raise _stale(ref, "at", at.isoformat(), was)
+        if _same(new_at, at):
+            raise InvalidInput(
+                "--value", f"{new_at:%Y-%m-%d %H:%M} UTC is the time already recorded"
+            )
+        _check_moved_time(uow, batch, row, new_at, done, index)
+        new_values, old_text, new_text = values, at.isoformat(), new_at.isoformat()
+        at = new_at
+    else:
+        if f is None or not f.correctable or f.computed or name not in values:
+            raise InvalidInput(
+                "--field",
+                f"expected one of {', '.join(_editable(kind, row))} for this {row.kind} entry, "
+                f"got {name!r}",
+            )
+        old = values[name]
+        if was is not None and not _same(_read(f, sop, row.kind, was, "--was"), old):
+            raise _stale(ref, name, _shown(f, old), was)
+        new = _read(f, sop, row.kind, text, "--value")
+        new_values = dict(values)
+        new_values[name] = new
+        old_text, new_text = _shown(f, old), _shown(f, new)
+    stock: list[int] = []
+    if row.kind == "thaw":
+        in_stock = vials_in_stock(uow.session, batch.parent_batch_id, for_update=True)
+        stock = [v.number for v in in_stock] + list(values.get("vial_numbers") or [])
+    context = step_context(batch, sop, row.kind, at=at, before=done[:index], stock=stock)
+    carry = getattr(kind, "carry", None)
+    if carry is not None:
+        carry(values, new_values, context)
+    outcome = kind.check(new_values, context)
+    outcome.raise_first("--value")
+    if name != "at" and _same(outcome.values.get(name), values.get(name)):
+        raise InvalidInput("--value", f"{new_text} is the value already recorded")
+    _check_later(batch, sop, done, index, row, outcome, at)
+    if name == "at":
+        uow.change(
+            row, "performed_at", at, reason=reason, batch_id=batch.id, action="correct",
+            label="performed_at",
+        )  # fmt: skip
+        return old_text, new_text
+    stored = dict(outcome.values)
+    if outcome.flags:
+        stored["flags"] = list(outcome.flags)
+    uow.change(
+        row, "values", stored, reason=reason, batch_id=batch.id, action="correct",
+        label=f"values.{name}", old_display=old_text, new_display=new_text,
+    )  # fmt: skip
+    if row.kind == "thaw":
+        _carry_vials(uow, batch, row, values, stored, reason)
+    open_range_deviations(uow, batch, row, outcome, why="corrected to")
+    if row.kind == "fill" and "target_cells" in outcome.computed:
+        write_dose_qc(
+            uow, batch, sop, stored["viable_cells"], outcome.computed["target_cells"],
+            at=uow.now, note=f"recomputed after the correction of E{row.id}",
+        )  # fmt: skip
+    return old_text, new_text
+
+
+def _check_later(
+    batch: Batch,
+    sop: Sop,
+    done: list[StepEntry],
+    index: int,
+    row: StepEntry,
+    outcome: Outcome,
+    at: datetime,
+) -> None:
+    """Every later entry still holds under its kind with the corrected entry before it."""
+    corrected = StepEntry(
+        id=row.id, batch_id=row.batch_id, kind=row.kind, passage=outcome.passage,
+        values=outcome.values, performed_at=at, recorded_at=row.recorded_at,
+        recorded_by=row.recorded_by,
+    )  # fmt: skip
+    sequence = [*done[:index], corrected, *done[index + 1 :]]
+    for j in range(index + 1, len(sequence)):
+        later = sequence[j]
+        values = {k: v for k, v in later.values.items() if k not in NOT_VALUES}
+        context = step_context(
+            batch, sop, later.kind, at=later.performed_at, before=sequence[:j],
+            stock=list(values.get("vial_numbers") or []),
+        )  # fmt: skip
+        result = kind_of(later.kind).check(values, context)
+        if result.refusals:
+            raise RuleViolation(
+                f"the correction would break E{later.id} ({later.kind}), recorded after it: "
+                f"{result.refusals[0].message}"
+            )
+
+
+def _carry_vials(
+    uow: UnitOfWork,
+    batch: Batch,
+    row: StepEntry,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    reason: str,
+) -> None:
+    """Return vials no longer thawed to stock, take the vials newly thawed."""
+    before = set(old.get("vial_numbers") or [])
+    after = set(new.get("vial_numbers") or [])
+    if before == after:
+        return
+    vials = {
+        v.number: v
+        for v in uow.session.execute(
+            select(Vial).where(Vial.batch_id == batch.parent_batch_id).with_for_update()
+        ).scalars()
+    }
+    for number in sorted(before - after):
+        uow.change(
+            vials[number], "thaw_entry_id", None, batch_id=batch.id,
+            reason=f"returned to stock by the correction of E{row.id}: {reason.strip()}",
+        )  # fmt: skip
+    for number in sorted(after - before):
+        uow.change(
+            vials[number], "thaw_entry_id", row.id, batch_id=batch.id,
+            reason=f"thawed for dose batch {batch.code} (correction of E{row.id})",
+        )  # fmt: skip
+
+
+def _check_moved_time(
+    uow: UnitOfWork,
+    batch: Batch,
+    row: StepEntry,
+    new: datetime,
+    done: list[StepEntry],
+    index: int,
+) -> None:
+    """A corrected work time stays in the past and between the steps before and after it."""
+    check_work_time(new, uow.now, "--value")
     before = done[index - 1] if index > 0 else None
     after = done[index + 1] if index + 1 < len(done) else None
     if before is not None:
@@ -167,36 +330,46 @@ def _check_moved_time(uow: UnitOfWork, batch, row: StepEntry, new) -> None:
         )
 
 
-def _text_value(sop, field: str, text: str) -> str:
-    """A corrected text value under the rule its field was recorded under."""
-    if field == "vessel":
-        return check_vessel(sop, text, "--value")
-    if field == "location":
-        return LOCATION.check(text, "--value")
-    return typed_text(text, "--value", what=f"the corrected {field}", one_line=True)
+# ----------------------------------------------------------------------------- QC results
 
 
-def _step_value(row: StepEntry, sop, field: str, text: str):
-    if field == "at":
-        new = parse_datetime(text, field="--value")
-        return row.performed_at, new, row.performed_at.isoformat(), new.isoformat()
-    if field not in row.values or field in ("flags", "vial_numbers", "start", "end"):
-        editable = sorted(
-            k for k in row.values if k not in ("flags", "vial_numbers", "start", "end")
-        ) + ["at"]
-        raise InvalidInput(
-            "--field",
-            f"expected one of {', '.join(editable)} for this {row.kind} entry, got {field!r}",
+def _correct_qc(
+    uow: UnitOfWork,
+    batch: Batch,
+    sop: Sop,
+    entry_id: int,
+    name: str,
+    text: str,
+    was: str | None,
+    reason: str,
+) -> tuple[str, str]:
+    row = uow.session.execute(
+        select(QcResult).where(QcResult.id == entry_id).with_for_update()
+    ).scalar_one_or_none()
+    if row is None or row.batch_id != batch.id:
+        raise NotFound(f"batch {batch.code} has no QC result Q{entry_id}")
+    if name != "value":
+        raise InvalidInput("--field", "a QC result's correctable field is 'value'")
+    test = sop.qc_test(row.qc_id)
+    current = row.value_text if row.value_text is not None else row.value_num
+    old_text = row.value_text or display(row.value_num) or ""
+    if was is not None and not _same(parse_result(test, was), current):
+        shown = row.value_text or (
+            units.fmt_plain(row.value_num, test.measure) if test.measure else old_text
         )
-    step = sop.step(row.kind)
-    old = row.values[field]
-    if isinstance(old, str):
-        new = _text_value(sop, field, text)
-        return old, new, old, new
-    if isinstance(old, int) and not step.has_param(field):
-        raise InvalidInput("--field", f"{field} cannot be corrected; record a new entry")
-    p = step.param(field)
-    new = units.parse(text, p.measure, field="--value")
-    if field not in MEASURED:
-        check_range(p, new, "--value")
-    return old, new, units.fmt_plain(old, p.measure), units.fmt_plain(new, p.measure)
+        raise _stale(f"Q{row.id}", "value", shown, was)
+    parsed = parse_result(test, text)
+    if _same(parsed, current):
+        raise InvalidInput("--value", f"{text.strip()[:40]!r} is the result already recorded")
+    if isinstance(parsed, str):
+        uow.change(row, "value_text", parsed, reason=reason, batch_id=batch.id, action="correct")
+        new_text = parsed
+    else:
+        uow.change(row, "value_num", parsed, reason=reason, batch_id=batch.id, action="correct")
+        new_text = display(parsed) or ""
+    passed = test.evaluate(parsed)
+    if passed != row.passed:
+        uow.change(row, "passed", passed, reason=reason, batch_id=batch.id, action="correct")
+        if not passed:  # corrected out of specification: investigate like any OOS
+            open_for_oos(uow, batch, test, row)
+    return old_text, new_text

@@ -1,44 +1,43 @@
 """Recording the process steps the SOP defines: seed, harvest, freeze, thaw, fucosylate, fill.
 
-Each function is one transaction: authorise, find and lock the batch, check the SOP's
-order and ranges, write the entry (and vials, material uses, bag) with audit entries.
-Set-points the technician controls (seeding density, concentrations, temperature,
-duration, dose) are refused outside the SOP range; measured outcomes (viability,
-confluence) are recorded and flagged for QA review, because a real measurement must
-never be lost.
+Each function is one transaction: authorise, find and lock the batch, read the typed values,
+ask the step kind (:mod:`cellbatch.domain.steps`) whether they may be recorded in the batch's
+context, then write the entry (and vials, material uses, bag) with audit entries. The kind
+holds every rule: set-points outside the SOP range are refused, measured outcomes are
+recorded and flagged, and a parameter whose SOP says ``on_out_of_range = "deviation"`` is
+recorded together with a deviation opened in the same transaction (release needs it closed).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
 from cellbatch import units
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Bag, Batch, Donor, MaterialUse, StepEntry, TissueLot, Vial
-from cellbatch.domain import dosing, growth
 from cellbatch.domain.errors import InvalidInput, RuleViolation
 from cellbatch.domain.sequence import require_next
 from cellbatch.domain.sop import Sop, Step
-from cellbatch.domain.text import LOCATION, MAX_POSITION, visible
+from cellbatch.domain.steps import Outcome, StepContext, StepKind, kind_of
 from cellbatch.domain.users import Actor
 from cellbatch.isbt128 import ProductCode, biohazard_collection_type, division_code
 from cellbatch.services.batch_access import (
-    check_range,
     check_work_time,
     ensure_open,
     entries,
     find_batch,
-    param,
-    parse_value,
     require_recorder,
     usable_material,
 )
+from cellbatch.services.commands.deviations import open_automatic
 from cellbatch.services.commands.qc import write_result
 from cellbatch.services.queries.site_settings import site_settings_in_force
 from cellbatch.services.queries.sops import sop_of
+from cellbatch.services.queries.step_context import step_context, vials_in_stock
 from cellbatch.services.queries.vial_label_content import vial_numbers_of
 from cellbatch.services.uniqueness import positions_free
 from cellbatch.services.unit_of_work import UnitOfWork
@@ -50,6 +49,7 @@ class _Context:
     batch: Batch
     sop: Sop
     step: Step
+    kind: StepKind
     done: list[StepEntry]
     at: datetime
 
@@ -70,14 +70,57 @@ def _begin(
         [s.kind for s in sop.steps], [s.repeats for s in sop.steps], [e.kind for e in done], kind
     )
     when = check_work_time(at or uow.now, uow.now)
-    floor = done[-1].performed_at if done else batch.started_at
-    if when < floor:
-        raise InvalidInput(
-            "--at",
-            f"{when:%Y-%m-%d %H:%M} UTC is before the batch's previous "
-            f"step or start ({floor:%Y-%m-%d %H:%M} UTC)",
+    return _Context(uow, batch, sop, sop.step(kind), kind_of(kind), done, when)
+
+
+def parse_inputs(kind: StepKind, step: Step, texts: dict[str, str | None]) -> dict[str, Any]:
+    """Typed text of the kind's quantities (by value name) as canonical values.
+
+    Counts and other values pass through; a quantity is read in its SOP parameter's measure
+    and any error names the field's command-line option.
+    """
+    values: dict[str, Any] = {}
+    for name, text in texts.items():
+        if text is None:
+            continue
+        f = kind.field(name)
+        if f is not None and f.form == "quantity" and f.measure is not None:
+            measure = step.param(name).measure if step.has_param(name) else f.measure
+            values[name] = units.parse(text, measure, field=f.option)
+        else:
+            values[name] = text
+    return values
+
+
+def checked(ctx: _Context, values: dict[str, Any], *, stock: list[int] | None = None) -> Outcome:
+    """Ask the kind; raise its first refusal, else return what it computed and flagged."""
+    context = _rules_context(ctx, stock or [])
+    outcome = ctx.kind.check(values, context)
+    outcome.raise_first()
+    if outcome.flags:
+        outcome.values["flags"] = list(outcome.flags)
+    return outcome
+
+
+def _rules_context(ctx: _Context, stock: list[int]) -> StepContext:
+    return step_context(ctx.batch, ctx.sop, ctx.kind.name, at=ctx.at, before=ctx.done, stock=stock)
+
+
+def open_range_deviations(
+    uow: UnitOfWork, batch: Batch, entry: StepEntry, outcome: Outcome, *, why: str
+) -> None:
+    """Open one deviation per value the SOP records only with a deviation (same transaction)."""
+    for deviation in outcome.deviations:
+        open_automatic(
+            uow,
+            batch,
+            title=f"Out of SOP range: {deviation.text}"[:200],
+            description=(
+                f"E{entry.id} ({entry.kind}) {why} {deviation.text}. The SOP records this "
+                "value only with a deviation; release needs it investigated and closed."
+            ),
+            reason=f"out-of-range value in E{entry.id}",
         )
-    return _Context(uow, batch, sop, sop.step(kind), done, when)
 
 
 def _materials(ctx: _Context, lots: dict[str, str]) -> list[tuple[str, int]]:
@@ -100,17 +143,16 @@ def _materials(ctx: _Context, lots: dict[str, str]) -> list[tuple[str, int]]:
 
 def _write(
     ctx: _Context,
-    values: dict,
+    outcome: Outcome,
     uses: list[tuple[str, int]],
-    passage: int | None = None,
     reason: str | None = None,
 ) -> StepEntry:
     entry = ctx.uow.add(
         StepEntry(
             batch_id=ctx.batch.id,
             kind=ctx.step.kind,
-            passage=passage,
-            values=values,
+            passage=outcome.passage,
+            values=outcome.values,
             performed_at=ctx.at,
             recorded_at=ctx.uow.now,
             recorded_by=ctx.uow.actor.id,
@@ -123,13 +165,8 @@ def _write(
             MaterialUse(step_entry_id=entry.id, material_lot_id=lot_id, role=role),
             batch_id=ctx.batch.id,
         )
+    open_range_deviations(ctx.uow, ctx.batch, entry, outcome, why="recorded")
     return entry
-
-
-def _flag(flags: list[str], step: Step, name: str, value: float) -> None:
-    p = param(step, name)
-    if p is not None and not p.in_range(value):
-        flags.append(f"{p.label} {units.fmt(value, p.measure)} outside SOP range {p.range_text()}")
 
 
 def _material_dict(materials: list[str] | None) -> dict[str, str]:
@@ -137,6 +174,34 @@ def _material_dict(materials: list[str] | None) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- expansion
+
+
+def record_step(
+    db: Database,
+    actor: Actor,
+    code: str,
+    kind: str,
+    *,
+    inputs: dict[str, Any],
+    materials: list[str] | None = None,
+    at: datetime | None = None,
+) -> int:
+    """Record a step of any kind whose entry is all it writes (seed, harvest, a new kind).
+
+    ``inputs`` are the kind's values by name: quantities as typed text, counts as numbers.
+    Kinds that also write vials or a bag (freeze, thaw, fill) have their own function.
+    """
+    step_kind = kind_of(kind)
+    with UnitOfWork(db, actor) as uow:
+        ctx = _begin(uow, actor, code, kind, at, step_kind.sop_kind)
+        texts = {name: value for name, value in inputs.items() if isinstance(value, str)}
+        values = {name: value for name, value in inputs.items() if not isinstance(value, str)}
+        values |= parse_inputs(step_kind, ctx.step, texts)
+        outcome = checked(ctx, values)
+        uses = _materials(ctx, _material_dict(materials))
+        entry = _write(ctx, outcome, uses)
+        uow.commit()
+        return entry.id
 
 
 def seed(
@@ -151,49 +216,8 @@ def seed(
     at: datetime | None = None,
 ) -> int:
     """Seed a passage: vessels → area, viable cells → seeding density within the SOP range."""
-    with UnitOfWork(db, actor) as uow:
-        ctx = _begin(uow, actor, code, "seed", at, "expansion")
-        rules = ctx.sop.expansion
-        seeds = [e for e in ctx.done if e.kind == "seed"]
-        passage = 0 if not seeds else seeds[-1].passage + 1
-        if passage > rules.max_passage:
-            raise RuleViolation(
-                f"passage P{passage} is beyond the SOP's maximum "
-                f"P{rules.max_passage} ({ctx.sop.label})"
-            )
-        vessel = check_vessel(ctx.sop, vessel, "--vessel")
-        count_param = param(ctx.step, "vessels")
-        if vessels < 1 or (count_param and not count_param.in_range(vessels)):
-            rng = count_param.range_text() if count_param else "at least 1"
-            raise InvalidInput("--vessels", f"expected a number of vessels {rng}, got {vessels}")
-        area = rules.vessel_area_cm2(vessel) * vessels
-        viable = parse_value(ctx.step.param("viable_cells"), cells, "--cells")
-        if viable <= 0:
-            raise InvalidInput("--cells", "expected a positive number of viable cells")
-        previous = next((e for e in reversed(ctx.done) if e.kind == "harvest"), None)
-        if previous is not None:
-            available = growth.viable_cells(
-                previous.values["total_cells"], previous.values["viability"]
-            )
-            if viable > available * (1 + 1e-12):
-                raise InvalidInput(
-                    "--cells",
-                    f"{units.fmt(viable, 'cells')} is more than the viable cells harvested "
-                    f"at P{previous.passage} (E{previous.id}: {units.fmt(available, 'cells')})",
-                )
-        density = growth.seeding_density(viable, area)
-        check_range(
-            ctx.step.param("seeding_density"),
-            density,
-            "--cells",
-            what="the seeding density",
-        )
-        uses = _materials(ctx, _material_dict(materials))
-        entry = _write(
-            ctx, {"vessel": vessel, "vessels": vessels, "viable_cells": viable}, uses, passage
-        )
-        uow.commit()
-        return entry.id
+    inputs = {"vessel": vessel, "vessels": vessels, "viable_cells": cells}
+    return record_step(db, actor, code, "seed", inputs=inputs, materials=materials, at=at)
 
 
 def harvest(
@@ -208,61 +232,10 @@ def harvest(
     at: datetime | None = None,
 ) -> int:
     """Harvest the passage: viable cells, PD and cumulative PD under the SOP's ceiling."""
-    with UnitOfWork(db, actor) as uow:
-        ctx = _begin(uow, actor, code, "harvest", at, "expansion")
-        seed_entry = ctx.done[-1]
-        total = parse_value(ctx.step.param("total_cells"), total_cells, "--cells")
-        if total <= 0:
-            raise InvalidInput("--cells", "expected a positive total cell count")
-        via = units.parse(viability, "percent", field="--viability")
-        flags: list[str] = []
-        _flag(flags, ctx.step, "viability", via)
-        values = {"total_cells": total, "viability": via}
-        if confluence is not None:
-            conf = units.parse(confluence, "percent", field="--confluence")
-            _flag(flags, ctx.step, "confluence", conf)
-            values["confluence"] = conf
-        harvested = growth.viable_cells(total, via)
-        if harvested <= 0:
-            raise InvalidInput("--viability", "gives no viable cells")
-        pd = growth.population_doublings(seed_entry.values["viable_cells"], harvested)
-        cumulative = pd + _previous_pd(ctx.done[:-1])
-        ceiling = ctx.sop.expansion.max_cumulative_pd
-        if cumulative > ceiling:
-            raise RuleViolation(
-                f"cumulative population doublings would be {cumulative:.2f}, above the SOP's "
-                f"ceiling of {ceiling:g} ({ctx.sop.label}): the culture cannot continue"
-            )
-        if flags:
-            values["flags"] = flags
-        uses = _materials(ctx, _material_dict(materials))
-        entry = _write(ctx, values, uses, seed_entry.passage)
-        uow.commit()
-        return entry.id
-
-
-def check_vessel(sop: Sop, text: str, field: str) -> str:
-    """A culture vessel the SOP allows (``t175`` is ``T175``); used by a seed and its correction."""
-    vessel = text.strip().upper()
-    if vessel not in sop.expansion.vessels:
-        raise InvalidInput(
-            field,
-            f"expected one of {', '.join(sop.expansion.vessels)} "
-            f"(allowed by {sop.label}), got {visible(vessel[:40])!r}",
-        )
-    return vessel
-
-
-def _previous_pd(done: list[StepEntry]) -> float:
-    total = 0.0
-    seeded = None
-    for e in done:
-        if e.kind == "seed":
-            seeded = e.values["viable_cells"]
-        elif e.kind == "harvest" and seeded:
-            v = growth.viable_cells(e.values["total_cells"], e.values["viability"])
-            total += growth.population_doublings(seeded, v)
-    return total
+    inputs = {"total_cells": total_cells, "viability": viability}
+    if confluence is not None:
+        inputs["confluence"] = confluence
+    return record_step(db, actor, code, "harvest", inputs=inputs, materials=materials, at=at)
 
 
 def freeze(
@@ -281,61 +254,26 @@ def freeze(
     """Cryopreserve the last harvest into vials, each with its storage position."""
     with UnitOfWork(db, actor) as uow:
         ctx = _begin(uow, actor, code, "freeze", at, "expansion")
-        last = ctx.done[-1]
-        rules = ctx.sop.expansion
-        if last.passage < rules.min_bank_passage:
-            raise RuleViolation(
-                f"the bank cannot be frozen at P{last.passage}: "
-                f"{ctx.sop.label} banks from P{rules.min_bank_passage}"
-            )
-        vial_param = ctx.step.param("vials")
-        if vials < 1 or not vial_param.in_range(vials):
-            raise InvalidInput(
-                "--vials", f"expected {vial_param.range_text() or 'at least 1'} vials, got {vials}"
-            )
-        per_vial = parse_value(ctx.step.param("cells_per_vial"), cells_per_vial, "--cells-per-vial")
-        volume = parse_value(
-            ctx.step.param("volume_per_vial"), volume_per_vial, "--volume-per-vial"
+        values = {"vials": vials, "location": location, "first_position": first_position}
+        values |= parse_inputs(
+            ctx.kind,
+            ctx.step,
+            {"cells_per_vial": cells_per_vial, "volume_per_vial": volume_per_vial},
         )
-        harvested = growth.viable_cells(last.values["total_cells"], last.values["viability"])
-        frozen = per_vial * vials
-        if frozen > harvested * (1 + 1e-12):
-            raise InvalidInput(
-                "--vials",
-                f"{vials} vials × {units.fmt(per_vial, 'cells')} = "
-                f"{units.fmt(frozen, 'cells')} is more than the viable cells harvested "
-                f"({units.fmt(harvested, 'cells')})",
-            )
-        location = LOCATION.check(location, "--location")
-        last_position = first_position + vials - 1
-        if first_position < 1 or last_position > MAX_POSITION:
-            raise InvalidInput(
-                "--first-position",
-                f"expected a position from 1 to {MAX_POSITION - vials + 1} for {vials} vials "
-                f"(positions 1 to {MAX_POSITION}), got {first_position}",
-            )
-        wanted = [f"{location} / position {first_position + n}" for n in range(vials)]
+        outcome = checked(ctx, values)
+        where = outcome.values["location"]
+        wanted = [f"{where} / position {first_position + n}" for n in range(vials)]
         positions_free(uow.session, wanted)
         uses = _materials(ctx, {"--cryoprotectant": cryoprotectant})
-        entry = _write(
-            ctx,
-            {
-                "vials": vials,
-                "cells_per_vial": per_vial,
-                "volume_per_vial": volume,
-                "location": location,
-            },
-            uses,
-            last.passage,
-        )
+        entry = _write(ctx, outcome, uses)
         for n in range(1, vials + 1):
             uow.add(
                 Vial(
                     batch_id=ctx.batch.id,
                     number=n,
                     location=wanted[n - 1],
-                    viable_cells=per_vial,
-                    volume_ml=volume,
+                    viable_cells=outcome.values["cells_per_vial"],
+                    volume_ml=outcome.values["volume_per_vial"],
                     freeze_entry_id=entry.id,
                 ),
                 batch_id=ctx.batch.id,
@@ -366,56 +304,21 @@ def thaw(
     """
     with UnitOfWork(db, actor) as uow:
         ctx = _begin(uow, actor, code, "thaw", at, "dose")
-        if vial_numbers:
+        if vial_numbers:  # numbers, or the vials' labels as scanned or typed
             bank = uow.session.get(Batch, ctx.batch.parent_batch_id)
             vial_numbers = vial_numbers_of(uow.session, bank, vial_numbers)
-        limit = ctx.sop.dose.max_vials_per_thaw
-        if not 1 <= vials <= limit:
-            raise InvalidInput(
-                "--vials", f"expected 1 to {limit} vials ({ctx.sop.label}), got {vials}"
-            )
-        stock = list(
-            uow.session.execute(
-                select(Vial)
-                .where(Vial.batch_id == ctx.batch.parent_batch_id, Vial.thaw_entry_id.is_(None))
-                .order_by(Vial.number)
-                .with_for_update()
-            ).scalars()
+        stock = vials_in_stock(uow.session, ctx.batch.parent_batch_id, for_update=True)
+        values: dict[str, Any] = {"vials": vials, "vial_numbers": list(vial_numbers or [])}
+        values |= parse_inputs(
+            ctx.kind, ctx.step, {"total_cells": total_cells, "viability": viability}
         )
-        if vials > len(stock):
-            raise RuleViolation(
-                f"--vials: {vials} vials asked for, but only {len(stock)} remain in the bank"
-            )
-        if vial_numbers:
-            if len(vial_numbers) != vials or len(set(vial_numbers)) != vials:
-                raise InvalidInput("--vial", f"expected {vials} different vial numbers")
-            by_number = {v.number: v for v in stock}
-            gone = [n for n in vial_numbers if n not in by_number]
-            if gone:
-                raise RuleViolation(
-                    f"--vial: vial {', '.join(map(str, gone))} is not in stock "
-                    "(already thawed or never frozen)"
-                )
-            taken = [by_number[n] for n in vial_numbers]
-        else:
-            taken = stock[:vials]
-        total = parse_value(ctx.step.param("total_cells"), total_cells, "--cells")
-        via = units.parse(viability, "percent", field="--viability")
-        flags: list[str] = []
-        _flag(flags, ctx.step, "viability", via)
+        outcome = checked(ctx, values, stock=[v.number for v in stock])
         uses = _materials(ctx, _material_dict(materials))
-        values = {
-            "vials": vials,
-            "vial_numbers": [v.number for v in taken],
-            "total_cells": total,
-            "viability": via,
-        }
-        if flags:
-            values["flags"] = flags
-        entry = _write(ctx, values, uses)
-        for vial in taken:
+        entry = _write(ctx, outcome, uses)
+        by_number = {v.number: v for v in stock}
+        for number in outcome.values["vial_numbers"]:
             uow.change(
-                vial,
+                by_number[number],
                 "thaw_entry_id",
                 entry.id,
                 batch_id=ctx.batch.id,
@@ -444,26 +347,19 @@ def fucosylation(
     """Fucosylate the thawed cells: reagents, conditions and duration within the SOP."""
     with UnitOfWork(db, actor) as uow:
         ctx = _begin(uow, actor, code, "fucosylation", end, "dose")
-        if start < ctx.done[-1].performed_at:
-            raise InvalidInput("--start", "is before the thaw was recorded as done")
-        if end <= start:
-            raise InvalidInput("--end", "expected a time after --start")
-        step = ctx.step
-        values = {
-            "enzyme_concentration": parse_value(
-                step.param("enzyme_concentration"), enzyme, "--enzyme"
-            ),
-            "gdp_fucose_concentration": parse_value(
-                step.param("gdp_fucose_concentration"), gdp_fucose, "--gdp-fucose"
-            ),
-            "cell_concentration": parse_value(step.param("cell_concentration"), cells, "--cells"),
-            "volume": parse_value(step.param("volume"), volume, "--volume"),
-            "temperature": parse_value(step.param("temperature"), temperature, "--temperature"),
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-        }
-        minutes = (end - start).total_seconds() / 60.0
-        check_range(step.param("duration"), minutes, "--end", what="the incubation time")
+        values: dict[str, Any] = parse_inputs(
+            ctx.kind,
+            ctx.step,
+            {
+                "enzyme_concentration": enzyme,
+                "gdp_fucose_concentration": gdp_fucose,
+                "cell_concentration": cells,
+                "volume": volume,
+                "temperature": temperature,
+            },
+        )
+        values |= {"start": start.isoformat(), "end": end.isoformat()}
+        outcome = checked(ctx, values)
         lots = {
             "--enzyme-lot": enzyme_lot,
             "--gdp-fucose-lot": gdp_fucose_lot,
@@ -473,7 +369,7 @@ def fucosylation(
         ctx.at = start
         uses = _materials(ctx, lots)
         ctx.at = end
-        entry = _write(ctx, values, uses)
+        entry = _write(ctx, outcome, uses)
         uow.commit()
         return entry.id
 
@@ -491,49 +387,11 @@ def fill(
     """Formulate and fill the bag: dose within tolerance, concentration, expiry, window."""
     with UnitOfWork(db, actor) as uow:
         ctx = _begin(uow, actor, code, "fill", at, "dose")
-        batch, sop, rules = ctx.batch, ctx.sop, ctx.sop.dose
-        vol = parse_value(ctx.step.param("volume"), volume, "--volume")
-        viable = parse_value(ctx.step.param("viable_cells"), cells, "--cells")
-        target = check_fill(batch, sop, vol, viable)
-        thaw_entry = next(e for e in ctx.done if e.kind == "thaw")
-        fuc_entry = next((e for e in ctx.done if e.kind == "fucosylation"), None)
-        windows = sop.windows
-        if windows.thaw_to_fill_max and ctx.at - thaw_entry.performed_at > (
-            windows.thaw_to_fill_max.as_timedelta()
-        ):
-            raise RuleViolation(
-                f"the fill is too late: more than "
-                f"{windows.thaw_to_fill_max.display()} after the thaw"
-            )
-        if (
-            fuc_entry
-            and windows.fucosylation_end_to_fill_max
-            and (
-                ctx.at - fuc_entry.performed_at
-                > windows.fucosylation_end_to_fill_max.as_timedelta()
-            )
-        ):
-            raise RuleViolation(
-                f"the window has closed: the fill is more than "
-                f"{windows.fucosylation_end_to_fill_max.display()} after the "
-                "end of fucosylation"
-            )
-        if rules.expiry_from == "fucosylation_end":
-            if fuc_entry is None:
-                raise RuleViolation(
-                    f"{sop.label} dates expiry from fucosylation, which is not recorded"
-                )
-            base = fuc_entry.performed_at
-        else:
-            base = ctx.at
-        expires = base + rules.shelf_life.as_timedelta()
-        if ctx.at >= expires:
-            raise RuleViolation(
-                f"the window has closed: the product expired at "
-                f"{expires:%Y-%m-%d %H:%M} UTC, before this fill"
-            )
+        batch, sop = ctx.batch, ctx.sop
+        values = parse_inputs(ctx.kind, ctx.step, {"volume": volume, "viable_cells": cells})
+        outcome = checked(ctx, values)
         uses = _materials(ctx, _material_dict(materials))
-        entry = _write(ctx, {"volume": vol, "viable_cells": viable}, uses)
+        entry = _write(ctx, outcome, uses)
         # the bag: the donation's DIN and a product code whose division is unique per DIN
         bank = uow.session.get(Batch, batch.parent_batch_id)
         lot = uow.session.get(TissueLot, bank.tissue_lot_id)
@@ -556,46 +414,21 @@ def fill(
                 fill_entry_id=entry.id,
                 din=lot.din,
                 product_code=code8.eye_readable,
-                expires_at=expires,
+                expires_at=outcome.expires_at,
             ),
             batch_id=batch.id,
         )
         write_dose_qc(
-            uow, batch, sop, viable, target.target_cells, at=ctx.at, note="computed from the fill"
+            uow,
+            batch,
+            sop,
+            outcome.values["viable_cells"],
+            outcome.computed["target_cells"],
+            at=ctx.at,
+            note="computed from the fill",
         )
         uow.commit()
         return entry.id
-
-
-def check_fill(
-    batch: Batch,
-    sop: Sop,
-    volume: float,
-    viable: float,
-    fields: tuple[str, str] = ("--volume", "--cells"),
-) -> dosing.DoseTarget:
-    """Refuse a bag whose concentration or dose is outside the SOP; return the dose target.
-
-    Used by the fill and by a correction of the fill's volume or cells, so a corrected bag is
-    held to the same rules as a new one.
-    """
-    volume_field, cells_field = fields
-    if volume <= 0 or viable <= 0:
-        raise InvalidInput(volume_field, "expected a positive volume and cell count")
-    step = sop.step("fill")
-    conc = dosing.concentration(viable, volume)
-    check_range(step.param("concentration"), conc, volume_field, what="the concentration")
-    tolerance = sop.dose.tolerance_percent
-    target = dosing.dose_target(batch.dose_per_kg, batch.body_weight_kg, tolerance)
-    if not target.contains(viable):
-        raise InvalidInput(
-            cells_field,
-            f"{units.fmt(viable, 'cells')} viable cells is outside the dose tolerance: "
-            f"target {units.fmt(target.target_cells, 'cells')} ± "
-            f"{tolerance:g} % = {units.fmt(target.low_cells, 'cells')} to "
-            f"{units.fmt(target.high_cells, 'cells')}",
-        )
-    return target
 
 
 def write_dose_qc(

@@ -30,26 +30,13 @@ from cellbatch.db.tables import (
 )
 from cellbatch.domain import dosing, growth
 from cellbatch.domain.sequence import allowed_next
+from cellbatch.domain.steps import kind_of
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.review import qa_sections
 from cellbatch.services.queries.shown_values import shown_correction
 from cellbatch.services.queries.sops import sop_of
-
-ENTRY_MEASURES = {
-    "viable_cells": "cells",
-    "total_cells": "cells",
-    "cells_per_vial": "cells",
-    "viability": "percent",
-    "confluence": "percent",
-    "volume_per_vial": "volume",
-    "volume": "volume",
-    "enzyme_concentration": "mass_conc",
-    "gdp_fucose_concentration": "molar",
-    "cell_concentration": "cells_per_ml",
-    "temperature": "temperature",
-}
-"""Measure of each stored step value, for showing it with its unit."""
+from cellbatch.services.queries.step_context import step_context
 
 
 def quantity(value: float | None, measure: str) -> dict[str, Any] | None:
@@ -68,12 +55,15 @@ def _user_names(session, ids: set[int]) -> dict[int, dict[str, str]]:
 
 
 def _values(entry: StepEntry) -> dict[str, Any]:
+    """The stored values of an entry, each quantity with its unit (as its step kind says)."""
+    kind = kind_of(entry.kind)
     out: dict[str, Any] = {}
     for name, value in entry.values.items():
         if name in ("start", "end"):
             out[name] = iso_utc(datetime.fromisoformat(value))
             continue
-        measure = ENTRY_MEASURES.get(name)
+        f = kind.field(name)
+        measure = f.measure if f is not None and f.form == "quantity" else None
         out[name] = quantity(value, measure) if measure and value is not None else value
     return out
 
@@ -179,7 +169,7 @@ def batch_view(db: Database, code: str) -> dict[str, Any]:
             },
             "din": lot.din,
             "steps": [entry_dict(e) for e in entries],
-            "next_steps": [] if locked else _next_steps(sop, entries),
+            "next_steps": [] if locked else _next_steps(batch, sop, entries),
         }
         if batch.kind == "expansion":
             view.update(_expansion(session, batch, sop, entries))
@@ -248,18 +238,16 @@ def batch_view(db: Database, code: str) -> dict[str, Any]:
         return view
 
 
-def _next_steps(sop, entries: list[StepEntry]) -> list[str]:
-    """Steps the SOP allows next, less a freeze before the minimum bank passage."""
+def _next_steps(batch: Batch, sop, entries: list[StepEntry]) -> list[str]:
+    """Steps the SOP's order allows next that their kind allows now (passage limits)."""
     kinds = [s.kind for s in sop.steps]
     options = allowed_next(kinds, [s.repeats for s in sop.steps], [e.kind for e in entries])
-    if sop.expansion and "freeze" in options:
-        if entries[-1].passage is None or entries[-1].passage < sop.expansion.min_bank_passage:
-            options.remove("freeze")
-    if sop.expansion and "seed" in options:
-        seeds = [e for e in entries if e.kind == "seed"]
-        if seeds and seeds[-1].passage + 1 > sop.expansion.max_passage:
-            options.remove("seed")
-    return options
+    at = entries[-1].performed_at if entries else batch.started_at
+    return [
+        kind
+        for kind in options
+        if kind_of(kind).next_allowed(step_context(batch, sop, kind, at=at, before=entries))
+    ]
 
 
 def _qc_display(sop, q: QcResult) -> str:

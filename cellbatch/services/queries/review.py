@@ -27,13 +27,15 @@ from cellbatch.db.tables import Bag, Batch, Correction, Donor, QcResult, StepEnt
 from cellbatch.domain import dosing
 from cellbatch.domain.errors import NotFound
 from cellbatch.domain.sop import Sop
-from cellbatch.domain.timeparse import iso_utc
+from cellbatch.domain.steps import kind_of
+from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.deviations import DeviationView, deviation_views
 from cellbatch.services.queries.donors import reactive_markers
 from cellbatch.services.queries.holds import HoldOnBatch, batch_holds
 from cellbatch.services.queries.signatures import SignatureView, signature_views
 from cellbatch.services.queries.sops import sop_of
+from cellbatch.services.queries.step_context import step_context
 from cellbatch.services.queries.verification import EntryVerification, entry_verifications
 
 
@@ -281,32 +283,31 @@ def release_checklist(session: Session, batch: Batch) -> list[Criterion]:
 
 
 def _windows(r: _Record) -> list[dict[str, Any]]:
-    if r.batch.kind != "dose":
-        return []
-    by_kind = {e.kind: e for e in r.steps}
-    fill = by_kind.get("fill")
+    """The SOP windows of each step kind that were exceeded (or are, for a step to come)."""
     out = []
-    for name, start_kind in (
-        ("thaw_to_fill_max", "thaw"),
-        ("fucosylation_end_to_fill_max", "fucosylation"),
-    ):
-        limit = getattr(r.sop.windows, name)
-        start = by_kind.get(start_kind)
-        if limit is None or start is None:
-            continue
-        end = fill.performed_at if fill else r.now
-        if end - start.performed_at > limit.as_timedelta():
-            hours = (end - start.performed_at).total_seconds() / 3600
-            out.append(
-                {
-                    "window": name,
-                    "from": f"E{start.id}",
-                    "to": f"E{fill.id}" if fill else "now (not filled)",
-                    "limit": limit.display(),
-                    "actual_hours": round(hours, 2),
-                }
-            )
+    for step in r.sop.steps:
+        index = next((i for i, e in enumerate(r.steps) if e.kind == step.kind), None)
+        done = r.steps[index] if index is not None else None
+        before = r.steps[:index] if index is not None else r.steps
+        end = as_utc(done.performed_at) if done else r.now
+        context = step_context(r.batch, r.sop, step.kind, at=end, before=before)
+        for window in kind_of(step.kind).windows(context):
+            if end > window.due:
+                hours = (end - window.start.performed_at).total_seconds() / 3600
+                out.append(
+                    {
+                        "window": window.name,
+                        "from": window.start.ref,
+                        "to": f"E{done.id}" if done else f"now (not {_past(step.kind)})",
+                        "limit": window.limit,
+                        "actual_hours": round(hours, 2),
+                    }
+                )
     return out
+
+
+def _past(kind: str) -> str:
+    return "filled" if kind == "fill" else "done"
 
 
 def _dose_near_limit(r: _Record) -> list[dict[str, Any]]:

@@ -178,12 +178,38 @@ def _signed_versions(db: Database, model, signer_id, signer_name):
         }
 
 
+_PINNED: dict[str, Sop] = {}
+"""SOP versions read from the database in this process, by content hash (immutable)."""
+
+
 @lru_cache(maxsize=64)
 def _parse_pinned(content_hash: str, content_json: str) -> Sop:
-    sop = parse_sop(json.loads(content_json), source=f"pinned SOP {content_hash[:12]}")
+    sop = parse_sop(
+        json.loads(content_json), source=f"pinned SOP {content_hash[:12]}", history=True
+    )
     if sop.content_hash != content_hash:
         raise RuleViolation(f"pinned SOP content does not match its hash {content_hash[:12]}")
+    _PINNED[content_hash] = sop
     return sop
+
+
+def pinned_sop(db: Database, content_hash: str) -> Sop:
+    """The SOP version a batch is pinned to, by its content hash, from the database.
+
+    Never from the SOP folder: a batch's screens keep working when its file is removed or
+    changed. A version already read in this process is not read again (its content is
+    bound to its hash).
+    """
+    cached = _PINNED.get(content_hash)
+    if cached is not None:
+        return cached
+    with db.session() as session:
+        row = session.execute(
+            select(SopVersion).where(SopVersion.content_hash == content_hash).limit(1)
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"no SOP version with content hash {content_hash[:12]} in cellbatch")
+        return _parse_pinned(row.content_hash, json.dumps(row.content, sort_keys=True))
 
 
 def sop_of(session, batch: Batch) -> Sop:

@@ -14,6 +14,25 @@ from cellbatch.tui.screens.base import AppModal
 from cellbatch.tui.widgets.plain import Plain
 
 
+def shown_value(view: dict[str, Any], ref: str, field: str) -> str | None:
+    """The value this screen showed for ``ref``'s ``field``: the value being corrected.
+
+    The service refuses the correction if the record holds another value by now (someone
+    corrected it after this screen was read).
+    """
+    ref, field = ref.strip().upper(), field.strip()
+    for item in view["steps"]:
+        if item["id"] == ref:
+            value = item["performed_at"] if field == "at" else item["values"].get(field)
+            break
+    else:
+        item = next((q for q in view["qc"] if q["id"] == ref), None)
+        value = item["value"] if item is not None and field == "value" else None
+    if isinstance(value, dict):
+        return f"{value['value']!r} {value['unit']}"
+    return None if value is None else str(value)
+
+
 class CorrectionDialog(AppModal):
     """A correction needs a reason; the original value stays in the record."""
 
@@ -73,6 +92,7 @@ class CorrectionDialog(AppModal):
             field=values["c-field"],
             value=values["c-value"],
             reason=values["c-reason"],
+            was=shown_value(self.view, values["c-entry"], values["c-field"]),
         )
 
     def done_correct(self, correction_id: int) -> None:

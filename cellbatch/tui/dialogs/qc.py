@@ -30,7 +30,11 @@ class QcDialog(AppModal):
         """The batch the result belongs to."""
         from cellbatch.services.commands.qc import COMPUTED_QC_TESTS
 
-        self.tests = {t.id: t for t in sop_of_view(view).qc if t.test not in COMPUTED_QC_TESTS}
+        self.tests = {
+            t.id: t
+            for t in sop_of_view(view, self.cb_app.database()).qc
+            if t.test not in COMPUTED_QC_TESTS
+        }
         """The SOP's QC tests by id (not those the program computes, such as the cell dose)."""
         self.passed: bool | None = None
         """The verdict of the value being saved."""

@@ -145,7 +145,7 @@ class BatchScreen(AppScreen):
 
         db = self.cb_app.database()
         view = batch_view(db, code)
-        sop = sop_of_view(view)
+        sop = sop_of_view(view, db)
         batch_id = batch_id_of(db, view["code"])
         return {
             "view": view,

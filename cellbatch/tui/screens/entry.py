@@ -33,7 +33,7 @@ class EntryScreen(AppScreen):
         super().__init__()
         self.view = view
         """The batch as it was when the form opened."""
-        self.sop = sop_of_view(view)
+        self.sop = sop_of_view(view, self.cb_app.database())
         """The SOP the form is built from."""
         self.form = build_form(self.sop, kind)
         """The form's fields."""
@@ -136,7 +136,14 @@ class EntryScreen(AppScreen):
             if check.state in ("ok", "warn"):
                 values[f.name] = check.value
                 values[f"{f.name}__text"] = text.strip()
-        lines, problems = previews(self.sop, self.form.kind, self.view, values, self.cb_app.clock())
+        stock = (
+            None
+            if self.vials is None
+            else tuple(n for n, v in sorted(self.vials.items()) if v["status"] == "in stock")
+        )
+        lines, problems = previews(
+            self.sop, self.form.kind, self.view, values, self.cb_app.clock(), stock
+        )
         self.values = values
         self.problems = problems
         self.query_one("#preview", Static).update(
