@@ -12,9 +12,8 @@ from cellbatch.cli.common import (
     PasswordStdin,
     UserOption,
     database,
-    emit_json,
-    login,
     read_secret,
+    shown,
     table,
 )
 
@@ -68,12 +67,8 @@ def site_show(
     """Show the site settings in force: version, QA approval, content hash, what they say."""
     from cellbatch.services.queries.site_settings import current_site_settings
 
-    db = database()
-    login(db, user, password_stdin)
-    view = current_site_settings(db)
-    if json_out:
-        emit_json(view.to_dict())
-    else:
+    view = shown(user, password_stdin, json_out, current_site_settings, lambda v: v.to_dict())
+    if view is not None:
         _show(view)
 
 
@@ -84,11 +79,10 @@ def site_history(
     """Every approved version of the site settings, oldest first."""
     from cellbatch.services.queries.site_settings import site_settings_history
 
-    db = database()
-    login(db, user, password_stdin)
-    views = site_settings_history(db)
-    if json_out:
-        emit_json([v.to_dict() for v in views])
+    views = shown(
+        user, password_stdin, json_out, site_settings_history, lambda vs: [v.to_dict() for v in vs]
+    )
+    if views is None:
         return
     table(
         [

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from cellbatch.db.database import Database
 from cellbatch.db.tables import SecurityPolicyVersion, User
 from cellbatch.domain.security_policy import SecurityPolicy
 from cellbatch.domain.timeparse import iso_utc
+from cellbatch.services.queries.signed_versions import versions_with_signers
 from cellbatch.services.security_policy import policy_of
 
 
@@ -43,11 +42,7 @@ class PolicyVersionView:
 def policy_history(db: Database) -> list[PolicyVersionView]:
     """Every version of the policy, oldest first, with who signed it."""
     with db.session() as session:
-        rows = session.execute(
-            select(SecurityPolicyVersion, User)
-            .outerjoin(User, User.id == SecurityPolicyVersion.signer_id)
-            .order_by(SecurityPolicyVersion.version)
-        ).all()
+        rows = versions_with_signers(session, SecurityPolicyVersion)
         return [version_view(row, user) for row, user in rows]
 
 

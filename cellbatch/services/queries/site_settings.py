@@ -18,6 +18,7 @@ from cellbatch.db.database import Database
 from cellbatch.db.tables import SiteSettingsVersion, User
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.timeparse import iso_utc
+from cellbatch.services.queries.signed_versions import versions_with_signers
 from cellbatch.site import SiteSettings, parse_site_settings
 
 NONE_APPROVED = (
@@ -146,9 +147,5 @@ def current_site_settings(db: Database) -> SiteSettingsView:
 def site_settings_history(db: Database) -> list[SiteSettingsView]:
     """Every approved version, oldest first."""
     with db.session() as session:
-        rows = session.execute(
-            select(SiteSettingsVersion, User)
-            .join(User, User.id == SiteSettingsVersion.signer_id)
-            .order_by(SiteSettingsVersion.version)
-        ).all()
+        rows = versions_with_signers(session, SiteSettingsVersion)
         return [_view(row, user) for row, user in rows]
