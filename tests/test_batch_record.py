@@ -402,10 +402,37 @@ def test_a_batch_not_released_prints_its_release_checklist(demo_db) -> None:
     assert "missing:" in release_qc["detail"] and squeeze(release_qc["detail"]) in text
     assert text.count("NOTMET") == len(unmet)
 
-    for code in ("EASC-B001", "BMMSC-B001"):  # released: the decision is on the record instead
+    for code in ("EASC-B001", "BMMSC-B001"):  # released: the checklist QA released it on
         assert batch_view(demo_db, code)["status"] == "released"
-        _data, _pages, text = record_text(demo_db, code)
-        assert squeeze("Release checklist") not in text
+        data, _pages, text = record_text(demo_db, code)
+        [decision] = batch_view(demo_db, code)["release_decisions"]
+        assert data["release_checklist_decided_at"] == decision["decided_at"]
+        assert data["release_checklist"] and all(c["met"] for c in data["release_checklist"])
+        assert squeeze("Release checklist at the release") in text
+        assert (
+            squeeze(f"when QA decided the batch ({printed_time(decision['decided_at'])})") in text
+        )
+        assert "NOTMET" not in text and squeeze("(batch not released)") not in text
+
+
+@pytest.mark.requirement("GMP-08")
+def test_the_release_checklist_is_kept_as_it_stood_at_release(demo_db, cli, tmp_path) -> None:
+    from cellbatch.services.commands.donors import set_eligibility
+    from cellbatch.services.queries.review import review
+
+    before = record_data(demo_db, "EASC-B001")["release_checklist"]
+    assert before and all(c["met"] for c in before)
+    # after the release the donor is made pending again: the bank is held, and the checklist
+    # computed now fails; the record still shows the one QA released the bank on
+    donor = batch_view(demo_db, "EASC-B001")["donor"]["code"]
+    sup = authenticate(demo_db, "sup1", "demo-sup1-pass")
+    set_eligibility(demo_db, sup, donor, "pending", "look-back: a marker to be retested")
+    assert not all(c["met"] for c in review(demo_db, "EASC-B001")["checklist"])
+    data, _pages, text = record_text(demo_db, "EASC-B001")
+    assert data["release_checklist"] == before and "NOTMET" not in text
+    out = tmp_path / "bank.json"
+    assert cli("--db", demo_db.url, "export", "EASC-B001", "-o", str(out), user="qa1").code == 0
+    assert json.loads(out.read_text(encoding="utf-8"))["release_checklist"] == before
 
 
 def test_the_record_prints_the_donor_marker_results(demo_db) -> None:

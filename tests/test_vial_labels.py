@@ -163,7 +163,7 @@ def test_thaw_takes_the_vial_labels_scanned_or_typed_and_refuses_another_banks(
     ours, theirs = _matrices(own.read_bytes()), _matrices(other.read_bytes())
     tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
     start_dose(demo_db, tech1, "EASC-D002", parent="EASC-B001", sop_id="SOP-EASC-DOSE",
-               recipient="RA-P002", weight="60 kg", dose="2 x 10^6 cells/kg", infusion=1,
+               recipient="RA-P002", weight="70 kg", dose="2 x 10^6 cells/kg", infusion=1,
                at=datetime.now(UTC) - timedelta(minutes=30))  # fmt: skip
     stock = _in_stock(demo_db, "EASC-B001")
     # another bank's vial (BMMSC-B001, another donation): refused, naming both banks

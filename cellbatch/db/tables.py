@@ -433,6 +433,22 @@ class ReleaseDecision(SQLModel, table=True):
     decided_by: int = Field(foreign_key="app_user.id")
 
 
+class ReleaseChecklist(SQLModel, table=True):
+    """The release criteria as QA saw them when deciding a batch, kept with the decision.
+
+    The checklist is computed from the batch's records; after the decision, later events (a
+    label destroyed, a hold lifted, a dose batch thawing the bank's vials) would change what it
+    computes, so the record shows the one that stood at the decision.
+    """
+
+    __tablename__ = "release_checklist"
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_decision_id: int = Field(foreign_key="release_decision.id", unique=True)
+    criteria: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    """Each criterion: id, description, met, detail."""
+
+
 class Signature(SQLModel, table=True):
     """A Part 11 electronic signature bound to the hash of exactly what was signed."""
 
@@ -624,6 +640,7 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         Bag,
         Correction,
         ReleaseDecision,
+        ReleaseChecklist,
         Signature,
         Deviation,
         LabelEvent,

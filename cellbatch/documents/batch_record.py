@@ -427,21 +427,41 @@ def _donor(data: dict) -> list:
 
 
 def _checklist(data: dict) -> list:
-    """The release criteria of a batch not released, each met or not, when printed."""
+    """The release criteria, each met or not.
+
+    As they stood at the batch's release (or rejection), or, not decided, when printed.
+    """
     criteria = data.get("release_checklist")
+    decided_at = data.get("release_checklist_decided_at")
+    decision = "release" if data["batch"]["status"] == "released" else "rejection"
     if criteria is None:
-        return []
+        if decided_at is None:
+            return []
+        return [
+            _p(f"Release checklist at the {decision}", "h1"),
+            _p(
+                f"Decided {_when(decided_at)}, before cellbatch kept the checklist of a "
+                "decision: the criteria as they stood then are not on record (the decision, "
+                "its reason and signature are, under Electronic signatures).",
+                "body",
+            ),
+        ]
     unmet = [c for c in criteria if not c["met"]]
-    story: list = [
-        _p("Release checklist (batch not released)", "h1"),
-        _p(
+    counted = f"{len(criteria) - len(unmet)} of {len(criteria)} met"
+    if decided_at is not None:
+        heading = f"Release checklist at the {decision}"
+        intro = (
+            f"The release criteria as they stood when QA decided the batch "
+            f"({_when(decided_at)}), kept with the decision: {counted}."
+        )
+    else:
+        heading = "Release checklist (batch not released)"
+        intro = (
             f"The release criteria as they stood when this record was printed "
-            f"({_when(data['generated_at'])}): {len(criteria) - len(unmet)} of {len(criteria)} "
-            "met. The batch cannot be released while any is not met.",
-            "body",
-        ),
-        Spacer(1, 1.5 * mm),
-    ]
+            f"({_when(data['generated_at'])}): {counted}. The batch cannot be released while "
+            "any is not met."
+        )
+    story: list = [_p(heading, "h1"), _p(intro, "body"), Spacer(1, 1.5 * mm)]
     rows = [
         [
             c["description"],

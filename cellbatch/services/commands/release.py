@@ -11,7 +11,7 @@ quarantine, which only holds the batch, is not. After release or rejection the b
 from __future__ import annotations
 
 from cellbatch.db.database import Database
-from cellbatch.db.tables import ReleaseDecision
+from cellbatch.db.tables import ReleaseChecklist, ReleaseDecision
 from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from cellbatch.domain.text import typed_text
 from cellbatch.domain.users import Actor, Role
@@ -59,14 +59,15 @@ def decide(
                     f"{involvement_text(involved)}; the QA officer who decides a batch must "
                     "not have recorded, corrected, verified or investigated anything of it"
                 )
+        checklist = release_checklist(uow.session, batch)
         if decision == "release":
-            unmet = [c for c in release_checklist(uow.session, batch) if not c.met]
+            unmet = [c for c in checklist if not c.met]
             if unmet:
                 raise RuleViolation(
                     f"{batch.code} cannot be released, criteria unmet: "
                     + "; ".join(f"{c.description} ({c.detail})" for c in unmet)
                 )
-        uow.add(
+        decided = uow.add(
             ReleaseDecision(
                 batch_id=batch.id,
                 decision=decision,
@@ -76,6 +77,12 @@ def decide(
             ),
             batch_id=batch.id,
             reason=reason.strip(),
+        )
+        uow.add(  # the checklist QA decided on, kept: the record shows it after the decision
+            ReleaseChecklist(
+                release_decision_id=decided.id, criteria=[c.to_dict() for c in checklist]
+            ),
+            batch_id=batch.id,
         )
         uow.change(
             batch,

@@ -10,8 +10,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlmodel import Session
+
 from cellbatch.db.database import Database
+from cellbatch.db.tables import Batch, ReleaseChecklist, ReleaseDecision
 from cellbatch.domain.errors import RuleViolation
+from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.audit_anchor import printed_anchor
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.audit import AuditRecord, list_entries
@@ -28,17 +33,44 @@ FORMAT = "cellbatch-batch-record/1"
 
 
 def _batch_facts(db: Database, code: str) -> dict[str, Any]:
-    """The batch's id, its SOP's parameter labels and its release checklist."""
+    """The batch's id, its SOP's parameter labels and its release checklist (see below)."""
     with db.session() as session:
         batch = find_batch(session, code)
         sop = sop_of(session, batch)
         return {
             "id": batch.id,
             "labels": {step.kind: {p.name: p.label for p in step.parameters} for step in sop.steps},
-            "checklist": None
-            if batch.status == "released"
-            else [c.to_dict() for c in release_checklist(session, batch)],
+            **_checklist(session, batch),
         }
+
+
+def _checklist(session: Session, batch: Batch) -> dict[str, Any]:
+    """The release checklist the record shows, and when it stood.
+
+    For a batch released or rejected: as it stood at that decision; for any other, as it
+    stands now. ``checklist`` is None for a batch decided before cellbatch kept the checklist;
+    ``checklist_decided_at`` still says when it was decided.
+    """
+    row = None
+    if batch.status in ("released", "rejected"):
+        row = session.execute(
+            select(ReleaseDecision, ReleaseChecklist)
+            .outerjoin(ReleaseChecklist, ReleaseChecklist.release_decision_id == ReleaseDecision.id)
+            .where(
+                ReleaseDecision.batch_id == batch.id,
+                ReleaseDecision.decision.in_(("release", "reject")),
+            )
+            .order_by(ReleaseDecision.id.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        criteria = [c.to_dict() for c in release_checklist(session, batch)]
+        return {"checklist": criteria, "checklist_decided_at": None}
+    decided, kept = row
+    return {
+        "checklist": kept.criteria if kept is not None else None,
+        "checklist_decided_at": iso_utc(decided.decided_at),
+    }
 
 
 def batch_audit_entries(db: Database, batch_id: int) -> list[AuditRecord]:
@@ -100,6 +132,7 @@ def _record_data(db: Database, code: str, now: datetime | None) -> dict[str, Any
         "donor": donor_view(db, view["donor"]["code"]).to_dict(),
         "parameter_labels": facts["labels"],
         "release_checklist": facts["checklist"],
+        "release_checklist_decided_at": facts["checklist_decided_at"],
         "labels": label_history(db, code),
         "audit_trail": [e.to_dict() for e in entries],
         "audit_readable": [e.to_dict() for e in _readable(db, code, entries)],
