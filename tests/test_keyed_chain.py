@@ -426,3 +426,54 @@ def test_the_record_and_the_release_signature_print_their_anchor(demo_db):
     assert (site_key_dir_of(demo_db) / "cellbatch.anchors").read_text().splitlines()[-1].split()[
         2
     ] == str(head)  # printing anchored it too
+
+
+SEAL = "371c686fc181"
+"""The migration that seals the trail under the site key."""
+
+
+def _unsealed(db_url: str):
+    """A database at the schema before the seal, with an unkeyed trail of a few entries."""
+    from cellbatch.db import migrate
+    from cellbatch.db.database import Database
+
+    db = Database(db_url, access="create")
+    db.ensure_schema()
+    migrate.downgrade(db.engine, f"{SEAL}-1", site_key=load_key(db.key_file))
+    return db
+
+
+@GMP25
+def test_an_existing_trail_is_proved_and_sealed_as_an_audited_event(db_url):
+    from cellbatch.db import migrate
+
+    db = _unsealed(db_url)
+    before = list_entries(db)
+    assert db.ensure_schema(upgrade=True) == "upgraded"
+    assert migrate.current_revision(db.engine) == migrate.head_revision()
+    entries = list_entries(db)
+    assert [(e.seq, e.action) for e in entries[:-1]] == [(e.seq, e.action) for e in before]
+    seal = entries[-1]
+    assert (seal.action, seal.entity, seal.username) == ("seal", "audit_seal", "system")
+    assert f"audit trail of {len(before)} entries proved intact" in seal.reason
+    assert load_key(db.key_file).short in seal.reason
+    report = verify_trail(db)
+    assert report.ok and report.rows_checked >= 2, report.problems  # the seal row vouched for
+    db.dispose()
+
+
+@GMP25
+def test_a_trail_that_does_not_prove_is_never_sealed(db_url):
+    from cellbatch.db import migrate
+    from cellbatch.domain.errors import RuleViolation
+
+    db = _unsealed(db_url)
+    parent = migrate.current_revision(db.engine)
+    _sql(db, "UPDATE audit_entry SET reason = 'rewritten' WHERE seq = 1")
+    with pytest.raises(RuleViolation, match="does not prove intact .entry #1 was edited"):
+        db.ensure_schema(upgrade=True)
+    assert migrate.current_revision(db.engine) == parent != SEAL
+    with db.engine.connect() as connection:
+        tables = connection.dialect.get_table_names(connection)
+    assert "audit_seal" not in tables  # nothing changed
+    db.dispose()

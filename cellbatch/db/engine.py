@@ -242,7 +242,7 @@ def open_engine(
         folder = path.parent
         if access == "create":
             if folder.resolve() == default_data_dir().expanduser().resolve():
-                folder.mkdir(parents=True, exist_ok=True)  # the default is made on first use
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # made on first use, private
             elif not folder.is_dir():
                 raise InvalidInput(
                     "--db", f"folder {folder} does not exist; expected the path of a database file"
