@@ -477,3 +477,16 @@ def test_a_trail_that_does_not_prove_is_never_sealed(db_url):
         tables = connection.dialect.get_table_names(connection)
     assert "audit_seal" not in tables  # nothing changed
     db.dispose()
+
+
+@GMP25
+def test_a_cut_tail_hidden_behind_a_new_chain_name_is_found(demo_db):
+    """The anchors are picked by the chain's name in audit_seal: renaming it does not hide them."""
+    before = _head(demo_db)
+    authenticate(demo_db, "tech2", "demo-tech2-pass")
+    write_anchor(demo_db, "verified", None)  # a verify proved it up to here
+    _cut_after(demo_db, before)
+    _sql(demo_db, "UPDATE audit_seal SET chain_id = :c", c="f" * 32)
+    for incremental in (False, True):
+        problems = verify_trail(demo_db, incremental=incremental).problems
+        assert any(p.startswith("audit_seal 1 was edited outside the program") for p in problems)

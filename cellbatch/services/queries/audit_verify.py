@@ -126,6 +126,8 @@ def _verify(connection: Connection, secret: bytes, fingerprint: str, log, report
     _check_anchors(connection, anchors, chain.last_seq, report)
     if not report.incremental:
         _check_rows(connection, chain.latest, report)
+    else:  # the seal names the chain the anchors are picked by: it must be the sealed one
+        _check_seal_row(connection, report)
 
 
 def _start(
@@ -182,6 +184,24 @@ def _check_anchors(
     report.problems.extend(broken[:ANCHORS_SHOWN])
     if len(broken) > ANCHORS_SHOWN:
         report.problems.append(f"… and {len(broken) - ANCHORS_SHOWN} more anchors do not hold")
+
+
+def _check_seal_row(connection: Connection, report: VerifyReport) -> None:
+    """The ``audit_seal`` row must match the last entry that vouches for it."""
+    table = AUDITED_TABLES["audit_seal"].__table__  # type: ignore[attr-defined]
+    row = connection.execute(select(table).where(table.c.id == 1)).one()
+    content = {c.name: canonical_value(v) for c, v in zip(table.columns, row, strict=True)}
+    last = connection.execute(
+        text(
+            "SELECT seq, row_hash FROM audit_entry WHERE entity = 'audit_seal' "
+            "AND entity_id = '1' AND row_hash IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        )
+    ).first()
+    if last is None or last.row_hash != sha256(dumps(content)):
+        report.problems.append(
+            "audit_seal 1 was edited outside the program "
+            f"(it no longer matches audit entry #{last.seq if last else '?'})"
+        )
 
 
 def _check_rows(
