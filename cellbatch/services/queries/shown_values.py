@@ -2,10 +2,10 @@
 
 Values are stored as plain numbers in their measure's canonical unit (and written to the
 audit trail and the corrections that way, exactly, by :func:`cellbatch.units.fmt_plain`). To
-show one, its measure comes from where the value was defined, the batch's SOP (the step's
-parameter, the QC test) or, for a parameter every SOP has, the domain's
-:data:`~cellbatch.domain.sop.PARAMETER_MEASURES`; :func:`cellbatch.units.fmt` writes it. There
-is no second table of units here.
+show one, its measure comes from where the value is defined: the domain's step kind
+(:mod:`cellbatch.domain.steps`), the batch's SOP (a step's parameter, a QC test) or a table
+column's declared measure; :func:`cellbatch.units.fmt` writes it. There is no second table of
+units here.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from cellbatch import units
-from cellbatch.domain.errors import InvalidInput
-from cellbatch.domain.sop import PARAMETER_MEASURES, Sop
+from cellbatch.domain.errors import InvalidInput, NotFound
+from cellbatch.domain.sop import Sop, parameter_measure
+from cellbatch.domain.steps import kind_of
 from cellbatch.domain.timeparse import as_utc
 
 __all__ = ["measure_of", "shown_correction", "shown_time", "shown_value"]
@@ -30,12 +31,22 @@ def shown_time(text: str) -> str:
 
 
 def measure_of(sop: Sop | None, step_kind: str | None, name: str) -> units.Measure | None:
-    """The measure of a step value ``name``: the SOP step's parameter, else the domain's."""
-    if sop is not None and step_kind is not None:
-        step = next((s for s in sop.steps if s.kind == step_kind), None)
+    """The measure of a step value ``name``.
+
+    The step kind's own (the domain's step kinds, as the batch view shows the value), else the
+    SOP step's parameter, else any known kind's parameter of that name.
+    """
+    if step_kind is not None:
+        try:
+            key = kind_of(step_kind).measure_of(name)
+        except NotFound:
+            key = None
+        if key is not None:
+            return units.MEASURES[key]
+        step = next((s for s in sop.steps if s.kind == step_kind), None) if sop else None
         if step is not None and step.has_param(name):
             return step.param(name).measure
-    key = PARAMETER_MEASURES.get(name)
+    key = parameter_measure(name)
     return units.MEASURES[key] if key else None
 
 
