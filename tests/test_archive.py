@@ -107,6 +107,10 @@ def test_archive_verifies_without_cellbatch_and_any_change_fails(demo_db, cli, t
     alone = without_cellbatch(folder)
     assert alone.returncode == 1 and "audit/note.txt" in alone.stdout
     (folder / "audit" / "note.txt").unlink()
+    sums = (folder / "SHA256SUMS").read_text()
+    (folder / "SHA256SUMS").write_text(sums + f"{'0' * 64}  ../../etc/hostname\n")
+    assert any("outside the archive folder" in p for p in archive_verify.check(folder))
+    (folder / "SHA256SUMS").write_text(sums)
     (folder / "record.json").unlink()
     assert any("record.json is missing" in p for p in archive_verify.check(folder))
 

@@ -3,6 +3,7 @@ backup with any byte changed refused, only an empty target, audit verify before 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -351,3 +352,26 @@ def test_restore_on_a_new_machine_brings_the_anchor_log(
     assert fresh.stat().st_mode & 0o777 == 0o600
     verified = cli("--db", target_url, "audit", "verify")
     assert verified.code == 0, verified.err
+
+
+def test_a_crafted_backup_never_writes_outside_its_folder(tmp_path) -> None:
+    """Part names are the program's own: a manifest naming a path is refused unread."""
+    from cellbatch.domain.backup_manifest import BackupPart
+
+    payload = tmp_path / "payload"
+    payload.write_bytes(b"x" * 10)
+    digest = hashlib.sha256(b"x" * 10).hexdigest()
+    for name in ("../evil.txt", "/tmp/evil.txt", "database.sqlite3"):
+        parts = [BackupPart("database.sqlite3", digest, 10, "db")]
+        parts.append(BackupPart(name, digest, 10, "a crafted part"))
+        manifest = BackupManifest(
+            "0", "sqlite", "x", 1, "0" * 64, "2026-12-02T00:00:00Z", "x", "x", tuple(parts)
+        )
+        crafted = tmp_path / "crafted.cbk"
+        with open(crafted, "wb") as handle:
+            _stream(handle.write, manifest.to_json(), manifest, {p.name: payload for p in parts})
+        work = tmp_path / "work" / "inner"
+        work.mkdir(parents=True, exist_ok=True)
+        with pytest.raises(BackupRefused, match="a cellbatch backup holds only"):
+            read_backup(crafted, work)
+        assert not (tmp_path / "work" / "evil.txt").exists() and list(work.iterdir()) == []

@@ -45,6 +45,16 @@ def test_nightly_verifies_backs_up_and_records_the_result(demo_db, cli, tmp_path
     assert "FAILED" in line and "AUDIT TRAIL BROKEN" in line and "app_user 2" in line
     assert len(list(backups.iterdir())) == 2
 
+    # the status never goes over the records
+    database = demo_db.files()[0] if demo_db.files() else None
+    if database is not None:
+        before = database.read_bytes()
+        result = cli(
+            "--db", demo_db.url, "nightly", "--backup-dir", str(backups), "--status", str(database)
+        )  # fmt: skip
+        assert result.code == 2 and "never written over" in result.err
+        assert database.read_bytes()[:100] == before[:100]
+
     # the backup folder gone: the night fails and says so
     result = cli("--db", demo_db.url, "nightly", "--backup-dir", str(tmp_path / "gone"))
     assert result.code == 2 and "--backup-dir" in result.err

@@ -22,6 +22,9 @@ BACKENDS = ("sqlite", "postgresql")
 DATABASE_PART = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
 """The name of the database part for each backend."""
 
+PART_NAMES = frozenset({*DATABASE_PART.values(), "anchors.log"})
+"""Every name a part may have: nothing else is ever unpacked (no path, no other file)."""
+
 
 class BackupRefused(InvalidInput):
     """A backup file that must not be restored: damaged, mismatched, or not a backup."""
@@ -110,6 +113,14 @@ class BackupManifest:
             ) from None
         if manifest.backend not in BACKENDS:
             raise BackupRefused(f"manifest.json names an unknown database {manifest.backend!r}")
-        if DATABASE_PART[manifest.backend] not in {p.name for p in parts}:
+        names = [p.name for p in parts]
+        strange = [n for n in names if n not in PART_NAMES]
+        if strange or len(set(names)) != len(names):
+            shown = ", ".join(repr(n[:40]) for n in strange) or "a part twice"
+            raise BackupRefused(
+                f"manifest.json lists {shown}: a cellbatch backup holds only "
+                f"{', '.join(sorted(PART_NAMES))}"
+            )
+        if DATABASE_PART[manifest.backend] not in names:
             raise BackupRefused("manifest.json lists no database part")
         return manifest

@@ -95,6 +95,9 @@ def check_files(folder: Path) -> list[str]:
         listed[name] = digest
     for name, digest in sorted(listed.items()):
         path = folder / name
+        if name.startswith("/") or ".." in Path(name).parts:
+            problems.append(f"{SUMS} names {name!r}, outside the archive folder")
+            continue
         if not path.is_file():
             problems.append(f"{name} is missing")
         elif _sha256(path) != digest:

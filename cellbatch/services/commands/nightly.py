@@ -56,6 +56,18 @@ def _backup(url: str | None, folder: Path, stamp: str) -> tuple[bool, str, str |
     return True, f"backup made ({made.bytes} bytes)", str(made.path)
 
 
+def _records(url: str | None) -> tuple[Path, ...]:
+    """The files the records live in: the status never goes over one of them."""
+    try:
+        db = open_database(url, read_only=True)
+    except CellbatchError:
+        return ()
+    try:
+        return db.files()
+    finally:
+        db.dispose()
+
+
 def run_nightly(url: str | None, backup_dir: Path, status_file: Path) -> NightlyResult:
     """Verify the trail, back up into ``backup_dir``, record the result in ``status_file``."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -69,5 +81,7 @@ def run_nightly(url: str | None, backup_dir: Path, status_file: Path) -> Nightly
         backup_message=backup_message,
         backup_file=backup_file,
     )
-    write_output(status_file, result.to_json(), force=True, field="--status")
+    write_output(
+        status_file, result.to_json(), force=True, protected=_records(url), field="--status"
+    )
     return result
