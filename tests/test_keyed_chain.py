@@ -409,7 +409,7 @@ def test_incremental_verify_walks_only_the_entries_since_the_last_verified_ancho
 
 
 @GMP25
-def test_the_record_and_the_release_signature_print_their_anchor(demo_db):
+def test_the_record_and_the_release_signature_print_their_anchor(demo_db, cli):
     from cellbatch.documents.batch_record import render
     from cellbatch.services.queries.documents import record_data
     from tests.test_batch_record import pdf_pages
@@ -423,6 +423,12 @@ def test_the_record_and_the_release_signature_print_their_anchor(demo_db):
     printed = [f"(auditanchor#{seq}{seal[:16]})" for _, _, seq, seal, *_ in releases]
     squeezed = "".join(text.split())  # the narrow cell may break the hash anywhere
     assert any(p in squeezed for p in printed), printed  # in the release signature's row
+    shown = cli(
+        "--db", demo_db.url, "batch", "show", "EASC-B001", "-u", "qa1", "--password-stdin",
+        input="demo-qa1-pass\n",
+    )  # fmt: skip
+    assert shown.code == 0, shown.err
+    assert any(p in "".join(shown.out.split()) for p in printed), shown.out
     assert (site_key_dir_of(demo_db) / "cellbatch.anchors").read_text().splitlines()[-1].split()[
         2
     ] == str(head)  # printing anchored it too

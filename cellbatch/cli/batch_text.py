@@ -18,9 +18,12 @@ def _who(entry: dict[str, Any]) -> str:
 
 def _signature(sig: dict[str, Any]) -> str:
     validity = "valid" if sig["valid"] else f"INVALID ({sig['reason_invalid']})"
+    anchor = ""
+    if sig["meaning"] in ("released", "rejected") and sig.get("audit_entry"):
+        anchor = f" (audit anchor {sig['audit_entry']})"  # as the anchor log holds it
     return (
         f"{sig['on']}: {sig['meaning']} by {sig['full_name']} ({sig['username']}) at "
-        f"{sig['signed_at']}: {validity}"
+        f"{sig['signed_at']}: {validity}{anchor}"
     )
 
 
