@@ -496,3 +496,15 @@ def test_a_cut_tail_hidden_behind_a_new_chain_name_is_found(demo_db):
     for incremental in (False, True):
         problems = verify_trail(demo_db, incremental=incremental).problems
         assert any(p.startswith("audit_seal 1 was edited outside the program") for p in problems)
+
+
+@GMP25
+def test_an_edited_anchor_log_is_reported(demo_db, cli):
+    log = site_key_dir_of(demo_db) / "cellbatch.anchors"
+    lines = log.read_text().splitlines()
+    seq, seal = lines[0].split()[2:4]
+    log.write_text("\n".join([lines[0].replace(seal, "0" * 64), "not an anchor", *lines[1:]]))
+    result = cli("--db", demo_db.url, "audit", "verify")
+    assert result.code == 1, result
+    assert "anchor log line 2 is not an anchor: the log was edited" in result.err
+    assert f"names audit entry #{seq} with hash {'0' * 16}, the database holds" in result.err
