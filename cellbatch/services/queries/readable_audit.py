@@ -134,113 +134,67 @@ class _Names:
         return self.cache.get((table, number), _words(table))
 
 
-def _pairs(session: Session, query) -> list[tuple[int, str]]:
-    return [(row[0], row[1]) for row in session.execute(query).all()]
+_Loader = Callable[[Session, set[int]], list[tuple[int, str]]]
+"""Reads the names of many rows of one table at once: (id, name) pairs."""
 
 
-def _users(session: Session, ids: set[int]) -> list[tuple[int, str]]:
-    rows = session.execute(select(User.id, User.full_name, User.username).where(User.id.in_(ids)))
-    return [(i, f"{name} ({user})") for i, name, user in rows]
+def _named(model: Any, *columns: Any, template: str = "{}", of_batch: bool = False) -> _Loader:
+    """A loader naming each row by ``template`` filled with ``columns`` (and its batch's code)."""
+
+    def load(session: Session, ids: set[int]) -> list[tuple[int, str]]:
+        query = select(model.id, *columns)
+        if of_batch:
+            query = query.add_columns(Batch.code).join(Batch, Batch.id == model.batch_id)
+        rows = session.execute(query.where(model.id.in_(ids))).all()
+        return [(row[0], template.format(*row[1:])) for row in rows]
+
+    return load
 
 
-def _vials(session: Session, ids: set[int]) -> list[tuple[int, str]]:
-    rows = session.execute(
-        select(Vial.id, Vial.number, Batch.code)
-        .join(Batch, Batch.id == Vial.batch_id)
-        .where(Vial.id.in_(ids))
-    )
-    return [(i, f"vial {n} of {code}") for i, n, code in rows]
-
-
-def _bags(session: Session, ids: set[int]) -> list[tuple[int, str]]:
-    rows = session.execute(
-        select(Bag.id, Bag.number, Batch.code)
-        .join(Batch, Batch.id == Bag.batch_id)
-        .where(Bag.id.in_(ids))
-    )
-    return [(i, f"bag {n} of {code}") for i, n, code in rows]
-
-
-def _material_uses(session: Session, ids: set[int]) -> list[tuple[int, str]]:
-    rows = session.execute(
-        select(MaterialUse.id, MaterialLot.lot_number, MaterialUse.step_entry_id)
-        .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
-        .where(MaterialUse.id.in_(ids))
-    )
-    return [(i, f"lot {lot} used in E{entry}") for i, lot, entry in rows]
-
-
-def _signatures(session: Session, ids: set[int]) -> list[tuple[int, str]]:
-    rows = session.execute(
-        select(Signature.id, Signature.meaning, Signature.signer_name, Signature.entity,
-               Signature.entity_id).where(Signature.id.in_(ids))
-    )  # fmt: skip
-    return [
+_LOADERS: dict[str, _Loader] = {
+    "app_user": _named(User, User.full_name, User.username, template="{} ({})"),
+    "batch": _named(Batch, Batch.code),
+    "material_lot": _named(MaterialLot, MaterialLot.lot_number),
+    "tissue_lot": _named(TissueLot, TissueLot.lot_number),
+    "donor": _named(Donor, Donor.code),
+    "sop_version": _named(SopVersion, SopVersion.sop_id, SopVersion.version, template="{} v{}"),
+    "site_settings": _named(
+        SiteSettingsVersion, SiteSettingsVersion.version, template="site settings v{}"
+    ),
+    "vial": _named(Vial, Vial.number, template="vial {} of {}", of_batch=True),
+    "bag": _named(Bag, Bag.number, template="bag {} of {}", of_batch=True),
+    "release_decision": _named(
+        ReleaseDecision, ReleaseDecision.decision, template="{} decision on {}", of_batch=True
+    ),
+    "label_event": _named(LabelEvent, LabelEvent.action, template="label {} of {}", of_batch=True),
+    "material_use": lambda session, ids: [
+        (i, f"lot {lot} used in E{entry}")
+        for i, lot, entry in session.execute(
+            select(MaterialUse.id, MaterialLot.lot_number, MaterialUse.step_entry_id)
+            .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
+            .where(MaterialUse.id.in_(ids))
+        )
+    ],
+    "signature": lambda session, ids: [
         (i, f"signature ({meaning}) by {name} of {_REFS.get(entity, '')}{entity_id}")
-        for i, meaning, name, entity, entity_id in rows
-    ]
-
-
-def _corrections(session: Session, ids: set[int]) -> list[tuple[int, str]]:
-    rows = session.execute(
-        select(Correction.id, Correction.entity, Correction.entity_id, Correction.field).where(
-            Correction.id.in_(ids)
-        )
-    )
-    return [(i, f"correction of {_REFS[e]}{eid} {f}") for i, e, eid, f in rows]
-
-
-def _decisions(session: Session, ids: set[int]) -> list[tuple[int, str]]:
-    rows = session.execute(
-        select(ReleaseDecision.id, ReleaseDecision.decision, Batch.code)
-        .join(Batch, Batch.id == ReleaseDecision.batch_id)
-        .where(ReleaseDecision.id.in_(ids))
-    )
-    return [(i, f"{decision} decision on {code}") for i, decision, code in rows]
-
-
-def _label_events(session: Session, ids: set[int]) -> list[tuple[int, str]]:
-    rows = session.execute(
-        select(LabelEvent.id, LabelEvent.action, Batch.code)
-        .join(Batch, Batch.id == LabelEvent.batch_id)
-        .where(LabelEvent.id.in_(ids))
-    )
-    return [(i, f"label {action} of {code}") for i, action, code in rows]
-
-
-_LOADERS: dict[str, Callable[[Session, set[int]], list[tuple[int, str]]]] = {
-    "app_user": _users,
-    "batch": lambda s, ids: _pairs(s, select(Batch.id, Batch.code).where(Batch.id.in_(ids))),
-    "material_lot": lambda s, ids: _pairs(
-        s, select(MaterialLot.id, MaterialLot.lot_number).where(MaterialLot.id.in_(ids))
-    ),
-    "tissue_lot": lambda s, ids: _pairs(
-        s, select(TissueLot.id, TissueLot.lot_number).where(TissueLot.id.in_(ids))
-    ),
-    "donor": lambda s, ids: _pairs(s, select(Donor.id, Donor.code).where(Donor.id.in_(ids))),
-    "sop_version": lambda s, ids: [
-        (i, f"{sop} v{version}")
-        for i, sop, version in s.execute(
-            select(SopVersion.id, SopVersion.sop_id, SopVersion.version).where(
-                SopVersion.id.in_(ids)
-            )
-        )
+        for i, meaning, name, entity, entity_id in session.execute(
+            select(
+                Signature.id,
+                Signature.meaning,
+                Signature.signer_name,
+                Signature.entity,
+                Signature.entity_id,
+            ).where(Signature.id.in_(ids))
+        )  # fmt: skip
     ],
-    "site_settings": lambda s, ids: [
-        (i, f"site settings v{version}")
-        for i, version in s.execute(
-            select(SiteSettingsVersion.id, SiteSettingsVersion.version).where(
-                SiteSettingsVersion.id.in_(ids)
+    "correction": lambda session, ids: [
+        (i, f"correction of {_REFS[entity]}{entity_id} {field}")
+        for i, entity, entity_id, field in session.execute(
+            select(Correction.id, Correction.entity, Correction.entity_id, Correction.field).where(
+                Correction.id.in_(ids)
             )
-        )
+        )  # fmt: skip
     ],
-    "vial": _vials,
-    "bag": _bags,
-    "material_use": _material_uses,
-    "signature": _signatures,
-    "correction": _corrections,
-    "release_decision": _decisions,
-    "label_event": _label_events,
 }
 """How each kind of row is named, read for many rows at once."""
 
