@@ -83,6 +83,12 @@ STATE=/var/lib/cellbatch
 ETC=/etc/cellbatch
 ENV_FILE=$ETC/cellbatch.env
 
+if [[ -f $ENV_FILE ]]; then  # kept as it is; but never silently on another backend
+    configured=$(sed -nE 's/^CELLBATCH_DATABASE_URL=(sqlite|postgresql).*/\1/p' "$ENV_FILE")
+    if [[ -n $configured && $configured != "$backend" ]]; then
+        die "this server is set up for $configured ($ENV_FILE); --backend $backend would not change it. Moving the records is a backup and a restore (docs/backup-and-archive.md), not a re-run of this script"
+    fi
+fi
 # --- packages -------------------------------------------------------------------------
 packages=(python3 python3-venv sudo openssh-server openssh-client nginx openssl fonts-dejavu-core)
 [[ $backend == postgresql ]] && packages+=(postgresql)
@@ -169,9 +175,12 @@ as_service() { # run a command as the service account with its settings (stdin p
 
 # --- the database -----------------------------------------------------------------------
 if [[ $backend == postgresql ]]; then
-    if [[ -n $start ]]; then
-        pg_ctlcluster "$(ls /etc/postgresql | sort -V | tail -n 1)" main start 2>/dev/null || true
-    fi
+    # the cluster must run for the set-up itself (also with --no-start, which concerns cellbatch's
+    # own services): Debian's cluster "main" of the newest version installed
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    [[ -n $version ]] || die "no PostgreSQL cluster found in /etc/postgresql"
+    pg_ctlcluster "$version" main status >/dev/null 2>&1 || pg_ctlcluster "$version" main start ||
+        die "PostgreSQL $version/main does not start (pg_ctlcluster $version main start)"
     app_password=$(sed -nE 's#^CELLBATCH_DATABASE_URL=postgresql://cellbatch_app:([^@]*)@.*#\1#p' "$ENV_FILE")
     owner_file=$ETC/owner.env
     if [[ ! -f $owner_file ]]; then

@@ -250,3 +250,8 @@ def test_debian_deployment(tmp_path) -> None:
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert database.stat().st_size > 0 and backup.exists()
+    other = subprocess.run(
+        [str(SCRIPT), "--no-start", "--backend", "postgresql"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert other.returncode == 1 and "set up for sqlite" in other.stderr, other.stderr
