@@ -114,9 +114,9 @@ def make_lab(db) -> Lab:
         received=ago(days=40),
     )
     # the clinic's recipients: two unrelated, and the child of DN-2's directed donation
-    recipient(db, "RA-P001")
-    recipient(db, "RA-P002")
-    recipient(db, "EB-P001", weight="20 kg", donor="DN-2")
+    recipient(db, "RA-P001", cohort=1)
+    recipient(db, "RA-P002", cohort=3)
+    recipient(db, "EB-P001", weight="20 kg", donor="DN-2", sop="SOP-FUC-BMMSC-DOSE")
     return lab
 
 
@@ -127,23 +127,28 @@ def recipient(
     weight: str = "70 kg",
     donor: str | None = None,
     trial: str = "TRIAL",
-    cohort: int = 1,
+    cohort: int = 2,
+    sop: str = "SOP-EASC-DOSE",
     password: str = PASSWORD,
 ) -> str:
-    """Register recipient ``code`` (by the clinic's ``clin1``), unless it is registered already.
+    """Register recipient ``code`` with a plan (by the clinic's ``clin1``), unless registered.
 
+    The plan's day 1 is today; ``cohort`` picks the SOP's dose (eASC: 1, 2, 4 ×10⁶ cells/kg).
     ``password`` is clin1's: the lab's by default, ``demo-clin1-pass`` on the demo data.
     """
+    from cellbatch.services.commands.plans import create_plan
     from cellbatch.services.commands.recipients import register_recipient
     from cellbatch.services.queries.recipients import recipient_list
 
     if any(r.code == code for r in recipient_list(db)):
         return code
     clinic = authenticate(db, "clin1", password)
-    return register_recipient(
+    register_recipient(
         db, clinic, code, trial=trial, cohort=cohort, weight=weight,
         weighed_on=(NOW - timedelta(days=1)).date(), donor=donor,
     )  # fmt: skip
+    create_plan(db, clinic, code, sop_id=sop, first_infusion=NOW + timedelta(hours=2))
+    return code
 
 
 def demo_recipient(db, code: str, **kwargs) -> str:

@@ -140,7 +140,7 @@ def test_dose_values_computed_by_the_formulas(lab):
         "DOSE-1",
         parent=bank,
         sop_id="SOP-EASC-DOSE",
-        recipient="RA-P001",
+        recipient="RA-P002",
         weight="70 kg",
         dose="4 x 10^6 cells/kg",
         infusion=1,
@@ -1161,7 +1161,7 @@ def test_work_times_stay_after_what_they_depend_on_and_corrections_keep_them_in_
             sop_id="SOP-EASC-DOSE",
             recipient="RA-P002",
             weight="70 kg",
-            dose="1 x 10^6 cells/kg",
+            dose="4 x 10^6 cells/kg",
             infusion=1,
             at=ago(days=11),
         ),  # fmt: skip

@@ -18,6 +18,7 @@ from cellbatch.cli import (
     doc_cmd,
     donor_cmd,
     hold_cmd,
+    plan_cmd,
     policy_cmd,
     qa_cmd,
     recipient_cmd,
@@ -77,6 +78,7 @@ doc_cmd.register(app)
 qa_cmd.register(app)
 hold_cmd.register(app)
 recipient_cmd.register(app)
+plan_cmd.register(app)
 tui_cmd.register(app)
 serve_cmd.register(app)
 clock_cmd.register(app)

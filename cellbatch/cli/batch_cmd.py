@@ -53,8 +53,12 @@ def batch_start(
         str | None,
         Quantity("mass_body", help="Body weight (dose): checked against the recipient's."),
     ] = None,
-    dose: Annotated[str | None, Quantity("cells_per_kg", help="Cells per kg (dose).")] = None,
-    infusion: Annotated[int | None, typer.Option(help="Infusion number (dose).")] = None,
+    dose: Annotated[
+        str | None, Quantity("cells_per_kg", help="Cells per kg (dose): checked against the plan.")
+    ] = None,
+    infusion: Annotated[
+        int | None, typer.Option(help="Infusion number (dose): default the plan's next.")
+    ] = None,
     sop_version: Annotated[
         str | None, typer.Option(metavar="VERSION", help="A specific SOP version.")
     ] = None,
@@ -71,17 +75,10 @@ def batch_start(
         )
     started = when(at)
     if parent is not None:
-        missing = [
-            n
-            for n, v in (
-                ("--recipient", recipient),
-                ("--dose", dose),
-                ("--infusion", infusion),
+        if recipient is None:
+            raise InvalidInput(
+                "--recipient", "a dose batch needs --recipient (its plan gives dose and infusion)"
             )
-            if v is None
-        ]
-        if missing:
-            raise InvalidInput(missing[0], "a dose batch needs --recipient, --dose and --infusion")
     db = database()
     actor = login(db, user, password_stdin)
     if lot is not None:

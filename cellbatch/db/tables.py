@@ -222,6 +222,38 @@ class RecipientIdentity(SQLModel, table=True):
     recorded_by: int = Field(foreign_key="app_user.id")
 
 
+class TreatmentPlan(SQLModel, table=True):
+    """A recipient's treatment: the dose SOP, the cohort's dose, day 1, the window, the lead.
+
+    One plan per recipient; its infusions are :class:`PlannedInfusion` rows.
+    """
+
+    __tablename__ = "treatment_plan"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient_id: int = Field(foreign_key="recipient.id", unique=True, index=True)
+    sop_id: str = Field(max_length=MAX_KEY)
+    dose_per_kg: float
+    day_one: date
+    window_days: int
+    lead_minutes: int
+    created_at: datetime
+    created_by: int = Field(foreign_key="app_user.id")
+
+
+class PlannedInfusion(SQLModel, table=True):
+    """One infusion of a plan: its number, the SOP's day, and when it is planned (UTC)."""
+
+    __tablename__ = "planned_infusion"
+    __table_args__ = (UniqueConstraint("plan_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="treatment_plan.id", index=True)
+    number: int
+    day: int
+    planned_at: datetime
+
+
 class DonorTest(SQLModel, table=True):
     """An infectious-disease marker result of a donor."""
 
@@ -628,6 +660,8 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         Recipient,
         RecipientWeight,
         RecipientIdentity,
+        TreatmentPlan,
+        PlannedInfusion,
         DonorTest,
         DinCounter,
         TissueLot,

@@ -72,22 +72,36 @@ DEMO_RECIPIENTS = (
     # ID, trial, cohort, kg, related donor, name, born, hospital number
     ("RA-P001", "EASC-RA", 2, "70 kg", None, "Marta Lindqvist", date(1968, 4, 12), "H0481516"),
     ("RA-P002", "EASC-RA", 2, "70 kg", None, "Jonas Berg", date(1975, 9, 3), "H0481522"),
-    ("EB-P001", "FUC-EB", 1, "20 kg", "DN-2026-0002", "Elin Sorensen", date(2019, 2, 7), "H07742"),
+    ("EB-P001", "FUC-EB", 2, "20 kg", "DN-2026-0002", "Elin Sorensen", date(2019, 2, 7), "H07742"),
 )
 """The demo's recipients: two rheumatoid-arthritis patients, and the mother's child with EB."""
 
 
+DEMO_PLANS = {"RA-P001": ("SOP-EASC-DOSE", 0), "RA-P002": ("SOP-EASC-DOSE", 1),
+              "EB-P001": ("SOP-FUC-BMMSC-DOSE", 0)}  # fmt: skip
+"""Each demo recipient's dose SOP and day 1 (days from today)."""
+
+
 def register_demo_recipients(db: Database, clinic: Actor, now: datetime) -> None:
-    """Register the demo recipients (weighed two days ago) with their identifying data."""
+    """Register the demo recipients (weighed two days ago) with identities and plans.
+
+    Day 1 of RA-P001 and EB-P001 is today, in about three hours (within the shelf life of the
+    demo's doses, filled or fucosylated within the last hour); RA-P002 starts tomorrow.
+    """
+    from cellbatch.services.commands.plans import create_plan
     from cellbatch.services.commands.recipients import register_recipient, set_identity
 
     weighed = (now - timedelta(days=2)).date()
+    soon = now + timedelta(hours=3)
+    soon = soon.replace(minute=0 if soon.minute < 30 else 30, second=0, microsecond=0)
     for code, trial, cohort, weight, donor, name, born, hospital in DEMO_RECIPIENTS:
         register_recipient(
             db, clinic, code, trial=trial, cohort=cohort, weight=weight, weighed_on=weighed,
             donor=donor,
         )  # fmt: skip
         set_identity(db, clinic, code, name=name, born=born, hospital_number=hospital)
+        sop, days = DEMO_PLANS[code]
+        create_plan(db, clinic, code, sop_id=sop, first_infusion=soon + timedelta(days=days))
 
 
 def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str, str]]:

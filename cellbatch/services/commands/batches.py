@@ -22,6 +22,7 @@ from cellbatch.services.batch_access import (
 )
 from cellbatch.services.commands.sops import pin_sop
 from cellbatch.services.queries.holds import refuse_if_held
+from cellbatch.services.queries.plans import as_planned
 from cellbatch.services.queries.recipients import (
     directed_donor_only,
     find_recipient,
@@ -97,8 +98,8 @@ def start_dose(
     sop_id: str,
     recipient: str,
     weight: str | None = None,
-    dose: str,
-    infusion: int,
+    dose: str | None = None,
+    infusion: int | None = None,
     sop_version: str | None = None,
     at: datetime | None = None,
 ) -> str:
@@ -107,14 +108,16 @@ def start_dose(
     The recipient must be registered (``cellbatch recipient register``); the dose is made for
     the recipient's body weight on record (``weight``, when given, must be that one). A bank
     from a related donor who is not eligible (a directed donation) makes doses only for the
-    recipient linked to that donor. The dose per kg must be one of the SOP's cohort doses;
-    the infusion number gives the day from the SOP's infusion schedule.
+    recipient linked to that donor. The recipient's treatment plan gives the SOP, the dose per
+    kg (the cohort's) and the infusion (the next one without a dose batch): ``dose`` and
+    ``infusion``, when given, must agree with it. The infusion number gives the day from the
+    SOP's infusion schedule.
     """
     require_recorder(actor, "start batches")
     typed_kg = None
     if weight is not None:
         typed_kg = body_weight(units.parse(weight, "mass_body", field="--weight"))
-    dose_per_kg = units.parse(dose, "cells_per_kg", field="--dose")
+    typed_dose = None if dose is None else units.parse(dose, "cells_per_kg", field="--dose")
     with UnitOfWork(db, actor) as uow:
         code = _new_code(uow, code)
         patient = find_recipient(uow.session, recipient, "--recipient", lock=True)
@@ -150,20 +153,21 @@ def start_dose(
                 f"{bank_sop.label}"
             )
         rules = sop.dose
-        if rules.matching_cohort_dose(dose_per_kg) is None:
+        if typed_dose is not None and rules.matching_cohort_dose(typed_dose) is None:
             cohorts = ", ".join(d.display() for d in rules.cohort_doses)
             raise InvalidInput(
                 "--dose",
-                f"{units.fmt(dose_per_kg, 'cells_per_kg')} is not a "
+                f"{units.fmt(typed_dose, 'cells_per_kg')} is not a "
                 f"cohort dose of {sop.label} ({cohorts})",
             )
-        if not 1 <= infusion <= len(rules.infusion_days):
+        if infusion is not None and not 1 <= infusion <= len(rules.infusion_days):
             raise InvalidInput(
                 "--infusion",
                 f"expected 1 to {len(rules.infusion_days)} "
                 f"({sop.label} schedules days "
                 f"{', '.join(map(str, rules.infusion_days))})",
             )
+        dose_per_kg, infusion = as_planned(uow.session, patient, sop, typed_dose, infusion)
         dose_slot_free(uow.session, recipient, infusion)
         # the vials must exist: a dose starts after its bank was frozen (the release decision
         # itself carries the server time, so it cannot be the floor of a backdated start)

@@ -94,6 +94,7 @@ class HomeScreen(AppScreen):
             yield Plain("Loading…", id="home-summary", classes="hint")
             sections = [
                 ("Batches in process — next step due", "in-process"),
+                ("To make today for planned infusions (UTC)", "make-today"),
                 ("Running windows (time left)", "windows"),
                 ("Waiting for QC / QA decision", "awaiting"),
                 ("Entries waiting for a second person's verification", "verifications"),
@@ -102,7 +103,8 @@ class HomeScreen(AppScreen):
             ]
             actor = self.cb_app.actor
             if actor is not None and actor.role.value == "qa":  # QA's queues first
-                qa_first = [sections[2], sections[4], sections[3]]
+                queues = ("awaiting", "deviations", "verifications")
+                qa_first = [next(s for s in sections if s[1] == q) for q in queues]
                 sections = qa_first + [s for s in sections if s not in qa_first]
             for title, table_id in sections:
                 yield Plain(title, classes="section")
@@ -115,6 +117,9 @@ class HomeScreen(AppScreen):
             "Batch", "Recipient", "Window", "Due (UTC)", "Time left"
         )
         self.query_one("#awaiting", DataTable).add_columns("Batch", "Kind", "SOP", "Last")
+        self.query_one("#make-today", DataTable).add_columns(
+            "Recipient", "Inf.", "Thaw from", "Fill by", "Infusion", "Batch"
+        )
         self.query_one("#lots", DataTable).add_columns("Lot", "Kind", "Expires", "State")
         self.query_one("#verifications", DataTable).add_columns("Batch", "Entry", "What", "Status")
         fit_columns(
@@ -135,6 +140,25 @@ class HomeScreen(AppScreen):
         actor = self.cb_app.actor
         if actor is not None:
             self.load(actor, self.cb_app.clock().date())
+            self.load_plans(self.cb_app.clock().date())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="make-today", group="plans")
+    def load_plans(self, today: date) -> list:
+        """The doses the treatment plans need made today (in a thread)."""
+        from cellbatch.services.queries.plans import due_today
+
+        return due_today(self.cb_app.database(), today)
+
+    def done_make_today(self, due: list) -> None:
+        """Fill the table of what to make today, soonest fill first."""
+        table = self.query_one("#make-today", DataTable)
+        table.clear()
+        for i, d in enumerate(due):
+            table.add_row(
+                d.recipient, str(d.infusion), f"{d.thaw_from:%m-%d %H:%M}",
+                f"{d.fill_by:%m-%d %H:%M}", f"{d.planned_at:%m-%d %H:%M}",
+                d.batch or "not started", key=f"plan-{i}",
+            )  # fmt: skip
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="home")
     def load(self, actor, today: date) -> HomeData:
@@ -211,6 +235,10 @@ class HomeScreen(AppScreen):
 
             code = event.data_table.get_row(event.row_key)[0]
             self.app.push_screen(ReviewScreen(str(code)), lambda _r: self.reload())
+        elif event.data_table.id == "make-today":
+            batch = event.data_table.get_row(event.row_key)[5]
+            if batch != "not started":
+                self.cb_app.open_batch(str(batch))
         elif event.data_table.id in ("in-process", "awaiting", "windows"):
             code = event.data_table.get_row(event.row_key)[0]
             self.cb_app.open_batch(str(code))

@@ -20,6 +20,18 @@ from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.plain import Plain
 
 
+def plan_text(view: Any) -> str:
+    """A plan as lines: the dose, then each infusion with its make-by times and state."""
+    lines = [f"{view.recipient}: {view.sop}, {view.dose_per_kg}, day 1 {view.day_one}"]
+    for i in view.infusions:
+        lines.append(
+            f"#{i.number} day {i.day:>2} {i.planned_at[:16].replace('T', ' ')} ({i.window}) "
+            f"thaw from {i.thaw_from[5:16].replace('T', ' ')} fill by "
+            f"{i.fill_by[5:16].replace('T', ' ')}: {i.state}" + (f" {i.batch}" if i.batch else "")
+        )
+    return "\n".join(lines)
+
+
 class RecipientsScreen(AppScreen):
     """Every registered recipient; the clinic registers, weighs and records identities."""
 
@@ -29,6 +41,8 @@ class RecipientsScreen(AppScreen):
         Binding("f5", "weigh", "Weight"),
         Binding("f6", "identity", "Identity"),
         Binding("f7", "set_identity", "Set identity", show=False),
+        Binding("f8", "plan", "Plan"),
+        Binding("f9", "new_plan", "New plan", show=False),
     ]
     AUTO_FOCUS = "#recipients"
 
@@ -36,7 +50,7 @@ class RecipientsScreen(AppScreen):
         """Registering and weighing for the clinic; identity for the clinic and QA."""
         actor = self.cb_app.actor
         role = actor.role.value if actor else ""
-        if action in ("register", "weigh", "set_identity"):
+        if action in ("register", "weigh", "set_identity", "new_plan"):
             return role == "clinic"
         if action == "identity":
             return role in ("clinic", "qa")
@@ -86,8 +100,68 @@ class RecipientsScreen(AppScreen):
         return str(table.get_row_at(table.cursor_row)[0])
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        """A new row: the identity shown for the last one goes away."""
+        """A new row: the identity and plan shown for the last one go away."""
         self.query_one("#identity", Plain).update("")
+        self.query_one("#recipient-detail", Plain).update("")
+
+    def action_plan(self) -> None:
+        """Show the selected recipient's treatment plan."""
+        code = self.selected()
+        if code is not None:
+            self.show_plan(code)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="plan")
+    def show_plan(self, code: str) -> Any:
+        """Read the plan (in a thread)."""
+        from cellbatch.services.queries.plans import plan_view
+
+        return plan_view(self.cb_app.database(), code)
+
+    def done_plan(self, view: Any) -> None:
+        """Days, dates, make-by times and state, one line per infusion."""
+        self.query_one("#recipient-detail", Plain).update(plan_text(view))
+
+    def action_new_plan(self) -> None:
+        """Plan the selected recipient's infusions (the clinic)."""
+        from cellbatch.tui.dialogs.form import FormDialog
+
+        code = self.selected()
+        if code is None:
+            return
+        fields = [
+            ("sop", "Dose SOP (e.g. SOP-EASC-DOSE)"),
+            ("first", "Day 1 infusion (YYYY-MM-DD HH:MM, local time)"),
+            ("window", "Window for later infusions (± days)"),
+        ]
+        self.app.push_screen(
+            FormDialog(f"Treatment plan of {code}", fields),
+            lambda values: values and self.new_plan(code, values),
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="new-plan")
+    def new_plan(self, code: str, values: dict[str, str]) -> Any:
+        """Make the plan through the service (in a thread)."""
+        from cellbatch.domain.errors import InvalidInput
+        from cellbatch.domain.timeparse import parse_datetime
+        from cellbatch.services.commands.plans import create_plan
+        from cellbatch.services.queries.plans import plan_view
+
+        if not values["window"].isdigit():
+            raise InvalidInput(
+                "window", f"expected a whole number of days, got {values['window']!r}"
+            )
+        db = self.cb_app.database()
+        create_plan(
+            db, self.cb_app.actor, code, sop_id=values["sop"],
+            first_infusion=parse_datetime(values["first"], field="day 1 infusion"),
+            window_days=int(values["window"]),
+        )  # fmt: skip
+        return plan_view(db, code)
+
+    def done_new_plan(self, view: Any) -> None:
+        """Show the new plan."""
+        self.notify(f"✓ treatment plan of {view.recipient} made")
+        self.done_plan(view)
 
     def action_register(self) -> None:
         """Register a recipient (the clinic)."""
@@ -235,5 +309,8 @@ class RecipientsScreen(AppScreen):
             yield SystemCommand(
                 "Record who the recipient is", "Clinic only", self.action_set_identity
             )
+        if role == "clinic":
+            yield SystemCommand("Plan the treatment", "Selected recipient", self.action_new_plan)
         if role in ("clinic", "qa"):
             yield SystemCommand("Show who the recipient is", "Audited", self.action_identity)
+        yield SystemCommand("Show the treatment plan", "Selected recipient", self.action_plan)

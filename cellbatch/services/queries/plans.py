@@ -1,0 +1,245 @@
+"""Reading treatment plans: each infusion's date, window, make-by times and state.
+
+``next_infusion`` is the one answer to "which infusion is a new dose batch for": the plan's
+lowest-numbered infusion without a dose batch (a rejected batch does not count).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cellbatch import units
+from cellbatch.db.database import Database
+from cellbatch.db.tables import Batch, PlannedInfusion, Recipient, TreatmentPlan
+from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.plans import make_by
+from cellbatch.domain.sop import Sop
+from cellbatch.domain.timeparse import as_utc, iso_utc
+from cellbatch.services.queries.recipients import find_recipient
+from cellbatch.services.queries.sops import find_usable_sop
+
+
+def plan_of(session: Session, recipient: Recipient, field: str = "--recipient") -> TreatmentPlan:
+    """The recipient's treatment plan; NotFound naming ``field`` when there is none."""
+    plan = session.execute(
+        select(TreatmentPlan).where(TreatmentPlan.recipient_id == recipient.id)
+    ).scalar_one_or_none()
+    if plan is None:
+        raise NotFound(
+            f"{field}: {recipient.code} has no treatment plan; the clinic makes one first "
+            "(cellbatch plan create)"
+        )
+    return plan
+
+
+def infusions_of(session: Session, plan: TreatmentPlan) -> list[PlannedInfusion]:
+    """The plan's infusions, by number."""
+    return list(
+        session.execute(
+            select(PlannedInfusion)
+            .where(PlannedInfusion.plan_id == plan.id)
+            .order_by(PlannedInfusion.number)
+        ).scalars()
+    )
+
+
+def dose_batches_of(session: Session, code: str) -> dict[int, Batch]:
+    """The recipient's dose batches that count (not rejected), by infusion number."""
+    return {
+        b.infusion_number: b
+        for b in session.execute(
+            select(Batch).where(Batch.recipient_id == code, Batch.status != "rejected")
+        ).scalars()
+        if b.infusion_number is not None
+    }
+
+
+def next_infusion(
+    session: Session, recipient: Recipient, plan: TreatmentPlan
+) -> PlannedInfusion | None:
+    """The plan's first infusion that has no dose batch yet; None when all are made."""
+    made = dose_batches_of(session, recipient.code)
+    return next((i for i in infusions_of(session, plan) if i.number not in made), None)
+
+
+def as_planned(
+    session: Session,
+    recipient: Recipient,
+    sop: Sop,
+    dose_per_kg: float | None,
+    infusion: int | None,
+) -> tuple[float, int]:
+    """The dose per kg and infusion number of the recipient's next dose, as planned.
+
+    A dose batch is made under the plan's SOP, at the plan's dose, for the plan's next
+    infusion; a typed dose or infusion number that disagrees is refused, naming the option.
+    """
+    plan = plan_of(session, recipient)
+    if sop.id != plan.sop_id:
+        raise RuleViolation(
+            f"--sop: {recipient.code}'s treatment plan is made under {plan.sop_id}, not {sop.id}"
+        )
+    if dose_per_kg is not None and not math.isclose(dose_per_kg, plan.dose_per_kg, rel_tol=1e-9):
+        raise InvalidInput(
+            "--dose",
+            f"{units.fmt(dose_per_kg, 'cells_per_kg')} disagrees with {recipient.code}'s "
+            f"treatment plan ({units.fmt(plan.dose_per_kg, 'cells_per_kg')}, cohort "
+            f"{recipient.cohort}: fixed for the patient)",
+        )
+    upcoming = next_infusion(session, recipient, plan)
+    if upcoming is None:
+        raise RuleViolation(
+            f"--infusion: every infusion of {recipient.code}'s treatment plan has its dose batch"
+        )
+    if infusion is not None and infusion != upcoming.number:
+        raise InvalidInput(
+            "--infusion",
+            f"{recipient.code}'s next planned infusion is {upcoming.number} (day "
+            f"{upcoming.day}, {as_utc(upcoming.planned_at):%Y-%m-%d}); got {infusion}",
+        )
+    return plan.dose_per_kg, upcoming.number
+
+
+@dataclass(frozen=True)
+class InfusionPlanView:
+    """One planned infusion: when, within which window, made by when, and what became of it."""
+
+    number: int
+    day: int
+    planned_at: str
+    window: str
+    thaw_from: str
+    made_from: str
+    fill_by: str
+    batch: str | None
+    batch_status: str | None
+    state: str
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """A recipient's plan as shown (pseudonymous)."""
+
+    recipient: str
+    trial: str
+    cohort: int
+    sop: str
+    product: str
+    dose_per_kg: str
+    day_one: str
+    window_days: int
+    lead: str
+    infusions: list[InfusionPlanView] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        return asdict(self)
+
+
+def _state(batch: Batch | None) -> str:
+    if batch is None:
+        return "planned"
+    if batch.status == "released":
+        return "made and released"
+    return f"in production ({batch.status})"
+
+
+def _sop(plan: TreatmentPlan) -> Sop:
+    return find_usable_sop(plan.sop_id)
+
+
+def _view(session: Session, recipient: Recipient, plan: TreatmentPlan) -> PlanView:
+    sop = _sop(plan)
+    lead = timedelta(minutes=plan.lead_minutes)
+    made = dose_batches_of(session, recipient.code)
+    rows = []
+    for inf in infusions_of(session, plan):
+        times = make_by(sop, as_utc(inf.planned_at), lead)
+        batch = made.get(inf.number)
+        window = "day fixed" if inf.number == 1 else f"± {plan.window_days} d"
+        rows.append(
+            InfusionPlanView(
+                number=inf.number,
+                day=inf.day,
+                planned_at=iso_utc(as_utc(inf.planned_at)),
+                window=window,
+                thaw_from=iso_utc(times.thaw_from),
+                made_from=iso_utc(times.made_from),
+                fill_by=iso_utc(times.fill_by),
+                batch=batch.code if batch else None,
+                batch_status=batch.status if batch else None,
+                state=_state(batch),
+            )
+        )
+    return PlanView(
+        recipient=recipient.code,
+        trial=recipient.trial,
+        cohort=recipient.cohort,
+        sop=sop.id,
+        product=sop.product_name,
+        dose_per_kg=units.fmt(plan.dose_per_kg, "cells_per_kg"),
+        day_one=plan.day_one.isoformat(),
+        window_days=plan.window_days,
+        lead=f"{plan.lead_minutes} min",
+        infusions=rows,
+    )
+
+
+def plan_view(db: Database, code: str) -> PlanView:
+    """A recipient's plan: days, dates, make-by times, and which infusions are made."""
+    with db.session() as session:
+        recipient = find_recipient(session, code)
+        return _view(session, recipient, plan_of(session, recipient, "RECIPIENT"))
+
+
+@dataclass(frozen=True)
+class DueToday:
+    """A dose a plan needs made today: for whom, which infusion, from when and by when."""
+
+    recipient: str
+    infusion: int
+    sop: str
+    planned_at: datetime
+    thaw_from: datetime
+    fill_by: datetime
+    batch: str | None
+
+
+def due_today(db: Database, today: date) -> list[DueToday]:
+    """Planned infusions whose dose is to be made today, not yet released; soonest first.
+
+    Due today: the thaw window opens by today and the infusion is not on an earlier day.
+    """
+    found: list[DueToday] = []
+    with db.session() as session:
+        for plan, recipient in session.execute(
+            select(TreatmentPlan, Recipient).join(
+                Recipient, Recipient.id == TreatmentPlan.recipient_id
+            )
+        ).all():
+            sop = _sop(plan)
+            made = dose_batches_of(session, recipient.code)
+            for inf in infusions_of(session, plan):
+                times = make_by(sop, as_utc(inf.planned_at), timedelta(minutes=plan.lead_minutes))
+                batch = made.get(inf.number)
+                if batch is not None and batch.status == "released":
+                    continue
+                if times.thaw_from.date() <= today <= as_utc(inf.planned_at).date():
+                    found.append(
+                        DueToday(
+                            recipient=recipient.code,
+                            infusion=inf.number,
+                            sop=sop.id,
+                            planned_at=as_utc(inf.planned_at),
+                            thaw_from=times.thaw_from,
+                            fill_by=times.fill_by,
+                            batch=batch.code if batch else None,
+                        )
+                    )
+    return sorted(found, key=lambda d: d.fill_by)
