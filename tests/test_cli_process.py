@@ -264,6 +264,10 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
             "--weight", "70 kg", "--user", "clin1", "--password-stdin",
             input=f"{PASSWORD}\n")  # fmt: skip
     assert r.code == 0, r.err
+    r = cli("--db", lab_url, "plan", "create", "RA-P009", "--sop", "SOP-EASC-DOSE", "--first",
+            on(2, "10:00"), "--user", "clin1", "--password-stdin",
+            input=f"{PASSWORD}\n")  # fmt: skip
+    assert r.code == 0, r.err
     run(
         "batch",
         "start",
@@ -279,7 +283,7 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
         "--dose",
         "1 x 10^6 cells/kg",
         "--infusion",
-        "2",
+        "1",
     )
     run(
         "vial",
@@ -312,7 +316,7 @@ def test_a_whole_bank_and_dose_through_the_command_line(cli, lab_url, db):
     assert "specification ≥ 70 %" in out and "FAIL (out of specification" in out
     shown = cli("--db", lab_url, "batch", "show", "DOSE-1", "--json", user="qa1", password=PASSWORD)
     view = json.loads(shown.out)
-    assert view["infusion_day"] == 8 and view["fill"]["within_tolerance"]
+    assert view["infusion_day"] == 1 and view["fill"]["within_tolerance"]
     assert view["bag"]["product_code"].endswith("A0")
     assert cli("--db", lab_url, "audit", "verify").code == 0
 

@@ -18,6 +18,7 @@ from cellbatch.cli import (
     doc_cmd,
     donor_cmd,
     hold_cmd,
+    lookback_cmd,
     plan_cmd,
     policy_cmd,
     qa_cmd,
@@ -79,6 +80,7 @@ qa_cmd.register(app)
 hold_cmd.register(app)
 recipient_cmd.register(app)
 plan_cmd.register(app)
+lookback_cmd.register(app)
 tui_cmd.register(app)
 serve_cmd.register(app)
 clock_cmd.register(app)

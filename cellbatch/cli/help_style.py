@@ -20,6 +20,7 @@ PLACEHOLDERS: dict[str, str] = {
     "BATCH": "a batch code, e.g. EASC-B001",
     "DONOR": "a pseudonymous donor code",
     "RECIPIENT": "a pseudonymous recipient ID, e.g. EB-P001",
+    "REF": "the code or lot number of what the look-back starts from",
     "LOT": "a tissue or material lot number",
     "SOP-ID": "an SOP's ID, e.g. SOP-EASC-EXP",
     "VERSION": "an SOP version, e.g. 1.0",

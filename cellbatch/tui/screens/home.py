@@ -67,6 +67,7 @@ class HomeScreen(AppScreen):
         Binding("f5", "reload", "Refresh", show=False),
         Binding("f6", "admin", "Admin"),
         Binding("f10", "recipients", "Recipients", show=False),  # in the palette ("Menu")
+        Binding("f11", "lookback", "Look-back", show=False),
         Binding("ctrl+o", "app.logout", "Log out"),
     ]
 
@@ -461,10 +462,17 @@ class HomeScreen(AppScreen):
 
         self.app.push_screen(RecipientsScreen())
 
+    def action_lookback(self) -> None:
+        """Look-back forward and back; QA's recall."""
+        from cellbatch.tui.screens.lookback import LookbackScreen
+
+        self.app.push_screen(LookbackScreen())
+
     def palette_commands(self) -> Iterable[SystemCommand]:
         """Home's actions."""
         yield SystemCommand("Open a batch", "Scan or type its code", self.action_scan)
         yield SystemCommand("Recipients   (F10)", "Pseudonymous list", self.action_recipients)
+        yield SystemCommand("Look-back and recall   (F11)", "GMP-31", self.action_lookback)
         yield SystemCommand("Refresh home", "Load again from the database", self.action_reload)
         actor = self.cb_app.actor
         if actor is not None and actor.role.value in ("technician", "supervisor"):
