@@ -247,3 +247,63 @@ def test_freeze_prints_the_banks_vial_labels(db, cli, tmp_path) -> None:
     vials = [isbt128.parse_scan(m).divisions for _t, [m], _s in pages if "Vial " in _t]
     assert vials == ["010001", "010002"]
     assert len(label_history(db, "BANK-9")["labels"]) == len(pages)
+
+
+@GMP10
+def test_the_thaw_form_saves_scanned_vial_labels_and_shows_another_banks_refused(
+    demo_db, cli, tmp_path
+) -> None:
+    import asyncio
+
+    from textual.widgets import Input
+
+    from cellbatch.services.auth import authenticate
+    from cellbatch.services.commands.batches import start_dose
+    from cellbatch.tui.app import build_app
+    from tests.test_tui_workflows import fill_form, log_in, settle, text_of
+
+    result, own = print_bank(cli, demo_db, tmp_path)
+    assert result.code == 0, result.err
+    other = tmp_path / "other.pdf"
+    result = cli(
+        "--db", demo_db.url, "labels", "BMMSC-B001", "-o", str(other), "--user", "tech1",
+        "--password-stdin", input="demo-tech1-pass\n",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    ours, theirs = _matrices(own.read_bytes()), _matrices(other.read_bytes())
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
+    start_dose(demo_db, tech1, "EASC-D002", parent="EASC-B001", sop_id="SOP-EASC-DOSE",
+               recipient="RA-P002", weight="70 kg", dose="2 x 10^6 cells/kg",
+               infusion=1)  # fmt: skip
+
+    async def run() -> None:
+        app = build_app(demo_db.url, idle_lock_seconds=3600)
+        async with app.run_test(size=(110, 44)) as pilot:
+            await log_in(app, pilot, "tech2")
+            await pilot.press(*"EASC-D002", "enter")
+            await settle(app, pilot)
+            await pilot.press("f2")
+            await settle(app, pilot)
+            form = app.screen
+            assert form.form.kind == "thaw"
+            values = {
+                "vials": "2",
+                "vial_numbers": f"]d2{theirs['010010']} 6",  # another bank's vial, scanned
+                "total_cells": "1.2e8 cells",
+                "viability": "88 %",
+                "lot_wash-solution": "DPBS-88812",
+            }
+            await fill_form(app, pilot, values)
+            await pilot.press("ctrl+s")
+            await settle(app, pilot)
+            refused = text_of(app, "#form-error")
+            assert "vial 10 of BMMSC-B001" in refused and "EASC-B001" in refused, refused
+            form.query_one("#f-vial_numbers", Input).value = f"{ours['010006']} 8"
+            await settle(app, pilot)
+            assert text_of(app, "#h-vial_numbers").startswith("✓ vials 6, 8")
+            await pilot.press("ctrl+s")
+            await settle(app, pilot)
+            assert "RECORDED" in text_of(app, "#preview"), text_of(app, "#form-error")
+
+    asyncio.run(run())
+    assert batch_view(demo_db, "EASC-D002")["thaw"]["vial_numbers"] == [6, 8]
