@@ -375,3 +375,56 @@ def test_a_crafted_backup_never_writes_outside_its_folder(tmp_path) -> None:
         with pytest.raises(BackupRefused, match="a cellbatch backup holds only"):
             read_backup(crafted, work)
         assert not (tmp_path / "work" / "evil.txt").exists() and list(work.iterdir()) == []
+
+
+def _keep_writing(url: str, stop, written) -> None:
+    """Another terminal: audit entries, one transaction each, until told to stop."""
+    from cellbatch.services.unit_of_work import UnitOfWork
+
+    db = open_database(url)
+    try:
+        while not stop.is_set():
+            with UnitOfWork(db, None) as uow:
+                uow.audit("test-write", None, entity="backup-race", entity_id=str(written.value))
+                uow.commit()
+            written.value += 1
+    finally:
+        db.dispose()
+
+
+def test_online_backup_while_another_process_writes(demo_db, target_url, cli, tmp_path) -> None:
+    """A real second process writes throughout the backup: the copy is one moment (its
+    manifest's head is exactly what it holds), and it restores and verifies."""
+    import multiprocessing
+    import time
+
+    from cellbatch.services.auth import authenticate
+    from cellbatch.services.commands.backup import make_backup as backup_now
+    from cellbatch.services.output_files import OutputFile
+
+    (tmp_path / "restored").mkdir()
+    fork = multiprocessing.get_context("fork")
+    stop, written = fork.Event(), fork.Value("i", 0)
+    writer = fork.Process(target=_keep_writing, args=(demo_db.url, stop, written))
+    writer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while written.value < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        before = written.value
+        admin = authenticate(demo_db, "admin", "demo-admin-pass")
+        made = backup_now(demo_db, admin, OutputFile(tmp_path / "busy.cbk"))
+        during = written.value - before
+    finally:
+        stop.set()
+        writer.join(30)
+    assert writer.exitcode == 0
+    assert during > 0, "the other process must have written while the backup ran"
+    done = restore(cli, target_url, made.path)
+    assert done.code == 0, done.err
+    restored = open_database(target_url)
+    try:
+        entries = list_entries(restored)
+    finally:
+        restored.dispose()
+    assert entries[-2].seq == made.manifest.audit_entries and entries[-1].action == "restore"
