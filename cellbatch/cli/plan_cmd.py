@@ -43,6 +43,11 @@ def print_plan(view: PlanView) -> None:
         f"{view.dose_per_kg}; day 1 {view.day_one}; window ± {view.window_days} d; "
         f"bag ready {view.lead} before the infusion"
     )
+    if view.coi:
+        typer.echo(
+            f"chain-of-identity identifier: {view.coi_eye_readable} [{view.coi_check}]  "
+            f"(bar code {view.coi})"
+        )
     table(
         [
             [

@@ -229,6 +229,7 @@ class TreatmentPlan(SQLModel, table=True):
     """
 
     __tablename__ = "treatment_plan"
+    __table_args__ = (Index("ux_treatment_plan_coi", "coi", unique=True),)  # one therapy, one CoI
 
     id: int | None = Field(default=None, primary_key=True)
     recipient_id: int = Field(foreign_key="recipient.id", unique=True, index=True)
@@ -237,6 +238,8 @@ class TreatmentPlan(SQLModel, table=True):
     day_one: date
     window_days: int
     lead_minutes: int
+    # the ISBT 128 chain-of-identity identifier of this therapy (Data Structure 040, as scanned)
+    coi: str | None = Field(default=None, max_length=17)
     created_at: datetime
     created_by: int = Field(foreign_key="app_user.id")
 

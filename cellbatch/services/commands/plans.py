@@ -15,12 +15,14 @@ from cellbatch import units
 from cellbatch.db.database import Database
 from cellbatch.db.tables import PlannedInfusion, TreatmentPlan
 from cellbatch.domain import plans as rules
+from cellbatch.domain.coi import DATA_IDENTIFIER, LITERAL, ChainOfIdentity, sequence_text
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.text import typed_text
 from cellbatch.domain.timeparse import as_utc
 from cellbatch.domain.users import CLINIC_ROLES, Actor
 from cellbatch.services.queries.plans import dose_batches_of, infusions_of, plan_of
 from cellbatch.services.queries.recipients import find_recipient
+from cellbatch.services.queries.site_settings import site_settings_in_force
 from cellbatch.services.queries.sops import find_usable_sop
 from cellbatch.services.unit_of_work import UnitOfWork
 
@@ -70,6 +72,7 @@ def create_plan(
         plan = uow.add(
             TreatmentPlan(
                 recipient_id=patient.id,
+                coi=_next_coi(uow).code,
                 sop_id=sop.id,
                 dose_per_kg=per_kg,
                 day_one=first.date(),
@@ -90,6 +93,18 @@ def create_plan(
             )
         uow.commit()
         return patient.code
+
+
+def _next_coi(uow: UnitOfWork) -> ChainOfIdentity:
+    """The next chain-of-identity identifier of this facility and year (under the write lock)."""
+    fin = site_settings_in_force(uow.session).settings.fin
+    year = uow.now.year % 100
+    prefix = f"{DATA_IDENTIFIER}{LITERAL}{fin}{year:02d}"
+    taken = uow.session.execute(
+        select(TreatmentPlan.coi).where(TreatmentPlan.coi.like(f"{prefix}%"))
+    ).scalars()
+    last = max((int(c[len(prefix) :]) for c in taken if c[len(prefix) :].isdigit()), default=0)
+    return ChainOfIdentity(fin=fin, year=year, sequence=sequence_text(last + 1))
 
 
 def move_infusion(

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from cellbatch import units
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, PlannedInfusion, Recipient, TreatmentPlan
+from cellbatch.domain.coi import parse_coi
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.plans import make_by
 from cellbatch.domain.sop import Sop
@@ -135,6 +136,11 @@ class PlanView:
     day_one: str
     window_days: int
     lead: str
+    coi: str | None = None
+    """The therapy's chain-of-identity identifier as bar-coded (``&/CH...``)."""
+    coi_eye_readable: str | None = None
+    coi_check: str | None = None
+    """The check character printed in a box beside the eye-readable identifier."""
     infusions: list[InfusionPlanView] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +162,7 @@ def _sop(plan: TreatmentPlan) -> Sop:
 
 def _view(session: Session, recipient: Recipient, plan: TreatmentPlan) -> PlanView:
     sop = _sop(plan)
+    coi = parse_coi(plan.coi) if plan.coi else None
     lead = timedelta(minutes=plan.lead_minutes)
     made = dose_batches_of(session, recipient.code)
     rows = []
@@ -187,6 +194,9 @@ def _view(session: Session, recipient: Recipient, plan: TreatmentPlan) -> PlanVi
         day_one=plan.day_one.isoformat(),
         window_days=plan.window_days,
         lead=f"{plan.lead_minutes} min",
+        coi=plan.coi,
+        coi_eye_readable=coi.eye_readable() if coi else None,
+        coi_check=coi.check if coi else None,
         infusions=rows,
     )
 
