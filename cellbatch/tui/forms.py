@@ -21,7 +21,7 @@ LOT_ARGS: dict[str, dict[str, str]] = {
 }
 """Material kinds with an argument of their own; every other lot goes to ``materials``."""
 
-CLI_FIELDS = {"cells": "--cells", "total_cells": "--cells"}
+CLI_FIELDS = {"cells": "--cells", "total_cells": "--cells", "vial_numbers": "--vial"}
 """Service error field names that differ from ``--`` + the argument name."""
 
 

@@ -316,6 +316,8 @@ def _bank_named(session: Session, din: str, ordinal: int) -> str:
 def vial_of_scan(session: Session, bank: Batch, text: str, field: str = "--vial") -> int:
     """The number of the vial of ``bank`` whose label was read; anything else is refused.
 
+    Each refusal is an :class:`InvalidInput` of ``field`` (the form's vial field, ``--vial``).
+
     Refused: another bank's vial (another DIN, or another bank of the same donation), a vial
     the bank does not have, a vial whose label was never printed, and a label superseded by a
     reprint (its flags are not those of the label in force).
@@ -326,34 +328,38 @@ def vial_of_scan(session: Session, bank: Batch, text: str, field: str = "--vial"
     own = isbt128.Din.from_code(lot.din)
     if scan.din.code != lot.din or scan.ordinal != ordinal:
         other = _bank_named(session, scan.din.code, scan.ordinal)
-        raise RuleViolation(
-            f"{field}: the label read is vial {scan.number} of {other} (DIN "
+        raise InvalidInput(
+            field,
+            f"the label read is vial {scan.number} of {other} (DIN "
             f"{scan.din.eye_readable}, divisions {scan.divisions}), not a vial of {bank.code} "
-            f"(DIN {own.eye_readable}, divisions {ordinal:02d}nnnn): take a vial of {bank.code}"
+            f"(DIN {own.eye_readable}, divisions {ordinal:02d}nnnn): take a vial of {bank.code}",
         )
     vial = session.execute(
         select(Vial).where(Vial.batch_id == bank.id, Vial.number == scan.number)
     ).scalar_one_or_none()
     if vial is None:
-        raise RuleViolation(f"{field}: {bank.code} has no vial {scan.number}")
+        raise InvalidInput(field, f"{bank.code} has no vial {scan.number}")
     label = label_in_force(session, bank, kind="vial", vial_id=vial.id)
     if label is None:
-        raise RuleViolation(
-            f"{field}: no label of vial {scan.number} of {bank.code} in force: its label "
-            "cannot be checked (print the vial labels, or give the vial number)"
+        raise InvalidInput(
+            field,
+            f"no label of vial {scan.number} of {bank.code} in force: its label "
+            "cannot be checked (print the vial labels, or give the vial number)",
         )
     if label.flags != scan.flags:
-        raise RuleViolation(
-            f"{field}: the label read on vial {scan.number} of {bank.code} is superseded (flags "
+        raise InvalidInput(
+            field,
+            f"the label read on vial {scan.number} of {bank.code} is superseded (flags "
             f"{scan.flags}; the label in force is L{label.id}, flags {label.flags}): put the "
-            "label in force on the vial and record the old one destroyed"
+            "label in force on the vial and record the old one destroyed",
         )
     detail = session.get(LabelEvent, label.print_event_id).detail
     printed = json.loads(detail).get("product_code") if detail else None
     if scan.product is not None and scan.product.data_structure() != printed:
-        raise RuleViolation(
-            f"{field}: product code {scan.product.eye_readable} is not on the label of vial "
-            f"{scan.number} of {bank.code} (L{label.id})"
+        raise InvalidInput(
+            field,
+            f"product code {scan.product.eye_readable} is not on the label of vial "
+            f"{scan.number} of {bank.code} (L{label.id})",
         )
     return scan.number
 
