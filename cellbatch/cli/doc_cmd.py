@@ -131,7 +131,7 @@ def labels(
 def print_bank_labels(
     db, actor, batch, out, output, reprint=False, reason=None, vials=None, approval=None
 ) -> None:
-    """Print a bank's vial and QC sample labels (``labels`` on a bank, ``freeze --labels``)."""
+    """Print a bank's vial and QC tube labels (``label print BANK``, ``vial freeze --labels``)."""
     from cellbatch.documents.vial_labels import render_vials
     from cellbatch.services.commands.vial_labels import print_vial_labels
 
