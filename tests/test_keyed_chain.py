@@ -282,7 +282,7 @@ def test_a_wrong_key_is_told_apart_from_a_forged_trail(demo_db, cli, tmp_path, m
 
 
 @GMP25
-def test_a_key_file_others_may_read_or_another_account_made_is_refused(demo_db, cli):
+def test_a_key_file_others_may_read_or_another_account_made_is_refused(demo_db, cli, monkeypatch):
     key = load_key(site_key_dir_of(demo_db) / "cellbatch.key").path
     os.chmod(key, 0o640)
     result = cli("--db", demo_db.url, "audit", "verify")
@@ -293,6 +293,11 @@ def test_a_key_file_others_may_read_or_another_account_made_is_refused(demo_db, 
     assert result.code == 9 and "belongs to another account" in result.err
     os.chown(key, 0, 0)
     assert cli("--db", demo_db.url, "audit", "verify").code == 0
+    fifo = key.with_name("planted.fifo")  # a pipe would hang a plain open: refused at once
+    os.mkfifo(fifo, 0o600)
+    monkeypatch.setenv("CELLBATCH_KEY_FILE", str(fifo))
+    result = cli("--db", demo_db.url, "audit", "verify")
+    assert result.code == 9 and "is not a regular file" in result.err
 
 
 def site_key_dir_of(db) -> Path:

@@ -99,7 +99,7 @@ def check_anchor_log(path: Path) -> None:
             raise _refuse(path, f"cannot be made: {folder} is not writable")
         return
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
         raise _refuse(path, f"cannot be written ({exc.strerror or exc})") from None
     try:
@@ -112,7 +112,7 @@ def append_anchor(path: Path, anchor: Anchor) -> None:
     """Append ``anchor`` to the log at ``path`` (made, mode 0600, if missing) and fsync it."""
     path = Path(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags, 0o600)
     except OSError as exc:
@@ -145,7 +145,7 @@ def read_anchors(path: Path) -> AnchorLog:
     """Every anchor in the log at ``path`` (none if there is no log yet)."""
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         return AnchorLog([], [])
     except OSError as exc:
