@@ -367,7 +367,7 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
             viability=via,
             confluence=conf,
             materials=harvest_lots,
-            at=ago(days=day - 7, hours=1),
+            at=ago(days=day - 7, hours=2),
         )
     steps.freeze(
         db,

@@ -12,11 +12,19 @@ from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, QcResult
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.sop import QcTest
+from cellbatch.domain.steps.sampling import tested_step
 from cellbatch.domain.text import typed_text
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
-from cellbatch.services.batch_access import check_work_time, ensure_open, find_batch, not_before
+from cellbatch.services.batch_access import (
+    check_work_time,
+    ensure_open,
+    entries,
+    find_batch,
+    not_before,
+)
 from cellbatch.services.commands.deviations import open_for_oos
 from cellbatch.services.queries.sops import sop_of
+from cellbatch.services.queries.step_context import prior
 from cellbatch.services.unit_of_work import UnitOfWork
 
 STAGES = ("in-process", "release")
@@ -56,12 +64,19 @@ def latest_result(session: Session, batch: Batch, test: QcTest) -> QcResult | No
 
 
 def _check_performed_at(session: Session, batch: Batch, test: QcTest, when: datetime) -> None:
-    """Refuse a QC time before the batch started, or before the result it retests."""
+    """Refuse a QC time before the batch started, the step it tests or the result it retests."""
     previous = latest_result(session, batch, test)
     if previous is not None and previous.performed_at > batch.started_at:
         not_before(when, previous.performed_at, f"Q{previous.id}, the result this one retests")
     else:
         not_before(when, batch.started_at, "the batch started")
+    tested = tested_step(test.stage, batch.kind, [prior(e) for e in entries(session, batch.id)])
+    if tested is not None:
+        not_before(
+            when,
+            tested.performed_at,
+            f"{tested.ref} ({tested.kind}), the step whose cells this {test.stage} result tests",
+        )
 
 
 def write_result(
