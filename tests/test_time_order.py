@@ -51,3 +51,43 @@ def test_a_viability_before_freezing_dated_before_its_harvest_is_refused(bank):
         db, who(db, "sup1"), code, test="viability", value="93 %", stage="in-process",
         at=ago(hours=20),
     )  # fmt: skip
+
+
+def test_a_freeze_typed_for_the_minute_of_its_harvest_is_refused():
+    from pathlib import Path
+
+    from cellbatch.domain.sop import find_sop, load_sops
+    from cellbatch.domain.steps import StepContext, kind_of
+
+    sop = find_sop(load_sops(Path(__file__).resolve().parents[1] / "sops"), "SOP-EASC-EXP")
+    harvest = Prior("E8", "harvest", 3, {"total_cells": 1.2e9, "viability": 95.0}, T0)
+    ctx = StepContext(
+        step=sop.step("freeze"), sop_label=sop.label, at=T0, started_at=T0 - timedelta(days=30),
+        before=(harvest,), expansion=sop.expansion,
+    )  # fmt: skip
+    values = {"vials": 2, "cells_per_vial": 50e6, "volume_per_vial": 1.5, "location": "LN2 1"}
+    out = kind_of("freeze").check(values, ctx)
+    assert out.refusals[0].option == "--at"
+    assert "is the time of E8 (harvest): steps of a batch are done one after the other" in (
+        out.refusals[0].message
+    )
+    later = StepContext(**{**ctx.__dict__, "at": T0 + timedelta(minutes=1)})
+    assert kind_of("freeze").check(values, later).ok
+
+
+@pytest.mark.requirement("GMP-08")
+def test_a_passage_seeded_at_the_time_of_the_harvest_before_it_is_refused(bank):
+    db, code, _seed = bank
+    tech2 = who(db, "tech2")
+    typed = ago(days=1).replace(second=0, microsecond=0)
+    harvest = steps.harvest(
+        db, tech2, code, total_cells="2.6e7 cells", viability="95 %", confluence="80 %",
+        materials=["TRYPLE-3320", "DPBS-88812"], at=typed,
+    )  # fmt: skip
+    before = snapshot(db)
+    with pytest.raises(InvalidInput, match=rf"--at: .* is the time of E{harvest} \(harvest\)"):
+        steps.seed(
+            db, tech2, code, vessel="CS5", vessels=2, cells="1.9e7 cells",
+            materials=["AMEM-24K118", "HPL-2611-07", "TRYPLE-3320"], at=typed,
+        )  # fmt: skip
+    assert snapshot(db) == before

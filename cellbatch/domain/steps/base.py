@@ -437,11 +437,22 @@ def minute(at: datetime) -> datetime:
 
 
 def check_time_order(out: Outcome, ctx: StepContext) -> None:
-    """A step is done after the batch started and not before the step before it."""
+    """A step is done after the batch started and strictly after the step before it.
+
+    Times are typed to the minute: a freeze typed for the minute its harvest was typed for
+    has the same time, and one of the two is wrong, so it is refused.
+    """
     floor = ctx.before[-1].performed_at if ctx.before else ctx.started_at
     if ctx.at < floor:
         out.refuse(
             f"{ctx.at:%Y-%m-%d %H:%M} UTC is before the batch's previous step or start "
             f"({floor:%Y-%m-%d %H:%M} UTC)",
+            "--at",
+        )
+    elif ctx.before and ctx.at == floor:
+        previous = ctx.before[-1]
+        out.refuse(
+            f"{ctx.at:%Y-%m-%d %H:%M} UTC is the time of {previous.ref} ({previous.kind}): "
+            "steps of a batch are done one after the other; give the time this one was done",
             "--at",
         )
