@@ -13,6 +13,7 @@ from cellbatch.cli import (
     audit_cmd,
     backup_cmd,
     batch_cmd,
+    bedside_cmd,
     clock_cmd,
     demo_cmd,
     doc_cmd,
@@ -81,6 +82,7 @@ hold_cmd.register(app)
 recipient_cmd.register(app)
 plan_cmd.register(app)
 lookback_cmd.register(app)
+bedside_cmd.register(app)
 tui_cmd.register(app)
 serve_cmd.register(app)
 clock_cmd.register(app)

@@ -21,6 +21,7 @@ PLACEHOLDERS: dict[str, str] = {
     "DONOR": "a pseudonymous donor code",
     "RECIPIENT": "a pseudonymous recipient ID, e.g. EB-P001",
     "REF": "the code or lot number of what the look-back starts from",
+    "CHECK-ID": "a bedside check: BC<n>",
     "LOT": "a tissue or material lot number",
     "SOP-ID": "an SOP's ID, e.g. SOP-EASC-EXP",
     "VERSION": "an SOP version, e.g. 1.0",

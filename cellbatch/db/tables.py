@@ -434,6 +434,47 @@ class Bag(SQLModel, table=True):
     expires_at: datetime
 
 
+class BedsideCheck(SQLModel, table=True):
+    """One bedside check, MATCH or NO MATCH, by two people (GMP-30); every attempt is kept.
+
+    The wristband's hospital number is not stored (it would reach the audit trail): only
+    the recipient ID it named and whether the hospital number agreed with the record.
+    """
+
+    __tablename__ = "bedside_check"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int | None = Field(default=None, foreign_key="batch.id", index=True)
+    bag_id: int | None = Field(default=None, foreign_key="bag.id", index=True)
+    wristband_recipient: str | None = Field(default=None, max_length=MAX_RECIPIENT_ID)
+    bag_scans: str = Field(max_length=MAX_TEXT)
+    match: bool
+    reasons: str = Field(max_length=MAX_TEXT)
+    checked_at: datetime
+    checked_by: int = Field(foreign_key="app_user.id")
+    second_by: int = Field(foreign_key="app_user.id")
+
+
+class InfusionRecord(SQLModel, table=True):
+    """What happened to a bag at the bedside: the infusion, reactions, the bag's fate."""
+
+    __tablename__ = "infusion_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    bag_id: int = Field(foreign_key="bag.id", unique=True, index=True)
+    check_id: int | None = Field(default=None, foreign_key="bedside_check.id")
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    volume_ml: float | None = None
+    reaction: str = Field(max_length=MAX_TEXT)
+    reaction_grade: int | None = None
+    fate: str = Field(max_length=20)
+    fate_reason: str | None = Field(default=None, max_length=MAX_TEXT)
+    recorded_at: datetime
+    recorded_by: int = Field(foreign_key="app_user.id")
+
+
 class Correction(SQLModel, table=True):
     """A change to a recorded value: old and new value and the mandatory reason."""
 
@@ -676,6 +717,8 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         QcResult,
         Bag,
         Correction,
+        BedsideCheck,
+        InfusionRecord,
         ReleaseDecision,
         ReleaseChecklist,
         Signature,

@@ -1,0 +1,97 @@
+"""The bedside check (GMP-30): the patient's wristband against the bag's label.
+
+A wristband is read by one of :data:`WRISTBAND_PATTERNS` (each a regular expression with the
+groups ``hospital`` and ``recipient``): the hospital's barcode ``HOSPITAL-NUMBER^RECIPIENT-ID``,
+or a GS1 element string with the patient's GSRN (AI 8018) and the recipient ID in a company
+internal field (AI 91). The verdict is MATCH only when nothing in :func:`mismatches` is found.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from cellbatch.domain.errors import InvalidInput
+
+WRISTBAND_PATTERNS: dict[str, re.Pattern[str]] = {
+    "hospital barcode": re.compile(
+        r"(?P<hospital>[A-Z0-9-]{1,20})\^(?P<recipient>[A-Z]{2,8}-P[0-9]{3})"
+    ),
+    "GS1": re.compile(r"\(8018\)(?P<hospital>[0-9]{18})\(91\)(?P<recipient>[A-Z]{2,8}-P[0-9]{3})"),
+}
+"""The wristband formats the site's wards use, by name (docs/clinic.md)."""
+
+FATES = ("infused", "partly-infused", "not-infused", "discarded")
+"""What became of a bag at the bedside."""
+
+GIVEN = ("infused", "partly-infused")
+"""Fates by which the infusion took place."""
+
+
+@dataclass(frozen=True)
+class Wristband:
+    """What a wristband scan says: the hospital's number and the recipient ID."""
+
+    hospital: str
+    recipient: str
+    pattern: str
+
+
+def read_wristband(scan: str, field: str = "--wristband") -> Wristband:
+    """The wristband's hospital number and recipient ID, else InvalidInput naming ``field``."""
+    text = scan.strip().upper()
+    for name, pattern in WRISTBAND_PATTERNS.items():
+        found = pattern.fullmatch(text)
+        if found:
+            return Wristband(found["hospital"], found["recipient"], name)
+    raise InvalidInput(
+        field,
+        "expected a wristband scan: HOSPITAL-NUMBER^RECIPIENT-ID (hospital barcode) or "
+        "(8018)GSRN(91)RECIPIENT-ID (GS1)",
+    )
+
+
+@dataclass(frozen=True)
+class BagFacts:
+    """What the record says about the scanned bag, for the verdict."""
+
+    recipient: str | None
+    infusion: int | None
+    status: str
+    expires_at: datetime
+    holds: list[str]
+
+
+def mismatches(
+    wristband: Wristband,
+    hospital_on_record: str | None,
+    bag: BagFacts,
+    next_infusion: int | None,
+    now: datetime,
+) -> list[str]:
+    """Every reason the bag may not be given to the patient wearing this wristband."""
+    found = []
+    if bag.recipient != wristband.recipient:
+        found.append(
+            f"the bag is for {bag.recipient or 'no recipient'}, the wristband is "
+            f"{wristband.recipient}'s"
+        )
+    if hospital_on_record != wristband.hospital:
+        found.append(
+            f"the wristband's hospital number is not {wristband.recipient}'s hospital number "
+            "on record"
+        )
+    if next_infusion is None:
+        found.append(f"{wristband.recipient} has no planned infusion left to give")
+    elif bag.infusion != next_infusion:
+        found.append(
+            f"the bag is for infusion {bag.infusion}; {wristband.recipient}'s next infusion "
+            f"is {next_infusion}"
+        )
+    if bag.status != "released":
+        found.append(f"the bag's batch is {bag.status}, not released")
+    if now >= bag.expires_at:
+        found.append(f"the bag expired at {bag.expires_at:%Y-%m-%d %H:%M} UTC")
+    found.extend(f"ON HOLD: {h}" for h in bag.holds)
+    return found

@@ -1,0 +1,253 @@
+"""The bedside check and the infusion record (GMP-30): two people, the wristband, the bag.
+
+The person logged in and a second person (who re-authenticates) scan the patient's wristband
+and the bag's label barcodes (DIN and product code). cellbatch says MATCH only when the bag
+belongs to this recipient, is for this recipient's next infusion (the plan's lowest infusion
+not yet given), is released, in date and not on hold (:func:`cellbatch.domain.bedside.mismatches`).
+Every attempt, MATCH or NO MATCH, unreadable scans included, is a ``bedside_check`` record in
+its own transaction. The infusion record of a bag given (infused, partly infused) needs a MATCH
+of that bag; a bag not infused or discarded needs the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cellbatch import isbt128, units
+from cellbatch.db.database import Database
+from cellbatch.db.tables import (
+    Bag,
+    Batch,
+    BedsideCheck,
+    InfusionRecord,
+    Recipient,
+    RecipientIdentity,
+)
+from cellbatch.domain import bedside as rules
+from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
+from cellbatch.domain.refs import record_number
+from cellbatch.domain.text import MAX_TEXT, typed_text
+from cellbatch.domain.timeparse import as_utc
+from cellbatch.domain.users import CLINIC_ROLES, Actor
+from cellbatch.services.auth import reauthenticate
+from cellbatch.services.queries.holds import holds_on
+from cellbatch.services.queries.plans import infusions_of, plan_of
+from cellbatch.services.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class BedsideResult:
+    """The verdict of one bedside check, as recorded."""
+
+    ref: str
+    match: bool
+    reasons: list[str]
+    recipient: str | None
+    batch: str | None
+    bag: int | None
+    infusion: int | None
+
+    def text(self) -> str:
+        """``MATCH (BC3)`` or ``NO MATCH (BC4): reason; reason``."""
+        if self.match:
+            return f"MATCH ({self.ref}): {self.batch} bag {self.bag}, infusion {self.infusion} "
+        return f"NO MATCH ({self.ref}): " + "; ".join(self.reasons)
+
+
+def given_infusions(session: Session, code: str) -> set[int]:
+    """The infusion numbers of a recipient that were given (infused or partly infused)."""
+    rows = session.execute(
+        select(Batch.infusion_number)
+        .join(InfusionRecord, InfusionRecord.batch_id == Batch.id)
+        .where(Batch.recipient_id == code, InfusionRecord.fate.in_(rules.GIVEN))
+    ).scalars()
+    return {n for n in rows if n is not None}
+
+
+def _next_to_give(session: Session, recipient: Recipient) -> int | None:
+    try:
+        plan = plan_of(session, recipient)
+    except NotFound:
+        return None
+    given = given_infusions(session, recipient.code)
+    return next((i.number for i in infusions_of(session, plan) if i.number not in given), None)
+
+
+def _bag_of(session: Session, scans: list[str]) -> tuple[Bag | None, list[str]]:
+    """The bag the label scans name (DIN and product code), and what could not be read."""
+    din = product = None
+    problems = []
+    for text in scans:
+        try:
+            scan = isbt128.parse_scan(text)
+        except InvalidInput as exc:
+            problems.append(f"unreadable bag scan: {exc.message}")
+            continue
+        din = scan.din.code if scan.din else din
+        product = scan.product.eye_readable if scan.product else product
+    if din is None or product is None:
+        problems.append("the bag's DIN and product code were not both scanned")
+        return None, problems
+    bag = session.execute(
+        select(Bag).where(Bag.din == din, Bag.product_code == product)
+    ).scalar_one_or_none()
+    if bag is None:
+        problems.append(f"no bag {din} {product} in cellbatch")
+    return bag, problems
+
+
+def bedside_check(
+    db: Database,
+    actor: Actor,
+    second_user: str,
+    second_password: str,
+    wristband: str,
+    scans: list[str],
+) -> BedsideResult:
+    """Two people check the wristband against the bag; the attempt is recorded either way."""
+    actor.require(*CLINIC_ROLES, action="check bags at the bedside")
+    second = reauthenticate(db, second_user, second_password)
+    second.require(*CLINIC_ROLES, action="check bags at the bedside")
+    if second.id == actor.id:
+        raise PermissionDenied("the bedside check is made by two people: --second is you")
+    with UnitOfWork(db, actor) as uow:
+        session = uow.session
+        reasons: list[str] = []
+        band = None
+        try:
+            band = rules.read_wristband(wristband)
+        except InvalidInput as exc:
+            reasons.append(f"unreadable wristband: {exc.message}")
+        bag, problems = _bag_of(session, scans)
+        reasons.extend(problems)
+        batch = session.get(Batch, bag.batch_id) if bag else None
+        recipient = None
+        if band is not None:
+            recipient = session.execute(
+                select(Recipient).where(Recipient.code == band.recipient)
+            ).scalar_one_or_none()
+            if recipient is None:
+                reasons.append(f"the wristband names {band.recipient}, who is not registered")
+        if band is not None and recipient is not None and bag is not None and batch is not None:
+            identity = session.execute(
+                select(RecipientIdentity).where(RecipientIdentity.recipient_id == recipient.id)
+            ).scalar_one_or_none()
+            facts = rules.BagFacts(
+                recipient=batch.recipient_id,
+                infusion=batch.infusion_number,
+                status=batch.status,
+                expires_at=as_utc(bag.expires_at),
+                holds=[h.text() for h in holds_on(session, [batch.id]).get(batch.id, [])],
+            )
+            reasons.extend(
+                rules.mismatches(
+                    band,
+                    identity.patient_hospital_number if identity else None,
+                    facts,
+                    _next_to_give(session, recipient),
+                    uow.now,
+                )
+            )
+        row = uow.add(
+            BedsideCheck(
+                batch_id=batch.id if batch else None,
+                bag_id=bag.id if bag else None,
+                wristband_recipient=band.recipient if band else None,
+                bag_scans=" | ".join(s.strip() for s in scans)[:MAX_TEXT],
+                match=not reasons,
+                reasons="; ".join(reasons)[:MAX_TEXT],
+                checked_at=uow.now,
+                checked_by=actor.id,
+                second_by=second.id,
+            ),
+            batch_id=batch.id if batch else None,
+        )
+        uow.commit()
+        return BedsideResult(
+            ref=f"BC{row.id}",
+            match=not reasons,
+            reasons=reasons,
+            recipient=band.recipient if band else None,
+            batch=batch.code if batch else None,
+            bag=bag.number if bag else None,
+            infusion=batch.infusion_number if batch else None,
+        )
+
+
+def parse_check_ref(ref: str, field: str = "--check") -> int:
+    """``BC3`` or ``3`` as the bedside check's id."""
+    found = record_number(ref, ("BC", ""), "bedside check")
+    if found is None:
+        raise InvalidInput(field, f"expected BC<number>, got {ref.strip()[:20]!r}")
+    return found[1]
+
+
+def record_infusion(
+    db: Database,
+    actor: Actor,
+    check: str,
+    *,
+    fate: str,
+    started: datetime | None = None,
+    stopped: datetime | None = None,
+    volume: str | None = None,
+    reaction: str = "none",
+    grade: int | None = None,
+    reason: str | None = None,
+) -> str:
+    """Record what became of the bag of a bedside check: the infusion, reactions, its fate."""
+    actor.require(*CLINIC_ROLES, action="record infusions")
+    if fate not in rules.FATES:
+        raise InvalidInput("--fate", f"expected one of {', '.join(rules.FATES)}, got {fate!r}")
+    reaction = typed_text(reaction, "--reaction", what="'none' or the reaction's type", limit=200)
+    if reaction.lower() != "none" and grade is None:
+        raise InvalidInput("--grade", "a reaction needs its grade (1 to 5)")
+    if grade is not None and not 1 <= grade <= 5:
+        raise InvalidInput("--grade", f"expected a grade from 1 to 5, got {grade}")
+    volume_ml = units.parse(volume, "volume", field="--volume") if volume else None
+    if fate in rules.GIVEN:
+        if started is None or stopped is None or volume_ml is None:
+            raise InvalidInput("--start", "an infusion given needs --start, --stop and --volume")
+        if stopped < started:
+            raise InvalidInput("--stop", "expected the stop after the start")
+    elif not reason:
+        raise InvalidInput("--reason", f"a bag {fate} needs the reason")
+    if reason is not None:
+        reason = typed_text(reason, "--reason", what="why")
+    check_id = parse_check_ref(check)
+    with UnitOfWork(db, actor) as uow:
+        row = uow.session.get(BedsideCheck, check_id)
+        if row is None or row.bag_id is None:
+            raise NotFound(f"--check: no bedside check BC{check_id} of a bag in cellbatch")
+        if fate in rules.GIVEN and not row.match:
+            raise RuleViolation(
+                f"--check: BC{check_id} said NO MATCH: a bag is given only after a MATCH"
+            )
+        bag = uow.session.get(Bag, row.bag_id)
+        if uow.session.execute(
+            select(InfusionRecord.id).where(InfusionRecord.bag_id == bag.id)
+        ).first():
+            raise RuleViolation(f"the bag of BC{check_id} has its infusion record already")
+        record = uow.add(
+            InfusionRecord(
+                batch_id=bag.batch_id,
+                bag_id=bag.id,
+                check_id=row.id,
+                started_at=started,
+                stopped_at=stopped,
+                volume_ml=volume_ml,
+                reaction=reaction,
+                reaction_grade=grade,
+                fate=fate,
+                fate_reason=reason,
+                recorded_at=uow.now,
+                recorded_by=actor.id,
+            ),
+            batch_id=bag.batch_id,
+        )
+        uow.commit()
+        return f"IR{record.id}"

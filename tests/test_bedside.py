@@ -1,0 +1,145 @@
+"""The bedside check and the infusion record (GMP-30): MATCH only for this recipient, this
+infusion, a released bag in date and not on hold; every attempt recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from cellbatch import isbt128
+from cellbatch.db.tables import Bag, BedsideCheck
+from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
+from cellbatch.services.auth import authenticate
+from cellbatch.services.commands import release
+from cellbatch.services.commands.bedside import bedside_check, record_infusion
+from cellbatch.services.commands.recall import recall
+from cellbatch.services.commands.users import add_user
+from cellbatch.services.queries.batch_view import batch_view
+
+GMP30 = pytest.mark.requirement("GMP-30")
+RA_BAND = "H0481516^RA-P001"
+
+
+def user(db, name: str):
+    return authenticate(db, name, f"demo-{name}-pass")
+
+
+@pytest.fixture
+def ward(demo_db):
+    """The demo with EASC-D001 released and a second clinic user, clin2."""
+    add_user(demo_db, user(demo_db, "admin"), "clin2", "Carl Nurse", "clinic",
+             password="demo-clin2-pass")  # fmt: skip
+    release.decide(demo_db, "qa1", "EASC-D001", "release", "record reviewed",
+                   password="demo-qa1-pass")  # fmt: skip
+    return demo_db
+
+
+def label_scans(db, code: str = "EASC-D001") -> list[str]:
+    bag = batch_view(db, code)["bag"]
+    din = isbt128.Din.from_code(bag["din"])
+    return [din.data_structure(), isbt128.PRODUCT_CODE_IDENTIFIER + bag["product_code"]]
+
+
+def check(db, band: str = RA_BAND, scans: list[str] | None = None):
+    return bedside_check(db, user(db, "clin1"), "clin2", "demo-clin2-pass", band,
+                         label_scans(db) if scans is None else scans)  # fmt: skip
+
+
+def checks(db) -> list[BedsideCheck]:
+    with db.session() as session:
+        return list(session.execute(select(BedsideCheck).order_by(BedsideCheck.id)).scalars())
+
+
+@GMP30
+def test_the_right_pair_says_match_and_the_bag_is_infused(ward):
+    result = check(ward)
+    assert result.match and result.text().startswith("MATCH (BC1): EASC-D001 bag 1, infusion 1")
+    with pytest.raises(InvalidInput, match="--start"):
+        record_infusion(ward, user(ward, "clin1"), result.ref, fate="infused")
+    now = datetime.now(UTC)
+    ref = record_infusion(
+        ward, user(ward, "clin1"), result.ref, fate="infused", started=now - timedelta(minutes=30),
+        stopped=now - timedelta(minutes=5), volume="40 mL", reaction="none",
+    )  # fmt: skip
+    assert ref == "IR1"
+    with pytest.raises(RuleViolation, match="has its infusion record already"):
+        record_infusion(ward, user(ward, "clin1"), result.ref, fate="discarded", reason="x")
+    # once given, the same bag no longer matches: the next infusion is 2
+    again = check(ward)
+    assert not again.match and "next infusion is 2" in again.text()
+
+
+@GMP30
+@pytest.mark.parametrize(
+    ("band", "expected"),
+    [
+        ("H0481522^RA-P002", "the bag is for RA-P001, the wristband is RA-P002's"),
+        ("H9999999^RA-P001", "hospital number is not RA-P001's hospital number on record"),
+        ("RA-P001", "unreadable wristband"),
+    ],
+)
+def test_another_recipients_wristband_says_no_match_and_is_recorded(ward, band, expected):
+    result = check(ward, band)
+    assert not result.match and expected in result.text()
+    (row,) = checks(ward)
+    assert not row.match and expected in row.reasons
+    assert "H9999999" not in row.reasons and "H0481522" not in row.reasons  # identity stays out
+
+
+@GMP30
+def test_an_unreleased_expired_or_held_bag_says_no_match(demo_db, ward):
+    with ward.session() as session:
+        session.execute(update(Bag).values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+        session.commit()
+    assert "the bag expired at" in check(ward).text()
+    with ward.session() as session:
+        session.execute(update(Bag).values(expires_at=datetime.now(UTC) + timedelta(hours=2)))
+        session.commit()
+    recall(ward, "qa2", "demo-qa2-pass", "bank", "EASC-B001", reason="supplier recall")
+    held = check(ward)
+    assert not held.match and "ON HOLD" in held.text()
+    assert len(checks(ward)) == 2
+
+
+@GMP30
+def test_an_unreleased_bag_or_another_infusions_bag_says_no_match(demo_db):
+    add_user(demo_db, user(demo_db, "admin"), "clin2", "Carl Nurse", "clinic",
+             password="demo-clin2-pass")  # fmt: skip
+    result = check(demo_db)
+    assert not result.match and "in-process, not released" in result.text()
+    no_bag = check(demo_db, scans=["=W00000912345600"])
+    assert not no_bag.match and "not both scanned" in no_bag.text()
+    with pytest.raises(RuleViolation, match="NO MATCH: a bag is given only after a MATCH"):
+        now = datetime.now(UTC)
+        record_infusion(demo_db, user(demo_db, "clin1"), result.ref, fate="infused",
+                        started=now, stopped=now, volume="1 mL")  # fmt: skip
+    assert record_infusion(demo_db, user(demo_db, "clin1"), result.ref, fate="not-infused",
+                           reason="batch not released") == "IR1"  # fmt: skip
+
+
+def test_two_people_from_the_clinic(ward):
+    with pytest.raises(PermissionDenied, match="two people"):
+        bedside_check(ward, user(ward, "clin2"), "clin2", "demo-clin2-pass", RA_BAND, [])
+    with pytest.raises(PermissionDenied, match="may not check bags"):
+        bedside_check(ward, user(ward, "tech1"), "clin2", "demo-clin2-pass", RA_BAND, [])
+
+
+@GMP30
+def test_bedside_and_infusion_commands(cli, ward):
+    url = ward.url
+    scans = [a for s in label_scans(ward) for a in ("--scan", s)]
+    r = cli("--db", url, "bedside", "check", "--wristband", "H0481522^RA-P002", *scans,
+            "--second", "clin2", "--user", "clin1", "--password-stdin",
+            input="demo-clin1-pass\ndemo-clin2-pass\n")  # fmt: skip
+    assert r.code == 1 and r.out.startswith("NO MATCH (BC1)")
+    r = cli("--db", url, "bedside", "check", "--wristband", RA_BAND, *scans,
+            "--second", "clin2", "--user", "clin1", "--password-stdin",
+            input="demo-clin1-pass\ndemo-clin2-pass\n")  # fmt: skip
+    assert r.code == 0 and r.out.startswith("MATCH (BC2)")
+    r = cli("--db", url, "infusion", "record", "--check", "BC2", "--fate", "partly-infused",
+            "--start", "2026-12-02 10:00Z", "--stop", "2026-12-02 10:20Z", "--volume", "25 mL",
+            "--reaction", "chills", "--grade", "1", "--reason", "stopped for chills",
+            user="clin1")  # fmt: skip
+    assert r.code == 0 and "IR1: partly-infused" in r.out, r.err
