@@ -647,8 +647,13 @@ def test_the_audit_appendix_shows_names_and_units_never_internal_ids(
     demo_db, cli, tmp_path
 ) -> None:
     from cellbatch.db.tables import AUDITED_TABLES
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.commands.corrections import correct
+    from cellbatch.services.commands.labels import print_labels, verify_scans
 
+    tech = authenticate(demo_db, "tech1", "demo-tech1-pass")  # labels printed and scanned
+    labels = print_labels(demo_db, tech, "EASC-D001", lambda ls: render_labels(ls))
+    verify_scans(demo_db, tech, "EASC-D001", 1, [labels[0].datamatrix])
     sup = authenticate(demo_db, "sup1", "demo-sup1-pass")
     fuc = next(e for e in batch_view(demo_db, "FUC-D001")["steps"] if e["kind"] == "fucosylation")
     correct(demo_db, sup, "FUC-D001", fuc["id"], field="temperature", value="36.5 degC",
@@ -665,6 +670,7 @@ def test_the_audit_appendix_shows_names_and_units_never_internal_ids(
                 assert "_" not in key and key not in ("id", "entity id"), (shown["seq"], part)
                 if _BARE_NUMBER.match(value.strip()):
                     assert key in counts, f"#{shown['seq']}: bare number {part!r}"
+        assert '{"' not in appendix and "{'" not in appendix  # no raw JSON, no repr
         raw_keys = [c for c in columns if "_" in c and f"{c}:" in appendix.replace(" ", "")]
         assert raw_keys == [], code
         for raw in data["audit_trail"]:  # no stored id or stored float shows through

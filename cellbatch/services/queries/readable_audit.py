@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cellbatch import units
+from cellbatch import isbt128, units
 from cellbatch.db.tables import (
     AUDITED_TABLES,
     Bag,
@@ -40,6 +40,7 @@ from cellbatch.db.tables import (
     User,
     Vial,
 )
+from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.sop import Sop
 from cellbatch.services.queries.audit import AuditRecord
 from cellbatch.services.queries.shown_values import measure_of, shown_time, shown_value
@@ -57,6 +58,9 @@ _REFS = {
 
 _ORDINALS = {"passage": "P{}", "infusion_number": "infusion {}", "infusion_day": "day {}"}
 """Whole numbers that are a place in a sequence, as the record writes them."""
+
+_COUNTED = {"copies": ("copy", "copies")}
+"""Whole numbers that count things, with the thing's name (singular, plural)."""
 
 _SKIPPED = frozenset({"id"})
 """Content keys not shown: the row itself is named in the entry's Record column."""
@@ -313,6 +317,16 @@ class _Reader:
             return "yes" if value else "no"
         if key in _ORDINALS and _int(value) is not None:
             return _ORDINALS[key].format(value)
+        if key in _COUNTED and _int(value) is not None:
+            one, many = _COUNTED[key]
+            return f"{value} {one if _int(value) == 1 else many}"
+        if isinstance(value, list | dict):  # a JSON column (a kept checklist)
+            return _nested(value)
+        if key == "flags" and isinstance(value, str):  # ISBT 128 flag characters: a code
+            return _flags(value)
+        nested = _json(value) if isinstance(value, str) and value.startswith("{") else None
+        if isinstance(nested, dict):  # a column holding JSON (a label's barcodes): in words
+            return _nested(nested)
         if isinstance(value, str) and _looks_like_time(value):
             return shown_time(value)
         if key == "number" and entity in ("vial", "bag"):
@@ -332,6 +346,25 @@ class _Reader:
                 return test.measure
         unit = content.get("unit")
         return units.measure_for_unit(unit) if unit else None
+
+
+def _nested(value: Any) -> str:
+    """A value inside a column holding JSON, in words: ``key value, …``, lists joined."""
+    if isinstance(value, dict):
+        return ", ".join(f"{_words(k)} {_nested(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list):
+        return "(" + "; ".join(_nested(v) for v in value) + ")" if value else "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "—" if value is None else str(value)
+
+
+def _flags(flags: str) -> str:
+    """A DIN's flag characters with their meaning: ``05 (reprint)``."""
+    try:
+        return f"{flags} ({isbt128.flag_meaning(flags)})"
+    except InvalidInput:
+        return f"{flags} (flag characters)"
 
 
 def _json(text: str | None) -> Any:
