@@ -93,6 +93,7 @@ def test_bag_fill_says_the_unit_of_cells_before_asking_the_password(typed):  # n
 def test_the_words_an_option_lists_are_the_services_own():
     from typing import get_args
 
+    from cellbatch.domain.bedside import FATES
     from cellbatch.domain.sop import Tissue
     from cellbatch.domain.users import ROLE_NAMES
     from cellbatch.services.commands.donors import ELIGIBILITY, MARKER_RESULTS
@@ -105,6 +106,7 @@ def test_the_words_an_option_lists_are_the_services_own():
         ("donor eligibility", "--status"): ELIGIBILITY,
         ("lot receive", "--tissue"): get_args(Tissue),
         ("donor add", "--sex"): ("F", "M"),
+        ("infusion record", "--fate"): FATES,
     }
     listed = {
         (" ".join(words), option): set(metavar.split("|"))

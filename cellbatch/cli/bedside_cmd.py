@@ -16,7 +16,8 @@ from cellbatch.cli.common import (
     read_secret,
     when,
 )
-from cellbatch.cli.values import DateTime, Quantity
+from cellbatch.cli.values import DateTime, Quantity, Words
+from cellbatch.domain.bedside import FATES
 
 bedside_app = typer.Typer(
     help="At the bedside: two people check the wristband against the bag (MATCH / NO MATCH).",
@@ -75,12 +76,7 @@ def bedside_check_command(
 @infusion_app.command("record")
 def infusion_record_command(
     check: Annotated[str, typer.Option(metavar="CHECK-ID", help="The bedside check: BC<n>.")],
-    fate: Annotated[
-        str,
-        typer.Option(
-            metavar="infused|partly-infused|not-infused|discarded", help="What became of the bag."
-        ),
-    ],
+    fate: Annotated[str, Words(*FATES, name="--fate", help="What became of the bag.")],
     user: UserOption,
     start: Annotated[str | None, DateTime("--start", help="Infusion started.")] = None,
     stop: Annotated[str | None, DateTime("--stop", help="Infusion stopped.")] = None,
