@@ -144,3 +144,37 @@ def test_idle_lock_screen(snap_compare, frozen_app):
         await settle(pilot)
 
     assert snap_compare(frozen_app, terminal_size=(80, 24), run_before=before)
+
+
+def test_material_lots(snap_compare, frozen_app):
+    async def before(pilot):
+        await log_in(pilot, "tech1")
+        from cellbatch.tui.screens.records import MaterialListScreen
+
+        pilot.app.push_screen(MaterialListScreen())
+        await settle(pilot)
+
+    assert snap_compare(frozen_app, terminal_size=(80, 24), run_before=before)
+
+
+def test_sop_text(snap_compare, frozen_app):
+    async def before(pilot):
+        await log_in(pilot, "qa1")
+        from cellbatch.tui.screens.records import SopTextScreen
+
+        pilot.app.push_screen(SopTextScreen("SOP-FUC-BMMSC-DOSE", "1.0"))
+        await settle(pilot)
+
+    assert snap_compare(frozen_app, terminal_size=(80, 24), run_before=before)
+
+
+def test_start_dose_dialog(snap_compare, frozen_app):
+    async def before(pilot):
+        await log_in(pilot, "tech1")
+        await pilot.press("f4", "down", "enter")
+        await settle(pilot)
+        await pilot.press(*"EASC-D009", "enter", *"EASC-B001", "enter")
+        pilot.app.screen.query_one("#form-weight", Input).value = "20 mL"
+        await settle(pilot)
+
+    assert snap_compare(frozen_app, terminal_size=(80, 24), run_before=before)

@@ -59,8 +59,9 @@ class CellbatchApp(KeysInOrder):
     # work on every screen and are in the command palette ("Menu").
     BINDINGS = [
         Binding("ctrl+l", "lock", "Lock", priority=True),
-        Binding("ctrl+o", "logout", "Log out", show=False),
-        Binding("ctrl+q", "quit", "Quit", show=False),
+        # priority: they work in dialogs too (and ask first when typed values would be lost)
+        Binding("ctrl+o", "logout", "Log out", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("ctrl+p", "command_palette", "Menu", show=False, priority=True),
     ]
 
@@ -97,6 +98,7 @@ class CellbatchApp(KeysInOrder):
         self._lock_screen: LockScreen | None = None
         self._held_screens: list[tuple[Screen, object]] = []
         self._held_notes: list[tuple[str, dict[str, object]]] = []
+        self._question: Screen | None = None
 
     # ------------------------------------------------------------------ database
     def database(self) -> Database:
@@ -171,8 +173,55 @@ class CellbatchApp(KeysInOrder):
             await self.pop_screen()
         await self.switch_screen(HomeScreen())
 
+    def _ask_first(self, what: str, then) -> bool:
+        """With typed values unsaved, ask before ``what`` (True: asked, ``then`` runs on yes).
+
+        The question's first answer, taken by Enter, goes back to the typing; pressing the
+        same key again while asked is the yes.
+        """
+        from cellbatch.tui.dialogs.choice import ChoiceDialog
+
+        unsaved = self.unsaved_entries()
+        if not unsaved:
+            return False
+        if self._question is not None and self.screen is self._question:
+            self._question = None
+            self.screen.dismiss("discard")
+            return True
+        self._question = ChoiceDialog(
+            f"{what}? Typed and not saved: {', '.join(unsaved)}",
+            [
+                ("back", "Go back to it: nothing is lost"),
+                ("discard", f"Discard it and {what.lower()} (or press the key again)"),
+            ],
+        )
+
+        def answered(choice: str | None) -> None:
+            self._question = None
+            if choice == "discard":
+                self.call_later(then)
+
+        self.push_screen(self._question, answered)
+        return True
+
+    async def action_quit(self) -> None:
+        """Quit; asks first when typed values would be lost (never while locked)."""
+        if self.locked:
+            self.refuse_while_locked()
+            return
+        if self._ask_first("Quit", self.exit):
+            return
+        self.exit()
+
     async def action_logout(self) -> None:
-        """End the session and show the log-in screen."""
+        """End the session and show the log-in screen; asks first when typing would be lost."""
+        if self.actor is None or self.locked:
+            return
+        if self._ask_first("Log out", self._log_out):
+            return
+        await self._log_out()
+
+    async def _log_out(self) -> None:
         from cellbatch.tui.screens.login import LoginScreen
 
         if self.actor is None or self.locked:
@@ -186,11 +235,11 @@ class CellbatchApp(KeysInOrder):
             self.notify(f"Logged out; unsaved entry discarded: {', '.join(discarded)}")
 
     def unsaved_entries(self) -> list[str]:
-        """Titles of open entry forms holding typed, unsaved values."""
+        """Titles of open forms and dialogs holding typed, unsaved values."""
         return [
             s.entry_title
             for s in self.screen_stack
-            if getattr(s, "has_unsaved", False) and getattr(s, "entry_title", None)
+            if getattr(s, "entry_title", None) and getattr(s, "has_unsaved", False)
         ]
 
     # ------------------------------------------------------------------ idle lock
@@ -368,7 +417,38 @@ class CellbatchApp(KeysInOrder):
         yield SystemCommand("Log out", "End this session", self.action_logout)
         if self.actor.role.value == "admin":
             yield SystemCommand("Administration", "Users and SOPs", self.open_admin)
+        yield from self._record_commands()
         yield from getattr(screen, "palette_commands", lambda: [])()
+
+    def _record_commands(self) -> Iterable[SystemCommand]:
+        """Records the command line shows beyond the work screens (the services decide who)."""
+        from cellbatch.tui.screens import records
+
+        def open_screen(kind):
+            return lambda: self.push_screen(kind())
+
+        yield SystemCommand(
+            "Deviations of every batch", "Open and closed", open_screen(records.DeviationListScreen)
+        )
+        yield SystemCommand(
+            "Material lots", "Kind, name, expiry", open_screen(records.MaterialListScreen)
+        )
+        yield SystemCommand(
+            "Audit trail (whole) and verify",
+            "Every change, paged; F2 proves the chain",
+            open_screen(records.AuditTrailScreen),
+        )
+        yield SystemCommand(
+            "SOPs: text and approval",
+            "Steps, ranges, QC; QA approves",
+            open_screen(records.SopListScreen),
+        )
+        yield SystemCommand("Donor: details, tests, eligibility", "By donor code", self.ask_donor)
+        yield SystemCommand(
+            "Change my password",
+            "The current one, then the new one twice",
+            self.change_own_password,
+        )
 
     async def go_home(self) -> None:
         """Back to the home screen."""
@@ -392,6 +472,56 @@ class CellbatchApp(KeysInOrder):
         from cellbatch.tui.screens.batch import BatchScreen
 
         self.push_screen(BatchScreen(code))
+
+    def ask_donor(self) -> None:
+        """Ask for a donor code, then show the donor."""
+        from cellbatch.tui.dialogs import checks
+        from cellbatch.tui.dialogs.form import DialogField, FormDialog
+        from cellbatch.tui.screens.records import DonorScreen
+
+        def find(values: dict[str, object]) -> str:
+            from cellbatch.services.queries.donors import donor_view
+
+            return donor_view(self.database(), str(values["code"])).code
+
+        self.push_screen(
+            FormDialog(
+                "Which donor?",
+                [DialogField("code", "Donor code", "scan or type", checks.code(), ("CODE",))],
+                save=find,
+            ),
+            lambda code: code and self.push_screen(DonorScreen(code)),
+        )
+
+    def change_own_password(self) -> None:
+        """The logged-in user changes their own password (the current one proves who)."""
+        from cellbatch.tui.dialogs.form import DialogField, FormDialog
+
+        if self.actor is None:
+            return
+        username = self.actor.username
+
+        def change(values: dict[str, object]) -> str:
+            from cellbatch.domain.errors import InvalidInput
+            from cellbatch.services.commands.users import change_password
+
+            if values["new"] != values["again"]:
+                raise InvalidInput("again", "the two new passwords differ")
+            change_password(self.database(), username, str(values["old"]), str(values["new"]))
+            return username
+
+        self.push_screen(
+            FormDialog(
+                f"New password for {username}",
+                [
+                    DialogField("old", "Current password", secret=True, names=("--old",)),
+                    DialogField("new", "New password", secret=True, names=("--new", "PASSWORD")),
+                    DialogField("again", "New password again", secret=True),
+                ],
+                save=change,
+            ),
+            lambda user: user and self.notify(f"✓ password of {user} changed"),
+        )
 
     def open_admin(self) -> None:
         """Users and SOPs (admin only)."""

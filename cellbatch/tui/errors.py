@@ -6,10 +6,11 @@ from __future__ import annotations
 def describe_error(error: BaseException) -> str:
     """One sentence for the user about ``error`` (a refusal, an outage or a bug)."""
     from cellbatch.services.database import explain_failure
+    from cellbatch.tui.field_names import in_form_words
 
     known = explain_failure(error)
     if known is not None:
-        return str(known)
+        return in_form_words(str(known))
     return f"unexpected {type(error).__name__}. Nothing was saved; please report this."
 
 

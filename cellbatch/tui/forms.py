@@ -160,7 +160,7 @@ def build_form(sop: Sop, kind: str) -> FormSpec:
                 "text",
                 "vial_numbers",
                 required=False,
-                hint="scan each vial, or blank: lowest in stock",
+                hint="scan each vial, Enter: they add up below · none: lowest in stock",
             )
         )
     if kind == "fucosylation":
@@ -374,3 +374,23 @@ def _left(seconds: float) -> str:
     from cellbatch.tui.clock import countdown
 
     return countdown(seconds)
+
+
+def vials_in_stock(
+    vials: dict[int, dict[str, Any]] | None, *, exclude: list[str], limit: int = 8
+) -> str:
+    """The bank's vials still in stock with their positions, for the thaw form."""
+    if vials is None:
+        return "loading…"
+    taken = {v for v in exclude if v.isdigit()}
+    free = [
+        v for n, v in sorted(vials.items()) if v["status"] == "in stock" and str(n) not in taken
+    ]
+    if not free:
+        return "none"
+    # the box and position find a vial; the tank and rack are the same for the whole bank
+    shown = "; ".join(
+        f"{v['number']} ({' / '.join(v['location'].split(' / ')[-2:])})" for v in free[:limit]
+    )
+    more = f"; … {len(free) - limit} more" if len(free) > limit else ""
+    return f"{len(free)} vials: {shown}{more}"

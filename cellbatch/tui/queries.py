@@ -211,3 +211,35 @@ def materials_by_lot(db: Database) -> dict[str, dict[str, Any]]:
     from cellbatch.services.queries.donors import list_materials
 
     return {m["lot"]: m for m in list_materials(db)}
+
+
+@dataclass(frozen=True)
+class PickLists:
+    """What the fields of a new batch pick from."""
+
+    sops: tuple[str, ...]
+    """IDs of the SOPs with an approved version for the kind of batch."""
+    banks: tuple[str, ...] = ()
+    """Released banks (a dose batch's parent)."""
+    recipients: tuple[str, ...] = ()
+    """The registered recipients, by ID."""
+
+
+def pick_lists(db: Database, kind: str) -> PickLists:
+    """The approved SOPs of ``kind``, the released banks and the registered recipients."""
+    from cellbatch.domain.errors import CellbatchError
+    from cellbatch.services.queries.batches import list_batches
+    from cellbatch.services.queries.sops import available_sops
+
+    try:
+        sops = tuple(sorted({s.id for s in available_sops() if s.kind == kind and s.is_approved}))
+    except CellbatchError:  # a broken SOP file is reported when the batch is started
+        sops = ()
+    if kind != "dose":
+        return PickLists(sops)
+    banks = tuple(
+        b.code for b in list_batches(db, status="released", limit=200) if b.kind == "expansion"
+    )
+    from cellbatch.services.queries.recipients import recipient_list
+
+    return PickLists(sops, banks, tuple(r.code for r in recipient_list(db)))

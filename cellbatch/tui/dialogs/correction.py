@@ -47,6 +47,16 @@ class CorrectionDialog(AppModal):
         self.view = view
         """The batch being corrected."""
 
+    @property
+    def entry_title(self) -> str:
+        """What is being typed, for the question before quitting or logging out."""
+        return f"correction of {self.view['code']}"
+
+    @property
+    def has_unsaved(self) -> bool:
+        """Whether something was typed and not saved."""
+        return self.is_mounted and any(i.value.strip() for i in self.query(Input))
+
     def compose(self) -> ComposeResult:
         """Entry, field, value, reason."""
         entries = [f"{e['id']} {e['kind']}: {', '.join(e['values'])}" for e in self.view["steps"]]

@@ -39,6 +39,16 @@ class QcDialog(AppModal):
         self.passed: bool | None = None
         """The verdict of the value being saved."""
 
+    @property
+    def entry_title(self) -> str:
+        """What is being typed, for the question before quitting or logging out."""
+        return f"QC result for {self.view['code']}"
+
+    @property
+    def has_unsaved(self) -> bool:
+        """Whether a result was typed and not saved."""
+        return self.is_mounted and bool(self.query_one("#qc-value", Input).value.strip())
+
     def compose(self) -> ComposeResult:
         """Test, value, verdict."""
         with Vertical(classes="dialog"):

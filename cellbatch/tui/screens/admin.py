@@ -22,6 +22,7 @@ class AdminScreen(AppScreen):
         Binding("f2", "add_user", "Add user"),
         Binding("f3", "deactivate", "Deactivate"),
         Binding("f4", "unlock", "Unlock"),
+        Binding("f6", "activate", "Activate", show=False),  # the users line names it
         Binding("f5", "reload", "Refresh"),
     ]
     AUTO_FOCUS = "#users"
@@ -31,7 +32,8 @@ class AdminScreen(AppScreen):
         with VerticalScroll():
             yield Plain("", id="admin-note", classes="hint")
             yield Plain(
-                "Users (F2 add · F3 deactivate · F4 unlock the highlighted)", classes="section"
+                "Users (F2 add · F3 deactivate · F4 unlock · F6 activate the highlighted)",
+                classes="section",
             )
             yield DataTable(id="users", cursor_type="row", zebra_stripes=True)
             yield Plain("SOPs on disk", classes="section")
@@ -66,6 +68,7 @@ class AdminScreen(AppScreen):
         """Fill the tables."""
         users, sops, approved = data
         table = self.query_one("#users", DataTable)
+        kept = self._selected()  # the cursor stays on the user it was on
         table.clear()
         for u in users:
             table.add_row(
@@ -77,6 +80,9 @@ class AdminScreen(AppScreen):
                 "one-time: must change" if u.must_change_password else "set",
                 key=u.username,
             )
+        names = [u.username for u in users]
+        if kept in names:
+            table.move_cursor(row=names.index(kept))
         table = self.query_one("#sops", DataTable)
         table.clear()
         for s in sops:
@@ -102,25 +108,37 @@ class AdminScreen(AppScreen):
 
     def action_add_user(self) -> None:
         """Ask for user ID, name and role; the one-time password is shown once."""
-        from cellbatch.tui.dialogs.form import FormDialog
+        from cellbatch.domain.users import Role
+        from cellbatch.tui.dialogs import checks
+        from cellbatch.tui.dialogs.form import DialogField, FormDialog
 
+        roles = tuple(r.value for r in Role)
         dialog = FormDialog(
             "Add a user (a one-time password is generated)",
             [
-                ("username", "User ID"),
-                ("full_name", "Printed full name"),
-                ("role", "Role (technician, supervisor, qa, admin)"),
+                DialogField("username", "User ID", "e.g. tech3", names=("USERNAME",)),
+                DialogField(
+                    "full_name",
+                    "Printed full name",
+                    "as printed under a signature",
+                    checks.one_line("the printed full name"),
+                    ("FULL_NAME", "FULL-NAME", "--full-name", "--name"),
+                ),
+                DialogField(
+                    "role",
+                    "Role",
+                    ", ".join(roles),
+                    checks.one_of(roles),
+                    ("ROLE", "--role"),
+                    suggestions=roles,
+                ),
             ],
+            save=self._add_user,
         )
-        self.app.push_screen(dialog, self._add)
+        self.app.push_screen(dialog, self._added)
 
-    def _add(self, values: dict[str, str] | None) -> None:
-        if values:
-            self.add_user(values)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, name="add")
-    def add_user(self, values: dict[str, str]) -> tuple[str, str]:
-        """Create the account (in a thread)."""
+    def _add_user(self, values: dict[str, str]) -> tuple[str, str]:
+        """Create the account (in the dialog's worker)."""
         from cellbatch.services.commands.users import add_user
 
         view, password = add_user(
@@ -131,6 +149,10 @@ class AdminScreen(AppScreen):
             values["role"],
         )
         return view.username, password
+
+    def _added(self, created: tuple[str, str] | None) -> None:
+        if created:
+            self.done_add(created)
 
     def done_add(self, created: tuple[str, str]) -> None:
         """Show the one-time password once."""
@@ -160,12 +182,21 @@ class AdminScreen(AppScreen):
         """Unlock the highlighted user (with the reason)."""
         self._ask_reason("Unlock", lambda user, reason: self.change(user, reason, unlock=True))
 
+    def action_activate(self) -> None:
+        """Activate the highlighted (deactivated) user again (with the reason)."""
+        self._ask_reason("Activate", lambda user, reason: self.change(user, reason, activate=True))
+
     @work(thread=True, exclusive=True, exit_on_error=False, name="change")
-    def change(self, username: str, reason: str, unlock: bool = False) -> str:
-        """Deactivate or unlock (in a thread)."""
+    def change(
+        self, username: str, reason: str, unlock: bool = False, activate: bool = False
+    ) -> str:
+        """Deactivate, activate or unlock (in a thread)."""
         from cellbatch.services.commands import users
 
         db, actor = self.cb_app.database(), self.cb_app.actor
+        if activate:
+            users.set_active(db, actor, username, True, reason)
+            return f"✓ {username} active again"
         if unlock:
             users.unlock(db, actor, username, reason)
             return f"✓ {username} unlocked"

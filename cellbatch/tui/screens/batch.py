@@ -20,28 +20,12 @@ from cellbatch.tui.widgets.tables import fit_columns
 AUDIT_PAGE = 50
 """Audit entries shown per page."""
 
-AUDIT_VALUE_CHARS = 240
-"""Longest old or new value shown in full on screen (the printed record has every value)."""
-
 
 def audit_change(entry: Any) -> str:
-    """One audit entry as lines: what changed, old → new, and the reason."""
-    what = f"{entry.action} {entry.entity} {entry.entity_id}"
-    if entry.field:
-        what += f" .{entry.field}"
+    """One audit entry as lines people read: what changed, old → new, and the reason."""
+    from cellbatch.tui.widgets.audit_text import audit_lines
 
-    def cut(value: str | None) -> str:
-        text = value or "—"
-        return text if len(text) <= AUDIT_VALUE_CHARS else text[: AUDIT_VALUE_CHARS - 1] + "…"
-
-    lines = [what]
-    if entry.old_value is not None:
-        lines.append(f"{cut(entry.old_value)} → {cut(entry.new_value)}")
-    elif entry.new_value is not None:
-        lines.append(cut(entry.new_value))
-    if entry.reason:
-        lines.append(f"reason: {entry.reason}")
-    return "\n".join(lines)
+    return "\n".join(audit_lines(entry))
 
 
 class BatchScreen(AppScreen):
@@ -83,6 +67,8 @@ class BatchScreen(AppScreen):
                 yield Plain("", id="process")
                 yield DataTable(id="passages", cursor_type="row")
                 yield Plain("", id="chart")
+                yield Plain("Vials of the bank", id="vials-title", classes="section")
+                yield DataTable(id="vials", cursor_type="row", zebra_stripes=True)
             with TabPane("QC", id="tab-qc"), VerticalScroll():
                 yield DataTable(id="qc", cursor_type="row", zebra_stripes=True)
                 yield Plain("", id="qc-note", classes="hint")
@@ -107,6 +93,11 @@ class BatchScreen(AppScreen):
             "Cum. PD",
         )
         width = self.app.size.width
+        fit_columns(
+            self.query_one("#vials", DataTable),
+            [("Vial", 4), ("Status", 22), ("Location", None)],
+            width,
+        )
         fit_columns(
             self.query_one("#qc", DataTable),
             [("ID", 4), ("Test · stage", None), ("Result", 12), ("Spec.", 12), ("Verdict", 12)],
@@ -203,6 +194,19 @@ class BatchScreen(AppScreen):
         else:
             self.query_one("#process", Static).update(batch_text.dose_text(view))
             passages.display = chart.display = False
+        vials = self.query_one("#vials", DataTable)
+        vials.clear()
+        stock = [v for v in view.get("vials") or [] if v["status"] == "in stock"]
+        for v in sorted(
+            view.get("vials") or [], key=lambda v: (v["status"] != "in stock", v["number"])
+        ):
+            status = "✓ in stock" if v["status"] == "in stock" else f"thawed for {v['thawed_for']}"
+            vials.add_row(str(v["number"]), status, v["location"], height=None)
+        shown = view["kind"] == "expansion" and bool(view.get("vials"))
+        vials.display = self.query_one("#vials-title").display = shown
+        self.query_one("#vials-title", Static).update(
+            f"Vials of the bank: {len(stock)} in stock of {len(view.get('vials') or [])}"
+        )
 
     def _show_qc(self, view: dict[str, Any]) -> None:
         table = self.query_one("#qc", DataTable)
@@ -335,6 +339,73 @@ class BatchScreen(AppScreen):
         if self.view is not None:
             self.app.push_screen(CorrectionDialog(self.view), self._after_entry)
 
+    def action_sign(self) -> None:
+        """Sign a record of the batch as performed, reviewed or approved, with its meaning."""
+        from cellbatch.tui.dialogs.signature import SignatureDialog
+
+        actor = self.cb_app.actor
+        if actor is None:
+            return
+        self.app.push_screen(
+            SignatureDialog(
+                f"a record of {self.code}",
+                "the one chosen below",
+                actor.username,
+                choices=[(m, m) for m in ("performed", "reviewed", "approved")],
+                ask_ref=True,
+                sign=self._sign,
+            ),
+            self._signed,
+        )
+
+    def _sign(self, answer) -> str:
+        from cellbatch.services.commands.signatures import sign
+
+        sign(
+            self.cb_app.database(),
+            answer.username,
+            answer.password,
+            self.code,
+            answer.ref,
+            answer.choice,
+        )
+        return f"✓ {answer.ref.upper()} of {self.code} signed as {answer.choice}"
+
+    def _signed(self, message: str | None) -> None:
+        if message:
+            self.notify(message)
+            self.reload()
+
+    def action_export(self) -> None:
+        """Write the complete electronic copy (JSON) to the print folder; it is recorded."""
+        self.export()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="export")
+    def export(self) -> str:
+        """Write the JSON copy through the disclosure service (in a thread)."""
+        from cellbatch.services.commands.disclosures import NOT_RECORDED, write_document
+        from cellbatch.services.output_files import OutputFile
+        from cellbatch.services.queries.documents import export_json
+        from cellbatch.tui.screens.labels import print_folder
+
+        db, code = self.cb_app.database(), self.code
+        out = OutputFile(
+            print_folder() / f"{code}-record.json",
+            force=True,
+            protected=db.files(),
+            field="print folder",
+        )
+        written = write_document(
+            db, self.cb_app.actor, out, export_json(db, code),
+            action="export", batch_code=code, document="batch record, electronic copy (JSON)",
+        )  # fmt: skip
+        note = "" if written.recorded else f" · {NOT_RECORDED}"
+        return f"✓ electronic copy of {code} written to {written.path}{note}"
+
+    def done_export(self, message: str) -> None:
+        """Say where the copy went."""
+        self.notify(message, timeout=20)
+
     def action_review(self) -> None:
         """QA review, release checklist and the verification queue of this batch."""
         from cellbatch.tui.screens.review import ReviewScreen
@@ -356,3 +427,5 @@ class BatchScreen(AppScreen):
         yield SystemCommand("Refresh the batch", self.code, self.action_reload)
         yield SystemCommand("Review / verify / release", self.code, self.action_review)
         yield SystemCommand("Print labels and record", self.code, self.action_documents)
+        yield SystemCommand("Sign a record with a meaning", self.code, self.action_sign)
+        yield SystemCommand("Export the record (JSON)", self.code, self.action_export)

@@ -25,6 +25,7 @@ class EntryScreen(AppScreen):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+r", "unscan", "Remove last vial"),  # thaw only (check_action)
     ]
 
     def __init__(self, view: dict[str, Any], kind: str) -> None:
@@ -48,13 +49,21 @@ class EntryScreen(AppScreen):
         """The entry's id once saved."""
         self.entry_title = f"{kind} of {view['code']}"
         """What the entry is, for the discard message."""
+        self.scanned: list[str] = []
+        """The vials scanned so far for a thaw (numbers or label scans, as read)."""
 
     @property
     def has_unsaved(self) -> bool:
         """Whether values were typed and not saved."""
         if self.saved_id is not None:
             return False
-        return any(i.value.strip() for i in self.query(Input))
+        return bool(self.scanned) or any(i.value.strip() for i in self.query(Input))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Removing a scanned vial is for the thaw form."""
+        if action == "unscan":
+            return self.form.kind == "thaw"
+        return True
 
     def compose_body(self) -> ComposeResult:
         """Title, one row per field, previews, errors and the save button."""
@@ -78,6 +87,8 @@ class EntryScreen(AppScreen):
                             id=f"f-{f.name}", classes="field-input", placeholder=f.placeholder
                         )
                     yield Plain(f.hint, id=f"h-{f.name}", classes="field-hint")
+                if f.name == "vial_numbers":
+                    yield Plain("Vials in stock: loading…", id="vial-list", classes="hint")
             yield Plain("* critical: a second person verifies it", classes="hint")
             yield Plain("", id="preview")
             yield Plain("", id="form-error")
@@ -110,9 +121,25 @@ class EntryScreen(AppScreen):
         """Check the lot and vial fields again against what is on record."""
         self.lots, self.vials = loaded
         self.revalidate()
+        self._show_vials()
+
+    def _show_vials(self) -> None:
+        """The vials scanned so far, and those still in stock with their positions."""
+        if self.form.kind != "thaw":
+            return
+        from cellbatch.tui.forms import vials_in_stock
+
+        scanned = ", ".join(self.scanned) or "none yet (scan each vial, Enter after each)"
+        stock = vials_in_stock(self.vials, exclude=self.scanned)
+        self.query_one("#vial-list", Static).update(
+            f"Scanned: {scanned}\nIn stock: {stock}\nCtrl+R removes the last vial scanned"
+        )
 
     # ------------------------------------------------------------------ checking
     def _text(self, f: FieldSpec) -> str:
+        if f.name == "vial_numbers":  # the list scanned so far and the scan being typed
+            typed = self.query_one(f"#f-{f.name}", Input).value.strip()
+            return "; ".join(self.scanned + ([typed] if typed else []))
         if f.kind == "choice":
             select = self.query_one(f"#f-{f.name}", Select)
             return "" if select.is_blank() else str(select.value)
@@ -168,17 +195,20 @@ class EntryScreen(AppScreen):
         """Enter (a scanner's too) moves to the next field; on the last field it saves.
 
         A wrong value keeps the cursor in its field, selected, so a rescan replaces it. The
-        vial field takes one scan per vial: each Enter adds a space for the next, and Enter
-        with nothing new moves on.
+        vial field takes one scan per vial: each accepted scan joins the list under the field
+        (a wrong one stays in the field, selected, and the list is kept), and Enter with
+        nothing new moves on.
         """
         name = (event.input.id or "").removeprefix("f-")
         check = self.checks.get(name)
         if check is not None and check.state == "error" and event.value.strip():
             event.input.select_all()
             return
-        if name == "vial_numbers" and event.value.strip() and not event.value.endswith(" "):
-            event.input.value = event.value + " "
-            event.input.cursor_position = len(event.input.value)
+        if name == "vial_numbers" and event.value.strip():
+            # the scan was accepted with those before it: it joins the list, the field empties
+            self.scanned.append(event.value.strip())
+            event.input.value = ""
+            self._show_vials()
             return
         inputs = list(self.query(".field-input"))
         index = inputs.index(event.input)
@@ -186,6 +216,14 @@ class EntryScreen(AppScreen):
             inputs[index + 1].focus()
         else:
             self.action_save()
+
+    def action_unscan(self) -> None:
+        """Take the last scanned vial off the list."""
+        if self.scanned:
+            vial = self.scanned.pop()
+            self.revalidate()
+            self._show_vials()
+            self.notify(f"Vial {vial} taken off the list")
 
     # ------------------------------------------------------------------ saving
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -220,6 +258,7 @@ class EntryScreen(AppScreen):
 
     def done_save(self, outcome: tuple[int, dict[str, Any]]) -> None:
         """Show what was recorded."""
+        from cellbatch.tui.widgets.audit_text import value_text, words
         from cellbatch.tui.widgets.batch_text import q
 
         entry_id, view = outcome
@@ -227,7 +266,11 @@ class EntryScreen(AppScreen):
         entry = next(e for e in view["steps"] if e["id"] == f"E{entry_id}")
         shown = []
         for name, value in entry["values"].items():
-            shown.append(f"{name}: {q(value) if isinstance(value, dict) else value}")
+            if isinstance(value, dict) and "display" in value:
+                text = q(value)
+            else:  # a list (vials, flags) reads as people write it, never as Python
+                text = value_text(value)
+            shown.append(f"{words(name)}: {text}")
         lots = ", ".join(m["lot"] for m in entry["materials"])
         self.query_one("#form-error", Static).update("")
         self.query_one("#preview", Static).update(

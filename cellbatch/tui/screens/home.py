@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult, SystemCommand
@@ -12,7 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Input, Label, Static
 
 from cellbatch.tui.clock import countdown, short_time
-from cellbatch.tui.queries import HomeData
+from cellbatch.tui.queries import HomeData, PickLists
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.plain import Plain
 from cellbatch.tui.widgets.tables import fit_columns
@@ -33,18 +34,6 @@ def due_text(next_steps: list[str]) -> str:
     if not next_steps:
         return "all steps done: QC / QA decision"
     return " or ".join(STEP_NAMES.get(k, k) for k in next_steps)
-
-
-def _approved_sop_ids(kind: str | None) -> str:
-    """The IDs of the approved SOPs for batches of ``kind``, for the form's label."""
-    from cellbatch.domain.errors import CellbatchError
-    from cellbatch.services.queries.sops import available_sops
-
-    try:
-        ids = sorted({s.id for s in available_sops() if s.kind == kind and s.is_approved})
-    except CellbatchError:  # a broken SOP file is reported when the batch is started
-        return "see the SOP list"
-    return ", ".join(ids) or "none approved"
 
 
 def _count(n: int, noun: str) -> str:
@@ -68,7 +57,7 @@ class HomeScreen(AppScreen):
         Binding("f6", "admin", "Admin"),
         Binding("f10", "recipients", "Recipients", show=False),  # in the palette ("Menu")
         Binding("f11", "lookback", "Look-back", show=False),
-        Binding("ctrl+o", "app.logout", "Log out"),
+        Binding("ctrl+o", "app.logout", "Log out", priority=True),
     ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -258,125 +247,164 @@ class HomeScreen(AppScreen):
 
     def action_new_lot(self) -> None:
         """Register a material lot (reagent, medium...) with its expiry."""
-        from cellbatch.tui.dialogs.form import FormDialog
+        from cellbatch.domain.sop import MATERIAL_KINDS
+        from cellbatch.tui.dialogs import checks
+        from cellbatch.tui.dialogs.form import DialogField, FormDialog
 
         fields = [
-            ("lot", "Lot number (scan)"),
-            ("kind", "Kind (medium, supplement, buffer, cryoprotectant, ...)"),
-            ("name", "Material name"),
-            ("expires", "Expiry date (YYYY-MM-DD)"),
+            DialogField(
+                "lot", "Lot number", "scan the supplier's lot", checks.supplier_lot(), ("LOT",)
+            ),
+            DialogField(
+                "kind",
+                "Kind",
+                ", ".join(MATERIAL_KINDS),
+                checks.one_of(MATERIAL_KINDS),
+                ("--kind",),
+                suggestions=MATERIAL_KINDS,
+            ),
+            DialogField(
+                "name", "Material name", "as on the label", checks.one_line("the material's name")
+            ),
+            DialogField("expires", "Expiry date", "YYYY-MM-DD", checks.date_value()),
         ]
         self.app.push_screen(
-            FormDialog("Register a material lot", fields),
-            lambda values: values and self.add_lot(values),
+            FormDialog("Register a material lot", fields, save=self._save_lot), self._lot_saved
         )
 
-    @work(thread=True, exclusive=True, exit_on_error=False, name="lot")
-    def add_lot(self, values: dict[str, str]) -> str:
-        """Register the lot through the service (in a thread)."""
-        from cellbatch.domain.timeparse import parse_date
+    def _save_lot(self, values: dict[str, Any]) -> str:
+        """Register the lot through the service (in the dialog's worker)."""
         from cellbatch.services.commands.donors import add_material
 
-        expires = parse_date(values["expires"], field="expiry date")
         add_material(
             self.cb_app.database(),
             self.cb_app.actor,
             values["lot"],
             kind=values["kind"],
             name=values["name"],
-            expires=expires,
+            expires=values["expires"],
         )
         return values["lot"]
 
-    def done_lot(self, lot: str) -> None:
+    def _lot_saved(self, lot: str | None) -> None:
         """Say so and reload (the lot may expire soon)."""
-        self.notify(f"✓ material lot {lot} registered")
-        self.reload()
+        if lot:
+            self.notify(f"✓ material lot {lot} registered")
+            self.reload()
 
     def action_new_donor(self) -> None:
         """Register a donor by pseudonymous code (eligibility starts as pending)."""
-        from cellbatch.tui.dialogs.form import FormDialog
+        from cellbatch.tui.dialogs import checks
+        from cellbatch.tui.dialogs.form import DialogField, FormDialog
 
         fields = [
-            ("code", "Donor code (pseudonymous, never a name)"),
-            ("relationship", "Relationship to the recipient (e.g. mother, unrelated)"),
-            ("sex", "Sex (F or M)"),
-            ("birth_year", "Birth year"),
+            DialogField(
+                "code",
+                "Donor code",
+                "pseudonymous, never a name",
+                checks.code("a pseudonymous code (never a name)"),
+                ("CODE",),
+            ),
+            DialogField(
+                "relationship",
+                "Relationship",
+                "to the recipient, e.g. mother or unrelated",
+                checks.one_line("the relationship to the recipient"),
+            ),
+            DialogField("sex", "Sex", "F or M", checks.one_of(("F", "M"), upper=True)),
+            DialogField("birth_year", "Birth year", "e.g. 1985", checks.whole_number()),
         ]
         self.app.push_screen(
-            FormDialog("Register a donor", fields), lambda values: values and self.add_donor(values)
+            FormDialog("Register a donor", fields, save=self._save_donor), self._donor_saved
         )
 
-    @work(thread=True, exclusive=True, exit_on_error=False, name="donor")
-    def add_donor(self, values: dict[str, str]) -> str:
-        """Register the donor through the service (in a thread)."""
-        from cellbatch.domain.errors import InvalidInput
+    def _save_donor(self, values: dict[str, Any]) -> str:
+        """Register the donor through the service (in the dialog's worker)."""
         from cellbatch.services.commands.donors import add_donor
 
-        if not values["birth_year"].isdigit():
-            raise InvalidInput("birth year", f"expected a year, got {values['birth_year']!r}")
         return add_donor(
             self.cb_app.database(),
             self.cb_app.actor,
             values["code"],
             relationship=values["relationship"],
-            sex=values["sex"].upper(),
-            birth_year=int(values["birth_year"]),
+            sex=values["sex"],
+            birth_year=values["birth_year"],
         )
 
-    def done_donor(self, code: str) -> None:
+    def _donor_saved(self, code: str | None) -> None:
         """Say so."""
-        self.notify(f"✓ donor {code} registered; eligibility pending until determined")
+        if code:
+            self.notify(f"✓ donor {code} registered; eligibility pending until determined")
 
     def action_receive_tissue(self) -> None:
         """Receive a donation: its DIN is assigned now and shown."""
-        from cellbatch.tui.dialogs.form import FormDialog
+        from cellbatch.services.commands.donors import TISSUES
+        from cellbatch.tui.dialogs import checks
+        from cellbatch.tui.dialogs.form import DialogField, FormDialog
+
+        def amount(text: str):
+            tissue = dialog.query_one("#form-tissue").value.strip()  # type: ignore[attr-defined]
+            measure = {"bone-marrow": "volume", "adipose": "mass"}.get(tissue)
+            if measure is None:  # no tissue yet: a volume or a mass
+                first = checks.quantity("volume")(text)
+                return first if first.state == "ok" else checks.quantity("mass")(text)
+            return checks.quantity(measure)(text)
 
         fields = [
-            ("lot", "Tissue lot number (scan)"),
-            ("donor", "Donor code (scan)"),
-            ("tissue", "Tissue (bone-marrow or adipose)"),
-            ("amount", "Amount received (mL of marrow, g of fat)"),
-            ("collected", "Collected at (YYYY-MM-DD HH:MM)"),
-            ("temperature", "Receipt temperature (e.g. 6 °C)"),
+            DialogField("lot", "Tissue lot", "scan the lot number", checks.code(), ("LOT",)),
+            DialogField("donor", "Donor code", "scan", checks.code(), ("--donor",)),
+            DialogField(
+                "tissue",
+                "Tissue",
+                " or ".join(TISSUES),
+                checks.one_of(tuple(TISSUES)),
+                suggestions=tuple(TISSUES),
+            ),
+            DialogField("amount", "Amount received", "mL of marrow, g of fat", amount),
+            DialogField(
+                "collected",
+                "Collected at",
+                "YYYY-MM-DD HH:MM",
+                checks.date_time(),
+                ("--collected",),
+            ),
+            DialogField(
+                "temperature",
+                "Receipt temperature",
+                "e.g. 6 °C",
+                checks.quantity("temperature"),
+                ("--temperature",),
+            ),
         ]
-        self.app.push_screen(
-            FormDialog("Receive a tissue lot", fields),
-            lambda values: values and self.receive(values),
-        )
+        dialog = FormDialog("Receive a tissue lot", fields, save=self._save_receipt)
+        self.app.push_screen(dialog, self._received)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, name="receive")
-    def receive(self, values: dict[str, str]) -> str:
-        """Receive the lot through the service; returns the DIN as printed (in a thread)."""
+    def _save_receipt(self, values: dict[str, Any]) -> str:
+        """Receive the lot through the service; returns the DIN as printed (in a worker)."""
         from cellbatch import units
-        from cellbatch.domain.errors import InvalidInput
-        from cellbatch.domain.timeparse import parse_datetime
         from cellbatch.services.commands.donors import receive_tissue_lot
         from cellbatch.tui.widgets.batch_text import din_text
 
-        measure = {"bone-marrow": "volume", "adipose": "mass"}.get(values["tissue"])
-        if measure is None:
-            raise InvalidInput(
-                "tissue", f"expected bone-marrow or adipose, got {values['tissue']!r}"
-            )
+        measure = "volume" if values["tissue"] == "bone-marrow" else "mass"
         din = receive_tissue_lot(
             self.cb_app.database(),
             self.cb_app.actor,
             values["lot"],
             donor_code=values["donor"],
             tissue=values["tissue"],
-            amount=units.parse(values["amount"], measure, field="amount"),
-            collected=parse_datetime(values["collected"], field="collected at"),
+            amount=units.parse(values["amount"], measure, field="--amount"),
+            collected=values["collected"],
             receipt_temperature=units.parse(
-                values["temperature"], "temperature", field="temperature"
+                values["temperature"], "temperature", field="--temperature"
             ),
         )
-        return f"{values['lot'].upper()}: DIN {din_text(din)}"
+        return f"{values['lot']}: DIN {din_text(din)}"
 
-    def done_receive(self, what: str) -> None:
+    def _received(self, what: str | None) -> None:
         """Show the DIN assigned."""
-        self.notify(f"✓ tissue lot received · {what}", timeout=20)
-        self.query_one("#home-summary", Plain).update(f"✓ tissue lot received · {what}")
+        if what:
+            self.notify(f"✓ tissue lot received · {what}", timeout=20)
+            self.query_one("#home-summary", Plain).update(f"✓ tissue lot received · {what}")
 
     def action_new_batch(self) -> None:
         """Start a bank or a dose batch, or register a lot, a tissue receipt or a donor."""
@@ -392,8 +420,6 @@ class HomeScreen(AppScreen):
         self.app.push_screen(ChoiceDialog("New…", choices), self._ask_batch)
 
     def _ask_batch(self, kind: str | None) -> None:
-        from cellbatch.tui.dialogs.form import FormDialog
-
         other = {
             "lot": self.action_new_lot,
             "tissue": self.action_receive_tissue,
@@ -401,52 +427,115 @@ class HomeScreen(AppScreen):
         }
         if kind in other:
             other[kind]()
-            return
-        sop_label = f"SOP ID, latest approved version ({_approved_sop_ids(kind)})"
+        elif kind in ("expansion", "dose"):
+            self.load_picks(kind)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="picks")
+    def load_picks(self, kind: str) -> tuple[str, PickLists]:
+        """What a new batch's fields pick from (in a thread)."""
+        from cellbatch.tui.queries import pick_lists
+
+        return kind, pick_lists(self.cb_app.database(), kind)
+
+    def done_picks(self, loaded: tuple[str, PickLists]) -> None:
+        """Open the dialog of the batch to start, its pick lists filled."""
+        from cellbatch.tui.dialogs import checks
+        from cellbatch.tui.dialogs.form import DialogField, FormDialog
+
+        kind, picks = loaded
+        sops = picks.sops
+        sop = DialogField(
+            "sop_id",
+            "SOP",
+            "approved: " + (", ".join(sops) or "none"),
+            checks.on_list(lambda: sops, "an approved SOP"),
+            ("--sop", "SOP"),
+            suggestions=sops,
+            value=sops[0] if len(sops) == 1 else "",  # the one approved SOP is filled in
+        )
+        code = DialogField("code", "New batch code", "e.g. EASC-B003", checks.code(), ("BATCH",))
         if kind == "expansion":
             fields = [
-                ("code", "New batch code"),
-                ("lot_number", "Tissue lot (scan)"),
-                ("sop_id", sop_label),
-            ]
-        elif kind == "dose":
-            fields = [
-                ("code", "New batch code"),
-                ("parent", "Released bank (scan)"),
-                ("sop_id", sop_label),
-                ("recipient", "Recipient ID"),
-                ("weight", "Body weight (e.g. 70 kg)"),
-                ("dose", "Dose per kg (e.g. 2 x 10^6 cells/kg)"),
-                ("infusion", "Infusion number (1, 2, 3…; the SOP gives its day)"),
+                code,
+                DialogField(
+                    "lot_number", "Tissue lot", "scan the lot", checks.code(), ("--lot", "LOT")
+                ),
+                sop,
             ]
         else:
-            return
+            banks = picks.banks
+            fields = [
+                code,
+                DialogField(
+                    "parent",
+                    "Released bank",
+                    "released: " + (", ".join(banks[:5]) or "none"),
+                    checks.on_list(lambda: banks, "a released bank"),
+                    ("--parent",),
+                    suggestions=banks,
+                ),
+                sop,
+                DialogField(
+                    "recipient",
+                    "Recipient",
+                    "registered: " + (", ".join(picks.recipients[:5]) or "none"),
+                    checks.on_list(lambda: picks.recipients, "a registered recipient"),
+                    ("--recipient",),
+                    suggestions=picks.recipients,
+                ),
+                DialogField(
+                    "weight",
+                    "Body weight",
+                    "blank: the weight on record; typed, it must be that one",
+                    checks.quantity("mass_body"),
+                    required=False,
+                ),
+                DialogField(
+                    "dose",
+                    "Dose per kg",
+                    "a cohort dose of the SOP, e.g. 2 x 10^6 cells/kg",
+                    checks.quantity("cells_per_kg"),
+                ),
+                DialogField(
+                    "infusion",
+                    "Infusion number",
+                    "1, 2, 3…: the SOP gives its day",
+                    checks.whole_number(1),
+                ),
+            ]
+        title = f"Start {'an expansion' if kind == 'expansion' else 'a dose'} batch"
         self.app.push_screen(
-            FormDialog(
-                f"Start {'an expansion' if kind == 'expansion' else 'a dose'} batch", fields
-            ),
-            lambda values: values and self.start_batch(kind, values),
+            FormDialog(title, fields, save=lambda values: self._start(kind, values)),
+            self._started,
         )
 
-    @work(thread=True, exclusive=True, exit_on_error=False, name="start")
-    def start_batch(self, kind: str, values: dict[str, str]) -> str:
-        """Start the batch through the service (in a thread)."""
-        from cellbatch.domain.errors import InvalidInput
+    def _start(self, kind: str, values: dict[str, Any]) -> str:
+        """Start the batch through the service (in the dialog's worker)."""
         from cellbatch.services.commands.batches import start_dose, start_expansion
 
         db, actor = self.cb_app.database(), self.cb_app.actor
         if kind == "expansion":
-            return start_expansion(db, actor, **values)
-        infusion = values.pop("infusion")
-        if not infusion.isdigit():
-            raise InvalidInput("infusion", f"expected a whole number, got {infusion!r}")
-        return start_dose(db, actor, **values, infusion=int(infusion))
+            return start_expansion(
+                db, actor, values["code"], lot_number=values["lot_number"], sop_id=values["sop_id"]
+            )
+        return start_dose(
+            db,
+            actor,
+            values["code"],
+            parent=values["parent"],
+            sop_id=values["sop_id"],
+            recipient=values["recipient"],
+            weight=values["weight"] or None,
+            dose=values["dose"],
+            infusion=values["infusion"],
+        )
 
-    def done_start(self, code: str) -> None:
+    def _started(self, code: str | None) -> None:
         """Open the new batch."""
-        self.notify(f"✓ {code} started")
-        self.reload()
-        self.cb_app.open_batch(code)
+        if code:
+            self.notify(f"✓ {code} started")
+            self.reload()
+            self.cb_app.open_batch(code)
 
     def action_admin(self) -> None:
         """Users and SOPs, for an admin."""

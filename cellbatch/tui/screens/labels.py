@@ -144,7 +144,8 @@ class LabelScreen(AppScreen):
 
         The reprint of a released (final) label is approved by a QA officer's signature.
         """
-        from cellbatch.tui.dialogs.form import FormDialog
+        from cellbatch.tui.dialogs import checks
+        from cellbatch.tui.dialogs.form import DialogField, FormDialog
         from cellbatch.tui.dialogs.signature import SignatureDialog
 
         if self.view.get("status") == "released":
@@ -154,21 +155,35 @@ class LabelScreen(AppScreen):
                     "approved",
                     self.cb_app.actor.username if self.cb_app.actor.role == Role.QA else "",
                     ask_reason=True,
-                ),
-                lambda answer: (
-                    answer
-                    and self.print_labels(
+                    sign=lambda answer: self._print(
                         reprint=True,
                         reason=answer.reason,
                         approver=(answer.username, answer.password),
-                    )
+                    ),
                 ),
+                self._reprinted,
             )
             return
         self.app.push_screen(
-            FormDialog("Reprint the labels", [("reason", "Reason (e.g. label smudged)")]),
-            lambda values: values and self.print_labels(reprint=True, reason=values["reason"]),
+            FormDialog(
+                "Reprint the labels",
+                [
+                    DialogField(
+                        "reason",
+                        "Reason",
+                        "e.g. label smudged",
+                        checks.free_text("the reason for the reprint"),
+                        ("--reason",),
+                    )
+                ],
+                save=lambda values: self._print(reprint=True, reason=values["reason"]),
+            ),
+            self._reprinted,
         )
+
+    def _reprinted(self, message: str | None) -> None:
+        if message:
+            self.done_labels(message)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="labels")
     def print_labels(
@@ -178,6 +193,15 @@ class LabelScreen(AppScreen):
         approver: tuple[str, str] | None = None,
     ) -> str:
         """Write the label PDF and count the print (in a thread)."""
+        return self._print(reprint, reason, approver)
+
+    def _print(
+        self,
+        reprint: bool = False,
+        reason: str | None = None,
+        approver: tuple[str, str] | None = None,
+    ) -> str:
+        """Write the label PDF and count the print (in a worker thread)."""
         from cellbatch.documents.labels import render
         from cellbatch.services.commands.labels import print_labels
         from cellbatch.services.output_files import OutputFile

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class LoginScreen(AppScreen):
     """The first screen: user ID and password."""
 
-    BINDINGS = [Binding("ctrl+q", "app.quit", "Quit")]
+    BINDINGS = [Binding("ctrl+q", "app.quit", "Quit", priority=True)]
 
     AUTO_FOCUS = "#username"
 

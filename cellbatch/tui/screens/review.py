@@ -64,8 +64,10 @@ def _describe(section: str, item: Any) -> str:
         except (KeyError, IndexError):
             pass
     ref = item.get("ref") or item.get("id") or item.get("entry") or ""
+    from cellbatch.tui.widgets.audit_text import value_text, words
+
     rest = "; ".join(
-        f"{k}: {v}"
+        f"{words(k)}: {value_text(v)}"
         for k, v in item.items()
         if k not in ("ref", "id") and v not in (None, "", []) and not k.endswith("_at")
     )
@@ -90,6 +92,7 @@ class ReviewScreen(AppScreen):
         Binding("escape", "back", "Back"),
         Binding("f5", "reload", "Refresh", show=False),
         Binding("f6", "verify", "Verify"),
+        Binding("f3", "new_deviation", "New dev.", show=False),  # in the palette too
         Binding("f7", "investigate", "Deviation"),
         Binding("f8", "close_deviation", "Close dev."),
         Binding("f9", "decide", "Decide"),
@@ -111,7 +114,10 @@ class ReviewScreen(AppScreen):
         """Verdict, exceptions, checklist, verification queue."""
         with VerticalScroll():
             yield Plain(f"Review of {self.code}: loading…", id="verdict", classes="title")
-            yield Plain("Exceptions (Enter opens the batch record)", classes="section")
+            yield Plain(
+                "Exceptions (Enter opens the batch record · F3 opens a deviation)",
+                classes="section",
+            )
             yield DataTable(id="exceptions", cursor_type="row")
             yield Plain("Release checklist", classes="section")
             yield DataTable(id="checklist", cursor_type="row")
@@ -235,25 +241,22 @@ class ReviewScreen(AppScreen):
             f"{self.code} {entry.ref} ({entry.what})" + (f"\n{held}" if held else ""),
             "verified",
             actor.username if actor else "",
+            sign=lambda answer: self._sign_verification(entry.ref, answer),
         )
-        self.app.push_screen(dialog, lambda answer: self._verify(entry.ref, answer))
+        self.app.push_screen(dialog, self._verified)
 
-    def _verify(self, ref: str, answer: SignatureAnswer | None) -> None:
-        if answer is not None:
-            self.sign_verification(ref, answer)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, name="verify")
-    def sign_verification(self, ref: str, answer: SignatureAnswer) -> str:
-        """Sign the verification (in a thread)."""
+    def _sign_verification(self, ref: str, answer: SignatureAnswer) -> str:
+        """Sign the verification (in the dialog's worker)."""
         from cellbatch.services.commands.verification import verify
 
         verify(self.cb_app.database(), answer.username, answer.password, self.code, ref)
         return ref
 
-    def done_verify(self, ref: str) -> None:
+    def _verified(self, ref: str | None) -> None:
         """Say so and reload."""
-        self.notify(f"✓ {ref} verified (signature recorded)")
-        self.reload()
+        if ref:
+            self.notify(f"✓ {ref} verified (signature recorded)")
+            self.reload()
 
     # ------------------------------------------------------------------ deviations
     def _open_deviation(self) -> str | None:
@@ -265,33 +268,136 @@ class ReviewScreen(AppScreen):
 
     def action_investigate(self) -> None:
         """Record classification, investigation, root cause and CAPA of the open deviation."""
-        from cellbatch.tui.dialogs.form import FormDialog
+        from cellbatch.services.commands.deviations import CLASSIFICATIONS
+        from cellbatch.tui.dialogs import checks
+        from cellbatch.tui.dialogs.form import DialogField, FormDialog
 
         ref = self._open_deviation()
         if ref is None:
             return
         dialog = FormDialog(
-            f"Deviation {ref} of {self.code}",
+            f"Investigation of deviation {ref} of {self.code}",
             [
-                ("classification", "Classification (minor, major, critical)"),
-                ("investigation", "Investigation"),
-                ("root_cause", "Root cause"),
-                ("capa", "CAPA"),
+                DialogField(
+                    "classification",
+                    "Classification",
+                    "minor, major or critical",
+                    checks.one_of(CLASSIFICATIONS),
+                    ("--classification",),
+                    suggestions=CLASSIFICATIONS,
+                ),
+                DialogField(
+                    "investigation",
+                    "Investigation",
+                    "what was checked and found",
+                    checks.free_text("the investigation"),
+                    ("--investigation",),
+                ),
+                DialogField(
+                    "root_cause",
+                    "Root cause",
+                    "why it happened",
+                    checks.free_text("the root cause"),
+                    ("--root-cause",),
+                ),
+                DialogField(
+                    "capa",
+                    "CAPA",
+                    "corrective and preventive action",
+                    checks.free_text("the CAPA"),
+                    ("--capa",),
+                ),
+                DialogField(
+                    "reason",
+                    "Reason for a change",
+                    "only when changing what is recorded already",
+                    checks.free_text("why it changes"),
+                    ("--reason",),
+                    required=False,
+                ),
             ],
+            save=lambda values: self._investigate(ref, values),
         )
-        self.app.push_screen(dialog, lambda values: values and self.investigate(ref, values))
+        self.app.push_screen(dialog, self._investigated)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, name="investigate")
-    def investigate(self, ref: str, values: dict[str, str]) -> str:
-        """Record the investigation (in a thread)."""
+    def _investigate(self, ref: str, values: dict[str, Any]) -> str:
+        """Record the investigation (in the dialog's worker)."""
         from cellbatch.services.commands.deviations import update_deviation
 
-        return update_deviation(self.cb_app.database(), self.cb_app.actor, ref, **values)
+        return update_deviation(
+            self.cb_app.database(),
+            self.cb_app.actor,
+            ref,
+            classification=values["classification"],
+            investigation=values["investigation"],
+            root_cause=values["root_cause"],
+            capa=values["capa"],
+            reason=values["reason"] or None,
+        )
 
-    def done_investigate(self, ref: str) -> None:
+    def _investigated(self, ref: str | None) -> None:
         """Say so and reload."""
-        self.notify(f"✓ {ref}: investigation recorded")
-        self.reload()
+        if ref:
+            self.notify(f"✓ {ref}: investigation recorded")
+            self.reload()
+
+    def action_new_deviation(self) -> None:
+        """Open a deviation on this batch by hand (QA, a supervisor or a technician)."""
+        from cellbatch.services.commands.deviations import CLASSIFICATIONS
+        from cellbatch.tui.dialogs import checks
+        from cellbatch.tui.dialogs.form import DialogField, FormDialog
+
+        dialog = FormDialog(
+            f"Open a deviation on {self.code}",
+            [
+                DialogField(
+                    "title", "Title", "what went wrong, one line", checks.one_line("a title")
+                ),
+                DialogField(
+                    "description",
+                    "Description",
+                    "what happened, when, what it affects",
+                    checks.free_text("the description"),
+                ),
+                DialogField(
+                    "classification",
+                    "Classification",
+                    "blank, or minor, major, critical",
+                    checks.one_of(CLASSIFICATIONS),
+                    suggestions=CLASSIFICATIONS,
+                    required=False,
+                ),
+                DialogField(
+                    "qc_result",
+                    "QC result",
+                    "blank, or the Q-number it covers",
+                    names=("--result", "--qc-result"),
+                    required=False,
+                ),
+            ],
+            save=self._open_new,
+        )
+        self.app.push_screen(dialog, self._opened)
+
+    def _open_new(self, values: dict[str, Any]) -> str:
+        """Open it (in the dialog's worker)."""
+        from cellbatch.services.commands.deviations import open_deviation
+
+        number = open_deviation(
+            self.cb_app.database(),
+            self.cb_app.actor,
+            self.code,
+            title=values["title"],
+            description=values["description"],
+            classification=values["classification"] or None,
+            qc_result=values["qc_result"] or None,
+        )
+        return f"D{number}"
+
+    def _opened(self, ref: str | None) -> None:
+        if ref:
+            self.notify(f"✓ deviation {ref} opened on {self.code}: it blocks release until closed")
+            self.reload()
 
     def action_close_deviation(self) -> None:
         """QA closes the open deviation with an approved signature."""
@@ -299,21 +405,26 @@ class ReviewScreen(AppScreen):
         actor = self.cb_app.actor
         if ref is None or actor is None:
             return
-        dialog = SignatureDialog(f"deviation {ref} of {self.code}", "approved", actor.username)
-        self.app.push_screen(dialog, lambda answer: answer and self.close_deviation(ref, answer))
+        dialog = SignatureDialog(
+            f"deviation {ref} of {self.code}",
+            "approved",
+            actor.username,
+            sign=lambda answer: self._close(ref, answer),
+        )
+        self.app.push_screen(dialog, self._deviation_closed)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, name="close")
-    def close_deviation(self, ref: str, answer: SignatureAnswer) -> str:
-        """Close it with the signature (in a thread)."""
+    def _close(self, ref: str, answer: SignatureAnswer) -> str:
+        """Close it with the signature (in the dialog's worker)."""
         from cellbatch.services.commands.deviations import close_deviation
 
         close_deviation(self.cb_app.database(), answer.username, answer.password, ref)
         return ref
 
-    def done_close(self, ref: str) -> None:
+    def _deviation_closed(self, ref: str | None) -> None:
         """Say so and reload."""
-        self.notify(f"✓ {ref} closed (approved signature recorded)")
-        self.reload()
+        if ref:
+            self.notify(f"✓ {ref} closed (approved signature recorded)")
+            self.reload()
 
     # ------------------------------------------------------------------ decide
     def action_decide(self) -> None:
@@ -328,16 +439,12 @@ class ReviewScreen(AppScreen):
             actor.username,
             choices=DECISIONS,
             ask_reason=True,
+            sign=self._sign_decision,
         )
-        self.app.push_screen(dialog, self._decide)
+        self.app.push_screen(dialog, self._decided)
 
-    def _decide(self, answer: SignatureAnswer | None) -> None:
-        if answer is not None:
-            self.sign_decision(answer)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, name="decide")
-    def sign_decision(self, answer: SignatureAnswer) -> tuple[str, object]:
-        """Record the signed decision, then archive a release (in a thread)."""
+    def _sign_decision(self, answer: SignatureAnswer) -> tuple[str, object]:
+        """Record the signed decision, then archive a release (in the dialog's worker)."""
         from cellbatch.documents.archive_files import archive_files
         from cellbatch.services.commands.archive import archive_released
         from cellbatch.services.commands.release import decide
@@ -350,8 +457,10 @@ class ReviewScreen(AppScreen):
         archived = archive_released(db, answer.username, self.code, archive_files)
         return status, archived
 
-    def done_decide(self, outcome: tuple[str, object]) -> None:
+    def _decided(self, outcome: tuple[str, object] | None) -> None:
         """Say what the batch is now, and where it was archived (or how to archive it)."""
+        if not outcome:
+            return
         status, archived = outcome
         self.notify(f"✓ {self.code} is now {status.upper()} (signed)")
         made = getattr(archived, "made", None)
@@ -377,6 +486,7 @@ class ReviewScreen(AppScreen):
     def palette_commands(self) -> Iterable[SystemCommand]:
         """Review actions."""
         yield SystemCommand("Verify an entry (signature)", self.code, self.action_verify)
+        yield SystemCommand("Open a deviation   (F3)", self.code, self.action_new_deviation)
         yield SystemCommand(
             "Release / quarantine / reject (signature)", self.code, self.action_decide
         )

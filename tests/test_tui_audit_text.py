@@ -1,0 +1,30 @@
+"""The audit tab reads as words: no JSON, no Python lists, no internal row or user numbers."""
+
+from __future__ import annotations
+
+import re
+
+from cellbatch.services.queries.audit import list_entries
+from cellbatch.services.queries.batches import batch_id_of
+from cellbatch.tui.widgets.audit_text import audit_lines
+
+
+def test_every_audit_entry_of_the_demo_batches_reads_as_words(demo_db):
+    seen = 0
+    for code in ("EASC-B001", "EASC-D001", "FUC-D001", "BMMSC-B001"):
+        batch_id = batch_id_of(demo_db, code)
+        for entry in list_entries(demo_db, batch_id=batch_id, offset=0, limit=1000):
+            text = "\n".join(audit_lines(entry))
+            assert not re.search(r'[{}\[\]"]', text), text  # no JSON, no Python list
+            assert "_id" not in text and "recorded_by" not in text, text
+            assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", text), text  # no microseconds
+            seen += 1
+    assert seen > 50
+    thaw = next(
+        e
+        for e in list_entries(demo_db, batch_id=batch_id_of(demo_db, "FUC-D001"), limit=1000)
+        if e.entity == "step_entry" and '"thaw"' in (e.new_value or "")
+    )
+    lines = audit_lines(thaw)
+    assert lines[0].startswith("created step entry E") and lines[0].endswith("(thaw)")
+    assert "vial numbers: 1, 2, 3" in lines[1] and "viability: 86" in lines[1]
