@@ -17,6 +17,7 @@ from cellbatch.services.commands.bedside import bedside_check, record_infusion
 from cellbatch.services.commands.recall import recall
 from cellbatch.services.commands.users import add_user
 from cellbatch.services.queries.batch_view import batch_view
+from tests.test_tui_workflows import log_in, run_async, settle, text_of
 
 GMP30 = pytest.mark.requirement("GMP-30")
 RA_BAND = "H0481516^RA-P001"
@@ -143,3 +144,44 @@ def test_bedside_and_infusion_commands(cli, ward):
             "--reaction", "chills", "--grade", "1", "--reason", "stopped for chills",
             user="clin1")  # fmt: skip
     assert r.code == 0 and "IR1: partly-infused" in r.out, r.err
+
+
+@GMP30
+@run_async
+async def test_bedside_screen_match_no_match_and_infusion_at_80x24(ward):
+    from textual.widgets import Input
+
+    from cellbatch.tui.app import build_app
+    from cellbatch.tui.screens.bedside import BedsideScreen
+
+    app = build_app(ward.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "clin1")
+        await pilot.press("f12")
+        await settle(app, pilot)
+        assert isinstance(app.screen, BedsideScreen)
+
+        async def scan_and_check(band: str) -> str:
+            await pilot.press(*band, "enter")
+            for barcode in label_scans(ward):
+                await pilot.press(*barcode, "enter")
+            await pilot.press("enter")  # done with the bag
+            await pilot.press(*"clin2", "enter", *"demo-clin2-pass", "enter")
+            await settle(app, pilot)
+            return text_of(app, "#bedside-verdict")
+
+        shown = await scan_and_check("H0481522^RA-P002")
+        assert "NO MATCH (BC1)" in shown and "the wristband is RA-P002's" in shown
+        await pilot.press("f8")
+        shown = await scan_and_check(RA_BAND)
+        assert shown.startswith("✓ MATCH (BC2)")
+        await pilot.press("f6")
+        await settle(app, pilot)
+        for name, value in (("fate", "infused"), ("start", "2026-12-02 10:00Z"),
+                            ("stop", "2026-12-02 10:30Z"), ("volume", "40 mL"),
+                            ("reaction", "none"), ("grade", "-"), ("reason", "-")):  # fmt: skip
+            app.screen.query_one(f"#form-{name}", Input).value = value
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert "infusion record IR1 saved" in text_of(app, "#bedside-verdict")
+    assert [c.match for c in checks(ward)] == [False, True]

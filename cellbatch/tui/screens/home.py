@@ -57,6 +57,7 @@ class HomeScreen(AppScreen):
         Binding("f6", "admin", "Admin"),
         Binding("f10", "recipients", "Recipients", show=False),  # in the palette ("Menu")
         Binding("f11", "lookback", "Look-back", show=False),
+        Binding("f12", "bedside", "Bedside", show=False),
         Binding("ctrl+o", "app.logout", "Log out", priority=True),
     ]
 
@@ -557,11 +558,19 @@ class HomeScreen(AppScreen):
 
         self.app.push_screen(LookbackScreen())
 
+    def action_bedside(self) -> None:
+        """The bedside check and the infusion record (the clinic)."""
+        from cellbatch.tui.screens.bedside import BedsideScreen
+
+        self.app.push_screen(BedsideScreen())
+
     def palette_commands(self) -> Iterable[SystemCommand]:
         """Home's actions."""
         yield SystemCommand("Open a batch", "Scan or type its code", self.action_scan)
         yield SystemCommand("Recipients   (F10)", "Pseudonymous list", self.action_recipients)
         yield SystemCommand("Look-back and recall   (F11)", "GMP-31", self.action_lookback)
+        if self.cb_app.actor is not None and self.cb_app.actor.role.value == "clinic":
+            yield SystemCommand("Bedside check   (F12)", "Wristband and bag", self.action_bedside)
         yield SystemCommand("Refresh home", "Load again from the database", self.action_reload)
         actor = self.cb_app.actor
         if actor is not None and actor.role.value in ("technician", "supervisor"):
