@@ -21,10 +21,6 @@ LOT_ARGS: dict[str, dict[str, str]] = {
 }
 """Material kinds with an argument of their own; every other lot goes to ``materials``."""
 
-CLI_FIELDS = {"cells": "--cells", "total_cells": "--cells", "vial_numbers": "--vial"}
-"""Service error field names that differ from ``--`` + the argument name."""
-
-
 @dataclass
 class FieldSpec:
     """One field of an entry form."""
@@ -323,9 +319,15 @@ def service_arguments(spec: FormSpec, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def error_field(spec: FormSpec, service_field: str) -> str | None:
-    """The form field a service's refusal names (``--cells`` → ``viable_cells``), if any."""
+    """The form field a service's refusal names (``--cells`` → ``viable_cells``), if any.
+
+    The step kind says which option types each value; lots and times keep their own names.
+    """
+    from cellbatch.domain.steps import kind_of
+
+    options = {f.name: f.option for f in kind_of(spec.kind).fields}
     for f in spec.fields:
-        flag = CLI_FIELDS.get(f.arg, "--" + f.arg.replace("_", "-"))
+        flag = options.get(f.name, "--" + f.arg.replace("_", "-"))
         if service_field in (flag, f.arg, f.label):
             return f.name
     return None
