@@ -21,6 +21,7 @@ LOT_ARGS: dict[str, dict[str, str]] = {
 }
 """Material kinds with an argument of their own; every other lot goes to ``materials``."""
 
+
 @dataclass
 class FieldSpec:
     """One field of an entry form."""
