@@ -50,7 +50,8 @@ def test_archive_verifies_without_cellbatch_and_any_change_fails(demo_db, cli, t
     assert made.code == 0, made.err
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     for expected in (
-        "README.txt", "SHA256SUMS", "manifest.json", "record.pdf", "record.json",
+        "README.txt", "SHA256SUMS", "SHA256SUMS.seal", "manifest.json", "record.pdf",
+        "record.json",
         "audit/entries.jsonl", "audit/chain.txt", "labels/labels.json", "verify_archive.py",
     ):  # fmt: skip
         assert expected in names, names
@@ -89,14 +90,15 @@ def test_archive_verifies_without_cellbatch_and_any_change_fails(demo_db, cli, t
     )
     assert sha.returncode == 0
 
-    # any file changed by one byte: verify fails, naming it
+    # any file changed by one byte: verify fails, naming it (the seal: checked with the key)
+    secret = archive_verify.read_key(demo_db.key_file)
     for name in names:
         path = folder / name
         good = path.read_bytes()
         damaged = bytearray(good)
         damaged[len(damaged) // 2] ^= 0x01
         path.write_bytes(bytes(damaged))
-        problems = archive_verify.check(folder)
+        problems = archive_verify.check(folder, secret)
         assert problems, name
         assert any(name in p or "manifest.json" in p for p in problems), (name, problems)
         path.write_bytes(good)
@@ -126,7 +128,7 @@ def _reseal(folder: Path) -> None:
         for n in sorted(
             p.relative_to(folder).as_posix()
             for p in folder.rglob("*")
-            if p.is_file() and p.name != "SHA256SUMS"
+            if p.is_file() and p.name not in ("SHA256SUMS", "SHA256SUMS.seal")
         )
     ]
     (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
@@ -159,6 +161,39 @@ def test_a_resealed_forgery_fails_the_chain(demo_db, cli, tmp_path) -> None:
     (folder / "audit/chain.txt").write_text("\n".join(chain) + "\n")
     _reseal(folder)
     assert any("the chain breaks" in p for p in archive_verify.check(folder))
+
+
+def test_a_record_changed_and_every_hash_recomputed_fails_under_the_key(
+    demo_db, cli, tmp_path
+) -> None:
+    """A record, a SOP or the manifest changed and SHA256SUMS rebuilt: its keyed seal fails."""
+    folder = tmp_path / "bank"
+    assert archive(cli, demo_db, "EASC-B001", folder).code == 0
+    secret = archive_verify.read_key(demo_db.key_file)
+    assert archive_verify.check(folder, secret) == []
+    pristine = tmp_path / "pristine"
+    shutil.copytree(folder, pristine)
+    sop = next(p.relative_to(folder).as_posix() for p in (folder / "sops").iterdir())
+    for name, old, new in (
+        ("record.json", '"released"', '"rejected"'),
+        (sop, '"SOP-', '"XOP-'),
+        ("manifest.json", '"released"', '"rejected"'),
+    ):
+        shutil.rmtree(folder)
+        shutil.copytree(pristine, folder)
+        text = (folder / name).read_text()
+        assert old in text, name
+        (folder / name).write_text(text.replace(old, new, 1))
+        _reseal(folder)
+        assert archive_verify.check(folder) == [], name  # no key: only the hashes, which agree
+        problems = archive_verify.check(folder, secret)
+        assert any("its seal under the site key" in p for p in problems), name
+        verified = cli("archive", "verify", str(folder))  # the configured key
+        assert verified.code == 1 and "seal" in verified.err, (name, verified.err)
+        script = without_cellbatch(folder, "--key", str(demo_db.key_file))
+        assert script.returncode == 1 and "seal" in script.stdout, (name, script.stdout)
+    (folder / "SHA256SUMS.seal").unlink()
+    assert any("SHA256SUMS.seal is missing" in p for p in archive_verify.check(folder, secret))
 
 
 def test_release_archives_automatically(demo_db, cli, tmp_path, monkeypatch) -> None:

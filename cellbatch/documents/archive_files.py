@@ -39,12 +39,16 @@ WHAT IS HERE
                         rebuilt content matches the content hash recorded at printing)
   manifest.json         what the archive is, the audit head it reaches, every file's SHA-256
   SHA256SUMS            the SHA-256 of every other file
+  SHA256SUMS.seal       the HMAC-SHA256 of SHA256SUMS under the site key (checked with --key)
   verify_archive.py     the checks below in one script (Python 3 standard library only)
 
 1. ARE THE FILES AS ARCHIVED?
      sha256sum -c SHA256SUMS
    Every line must say OK. No file may be in the folder that SHA256SUMS does not list.
    The SHA-256 of SHA256SUMS itself is {sums_note}
+   Anyone can recompute these hashes after changing a file; SHA256SUMS.seal cannot be
+   recomputed without the site key: verify_archive.py --key checks it (the HMAC-SHA256 of
+   the text "cellbatch archive sums v1", a newline, then the bytes of SHA256SUMS).
 
 2. ARE THE AUDIT ENTRIES GENUINE AND IN THE CHAIN?
    An entry's hash is its seal: the HMAC-SHA256, under the site's key (a file kept by the

@@ -11,7 +11,10 @@ runs ``python3 verify_archive.py`` inside the folder, decades from now, without 
    carries its seal: the HMAC-SHA256 under the key of a prefix and the entry's fields as a
    compact JSON list (docs/trust-model.md); without the key the seals cannot be checked
    (that is what the key is for), and the script says so;
-4. the chain (``audit/chain.txt``: entry number, previous hash, hash) links without a gap from
+4. with the site key, ``SHA256SUMS.seal`` holds the HMAC-SHA256 under the key of
+   ``SHA256SUMS``: a file changed and every hash recomputed (record, SOP, label, manifest)
+   no longer matches it;
+5. the chain (``audit/chain.txt``: entry number, previous hash, hash) links without a gap from
    the batch's first entry to the trail's last entry when archived, holds every entry of the
    batch, and ends at the hash the manifest names (and, where the manifest names one, at the
    anchor).
@@ -47,6 +50,10 @@ ENTRY_FIELDS = (
 
 SUMS = "SHA256SUMS"
 
+SEAL = "SHA256SUMS.seal"
+"""The keyed seal of ``SHA256SUMS`` (hex HMAC-SHA256 under the site key, one line)."""
+SEAL_PREFIX = "cellbatch archive sums v1\n"
+"""What the sealed message starts with, before the bytes of ``SHA256SUMS``."""
 MAC_PREFIX = "cellbatch audit entry v2\n"
 """What every sealed message starts with (db/audit_chain.py)."""
 
@@ -66,6 +73,26 @@ def entry_seal(entry: dict, secret: bytes) -> str:
     fields = [entry.get(name) for name in ENTRY_FIELDS]
     text = MAC_PREFIX + json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
     return hmac.new(secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def sums_seal(sums: bytes, secret: bytes) -> str:
+    """The seal of an archive's ``SHA256SUMS`` content under the site key."""
+    return hmac.new(secret, SEAL_PREFIX.encode("ascii") + sums, hashlib.sha256).hexdigest()
+
+
+def check_seal(folder: Path, secret: bytes) -> list[str]:
+    """Problems with the keyed seal of ``SHA256SUMS``: missing, or not matching it."""
+    try:
+        sums = (Path(folder) / SUMS).read_bytes()
+        sealed = (Path(folder) / SEAL).read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
+        return [f"{SEAL} is missing or unreadable: the file hashes cannot be proved genuine"]
+    if not hmac.compare_digest(sealed, sums_seal(sums, secret)):
+        return [
+            f"{SUMS} does not match {SEAL}, its seal under the site key: files were "
+            "changed and their hashes recomputed"
+        ]
+    return []
 
 
 def read_key(path: Path) -> bytes:
@@ -103,7 +130,7 @@ def check_files(folder: Path) -> list[str]:
         elif _sha256(path) != digest:
             problems.append(f"{name} was changed (its SHA-256 is not the one in {SUMS})")
     for name in _files(folder):
-        if name != SUMS and name not in listed:
+        if name not in (SUMS, SEAL) and name not in listed:
             problems.append(f"{name} was added (not in {SUMS})")
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -170,7 +197,8 @@ def check(folder: Path, secret: bytes | None = None) -> list[str]:
     With the site key's ``secret``, every entry's seal is checked too.
     """
     folder = Path(folder)
-    return check_files(folder) + check_chain(folder, secret)
+    sealed = check_seal(folder, secret) if secret is not None else []
+    return check_files(folder) + sealed + check_chain(folder, secret)
 
 
 def main(argv: list[str]) -> int:

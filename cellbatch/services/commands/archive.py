@@ -29,7 +29,7 @@ from cellbatch.db.database import Database
 from cellbatch.db.tables import User
 from cellbatch.domain.errors import CellbatchError, InvalidInput
 from cellbatch.domain.users import Actor, Role
-from cellbatch.services.archive_verify import SUMS
+from cellbatch.services.archive_verify import SEAL, SUMS, sums_seal
 from cellbatch.services.auth import actor_of
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.archive_content import ArchiveContent, ArchiveFile, archive_content
@@ -124,12 +124,14 @@ def make_archive(
         )
     ).encode()
     sums_sha256 = hashlib.sha256(sums).hexdigest()
+    seal = (sums_seal(sums, db.site_key().secret) + "\n").encode("ascii")
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
     try:
         for f in files:
             _write(work / f.path, f.data)
         _write(work / "manifest.json", manifest_bytes)
         _write(work / SUMS, sums)
+        _write(work / SEAL, seal)
         for sub in sorted({p.parent for p in work.rglob("*")}, reverse=True):
             _fsync_dir(sub)
         with UnitOfWork(db, actor) as uow:
@@ -144,7 +146,7 @@ def make_archive(
                     {
                         "folder": str(folder.absolute()),
                         "sha256_of_SHA256SUMS": sums_sha256,
-                        "files": len(files) + 2,
+                        "files": len(files) + 3,
                         "audit_head": content.head_seq,
                     },
                     sort_keys=True,
@@ -163,7 +165,7 @@ def make_archive(
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return ArchiveMade(
-        folder, len(files) + 2, sums_sha256, manifest["labels_content_matches_print"]
+        folder, len(files) + 3, sums_sha256, manifest["labels_content_matches_print"]
     )
 
 
