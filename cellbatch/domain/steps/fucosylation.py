@@ -14,6 +14,7 @@ from cellbatch.domain.steps.base import (
     StepKind,
     check_inputs,
     check_range,
+    minute,
 )
 
 
@@ -68,6 +69,17 @@ class Fucosylation(StepKind):
             out.computed["cells_in_reaction"] = conc * volume
         if ctx.dose is not None and ctx.dose.expiry_from == "fucosylation_end":
             out.expires_at = end + ctx.dose.shelf_life.as_timedelta()
+
+    def carry(self, old: Mapping[str, Any], new: dict[str, Any], ctx: StepContext) -> None:
+        """A corrected time is the incubation's end: the end moves with it (start stays).
+
+        The step is recorded as done when the incubation ends; a time moved on its own
+        would leave the recorded end, the incubation time and the fill's window and
+        expiry (which run from the step's time) telling different stories.
+        """
+        end = _time(old.get("end"))
+        if end is not None and minute(end) != minute(ctx.at):
+            new["end"] = ctx.at.isoformat()
 
     def preview(self, values: Mapping[str, Any], ctx: StepContext) -> list[str]:
         """Cells in the reaction, incubation time, and the expiry it starts."""

@@ -20,11 +20,12 @@ from sqlalchemy import select
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, Correction, QcResult, StepEntry, Vial
+from cellbatch.db.tables import Bag, Batch, Correction, QcResult, StepEntry, Vial
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.refs import record_number
 from cellbatch.domain.sop import Sop
 from cellbatch.domain.steps import Field, Outcome, StepKind, kind_of
+from cellbatch.domain.steps.sampling import tested_step
 from cellbatch.domain.text import typed_text
 from cellbatch.domain.timeparse import as_utc, parse_datetime
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
@@ -36,10 +37,10 @@ from cellbatch.services.batch_access import (
     not_before,
 )
 from cellbatch.services.commands.deviations import open_for_oos
-from cellbatch.services.commands.qc import parse_result
+from cellbatch.services.commands.qc import COMPUTED_QC_TESTS, parse_result
 from cellbatch.services.commands.steps import open_range_deviations, write_dose_qc
 from cellbatch.services.queries.sops import sop_of
-from cellbatch.services.queries.step_context import step_context, vials_in_stock
+from cellbatch.services.queries.step_context import prior, step_context, vials_in_stock
 from cellbatch.services.unit_of_work import UnitOfWork, display
 
 NOT_VALUES = ("flags",)
@@ -191,7 +192,8 @@ def _correct_step(
                 "--value", f"{new_at:%Y-%m-%d %H:%M} UTC is the time already recorded"
             )
         _check_moved_time(uow, batch, row, new_at, done, index)
-        new_values, old_text, new_text = values, at.isoformat(), new_at.isoformat()
+        _check_tested_results(uow, batch, sop, row, new_at, done)
+        new_values, old_text, new_text = dict(values), at.isoformat(), new_at.isoformat()
         at = new_at
     else:
         if f is None or not f.correctable or f.computed or name not in values:
@@ -219,12 +221,21 @@ def _correct_step(
     outcome.raise_first("--value")
     if name != "at" and _same(outcome.values.get(name), values.get(name)):
         raise InvalidInput("--value", f"{new_text} is the value already recorded")
-    _check_later(batch, sop, done, index, row, outcome, at)
+    expires = _check_later(batch, sop, done, index, row, outcome, at)
+    _carry_expiry(uow, batch, row, expires, reason)
     if name == "at":
         uow.change(
             row, "performed_at", at, reason=reason, batch_id=batch.id, action="correct",
             label="performed_at",
         )  # fmt: skip
+        if outcome.values != values:  # a value the time carries (a fucosylation's end)
+            stored_at = dict(outcome.values)
+            if outcome.flags:
+                stored_at["flags"] = list(outcome.flags)
+            uow.change(
+                row, "values", stored_at, reason=reason, batch_id=batch.id, action="correct",
+                label="values",
+            )  # fmt: skip
         return old_text, new_text
     stored = dict(outcome.values)
     if outcome.flags:
@@ -252,14 +263,18 @@ def _check_later(
     row: StepEntry,
     outcome: Outcome,
     at: datetime,
-) -> None:
-    """Every later entry still holds under its kind with the corrected entry before it."""
+) -> datetime | None:
+    """Every later entry still holds under its kind with the corrected entry before it.
+
+    Returns the product's expiry as the fill's rules now compute it (None before the fill).
+    """
     corrected = StepEntry(
         id=row.id, batch_id=row.batch_id, kind=row.kind, passage=outcome.passage,
         values=outcome.values, performed_at=at, recorded_at=row.recorded_at,
         recorded_by=row.recorded_by,
     )  # fmt: skip
     sequence = [*done[:index], corrected, *done[index + 1 :]]
+    expires = outcome.expires_at if row.kind == "fill" else None
     for j in range(index + 1, len(sequence)):
         later = sequence[j]
         values = {k: v for k, v in later.values.items() if k not in NOT_VALUES}
@@ -273,6 +288,26 @@ def _check_later(
                 f"the correction would break E{later.id} ({later.kind}), recorded after it: "
                 f"{result.refusals[0].message}"
             )
+        if later.kind == "fill":
+            expires = result.expires_at
+    return expires
+
+
+def _carry_expiry(
+    uow: UnitOfWork, batch: Batch, row: StepEntry, expires: datetime | None, reason: str
+) -> None:
+    """The bag's expiry follows a corrected time it runs from (the fill's or fucosylation's)."""
+    if expires is None:
+        return
+    bags = uow.session.execute(
+        select(Bag).where(Bag.batch_id == batch.id).with_for_update()
+    ).scalars()
+    for bag in bags:
+        if bag.expires_at is None or as_utc(bag.expires_at) != as_utc(expires):
+            uow.change(
+                bag, "expires_at", expires, batch_id=batch.id,
+                reason=f"expiry recomputed after the correction of E{row.id}: {reason.strip()}",
+            )  # fmt: skip
 
 
 def _carry_vials(
@@ -328,6 +363,39 @@ def _check_moved_time(
             f"{new:%Y-%m-%d %H:%M} UTC is after E{after.id} ({after.kind}, "
             f"{as_utc(after.performed_at):%Y-%m-%d %H:%M} UTC); steps keep the SOP's order",
         )
+
+
+def _check_tested_results(
+    uow: UnitOfWork,
+    batch: Batch,
+    sop: Sop,
+    row: StepEntry,
+    new: datetime,
+    done: list[StepEntry],
+) -> None:
+    """A corrected work time stays before every QC result that tests the step's cells.
+
+    The result's tested step is the one :func:`cellbatch.domain.steps.sampling.tested_step`
+    names among the steps done before the result, as when it was recorded. Results the
+    program computes at the step (the cell dose) are not samples and move with it.
+    """
+    ref = f"E{row.id}"
+    results = uow.session.execute(
+        select(QcResult).where(QcResult.batch_id == batch.id).order_by(QcResult.id)
+    ).scalars()
+    for result in results:
+        if result.test in COMPUTED_QC_TESTS:
+            continue
+        taken = as_utc(result.performed_at)
+        then = [prior(e) for e in done if as_utc(e.performed_at) <= taken]
+        tested = tested_step(result.stage, batch.kind, then)
+        if tested is not None and tested.ref == ref and new > taken:
+            raise InvalidInput(
+                "--value",
+                f"{new:%Y-%m-%d %H:%M} UTC is after Q{result.id} ({result.name}, "
+                f"{taken:%Y-%m-%d %H:%M} UTC), the {result.stage} result that tests the cells "
+                f"of {ref} ({row.kind}); a result is not dated before the step it tests",
+            )
 
 
 # ----------------------------------------------------------------------------- QC results
