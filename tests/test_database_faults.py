@@ -120,6 +120,34 @@ def test_audit_verify_reports_a_damaged_file_instead_of_crashing(cli, _demo_temp
     assert "restore the last verified backup" in result.err and no_sql(result.err)
 
 
+def damage_an_index(path: Path, name: str = "ix_batch_code") -> None:
+    """Overwrite the root page of one index: every table still reads, the file is damaged."""
+    with sqlite3.connect(path) as connection:
+        page = connection.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = connection.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)
+        ).fetchone()
+    connection.close()
+    with open(path, "r+b") as handle:
+        handle.seek((root - 1) * page)
+        handle.write(b"\xa5" * page)
+
+
+@pytest.mark.requirement("GMP-01")
+def test_audit_verify_reports_a_damaged_index_that_no_table_read_meets(
+    cli, _demo_templates, tmp_path
+):
+    # a damaged index answers look-ups wrongly (a duplicate batch code passes its check)
+    # while the entries and records it does not hold read as intact
+    path = tmp_path / "damaged-index.db"
+    shutil.copy(_demo_templates["sqlite"], path)
+    damage_an_index(path)
+    result = cli("--db", f"sqlite:///{path}", "audit", "verify")
+    assert result.code == 1, result
+    assert result.err.startswith("AUDIT TRAIL BROKEN: the database file is damaged (SQLite")
+    assert "restore the last verified backup" in result.err and no_sql(result.err)
+
+
 def run(args: list[str], *, password: str = "", read_only: Path | None = None):
     """``cellbatch ARGS`` in its own process; with ``read_only``, that folder is mounted
     read-only for it (a private mount namespace: read-only media, as seen by SQLite)."""
