@@ -695,3 +695,13 @@ def test_the_audit_appendix_shows_names_and_units_never_internal_ids(
     assert [a["seq"] for a in copy["audit_readable"]] == [a["seq"] for a in raw]
     assert any(a["field"] == "thaw_entry_id" for a in raw)
     assert any('"material_lot_id"' in (a["new_value"] or "") for a in raw)
+
+
+@pytest.mark.requirement("GMP-07")
+def test_a_signature_in_the_appendix_names_what_was_signed_never_its_id(demo_db) -> None:
+    """A bank's release signature reads ``of batch EASC-B001``, not the row's id (``of 1``)."""
+    data, pages, text = record_text(demo_db, "EASC-B001")
+    records = [a["record"] for a in data["audit_readable"]]
+    release = "signature (released) by Quentin Okafor of batch EASC-B001"
+    assert release in records and squeeze(release) in text
+    assert [r for r in records if re.search(r"\bof \d+$", r)] == []

@@ -179,18 +179,7 @@ _LOADERS: dict[str, _Loader] = {
             .where(MaterialUse.id.in_(ids))
         )
     ],
-    "signature": lambda session, ids: [
-        (i, f"signature ({meaning}) by {name} of {_REFS.get(entity, '')}{entity_id}")
-        for i, meaning, name, entity, entity_id in session.execute(
-            select(
-                Signature.id,
-                Signature.meaning,
-                Signature.signer_name,
-                Signature.entity,
-                Signature.entity_id,
-            ).where(Signature.id.in_(ids))
-        )  # fmt: skip
-    ],
+    "signature": lambda session, ids: _signature_names(session, ids),
     "correction": lambda session, ids: [
         (i, f"correction of {_REFS[entity]}{entity_id} {field}")
         for i, entity, entity_id, field in session.execute(
@@ -201,6 +190,30 @@ _LOADERS: dict[str, _Loader] = {
     ],
 }
 """How each kind of row is named, read for many rows at once."""
+
+
+def _signature_names(session: Session, ids: set[int]) -> list[tuple[int, str]]:
+    """Each signature by its meaning, signer and the record signed.
+
+    The signed record is named as the record names it (``of batch EASC-B001``, ``of E12``),
+    never by its row's id.
+    """
+    rows = session.execute(
+        select(
+            Signature.id, Signature.meaning, Signature.signer_name, Signature.entity,
+            Signature.entity_id,
+        ).where(Signature.id.in_(ids))
+    ).all()  # fmt: skip
+    signed = _Names(session)
+    signed.load(
+        (entity, number) for *_r, entity, e_id in rows if (number := _int(e_id)) is not None
+    )
+    out = []
+    for i, meaning, name, entity, entity_id in rows:
+        what = signed.of(entity, entity_id)
+        what = f"batch {what}" if entity == "batch" else what
+        out.append((i, f"signature ({meaning}) by {name} of {what}"))
+    return out
 
 
 def _references(entity: str) -> dict[str, str]:
