@@ -216,6 +216,22 @@ def test_restore_refuses_a_target_that_is_not_empty(demo_db, cli, tmp_path) -> N
     assert list_entries(demo_db) == before
 
 
+def test_restore_never_makes_a_database_companion_file(demo_db, cli, tmp_path) -> None:
+    """A restore into the live database's -wal, -shm or -journal name is refused: such a
+    file beside the live database would make SQLite refuse it (read-only) or roll it back."""
+    backup, _ = _file_bytes(tmp_path, demo_db, cli)
+    live = Path(demo_db.url.removeprefix("sqlite:///")) if "sqlite" in demo_db.url else None
+    live = live or tmp_path / "live.db"
+    for end in ("-wal", "-shm", "-journal"):
+        companion = live.with_name(live.name + end)
+        if companion.exists():
+            companion.unlink()
+        result = restore(cli, f"sqlite:///{companion}", backup)
+        assert result.code == 2 and "--db" in result.err and end in result.err, result
+        assert not companion.exists()
+    assert verify_trail(demo_db).ok
+
+
 def test_restore_verifies_the_trail_before_saying_done(demo_db, target_url, cli, tmp_path) -> None:
     """A backup of records changed behind the program's back is refused after restoring."""
     (tmp_path / "restored").mkdir()

@@ -340,6 +340,10 @@ def _opened(path: Path, folder: Path):
         yield Path(work), read_backup(path, Path(work))
 
 
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+"""Endings of the files SQLite keeps beside a database: never a restore's target."""
+
+
 def restore_backup(url: str, path: Path, username: str, password: str) -> RestoreDone:
     """Restore the backup at ``path`` into the empty database ``url`` and verify it."""
     url = normalise_url(url)
@@ -360,6 +364,14 @@ def _restore_sqlite(
             f"{target} already exists: a restore makes a new database file only; "
             "name a file that does not exist yet",
         )
+    for end in SQLITE_COMPANIONS:
+        if target.name.endswith(end):
+            raise InvalidInput(
+                "--db",
+                f"{target} ends in {end}: SQLite keeps the journal of the database "
+                f"{target.name.removesuffix(end)} under that name, so a restore there would "
+                "damage it; name a database file (e.g. restored.db)",
+            )
     folder = target.parent
     if folder.resolve() == default_data_dir().expanduser().resolve():
         folder.mkdir(parents=True, exist_ok=True)
