@@ -15,6 +15,7 @@ from cellbatch.cli import (
     batch_cmd,
     bedside_cmd,
     clock_cmd,
+    custody_cmd,
     demo_cmd,
     doc_cmd,
     donor_cmd,
@@ -83,6 +84,7 @@ recipient_cmd.register(app)
 plan_cmd.register(app)
 lookback_cmd.register(app)
 bedside_cmd.register(app)
+custody_cmd.register(app)
 tui_cmd.register(app)
 serve_cmd.register(app)
 clock_cmd.register(app)

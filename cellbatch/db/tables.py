@@ -455,6 +455,26 @@ class BedsideCheck(SQLModel, table=True):
     second_by: int = Field(foreign_key="app_user.id")
 
 
+class BagCustody(SQLModel, table=True):
+    """One hand-over of a bag: its issue from the cleanroom, each hand-over, its receipt.
+
+    Each is a scan of the bag's label and the log-in of both people: the one handing over
+    (the bag's holder) and the one taking it.
+    """
+
+    __tablename__ = "bag_custody"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    bag_id: int = Field(foreign_key="bag.id", index=True)
+    kind: str = Field(max_length=20)
+    from_user: int = Field(foreign_key="app_user.id")
+    to_user: int = Field(foreign_key="app_user.id")
+    container: str | None = Field(default=None, max_length=MAX_TEXT)
+    temperature_c: float | None = None
+    at: datetime
+
+
 class InfusionRecord(SQLModel, table=True):
     """What happened to a bag at the bedside: the infusion, reactions, the bag's fate."""
 
@@ -718,6 +738,7 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         Bag,
         Correction,
         BedsideCheck,
+        BagCustody,
         InfusionRecord,
         ReleaseDecision,
         ReleaseChecklist,

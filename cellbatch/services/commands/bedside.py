@@ -77,7 +77,7 @@ def _next_to_give(session: Session, recipient: Recipient) -> int | None:
     return next((i.number for i in infusions_of(session, plan) if i.number not in given), None)
 
 
-def _bag_of(session: Session, scans: list[str]) -> tuple[Bag | None, list[str]]:
+def bag_of_scans(session: Session, scans: list[str]) -> tuple[Bag | None, list[str]]:
     """The bag the label scans name (DIN and product code), and what could not be read."""
     din = product = None
     problems = []
@@ -122,7 +122,7 @@ def bedside_check(
             band = rules.read_wristband(wristband)
         except InvalidInput as exc:
             reasons.append(f"unreadable wristband: {exc.message}")
-        bag, problems = _bag_of(session, scans)
+        bag, problems = bag_of_scans(session, scans)
         reasons.extend(problems)
         batch = session.get(Batch, bag.batch_id) if bag else None
         recipient = None

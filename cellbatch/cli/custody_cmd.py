@@ -1,0 +1,97 @@
+"""Commands: custody issue/handover/show (a released bag's way from the cleanroom to the ward)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cellbatch.cli.common import (
+    JsonOption,
+    PasswordStdin,
+    UserOption,
+    database,
+    login,
+    read_secret,
+    shown,
+)
+from cellbatch.cli.values import Quantity
+
+custody_app = typer.Typer(
+    help="Issue and chain of custody: each hand-over is a label scan and both people's log-in.",
+    no_args_is_help=True,
+)
+
+ScanOption = Annotated[
+    list[str], typer.Option("--scan", metavar="SCAN", help="A bag label barcode (repeat).")
+]
+ToOption = Annotated[
+    str, typer.Option("--to", metavar="USER-ID", help="Who takes the bag (asked for a password).")
+]
+
+
+@custody_app.command("issue")
+def custody_issue(
+    scan: ScanOption,
+    to: ToOption,
+    container: Annotated[str, typer.Option(help="The transport container.")],
+    user: UserOption,
+    temperature: Annotated[
+        str | None, Quantity("temperature", help="Temperature reading at issue.")
+    ] = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Issue a released, in-date bag not on hold. --password-stdin: yours, then theirs."""
+    from cellbatch.services.commands.custody import issue_bag
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    password = read_secret(f"Password for {to} (who takes the bag)", from_stdin=password_stdin)
+    ref = issue_bag(db, actor, to, password, scan, container=container, temperature=temperature)
+    typer.echo(f"bag issued to {to} ({ref})")
+
+
+@custody_app.command("handover")
+def custody_handover(
+    scan: ScanOption, to: ToOption, user: UserOption, password_stdin: PasswordStdin = False
+) -> None:
+    """Hand the bag you hold to the next person. --password-stdin: yours, then theirs."""
+    from cellbatch.services.commands.custody import hand_over
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    password = read_secret(f"Password for {to} (who takes the bag)", from_stdin=password_stdin)
+    ref = hand_over(db, actor, to, password, scan)
+    typer.echo(f"bag handed over to {to} ({ref})")
+
+
+@custody_app.command("show")
+def custody_show(
+    batch: Annotated[str, typer.Argument(help="Dose batch code.")],
+    user: UserOption,
+    bag: Annotated[int, typer.Option(help="Bag number.")] = 1,
+    json_out: JsonOption = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """A bag's chain of custody, step by step."""
+    from dataclasses import asdict
+
+    from cellbatch.services.commands.custody import custody_chain
+
+    steps = shown(
+        user, password_stdin, json_out, lambda db: custody_chain(db, batch, bag),
+        lambda rows: [asdict(r) for r in rows],
+    )  # fmt: skip
+    if steps is None:
+        return
+    if not steps:
+        typer.echo("not issued")
+    for s in steps:
+        extra = f", {s.container}" if s.container else ""
+        extra += f", {s.temperature_c:g} °C" if s.temperature_c is not None else ""
+        typer.echo(f"{s.at} {s.kind}: {s.handed_over_by} → {s.taken_by}{extra}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the root app."""
+    app.add_typer(custody_app, name="custody")

@@ -1,0 +1,71 @@
+"""Issue and chain of custody: only a released, in-date bag not on hold is issued; each
+hand-over is a label scan and both people's log-in, by the bag's holder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from cellbatch.db.tables import Bag
+from cellbatch.domain.errors import AuthenticationFailed, PermissionDenied, RuleViolation
+from cellbatch.services.commands import release
+from cellbatch.services.commands.custody import custody_chain, hand_over, issue_bag
+from cellbatch.services.commands.recall import recall
+from cellbatch.services.commands.users import add_user
+from tests.test_bedside import label_scans, user
+
+
+@pytest.fixture
+def ward(demo_db):
+    add_user(demo_db, user(demo_db, "admin"), "clin2", "Carl Nurse", "clinic",
+             password="demo-clin2-pass")  # fmt: skip
+    return demo_db
+
+
+def issue(db, to: str = "clin1", password: str | None = None):
+    return issue_bag(db, user(db, "tech1"), to, password or f"demo-{to}-pass", label_scans(db),
+                     container="validated shipper 2-8 °C no. 4", temperature="6 degC")  # fmt: skip
+
+
+def test_an_unreleased_expired_or_held_bag_is_not_issued(ward):
+    with pytest.raises(RuleViolation, match="in-process, not released: not issued"):
+        issue(ward)
+    release.decide(ward, "qa1", "EASC-D001", "release", "ok", password="demo-qa1-pass")
+    with ward.session() as session:
+        session.execute(update(Bag).values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+        session.commit()
+    with pytest.raises(RuleViolation, match="expired at .*: not issued"):
+        issue(ward)
+    with ward.session() as session:
+        session.execute(update(Bag).values(expires_at=datetime.now(UTC) + timedelta(hours=2)))
+        session.commit()
+    recall(ward, "qa2", "demo-qa2-pass", "bank", "EASC-B001", reason="supplier recall")
+    with pytest.raises(RuleViolation, match="ON HOLD"):
+        issue(ward)
+    assert custody_chain(ward, "EASC-D001") == []
+
+
+def test_issue_and_hand_overs_make_the_chain_of_custody(ward, cli):
+    release.decide(ward, "qa1", "EASC-D001", "release", "ok", password="demo-qa1-pass")
+    with pytest.raises(AuthenticationFailed):
+        issue(ward, password="wrong")
+    assert issue(ward) == "C1"
+    with pytest.raises(RuleViolation, match="issued already"):
+        issue(ward, "clin2")
+    with pytest.raises(PermissionDenied, match="held by clin1: only they hand it over"):
+        hand_over(ward, user(ward, "tech1"), "clin2", "demo-clin2-pass", label_scans(ward))
+    assert hand_over(ward, user(ward, "clin1"), "clin2", "demo-clin2-pass",
+                     label_scans(ward)) == "C2"  # fmt: skip
+    chain = custody_chain(ward, "EASC-D001")
+    assert [(s.kind, s.handed_over_by, s.taken_by) for s in chain] == [
+        ("issue", "tech1", "clin1"), ("hand-over", "clin1", "clin2"),
+    ]  # fmt: skip
+    assert chain[0].temperature_c == 6 and "shipper" in chain[0].container
+    r = cli("--db", ward.url, "custody", "show", "EASC-D001", user="qa1")
+    assert r.code == 0 and "issue: tech1 → clin1" in r.out and "hand-over: clin1 → clin2" in r.out
+    scans = [a for s in label_scans(ward) for a in ("--scan", s)]
+    r = cli("--db", ward.url, "custody", "handover", *scans, "--to", "clin1", "--user", "clin2",
+            "--password-stdin", input="demo-clin2-pass\ndemo-clin1-pass\n")  # fmt: skip
+    assert r.code == 0 and "(C3)" in r.out, r.err
