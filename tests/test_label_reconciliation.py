@@ -155,3 +155,44 @@ def test_reconciliation_printed_applied_destroyed(demo_db, cli) -> None:
     text = " ".join(" ".join(pdf_pages(render(record_data(demo_db, "EASC-D001")))).split())
     assert "Superseded labels destroyed 1" in text
     assert "site settings v1" in text and "shredded at release" in text
+
+
+@GMP24
+def test_the_final_print_names_the_quarantine_labels_to_destroy_and_only_those(
+    demo_db, cli, tmp_path
+) -> None:
+    def final_print(name: str):
+        return cli(
+            "--db", demo_db.url, "label", "print", "EASC-D001", "-o", str(tmp_path / name),
+            "--user", "tech1", "--password-stdin", input="demo-tech1-pass\n",
+        )  # fmt: skip
+
+    print_pdf(demo_db, "EASC-D001")  # a quarantine label, superseded by the release
+    release_demo_dose(demo_db)
+    result = final_print("final.pdf")
+    assert result.code == 0, result.err
+    [old] = [ref for ref, label in labels_of(demo_db).items() if not label["final"]]
+    assert f"`cellbatch label destroy EASC-D001 --label {old} --reason TEXT" in result.out
+    destroy_label(demo_db, user(demo_db, "tech2"), "EASC-D001", old, "shredded")
+    again = cli(
+        "--db", demo_db.url, "label", "print", "EASC-D001", "-o", str(tmp_path / "again.pdf"),
+        "--reprint", "--reason", "smudged", "--approver", "qa1",
+        "--user", "tech1", "--password-stdin", input="demo-tech1-pass\ndemo-qa1-pass\n",
+    )  # fmt: skip
+    assert again.code == 0, again.err
+    [final] = [ref for ref, label in labels_of(demo_db).items() if label["status"] == "superseded"]
+    assert f"label destroy EASC-D001 --label {final} " in again.out  # superseded by the reprint
+    assert f"--label {old} " not in again.out  # destroyed already: not named again
+
+
+@GMP24
+def test_a_final_print_with_no_quarantine_label_asks_to_destroy_nothing(
+    demo_db, cli, tmp_path
+) -> None:
+    release_demo_dose(demo_db)
+    result = cli(
+        "--db", demo_db.url, "label", "print", "EASC-D001", "-o", str(tmp_path / "final.pdf"),
+        "--user", "tech1", "--password-stdin", input="demo-tech1-pass\n",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "superseded" not in result.out and "label destroy" not in result.out

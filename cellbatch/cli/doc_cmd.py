@@ -120,11 +120,17 @@ def labels(
             f"    barcodes: DIN {codes['din']}  product {codes['product_code']}  "
             f"expiry {codes['expiry']}"
         )
-    if printed[0].final and not reprint:
+    _ask_to_destroy(db, batch)
+
+
+def _ask_to_destroy(db, batch: str) -> None:
+    """Name the superseded labels still to destroy (none: nothing is asked)."""
+    from cellbatch.services.queries.labels import label_history
+
+    for ref in label_history(db, batch)["to_destroy"]:
         typer.echo(
-            "  the quarantine labels are superseded: destroy them and record it "
-            f"(`cellbatch label history {batch} --user USER-ID` lists them; "
-            f"`cellbatch label destroy {batch} --label LABEL-ID --reason TEXT --user USER-ID`)"
+            f"  {ref} is superseded: destroy it and record it "
+            f"(`cellbatch label destroy {batch} --label {ref} --reason TEXT --user USER-ID`)"
         )
 
 
