@@ -405,7 +405,7 @@ CORRECTABLE_FIELDS = (
     "The recorded value to correct. Any step: at (when the work was done). "
     "passage seed: vessel, vessels, viable_cells. "
     "passage harvest: total_cells, viability, confluence. "
-    "vial freeze: vials, cells_per_vial, volume_per_vial, location. "
+    "vial freeze: cells_per_vial, volume_per_vial, location. "
     "vial thaw: vials, total_cells, viability. "
     "fucosylation record: enzyme_concentration, gdp_fucose_concentration, cell_concentration, "
     "volume, temperature. "

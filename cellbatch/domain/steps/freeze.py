@@ -20,7 +20,7 @@ class Freeze(StepKind):
     order = 2
     verb = "vials frozen"
     fields = (
-        Field("vials", "--vials", "vials", "count", form="count"),
+        Field("vials", "--vials", "vials", "count", form="count", correctable=False),
         Field("cells_per_vial", "--cells-per-vial", "cells_per_vial", "cells"),
         Field("volume_per_vial", "--volume-per-vial", "volume_per_vial", "volume"),
         Field("location", "--location", "location", form="text", label="Storage location"),

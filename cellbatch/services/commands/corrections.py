@@ -41,6 +41,7 @@ from cellbatch.services.commands.qc import COMPUTED_QC_TESTS, parse_result
 from cellbatch.services.commands.steps import open_range_deviations, write_dose_qc
 from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.queries.step_context import prior, step_context, vials_in_stock
+from cellbatch.services.uniqueness import positions_free
 from cellbatch.services.unit_of_work import UnitOfWork, display
 
 NOT_VALUES = ("flags",)
@@ -246,6 +247,8 @@ def _correct_step(
     )  # fmt: skip
     if row.kind == "thaw":
         _carry_vials(uow, batch, row, values, stored, reason)
+    if row.kind == "freeze":
+        _carry_frozen(uow, batch, row, stored, reason)
     open_range_deviations(uow, batch, row, outcome, why="corrected to")
     if row.kind == "fill" and "target_cells" in outcome.computed:
         write_dose_qc(
@@ -339,6 +342,47 @@ def _carry_vials(
             vials[number], "thaw_entry_id", row.id, batch_id=batch.id,
             reason=f"thawed for dose batch {batch.code} (correction of E{row.id})",
         )  # fmt: skip
+
+
+def _carry_frozen(
+    uow: UnitOfWork, batch: Batch, row: StepEntry, new: dict[str, Any], reason: str
+) -> None:
+    """The vials a freeze made carry its corrected cells, volume and storage place.
+
+    A vial keeps its position in the box (``… / position N``); the number of vials is not
+    corrected (the vials exist, labelled and stored: a wrong count is a deviation).
+    """
+    vials = list(
+        uow.session.execute(
+            select(Vial)
+            .where(Vial.freeze_entry_id == row.id)
+            .order_by(Vial.number)
+            .with_for_update()
+        ).scalars()
+    )
+    why = f"carried from the correction of E{row.id}: {reason.strip()}"
+    moved: dict[int, str] = {}
+    for vial in vials:
+        position = vial.location.rsplit(" / position ", 1)[-1]
+        where = f"{new['location']} / position {position}"
+        if where != vial.location:
+            moved[vial.number] = where
+    fresh = [w for n, w in moved.items() if w.lower() != _vial(vials, n).location.lower()]
+    try:
+        positions_free(uow.session, fresh)
+    except InvalidInput as error:
+        raise InvalidInput("--value", error.message) from None
+    for vial in vials:
+        if vial.viable_cells != new["cells_per_vial"]:
+            uow.change(vial, "viable_cells", new["cells_per_vial"], batch_id=batch.id, reason=why)
+        if vial.volume_ml != new["volume_per_vial"]:
+            uow.change(vial, "volume_ml", new["volume_per_vial"], batch_id=batch.id, reason=why)
+        if vial.number in moved:
+            uow.change(vial, "location", moved[vial.number], batch_id=batch.id, reason=why)
+
+
+def _vial(vials: list[Vial], number: int) -> Vial:
+    return next(v for v in vials if v.number == number)
 
 
 def _check_moved_time(
