@@ -347,3 +347,23 @@ async def test_at_80x24_every_footer_key_is_on_screen(demo_db):
             await settle(app, pilot)
     assert {where: keys for where, keys in seen.items() if keys} == {}
     assert len(seen) == 12
+
+
+@run_async
+async def test_f1_lists_the_screens_own_keys_first_and_esc_closes_it(demo_db):
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech1")
+        assert type(app.focused).__name__ == "Input"  # the scan field: its editing keys
+        await pilot.press("f1")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "KeysDialog"
+        lines = str(app.screen.query_one("#keys-text", Static).render()).splitlines()
+        assert lines[0].split()[0] == "F2" and "Open batch" in lines[0]
+        assert "Everywhere:" in lines and lines.index("Everywhere:") > 3
+        assert not any("Delete" in line or "cursor" in line for line in lines)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "HomeScreen"
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Keys   (F1)" in titles and "Keys" not in titles

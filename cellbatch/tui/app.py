@@ -63,6 +63,7 @@ class CellbatchApp(KeysInOrder):
         Binding("ctrl+o", "logout", "Log out", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("ctrl+p", "command_palette", "Menu", show=False, priority=True),
+        Binding("f1", "keys", "Keys", show=False),
     ]
 
     actor: reactive[Actor | None] = reactive(None, init=False)
@@ -407,8 +408,13 @@ class CellbatchApp(KeysInOrder):
         return guarded
 
     def _palette(self, screen: Screen) -> Iterable[SystemCommand]:
-        # Screenshot is left out: it would write the screen (patient data) to the working folder
-        yield from (c for c in super().get_system_commands(screen) if c.title != "Screenshot")
+        # Screenshot is left out: it would write the screen (patient data) to the working folder;
+        # Keys is ours: the screen's keys first, scrollable, Esc closes
+        for command in super().get_system_commands(screen):
+            if command.title == "Keys":
+                yield SystemCommand("Keys   (F1)", "What each key does here", self.action_keys)
+            elif command.title != "Screenshot":
+                yield command
         if self.actor is None:
             return
         yield SystemCommand("Home", "Your work: batches, windows, lots", self.go_home)
@@ -472,6 +478,13 @@ class CellbatchApp(KeysInOrder):
         from cellbatch.tui.screens.batch import BatchScreen
 
         self.push_screen(BatchScreen(code))
+
+    def action_keys(self) -> None:
+        """Show what each key does on the current screen."""
+        from cellbatch.tui.dialogs.keys import KeysDialog
+
+        if not isinstance(self.screen, KeysDialog):
+            self.push_screen(KeysDialog(self.screen))
 
     def ask_donor(self) -> None:
         """Ask for a donor code, then show the donor."""

@@ -341,6 +341,7 @@ def previews(
     values: dict[str, Any],
     now: datetime,
     stock: tuple[int, ...] | None = None,
+    fill_by: list[Any] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Computed values for the typed entries, and the refusals they already show.
 
@@ -362,7 +363,7 @@ def previews(
     if any(not isinstance(n, int) for n in typed.get("vial_numbers", [])):
         del typed["vial_numbers"]  # labels read: the service finds their vials on save
     outcome = step_kind.check(typed, context)
-    lines = step_kind.preview(typed, context)
+    lines = step_kind.preview(typed, context) + batch_lines(kind, view, values, now, fill_by)
     expires = outcome.expires_at
     if expires is not None and sop.dose and sop.dose.expiry_from == "fucosylation_end":
         left = _left((expires - now).total_seconds())
@@ -397,3 +398,58 @@ def vials_in_stock(
     )
     more = f"; … {len(free) - limit} more" if len(free) > limit else ""
     return f"{len(free)} vials: {shown}{more}"
+
+
+def batch_example(spec: FieldSpec, view: dict[str, Any]) -> str | None:
+    """An example from the batch's own record, where the SOP's range would mislead.
+
+    The fill's viable cells are the dose for this recipient (weight × dose per kg), not the
+    middle of the SOP's range for every recipient: the example is the batch's own target.
+    """
+    target = view.get("target_viable_cells")
+    if spec.name == "viable_cells" and target and view.get("kind") == "dose":
+        return f"e.g. {target['display']}"
+    return None
+
+
+def batch_lines(
+    kind: str,
+    view: dict[str, Any],
+    values: dict[str, Any],
+    now: datetime,
+    fill_by: list[Any] | None = None,
+) -> list[str]:
+    """What the form shows of this batch beside the step's own preview (nothing decided).
+
+    The fill shows the dose target and its window, the viable cells after thaw and the
+    running fill-by times; the thaw warns when the viable cells cannot reach the dose's lower
+    limit (the fill's dose window is the rule, checked at the fill).
+    """
+    from cellbatch import units
+    from cellbatch.domain import growth
+
+    lines: list[str] = []
+    window = view.get("target_window")
+    if view.get("kind") != "dose" or not window:
+        return lines
+    if kind == "fill":
+        lines.append(
+            f"Dose target: {view['target_viable_cells']['display']} "
+            f"({window['low']['display']} to {window['high']['display']})"
+        )
+        thawed = (view.get("thaw") or {}).get("viable_cells")
+        if thawed:
+            lines.append(f"Viable cells after thaw: {thawed['display']}")
+        for due in fill_by or []:
+            left = _left((due.due - now).total_seconds())
+            lines.append(f"{due.what.capitalize()}: {due.due:%Y-%m-%d %H:%M} UTC ({left})")
+    elif kind == "thaw":
+        total, via = values.get("total_cells"), values.get("viability")
+        if total and via is not None:
+            viable = growth.viable_cells(total, via)
+            if viable < window["low"]["value"]:
+                lines.append(
+                    f"⚠ {units.fmt(viable, 'cells')} viable: fewer than the dose needs (at least "
+                    f"{window['low']['display']}); the fill cannot reach the target"
+                )
+    return lines

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, SopVersion
+from cellbatch.db.tables import Bag, Batch, SopVersion, TissueLot
 from cellbatch.domain.refs import count_option
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import (
@@ -76,3 +76,25 @@ def batch_id_of(db: Database, code: str) -> int:
     """The database id of a batch, by its code."""
     with db.session() as session:
         return find_batch(session, code).id
+
+
+def batches_of_din(db: Database, din: str) -> list[str]:
+    """The batches a scanned DIN names: the dose batches of its bags, else its donation's banks.
+
+    A bag's DIN names the dose batch filled into it; a donation's DIN (on the tissue lot and the
+    bank's vials) names the banks expanded from it.
+    """
+    with db.session() as session:
+        doses = session.execute(
+            select(Batch.code).join(Bag, Bag.batch_id == Batch.id).where(Bag.din == din)
+        ).scalars()
+        found = list(dict.fromkeys(doses))
+        if found:
+            return found
+        banks = session.execute(
+            select(Batch.code)
+            .join(TissueLot, TissueLot.id == Batch.tissue_lot_id)
+            .where(TissueLot.din == din)
+            .order_by(Batch.id)
+        ).scalars()
+        return list(banks)

@@ -11,7 +11,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
-from cellbatch.tui.forms import Check, FieldSpec, build_form, check_field, previews
+from cellbatch.tui.forms import (
+    Check,
+    FieldSpec,
+    batch_example,
+    build_form,
+    check_field,
+    previews,
+)
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.plain import Plain
 
@@ -51,6 +58,8 @@ class EntryScreen(AppScreen):
         """What the entry is, for the discard message."""
         self.scanned: list[str] = []
         """The vials scanned so far for a thaw (numbers or label scans, as read)."""
+        self.fill_by: list[Any] = []
+        """The running fill-by times of a dose batch (loaded in a worker)."""
 
     @property
     def has_unsaved(self) -> bool:
@@ -84,7 +93,9 @@ class EntryScreen(AppScreen):
                         )
                     else:
                         yield Input(
-                            id=f"f-{f.name}", classes="field-input", placeholder=f.placeholder
+                            id=f"f-{f.name}",
+                            classes="field-input",
+                            placeholder=batch_example(f, self.view) or f.placeholder,
                         )
                     yield Plain(f.hint, id=f"h-{f.name}", classes="field-hint")
                 if f.name == "vial_numbers":
@@ -103,25 +114,47 @@ class EntryScreen(AppScreen):
         first.focus()
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="lots")
-    def load_lots(self) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]] | None]:
-        """Material lots by number, and the bank's vials for a thaw (in a thread)."""
+    def load_lots(self) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]] | None, list]:
+        """Material lots by number, the bank's vials for a thaw, the fill-by times (in a thread)."""
         from cellbatch.services.queries.batch_view import batch_view
-        from cellbatch.tui.queries import materials_by_lot
+        from cellbatch.tui.queries import deadlines_of, materials_by_lot
 
         db = self.cb_app.database()
         vials = None
         if self.form.kind == "thaw":
             bank = batch_view(db, self.view["parent"])
             vials = {v["number"]: v for v in bank["vials"]}
-        return materials_by_lot(db), vials
+        fill_by = []
+        if self.form.kind == "fill":
+            fill_by = [d for d in deadlines_of(self.view, db) if d.what.startswith("fill by")]
+        return materials_by_lot(db), vials, fill_by
 
     def done_lots(
-        self, loaded: tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]] | None]
+        self, loaded: tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]] | None, list]
     ) -> None:
         """Check the lot and vial fields again against what is on record."""
-        self.lots, self.vials = loaded
+        self.lots, self.vials, self.fill_by = loaded
+        self._suggest_lots()
         self.revalidate()
         self._show_vials()
+
+    def _suggest_lots(self) -> None:
+        """Each lot field completes from the lots of its kind not expired (a pick list)."""
+        from textual.suggester import SuggestFromList
+
+        today = self.cb_app.clock().date().isoformat()
+        for f in self.form.fields:
+            if f.kind != "lot" or not self.lots:
+                continue
+            usable = sorted(
+                lot
+                for lot, m in self.lots.items()
+                if m["kind"] == f.material_kind and m["expires"] >= today
+            )
+            field = self.query_one(f"#f-{f.name}", Input)
+            field.suggester = SuggestFromList(usable, case_sensitive=False)
+            shown = ", ".join(usable[:3]) + (" …" if len(usable) > 3 else "")
+            f.hint = f"scan, or type: → completes ({shown or 'none in date'})"
 
     def _show_vials(self) -> None:
         """The vials scanned so far, and those still in stock with their positions."""
@@ -169,7 +202,7 @@ class EntryScreen(AppScreen):
             else tuple(n for n, v in sorted(self.vials.items()) if v["status"] == "in stock")
         )
         lines, problems = previews(
-            self.sop, self.form.kind, self.view, values, self.cb_app.clock(), stock
+            self.sop, self.form.kind, self.view, values, self.cb_app.clock(), stock, self.fill_by
         )
         self.values = values
         self.problems = problems

@@ -213,11 +213,37 @@ class HomeScreen(AppScreen):
             table.add_row(d.code, d.recipient, d.what, short_time(d.due)[5:-4], left, key=str(i))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        """A scanned or typed batch code opens the batch."""
-        code = event.value.strip().upper()
-        if code:
-            event.input.value = ""
-            self.cb_app.open_batch(code)
+        """A scanned or typed batch code opens the batch; a scanned DIN opens its batch."""
+        text = event.value.strip()
+        event.input.value = ""
+        if text.startswith("="):  # a DIN barcode (Data Structure 001): the bag's batch
+            self.find_din(text)
+        elif text:
+            self.cb_app.open_batch(text.upper())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="din")
+    def find_din(self, scan: str) -> tuple[str, list[str]]:
+        """The batches a scanned DIN names (in a thread)."""
+        from cellbatch.isbt128 import parse_din
+        from cellbatch.services.queries.batches import batches_of_din
+
+        din, _flags = parse_din(scan, field="DIN scan")
+        return din.code, batches_of_din(self.cb_app.database(), din.code)
+
+    def done_din(self, found: tuple[str, list[str]]) -> None:
+        """Open the one batch, or ask which of several (the doses of one donation)."""
+        from cellbatch.tui.dialogs.choice import ChoiceDialog
+
+        din, codes = found
+        if not codes:
+            self.notify(f"No bag or bank carries the DIN {din}", severity="warning")
+        elif len(codes) == 1:
+            self.cb_app.open_batch(codes[0])
+        else:
+            self.app.push_screen(
+                ChoiceDialog(f"DIN {din}: which batch?", [(c, c) for c in codes]),
+                lambda code: code and self.cb_app.open_batch(code),
+            )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a batch row opens it."""
@@ -494,14 +520,16 @@ class HomeScreen(AppScreen):
                 DialogField(
                     "dose",
                     "Dose per kg",
-                    "a cohort dose of the SOP, e.g. 2 x 10^6 cells/kg",
+                    "blank: the plan's (the cohort dose); typed, it must be that one",
                     checks.quantity("cells_per_kg"),
+                    required=False,
                 ),
                 DialogField(
                     "infusion",
                     "Infusion number",
-                    "1, 2, 3…: the SOP gives its day",
+                    "blank: the plan's next; the SOP gives its day",
                     checks.whole_number(1),
+                    required=False,
                 ),
             ]
         title = f"Start {'an expansion' if kind == 'expansion' else 'a dose'} batch"
@@ -527,8 +555,8 @@ class HomeScreen(AppScreen):
             sop_id=values["sop_id"],
             recipient=values["recipient"],
             weight=values["weight"] or None,
-            dose=values["dose"],
-            infusion=values["infusion"],
+            dose=values["dose"] or None,
+            infusion=values["infusion"] or None,
         )
 
     def _started(self, code: str | None) -> None:

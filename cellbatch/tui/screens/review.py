@@ -93,6 +93,7 @@ class ReviewScreen(AppScreen):
         Binding("f5", "reload", "Refresh", show=False),
         Binding("f6", "verify", "Verify"),
         Binding("f3", "new_deviation", "New dev.", show=False),  # in the palette too
+        Binding("f4", "decline", "Decline", show=False),  # the queue's heading names it
         Binding("f7", "investigate", "Deviation"),
         Binding("f8", "close_deviation", "Close dev."),
         Binding("f9", "decide", "Decide"),
@@ -122,7 +123,7 @@ class ReviewScreen(AppScreen):
             yield Plain("Release checklist", classes="section")
             yield DataTable(id="checklist", cursor_type="row")
             yield Plain(
-                "Waiting for a second person's verification (Enter or F6 verifies)",
+                "Waiting for a second person's verification (Enter or F6 verifies, F4 declines)",
                 classes="section",
             )
             yield DataTable(id="pending", cursor_type="row")
@@ -244,6 +245,38 @@ class ReviewScreen(AppScreen):
             sign=lambda answer: self._sign_verification(entry.ref, answer),
         )
         self.app.push_screen(dialog, self._verified)
+
+    def action_decline(self) -> None:
+        """Decline to verify the highlighted entry, with the reason (a deviation opens)."""
+        if not self.pending:
+            self.notify("Nothing waits for verification")
+            return
+        table = self.query_one("#pending", DataTable)
+        entry = self.pending[max(min(table.cursor_row, len(self.pending) - 1), 0)]
+        actor = self.cb_app.actor
+        held = self.summaries.get(entry.ref)
+        dialog = SignatureDialog(
+            f"{self.code} {entry.ref} ({entry.what})" + (f"\n{held}" if held else ""),
+            "declined (a deviation opens with the reason)",
+            actor.username if actor else "",
+            ask_reason=True,
+            sign=lambda answer: self._decline(entry.ref, answer),
+        )
+        self.app.push_screen(dialog, self._declined)
+
+    def _decline(self, ref: str, answer: SignatureAnswer) -> str:
+        """Decline through the service (in the dialog's worker)."""
+        from cellbatch.services.commands.verification import decline
+
+        number = decline(
+            self.cb_app.database(), answer.username, answer.password, self.code, ref, answer.reason
+        )
+        return f"✓ verification of {ref} declined: deviation D{number} opened with the reason"
+
+    def _declined(self, message: str | None) -> None:
+        if message:
+            self.notify(message, timeout=15)
+            self.reload()
 
     def _sign_verification(self, ref: str, answer: SignatureAnswer) -> str:
         """Sign the verification (in the dialog's worker)."""
@@ -487,6 +520,7 @@ class ReviewScreen(AppScreen):
         """Review actions."""
         yield SystemCommand("Verify an entry (signature)", self.code, self.action_verify)
         yield SystemCommand("Open a deviation   (F3)", self.code, self.action_new_deviation)
+        yield SystemCommand("Decline to verify (reason)   (F4)", self.code, self.action_decline)
         yield SystemCommand(
             "Release / quarantine / reject (signature)", self.code, self.action_decide
         )
