@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cellbatch import units
 from cellbatch.db.tables import Batch, MaterialLot, StepEntry
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.timeparse import as_utc
@@ -108,23 +107,6 @@ def usable_material(
             f"{lot.expires_on:%Y-%m-%d}; an expired lot cannot be used"
         )
     return lot
-
-
-def parse_value(param: Parameter, text: str, field: str) -> float:
-    """Parse a typed value in the parameter's measure and check the SOP range."""
-    value = units.parse(text, param.measure, field=field)
-    check_range(param, value, field)
-    return value
-
-
-def check_range(param: Parameter, value: float, field: str, *, what: str | None = None) -> None:
-    """Refuse a value outside the SOP's range for the parameter."""
-    if not param.in_range(value):
-        shown = units.fmt(value, param.measure)
-        subject = what or param.label.lower()
-        raise InvalidInput(
-            field, f"{subject} {shown} is outside the SOP range {param.range_text()}"
-        )
 
 
 def param(step: Step, name: str) -> Parameter | None:

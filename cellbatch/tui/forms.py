@@ -184,8 +184,7 @@ def _out_of_range(kind: str, param: Parameter) -> str:
     from cellbatch.domain.steps import kind_of
 
     f = kind_of(kind).field(param.name)
-    default = f.default_out_of_range if f is not None else "refuse"
-    return param.on_out_of_range or default
+    return f.out_of_range(param) if f is not None else "refuse"
 
 
 def check_field(

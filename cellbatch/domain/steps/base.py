@@ -141,6 +141,10 @@ class Field:
         """What happens outside the range when the SOP does not say."""
         return "flag" if self.measured else "refuse"
 
+    def out_of_range(self, param: ParameterRule) -> OutOfRange:
+        """What happens to this value outside ``param``'s range: the SOP's word, else the kind's."""
+        return param.on_out_of_range or self.default_out_of_range
+
 
 @dataclass(frozen=True)
 class Prior:
@@ -406,7 +410,7 @@ def check_range(
     if p is None or p.in_range(value):
         return
     shown = units.fmt(value, p.measure)
-    action = p.on_out_of_range or f.default_out_of_range
+    action = f.out_of_range(p)
     if action == "refuse":
         subject = what or p.label.lower()
         out.refuse(
