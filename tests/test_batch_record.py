@@ -705,3 +705,19 @@ def test_a_signature_in_the_appendix_names_what_was_signed_never_its_id(demo_db)
     release = "signature (released) by Quentin Okafor of batch EASC-B001"
     assert release in records and squeeze(release) in text
     assert [r for r in records if re.search(r"\bof \d+$", r)] == []
+
+
+@pytest.mark.requirement("GMP-07")
+def test_a_label_applied_reads_with_the_printed_name_and_the_time_in_utc(demo_db) -> None:
+    """The ``applied`` entry names the person as the record does, not by the bare user ID."""
+    from cellbatch.documents.labels import render as render_labels
+    from cellbatch.services.commands.labels import print_labels, verify_scans
+
+    tech = authenticate(demo_db, "tech1", "demo-tech1-pass")
+    labels = print_labels(demo_db, tech, "EASC-D001", lambda ls: render_labels(ls))
+    verify_scans(demo_db, tech, "EASC-D001", 1, [labels[0].datamatrix])
+    data, _pages, text = record_text(demo_db, "EASC-D001")
+    [applied] = [a["new"] for a in data["audit_readable"] if a["field"] == "applied"]
+    when = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
+    assert re.fullmatch(rf"applied {when} by Tomás Herrera \(tech1\)", applied), applied
+    assert squeeze(applied) in text

@@ -13,6 +13,7 @@ parameter, a QC test), the domain's parameter measures, or the column's own
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -435,11 +436,27 @@ def readable_trail(
                 record=reader.record(entry),
                 field=_words(entry.field.removeprefix("values.")) if entry.field else None,
                 old=reader.value(entry, entry.old_value, step_kind=kind, qc_id=test),
-                new=reader.value(entry, entry.new_value, step_kind=kind, qc_id=test),
+                new=_label_mark(entry, users)
+                or reader.value(entry, entry.new_value, step_kind=kind, qc_id=test),
                 reason=entry.reason,
             )
         )
     return out
+
+
+_MARK = re.compile(r"^(applied|destroyed) (\S+) by (\S+)$")
+"""A label applied or destroyed, as stored: ``applied 2026-12-02T14:41:38Z by tech2``."""
+
+
+def _label_mark(entry: AuditRecord, users: dict[str, str]) -> str | None:
+    """A label applied or destroyed, in words: the time in UTC and the person's printed name."""
+    if entry.entity != "printed_label" or entry.new_value is None:
+        return None
+    found = _MARK.match(entry.new_value)
+    if found is None:
+        return None
+    what, at, user = found.groups()
+    return f"{what} {shown_time(at)} by {users.get(user, user)}"
 
 
 def _users_by_name(session: Session, entries: list[AuditRecord]) -> dict[str, str]:
