@@ -14,6 +14,7 @@ from cellbatch.services.commands import release
 from cellbatch.services.commands.custody import custody_chain, hand_over, issue_bag
 from cellbatch.services.commands.recall import recall
 from cellbatch.services.commands.users import add_user
+from cellbatch.services.queries.batch_view import batch_view
 from tests.test_bedside import label_scans, user
 
 
@@ -69,3 +70,28 @@ def test_issue_and_hand_overs_make_the_chain_of_custody(ward, cli):
     r = cli("--db", ward.url, "custody", "handover", *scans, "--to", "clin1", "--user", "clin2",
             "--password-stdin", input="demo-clin2-pass\ndemo-clin1-pass\n")  # fmt: skip
     assert r.code == 0 and "(C3)" in r.out, r.err
+
+
+def test_the_accompanying_document_decodes_to_the_din_and_the_coi(ward, cli, tmp_path):
+    import pypdfium2
+    import zxingcpp
+
+    from cellbatch import isbt128
+    from cellbatch.services.queries.plans import plan_view
+
+    release.decide(ward, "qa1", "EASC-D001", "release", "ok", password="demo-qa1-pass")
+    out = tmp_path / "doc.pdf"
+    r = cli("--db", ward.url, "custody", "document", "EASC-D001", "-o", str(out), user="tech1")
+    assert r.code == 4 and "not issued" in r.err and not out.exists()
+    issue(ward)
+    r = cli("--db", ward.url, "custody", "document", "EASC-D001", "-o", str(out), user="tech1")
+    assert r.code == 0, r.err
+    page = pypdfium2.PdfDocument(out.read_bytes())[0]
+    text = page.get_textpage().get_text_range()
+    assert "RA-P001" in text and "Quentin Okafor (qa1)" in text and "EXPIRES" in text
+    assert "Marta" not in text  # never who the recipient is
+    found = {b.text for b in zxingcpp.read_barcodes(page.render(scale=300 / 72).to_pil())}
+    coi = plan_view(ward, "RA-P001").coi
+    din_scan = label_scans(ward)[0]
+    assert coi in found and din_scan in found
+    assert isbt128.parse_scan(din_scan).din.code == batch_view(ward, "EASC-D001")["bag"]["din"]

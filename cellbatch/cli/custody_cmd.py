@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -90,6 +91,34 @@ def custody_show(
         extra = f", {s.container}" if s.container else ""
         extra += f", {s.temperature_c:g} °C" if s.temperature_c is not None else ""
         typer.echo(f"{s.at} {s.kind}: {s.handed_over_by} → {s.taken_by}{extra}")
+
+
+@custody_app.command("document")
+def custody_document(
+    batch: Annotated[str, typer.Argument(help="Dose batch code.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FILE", help="PDF to write (a new file).")
+    ],
+    user: UserOption,
+    bag: Annotated[int, typer.Option(help="Bag number.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")] = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Print the accompanying document of an issued bag (PDF); the print is recorded."""
+    from cellbatch.documents.accompanying import render
+    from cellbatch.services.commands.disclosures import write_document
+    from cellbatch.services.output_files import OutputFile
+    from cellbatch.services.queries.accompanying import accompanying_document
+
+    db = database(read_only=True)
+    out = OutputFile(output, force=force, protected=db.files())
+    actor = login(db, user, password_stdin)
+    doc = accompanying_document(db, batch, bag)
+    written = write_document(
+        db, actor, out, render(doc), action="print", batch_code=batch,
+        document="accompanying document (PDF)",
+    )  # fmt: skip
+    typer.echo(f"accompanying document of {doc.batch} bag {doc.bag} written to {written.path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,93 @@
+"""What the accompanying document of an issued bag says (read from the record, nothing typed).
+
+Product, DIN and product code, the therapy's chain-of-identity identifier, the recipient ID
+(never who the recipient is), who released the batch and when, storage and infusion
+instructions and the expiry. Only an issued bag has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from cellbatch.db.database import Database
+from cellbatch.db.tables import Bag, BagCustody, Recipient, ReleaseDecision, TreatmentPlan, User
+from cellbatch.domain.coi import parse_coi
+from cellbatch.domain.errors import NotFound, RuleViolation
+from cellbatch.domain.timeparse import as_utc, iso_utc
+from cellbatch.services.batch_access import find_batch
+from cellbatch.services.queries.sops import sop_of
+
+STORAGE = "Keep at 2–8 °C in its validated shipper; do not freeze, do not irradiate."
+INFUSION = (
+    "Bedside check by two people (wristband against this bag) before the infusion; infuse "
+    "intravenously through a standard filter-free line, without a leukocyte filter, before the "
+    "expiry; record the infusion, any reaction and the bag's fate."
+)
+
+
+@dataclass(frozen=True)
+class AccompanyingDocument:
+    """The content of one bag's accompanying document."""
+
+    batch: str
+    bag: int
+    product: str
+    din: str
+    product_code: str
+    coi: str | None
+    coi_eye_readable: str | None
+    coi_check: str | None
+    recipient: str
+    infusion: int | None
+    released_by: str
+    released_at: str
+    expires_at: str
+    storage: str
+    instructions: str
+
+
+def accompanying_document(db: Database, code: str, bag_number: int = 1) -> AccompanyingDocument:
+    """The document of an issued bag; refused before the bag is issued."""
+    with db.session() as session:
+        batch = find_batch(session, code)
+        bag = session.execute(
+            select(Bag).where(Bag.batch_id == batch.id, Bag.number == bag_number)
+        ).scalar_one_or_none()
+        if bag is None:
+            raise NotFound(f"--bag: {batch.code} has no bag {bag_number}")
+        if not session.execute(select(BagCustody.id).where(BagCustody.bag_id == bag.id)).first():
+            raise RuleViolation(
+                f"{batch.code} bag {bag.number} is not issued: the document goes with an "
+                "issued bag (cellbatch custody issue)"
+            )
+        decision = session.execute(
+            select(ReleaseDecision, User)
+            .join(User, User.id == ReleaseDecision.decided_by)
+            .where(ReleaseDecision.batch_id == batch.id, ReleaseDecision.decision == "release")
+        ).first()
+        plan = session.execute(
+            select(TreatmentPlan)
+            .join(Recipient, Recipient.id == TreatmentPlan.recipient_id)
+            .where(Recipient.code == batch.recipient_id)
+        ).scalar_one_or_none()
+        coi = parse_coi(plan.coi) if plan is not None and plan.coi else None
+        released, releaser = decision
+        return AccompanyingDocument(
+            batch=batch.code,
+            bag=bag.number,
+            product=sop_of(session, batch).product_name,
+            din=bag.din,
+            product_code=bag.product_code,
+            coi=coi.code if coi else None,
+            coi_eye_readable=coi.eye_readable() if coi else None,
+            coi_check=coi.check if coi else None,
+            recipient=batch.recipient_id or "",
+            infusion=batch.infusion_number,
+            released_by=f"{releaser.full_name} ({releaser.username})",
+            released_at=iso_utc(as_utc(released.decided_at)),
+            expires_at=iso_utc(as_utc(bag.expires_at)),
+            storage=STORAGE,
+            instructions=INFUSION,
+        )
