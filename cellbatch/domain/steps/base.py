@@ -280,6 +280,9 @@ class StepKind:
     """What the record says was done, e.g. ``passage seeded``."""
     fields: tuple[Field, ...] = ()
     """Every value the kind records or computes, parameters first, in form order."""
+    writes_more: str = ""
+    """What the kind's own recording function writes besides the entry (its vials, a bag),
+    empty when the entry is all: such a kind is never recorded by the generic door."""
 
     # ----------------------------------------------------------------- declarations
 

@@ -26,6 +26,7 @@ class Fill(StepKind):
     sop_kind = "dose"
     order = 2
     verb = "bag filled"
+    writes_more = "the bag and its cell-dose result"
     fields = (
         Field("volume", "--volume", "volume", "volume"),
         Field("viable_cells", "--cells", "cells", "cells"),

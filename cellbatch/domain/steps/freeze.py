@@ -19,6 +19,7 @@ class Freeze(StepKind):
     sop_kind = "expansion"
     order = 2
     verb = "vials frozen"
+    writes_more = "its vials"
     fields = (
         Field("vials", "--vials", "vials", "count", form="count", correctable=False),
         Field("cells_per_vial", "--cells-per-vial", "cells_per_vial", "cells"),

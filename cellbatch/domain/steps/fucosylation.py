@@ -32,6 +32,7 @@ class Fucosylation(StepKind):
     order = 1
     required = False
     verb = "fucosylation recorded"
+    writes_more = "its incubation start and end, the time it is done"
     fields = (
         Field("enzyme_concentration", "--enzyme", "enzyme", "mass_conc"),
         Field("gdp_fucose_concentration", "--gdp-fucose", "gdp_fucose", "molar"),

@@ -17,6 +17,7 @@ class Thaw(StepKind):
     sop_kind = "dose"
     order = 0
     verb = "vials thawed"
+    writes_more = "the vials it takes from stock"
     fields = (
         Field("vials", "--vials", "vials", "count", form="count"),
         Field("total_cells", "--cells", "total_cells", "cells"),

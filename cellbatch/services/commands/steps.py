@@ -192,6 +192,11 @@ def record_step(
     Kinds that also write vials or a bag (freeze, thaw, fill) have their own function.
     """
     step_kind = kind_of(kind)
+    if step_kind.writes_more:
+        raise RuleViolation(
+            f"a {kind} is recorded by its own command, which writes {step_kind.writes_more} "
+            "with the entry"
+        )
     with UnitOfWork(db, actor) as uow:
         ctx = _begin(uow, actor, code, kind, at, step_kind.sop_kind)
         texts = {name: value for name, value in inputs.items() if isinstance(value, str)}
