@@ -721,3 +721,21 @@ def test_a_label_applied_reads_with_the_printed_name_and_the_time_in_utc(demo_db
     when = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
     assert re.fullmatch(rf"applied {when} by Tomás Herrera \(tech1\)", applied), applied
     assert squeeze(applied) in text
+
+
+@pytest.mark.requirement("GMP-24")
+def test_a_released_banks_vial_labels_are_not_counted_as_quarantine_labels(
+    demo_db, cli, tmp_path
+) -> None:
+    """Vial and QC tube labels carry no release status: the reconciliation counts them as such."""
+    out = tmp_path / "vials.pdf"
+    printed = cli(
+        "--db", demo_db.url, "labels", "EASC-B001", "-o", str(out), "--user", "tech1",
+        "--password-stdin", input="demo-tech1-pass\n",
+    )  # fmt: skip
+    assert printed.code == 0, printed.err
+    count = len(pypdfium2.PdfDocument(out.read_bytes()))
+    assert batch_view(demo_db, "EASC-B001")["status"] == "released"
+    _data, _pages, text = record_text(demo_db, "EASC-B001")
+    assert squeeze(f"Vial and QC sample tube labels (prints and reprints) {count}") in text
+    assert squeeze("Quarantine labels") not in text and squeeze("Final labels") not in text

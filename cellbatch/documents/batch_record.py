@@ -986,6 +986,21 @@ def _vials(b: dict) -> list:
     return story
 
 
+def _label_kinds(kind: str, labels: dict) -> list[tuple[str, Any]]:
+    """Prints and reprints by kind of label: a bag's final and quarantine labels, or a bank's.
+
+    A bank's vial and QC sample tube labels carry no release status (a frozen vial is not
+    relabelled at the release), so they are neither quarantine nor final labels.
+    """
+    if kind != "dose":
+        total = labels["printed"] + labels["reprinted"]
+        return [("Vial and QC sample tube labels (prints and reprints)", total)]
+    return [
+        ("Final labels (prints and reprints)", labels["final_printed"]),
+        ("Quarantine labels (prints and reprints)", labels["quarantine_printed"]),
+    ]
+
+
 def _labels(data: dict) -> list:
     story: list = [_p("Label reconciliation", "h1")]
     labels = data.get("labels")
@@ -997,8 +1012,7 @@ def _labels(data: dict) -> list:
             [
                 ("Labels printed", labels["printed"]),
                 ("Labels reprinted", labels["reprinted"]),
-                ("Final labels (prints and reprints)", labels["final_printed"]),
-                ("Quarantine labels (prints and reprints)", labels["quarantine_printed"]),
+                *_label_kinds(data["batch"]["kind"], labels),
                 ("Labels verified by scan", labels["verified"]),
                 ("Failed scans", labels["failed_scans"]),
                 ("Labels applied (verified on their container)", labels["applied"]),
