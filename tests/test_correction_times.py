@@ -1,6 +1,7 @@
 """A corrected work time carries what runs from it and keeps the record's order in time
 (issue 11): it stays before the QC results that test the step's cells, a fucosylation's time
-moves its incubation end with it, and the bag's expiry follows the time it runs from. On
+moves its incubation end with it, and the bag's expiry follows the time it runs from; the
+cell-dose result the fill computes is corrected through the fill only. On
 SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -126,3 +127,18 @@ def test_a_fill_time_corrected_moves_the_bags_expiry(demo_db):
         was=typed(at), reason="filled earlier than typed",
     )  # fmt: skip
     assert bag_expiry(db, "EASC-D001") == earlier + timedelta(hours=4)
+
+
+@pytest.mark.requirement("GMP-08")
+def test_the_computed_cell_dose_result_is_not_corrected_by_hand(demo_db):
+    db = demo_db
+    dose = qc_of(db, "EASC-D001", "cell-dose-release")
+    before = snapshot(db)
+    with pytest.raises(InvalidInput) as refused:
+        corrections.correct(
+            db, who(db, "qa1"), "EASC-D001", dose["id"], field="value", value="100 %",
+            reason="looks low",
+        )  # fmt: skip
+    assert refused.value.field == "--field"
+    assert "computed by the program from the bag's fill" in refused.value.message
+    assert snapshot(db) == before

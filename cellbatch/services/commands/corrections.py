@@ -463,6 +463,12 @@ def _correct_qc(
     if name != "value":
         raise InvalidInput("--field", "a QC result's correctable field is 'value'")
     test = sop.qc_test(row.qc_id)
+    if test.test in COMPUTED_QC_TESTS:
+        raise InvalidInput(
+            "--field",
+            f"Q{row.id} ({test.id}) is computed by the program from the bag's fill; "
+            f"correct the fill's volume or viable cells instead",
+        )
     current = row.value_text if row.value_text is not None else row.value_num
     old_text = row.value_text or display(row.value_num) or ""
     if was is not None and not _same(parse_result(test, was), current):
