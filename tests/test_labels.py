@@ -171,6 +171,21 @@ def test_second_print_is_refused_and_a_reprint_is_marked(demo_db) -> None:
     assert history["events"][-1]["reason"] == "label smudged at the fill"
 
 
+@GMP24
+def test_a_reprint_with_a_long_reason_prints_and_keeps_the_reason_whole(demo_db) -> None:
+    """A reason of a few sentences (what a technician writes) does not stop the reprint."""
+    reason = (
+        "Label smudged by condensation after removal from the transport box; the DIN and the "
+        "expiry were unreadable at the ward check, bag returned for relabelling under QA"
+    )
+    print_pdf(demo_db, "EASC-D001")
+    pdf = print_pdf(demo_db, "EASC-D001", reprint=True, reason=reason)
+    text, barcodes = pages_of(pdf)[0]
+    assert decoded(barcodes) == intended(demo_db, "EASC-D001", flags="21")
+    assert "REPRINT (Label smudged by" in text and "reason in full: batch record" in text
+    assert label_history(demo_db, "EASC-D001")["events"][-1]["reason"] == reason
+
+
 @GMP08
 def test_a_failed_render_counts_nothing(demo_db) -> None:
     from cellbatch.services.queries.audit import count_entries

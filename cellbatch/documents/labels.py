@@ -574,10 +574,22 @@ def _statements(canvas: Canvas, label: BagLabel, box: Box) -> None:
     raise _not_fit(box)
 
 
+_REASON_CHARS = 40
+"""The most of a reprint's reason the footer prints: the label traces, the record holds it all."""
+
+
+def _short_reason(reason: str) -> str:
+    """A reprint's reason as the footer prints it, cut at a word past ``_REASON_CHARS``."""
+    if len(reason) <= _REASON_CHARS:
+        return reason
+    cut = reason[:_REASON_CHARS].rsplit(" ", 1)[0].rstrip(" ,;:.")
+    return f"{cut}… reason in full: batch record"
+
+
 def _footer(canvas: Canvas, label: BagLabel, box: Box, page: int, pages: int) -> None:
     kind = "FINAL LABEL" if label.final else "QUARANTINE LABEL"
     if label.reprint:
-        kind += f" – REPRINT ({label.reason})"
+        kind += f" – REPRINT ({_short_reason(label.reason or '')})"
     printed = label.printed_at.replace("T", " ").replace("Z", " UTC")
     runs = []
     if label.example_notice:
