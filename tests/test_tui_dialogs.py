@@ -289,3 +289,30 @@ async def test_ctrl_q_and_ctrl_o_ask_before_typed_values_are_lost(demo_db):
         await pilot.press("ctrl+q")  # the same key again: yes
         await settle(app, pilot)
         assert not app.is_running
+
+
+@run_async
+async def test_the_other_key_on_the_question_is_not_its_yes(demo_db):
+    """Ctrl+O on "Quit?" (or Ctrl+Q on "Log out?") neither quits nor logs out: it was not asked."""
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech1")
+        await pilot.press("f9")
+        await settle(app, pilot)
+        await type_fields(app, pilot, {"code": "DN-2026-0011"})
+        dialog = app.screen
+        await pilot.press("ctrl+q", "ctrl+o")  # asked to quit, then the log-out key
+        await settle(app, pilot)
+        assert app.is_running and app.actor is not None
+        assert type(app.screen).__name__ == "ChoiceDialog"
+        assert text_of(app, ".title").startswith("Quit?")
+        await pilot.press("escape")
+        await settle(app, pilot)
+        await pilot.press("ctrl+o", "ctrl+q")  # asked to log out, then the quit key
+        await settle(app, pilot)
+        assert app.is_running and app.actor is not None
+        assert text_of(app, ".title").startswith("Log out?")
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.screen is dialog
+        assert dialog.query_one("#form-code", Input).value == "DN-2026-0011"

@@ -100,6 +100,7 @@ class CellbatchApp(KeysInOrder):
         self._held_screens: list[tuple[Screen, object]] = []
         self._held_notes: list[tuple[str, dict[str, object]]] = []
         self._question: Screen | None = None
+        self._question_about = ""
 
     # ------------------------------------------------------------------ database
     def database(self) -> Database:
@@ -186,9 +187,11 @@ class CellbatchApp(KeysInOrder):
         if not unsaved:
             return False
         if self._question is not None and self.screen is self._question:
-            self._question = None
-            self.screen.dismiss("discard")
-            return True
+            if self._question_about == what:
+                self._question = None
+                self.screen.dismiss("discard")
+            return True  # another key (Ctrl+O on "Quit?") is not the yes to this question
+        self._question_about = what
         self._question = ChoiceDialog(
             f"{what}? Typed and not saved: {', '.join(unsaved)}",
             [
