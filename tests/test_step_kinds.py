@@ -193,3 +193,18 @@ def test_the_retired_fucosylation_sop_is_readable_as_history(sops):
     assert old.status == "retired" and old.step("fucosylation").has_param("viability")
     new = find_sop(sops, "SOP-FUC-BMMSC-DOSE")
     assert new.version == "1.1" and not new.step("fucosylation").has_param("viability")
+
+
+def test_an_sop_asking_to_flag_a_count_its_kind_always_refuses_is_refused_at_load(tmp_path):
+    text = (SOPS / "SOP-EASC-DOSE_v1.0.toml").read_text(encoding="utf-8")
+    declared = 'name = "vials"\n'
+    assert declared in text
+    text = text.replace(declared, declared + 'on_out_of_range = "flag"\n', 1)
+    path = tmp_path / "SOP-EASC-DOSE_v1.0.toml"
+    path.write_text(text, encoding="utf-8")
+    from cellbatch.domain.errors import InvalidSop
+
+    with pytest.raises(InvalidSop) as info:
+        load_sop(path)
+    assert info.value.field == "steps[0].parameters[0].on_out_of_range"
+    assert "a thaw step always refuses a number of vials outside its range" in info.value.message

@@ -328,6 +328,14 @@ class StepKind:
                         f"{f.name} is computed by the program: set input = false",
                     )
                 )
+            if f.form == "count" and declared.on_out_of_range not in (None, "refuse"):
+                problems.append(
+                    (
+                        f"parameters[{j}].on_out_of_range",
+                        f"a {self.name} step always refuses a number of {f.name} outside its "
+                        'range: on_out_of_range must be "refuse" or left out',
+                    )
+                )
             if not f.computed and not declared.input:
                 problems.append(
                     (
