@@ -739,3 +739,17 @@ def test_a_released_banks_vial_labels_are_not_counted_as_quarantine_labels(
     _data, _pages, text = record_text(demo_db, "EASC-B001")
     assert squeeze(f"Vial and QC sample tube labels (prints and reprints) {count}") in text
     assert squeeze("Quarantine labels") not in text and squeeze("Final labels") not in text
+
+
+@pytest.mark.requirement("GMP-07")
+def test_a_scans_checks_read_in_words_not_as_program_identifiers(demo_db) -> None:
+    """The kind of each barcode checked reads ``product code``, not ``product_code``."""
+    from cellbatch.documents.labels import render as render_labels
+    from cellbatch.services.commands.labels import print_labels, verify_scans
+
+    tech = authenticate(demo_db, "tech1", "demo-tech1-pass")
+    [label] = print_labels(demo_db, tech, "EASC-D001", lambda ls: render_labels(ls))
+    verify_scans(demo_db, tech, "EASC-D001", 1, [label.din_data, label.product_code_data])
+    data, pages, _text = record_text(demo_db, "EASC-D001")
+    [scan] = [a["new"] for a in data["audit_readable"] if a["record"].startswith("label scan")]
+    assert "kind product code" in scan and "product_code" not in " ".join(pages)

@@ -370,7 +370,13 @@ def _nested(value: Any) -> str:
         return "(" + "; ".join(_nested(v) for v in value) + ")" if value else "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, str) and _IDENTIFIER.fullmatch(value):  # a kind: product_code
+        return _words(value)
     return "—" if value is None else str(value)
+
+
+_IDENTIFIER = re.compile(r"[a-z]+(_[a-z]+)+")
+"""A program's name for a kind of thing (``product_code``), shown in words."""
 
 
 def _flags(flags: str) -> str:
