@@ -1013,7 +1013,7 @@ def _labels(data: dict) -> list:
                 ("Labels printed", labels["printed"]),
                 ("Labels reprinted", labels["reprinted"]),
                 *_label_kinds(data["batch"]["kind"], labels),
-                ("Labels verified by scan", labels["verified"]),
+                ("Scans that verified a label", labels["verified"]),
                 ("Failed scans", labels["failed_scans"]),
                 ("Labels applied (verified on their container)", labels["applied"]),
                 ("Superseded labels destroyed", labels["destroyed"]),
