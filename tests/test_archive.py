@@ -80,8 +80,9 @@ def test_archive_verifies_without_cellbatch_and_any_change_fails(demo_db, cli, t
     assert json.loads(last.new_value)["sha256_of_SHA256SUMS"] == sums
 
     assert cli("archive", "verify", str(folder)).code == 0
-    alone = without_cellbatch(folder)
-    assert alone.returncode == 0 and "archive intact" in alone.stdout, alone
+    alone = without_cellbatch(folder)  # no key: never "intact"
+    assert alone.returncode == 3 and "archive intact" not in alone.stdout, alone
+    assert "not proved" in alone.stdout
     alone = without_cellbatch(folder, "--key", str(demo_db.key_file))  # every seal checked
     assert alone.returncode == 0 and "archive intact" in alone.stdout, alone
     assert "not checked" not in alone.stdout
@@ -192,6 +193,23 @@ def test_a_record_changed_and_every_hash_recomputed_fails_under_the_key(
         assert verified.code == 1 and "seal" in verified.err, (name, verified.err)
         script = without_cellbatch(folder, "--key", str(demo_db.key_file))
         assert script.returncode == 1 and "seal" in script.stdout, (name, script.stdout)
+        # without the key the forgery cannot be told: never "intact", exit non-zero
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("CELLBATCH_KEY_FILE", "/nonexistent")
+            keyless = cli("archive", "verify", str(folder))
+            assert keyless.code == 3, (name, keyless)
+            assert "archive intact" not in keyless.out + keyless.err
+            assert "the seals were NOT checked (no site key): not proved" in keyless.err
+            hashes = cli("archive", "verify", str(folder), "--hashes-only")
+            assert hashes.code == 0 and "not proved" in hashes.out, (name, hashes)
+            assert "archive intact" not in hashes.out
+        script = without_cellbatch(folder)
+        assert script.returncode == 3 and "archive intact" not in script.stdout, script
+        assert "the seals were NOT checked (no site key): not proved" in script.stdout
+        # asked for explicitly, the hash-only check passes and says what it is
+        script = without_cellbatch(folder, "--hashes-only")
+        assert script.returncode == 0 and "not proved" in script.stdout, script
+        assert "archive intact" not in script.stdout
     (folder / "SHA256SUMS.seal").unlink()
     assert any("SHA256SUMS.seal is missing" in p for p in archive_verify.check(folder, secret))
 

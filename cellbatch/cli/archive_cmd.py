@@ -76,14 +76,22 @@ def archive_verify(
             help="The site key, to check every entry's seal (default: the configured key).",
         ),
     ] = None,
+    hashes_only: Annotated[
+        bool,
+        typer.Option(
+            "--hashes-only",
+            help="Without the site key: check the plain hashes only (proves nothing).",
+        ),
+    ] = False,
 ) -> None:
     """Check an archive: every file's SHA-256, nothing added, the audit entries and chain.
 
     No log-in: it shows no record, only whether the archive is intact (the same checks as
-    the verify_archive.py inside it). The entries' seals are checked with the site key.
+    the verify_archive.py inside it). The seals are checked with the site key; without it
+    the archive is not proved (exit 3), unless --hashes-only asks for that check alone.
     """
     from cellbatch.domain.errors import InvalidInput
-    from cellbatch.services.archive_verify import check, read_key
+    from cellbatch.services.archive_verify import NOT_PROVED, check, read_key
     from cellbatch.settings import key_file_path
 
     if not folder.is_dir():
@@ -95,13 +103,22 @@ def archive_verify(
             secret = read_key(path)
         except (OSError, ValueError) as exc:
             raise InvalidInput("--key", f"expected a cellbatch site key file ({exc})") from None
-    else:
-        typer.echo("note: no site key here: the entries' seals were not checked", err=True)
     problems = check(folder, secret)
     if problems:
         for problem in problems:
             typer.echo(f"ARCHIVE NOT INTACT: {problem}", err=True)
         raise typer.Exit(1)
+    if secret is None:
+        if hashes_only:
+            typer.echo(f"{NOT_PROVED}: {folder} (--hashes-only: the hash-only check passed)")
+            return
+        typer.echo(f"{NOT_PROVED}: {folder}", err=True)
+        typer.echo(
+            f"no site key at {path}: give it (--key FILE, CELLBATCH_KEY_FILE) to prove the "
+            "archive, or --hashes-only for the plain hash check alone",
+            err=True,
+        )
+        raise typer.Exit(3)
     typer.echo(f"archive intact: {folder}")
 
 

@@ -49,6 +49,9 @@ WHAT IS HERE
    Anyone can recompute these hashes after changing a file; SHA256SUMS.seal cannot be
    recomputed without the site key: verify_archive.py --key checks it (the HMAC-SHA256 of
    the text "cellbatch archive sums v1", a newline, then the bytes of SHA256SUMS).
+   Without the key nothing is proved: verify_archive.py then says "the seals were NOT
+   checked (no site key): not proved" and exits 3; --hashes-only asks for the plain hash
+   check alone (exit 0 when the hashes match, and it still says "not proved").
 
 2. ARE THE AUDIT ENTRIES GENUINE AND IN THE CHAIN?
    An entry's hash is its seal: the HMAC-SHA256, under the site's key (a file kept by the

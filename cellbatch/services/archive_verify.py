@@ -10,7 +10,8 @@ runs ``python3 verify_archive.py`` inside the folder, decades from now, without 
 3. with the site key (``--key FILE``), each audit entry of the batch (``audit/entries.jsonl``)
    carries its seal: the HMAC-SHA256 under the key of a prefix and the entry's fields as a
    compact JSON list (docs/trust-model.md); without the key the seals cannot be checked
-   (that is what the key is for), and the script says so;
+   (that is what the key is for): the script then never says "intact" but "not proved"
+   and exits 3, unless ``--hashes-only`` asks for the plain hash check alone;
 4. with the site key, ``SHA256SUMS.seal`` holds the HMAC-SHA256 under the key of
    ``SHA256SUMS``: a file changed and every hash recomputed (record, SOP, label, manifest)
    no longer matches it;
@@ -201,13 +202,22 @@ def check(folder: Path, secret: bytes | None = None) -> list[str]:
     return check_files(folder) + sealed + check_chain(folder, secret)
 
 
-def main(argv: list[str]) -> int:
-    """``python3 verify_archive.py [FOLDER] [--key FILE]``: exit 0 when intact.
+NOT_PROVED = "files match their hashes; the seals were NOT checked (no site key): not proved"
+"""What a check without the site key says: anyone can recompute plain hashes."""
 
+
+def main(argv: list[str]) -> int:
+    """``python3 verify_archive.py [FOLDER] [--key FILE | --hashes-only]``: exit 0 when intact.
+
+    Without the key the archive is not proved (a file changed with every hash recomputed
+    passes the plain hashes): exit 3, unless ``--hashes-only`` asks for that check alone.
     Exit 1 naming the problems; 2 when the key file is not a site key.
     """
     args = list(argv[1:])
     secret = None
+    hashes_only = "--hashes-only" in args
+    if hashes_only:
+        args.remove("--hashes-only")
     if "--key" in args:
         at = args.index("--key")
         try:
@@ -217,13 +227,18 @@ def main(argv: list[str]) -> int:
             return 2
         del args[at : at + 2]
     folder = Path(args[0]) if args else Path(__file__).resolve().parent
-    if secret is None:
-        print("note: without --key FILE (the site key) the entries' seals are not checked")
     problems = check(folder, secret)
     if problems:
         for problem in problems:
             print(f"ARCHIVE NOT INTACT: {problem}")
         return 1
+    if secret is None:
+        print(f"{NOT_PROVED}: {folder}")
+        if hashes_only:
+            print("(--hashes-only: the hash-only check asked for passed)")
+            return 0
+        print("give the site key (--key FILE) to prove it, or --hashes-only for this check alone")
+        return 3
     print(f"archive intact: {folder}")
     return 0
 
