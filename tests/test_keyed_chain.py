@@ -394,7 +394,7 @@ def test_init_makes_a_private_key_and_refuses_to_replace_one(tmp_path, monkeypat
 def test_incremental_verify_walks_only_the_entries_since_the_last_verified_anchor(demo_db, cli):
     full = cli("--db", demo_db.url, "audit", "verify")
     assert full.code == 0 and "anchored #" in full.out, full.err
-    head = _head(demo_db)
+    head = _head(demo_db) - 1  # the verify recorded its anchor in the entry after the head
     tech2 = authenticate(demo_db, "tech2", "demo-tech2-pass")  # a log-in, a QC result
     qc.record_qc(demo_db, tech2, EB, test="heca452", value="58 %", stage="in-process")
     new = _head(demo_db) - head
@@ -513,3 +513,42 @@ def test_an_edited_anchor_log_is_reported(demo_db, cli):
     assert result.code == 1, result
     assert "anchor log line 2 is not an anchor: the log was edited" in result.err
     assert f"names audit entry #{seq} with hash {'0' * 16}, the database holds" in result.err
+
+
+@GMP25
+def test_a_cut_tail_verified_against_a_missing_empty_or_new_anchor_log_fails(
+    demo_db, cli, tmp_path, monkeypatch
+):
+    """The trail records every anchor written: a log lacking them is missing or replaced."""
+    db = demo_db
+    tech2 = authenticate(db, "tech2", "demo-tech2-pass")
+    before = _head(db)
+    result_id = qc.record_qc(db, tech2, EB, test="heca452", value="45 %", stage="in-process")
+    deviation = next(d for d in list_deviations(db, EB) if d.qc_result == f"Q{result_id}")
+    assert cli("--db", db.url, "audit", "anchor").code == 0
+    assert cli("--db", db.url, "audit", "verify").code == 0  # the normal path still passes
+    assert cli("--db", db.url, "audit", "verify", "--incremental").code == 0
+    recorded = [e for e in list_entries(db, entity="audit_anchor") if e.action == "anchor"]
+    assert len(recorded) >= 3  # the demo's releases, the anchor, the verifies
+    # the attacker removes the result, its deviation and their entries, sets the head back
+    _sql(db, "DELETE FROM deviation WHERE id = :id", id=int(deviation.id.lstrip("D")))
+    _sql(db, "DELETE FROM qc_result WHERE id = :id", id=result_id)
+    _cut_after(db, before)
+    remaining = len([e for e in list_entries(db, entity="audit_anchor") if e.action == "anchor"])
+    assert remaining >= 1  # the demo's release anchors are before the cut
+    new = tmp_path / "new.anchors"
+    empty = tmp_path / "empty.anchors"
+    empty.write_text("")
+    empty.chmod(0o600)
+    for log in (new, empty):
+        monkeypatch.setenv("CELLBATCH_ANCHOR_LOG", str(log))
+        for options in ((), ("--incremental",)):
+            result = cli("--db", db.url, "audit", "verify", *options)
+            assert result.code == 1, (log, options, result)
+            assert "audit trail intact" not in result.out
+            assert (
+                f"the anchor log {log} has 0 anchors of this trail; the trail says "
+                f"{remaining} were written: the log is missing or replaced"
+            ) in result.err, result.err
+    assert not new.exists()  # a failed verify starts no new log
+    assert empty.read_text() == ""

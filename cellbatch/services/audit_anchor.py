@@ -4,6 +4,15 @@ Called after every release (the head that includes the release), by ``cellbatch 
 anchor``, for every printed batch record (the head the record was built from, which the
 record shows), and after a verify that proved the trail (``verified``: where the next
 incremental verify starts). See :mod:`cellbatch.db.audit_chain_anchors`.
+
+Each anchor a release, ``audit anchor`` or a verify writes is also recorded in the trail
+itself (an ``anchor`` entry naming its line, sealed like every entry): the database knows
+which anchors were written, so ``audit verify`` fails when the anchor log in use lacks one
+(a log missing, emptied or swapped). The line is appended and flushed to the log first,
+while the write lock is held, and the entry committed after: a crash between leaves the
+log one anchor ahead of the trail (harmless: that anchor still names a real entry), never
+behind. A printed record's anchor is not recorded: printing never changes the trail it
+prints (docs/trust-model.md).
 """
 
 from __future__ import annotations
@@ -13,10 +22,18 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from cellbatch.db.audit_chain import sha256
 from cellbatch.db.audit_chain_anchors import Anchor, append_anchor, check_anchor_log
 from cellbatch.db.audit_chain_key import SiteKeyProblem
-from cellbatch.db.database import Database
+from cellbatch.db.database import Database, server_now
 from cellbatch.db.failures import database_problem
+from cellbatch.db.migration_audit import SITE_KEY_INFO, SYSTEM_USER, append_entry
+
+RECORDED_KINDS = ("release", "anchor", "verified")
+"""The anchors the trail records as it writes them (not a printed record's)."""
+
+ANCHOR_ENTITY = "audit_anchor"
+"""The ``entity`` of the entries that record an anchor (``new_value``: its log line)."""
 
 
 def _chain_id(db: Database) -> str:
@@ -79,9 +96,43 @@ def printed_anchor(db: Database) -> dict[str, str | int | bool]:
 
 
 def write_anchor(db: Database, kind: str, anchor: Anchor | None = None) -> Anchor:
-    """Append ``anchor`` (by default the head now) to the anchor log, flushed to disk."""
-    anchor = anchor or head_anchor(db, kind)
-    append_anchor(db.anchor_log, anchor)
+    """Append ``anchor`` (by default the head now) to the anchor log, flushed to disk.
+
+    Anchors of ``RECORDED_KINDS`` are also recorded in the trail, in one transaction under
+    the write lock, the log line written before the entry is committed.
+    """
+    if kind not in RECORDED_KINDS:
+        anchor = anchor or head_anchor(db, kind)
+        append_anchor(db.anchor_log, anchor)
+        return anchor
+    key = db.site_key()
+    try:
+        with db.write_session() as session:
+            anchor = anchor or head_anchor(db, kind)
+            append_anchor(db.anchor_log, anchor)
+            connection = session.connection()
+            connection.info[SITE_KEY_INFO] = key
+            line = anchor.text()
+            append_entry(
+                connection,
+                {
+                    "at": server_now(session),
+                    "user_id": None,
+                    "username": SYSTEM_USER,
+                    "action": "anchor",
+                    "entity": ANCHOR_ENTITY,
+                    "entity_id": str(anchor.seq),
+                    "batch_id": None,
+                    "field": None,
+                    "old_value": None,
+                    "new_value": line,
+                    "reason": f"{kind} anchor written to the anchor log {db.anchor_log}",
+                    "row_hash": sha256(line),
+                },
+            )
+            session.commit()
+    except DBAPIError as exc:
+        raise database_problem(exc) from exc
     return anchor
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
@@ -27,6 +28,7 @@ from cellbatch.db.audit_chain_verify import canonical_time, walk
 from cellbatch.db.database import Database
 from cellbatch.db.failures import DAMAGED, DatabaseDamaged, database_problem
 from cellbatch.db.tables import AUDITED_TABLES
+from cellbatch.services.audit_anchor import ANCHOR_ENTITY
 
 ANCHORS_SHOWN = 3
 """Broken anchors named one by one; the rest are counted."""
@@ -73,7 +75,9 @@ def verify_trail(db: Database, *, incremental: bool = False) -> VerifyReport:
     started = time.perf_counter()
     try:
         with db.snapshot() as snapshot:
-            _verify(snapshot.connection, key.secret, key.fingerprint, log, report)  # type: ignore[attr-defined]
+            connection = snapshot.connection  # type: ignore[attr-defined]
+            _verify(connection, key.secret, key.fingerprint, log, report)
+            _check_recorded(connection, db.anchor_log, report)
     except (DBAPIError, sqlite3.Error) as exc:  # the stream reads SQLite's cursor directly
         problem = database_problem(exc)
         if not isinstance(problem, DatabaseDamaged):
@@ -221,6 +225,36 @@ def _check_seal_row(connection: Connection, report: VerifyReport) -> None:
             "audit_seal 1 was edited outside the program "
             f"(it no longer matches audit entry #{last.seq if last else '?'})"
         )
+
+
+def _check_recorded(connection: Connection, path: Path, report: VerifyReport) -> None:
+    """Every anchor the trail records as written must be in the anchor log in use.
+
+    The log is read again here, inside the snapshot: every recorded anchor the snapshot
+    sees had its line flushed to the log before its entry was committed.
+    """
+    recorded = connection.execute(
+        text(
+            "SELECT seq, new_value FROM audit_entry WHERE entity = :entity "
+            "AND action = 'anchor' ORDER BY seq"
+        ),
+        {"entity": ANCHOR_ENTITY},
+    ).all()
+    if not recorded:
+        return
+    lines = {a.text() for a in read_anchors(path).anchors if a.chain_id == report.chain_id}
+    missing = [row for row in recorded if row.new_value not in lines]
+    if not missing:
+        return
+    held = sum(1 for row in recorded if row.new_value in lines)
+    first = missing[0]
+    report.problems.append(
+        f"the anchor log {path} has {held} anchors of this trail; the trail says "
+        f"{len(recorded)} were written: "
+        f"the log is missing or replaced (first missing: {first.new_value.split(' ')[-1]} "
+        f"anchor of entry #{first.new_value.split(' ')[2]}, recorded in audit entry "
+        f"#{first.seq}); verify with the site's own anchor log (CELLBATCH_ANCHOR_LOG)"
+    )
 
 
 def _check_rows(
