@@ -18,6 +18,7 @@ from textual.worker import WorkerFailed
 
 from cellbatch.services.auth import authenticate
 from cellbatch.services.commands.batches import start_expansion
+from cellbatch.services.queries.users import list_users
 from cellbatch.tui.app import build_app
 
 
@@ -256,3 +257,26 @@ async def test_the_palette_offers_no_screenshot(demo_db):
         await log_in(app, pilot, "tech1")
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Home" in titles and "Screenshot" not in titles
+
+
+@pytest.mark.requirement("GMP-14")
+@run_async
+async def test_tab_and_shift_tab_reach_the_user_id_at_the_lock(demo_db):
+    """Another user's log-in at the lock is typed: Shift+Tab to User ID, Tab to the password."""
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech1")
+        await pilot.press("ctrl+l")
+        await settle(app, pilot)
+        assert app.focused.id == "lock-password"
+        await pilot.press("shift+tab")
+        assert app.focused.id == "lock-user"
+        await pilot.press("tab")
+        assert app.focused.id == "lock-password"
+        await pilot.press("shift+tab", "end", *["backspace"] * 5, *"tech2", "tab")
+        await pilot.press(*"demo-tech2-pass", "enter")
+        await settle(app, pilot)
+        assert not app.locked and app.actor.username == "tech2"
+        assert type(app.screen).__name__ == "HomeScreen"
+    tech1 = next(u for u in list_users(demo_db) if u.username == "tech1")
+    assert tech1.failed_attempts == 0  # nothing meant for User ID went into tech1's password

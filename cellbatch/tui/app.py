@@ -272,7 +272,9 @@ class CellbatchApp(KeysInOrder):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """No key of the app works while locked; lock and log out need someone logged in."""
         if self.locked:
-            return False  # the lock screen's own keys are all that work (and typing)
+            # the lock screen's own keys are all that work, with typing and Tab / Shift+Tab
+            # between its two fields (the focus chain is the lock screen's alone)
+            return action in ("focus_next", "focus_previous")
         if action in ("lock", "logout") and self.actor is None:
             return False
         return True
