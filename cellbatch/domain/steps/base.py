@@ -142,8 +142,16 @@ class Field:
         return "flag" if self.measured else "refuse"
 
     def out_of_range(self, param: ParameterRule) -> OutOfRange:
-        """What happens to this value outside ``param``'s range: the SOP's word, else the kind's."""
-        return param.on_out_of_range or self.default_out_of_range
+        """What happens to this value outside ``param``'s range: the SOP's word, else the kind's.
+
+        A measured outcome the SOP calls critical is never only flagged by default: it is
+        recorded with a deviation, which release needs closed (issue 11).
+        """
+        if param.on_out_of_range is not None:
+            return param.on_out_of_range
+        if self.measured and param.critical:
+            return "deviation"
+        return self.default_out_of_range
 
 
 @dataclass(frozen=True)
