@@ -9,6 +9,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cellbatch.domain.errors import InvalidInput
+from cellbatch.domain.trusted_time import MAX_CLOCK_SKEW_SECONDS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout the package runs from (holds ``sops/`` and ``labels/``)."""
 
@@ -77,13 +80,25 @@ def requested_max_clock_skew_seconds() -> float | None:
     """A site's request for a tighter clock-skew limit (``CELLBATCH_MAX_CLOCK_SKEW_SECONDS``).
 
     It can only tighten the program's limit (see
-    :func:`cellbatch.domain.trusted_time.skew_limit`); anything else is ignored.
+    :func:`cellbatch.domain.trusted_time.skew_limit`). A value that is not a number of
+    seconds above 0 and at most that limit is refused, naming the variable: a mistyped
+    tighter limit must not pass unnoticed, and a looser one must not look as if it applied.
     """
     raw = os.environ.get("CELLBATCH_MAX_CLOCK_SKEW_SECONDS", "").strip()
-    try:
-        return float(raw) if raw else None
-    except ValueError:
+    if not raw:
         return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= MAX_CLOCK_SKEW_SECONDS:  # also false for nan
+        raise InvalidInput(
+            "CELLBATCH_MAX_CLOCK_SKEW_SECONDS",
+            f"expected a number of seconds above 0 and at most {MAX_CLOCK_SKEW_SECONDS:g} "
+            f"(it may only tighten the limit), got {raw[:40]!r}: "
+            "nothing is recorded until it is corrected or unset",
+        )
+    return seconds
 
 
 def archive_dir() -> Path | None:

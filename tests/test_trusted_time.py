@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cellbatch.db.tables import AuditEntry, User
+from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.trusted_time import (
     MAX_CLOCK_SKEW_SECONDS,
     ClockSkewed,
@@ -190,8 +191,14 @@ def test_an_ntp_measurement_is_reused_until_this_computers_clock_is_set(db, ntp,
 
 
 @GMP34
-def test_the_environment_may_tighten_the_limit_never_loosen_it(admin_db, monkeypatch):
-    monkeypatch.setenv("CELLBATCH_MAX_CLOCK_SKEW_SECONDS", "100000")
+def test_the_environment_may_tighten_the_limit_never_loosen_it(admin_db, monkeypatch, cli):
+    for wrong in ("100000", "abc", "5s", "-5", "0", "nan"):
+        monkeypatch.setenv("CELLBATCH_MAX_CLOCK_SKEW_SECONDS", wrong)
+        with pytest.raises(InvalidInput, match="CELLBATCH_MAX_CLOCK_SKEW_SECONDS: expected"):
+            write(admin_db)  # refused, naming the variable: never silently the 30 s limit
+        shown = cli("--db", admin_db.url, "clock")
+        assert shown.code == 1 and "CELLBATCH_MAX_CLOCK_SKEW_SECONDS: expected" in shown.err
+    monkeypatch.delenv("CELLBATCH_MAX_CLOCK_SKEW_SECONDS")
     assert skew_limit(100000) == MAX_CLOCK_SKEW_SECONDS
     assert skew_limit(0) == skew_limit(-1) == MAX_CLOCK_SKEW_SECONDS == skew_limit(None)
     assert skew_limit(5) == 5

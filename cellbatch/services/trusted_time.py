@@ -22,6 +22,7 @@ from cellbatch.domain.errors import CellbatchError
 from cellbatch.domain.trusted_time import (
     DB_SERVER,
     HOST,
+    MAX_CLOCK_SKEW_SECONDS,
     ClockOffset,
     TimeSource,
     TimeSourceUnavailable,
@@ -141,8 +142,9 @@ class ClockReport:
 
 def clock_report(db: Database) -> ClockReport:
     """Compare the clocks as a write would, without writing or refusing."""
-    limit = skew_limit(requested_max_clock_skew_seconds())
+    limit = MAX_CLOCK_SKEW_SECONDS
     try:
+        limit = skew_limit(requested_max_clock_skew_seconds())
         ntp = checked_ntp()
         with db.session() as session:
             _now, source = trusted_now(session, ntp)
