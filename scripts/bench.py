@@ -1,11 +1,13 @@
 """Benchmarks (not tests): how long the things people wait for take, on this machine.
 
     .venv/bin/python scripts/bench.py [--batches N] [--db URL]
+    .venv/bin/python scripts/bench.py --scale [--batches 50000] [--entries 5000000] ...
 
 Service layer on a throw-away database (SQLite by default): loading the demo, starting N
 batches through the real services (each one audited), the first page of the batch list,
 one batch's complete read model, and verifying the whole audit trail. Then the document
-and terminal-UI benchmarks, when their scripts are present.
+and terminal-UI benchmarks, when their scripts are present. ``--scale`` runs the benchmark at
+thirty years' scale instead (``scripts/bench_scale.py``; its options follow ``--scale``).
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ def services(url: str, batches: int) -> None:
     from cellbatch.services.commands import donors
     from cellbatch.services.database import init_database
     from cellbatch.services.demo import load_demo
-    from cellbatch.services.queries.audit import verify_trail
+    from cellbatch.services.queries.audit_verify import verify_trail
     from cellbatch.services.queries.batch_view import batch_view
+    from cellbatch.services.queries.batches import list_batches
 
     db, _ = timed("create and migrate an empty database", init_database, url)
     timed("load the demo data (both clinical cases)", load_demo, db)
@@ -60,8 +63,8 @@ def services(url: str, batches: int) -> None:
         f"  {f'start {batches} batches (one audited transaction each)':<52} {took:8.3f} s"
         f"   ({took / batches * 1000:.1f} ms each)"
     )
-    timed("batch list, first page of 50", batch_service.list_batches, db, limit=50)
-    timed("batch list, page 100 of 50", batch_service.list_batches, db, offset=5000, limit=50)
+    timed("batch list, first page of 50", list_batches, db, limit=50)
+    timed("batch list, page 100 of 50", list_batches, db, offset=5000, limit=50)
     timed("complete read model of the eASC bank", batch_view, db, "EASC-B001")
     report = timed("verify the whole audit trail", verify_trail, db)
     print(
@@ -73,6 +76,11 @@ def services(url: str, batches: int) -> None:
 
 def main() -> None:
     """Run every benchmark."""
+    if "--scale" in sys.argv[1:]:
+        from bench_scale import main as scale
+
+        scale([a for a in sys.argv[1:] if a != "--scale"])
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batches", type=int, default=2000)
     parser.add_argument("--db", help="database URL (default: a temporary SQLite file)")

@@ -229,7 +229,7 @@ def release_fully(lab: Lab, code: str) -> None:
     from cellbatch.services.queries.sops import available_sops
     from cellbatch.services.queries.verification import verification_status
 
-    view = batch_view(lab.db, code)
+    view = batch_view(lab.db, code).to_dict()
     sop = next(
         s
         for s in available_sops()

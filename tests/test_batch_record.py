@@ -13,7 +13,7 @@ from cellbatch.documents.batch_record import render
 from cellbatch.services.auth import authenticate
 from cellbatch.services.queries.audit import list_entries
 from cellbatch.services.queries.batch_view import batch_view
-from cellbatch.services.queries.documents import record_data
+from cellbatch.services.queries.documents import RecordData, record_data
 
 DEMO_BATCHES = ("EASC-B001", "EASC-D001", "BMMSC-B001", "FUC-D001")
 
@@ -47,7 +47,7 @@ def shown(value) -> list[str]:
     return [str(value)]
 
 
-def record_text(db, code: str) -> tuple[dict, list[str], str]:
+def record_text(db, code: str) -> tuple[RecordData, list[str], str]:
     data = record_data(db, code)
     pages = pdf_pages(render(data))
     return data, pages, squeeze("".join(pages))
@@ -128,7 +128,7 @@ def missing(expected: list[str], text: str) -> list[str]:
 @pytest.mark.parametrize("code", DEMO_BATCHES)
 def test_record_holds_every_value_signature_and_audit_entry(demo_db, code) -> None:
     _data, pages, text = record_text(demo_db, code)
-    view = batch_view(demo_db, code)  # compared with the database, read separately
+    view = batch_view(demo_db, code).to_dict()  # compared with the database, read separately
     labels = sop_labels(demo_db, code)
     values = []
     for entry in view["steps"]:
@@ -165,9 +165,11 @@ def test_record_holds_every_value_signature_and_audit_entry(demo_db, code) -> No
 
     entries = batch_audit(demo_db, code)
     assert any(e.entity == "batch" and e.action == "create" for e in entries)
-    assert [a["seq"] for a in _data["audit_readable"]] == [e.seq for e in entries]
-    assert [a["seq"] for a in _data["audit_trail"]] == [e.seq for e in entries]
-    for entry, row in zip(entries, _data["audit_readable"], strict=True):
+    assert [a["seq"] for a in [e.to_dict() for e in _data.audit_readable]] == [
+        e.seq for e in entries
+    ]
+    assert [a["seq"] for a in [e.to_dict() for e in _data.audit_trail]] == [e.seq for e in entries]
+    for entry, row in zip(entries, [e.to_dict() for e in _data.audit_readable], strict=True):
         assert (row["action"], row["reason"]) == (entry.action, entry.reason)
         assert row["who"].endswith(f"({entry.username})")
         assert missing(readable_texts(row), text) == [], f"audit entry #{entry.seq}"
@@ -183,7 +185,9 @@ def test_a_correction_is_marked_changed_after_first_entry(demo_db) -> None:
     from cellbatch.services.commands.corrections import correct
 
     sup = authenticate(demo_db, "sup1", "demo-sup1-pass")
-    thaw = next(e for e in batch_view(demo_db, "EASC-D001")["steps"] if e["kind"] == "thaw")
+    thaw = next(
+        e for e in batch_view(demo_db, "EASC-D001").to_dict()["steps"] if e["kind"] == "thaw"
+    )
     correct(
         demo_db,
         sup,
@@ -193,7 +197,7 @@ def test_a_correction_is_marked_changed_after_first_entry(demo_db) -> None:
         value="87 %",
         reason="transcription error: counter printout says 87 % (<1 % off & rounded)",
     )
-    view = batch_view(demo_db, "EASC-D001")
+    view = batch_view(demo_db, "EASC-D001").to_dict()
     [fix] = view["corrections"]
     _data, _pages, text = record_text(demo_db, "EASC-D001")
     assert (
@@ -214,7 +218,9 @@ def test_cli_writes_the_pdf_and_the_complete_json_copy(demo_db, cli, tmp_path) -
     assert result.code == 0, result.err
     copy = json.loads(js.read_text(encoding="utf-8"))
     assert copy["format"] == "cellbatch-batch-record/1"
-    assert copy["batch"] == json.loads(json.dumps(batch_view(demo_db, "EASC-B001"), default=str))
+    assert copy["batch"] == json.loads(
+        json.dumps(batch_view(demo_db, "EASC-B001").to_dict(), default=str)
+    )
     *entries, its_own = batch_audit(demo_db, "EASC-B001")  # the export is recorded after it
     assert [a["seq"] for a in copy["audit_trail"]] == [e.seq for e in entries]
     assert (its_own.action, entries[-1].action) == ("export", "print")
@@ -237,7 +243,7 @@ def test_label_reconciliation_is_in_the_dose_record(demo_db) -> None:
     for _twice in range(2):  # one label scanned twice: two scans, one label verified
         verify_scans(demo_db, tech, "EASC-D001", 1, [labels[0].datamatrix])
     data, _pages, text = record_text(demo_db, "EASC-D001")
-    assert data["labels"]["printed"] == 1 and data["labels"]["verified"] == 2
+    assert data.labels["printed"] == 1 and data.labels["verified"] == 2
     assert squeeze("Labels printed 1 Labels reprinted 0") in text
     assert squeeze("Quarantine labels (prints and reprints) 1") in text
     assert squeeze("Scans that verified a label 2") in text
@@ -361,7 +367,7 @@ def test_each_critical_entry_shows_its_verification_or_pending(demo_db) -> None:
     from cellbatch.services.commands.verification import verify
 
     for code in DEMO_BATCHES:
-        view = batch_view(demo_db, code)
+        view = batch_view(demo_db, code).to_dict()
         _data, _pages, text = record_text(demo_db, code)
         body = text[: text.index(squeeze("Appendix: audit trail"))]
         items = view["steps"] + view["qc"]
@@ -378,11 +384,13 @@ def test_each_critical_entry_shows_its_verification_or_pending(demo_db) -> None:
         pending = [i for i in pending if i["verification_status"] != "verified"]
         assert body.count("PENDING") == len(pending), code
 
-    thaw = next(e for e in batch_view(demo_db, "FUC-D001")["steps"] if e["kind"] == "thaw")
+    thaw = next(
+        e for e in batch_view(demo_db, "FUC-D001").to_dict()["steps"] if e["kind"] == "thaw"
+    )
     verify(demo_db, "sup1", "demo-sup1-pass", "FUC-D001", thaw["id"])
-    [v] = next(e for e in batch_view(demo_db, "FUC-D001")["steps"] if e["id"] == thaw["id"])[
-        "verifications"
-    ]
+    [v] = next(
+        e for e in batch_view(demo_db, "FUC-D001").to_dict()["steps"] if e["id"] == thaw["id"]
+    )["verifications"]
     _data, _pages, text = record_text(demo_db, "FUC-D001")
     assert squeeze(verification_line(v)) in text
     assert v["full_name"] and v["username"] == "sup1"
@@ -392,7 +400,7 @@ def test_each_critical_entry_shows_its_verification_or_pending(demo_db) -> None:
 def test_a_batch_not_released_prints_its_release_checklist(demo_db) -> None:
     from cellbatch.services.queries.review import review
 
-    checklist = review(demo_db, "FUC-D001")["checklist"]
+    checklist = review(demo_db, "FUC-D001").to_dict()["checklist"]
     unmet = [c for c in checklist if not c["met"]]
     assert unmet, "the demo's fucosylated dose is not ready for release"
     _data, _pages, text = record_text(demo_db, "FUC-D001")
@@ -405,11 +413,11 @@ def test_a_batch_not_released_prints_its_release_checklist(demo_db) -> None:
     assert text.count("NOTMET") == len(unmet)
 
     for code in ("EASC-B001", "BMMSC-B001"):  # released: the checklist QA released it on
-        assert batch_view(demo_db, code)["status"] == "released"
+        assert batch_view(demo_db, code).status == "released"
         data, _pages, text = record_text(demo_db, code)
-        [decision] = batch_view(demo_db, code)["release_decisions"]
-        assert data["release_checklist_decided_at"] == decision["decided_at"]
-        assert data["release_checklist"] and all(c["met"] for c in data["release_checklist"])
+        [decision] = batch_view(demo_db, code).to_dict()["release_decisions"]
+        assert data.release_checklist_decided_at == decision["decided_at"]
+        assert data.release_checklist and all(c.met for c in data.release_checklist)
         assert squeeze("Release checklist at the release") in text
         assert (
             squeeze(f"when QA decided the batch ({printed_time(decision['decided_at'])})") in text
@@ -422,16 +430,16 @@ def test_the_release_checklist_is_kept_as_it_stood_at_release(demo_db, cli, tmp_
     from cellbatch.services.commands.donors import set_eligibility
     from cellbatch.services.queries.review import review
 
-    before = record_data(demo_db, "EASC-B001")["release_checklist"]
+    before = [c.to_dict() for c in record_data(demo_db, "EASC-B001").release_checklist]
     assert before and all(c["met"] for c in before)
     # after the release the donor is made pending again: the bank is held, and the checklist
     # computed now fails; the record still shows the one QA released the bank on
-    donor = batch_view(demo_db, "EASC-B001")["donor"]["code"]
+    donor = batch_view(demo_db, "EASC-B001").donor.code
     sup = authenticate(demo_db, "sup1", "demo-sup1-pass")
     set_eligibility(demo_db, sup, donor, "pending", "look-back: a marker to be retested")
-    assert not all(c["met"] for c in review(demo_db, "EASC-B001")["checklist"])
+    assert not all(c.met for c in review(demo_db, "EASC-B001").checklist)
     data, _pages, text = record_text(demo_db, "EASC-B001")
-    assert data["release_checklist"] == before and "NOTMET" not in text
+    assert [c.to_dict() for c in data.release_checklist] == before and "NOTMET" not in text
     out = tmp_path / "bank.json"
     assert cli("--db", demo_db.url, "export", "EASC-B001", "-o", str(out), user="qa1").code == 0
     assert json.loads(out.read_text(encoding="utf-8"))["release_checklist"] == before
@@ -441,7 +449,7 @@ def test_the_record_prints_the_donor_marker_results(demo_db) -> None:
     from cellbatch.services.queries.donors import donor_view
 
     for code in DEMO_BATCHES:
-        donor = donor_view(demo_db, batch_view(demo_db, code)["donor"]["code"])
+        donor = donor_view(demo_db, batch_view(demo_db, code).to_dict()["donor"]["code"])
         assert donor.tests
         _data, _pages, text = record_text(demo_db, code)
         for t in donor.tests:
@@ -456,7 +464,7 @@ def test_audit_values_and_record_names_are_never_split(demo_db) -> None:
         printed = " ".join(pages).split()  # as printed: each line's words
         words = set(printed) | {w.removesuffix(";") for w in printed}  # fields end in "; "
         broken = []
-        for shown in _data["audit_readable"]:
+        for shown in [e.to_dict() for e in _data.audit_readable]:
             texts = [shown["record"], shown["field"] or "", shown["old"] or "", shown["new"] or ""]
             for word in " ".join(texts).split():
                 if word.removesuffix(";") not in words:
@@ -475,7 +483,7 @@ def test_a_bank_record_holds_the_changes_dose_batches_made_to_its_vials(demo_db)
     assert thaws, "EASC-D001 thawed vials of EASC-B001"
     assert all(e.batch_id != batch_id(demo_db, "EASC-B001") for e in thaws)
     data, _pages, text = record_text(demo_db, "EASC-B001")
-    assert {e.seq for e in thaws} <= {a["seq"] for a in data["audit_trail"]}
+    assert {e.seq for e in thaws} <= {a.seq for a in data.audit_trail}
     numbers = vial_numbers(demo_db, "EASC-B001")
     for e in thaws:
         row = f"{e.seq} {printed_time(e.at)} Tomás Herrera ({e.username}) update"
@@ -513,7 +521,7 @@ def test_growth_chart_labels_stay_inside_the_plot(demo_db) -> None:
 
     plot_left, plot_right = 31 * mm, A4[0] - 23 * mm  # margin 15 mm; plot 16 mm in, 8 mm short
     for code in ("EASC-B001", "BMMSC-B001"):
-        view = batch_view(demo_db, code)
+        view = batch_view(demo_db, code).to_dict()
         pdf = render(record_data(demo_db, code))
         [days] = boxes_of(pdf, "days since P0 seeding")
         y_ticks = [b for b in boxes_of(pdf, "0") if b[2] < plot_left and b[1] > days[3]]
@@ -532,7 +540,7 @@ def test_growth_chart_labels_stay_inside_the_plot(demo_db) -> None:
 @pytest.mark.requirement("GMP-21")
 def test_a_release_signature_says_what_was_signed(demo_db) -> None:
     for code in ("EASC-B001", "BMMSC-B001"):
-        view = batch_view(demo_db, code)
+        view = batch_view(demo_db, code).to_dict()
         [decision] = view["release_decisions"]
         [sig] = [s for s in view["signatures"] if s["on"] == "batch"]
         assert sig["signed_at"] == decision["decided_at"]
@@ -543,7 +551,7 @@ def test_a_release_signature_says_what_was_signed(demo_db) -> None:
 
 def test_times_names_and_signs_are_printed_one_way(demo_db) -> None:
     fill_fucosylated_dose(demo_db)
-    view = batch_view(demo_db, "FUC-D001")
+    view = batch_view(demo_db, "FUC-D001").to_dict()
     _data, pages, _text = record_text(demo_db, "FUC-D001")
     body = "".join(pages)
     body = body[: body.index("Appendix: audit trail")]  # the appendix prints stored values
@@ -569,14 +577,14 @@ def test_corrections_keep_their_units_in_the_record_the_json_and_batch_show(
     from cellbatch.services.commands.corrections import correct
 
     sup = authenticate(demo_db, "sup1", "demo-sup1-pass")
-    view = batch_view(demo_db, "FUC-D001")
+    view = batch_view(demo_db, "FUC-D001").to_dict()
     fuc = next(e for e in view["steps"] if e["kind"] == "fucosylation")
     viability = next(q for q in view["qc"] if q["test"] == "viability")
     correct(demo_db, sup, "FUC-D001", fuc["id"], field="temperature", value="36.5 degC",
             reason="incubator log reads 36.5 °C")  # fmt: skip
     correct(demo_db, sup, "FUC-D001", viability["id"], field="value", value="81 %",
             reason="counter printout says 81 %")  # fmt: skip
-    fixes = {c["field"]: c for c in batch_view(demo_db, "FUC-D001")["corrections"]}
+    fixes = {c["field"]: c for c in batch_view(demo_db, "FUC-D001").to_dict()["corrections"]}
     assert (fixes["temperature"]["old_display"], fixes["temperature"]["new_display"]) == (
         "37 °C",
         "36.5 °C",
@@ -597,7 +605,7 @@ def test_corrections_keep_their_units_in_the_record_the_json_and_batch_show(
 
 
 def test_qc_rows_show_when_the_result_was_recorded(demo_db) -> None:
-    view = batch_view(demo_db, "EASC-B001")
+    view = batch_view(demo_db, "EASC-B001").to_dict()
     _data, _pages, text = record_text(demo_db, "EASC-B001")
     body = text[: text.index(squeeze("Appendix: audit trail"))]
     rows = entry_rows(body, view["steps"] + view["qc"])
@@ -657,7 +665,9 @@ def test_the_audit_appendix_shows_names_and_units_never_internal_ids(
     labels = print_labels(demo_db, tech, "EASC-D001", lambda ls: render_labels(ls))
     verify_scans(demo_db, tech, "EASC-D001", 1, [labels[0].datamatrix])
     sup = authenticate(demo_db, "sup1", "demo-sup1-pass")
-    fuc = next(e for e in batch_view(demo_db, "FUC-D001")["steps"] if e["kind"] == "fucosylation")
+    fuc = next(
+        e for e in batch_view(demo_db, "FUC-D001").to_dict()["steps"] if e["kind"] == "fucosylation"
+    )
     correct(demo_db, sup, "FUC-D001", fuc["id"], field="temperature", value="36.5 degC",
             reason="incubator log reads 36.5 °C")  # fmt: skip
     columns = {c.name for m in AUDITED_TABLES.values() for c in m.__table__.columns}
@@ -666,7 +676,7 @@ def test_the_audit_appendix_shows_names_and_units_never_internal_ids(
         appendix = " ".join(pages)[" ".join(pages).index("Appendix: audit trail") :]
         assert "gaps" in appendix  # the numbers are global: gaps are expected
         counts = _count_parameters(demo_db, code)
-        for shown in data["audit_readable"]:
+        for shown in [e.to_dict() for e in data.audit_readable]:
             for part in [p for v in (shown["old"], shown["new"]) if v for p in v.split("; ")]:
                 key, _sep, value = part.rpartition(": ")
                 assert "_" not in key and key not in ("id", "entity id"), (shown["seq"], part)
@@ -675,7 +685,9 @@ def test_the_audit_appendix_shows_names_and_units_never_internal_ids(
         assert '{"' not in appendix and "{'" not in appendix  # no raw JSON, no repr
         raw_keys = [c for c in columns if "_" in c and f"{c}:" in appendix.replace(" ", "")]
         assert raw_keys == [], code
-        for raw in data["audit_trail"]:  # no stored id or stored float shows through
+        for raw in [
+            e.to_dict() for e in data.audit_trail
+        ]:  # no stored id or stored float shows through
             content = json.loads(raw["new_value"]) if raw["action"] == "create" else {}
             for key, value in content.items():
                 if key.endswith(("_id", "_by")) and isinstance(value, int):
@@ -684,9 +696,9 @@ def test_the_audit_appendix_shows_names_and_units_never_internal_ids(
                     bare = re.compile(rf": {re.escape(value)}(;|\s*$)", re.M)
                     assert not bare.search(appendix), (raw["seq"], key, value)
     data, _pages, text = record_text(demo_db, "FUC-D001")
-    fix = next(a for a in data["audit_readable"] if a["action"] == "correct")
+    fix = next(a for a in [e.to_dict() for e in data.audit_readable] if a["action"] == "correct")
     assert (fix["field"], fix["old"], fix["new"]) == ("temperature", "37 °C", "36.5 °C")
-    creation = data["audit_readable"][0]
+    creation = [e.to_dict() for e in data.audit_readable][0]
     assert creation["record"] == "batch FUC-D001" and "recorded by: " in creation["new"]
     assert "body weight: 20 kg" in creation["new"] and "parent batch: BMMSC-B001" in creation["new"]
     # the electronic copy keeps every entry as stored, beside the readable one
@@ -737,7 +749,7 @@ def test_a_released_banks_vial_labels_are_not_counted_as_quarantine_labels(
     )  # fmt: skip
     assert printed.code == 0, printed.err
     count = len(pypdfium2.PdfDocument(out.read_bytes()))
-    assert batch_view(demo_db, "EASC-B001")["status"] == "released"
+    assert batch_view(demo_db, "EASC-B001").to_dict()["status"] == "released"
     _data, _pages, text = record_text(demo_db, "EASC-B001")
     assert squeeze(f"Vial and QC sample tube labels (prints and reprints) {count}") in text
     assert squeeze("Quarantine labels") not in text and squeeze("Final labels") not in text

@@ -38,7 +38,7 @@ def ward(demo_db):
 
 
 def label_scans(db, code: str = "EASC-D001") -> list[str]:
-    bag = batch_view(db, code)["bag"]
+    bag = batch_view(db, code).to_dict()["bag"]
     din = isbt128.Din.from_code(bag["din"])
     return [din.data_structure(), isbt128.PRODUCT_CODE_IDENTIFIER + bag["product_code"]]
 

@@ -63,7 +63,7 @@ def test_the_vials_carry_a_corrected_cells_and_volume_per_vial(frozen):
         (2, 45e6, 1.2),
         (3, 45e6, 1.2),
     ]
-    shown = batch_view(lab.db, "BANK-F")["vials"]
+    shown = batch_view(lab.db, "BANK-F").to_dict()["vials"]
     assert {v["viable_cells"]["value"] for v in shown} == {45e6}
 
 

@@ -33,11 +33,11 @@ def typed(at: datetime) -> str:
 
 
 def step_of(db, code: str, kind: str) -> dict:
-    return next(e for e in batch_view(db, code)["steps"] if e["kind"] == kind)
+    return next(e for e in batch_view(db, code).to_dict()["steps"] if e["kind"] == kind)
 
 
 def qc_of(db, code: str, qc_id: str) -> dict:
-    return next(q for q in batch_view(db, code)["qc"] if q["qc_id"] == qc_id)
+    return next(q for q in batch_view(db, code).to_dict()["qc"] if q["qc_id"] == qc_id)
 
 
 def when(text: str) -> datetime:

@@ -91,7 +91,7 @@ def fresh_culture(db, code: str = "BMMSC-C002") -> str:
 
 
 def vials_in_stock(db) -> list[int]:
-    bank = batch_view(db, "EASC-B001")
+    bank = batch_view(db, "EASC-B001").to_dict()
     return [v["number"] for v in bank["vials"] if v["status"] == "in stock"]
 
 
@@ -180,7 +180,7 @@ def test_a_seed_corrected_to_a_vessel_the_sop_does_not_allow_is_refused(bank, ve
         ),
     )
     assert f"got {vessel.upper()!r}" in message
-    passage = batch_view(db, code)["passages"][0]
+    passage = batch_view(db, code).to_dict()["passages"][0]
     assert passage["seeding_density"] is not None and passage["vessel"] == "CS1"
 
 
@@ -188,7 +188,9 @@ def test_a_seed_corrected_to_a_vessel_the_sop_does_not_allow_is_refused(bank, ve
 def test_a_thaw_corrected_from_three_vials_to_one_returns_two_to_stock(dose):
     db, code, entry = dose
     thawed = [
-        v["number"] for v in batch_view(db, "EASC-B001")["vials"] if v.get("thawed_for") == code
+        v["number"]
+        for v in batch_view(db, "EASC-B001").to_dict()["vials"]
+        if v.get("thawed_for") == code
     ]
     assert len(thawed) == 3
     stock = vials_in_stock(db)
@@ -196,11 +198,11 @@ def test_a_thaw_corrected_from_three_vials_to_one_returns_two_to_stock(dose):
         db, who(db, "tech2"), code, f"E{entry}", field="vials", value="1",
         reason="two vials went back unopened", was="3",
     )  # fmt: skip
-    (step,) = batch_view(db, code)["steps"]
+    (step,) = batch_view(db, code).to_dict()["steps"]
     assert step["values"]["vials"] == 1 and isinstance(step["values"]["vials"], int)
     assert step["values"]["vial_numbers"] == thawed[:1]
     assert sorted(vials_in_stock(db)) == sorted(stock + thawed[1:])
-    (fix,) = batch_view(db, code)["corrections"]
+    (fix,) = batch_view(db, code).to_dict()["corrections"]
     assert (fix["old_value"], fix["new_value"]) == ("3", "1")
 
 
@@ -271,7 +273,7 @@ def test_a_correction_that_would_break_a_later_entry_is_refused(bank):
         db, tech2, code, vessel="CS5", vessels=2, cells="1.9e7 cells", materials=SEED_LOTS,
         at=ago(hours=20),
     )  # fmt: skip
-    harvest = batch_view(db, code)["steps"][1]["id"]
+    harvest = batch_view(db, code).to_dict()["steps"][1]["id"]
     before = snapshot(db)
     with pytest.raises(RuleViolation, match=r"would break E\d+ \(seed\).* more than the viable"):
         corrections.correct(

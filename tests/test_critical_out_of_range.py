@@ -22,7 +22,7 @@ def ago(hours: float = 0) -> datetime:
 
 
 def unmet(db, code: str) -> dict[str, str]:
-    return {c["id"]: c["detail"] for c in review(db, code)["checklist"] if not c["met"]}
+    return {c["id"]: c["detail"] for c in review(db, code).to_dict()["checklist"] if not c["met"]}
 
 
 @pytest.mark.requirement("GMP-08")
@@ -38,7 +38,7 @@ def test_a_critical_viability_the_sop_says_nothing_about_needs_a_deviation(demo_
         db, tech1, "EASC-D009", vials=3, total_cells="1.6e8 cells", viability="65 %",
         materials=["DPBS-88812"], at=ago(hours=1),
     )  # fmt: skip
-    (dev,) = batch_view(db, "EASC-D009")["deviations"]
+    (dev,) = batch_view(db, "EASC-D009").to_dict()["deviations"]
     assert dev["status"] == "open" and f"E{entry}" in dev["description"]
     assert "Viability after thaw 65 %" in dev["title"]
     assert "no-open-deviation" in unmet(db, "EASC-D009")

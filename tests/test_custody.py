@@ -94,4 +94,7 @@ def test_the_accompanying_document_decodes_to_the_din_and_the_coi(ward, cli, tmp
     coi = plan_view(ward, "RA-P001").coi
     din_scan = label_scans(ward)[0]
     assert coi in found and din_scan in found
-    assert isbt128.parse_scan(din_scan).din.code == batch_view(ward, "EASC-D001")["bag"]["din"]
+    assert (
+        isbt128.parse_scan(din_scan).din.code
+        == batch_view(ward, "EASC-D001").to_dict()["bag"]["din"]
+    )

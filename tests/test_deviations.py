@@ -47,7 +47,7 @@ def investigate(db, ref: str, user: str = "sup1") -> None:
 
 def test_an_out_of_spec_result_opens_a_deviation_in_the_same_transaction(demo_db):
     db = demo_db
-    (oos,) = [q for q in batch_view(db, EB)["qc"] if not q["passed"]]
+    (oos,) = [q for q in batch_view(db, EB).to_dict()["qc"] if not q["passed"]]
     (dev,) = list_deviations(db, EB)
     assert dev.qc_result == oos["id"] and dev.status == "open"
     assert oos["id"] in dev.description and oos["specification"] in dev.description
@@ -154,11 +154,11 @@ def test_only_qa_closes_a_fully_investigated_deviation_with_a_signature(demo_db,
         input="demo-qa1-pass\n",
     )
     assert r.code == 0, r.err
-    (closed,) = batch_view(db, EB)["deviations"]
+    (closed,) = batch_view(db, EB).to_dict()["deviations"]
     assert closed["status"] == "closed" and closed["closed_by"] == "qa1" and closed["closed_at"]
     (sig,) = closed["signatures"]
     assert sig["meaning"] == "approved" and sig["full_name"] == "Quentin Okafor" and sig["valid"]
-    assert any(s["on"] == dev.id for s in batch_view(db, EB)["signatures"])
+    assert any(s["on"] == dev.id for s in batch_view(db, EB).to_dict()["signatures"])
     with pytest.raises(RuleViolation, match="is closed"):
         update_deviation(db, who(db, "sup1"), dev.id, capa="more")
     with pytest.raises(RuleViolation, match="is closed"):
@@ -267,7 +267,9 @@ def test_a_result_made_out_of_spec_by_a_correction_opens_a_deviation_naming_it(d
     from cellbatch.services.queries.review import review
 
     db = demo_db
-    result = next(q for q in batch_view(db, RA)["qc"] if q["qc_id"] == "endotoxin-release")
+    result = next(
+        q for q in batch_view(db, RA).to_dict()["qc"] if q["qc_id"] == "endotoxin-release"
+    )
     correct(
         db,
         who(db, "tech2"),
@@ -277,14 +279,17 @@ def test_a_result_made_out_of_spec_by_a_correction_opens_a_deviation_naming_it(d
         value="0.7 EU/mL",
         reason="instrument printout re-read",
     )
-    (oos,) = review(db, RA)["out_of_spec"]
+    (oos,) = review(db, RA).to_dict()["out_of_spec"]
     (ref,) = oos["deviations"]  # opened automatically by the correction, in its transaction
     assert oos["id"] == result["id"]
-    assert next(d for d in batch_view(db, RA)["deviations"] if d["id"] == ref)["status"] == "open"
+    assert (
+        next(d for d in batch_view(db, RA).to_dict()["deviations"] if d["id"] == ref)["status"]
+        == "open"
+    )
     verify(db, "sup1", pw("sup1"), RA, result["id"])
     with pytest.raises(RuleViolation, match="No open deviation"):
         release.decide(db, "qa1", RA, "release", "review", password=pw("qa1"))
-    passing = next(q for q in batch_view(db, RA)["qc"] if q["passed"])["id"]
+    passing = next(q for q in batch_view(db, RA).to_dict()["qc"] if q["passed"])["id"]
     with pytest.raises(RuleViolation, match="within specification"):
         open_deviation(db, who(db, "tech2"), RA, title="t", description="d", qc_result=passing)
     investigate(db, ref)

@@ -147,7 +147,7 @@ def writes(db) -> dict[str, Field]:
         return "pending" if donor_view(db, "DN-FUZZ").eligibility != "pending" else "eligible"
 
     def other_vessel() -> str:
-        vessel = batch_view(db, "BMMSC-FUZZ")["steps"][0]["values"]["vessel"]
+        vessel = batch_view(db, "BMMSC-FUZZ").to_dict()["steps"][0]["values"]["vessel"]
         return "CS2" if vessel != "CS2" else "CS1"
 
     def deactivated() -> bool:

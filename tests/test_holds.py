@@ -104,7 +104,7 @@ def test_a_reactive_result_after_release_holds_every_product_of_the_donor(demo_d
             dose="2 x 10^6 cells/kg",
             infusion=2,
         )
-    checklist = {c["id"]: c for c in review(db, "EASC-D001")["checklist"]}
+    checklist = {c["id"]: c for c in review(db, "EASC-D001").to_dict()["checklist"]}
     assert not checklist["not-on-hold"]["met"]
 
 

@@ -112,7 +112,7 @@ def intended_din(db) -> str:
     """The 13 characters of the DIN the demo dose's bag carries."""
     from cellbatch.services.queries.batch_view import batch_view
 
-    return batch_view(db, "EASC-D001")["bag"]["din"]
+    return batch_view(db, "EASC-D001").to_dict()["bag"]["din"]
 
 
 @GMP08

@@ -52,7 +52,7 @@ def intended(db, code: str, flags: str | None = None) -> dict[str, str]:
     Flags: as given, else those of the first label of its kind: the check flags (60 + check
     value) on a released batch's final label, 20 on a quarantine label.
     """
-    view = batch_view(db, code)
+    view = batch_view(db, code).to_dict()
     bag = view["bag"]
     din = isbt128.Din.from_code(bag["din"])
     flags = flags or (din.type3_flags() if view["status"] == "released" else QUARANTINE_FIRST)
@@ -141,7 +141,7 @@ def test_quarantine_label_decodes_exactly_and_says_not_released(demo_db, cli, tm
     assert decoded(barcodes) == intended(demo_db, "EASC-D001")
     assert "NOT RELEASED – QUARANTINE" in text
     assert "EXAMPLE FIN – NOT FOR CLINICAL USE" in text
-    din = isbt128.Din.from_code(batch_view(demo_db, "EASC-D001")["bag"]["din"])
+    din = isbt128.Din.from_code(batch_view(demo_db, "EASC-D001").to_dict()["bag"]["din"])
     assert din.eye_readable in text and din.check in text
     history = label_history(demo_db, "EASC-D001")
     assert (history["printed"], history["quarantine_printed"], history["final_printed"]) == (
@@ -243,7 +243,7 @@ def test_related_donor_label_is_biohazard_and_decodes_exactly(db) -> None:
         cells="4.0e7 cells",
         materials=["SAL-HSA-0915"],
     )
-    bag = batch_view(db, "FUC-D001")["bag"]
+    bag = batch_view(db, "FUC-D001").to_dict()["bag"]
     assert bag["product_code"][5] == "3"  # directed recipient use only, biohazard
     text, barcodes = pages_of(print_pdf(db, "FUC-D001"))[0]
     assert decoded(barcodes) == intended(db, "FUC-D001")
@@ -353,7 +353,7 @@ def test_template_boxes_keep_the_printer_margin(tmp_path) -> None:
 
 
 def test_expiry_is_local_facility_time(demo_db) -> None:
-    bag = batch_view(demo_db, "EASC-D001")["bag"]
+    bag = batch_view(demo_db, "EASC-D001").to_dict()["bag"]
     expires = datetime.fromisoformat(bag["expires_at"].replace("Z", "+00:00"))
     local = load_site_settings().local_time(expires)
     assert local.tzinfo is None
@@ -419,7 +419,7 @@ def test_an_expired_bag_is_not_labelled(demo_db) -> None:
         materials=["SAL-HSA-0915"],
         at=now - timedelta(hours=7),
     )
-    assert batch_view(demo_db, "EASC-D002")["bag"]["product_code"] == "S9901VB0"
+    assert batch_view(demo_db, "EASC-D002").to_dict()["bag"]["product_code"] == "S9901VB0"
     with pytest.raises(RuleViolation, match="EASC-D002 bag 1 expired at .* not labelled"):
         print_pdf(demo_db, "EASC-D002")
     assert label_history(demo_db, "EASC-D002")["printed"] == 0
@@ -832,7 +832,7 @@ def test_a_din_keyed_with_its_check_character_verifies(demo_db, cli) -> None:
     """
     pdf = print_pdf(demo_db, "EASC-D001")
     text = pages_of(pdf)[0][0]
-    din = isbt128.Din.from_code(batch_view(demo_db, "EASC-D001")["bag"]["din"])
+    din = isbt128.Din.from_code(batch_view(demo_db, "EASC-D001").to_dict()["bag"]["din"])
     assert din.eye_readable in text
     assert [c for c, _b, _c in rotated_chars(pdf)] == list(QUARANTINE_FIRST)
     want = intended(demo_db, "EASC-D001")["Code 128"]

@@ -51,7 +51,7 @@ def test_a_dose_batch_takes_the_plans_next_infusion_and_dose(demo_db):
         demo_db, user(demo_db, "tech1"), "EASC-D002", parent="EASC-B001",
         sop_id="SOP-EASC-DOSE", recipient="RA-P001",
     )  # fmt: skip
-    view = batch_view(demo_db, code)
+    view = batch_view(demo_db, code).to_dict()
     assert view["infusion_number"] == 2 and view["infusion_day"] == 8
     assert plan_view(demo_db, "RA-P001").infusions[1].batch == "EASC-D002"
 

@@ -113,7 +113,7 @@ def test_passage_values_computed_by_the_formulas(lab, bank):
         materials=HARVEST_LOTS,
         at=ago(days=6),
     )
-    view = batch_view(lab.db, bank)
+    view = batch_view(lab.db, bank).to_dict()
     p0, p1 = view["passages"]
     assert p0["passage"] == 0 and p1["passage"] == 1
     assert close(p0["area"]["value"], 3180.0)
@@ -175,7 +175,7 @@ def test_dose_values_computed_by_the_formulas(lab):
         materials=["EXC-1"],
         at=ago(hours=1),
     )
-    view = batch_view(lab.db, "DOSE-1")
+    view = batch_view(lab.db, "DOSE-1").to_dict()
     assert close(view["target_viable_cells"]["value"], 2.8e8)
     assert close(view["target_window"]["low"]["value"], 2.52e8)
     assert close(view["target_window"]["high"]["value"], 3.08e8)
@@ -187,7 +187,7 @@ def test_dose_values_computed_by_the_formulas(lab):
     assert view["bag"]["product_code"].startswith("S")
     dose_qc = next(q for q in view["qc"] if q["test"] == "cell-dose")
     assert close(dose_qc["value"]["value"], 100.0) and dose_qc["passed"]
-    bank_view = batch_view(lab.db, bank)
+    bank_view = batch_view(lab.db, bank).to_dict()
     assert bank_view["vials_left"] == 0
     assert {v["thawed_for"] for v in bank_view["vials"]} == {"DOSE-1"}
     assert bank_view["children"] == [{"code": "DOSE-1", "status": "in-process"}]
@@ -690,7 +690,7 @@ def test_freezing_before_the_minimum_bank_passage_is_refused(lab, bank):
 
 def test_cells_frozen_cannot_exceed_cells_harvested(lab):
     released = released_easc_bank(lab, vials=2)  # harvest 1.14e8 viable at P3
-    assert batch_view(lab.db, released)["vials_left"] == 2
+    assert batch_view(lab.db, released).to_dict()["vials_left"] == 2
     batches.start_expansion(
         lab.db, lab.tech1, "EXP-9", lot_number="TL-A", sop_id="SOP-EASC-EXP", at=ago(days=39)
     )
@@ -781,7 +781,7 @@ def test_fill_after_the_window_has_closed_is_refused(lab):
         materials=["EXC-1"],
         at=ago(hours=2, minutes=30),
     )
-    view = batch_view(lab.db, "FUC-1")
+    view = batch_view(lab.db, "FUC-1").to_dict()
     # the mother is ineligible but allowed for her child: biohazard collection type 3
     assert view["bag"]["product_code"][5] == "3"
     from datetime import datetime, timedelta
@@ -872,7 +872,7 @@ def test_qc_pass_fail_computed_and_retest_keeps_the_original(lab, bank):
     first = qc.record_qc(lab.db, lab.sup1, bank, test="endotoxin", value="0.7 EU/mL")
     second = qc.record_qc(lab.db, lab.sup1, bank, test="endotoxin", value="0.2 EU/mL")
     qc.record_qc(lab.db, lab.sup1, bank, test="mycoplasma", value="Negative")
-    results = batch_view(lab.db, bank)["qc"]
+    results = batch_view(lab.db, bank).to_dict()["qc"]
     assert [(r["id"], r["passed"], r["retest_of"]) for r in results[:2]] == [
         (f"Q{first}", False, None),
         (f"Q{second}", True, f"Q{first}"),
@@ -883,7 +883,7 @@ def test_qc_pass_fail_computed_and_retest_keeps_the_original(lab, bank):
 
 @pytest.mark.requirement("GMP-08")
 def test_a_qc_time_before_the_batch_started_or_before_the_result_it_retests_is_refused(lab, bank):
-    started = batch_view(lab.db, bank)["started_at"]
+    started = batch_view(lab.db, bank).to_dict()["started_at"]
     refused(
         lab,
         InvalidInput,
@@ -902,8 +902,11 @@ def test_a_qc_time_before_the_batch_started_or_before_the_result_it_retests_is_r
         ),
     )
     retest = qc.record_qc(lab.db, lab.sup1, bank, test="endotoxin", value="0.2 EU/mL")
-    assert [r["id"] for r in batch_view(lab.db, bank)["qc"]] == [f"Q{first}", f"Q{retest}"]
-    assert started < batch_view(lab.db, bank)["qc"][0]["performed_at"]
+    assert [r["id"] for r in batch_view(lab.db, bank).to_dict()["qc"]] == [
+        f"Q{first}",
+        f"Q{retest}",
+    ]
+    assert started < batch_view(lab.db, bank).to_dict()["qc"][0]["performed_at"]
 
 
 def test_qc_value_of_the_wrong_kind_is_refused(lab, bank):
@@ -957,7 +960,7 @@ def test_correction_keeps_the_original_and_the_reason(lab, bank):
         value="7.0e6 cells",
         reason="counter read twice; recount",
     )
-    view = batch_view(lab.db, bank)
+    view = batch_view(lab.db, bank).to_dict()
     assert close(view["passages"][0]["viable_cells_seeded"]["value"], 7.0e6)
     assert view["steps"][0]["corrected_fields"] == ["viable_cells"]
     (fix,) = view["corrections"]
@@ -983,7 +986,7 @@ def test_correction_of_a_qc_result_recomputes_pass_fail(lab, bank):
         value="0.07 EU/mL",
         reason="transcription error: decimal point",
     )
-    (row,) = batch_view(lab.db, bank)["qc"]
+    (row,) = batch_view(lab.db, bank).to_dict()["qc"]
     assert row["passed"] and row["corrected"]
 
 
@@ -1086,10 +1089,10 @@ def _fucosylate(lab, code, start, end):
 
 def test_a_correction_that_makes_a_result_out_of_spec_opens_a_deviation(lab, bank):
     result = qc.record_qc(lab.db, lab.sup1, bank, test="endotoxin", value="0.07 EU/mL")
-    assert batch_view(lab.db, bank)["deviations"] == []
+    assert batch_view(lab.db, bank).to_dict()["deviations"] == []
     corrections.correct(lab.db, lab.sup1, bank, f"Q{result}", field="value",
                         value="0.7 EU/mL", reason="transcription error: decimal point")  # fmt: skip
-    view = batch_view(lab.db, bank)
+    view = batch_view(lab.db, bank).to_dict()
     assert view["qc"][0]["passed"] is False
     (deviation,) = view["deviations"]
     assert deviation["status"] == "open" and f"Q{result}" in deviation["description"]
@@ -1131,8 +1134,8 @@ def test_two_banks_cannot_be_frozen_into_the_same_freezer_positions(lab):
         r"\(and 1 more of them\)",
     ):
         released_easc_bank(lab, "BANK-2", vials=2)
-    assert batch_view(lab.db, "BANK-2")["vials"] == []
-    assert len(batch_view(lab.db, "BANK-1")["vials"]) == 2
+    assert batch_view(lab.db, "BANK-2").to_dict()["vials"] == []
+    assert len(batch_view(lab.db, "BANK-1").to_dict()["vials"]) == 2
 
 
 @pytest.mark.requirement("GMP-08")
@@ -1148,7 +1151,9 @@ def test_work_times_stay_after_what_they_depend_on_and_corrections_keep_them_in_
         ),  # fmt: skip
     )
     released = released_easc_bank(lab, "BANK-1")
-    frozen = next(s for s in batch_view(lab.db, released)["steps"] if s["kind"] == "freeze")
+    frozen = next(
+        s for s in batch_view(lab.db, released).to_dict()["steps"] if s["kind"] == "freeze"
+    )
     refused(
         lab,
         InvalidInput,

@@ -42,7 +42,7 @@ def run(cli, db, *args: str, user: str | None = None, password: str | None = Non
 
 
 def unmet(db, code: str) -> set[str]:
-    return {c["id"] for c in review(db, code)["checklist"] if not c["met"]}
+    return {c["id"] for c in review(db, code).to_dict()["checklist"] if not c["met"]}
 
 
 def release_cmd(cli, db, code: str, user: str, password: str | None = None, decision="release"):
@@ -77,18 +77,18 @@ def test_ra_dose_release_refused_for_tech_involved_qa_wrong_password_then_accept
     assert involved, "the demo has qa2 verify an entry of the RA dose"
     r = release_cmd(cli, db, RA, "qa2")
     assert r.code == 5 and f"verified {involved[0].ref}" in r.err
-    before = batch_view(db, RA)
+    before = batch_view(db, RA).to_dict()
     assert before["status"] == "in-process" and before["release_decisions"] == []
 
     r = release_cmd(cli, db, RA, "qa1", password="not-the-password")
     assert r.code == 6 and "user ID or password wrong" in r.err
     audit = [e for e in list_entries(db, entity="app_user") if e.action == "login_failed"]
     assert audit[-1].entity_id == str(who(db, "qa1").id)
-    assert batch_view(db, RA)["status"] == "in-process"
+    assert batch_view(db, RA).to_dict()["status"] == "in-process"
 
     r = release_cmd(cli, db, RA, "qa1")
     assert r.code == 0, r.err
-    view = batch_view(db, RA)
+    view = batch_view(db, RA).to_dict()
     assert view["status"] == "released"
     (decision,) = view["release_decisions"]
     assert decision["decided_by"]["username"] == "qa1"
@@ -100,8 +100,8 @@ def test_ra_dose_release_refused_for_tech_involved_qa_wrong_password_then_accept
 def test_after_release_every_write_to_the_batch_is_refused(demo_db, cli):
     db = demo_db
     assert release_cmd(cli, db, RA, "qa1").code == 0
-    entry = batch_view(db, RA)["steps"][0]["id"]
-    result = batch_view(db, RA)["qc"][0]["id"]
+    entry = batch_view(db, RA).to_dict()["steps"][0]["id"]
+    result = batch_view(db, RA).to_dict()["qc"][0]["id"]
     attempts = [
         run(
             cli, db, "qc", "record", RA, "--test", "endotoxin", "--value", "0.1 EU/mL", user="tech2"
@@ -140,7 +140,7 @@ def test_after_release_every_write_to_the_batch_is_refused(demo_db, cli):
     ]
     for r in attempts:
         assert r.code == 4 and "released and locked" in r.err, r.err
-    assert batch_view(db, RA)["status"] == "released"
+    assert batch_view(db, RA).to_dict()["status"] == "released"
 
 
 def test_review_json_on_the_ra_dose_has_all_criteria_met(demo_db, cli):
@@ -157,7 +157,7 @@ def test_review_json_on_the_eb_dose_lists_its_oos_result_and_deviation(demo_db, 
     r = cli("--db", demo_db.url, "review", EB, "--json", user="qa1")
     assert r.code == 0, r.err
     data = json.loads(r.out)
-    view = batch_view(demo_db, EB)
+    view = batch_view(demo_db, EB).to_dict()
     oos = [q for q in view["qc"] if not q["passed"]]
     assert oos and [o["id"] for o in data["out_of_spec"]] == [q["id"] for q in oos]
     assert oos[0]["qc_id"] == "heca452-in-process"
@@ -213,7 +213,7 @@ def test_eb_dose_release_refused_with_the_unmet_criteria_until_each_is_met(db):
     assert unmet(db, EB) == {"oos-deviations-closed", "no-open-deviation"}
     with pytest.raises(RuleViolation, match="No open deviation"):
         release.decide(db, qa1, EB, "release", "review", password=pw("qa1"))
-    (dev,) = review(db, EB)["deviations"]
+    (dev,) = review(db, EB).to_dict()["deviations"]
     update_deviation(
         db,
         sup1,
@@ -254,7 +254,7 @@ def test_an_open_deviation_blocks_release_and_its_closure_allows_it(demo_db):
 def test_product_from_a_pending_donor_stays_in_quarantine(demo_db):
     db = demo_db
     sup1, qa1 = who(db, "sup1"), who(db, "qa1")
-    donor = batch_view(db, RA)["donor"]["code"]
+    donor = batch_view(db, RA).to_dict()["donor"]["code"]
     donors.set_eligibility(db, sup1, donor, "pending", "marker retest requested")
     with pytest.raises(RuleViolation, match="pending"):
         release.decide(db, qa1, RA, "release", "review", password=pw("qa1"))
@@ -272,7 +272,7 @@ def test_reject_needs_no_criteria_but_qa_and_locks_the_batch(demo_db):
     with pytest.raises(PermissionDenied):
         release.decide(db, tech1, EB, "reject", "HECA-452 low", password=pw("tech1"))
     assert release.decide(db, qa2, EB, "reject", "HECA-452 low", password=pw("qa2")) == "rejected"
-    view = batch_view(db, EB)
+    view = batch_view(db, EB).to_dict()
     assert [s["meaning"] for s in view["signatures"] if s["on"] == "batch"] == ["rejected"]
     with pytest.raises(RuleViolation, match="rejected and locked"):
         qc.record_qc(db, who(db, "tech2"), EB, test="heca452", value="60 %", stage="in-process")
@@ -286,7 +286,7 @@ def test_a_refused_release_changes_nothing(demo_db):
     with pytest.raises(RuleViolation):
         release.decide(db, who(db, "qa1"), EB, "release", "review", password=pw("qa1"))
     assert len(list_entries(db)) == before
-    assert batch_view(db, RA)["status"] == "in-process"
+    assert batch_view(db, RA).to_dict()["status"] == "in-process"
 
 
 @pytest.mark.requirement("GMP-13")
@@ -299,28 +299,28 @@ def test_release_counts_a_wrong_password_even_for_a_qa_officer(demo_db):
     with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
         release.decide(db, "qa1", RA, "release", "review", password="wrong again")
     assert next(u.failed_attempts for u in list_users(db) if u.username == "qa1") == 2
-    assert batch_view(db, RA)["release_decisions"] == []
+    assert batch_view(db, RA).to_dict()["release_decisions"] == []
 
 
 # ----------------------------------------------------------------------------- review items
 
 
 def test_late_entries_use_a_configurable_threshold(demo_db, monkeypatch):
-    bank = batch_view(demo_db, RA)["parent"]
-    late = review(demo_db, bank)["late_entries"]
+    bank = batch_view(demo_db, RA).to_dict()["parent"]
+    late = review(demo_db, bank).to_dict()["late_entries"]
     assert late and all(e["hours_late"] > 24 for e in late)  # demo bank QC recorded days later
-    assert review(demo_db, RA)["late_entries"] == []
+    assert review(demo_db, RA).to_dict()["late_entries"] == []
     monkeypatch.setenv("CELLBATCH_LATE_ENTRY_HOURS", str(24 * 365))
-    assert review(demo_db, bank)["late_entries"] == []
+    assert review(demo_db, bank).to_dict()["late_entries"] == []
     monkeypatch.setenv("CELLBATCH_LATE_ENTRY_HOURS", "0")
-    assert review(demo_db, RA)["late_entries"]
+    assert review(demo_db, RA).to_dict()["late_entries"]
 
 
 def test_review_flags_corrections_windows_and_doses_near_the_limit(demo_db):
     db = demo_db
     tech2 = who(db, "tech2")
-    view = batch_view(db, RA)
-    assert review(db, RA)["doses_near_tolerance"] == []
+    view = batch_view(db, RA).to_dict()
+    assert review(db, RA).to_dict()["doses_near_tolerance"] == []
     fill = view["fill"]["entry"]
     high = view["target_window"]["high"]["value"] * 0.995
     correct(
@@ -332,12 +332,12 @@ def test_review_flags_corrections_windows_and_doses_near_the_limit(demo_db):
         value=f"{high} cells",
         reason="recount of the bag",
     )
-    data = review(db, RA)
+    data = review(db, RA).to_dict()
     (near,) = data["doses_near_tolerance"]
     assert near["entry"] == fill and near["within_tolerance"]
     assert [c["entry"] for c in data["corrections"]] == [fill]
     # the corrected bag's dose is recomputed as a new cell-dose result (the original stays)
-    doses = [q for q in batch_view(db, RA)["qc"] if q["test"] == "cell-dose"]
+    doses = [q for q in batch_view(db, RA).to_dict()["qc"] if q["test"] == "cell-dose"]
     assert len(doses) == 2 and doses[1]["retest_of"] == doses[0]["id"]
     assert doses[1]["value"]["value"] == pytest.approx(99.5 * (1 + 0.1))
     assert {m["id"] for m in data["missing_verifications"]} == {fill, doses[1]["id"]}
@@ -357,7 +357,7 @@ def test_review_flags_corrections_windows_and_doses_near_the_limit(demo_db):
                at=now - timedelta(hours=5))  # fmt: skip
     late = steps.thaw(db, tech2, "EASC-D002", vials=2, total_cells="90e6 cells", viability="90 %",
                       materials=["DPBS-88812"], at=now - timedelta(hours=4.5))  # fmt: skip
-    (window,) = review(db, "EASC-D002")["sop_windows_exceeded"]
+    (window,) = review(db, "EASC-D002").to_dict()["sop_windows_exceeded"]
     assert window["window"] == "thaw_to_fill_max" and window["from"] == f"E{late}"
     assert window["to"] == "now (not filled)" and window["actual_hours"] > 4.4
 
@@ -369,7 +369,7 @@ def test_an_expired_bag_is_not_released(db):
     from cellbatch.services.demo import load_demo
 
     load_demo(db, now=datetime.now(UTC) - timedelta(hours=5))
-    criteria = {c["id"]: c for c in review(db, RA)["checklist"]}
+    criteria = {c["id"]: c for c in review(db, RA).to_dict()["checklist"]}
     assert not criteria["bag-in-date"]["met"]
     assert [c for c, v in criteria.items() if not v["met"]] == ["bag-in-date"]
     with pytest.raises(RuleViolation, match="The bag has not expired"):
@@ -382,14 +382,14 @@ def test_a_bank_is_released_only_once_frozen(demo_db):
     from cellbatch.services.commands import batches
 
     db = demo_db
-    lot = batch_view(db, "EASC-B001")["tissue_lot"]["lot"]
+    lot = batch_view(db, "EASC-B001").to_dict()["tissue_lot"]["lot"]
     batches.start_expansion(
         db, who(db, "tech1"), "EASC-B002", lot_number=lot, sop_id="SOP-EASC-EXP"
     )
     assert "bank-frozen" in unmet(db, "EASC-B002")
     with pytest.raises(RuleViolation, match="The bank is frozen"):
         release.decide(db, "qa1", "EASC-B002", "release", "review", password=pw("qa1"))
-    released = review(db, "EASC-B001")
+    released = review(db, "EASC-B001").to_dict()
     assert released["status"] == "released" and all(c["met"] for c in released["checklist"])
 
 
@@ -400,9 +400,9 @@ def test_a_correction_of_the_bag_meets_the_fill_rules_and_the_dose_is_never_type
     from tests.lab import snapshot
 
     tech2 = who(demo_db, "tech2")
-    fill = batch_view(demo_db, RA)["fill"]["entry"]
+    fill = batch_view(demo_db, RA).to_dict()["fill"]["entry"]
     before = snapshot(demo_db)
-    high = batch_view(demo_db, RA)["target_window"]["high"]["value"]
+    high = batch_view(demo_db, RA).to_dict()["target_window"]["high"]["value"]
     with pytest.raises(InvalidInput, match="--value: .* outside the dose tolerance"):
         correct(
             demo_db, tech2, RA, fill, field="viable_cells", value=f"{high * 1.02} cells", reason="x"
@@ -425,8 +425,8 @@ def test_a_reactive_marker_puts_an_eligible_donor_back_to_pending_and_blocks_rel
     from cellbatch.domain.errors import InvalidInput
     from tests.lab import snapshot
 
-    donor = batch_view(demo_db, RA)["donor"]["code"]
-    assert review(demo_db, RA)["ready_for_release"]
+    donor = batch_view(demo_db, RA).to_dict()["donor"]["code"]
+    assert review(demo_db, RA).to_dict()["ready_for_release"]
     donors.record_donor_test(
         demo_db,
         who(demo_db, "tech1"),
@@ -436,7 +436,7 @@ def test_a_reactive_marker_puts_an_eligible_donor_back_to_pending_and_blocks_rel
         sampled=date.today(),
     )
     assert donor_view(demo_db, donor).eligibility == "pending"
-    data = review(demo_db, RA)
+    data = review(demo_db, RA).to_dict()
     (criterion,) = [c for c in data["checklist"] if c["id"] == "donor-determined"]
     assert not criterion["met"] and "reactive: HIV-1 NAT" in criterion["detail"]
     assert not data["ready_for_release"]

@@ -142,7 +142,7 @@ def test_a_correction_after_signing_invalidates_the_signature_until_signed_again
 @pytest.mark.requirement("GMP-01")
 def test_a_signature_cannot_be_moved_to_another_record(demo_db):
     db = demo_db
-    view = batch_view(db, RA)
+    view = batch_view(db, RA).to_dict()
     sig = view["signatures"][0]
     # another record of the same kind: only the id differs
     other = next(
@@ -164,7 +164,7 @@ def test_a_signature_cannot_be_moved_to_another_record(demo_db):
 @pytest.mark.requirement("GMP-13")
 def test_signing_asks_the_password_again_a_wrong_one_is_refused_and_counted(demo_db):
     db = demo_db
-    entry = batch_view(db, RA)["steps"][0]["id"]
+    entry = batch_view(db, RA).to_dict()["steps"][0]["id"]
     count = signature_count(db)
     with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
         sign(db, "tech1", "wrong-password", RA, entry, "performed")
@@ -182,7 +182,7 @@ def test_signing_asks_the_password_again_a_wrong_one_is_refused_and_counted(demo
 def test_deactivated_and_locked_users_cannot_sign(demo_db):
     db = demo_db
     admin = authenticate(db, "admin", pw("admin"))
-    entry = batch_view(db, "FUC-D001")["steps"][0]["id"]  # recorded by tech1
+    entry = batch_view(db, "FUC-D001").to_dict()["steps"][0]["id"]  # recorded by tech1
     set_active(db, admin, "tech2", False, "left the unit")
     with pytest.raises(AuthenticationFailed, match="user ID or password wrong"):
         verify(db, "tech2", pw("tech2"), "FUC-D001", entry)
@@ -196,7 +196,7 @@ def test_deactivated_and_locked_users_cannot_sign(demo_db):
 
 def test_meanings_are_checked_and_decisions_sign_only_through_release(demo_db):
     db = demo_db
-    entry = batch_view(db, RA)["steps"][0]["id"]
+    entry = batch_view(db, RA).to_dict()["steps"][0]["id"]
     with pytest.raises(InvalidInput, match="--meaning: expected one of performed"):
         sign(db, "sup1", pw("sup1"), RA, entry, "liked")
     with pytest.raises(InvalidInput, match="cellbatch release"):
@@ -219,7 +219,7 @@ def test_the_release_signature_covers_the_batch_record_and_stays_valid_after_loc
     assert sig.meaning == "released" and sig.valid and sig.username == "qa1"
     with pytest.raises(RuleViolation, match="locked"):
         sign(db, "sup1", pw("sup1"), RA, "batch", "reviewed")
-    bank = batch_view(db, RA)["parent"]
+    bank = batch_view(db, RA).to_dict()["parent"]
     (bank_sig,) = [s for s in batch_signatures(db, bank) if s.on == "batch"]
     assert bank_sig.valid, "thawing the bank's vials for a dose does not change the signed bank"
     with db.engine.begin() as conn:
@@ -236,7 +236,7 @@ def test_the_release_signature_covers_the_batch_record_and_stays_valid_after_loc
 
 @pytest.mark.requirement("GMP-11")
 def test_sign_and_list_signatures_from_the_command_line(demo_db, cli):
-    entry = batch_view(demo_db, "FUC-D001")["steps"][0]["id"]
+    entry = batch_view(demo_db, "FUC-D001").to_dict()["steps"][0]["id"]
     r = cli(
         "--db",
         demo_db.url,
@@ -282,7 +282,7 @@ def test_only_the_person_who_recorded_an_entry_signs_it_as_performed(demo_db):
     from cellbatch.domain.errors import PermissionDenied
 
     db = demo_db
-    thaw = batch_view(db, RA)["steps"][0]
+    thaw = batch_view(db, RA).to_dict()["steps"][0]
     assert thaw["recorded_by"]["username"] == "tech1"
     with pytest.raises(PermissionDenied, match="did not record"):
         sign(db, "tech2", pw("tech2"), RA, thaw["id"], "performed")
@@ -305,7 +305,7 @@ def test_a_correction_back_to_the_signed_value_leaves_the_signature_invalid(demo
     state = next(v for v in verification_status(db, RA) if v.what.startswith("Bacterial endo"))
     (signature,) = state.verifications
     verifier = authenticate(db, signature.username, f"demo-{signature.username}-pass")
-    result = batch_view(db, RA)["qc"]
+    result = batch_view(db, RA).to_dict()["qc"]
     original = next(q for q in result if q["id"] == state.ref)["value"]["value"]
     # the verifier changes the value and puts it back: what was signed is back, but was changed
     correct(db, verifier, RA, state.ref, field="value", value="0.2 EU/mL", reason="misread")
@@ -336,7 +336,7 @@ def test_no_one_reviews_or_approves_their_own_work_or_signs_the_same_twice(demo_
     from tests.lab import snapshot
 
     db = demo_db
-    thaw = batch_view(db, RA)["steps"][0]
+    thaw = batch_view(db, RA).to_dict()["steps"][0]
     assert thaw["recorded_by"]["username"] == "tech1"
     before = snapshot(db)
     for meaning in ("reviewed", "approved"):

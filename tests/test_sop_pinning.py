@@ -41,13 +41,13 @@ def test_a_changed_file_under_a_used_version_is_refused_and_batches_keep_their_s
     lab = make_lab(db)
     batches.start_expansion(db, lab.tech1, "EXP-1", lot_number="TL-A", sop_id="SOP-EASC-EXP",
                             at=ago(days=2))  # fmt: skip
-    pinned = batch_view(db, "EXP-1")["sop"]["content_hash"]
+    pinned = batch_view(db, "EXP-1").to_dict()["sop"]["content_hash"]
     _edit(sops_dir / "SOP-EASC-EXP_v1.0.toml", "max_cumulative_pd = 25.0",
           "max_cumulative_pd = 30.0")  # fmt: skip
     with pytest.raises(RuleViolation, match="must be released as a new version"):
         batches.start_expansion(db, lab.tech1, "EXP-2", lot_number="TL-A",
                                 sop_id="SOP-EASC-EXP")  # fmt: skip
-    view = batch_view(db, "EXP-1")
+    view = batch_view(db, "EXP-1").to_dict()
     assert view["sop"]["content_hash"] == pinned
     assert view["limits"]["max_cumulative_pd"] == 25.0  # the pinned content, not the file
 
@@ -86,7 +86,7 @@ def test_a_new_sop_version_is_used_only_once_qa_approved_it_with_a_signature(db,
     with pytest.raises(RuleViolation, match="already approved"):
         approve_sop(db, "qa1", PASSWORD, "SOP-EASC-EXP", "1.2")
     batches.start_expansion(db, lab.tech1, "EXP-1", lot_number="TL-A", sop_id="SOP-EASC-EXP")
-    assert batch_view(db, "EXP-1")["sop"]["version"] == "1.2"
+    assert batch_view(db, "EXP-1").to_dict()["sop"]["version"] == "1.2"
     listed = cli("--db", db.url, "sop", "list", "--json", user="qa1", password=PASSWORD)
     listed = json.loads(listed.out)["sops"]
     (entry,) = [s for s in listed if s["id"] == "SOP-EASC-EXP" and s["version"] == "1.2"]

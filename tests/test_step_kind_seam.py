@@ -121,7 +121,7 @@ def test_a_new_kind_is_loaded_checked_shown_recorded_and_corrected(db, wash_sops
         db, lab.tech1, "EXP-W", total_cells="1.2e8 cells", viability="95 %", confluence="80 %",
         materials=["DIS-1", "WASH-1"], at=now - timedelta(2),
     )  # fmt: skip
-    assert batch_view(db, "EXP-W")["next_steps"] == ["seed", "wash"]
+    assert batch_view(db, "EXP-W").to_dict()["next_steps"] == ["seed", "wash"]
     with pytest.raises(InvalidInput, match="--volume: wash volume 60 mL is outside the SOP range"):
         steps.record_step(
             db, lab.tech1, "EXP-W", "wash", inputs={"wash_volume": "60 mL", "washes": 2},
@@ -131,7 +131,7 @@ def test_a_new_kind_is_loaded_checked_shown_recorded_and_corrected(db, wash_sops
         db, lab.tech1, "EXP-W", "wash", inputs={"wash_volume": "20 mL", "washes": 2},
         materials=["WASH-1"], at=now - timedelta(1),
     )  # fmt: skip
-    (wash,) = [s for s in batch_view(db, "EXP-W")["steps"] if s["kind"] == "wash"]
+    (wash,) = [s for s in batch_view(db, "EXP-W").to_dict()["steps"] if s["kind"] == "wash"]
     assert wash["values"]["wash_volume"]["display"] == "20 mL" and wash["values"]["washes"] == 2
     with pytest.raises(InvalidInput, match="--value: number of washes 5 is outside the SOP range"):
         corrections.correct(
@@ -140,5 +140,5 @@ def test_a_new_kind_is_loaded_checked_shown_recorded_and_corrected(db, wash_sops
     corrections.correct(
         db, lab.tech2, "EXP-W", f"E{entry}", field="washes", value="3", reason="r", was="2"
     )
-    (wash,) = [s for s in batch_view(db, "EXP-W")["steps"] if s["kind"] == "wash"]
+    (wash,) = [s for s in batch_view(db, "EXP-W").to_dict()["steps"] if s["kind"] == "wash"]
     assert wash["values"]["washes"] == 3 and wash["corrected_fields"] == ["washes"]

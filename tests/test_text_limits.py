@@ -132,13 +132,13 @@ def test_text_as_long_as_the_limit_is_stored_on_both_databases(demo_db) -> None:
         demo_db, tech1, "DN-2026-0002", marker=longest, result="negative", sampled=date.today()
     )
     donors.add_donor(demo_db, tech1, "DN-LONG", relationship=longest, sex="F", birth_year=1980)
-    view = batch_view(demo_db, "FUC-D001")
+    view = batch_view(demo_db, "FUC-D001").to_dict()
     heca = next(q["id"] for q in view["qc"] if q["qc_id"].startswith("heca"))
     corrections.correct(
         demo_db, tech1, "FUC-D001", heca, field="value", value="43 %", reason=longest
     )
     release.decide(demo_db, "qa1", "EASC-D001", "release", "r" * MAX_TEXT, password="demo-qa1-pass")
-    view = batch_view(demo_db, "FUC-D001")
+    view = batch_view(demo_db, "FUC-D001").to_dict()
     assert any(q["method"] == longest for q in view["qc"])
     assert any(c["reason"] == longest for c in view["corrections"])
 

@@ -118,7 +118,7 @@ async def test_start_dose_dialog_checks_as_typed_and_keeps_every_value_on_a_refu
         await pilot.press(*"70 kg", "ctrl+s")  # the selected value is replaced by the retype
         await settle(app, pilot)
         assert type(app.screen).__name__ == "BatchScreen"
-    assert batch_view(demo_db, "EASC-D009")["body_weight"]["value"] == pytest.approx(70)
+    assert batch_view(demo_db, "EASC-D009").to_dict()["body_weight"]["value"] == pytest.approx(70)
 
 
 @run_async
@@ -248,7 +248,7 @@ async def test_the_signature_dialog_stays_open_on_a_wrong_password_with_the_reas
         await pilot.press(*"demo-qa1-pass", "enter")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "ReviewScreen"
-    assert batch_view(demo_db, "EASC-D001")["status"] == "released"
+    assert batch_view(demo_db, "EASC-D001").to_dict()["status"] == "released"
 
 
 @run_async

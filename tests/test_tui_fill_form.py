@@ -25,7 +25,7 @@ async def settle(app, pilot) -> None:
 
 
 def test_the_fill_form_shows_the_batch_target_fill_by_and_cells_thawed(demo_db):
-    target = batch_view(demo_db, "FUC-D001")["target_viable_cells"]["display"]
+    target = batch_view(demo_db, "FUC-D001").to_dict()["target_viable_cells"]["display"]
 
     async def run() -> tuple[str, str]:
         app = build_app(demo_db.url, idle_lock_seconds=3600)
@@ -48,7 +48,7 @@ def test_the_fill_form_shows_the_batch_target_fill_by_and_cells_thawed(demo_db):
 
 
 def test_thaw_preview_warns_when_the_cells_thawed_cannot_make_the_dose(demo_db):
-    view = batch_view(demo_db, "FUC-D001")
+    view = batch_view(demo_db, "FUC-D001").to_dict()
     sop = sop_of_view(view, demo_db)
     now = datetime.now(UTC)
     low = view["target_window"]["low"]["value"]

@@ -59,7 +59,7 @@ async def test_home_batch_entry_and_qc_screens_work_without_the_sop_files(
 
 @run_async
 async def test_a_correction_from_a_screen_read_before_another_correction_is_refused(demo_db):
-    view = batch_view(demo_db, "FUC-D001")
+    view = batch_view(demo_db, "FUC-D001").to_dict()
     thaw = next(s for s in view["steps"] if s["kind"] == "thaw")
     app = build_app(demo_db.url, idle_lock_seconds=3600)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -80,5 +80,5 @@ async def test_a_correction_from_a_screen_read_before_another_correction_is_refu
         await settle(app, pilot)
         assert "changed after you looked" in text_of(app, "#c-status")
         assert "now 85 %" in text_of(app, "#c-status")
-    (only,) = batch_view(demo_db, "FUC-D001")["corrections"]
+    (only,) = batch_view(demo_db, "FUC-D001").to_dict()["corrections"]
     assert only["new_value"] == "85 %"

@@ -21,7 +21,7 @@ async def settle(app, pilot) -> None:
 
 
 def test_a_scanned_din_opens_the_bags_batch_and_a_wrong_one_says_so(demo_db):
-    din = batch_view(demo_db, "EASC-D001")["bag"]["din"]
+    din = batch_view(demo_db, "EASC-D001").to_dict()["bag"]["din"]
     notes: list[str] = []
 
     async def run() -> list[str]:

@@ -107,7 +107,7 @@ async def test_technician_records_a_passage_wrong_unit_refused_then_saved(new_ba
         assert "Viable cells seeded" in text_of(app, "#form-error")
         await pilot.press("ctrl+s")
         await settle(app, pilot)
-        assert batch_view(new_bank, "EASC-B002")["steps"] == []  # nothing saved
+        assert batch_view(new_bank, "EASC-B002").to_dict()["steps"] == []  # nothing saved
 
         cells = form.query_one("#f-viable_cells", Input)
         cells.value = ""
@@ -120,7 +120,7 @@ async def test_technician_records_a_passage_wrong_unit_refused_then_saved(new_ba
         assert not form.query_one("#save", Button).disabled
         await pilot.press("ctrl+s")
         await settle(app, pilot)
-        view = batch_view(new_bank, "EASC-B002")
+        view = batch_view(new_bank, "EASC-B002").to_dict()
         assert [s["kind"] for s in view["steps"]] == ["seed"]
         seed = view["steps"][0]
         assert seed["values"]["viable_cells"]["value"] == pytest.approx(3.8e6)
@@ -157,7 +157,7 @@ async def test_out_of_range_set_point_blocks_saving_expired_lot_refused(new_bank
         assert form.query_one("#save", Button).disabled
         await pilot.press("ctrl+s")
         await settle(app, pilot)
-        assert batch_view(new_bank, "EASC-B002")["steps"] == []
+        assert batch_view(new_bank, "EASC-B002").to_dict()["steps"] == []
 
 
 @pytest.mark.requirement("GMP-04")
@@ -223,7 +223,7 @@ async def test_another_user_at_the_lock_discards_the_unsaved_entry(new_bank):
         assert app.actor.username == "tech2"
         assert type(app.screen).__name__ == "HomeScreen"
         assert any("discarded" in n and "tech1" in n for n in notes), notes
-        assert batch_view(new_bank, "EASC-B002")["steps"] == []
+        assert batch_view(new_bank, "EASC-B002").to_dict()["steps"] == []
 
 
 @run_async
@@ -248,7 +248,7 @@ async def test_escape_on_a_typed_form_asks_first_and_a_second_escape_discards(ne
         await settle(app, pilot)
         assert type(app.screen).__name__ == "BatchScreen"
         assert "discarded" in notes[-1]
-    assert batch_view(new_bank, "EASC-B002")["steps"] == []
+    assert batch_view(new_bank, "EASC-B002").to_dict()["steps"] == []
 
 
 @pytest.mark.requirement("GMP-20")
@@ -364,7 +364,7 @@ async def test_qa_reviews_and_releases_then_label_printed_and_scanned(
         await settle(app, pilot)
         assert "reprinted final label(s) written to" in text_of(app, "#output")
         assert app.screen.printed[0].reprint
-    view = batch_view(demo_db, "EASC-D001")
+    view = batch_view(demo_db, "EASC-D001").to_dict()
     assert view["status"] == "released"
     assert view["release_decisions"][-1]["decided_by"]["username"] == "qa1"
 
@@ -500,7 +500,7 @@ async def test_scanned_vial_positions_are_checked_against_the_bank_stock(demo_db
         assert "RECORDED" in text_of(app, "#preview"), text_of(app, "#form-error")
         assert "vial numbers: 5, 6" in text_of(app, "#preview")  # read as written, not [5, 6]
         assert "[" not in text_of(app, "#preview")
-    assert batch_view(demo_db, "EASC-D002")["thaw"]["vial_numbers"] == [5, 6]
+    assert batch_view(demo_db, "EASC-D002").to_dict()["thaw"]["vial_numbers"] == [5, 6]
 
 
 @run_async
@@ -577,7 +577,7 @@ async def test_harvest_and_fill_forms_save_through_the_services(new_bank):
         assert app.screen.form.kind == "fill"
         # filled inside the SOP's hour after fucosylation, however old the demo template is
         fucosylated = datetime.fromisoformat(
-            batch_view(new_bank, "FUC-D001")["fucosylation"]["end"].replace("Z", "+00:00")
+            batch_view(new_bank, "FUC-D001").to_dict()["fucosylation"]["end"].replace("Z", "+00:00")
         )
         await fill_form(
             app,
@@ -593,12 +593,12 @@ async def test_harvest_and_fill_forms_save_through_the_services(new_bank):
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert "RECORDED" in text_of(app, "#preview"), text_of(app, "#form-error")
-    harvest = batch_view(new_bank, "EASC-B002")["steps"][-1]
+    harvest = batch_view(new_bank, "EASC-B002").to_dict()["steps"][-1]
     assert harvest["kind"] == "harvest" and harvest["recorded_by"]["username"] == "tech2"
     assert harvest["values"]["viability"]["value"] == pytest.approx(80)
-    fill = batch_view(new_bank, "FUC-D001")["fill"]
+    fill = batch_view(new_bank, "FUC-D001").to_dict()["fill"]
     assert fill["viable_cells"]["value"] == pytest.approx(4.1e7)
-    assert batch_view(new_bank, "FUC-D001")["bag"] is not None
+    assert batch_view(new_bank, "FUC-D001").to_dict()["bag"] is not None
 
 
 @run_async
@@ -666,7 +666,7 @@ async def test_fucosylation_form_checks_the_incubation_time_and_saves(demo_db):
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert "RECORDED" in text_of(app, "#preview"), text_of(app, "#form-error")
-    fuc = batch_view(demo_db, "FUC-D002")["fucosylation"]
+    fuc = batch_view(demo_db, "FUC-D002").to_dict()["fucosylation"]
     assert fuc["duration"]["value"] == pytest.approx(60)
 
 
@@ -697,12 +697,12 @@ async def test_a_correction_needs_its_reason_and_keeps_the_original(new_bank):
         await pilot.press("enter", "enter")  # no reason given
         await settle(app, pilot)
         assert "reason is mandatory" in text_of(app, "#c-status")
-        assert batch_view(new_bank, "EASC-B002")["corrections"] == []
+        assert batch_view(new_bank, "EASC-B002").to_dict()["corrections"] == []
         await pilot.press(*"counter recalibrated: recount", "enter")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "BatchScreen"
         assert "corrected: viable_cells" in text_of(app, "#timeline")
-    view = batch_view(new_bank, "EASC-B002")
+    view = batch_view(new_bank, "EASC-B002").to_dict()
     correction = view["corrections"][0]
     assert correction["reason"] == "counter recalibrated: recount"
     assert correction["corrected_by"]["username"] == "tech1"
@@ -733,7 +733,7 @@ async def test_qc_result_shows_pass_or_fail_in_words_before_saving(new_bank):
         await settle(app, pilot)
         assert type(app.screen).__name__ == "BatchScreen"
         assert "✗ FAIL (OOS)" in str(app.screen.query_one("#qc").get_row_at(0))
-    qc = batch_view(new_bank, "EASC-B002")["qc"]
+    qc = batch_view(new_bank, "EASC-B002").to_dict()["qc"]
     assert len(qc) == 1 and qc[0]["passed"] is False
 
 
@@ -770,7 +770,7 @@ async def test_typing_before_choosing_the_vessel_or_the_test_is_a_message_not_a_
         await pilot.press("enter")
         await settle(app, pilot)
         assert any("FAIL, out of specification" in n for n in notes), notes
-    assert batch_view(new_bank, "EASC-B002")["steps"] == []
+    assert batch_view(new_bank, "EASC-B002").to_dict()["steps"] == []
 
 
 @run_async
@@ -786,7 +786,7 @@ async def test_technician_starts_a_bank_from_a_scanned_tissue_lot(demo_db):
         await settle(app, pilot)
         assert type(app.screen).__name__ == "BatchScreen"
         assert "▶ NEXT" in text_of(app, "#timeline")
-    assert batch_view(demo_db, "EASC-B003")["recorded_by"]["username"] == "tech1"
+    assert batch_view(demo_db, "EASC-B003").to_dict()["recorded_by"]["username"] == "tech1"
 
 
 @run_async
@@ -832,7 +832,7 @@ async def test_a_changed_sop_file_changes_nothing_for_a_running_batch(
         await settle(app, pilot)
         assert type(app.screen).__name__ == "EntryScreen", notes
         assert app.screen.sop.expansion.max_cumulative_pd == 25
-        assert batch_view(new_bank, "EASC-B002")["sop"]["content_hash"] == (
+        assert batch_view(new_bank, "EASC-B002").to_dict()["sop"]["content_hash"] == (
             app.screen.sop.content_hash
         )
 
@@ -875,7 +875,7 @@ async def test_received_tissue_lot_gets_its_din_shown_and_can_start_a_bank(demo_
         assert "TL-ADI-0002: DIN A9999 " in summary and "[" in summary, summary
     tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
     start_expansion(demo_db, tech1, "EASC-B009", lot_number="TL-ADI-0002", sop_id="SOP-EASC-EXP")
-    view = batch_view(demo_db, "EASC-B009")
+    view = batch_view(demo_db, "EASC-B009").to_dict()
     assert view["tissue_lot"]["amount"] == "140 g"
     assert view["din"].replace(" ", "") in summary.replace(" ", "")
 
@@ -971,4 +971,4 @@ async def test_a_refused_save_names_the_form_field_not_the_command_line_option(n
         error = text_of(app, "#form-error")
         assert error.startswith("✗ Not saved: Done at: ") and "in the future" in error, error
         assert "--at" not in error
-    assert batch_view(new_bank, "EASC-B002")["steps"] == []
+    assert batch_view(new_bank, "EASC-B002").to_dict()["steps"] == []

@@ -120,7 +120,7 @@ def test_a_correction_with_an_invisible_reason_changes_nothing(demo_db):
     from tests.lab import snapshot
 
     tech2 = authenticate(demo_db, "tech2", "demo-tech2-pass")
-    fill = batch_view(demo_db, "EASC-D001")["fill"]["entry"]
+    fill = batch_view(demo_db, "EASC-D001").to_dict()["fill"]["entry"]
     before = snapshot(demo_db)
     with pytest.raises(InvalidInput, match="--reason: expected why the value is corrected"):
         correct(demo_db, tech2, "EASC-D001", fill, field="volume", value="30 mL", reason="\u200b")

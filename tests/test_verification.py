@@ -27,14 +27,14 @@ def state(db, code: str, ref: str):
 
 
 def entry(db, code: str, kind: str) -> dict:
-    return next(e for e in batch_view(db, code)["steps"] if e["kind"] == kind)
+    return next(e for e in batch_view(db, code).to_dict()["steps"] if e["kind"] == kind)
 
 
 @pytest.mark.requirement("GMP-20")
 def test_what_needs_verification_follows_the_sop(demo_db):
-    bank = batch_view(demo_db, RA)["parent"]
+    bank = batch_view(demo_db, RA).to_dict()["parent"]
     for code in (bank, RA, EB):
-        view = batch_view(demo_db, code)
+        view = batch_view(demo_db, code).to_dict()
         sop = find_sop(available_sops(), view["sop"]["id"], view["sop"]["version"])
         for item in view["steps"]:
             step = sop.step(item["kind"])
@@ -42,7 +42,7 @@ def test_what_needs_verification_follows_the_sop(demo_db):
             assert item["needs_verification"] is critical
         for item in view["qc"]:
             assert item["needs_verification"] is sop.qc_test(item["qc_id"]).critical
-    bank_qc = batch_view(demo_db, bank)["qc"]
+    bank_qc = batch_view(demo_db, bank).to_dict()["qc"]
     assert {q["needs_verification"] for q in bank_qc} == {True, False}  # e.g. CD markers are not
 
 

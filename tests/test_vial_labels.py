@@ -50,7 +50,7 @@ def test_a_vial_label_of_the_demo_bank_decodes_to_din_product_code_and_vial(
 ) -> None:
     result, out = print_bank(cli, demo_db, tmp_path)
     assert result.code == 0, result.err
-    view = batch_view(demo_db, "EASC-B001")
+    view = batch_view(demo_db, "EASC-B001").to_dict()
     din = isbt128.Din.from_code(view["din"])
     in_stock = [v["number"] for v in view["vials"] if v["status"] == "in stock"]
     pages = small_pages(out.read_bytes())
@@ -139,7 +139,9 @@ def _thaw(cli, db, *vials: str, vials_count: int = 2):
 
 
 def _in_stock(db, code: str) -> list[int]:
-    return [v["number"] for v in batch_view(db, code)["vials"] if v["status"] == "in stock"]
+    return [
+        v["number"] for v in batch_view(db, code).to_dict()["vials"] if v["status"] == "in stock"
+    ]
 
 
 @GMP24
@@ -175,7 +177,7 @@ def test_thaw_takes_the_vial_labels_scanned_or_typed_and_refuses_another_banks(
     tube = _thaw(cli, demo_db, ours["tube"], "6")
     assert tube.code != 0 and "QC sample tube" in tube.err and "--vial" in tube.err
     # a typed label whose check character is wrong
-    din = isbt128.Din.from_code(batch_view(demo_db, "EASC-B001")["din"])
+    din = isbt128.Din.from_code(batch_view(demo_db, "EASC-B001").to_dict()["din"])
     wrong = "A" if din.check != "A" else "B"
     typo = _thaw(cli, demo_db, f"{din.eye_readable} {wrong} 010007", "6")
     assert typo.code != 0 and "check character" in typo.err
@@ -193,7 +195,7 @@ def test_thaw_takes_the_vial_labels_scanned_or_typed_and_refuses_another_banks(
     typed = f"{din.eye_readable} {din.check} S9903V99 010007"
     ok = _thaw(cli, demo_db, "]d2" + reprinted + "\n", typed)
     assert ok.code == 0, ok.err
-    thaw = batch_view(demo_db, "EASC-D002")["thaw"]
+    thaw = batch_view(demo_db, "EASC-D002").to_dict()["thaw"]
     assert thaw["vial_numbers"] == [9, 7]
     assert _in_stock(demo_db, "EASC-B001") == [n for n in stock if n not in (7, 9)]
 
@@ -207,7 +209,7 @@ def test_the_thaw_form_reads_a_scanned_vial_label(demo_db, cli, tmp_path) -> Non
     matrices = _matrices(out.read_bytes())
     sop = find_usable_sop("SOP-EASC-DOSE", None)
     field = next(f for f in build_form(sop, "thaw").fields if f.name == "vial_numbers")
-    vials = {v["number"]: v for v in batch_view(demo_db, "EASC-B001")["vials"]}
+    vials = {v.number: v for v in batch_view(demo_db, "EASC-B001").expansion.vials}
     check = check_field(field, f"{matrices['010006']}, 8", None, "2026-01-01", vials)
     assert check.state == "ok" and "vials 6, 8" in check.message
     assert check.value == [matrices["010006"], 8]
@@ -239,7 +241,7 @@ def test_freeze_prints_the_banks_vial_labels(db, cli, tmp_path) -> None:
             "Tank 1 / Box 1", "--user", "tech1", "--password-stdin"]  # fmt: skip
     alone = cli(*args, "--labels", input=f"{PASSWORD}\n")
     assert alone.code == 2 and "--output" in alone.err  # refused before anything is recorded
-    assert batch_view(db, "BANK-9")["vials"] == []
+    assert batch_view(db, "BANK-9").to_dict()["vials"] == []
     done = cli(*args, "--labels", "-o", str(out), input=f"{PASSWORD}\n")
     assert done.code == 0, done.err
     assert "2 vials frozen" in done.out and "label(s) of BANK-9 printed" in done.out
@@ -308,4 +310,4 @@ def test_the_thaw_form_saves_scanned_vial_labels_and_shows_another_banks_refused
             assert "RECORDED" in text_of(app, "#preview"), text_of(app, "#form-error")
 
     asyncio.run(run())
-    assert batch_view(demo_db, "EASC-D002")["thaw"]["vial_numbers"] == [6, 8]
+    assert batch_view(demo_db, "EASC-D002").to_dict()["thaw"]["vial_numbers"] == [6, 8]

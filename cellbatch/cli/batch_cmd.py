@@ -141,7 +141,9 @@ def batch_show(
     from cellbatch.cli.batch_text import print_batch
     from cellbatch.services.queries.batch_view import batch_view
 
-    view = shown(user, password_stdin, json_out, lambda db: batch_view(db, batch))
+    view = shown(
+        user, password_stdin, json_out, lambda db: batch_view(db, batch), lambda v: v.to_dict()
+    )
     if view is not None:
         print_batch(view)
 
@@ -394,10 +396,9 @@ def qc_record(
     from cellbatch.services.queries.batch_view import batch_view
 
     view = batch_view(db, batch)
-    q = next(q for q in view["qc"] if q["id"] == f"Q{result}")
-    value = q["value"]["display"] if isinstance(q["value"], dict) else q["value"]
-    verdict = "PASS" if q["passed"] else "FAIL (out of specification: a deviation is opened)"
-    typer.echo(f"  {q['name']} ({q['qc_id']}): {value}, specification {q['specification']}")
+    q = next(q for q in view.qc if q.id == f"Q{result}")
+    verdict = "PASS" if q.passed else "FAIL (out of specification: a deviation is opened)"
+    typer.echo(f"  {q.name} ({q.qc_id}): {q.shown}, specification {q.specification}")
     typer.echo(f"  {verdict}")
 
 

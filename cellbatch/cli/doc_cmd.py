@@ -273,7 +273,7 @@ def record(
     )  # fmt: skip
     typer.echo(
         f"batch record of {batch} written to {output} "
-        f"({len(data['batch']['steps'])} steps, {len(data['audit_trail'])} audit entries; "
+        f"({len(data.batch.steps)} steps, {len(data.audit_trail)} audit entries; "
         f"SHA-256 {written.sha256[:16]}…)"
     )
     not_recorded(written.recorded)

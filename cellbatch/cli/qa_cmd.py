@@ -206,84 +206,76 @@ def review_cmd(
     """Review by exception: what needs QA's eyes, and the release checklist."""
     from cellbatch.services.queries.review import review
 
-    r = shown(user, password_stdin, json_out, lambda db: review(db, batch))
+    r = shown(user, password_stdin, json_out, lambda db: review(db, batch), lambda r: r.to_dict())
     if r is None:
         return
-    typer.echo(f"Review of {r['batch']} ({r['kind']}, {r['status']}) at {r['reviewed_at']}")
+    typer.echo(f"Review of {r.batch} ({r.kind}, {r.status}) at {r.reviewed_at}")
     _lines(
         "Out-of-specification results",
-        r["out_of_spec"],
+        r.out_of_spec,
         lambda o: (
-            f"{o['id']} {o['name']}: {o['value']} (spec {o['specification']}); "
-            f"retests {', '.join(o['retests']) or 'none'}; deviations "
-            f"{', '.join(o['deviations']) or 'none'}"
+            f"{o.id} {o.name}: {o.value} (spec {o.specification}); "
+            f"retests {', '.join(o.retests) or 'none'}; deviations "
+            f"{', '.join(o.deviations) or 'none'}"
         ),
     )
     _lines(
         "Retests",
-        r["retests"],
-        lambda o: f"{o['id']} retest of {o['retest_of']}: {'pass' if o['passed'] else 'FAIL'}",
+        r.retests,
+        lambda o: f"{o.id} retest of {o.retest_of}: {'pass' if o.passed else 'FAIL'}",
     )
     _lines(
         "Deviations",
-        r["deviations"],
-        lambda d: (
-            f"{d['id']} [{d['status']}, {d['classification'] or 'unclassified'}] {d['title']}"
-        ),
+        r.deviations,
+        lambda d: f"{d.id} [{d.status}, {d.classification or 'unclassified'}] {d.title}",
     )
     _lines(
         "Corrections",
-        r["corrections"],
+        r.corrections,
         lambda c: (
-            f"{c['entry']}.{c['field']}: {c['old_value']} → {c['new_value']} by "
-            f"{c['corrected_by']} ({c['reason']})"
+            f"{c.entry}.{c.field}: {c.old_value} → {c.new_value} by {c.corrected_by} ({c.reason})"
         ),
     )
     _lines(
-        f"Late entries (recorded more than {r['late_entry_hours']:g} h after the work)",
-        r["late_entries"],
-        lambda e: f"{e['id']} {e['what']}: {e['hours_late']} h late, by {e['recorded_by']}",
+        f"Late entries (recorded more than {r.late_entry_hours:g} h after the work)",
+        r.late_entries,
+        lambda e: f"{e.id} {e.what}: {e.hours_late} h late, by {e.recorded_by}",
     )
     _lines(
         "Missing second-person verifications",
-        r["missing_verifications"],
-        lambda v: f"{v['id']} {v['what']}: {v['status']}",
+        r.missing_verifications,
+        lambda v: f"{v.id} {v.what}: {v.status}",
     )
     _lines(
         "Invalid signatures",
-        r["invalid_signatures"],
-        lambda s: (
-            f"{s['on']} {s['meaning']} by {s['full_name']} at {s['signed_at']}: "
-            f"{s['reason_invalid']}"
-        ),
+        r.invalid_signatures,
+        lambda s: f"{s.on} {s.meaning} by {s.full_name} at {s.signed_at}: {s.reason_invalid}",
     )
-    if r["donor_eligibility"]:
-        d = r["donor_eligibility"]
-        typer.echo(f"\nDonor eligibility: {d['code']} is {d['eligibility']}")
+    if r.donor_eligibility:
+        d = r.donor_eligibility
+        typer.echo(f"\nDonor eligibility: {d.code} is {d.eligibility}")
     _lines(
         "SOP windows exceeded",
-        r["sop_windows_exceeded"],
-        lambda w: (
-            f"{w['window']}: {w['from']} → {w['to']}, {w['actual_hours']} h (limit {w['limit']})"
-        ),
+        r.sop_windows_exceeded,
+        lambda w: f"{w.window}: {w.start} → {w.end}, {w.actual_hours} h (limit {w.limit})",
     )
     _lines(
         "Values flagged outside the SOP range",
-        r["flagged_values"],
-        lambda f: f"{f['id']} {f['what']}: {'; '.join(f['flags'])}",
+        r.flagged_values,
+        lambda f: f"{f.id} {f.what}: {'; '.join(f.flags)}",
     )
     _lines(
         "Doses near the tolerance limits",
-        r["doses_near_tolerance"],
+        r.doses_near_tolerance,
         lambda d: (
-            f"{d['entry']}: {d['deviation_from_target_percent']:+.1f} % of target "
-            f"(tolerance ±{d['tolerance_percent']:g} %)"
+            f"{d.entry}: {d.deviation_from_target_percent:+.1f} % of target "
+            f"(tolerance ±{d.tolerance_percent:g} %)"
         ),
     )
     typer.echo("\nRelease checklist:")
-    for c in r["checklist"]:
-        typer.echo(f"  [{'x' if c['met'] else ' '}] {c['description']}: {c['detail']}")
-    typer.echo("\nReady for release." if r["ready_for_release"] else "\nNOT ready for release.")
+    for c in r.checklist:
+        typer.echo(f"  [{'x' if c.met else ' '}] {c.description}: {c.detail}")
+    typer.echo("\nReady for release." if r.ready_for_release else "\nNOT ready for release.")
 
 
 def register(app: typer.Typer) -> None:

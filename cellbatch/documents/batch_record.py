@@ -14,7 +14,7 @@ import io
 import math
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reportlab.graphics.charts.lineplots import LinePlot
 from reportlab.graphics.shapes import Drawing, Group, String
@@ -49,6 +49,11 @@ from cellbatch.documents.long_values import (
     printable,
 )
 from cellbatch.isbt128 import Din
+
+if TYPE_CHECKING:
+    from cellbatch.services.queries.batch_view_model import BatchView, QcView, StepView
+    from cellbatch.services.queries.documents import RecordData
+    from cellbatch.services.queries.signatures import SignatureView
 
 __all__ = ["render"]
 
@@ -123,13 +128,16 @@ def _show(value: Any) -> str:
     """A value as printed: quantities by their display text, lists joined, None as —."""
     if value is None:
         return "—"
+    display = getattr(value, "display", None)
+    if display is not None:  # a quantity of the read model
+        return str(display)
     if isinstance(value, dict):
         if "display" in value:
             return str(value["display"])
         return ", ".join(f"{k}: {_show(v)}" for k, v in value.items())
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return ", ".join(_show(v) for v in value) if value else "—"
     if isinstance(value, float):
         return f"{value:g}"
@@ -143,11 +151,13 @@ def _when(iso: str | None) -> str:
     return iso.replace("T", " ").replace("Z", " UTC")
 
 
-def _who(person: dict | None) -> str:
+def _who(person: Any) -> str:
     """A person as printed everywhere: ``Full Name (username)``."""
     if not person:
         return "—"
-    return f"{person['full_name']} ({person['username']})"
+    if isinstance(person, dict):  # a label event's person (label history)
+        return f"{person['full_name']} ({person['username']})"
+    return person.shown()
 
 
 def _table(
@@ -234,22 +244,23 @@ def _mark(text: str) -> str:
     return f'<font name="{BOLD}" color="#8a1c00">{_cell(text)}</font>'
 
 
-def _verification(item: dict) -> str:
+def _verification(item: StepView | QcView) -> str:
     """Where a step entry's or QC result's second-person verification stands, as markup."""
-    status = item.get("verification_status")
+    status = item.verification_status
     if status is None or status == "not required":
         return _cell("second-person verification: not required")
-    current = [v for v in item.get("verifications") or [] if not v.get("superseded")]
+    current = [v for v in item.verifications if not v.superseded]
     if status == "verified" and current:
         v = current[-1]
-        signed = _when(v["signed_at"])
-        return _cell(f"verified by {v['full_name']} ({v['username']}) at {signed}")
+        signed = _when(v.signed_at)
+        return _cell(f"verified by {v.full_name} ({v.username}) at {signed}")
     if status == "invalid":
-        v = current[-1] if current else {}
+        last = current[-1] if current else None
         return _mark(
-            f"verification by {v.get('full_name')} ({v.get('username')}) NO LONGER VALID "
-            f"({v.get('reason_invalid') or 'content changed'}): second-person verification "
-            "PENDING"
+            f"verification by {last.full_name if last else None} "
+            f"({last.username if last else None}) NO LONGER VALID "
+            f"({(last.reason_invalid if last else None) or 'content changed'}): "
+            "second-person verification PENDING"
         )
     return _mark("second-person verification PENDING")
 
@@ -301,91 +312,91 @@ def _mono(text: str) -> Paragraph:
     return Paragraph(f'<font name="{MONO}">{_cell(text)}</font>', S["body"])
 
 
-def _cover(data: dict) -> list:
-    b = data["batch"]
-    f = data["facility"]
+def _cover(data: RecordData) -> list:
+    b = data.batch
+    f = data.facility
     story: list = [
-        _p(f["name"], "h2"),
-        _p(", ".join(f["address"]), "small"),
+        _p(f.name, "h2"),
+        _p(", ".join(f.address), "small"),
         Spacer(1, 6 * mm),
-        _p(f"Batch record {b['code']}", "title"),
+        _p(f"Batch record {b.code}", "title"),
     ]
-    if f.get("example"):
+    if f.example:
         story.append(_p("EXAMPLE FIN – NOT FOR CLINICAL USE", "mark"))
-    sop = b["sop"]
+    sop = b.sop
+    lot = b.tissue_lot
     rows: list[tuple[str, Any]] = [
-        ("Product", b["product"]),
+        ("Product", b.product),
         (
             "Batch",
-            f"{b['code']} ({_KINDS.get(b['kind'], b['kind'])})",
+            f"{b.code} ({_KINDS.get(b.kind, b.kind)})",
         ),
-        ("Status", b["status"].upper()),
-        ("SOP", f"{sop['id']} version {sop['version']}: {sop['title']}"),
-        ("SOP content hash", Paragraph(_cell(sop["content_hash"]), S["small"])),
+        ("Status", b.status.upper()),
+        ("SOP", f"{sop.id} version {sop.version}: {sop.title}"),
+        ("SOP content hash", Paragraph(_cell(sop.content_hash), S["small"])),
         (
             "Donor",
-            f"{b['donor']['code']} · relationship: {b['donor']['relationship']} · "
-            f"eligibility: {b['donor']['eligibility']}",
+            f"{b.donor.code} · relationship: {b.donor.relationship} · "
+            f"eligibility: {b.donor.eligibility}",
         ),
         (
             "Tissue lot (donation)",
-            f"{b['tissue_lot']['lot']} · {b['tissue_lot']['tissue']} · "
-            f"{b['tissue_lot']['amount']} · collected "
-            f"{_when(b['tissue_lot']['collected_at'])} · received "
-            f"{_when(b['tissue_lot']['received_at'])}",
+            f"{lot.lot} · {lot.tissue} · "
+            f"{lot.amount} · collected "
+            f"{_when(lot.collected_at)} · received "
+            f"{_when(lot.received_at)}",
         ),
-        ("DIN", _mono(_din_text(b["din"]))),
-        ("Started", f"{_when(b['started_at'])} by {_who(b['recorded_by'])}"),
+        ("DIN", _mono(_din_text(b.din))),
+        ("Started", f"{_when(b.started_at)} by {_who(b.recorded_by)}"),
     ]
-    if b["kind"] == "dose":
+    if b.dose is not None:
+        d = b.dose
         rows += [
-            ("Parent bank", b["parent"]),
-            ("Recipient", b["recipient"]),
-            ("Body weight", b["body_weight"]),
-            ("Dose per kg", b["dose_per_kg"]),
-            ("Infusion", f"number {_show(b['infusion_number'])}, day {_show(b['infusion_day'])}"),
+            ("Parent bank", d.parent),
+            ("Recipient", d.recipient),
+            ("Body weight", d.body_weight),
+            ("Dose per kg", d.dose_per_kg),
+            ("Infusion", f"number {_show(d.infusion_number)}, day {_show(d.infusion_day)}"),
             (
                 "Target viable cells",
-                f"{_show(b['target_viable_cells'])} ± "
-                f"{b['tolerance_percent']:g} % "
-                f"({_show(b['target_window']['low'])} to "
-                f"{_show(b['target_window']['high'])})",
+                f"{_show(d.target_viable_cells)} ± "
+                f"{d.tolerance_percent:g} % "
+                f"({_show(d.target_window.low)} to "
+                f"{_show(d.target_window.high)})",
             ),
         ]
-        bag = b.get("bag")
+        bag = d.bag
         rows.append(
             (
                 "Bag",
-                f"bag {bag['number']} · DIN {_din_text(bag['din'])} · product code "
-                f"{bag['product_code']} · expires {_when(bag['expires_at'])}"
+                f"bag {bag.number} · DIN {_din_text(bag.din)} · product code "
+                f"{bag.product_code} · expires {_when(bag.expires_at)}"
                 if bag
                 else "not filled",
             )
         )
-    else:
-        bank = b.get("bank")
+    elif b.expansion is not None:
+        bank = b.expansion.bank
         rows.append(
             (
                 "Vials made",
-                f"{bank['vials_frozen']} vials × {_show(bank['cells_per_vial'])}"
-                f" in {_show(bank['volume_per_vial'])} at P{bank['passage']}, "
-                f"{bank['location']}; {b['vials_left']} in stock"
+                f"{bank.vials_frozen} vials × {_show(bank.cells_per_vial)}"
+                f" in {_show(bank.volume_per_vial)} at P{bank.passage}, "
+                f"{bank.location}; {b.expansion.vials_left} in stock"
                 if bank
                 else "not frozen yet",
             )
         )
-        if b.get("children"):
+        if b.expansion.children:
             rows.append(
-                ("Dose batches", ", ".join(f"{c['code']} ({c['status']})" for c in b["children"]))
+                ("Dose batches", ", ".join(f"{c.code} ({c.status})" for c in b.expansion.children))
             )
-    decisions = b.get("release_decisions") or []
     rows.append(
         (
             "Release decision",
             "; ".join(
-                f"{d['decision'].upper()} by {_who(d['decided_by'])} at {_when(d['decided_at'])}: "
-                f"{d['reason']}"
-                for d in decisions
+                f"{d.decision.upper()} by {_who(d.decided_by)} at {_when(d.decided_at)}: {d.reason}"
+                for d in b.release_decisions
             )
             or "none yet",
         )
@@ -394,22 +405,22 @@ def _cover(data: dict) -> list:
     return story
 
 
-def _donor(data: dict) -> list:
+def _donor(data: RecordData) -> list:
     """The donor's infectious-disease marker results: the grounds of the eligibility."""
-    donor = data.get("donor")
+    donor = data.donor
     if not donor:
         return []
     story: list = [
         _p("Donor and infectious-disease markers", "h1"),
         _p(
-            f"Donor {donor['code']} · relationship to the recipient: {donor['relationship']} · "
-            f"sex {donor['sex']} · born {donor['birth_year']} · eligibility: "
-            f"{donor['eligibility']}",
+            f"Donor {donor.code} · relationship to the recipient: {donor.relationship} · "
+            f"sex {donor.sex} · born {donor.birth_year} · eligibility: "
+            f"{donor.eligibility}",
             "body",
         ),
         Spacer(1, 1.5 * mm),
     ]
-    tests = donor.get("tests") or []
+    tests = donor.tests or []
     if not tests:
         return story + [_p("No marker result recorded.", "body")]
     rows = [
@@ -426,14 +437,14 @@ def _donor(data: dict) -> list:
     return story
 
 
-def _checklist(data: dict) -> list:
+def _checklist(data: RecordData) -> list:
     """The release criteria, each met or not.
 
     As they stood at the batch's release (or rejection), or, not decided, when printed.
     """
-    criteria = data.get("release_checklist")
-    decided_at = data.get("release_checklist_decided_at")
-    decision = "release" if data["batch"]["status"] == "released" else "rejection"
+    criteria = data.release_checklist
+    decided_at = data.release_checklist_decided_at
+    decision = "release" if data.batch.status == "released" else "rejection"
     if criteria is None:
         if decided_at is None:
             return []
@@ -446,7 +457,7 @@ def _checklist(data: dict) -> list:
                 "body",
             ),
         ]
-    unmet = [c for c in criteria if not c["met"]]
+    unmet = [c for c in criteria if not c.met]
     counted = f"{len(criteria) - len(unmet)} of {len(criteria)} met"
     if decided_at is not None:
         heading = f"Release checklist at the {decision}"
@@ -458,15 +469,15 @@ def _checklist(data: dict) -> list:
         heading = "Release checklist (batch not released)"
         intro = (
             f"The release criteria as they stood when this record was printed "
-            f"({_when(data['generated_at'])}): {counted}. The batch cannot be released while "
+            f"({_when(data.generated_at)}): {counted}. The batch cannot be released while "
             "any is not met."
         )
     story: list = [_p(heading, "h1"), _p(intro, "body"), Spacer(1, 1.5 * mm)]
     rows = [
         [
-            c["description"],
-            _p("met", "cell_bold") if c["met"] else Paragraph(_mark("NOT MET"), S["small"]),
-            _times_in(c["detail"]),
+            c.description,
+            _p("met", "cell_bold") if c.met else Paragraph(_mark("NOT MET"), S["small"]),
+            _times_in(c.detail),
         ]
         for c in criteria
     ]
@@ -474,47 +485,45 @@ def _checklist(data: dict) -> list:
     return story
 
 
-def _corrections_by_field(b: dict) -> dict[tuple[str, str], list[dict]]:
-    out: dict[tuple[str, str], list[dict]] = {}
-    for c in b.get("corrections", []):
-        out.setdefault((c["entry"], c["field"]), []).append(c)
+def _corrections_by_field(b: BatchView) -> dict[tuple[str, str], list]:
+    out: dict[tuple[str, str], list] = {}
+    for c in b.corrections:
+        out.setdefault((c.entry, c.field), []).append(c)
     return out
 
 
-def _steps(b: dict, labels: dict) -> list:
+def _steps(b: BatchView, labels: dict) -> list:
     story: list = [_p("Process steps", "h1")]
-    if not b["steps"]:
+    if not b.steps:
         return story + [_p("No step recorded yet.", "body")]
     fixes = _corrections_by_field(b)
     rows = []
-    for e in b["steps"]:
+    for e in b.steps:
         values = []
-        for name, value in e["values"].items():
-            text = f"{_label(labels, e['kind'], name)}: {_step_value(name, value)}"
+        for name, value in e.values.items():
+            text = f"{_label(labels, e.kind, name)}: {_step_value(name, value)}"
             line = _cell(text)
-            for c in fixes.get((e["id"], name), []):
+            for c in fixes.get((e.id, name), []):
                 line += (
                     f' <font name="{BOLD}" color="#8a1c00">[{CHANGED}: was '
-                    f"{_cell(c['old_display'])}, reason: {_cell(c['reason'])}]</font>"
+                    f"{_cell(c.old_display)}, reason: {_cell(c.reason)}]</font>"
                 )
             values.append(line)
-        for name in e.get("corrected_fields", []):
-            if name not in e["values"]:
-                values.append(_mark(f"[{_label(labels, e['kind'], name)} {CHANGED}]"))
-        materials = [
-            f"{m['kind']}: {m['lot']} ({m['name']}, exp. {m['expires']})" for m in e["materials"]
-        ]
-        step = e["kind"] + (f" P{e['passage']}" if e.get("passage") is not None else "")
+        for name in e.corrected_fields:
+            if name not in e.values:
+                values.append(_mark(f"[{_label(labels, e.kind, name)} {CHANGED}]"))
+        materials = [f"{m.kind}: {m.lot} ({m.name}, exp. {m.expires})" for m in e.materials]
+        step = e.kind + (f" P{e.passage}" if e.passage is not None else "")
         rows.append(
             [
-                e["id"],
+                e.id,
                 step,
                 Paragraph("<br/>".join(values) or "—", S["small"]),
                 _p("; ".join(materials) or "—", "tiny"),
                 Paragraph(
                     _cell(
-                        f"performed {_when(e['performed_at'])}; recorded "
-                        f"{_when(e['recorded_at'])} by {_who(e['recorded_by'])}"
+                        f"performed {_when(e.performed_at)}; recorded "
+                        f"{_when(e.recorded_at)} by {_who(e.recorded_by)}"
                     )
                     + "<br/>"
                     + _verification(e),
@@ -536,137 +545,139 @@ def _f(x: float, digits: int = 2) -> str:
     return f"{x:.{digits}f}"
 
 
-def _computed(b: dict) -> list:
+def _computed(b: BatchView) -> list:
     story: list = [_p("Computed values (formula and inputs)", "h1")]
     rows: list[list[Any]] = []
-    if b["kind"] == "expansion":
-        for p in b.get("passages", []):
-            n = f"P{p['passage']}"
-            if p.get("area"):
+    if b.expansion is not None:
+        x = b.expansion
+        for p in x.passages:
+            n = f"P{p.passage}"
+            if p.area:
                 rows.append(
                     [
                         f"{n} culture area",
                         "vessels × area per vessel",
-                        f"{p['vessels']} × {p['vessel']}",
-                        _show(p["area"]),
+                        f"{p.vessels} × {p.vessel}",
+                        _show(p.area),
                     ]
                 )
-            if p.get("seeding_density"):
+            if p.seeding_density:
                 rows.append(
                     [
                         f"{n} seeding density",
                         "viable cells seeded ÷ area",
-                        f"{_show(p['viable_cells_seeded'])} ÷ {_show(p['area'])}",
-                        _show(p["seeding_density"]),
+                        f"{_show(p.viable_cells_seeded)} ÷ {_show(p.area)}",
+                        _show(p.seeding_density),
                     ]
                 )
-            if "viable_cells_harvested" in p:
+            h = p.harvest
+            if h is not None:
                 rows.append(
                     [
                         f"{n} viable cells harvested",
                         "total cells × viability",
-                        f"{_show(p['total_cells_harvested'])} × {_show(p['viability'])}",
-                        _show(p["viable_cells_harvested"]),
+                        f"{_show(h.total_cells_harvested)} × {_show(h.viability)}",
+                        _show(h.viable_cells_harvested),
                     ]
                 )
                 rows.append(
                     [
                         f"{n} population doublings (PD)",
                         "log2(viable harvested ÷ viable seeded)",
-                        f"log2({_show(p['viable_cells_harvested'])} ÷ "
-                        f"{_show(p['viable_cells_seeded'])})",
-                        _f(p["population_doublings"]),
+                        f"log2({_show(h.viable_cells_harvested)} ÷ {_show(p.viable_cells_seeded)})",
+                        _f(h.population_doublings),
                     ]
                 )
                 rows.append(
                     [
                         f"{n} cumulative PD",
                         "sum of PD up to this passage",
-                        f"previous + {_f(p['population_doublings'])}",
-                        _f(p["cumulative_population_doublings"]),
+                        f"previous + {_f(h.population_doublings)}",
+                        _f(h.cumulative_population_doublings),
                     ]
                 )
-                dt = p.get("doubling_time_hours")
+                dt = h.doubling_time_hours
                 rows.append(
                     [
                         f"{n} doubling time",
                         "culture hours × ln 2 ÷ ln(harvested ÷ seeded)",
-                        f"{_f(p['culture_hours'], 1)} h ({_when(p['seeded_at'])} to "
-                        f"{_when(p['harvested_at'])})",
+                        f"{_f(h.culture_hours, 1)} h ({_when(p.seeded_at)} to "
+                        f"{_when(h.harvested_at)})",
                         f"{_f(dt, 1)} h" if dt is not None else "—",
                     ]
                 )
-        limits = b.get("limits", {})
+        limits = x.limits
         rows.append(
             [
                 "Cumulative PD of the bank",
-                f"limit ≤ {limits.get('max_cumulative_pd')}",
-                f"P{limits.get('min_bank_passage')}–P{limits.get('max_passage')} allowed",
-                _f(b.get("cumulative_population_doublings", 0.0)),
+                f"limit ≤ {limits.max_cumulative_pd}",
+                f"P{limits.min_bank_passage}–P{limits.max_passage} allowed",
+                _f(x.cumulative_population_doublings),
             ]
         )
-    else:
+    elif b.dose is not None:
+        d = b.dose
         rows.append(
             [
                 "Target viable cells",
                 "dose per kg × body weight",
-                f"{_show(b['dose_per_kg'])} × {_show(b['body_weight'])}",
-                _show(b["target_viable_cells"]),
+                f"{_show(d.dose_per_kg)} × {_show(d.body_weight)}",
+                _show(d.target_viable_cells),
             ]
         )
         rows.append(
             [
                 "Dose window",
-                f"target ± {b['tolerance_percent']:g} %",
-                _show(b["target_viable_cells"]),
-                f"{_show(b['target_window']['low'])} to {_show(b['target_window']['high'])}",
+                f"target ± {d.tolerance_percent:g} %",
+                _show(d.target_viable_cells),
+                f"{_show(d.target_window.low)} to {_show(d.target_window.high)}",
             ]
         )
-        t = b.get("thaw")
+        t = d.thaw
         if t:
             rows.append(
                 [
                     "Viable cells after thaw",
                     "total cells × viability",
-                    f"{_show(t['total_cells'])} × {_show(t['viability'])}",
-                    _show(t["viable_cells"]),
+                    f"{_show(t.total_cells)} × {_show(t.viability)}",
+                    _show(t.viable_cells),
                 ]
             )
-        fu = b.get("fucosylation")
+        fu = d.fucosylation
         if fu:
             rows.append(
                 [
                     "Fucosylation time",
                     "end − start",
-                    f"{_when(fu['start'])} to {_when(fu['end'])}",
-                    _show(fu["duration"]),
+                    f"{_when(fu.start)} to {_when(fu.end)}",
+                    _show(fu.duration),
                 ]
             )
-        fill = b.get("fill")
+        fill = d.fill
         if fill:
             rows.append(
                 [
                     "Concentration in the bag",
                     "viable cells ÷ volume",
-                    f"{_show(fill['viable_cells'])} ÷ {_show(fill['volume'])}",
-                    _show(fill["concentration"]),
+                    f"{_show(fill.viable_cells)} ÷ {_show(fill.volume)}",
+                    _show(fill.concentration),
                 ]
             )
             rows.append(
                 [
                     "Dose given per kg",
                     "viable cells ÷ body weight",
-                    f"{_show(fill['viable_cells'])} ÷ {_show(b['body_weight'])}",
-                    _show(fill["dose_per_kg"]),
+                    f"{_show(fill.viable_cells)} ÷ {_show(d.body_weight)}",
+                    _show(fill.dose_per_kg),
                 ]
             )
             rows.append(
                 [
                     "Deviation from target",
                     "(viable cells − target) ÷ target × 100",
-                    f"{_show(fill['viable_cells'])}, {_show(b['target_viable_cells'])}",
-                    f"{fill['deviation_from_target_percent']:+.1f} % — "
-                    + ("within tolerance" if fill["within_tolerance"] else "OUTSIDE tolerance"),
+                    f"{_show(fill.viable_cells)}, {_show(d.target_viable_cells)}",
+                    f"{fill.deviation_from_target_percent:+.1f} % — "
+                    + ("within tolerance" if fill.within_tolerance else "OUTSIDE tolerance"),
                 ]
             )
     if not rows:
@@ -675,42 +686,40 @@ def _computed(b: dict) -> list:
     return story
 
 
-def _qc(b: dict) -> list:
+def _qc(b: BatchView) -> list:
     story: list = [_p("QC results and specifications", "h1")]
-    if not b.get("qc"):
+    if not b.qc:
         return story + [_p("No QC result recorded yet.", "body")]
     rows = []
-    for q in b["qc"]:
-        verdict = "PASS" if q["passed"] else "FAIL (OOS)"
+    for q in b.qc:
+        verdict = "PASS" if q.passed else "FAIL (OOS)"
         extra = []
-        if q.get("retest_of"):
-            extra.append(f"retest of {q['retest_of']}")
-        for c in b.get("corrections", []):
-            if c["entry"] == q["id"]:
-                extra.append(
-                    f"{CHANGED}: {c['field']} was {c['old_display']}, reason: {c['reason']}"
-                )
-        if q.get("corrected") and not any(CHANGED in x for x in extra):
+        if q.retest_of:
+            extra.append(f"retest of {q.retest_of}")
+        for c in b.corrections:
+            if c.entry == q.id:
+                extra.append(f"{CHANGED}: {c.field} was {c.old_display}, reason: {c.reason}")
+        if q.corrected and not any(CHANGED in x for x in extra):
             extra.append(CHANGED)
         rows.append(
             [
-                q["id"],
-                f"{q['name']} ({q['stage']})",
-                _times_sign(q["method"]),
+                q.id,
+                f"{q.name} ({q.stage})",
+                _times_sign(q.method),
                 Paragraph(
-                    _cell(_show(q["value"]))
+                    _cell(_show(q.value))
                     + "".join(
                         f'<br/><font name="{BOLD}" color="#8a1c00">[{_cell(x)}]</font>'
                         for x in extra
                     ),
                     S["small"],
                 ),
-                q["specification"],
+                q.specification,
                 _p(verdict, "cell_bold"),
                 Paragraph(
                     _cell(
-                        f"performed {_when(q['performed_at'])}; recorded "
-                        f"{_when(q['recorded_at'])} by {_who(q['recorded_by'])}"
+                        f"performed {_when(q.performed_at)}; recorded "
+                        f"{_when(q.recorded_at)} by {_who(q.recorded_by)}"
                     )
                     + "<br/>"
                     + _verification(q),
@@ -728,18 +737,17 @@ def _qc(b: dict) -> list:
     return story
 
 
-def _materials(b: dict) -> list:
+def _materials(b: BatchView) -> list:
     story: list = [_p("Materials and lots", "h1")]
-    lots: dict[str, dict] = {}
-    for e in b["steps"]:
-        for m in e["materials"]:
-            entry = lots.setdefault(m["lot"], {**m, "steps": []})
-            entry["steps"].append(e["id"])
+    lots: dict[str, tuple[Any, list[str]]] = {}
+    for e in b.steps:
+        for m in e.materials:
+            lots.setdefault(m.lot, (m, []))[1].append(e.id)
     if not lots:
         return story + [_p("No material lot recorded.", "body")]
     rows = [
-        [lot, m["kind"], m["name"], m["expires"], ", ".join(m["steps"])]
-        for lot, m in sorted(lots.items())
+        [lot, m.kind, m.name, m.expires, ", ".join(steps)]
+        for lot, (m, steps) in sorted(lots.items())
     ]
     story.append(
         _table(["Lot", "Kind", "Material", "Expires", "Used in"], rows, [16, 16, 34, 12, 22])
@@ -747,58 +755,57 @@ def _materials(b: dict) -> list:
     return story
 
 
-def _deviations(b: dict) -> list:
+def _deviations(b: BatchView) -> list:
     story: list = [_p("Deviations", "h1")]
-    devs = b.get("deviations") or []
+    devs = b.deviations
     if not devs:
         return story + [_p("No deviation recorded for this batch.", "body")]
     for d in devs:
         rows = [
-            ("Deviation", f"{d.get('id')} · {d.get('title')}"),
+            ("Deviation", f"{d.id} · {d.title}"),
             (
                 "Status",
-                f"{_show(d.get('status'))} · classification {_show(d.get('classification'))}",
+                f"{_show(d.status)} · classification {_show(d.classification)}",
             ),
-            ("What happened", d.get("description")),
-            ("QC result", d.get("qc_result")),
-            ("Investigation", d.get("investigation")),
-            ("Root cause", d.get("root_cause")),
-            ("CAPA", d.get("capa")),
-            ("Opened", f"{_when(d.get('opened_at'))} by {_person(d, 'opened_by')}"),
+            ("What happened", d.description),
+            ("QC result", d.qc_result),
+            ("Investigation", d.investigation),
+            ("Root cause", d.root_cause),
+            ("CAPA", d.capa),
+            ("Opened", f"{_when(d.opened_at)} by {_person(d.opened_by, d.opened_by_name)}"),
             (
                 "Closed",
-                f"{_when(d.get('closed_at'))} by {_person(d, 'closed_by')}"
-                if d.get("closed_at")
+                f"{_when(d.closed_at)} by {_person(d.closed_by, d.closed_by_name)}"
+                if d.closed_at
                 else "open",
             ),
         ]
-        for s in d.get("signatures") or []:
+        for s in d.signatures:
             rows.append(("Signature", _signature_text(s)))
         story += [_pairs(rows), Spacer(1, 2 * mm)]
     return story
 
 
-def _person(d: dict, key: str) -> str:
+def _person(username: str | None, name: str | None) -> str:
     """``Full Name (user)`` of a deviation's opener or closer (the user ID alone if no name)."""
-    username, name = d.get(key), d.get(f"{key}_name")
     if not username:
         return "—"
     return f"{name} ({username})" if name else str(username)
 
 
-def _corrections(b: dict) -> list:
+def _corrections(b: BatchView) -> list:
     story: list = [_p(f"Data {CHANGED}", "h1")]
-    fixes = b.get("corrections") or []
+    fixes = b.corrections
     if not fixes:
         return story + [_p("No value was changed after it was first entered.", "body")]
     rows = [
         [
-            c["entry"],
-            c["field"],
-            c["old_display"],
-            c["new_display"],
-            c["reason"],
-            _p(f"{_when(c['corrected_at'])}, {_who(c['corrected_by'])}", "tiny"),
+            c.entry,
+            c.field,
+            c.old_display,
+            c.new_display,
+            c.reason,
+            _p(f"{_when(c.corrected_at)}, {_who(c.corrected_by)}", "tiny"),
         ]
         for c in fixes
     ]
@@ -812,48 +819,45 @@ def _corrections(b: dict) -> list:
     return story
 
 
-def _signature_text(s: dict) -> str:
-    valid = "valid" if s.get("valid") else f"NOT VALID ({s.get('reason_invalid') or 'invalid'})"
-    if s.get("superseded"):
+def _signature_text(s: SignatureView) -> str:
+    valid = "valid" if s.valid else f"NOT VALID ({s.reason_invalid or 'invalid'})"
+    if s.superseded:
         valid += ", superseded"
-    return (
-        f"{s.get('full_name')} ({s.get('username')}) · {_when(s.get('signed_at'))} · "
-        f"{s.get('meaning')} · {s.get('on')} · {valid}"
-    )
+    return f"{s.full_name} ({s.username}) · {_when(s.signed_at)} · {s.meaning} · {s.on} · {valid}"
 
 
-def _signed_record(b: dict, s: dict) -> str:
+def _signed_record(b: BatchView, s: SignatureView) -> str:
     """What a signature is over: ``E19 (thaw step)``, ``batch EASC-D001 (release decision)``."""
-    on = str(s.get("on"))
+    on = str(s.on)
     if on == "batch":
-        decided = {d["decided_at"] for d in b.get("release_decisions") or []}
-        what = "release decision" if s.get("signed_at") in decided else "batch record"
-        return f"batch {b['code']} ({what})"
-    kinds = {e["id"]: f"{e['kind']} step" for e in b.get("steps", [])}
-    kinds |= {q["id"]: "QC result" for q in b.get("qc", [])}
-    kinds |= {d["id"]: "deviation" for d in b.get("deviations") or []}
+        decided = {d.decided_at for d in b.release_decisions}
+        what = "release decision" if s.signed_at in decided else "batch record"
+        return f"batch {b.code} ({what})"
+    kinds = {e.id: f"{e.kind} step" for e in b.steps}
+    kinds |= {q.id: "QC result" for q in b.qc}
+    kinds |= {d.id: "deviation" for d in b.deviations}
     return f"{on} ({kinds[on]})" if on in kinds else on
 
 
-def _signatures(b: dict) -> list:
+def _signatures(b: BatchView) -> list:
     story: list = [_p("Electronic signatures", "h1")]
-    sigs = b.get("signatures") or []
+    sigs = b.signatures
     if not sigs:
         return story + [_p("No electronic signature recorded for this batch.", "body")]
     rows = [
         [
             _signed_record(b, s),
-            s.get("full_name"),
-            s.get("username"),
-            _when(s.get("signed_at")),
-            s.get("meaning")
+            s.full_name,
+            s.username,
+            _when(s.signed_at),
+            s.meaning
             + (
-                f" (audit anchor {s['audit_entry']})"
-                if s.get("meaning") in ("released", "rejected") and s.get("audit_entry")
+                f" (audit anchor {s.audit_entry})"
+                if s.meaning in ("released", "rejected") and s.audit_entry
                 else ""
             ),
-            ("valid" if s.get("valid") else f"NOT VALID: {s.get('reason_invalid')}")
-            + (" (superseded)" if s.get("superseded") else ""),
+            ("valid" if s.valid else f"NOT VALID: {s.reason_invalid}")
+            + (" (superseded)" if s.superseded else ""),
         ]
         for s in sigs
     ]
@@ -885,17 +889,18 @@ def _point_label(plot: LinePlot, px: float, py: float, text: str) -> String:
     return String(x, y, text, fontName=REGULAR, fontSize=_POINT_FONT)
 
 
-def _growth_chart(b: dict) -> list:
-    passages = [p for p in b.get("passages", []) if "cumulative_population_doublings" in p]
+def _growth_chart(b: BatchView) -> list:
+    x = b.expansion
+    passages = [p for p in (x.passages if x else ()) if p.harvest is not None]
     heading = _p("Growth: cumulative population doublings", "h1")
     if not passages:
         return [heading, _p("No harvest recorded yet.", "body")]
-    start = datetime.fromisoformat(b["passages"][0]["seeded_at"].replace("Z", "+00:00"))
+    start = datetime.fromisoformat(x.passages[0].seeded_at.replace("Z", "+00:00"))
     points = [(0.0, 0.0)]
     for p in passages:
-        at = datetime.fromisoformat(p["harvested_at"].replace("Z", "+00:00"))
+        at = datetime.fromisoformat(p.harvest.harvested_at.replace("Z", "+00:00"))
         points.append(
-            ((at - start).total_seconds() / 86400.0, p["cumulative_population_doublings"])
+            ((at - start).total_seconds() / 86400.0, p.harvest.cumulative_population_doublings)
         )
     width, height = _WIDTH, 70 * mm
     drawing = Drawing(width, height)
@@ -907,7 +912,7 @@ def _growth_chart(b: dict) -> list:
     plot.lines[0].strokeColor = colors.HexColor("#1f4e79")
     plot.lines[0].strokeWidth = 1.5
     plot.lines[0].symbol = makeMarker("FilledCircle")
-    limit = b.get("limits", {}).get("max_cumulative_pd")
+    limit = x.limits.max_cumulative_pd
     top = max(y for _x, y in points)
     if limit:
         plot.data.append([(0.0, float(limit)), (max(x for x, _y in points), float(limit))])
@@ -943,7 +948,7 @@ def _growth_chart(b: dict) -> list:
                 plot,
                 plot.x + x / plot.xValueAxis.valueMax * plot.width,
                 plot.y + y / plot.yValueAxis.valueMax * plot.height,
-                f"P{p['passage']}: {y:.2f}",
+                f"P{p.passage}: {y:.2f}",
             )
         )
     if limit:
@@ -960,19 +965,19 @@ def _growth_chart(b: dict) -> list:
     return [KeepTogether([heading, drawing])]
 
 
-def _vials(b: dict) -> list:
+def _vials(b: BatchView) -> list:
     story: list = [_p("Vials (inventory)", "h1")]
-    vials = b.get("vials") or []
+    vials = b.expansion.vials if b.expansion else ()
     if not vials:
         return story + [_p("No vial frozen yet.", "body")]
     rows = [
         [
-            v["number"],
-            v["location"],
-            _show(v["viable_cells"]),
-            _show(v["volume"]),
-            v["status"],
-            v.get("thawed_for") or "—",
+            v.number,
+            v.location,
+            _show(v.viable_cells),
+            _show(v.volume),
+            v.status,
+            v.thawed_for or "—",
         ]
         for v in vials
     ]
@@ -1001,18 +1006,18 @@ def _label_kinds(kind: str, labels: dict) -> list[tuple[str, Any]]:
     ]
 
 
-def _labels(data: dict) -> list:
+def _labels(data: RecordData) -> list:
     story: list = [_p("Label reconciliation", "h1")]
-    labels = data.get("labels")
+    labels = data.labels
     if not labels or not labels["labels"]:
-        what = "bag" if data["batch"]["kind"] == "dose" else "vial or QC sample"
+        what = "bag" if data.batch.kind == "dose" else "vial or QC sample"
         return story + [_p(f"No {what} label has been printed.", "body")]
     story.append(
         _pairs(
             [
                 ("Labels printed", labels["printed"]),
                 ("Labels reprinted", labels["reprinted"]),
-                *_label_kinds(data["batch"]["kind"], labels),
+                *_label_kinds(data.batch.kind, labels),
                 ("Scans that verified a label", labels["verified"]),
                 ("Failed scans", labels["failed_scans"]),
                 ("Labels applied (verified on their container)", labels["applied"]),
@@ -1070,7 +1075,7 @@ def _labels(data: dict) -> list:
     return story
 
 
-def _audit(data: dict) -> list:
+def _audit(data: RecordData) -> list:
     story: list = [
         NextPageTemplate("landscape"),
         PageBreak(),
@@ -1093,26 +1098,26 @@ def _audit(data: dict) -> list:
         ),
         Spacer(1, 2 * mm),
     ]
-    entries = data["audit_readable"]
+    entries = data.audit_readable
     if not entries:
         return story + [_p("No audit entry.", "body")]
     rows = []
     for a in entries:
         lines: list[str] = []
-        if a["old"] is not None:
-            lines.append(f'<font name="{BOLD}">old:</font> {_cell(a["old"])}')
-        if a["new"] is not None:
-            lines.append(f'<font name="{BOLD}">new:</font> {_cell(a["new"])}')
+        if a.old is not None:
+            lines.append(f'<font name="{BOLD}">old:</font> {_cell(a.old)}')
+        if a.new is not None:
+            lines.append(f'<font name="{BOLD}">new:</font> {_cell(a.new)}')
         rows.append(
             [
-                a["seq"],
-                _when(a["at"]),
-                a["who"],
-                a["action"],
-                a["record"],
-                a["field"],
+                a.seq,
+                _when(a.at),
+                a.who,
+                a.action,
+                a.record,
+                a.field,
                 Paragraph("<br/>".join(lines) or "—", S["tiny"]),
-                a["reason"],
+                a.reason,
             ]
         )
     story.append(
@@ -1127,19 +1132,19 @@ def _audit(data: dict) -> list:
     return story
 
 
-def _story(data: dict) -> list:
-    b = data["batch"]
+def _story(data: RecordData) -> list:
+    b = data.batch
     story = _cover(data)
     story += _checklist(data)
     story += _donor(data)
-    story += _steps(b, data.get("parameter_labels") or {})
+    story += _steps(b, data.parameter_labels or {})
     story += _computed(b)
     story += _qc(b)
     story += _materials(b)
     story += _deviations(b)
     story += _corrections(b)
     story += _signatures(b)
-    if b["kind"] == "expansion":
+    if b.expansion is not None:
         story += _growth_chart(b)
         story += _vials(b)
     story += _labels(data)
@@ -1151,7 +1156,8 @@ def _story(data: dict) -> list:
 class _NumberedCanvas(Canvas):
     """A canvas that holds pages back until the end, so each can say 'page N of M'."""
 
-    record: dict = {}
+    record: Any = None
+    """The record being printed (:class:`RecordData`)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -1173,42 +1179,42 @@ class _NumberedCanvas(Canvas):
 
     def _furniture(self, number: int, total: int) -> None:
         data = self.record
-        code = data["batch"]["code"]
+        code = data.batch.code
         width, height = self._pagesize
         self.saveState()
         self.setFont(BOLD, 8)
         self.drawString(_MARGIN, height - 10 * mm, f"Batch record {code}")
         self.setFont(REGULAR, 7)
-        self.drawRightString(width - _MARGIN, height - 10 * mm, data["facility"]["name"])
+        self.drawRightString(width - _MARGIN, height - 10 * mm, data.facility.name)
         self.setLineWidth(0.4)
         self.line(_MARGIN, height - 11.5 * mm, width - _MARGIN, height - 11.5 * mm)
         self.line(_MARGIN, 11.5 * mm, width - _MARGIN, 11.5 * mm)
         self.setFont(REGULAR, 7)
-        printed = f"Batch {code} · printed {_when(data['generated_at'])}"
-        if anchor := data.get("audit_anchor"):  # the audit trail's head it was built from
+        printed = f"Batch {code} · printed {_when(data.generated_at)}"
+        if anchor := data.audit_anchor:  # the audit trail's head it was built from
             printed += f" · audit anchor #{anchor['seq']} {anchor['hash'][:16]}"
         self.drawString(_MARGIN, 8 * mm, printed)
         self.setFont(BOLD, 7)
         self.drawRightString(width - _MARGIN, 8 * mm, f"Page {number} of {total}")
-        if data["facility"].get("example"):
+        if data.facility.example:
             self.setFont(REGULAR, 6)
             self.drawCentredString(width / 2, 5 * mm, "EXAMPLE FIN – NOT FOR CLINICAL USE")
         self.restoreState()
 
 
-def render(data: dict) -> bytes:
+def render(data: RecordData) -> bytes:
     """Lay out the complete batch record and return the PDF."""
     register_fonts()
     S.update(_styles())
     return build_with_rows_breaking_if_needed(lambda split_rows: _build(data, split_rows))
 
 
-def _build(data: dict, split_rows: bool) -> bytes:
+def _build(data: RecordData, split_rows: bool) -> bytes:
     """The PDF, with table rows breaking across pages or not."""
     NOTES.notes.clear()
     NOTES.split_rows = split_rows
     buffer = io.BytesIO()
-    code = data["batch"]["code"]
+    code = data.batch.code
     doc = BaseDocTemplate(
         buffer,
         pagesize=A4,
@@ -1217,7 +1223,7 @@ def _build(data: dict, split_rows: bool) -> bytes:
         topMargin=16 * mm,
         bottomMargin=16 * mm,
         title=f"Batch record {code}",
-        author=data["facility"]["name"],
+        author=data.facility.name,
         subject="GMP batch record",
         creator="cellbatch",
         initialFontName=REGULAR,  # not reportlab's Helvetica, which is never embedded

@@ -21,6 +21,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -299,6 +300,7 @@ def _unit_fits(unit: str, measure: Measure) -> bool:
     return True
 
 
+@lru_cache(maxsize=256)  # parsing a unit is slow, and a screen asks for every result's
 def _qc_measure(test: str, unit: str) -> Measure:
     """The measure a QC test's result is read in (ValueError if the unit does not fit)."""
     special = QC_TEST_MEASURES.get(test)

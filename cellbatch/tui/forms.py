@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cellbatch.domain.sop import Parameter, Sop
+    from cellbatch.services.queries.batch_view_model import BatchView, VialView
 
 LOT_ARGS: dict[str, dict[str, str]] = {
     "freeze": {"cryoprotectant": "cryoprotectant"},
@@ -192,7 +193,7 @@ def check_field(
     text: str,
     lots: dict[str, dict[str, Any]] | None,
     today: str,
-    vials: dict[int, dict[str, Any]] | None = None,
+    vials: dict[int, VialView] | None = None,
 ) -> Check:
     """Check one field's text as typed: unit, number, range, lot kind and expiry, vials."""
     from cellbatch import units
@@ -240,13 +241,13 @@ def check_field(
                     vial = vials.get(n)
                     if vial is None:
                         return Check("error", f"✗ the bank has no vial {n}")
-                    if vial["status"] != "in stock":
+                    if vial.status != "in stock":
                         return Check(
                             "error",
                             f"✗ vial {n} is not in stock (thawed for "
-                            f"{vial.get('thawed_for') or 'another batch'})",
+                            f"{vial.thawed_for or 'another batch'})",
                         )
-                where = "; ".join(vials[n]["location"] for n in numbers[:2])
+                where = "; ".join(vials[n].location for n in numbers[:2])
                 return Check("ok", f"✓ vials {', '.join(map(str, numbers))} · {where}", given)
             return Check("ok", "✓ vials " + ", ".join(map(str, numbers)), given)
         return Check("ok", "✓", raw)
@@ -336,7 +337,7 @@ def error_field(spec: FormSpec, service_field: str) -> str | None:
 def previews(
     sop: Sop,
     kind: str,
-    view: dict[str, Any],
+    view: BatchView,
     values: dict[str, Any],
     now: datetime,
     stock: tuple[int, ...] | None = None,
@@ -379,41 +380,36 @@ def _left(seconds: float) -> str:
     return countdown(seconds)
 
 
-def vials_in_stock(
-    vials: dict[int, dict[str, Any]] | None, *, exclude: list[str], limit: int = 8
-) -> str:
+def vials_in_stock(vials: dict[int, VialView] | None, *, exclude: list[str], limit: int = 8) -> str:
     """The bank's vials still in stock with their positions, for the thaw form."""
     if vials is None:
         return "loading…"
     taken = {v for v in exclude if v.isdigit()}
-    free = [
-        v for n, v in sorted(vials.items()) if v["status"] == "in stock" and str(n) not in taken
-    ]
+    free = [v for n, v in sorted(vials.items()) if v.status == "in stock" and str(n) not in taken]
     if not free:
         return "none"
     # the box and position find a vial; the tank and rack are the same for the whole bank
     shown = "; ".join(
-        f"{v['number']} ({' / '.join(v['location'].split(' / ')[-2:])})" for v in free[:limit]
+        f"{v.number} ({' / '.join(v.location.split(' / ')[-2:])})" for v in free[:limit]
     )
     more = f"; … {len(free) - limit} more" if len(free) > limit else ""
     return f"{len(free)} vials: {shown}{more}"
 
 
-def batch_example(spec: FieldSpec, view: dict[str, Any]) -> str | None:
+def batch_example(spec: FieldSpec, view: BatchView) -> str | None:
     """An example from the batch's own record, where the SOP's range would mislead.
 
     The fill's viable cells are the dose for this recipient (weight × dose per kg), not the
     middle of the SOP's range for every recipient: the example is the batch's own target.
     """
-    target = view.get("target_viable_cells")
-    if spec.name == "viable_cells" and target and view.get("kind") == "dose":
-        return f"e.g. {target['display']}"
+    if spec.name == "viable_cells" and view.dose is not None:
+        return f"e.g. {view.dose.target_viable_cells.display}"
     return None
 
 
 def batch_lines(
     kind: str,
-    view: dict[str, Any],
+    view: BatchView,
     values: dict[str, Any],
     now: datetime,
     fill_by: list[Any] | None = None,
@@ -428,9 +424,30 @@ def batch_lines(
     from cellbatch.domain import growth
 
     lines: list[str] = []
-    window = view.get("target_window")
-    if view.get("kind") != "dose" or not window:
+    dose = view.dose
+    if dose is None:
         return lines
+    window = dose.target_window
+    if kind == "fill":
+        lines.append(
+            f"Dose target: {dose.target_viable_cells.display} "
+            f"({window.low.display} to {window.high.display})"
+        )
+        if dose.thaw is not None:
+            lines.append(f"Viable cells after thaw: {dose.thaw.viable_cells.display}")
+        for due in fill_by or []:
+            left = _left((due.due - now).total_seconds())
+            lines.append(f"{due.what.capitalize()}: {due.due:%Y-%m-%d %H:%M} UTC ({left})")
+    elif kind == "thaw":
+        total, via = values.get("total_cells"), values.get("viability")
+        if total and via is not None:
+            viable = growth.viable_cells(total, via)
+            if viable < window.low.value:
+                lines.append(
+                    f"⚠ {units.fmt(viable, 'cells')} viable: fewer than the dose needs (at least "
+                    f"{window.low.display}); the fill cannot reach the target"
+                )
+    return lines
     if kind == "fill":
         lines.append(
             f"Dose target: {view['target_viable_cells']['display']} "

@@ -34,7 +34,12 @@ from cellbatch.db.tables import (
 )
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import find_batch
-from cellbatch.services.queries.documents import _batch_facts, batch_audit_entries, record_data
+from cellbatch.services.queries.documents import (
+    RecordData,
+    _batch_facts,
+    batch_audit_entries,
+    record_data,
+)
 from cellbatch.services.queries.label_content import BagLabel, bag_label
 from cellbatch.services.queries.site_settings import site_settings_version
 from cellbatch.services.queries.sops import sop_of
@@ -86,7 +91,7 @@ class ArchiveContent:
     status: str
     made_at: str
     schema_revision: str
-    record: dict[str, Any]
+    record: RecordData
     entries: list[dict[str, Any]]
     """The batch's audit entries: every hashed field, canonical, with ``hash``."""
     chain: list[tuple[int, str, str]]
@@ -100,7 +105,7 @@ class ArchiveContent:
 
     def export_json(self) -> bytes:
         """The electronic copy, as ``cellbatch export`` writes it."""
-        text = json.dumps(self.record, indent=2, ensure_ascii=False, default=str)
+        text = json.dumps(self.record.to_dict(), indent=2, ensure_ascii=False, default=str)
         return (text + "\n").encode("utf-8")
 
 
@@ -183,7 +188,7 @@ def archive_content(db: Database, code: str) -> ArchiveContent:
     with db.snapshot() as snapshot:
         record = record_data(snapshot, code, now=now)
         facts = _batch_facts(snapshot, code)
-        seqs = [e.seq for e in batch_audit_entries(snapshot, facts["id"])]
+        seqs = [e.seq for e in batch_audit_entries(snapshot, facts.id)]
         with snapshot.session() as session:
             batch = find_batch(session, code)
             head = session.get(AuditHead, 1)

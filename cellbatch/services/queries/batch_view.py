@@ -1,15 +1,18 @@
 """The complete read model of one batch: every recorded and computed value, with units.
 
-This is what ``batch show --json`` prints and what documents and screens are built from.
+This is what ``batch show --json`` prints (its ``to_dict()``) and what documents and screens
+are built from (its attributes, :mod:`cellbatch.services.queries.batch_view_model`).
 Computed values are derived here from the stored inputs, so a correction flows through.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.database import Database
@@ -33,25 +36,51 @@ from cellbatch.domain.sequence import allowed_next
 from cellbatch.domain.steps import kind_of
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import find_batch
+from cellbatch.services.queries.batch_view_model import (
+    BagView,
+    BankView,
+    BatchView,
+    ChildBatch,
+    CorrectionView,
+    DonorRef,
+    DosePart,
+    ExpansionPart,
+    FillView,
+    FucosylationView,
+    Harvest,
+    Limits,
+    MaterialRef,
+    Passage,
+    QcView,
+    ReleaseDecisionView,
+    SopRef,
+    StepView,
+    TargetWindow,
+    ThawView,
+    TissueLotRef,
+    VialView,
+)
+from cellbatch.services.queries.plain import Person, Quantity
 from cellbatch.services.queries.review import qa_sections
 from cellbatch.services.queries.shown_values import shown_correction
+from cellbatch.services.queries.signatures import batch_rows, remember_signatures
 from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.queries.step_context import step_context
 
 
-def quantity(value: float | None, measure: str) -> dict[str, Any] | None:
+def quantity(value: float | None, measure: str) -> Quantity | None:
     """A value with its canonical unit and as technicians read it."""
     if value is None:
         return None
     m = units.MEASURES[measure]
-    return {"value": value, "unit": m.canonical, "display": units.fmt(value, measure)}
+    return Quantity(value, m.canonical, units.fmt(value, measure))
 
 
-def _user_names(session, ids: set[int]) -> dict[int, dict[str, str]]:
+def _user_names(session, ids: set[int]) -> dict[int, Person]:
     if not ids:
         return {}
     rows = session.execute(select(User).where(User.id.in_(ids))).scalars()
-    return {u.id: {"username": u.username, "full_name": u.full_name} for u in rows}
+    return {u.id: Person(u.username, u.full_name) for u in rows}
 
 
 def _values(entry: StepEntry) -> dict[str, Any]:
@@ -64,181 +93,168 @@ def _values(entry: StepEntry) -> dict[str, Any]:
             continue
         f = kind.field(name)
         measure = f.measure if f is not None and f.form == "quantity" else None
-        out[name] = quantity(value, measure) if measure and value is not None else value
+        if measure and value is not None:
+            out[name] = quantity(value, measure)
+        elif isinstance(value, list):
+            out[name] = tuple(value)
+        else:
+            out[name] = value
     return out
 
 
-def batch_view(db: Database, code: str) -> dict[str, Any]:
-    """Everything recorded about a batch, computed values included, as plain data."""
+def batch_view(db: Database, code: str) -> BatchView:
+    """Everything recorded about a batch, computed values included."""
     with db.session() as session:
-        batch = find_batch(session, code)
-        sop = sop_of(session, batch)
-        sop_row = session.get(SopVersion, batch.sop_version_id)
-        entries = list(
-            session.execute(
-                select(StepEntry).where(StepEntry.batch_id == batch.id).order_by(StepEntry.id)
-            ).scalars()
-        )
-        qc = list(
-            session.execute(
-                select(QcResult).where(QcResult.batch_id == batch.id).order_by(QcResult.id)
-            ).scalars()
-        )
-        corrections = list(
-            session.execute(
-                select(Correction).where(Correction.batch_id == batch.id).order_by(Correction.id)
-            ).scalars()
-        )
-        decisions = list(
-            session.execute(
-                select(ReleaseDecision)
-                .where(ReleaseDecision.batch_id == batch.id)
-                .order_by(ReleaseDecision.id)
-            ).scalars()
-        )
-        people = _user_names(
-            session,
-            {batch.recorded_by}
-            | {e.recorded_by for e in entries}
-            | {q.recorded_by for q in qc}
-            | {c.corrected_by for c in corrections}
-            | {d.decided_by for d in decisions},
-        )
-        uses: dict[int, list[dict[str, str]]] = {}
-        if entries:
-            for use, lot in session.execute(
-                select(MaterialUse, MaterialLot)
-                .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
-                .where(MaterialUse.step_entry_id.in_([e.id for e in entries]))
-                .order_by(MaterialUse.id)
-            ):
-                uses.setdefault(use.step_entry_id, []).append(
-                    {
-                        "kind": lot.kind,
-                        "lot": lot.lot_number,
-                        "name": lot.name,
-                        "expires": lot.expires_on.isoformat(),
-                    }
-                )
+        remember_signatures(session)
+        return batch_view_of(session, find_batch(session, code))
 
-        bank = batch if batch.kind == "expansion" else session.get(Batch, batch.parent_batch_id)
-        lot = session.get(TissueLot, bank.tissue_lot_id)
-        donor = session.get(Donor, lot.donor_id)
-        corrected = {(c.entity, c.entity_id, c.field) for c in corrections}
 
-        def entry_dict(e: StepEntry) -> dict[str, Any]:
-            return {
-                "id": f"E{e.id}",
-                "kind": e.kind,
-                "passage": e.passage,
-                "values": _values(e),
-                "materials": uses.get(e.id, []),
-                "performed_at": iso_utc(e.performed_at),
-                "recorded_at": iso_utc(e.recorded_at),
-                "recorded_by": people[e.recorded_by],
-                "corrected_fields": sorted(
-                    f for (ent, i, f) in corrected if ent == "step_entry" and i == e.id
-                ),
-            }
+def batch_view_of(session: Session, batch: Batch) -> BatchView:
+    """The batch view of ``batch``, read in ``session`` (a screen's one request)."""
+    sop = sop_of(session, batch)
+    sop_row = session.get(SopVersion, batch.sop_version_id)
+    rows = batch_rows(session, batch)
+    entries = rows.of(StepEntry)
+    qc = rows.of(QcResult)
+    corrections = rows.of(Correction)
+    decisions = list(
+        session.execute(
+            select(ReleaseDecision)
+            .where(ReleaseDecision.batch_id == batch.id)
+            .order_by(ReleaseDecision.id)
+        ).scalars()
+    )
+    people = _user_names(
+        session,
+        {batch.recorded_by}
+        | {e.recorded_by for e in entries}
+        | {q.recorded_by for q in qc}
+        | {c.corrected_by for c in corrections}
+        | {d.decided_by for d in decisions},
+    )
+    uses: dict[int, list[MaterialRef]] = {}
+    if entries:
+        for use, lot in session.execute(
+            select(MaterialUse, MaterialLot)
+            .join(MaterialLot, MaterialLot.id == MaterialUse.material_lot_id)
+            .where(MaterialUse.step_entry_id.in_([e.id for e in entries]))
+            .order_by(MaterialUse.id)
+        ):
+            uses.setdefault(use.step_entry_id, []).append(
+                MaterialRef(lot.kind, lot.lot_number, lot.name, lot.expires_on.isoformat())
+            )
 
-        locked = batch.status in ("released", "rejected")
-        view: dict[str, Any] = {
-            "code": batch.code,
-            "kind": batch.kind,
-            "status": batch.status,
-            "product": sop.product_name,
-            "sop": {
-                "id": sop_row.sop_id,
-                "version": sop_row.version,
-                "content_hash": sop_row.content_hash,
-                "title": sop_row.title,
-            },
-            "started_at": iso_utc(batch.started_at),
-            "recorded_by": people[batch.recorded_by],
-            "donor": {
-                "code": donor.code,
-                "relationship": donor.relationship,
-                "eligibility": donor.eligibility,
-            },
-            "tissue_lot": {
-                "lot": lot.lot_number,
-                "tissue": lot.tissue,
-                "amount": f"{lot.amount:g} {lot.amount_unit}",
-                "collected_at": iso_utc(lot.collected_at),
-                "received_at": iso_utc(lot.received_at),
-            },
-            "din": lot.din,
-            "steps": [entry_dict(e) for e in entries],
-            "next_steps": [] if locked else _next_steps(batch, sop, entries),
-        }
-        if batch.kind == "expansion":
-            view.update(_expansion(session, batch, sop, entries))
-        else:
-            view.update(_dose(session, batch, sop, entries))
-        view["qc"] = [
-            {
-                "id": f"Q{q.id}",
-                "qc_id": q.qc_id,
-                "test": q.test,
-                "name": q.name,
-                "method": q.method,
-                "stage": q.stage,
-                "value": (
-                    q.value_text
-                    if q.value_text is not None
-                    else {"value": q.value_num, "unit": q.unit, "display": _qc_display(sop, q)}
-                ),
-                "specification": q.spec,
-                "passed": q.passed,
-                "out_of_spec": not q.passed,
-                "retest_of": f"Q{q.retest_of_id}" if q.retest_of_id else None,
-                "performed_at": iso_utc(q.performed_at),
-                "recorded_at": iso_utc(q.recorded_at),
-                "recorded_by": people[q.recorded_by],
-                "corrected": any(ent == "qc_result" and i == q.id for (ent, i, _f) in corrected),
-            }
-            for q in qc
-        ]
-        kinds = {e.id: e.kind for e in entries}
-        tests = {q.id: q.qc_id for q in qc}
+    bank = batch if batch.kind == "expansion" else session.get(Batch, batch.parent_batch_id)
+    lot = session.get(TissueLot, bank.tissue_lot_id)
+    donor = session.get(Donor, lot.donor_id)
+    corrected = {(c.entity, c.entity_id, c.field) for c in corrections}
+    qa = qa_sections(session, batch)
 
-        def shown(c: Correction, text: str) -> str:
-            kind, test = kinds.get(c.entity_id), tests.get(c.entity_id)
-            return shown_correction(sop, c.entity, kind, test, c.field, text)
+    def step_view(e: StepEntry) -> StepView:
+        ref = f"E{e.id}"
+        state = qa.entries[ref]
+        return StepView(
+            id=ref,
+            kind=e.kind,
+            passage=e.passage,
+            values=_values(e),
+            materials=tuple(uses.get(e.id, [])),
+            performed_at=iso_utc(e.performed_at),
+            recorded_at=iso_utc(e.recorded_at),
+            recorded_by=people[e.recorded_by],
+            corrected_fields=tuple(
+                sorted(f for (ent, i, f) in corrected if ent == "step_entry" and i == e.id)
+            ),
+            needs_verification=state.needs_verification,
+            verification_status=state.verification_status,
+            verifications=state.verifications,
+            signatures=state.signatures,
+        )
 
-        view["corrections"] = [
-            {
-                "id": c.id,
-                "entry": ("E" if c.entity == "step_entry" else "Q") + str(c.entity_id),
-                "field": c.field,
-                "old_value": c.old_value,
-                "new_value": c.new_value,
-                "old_display": shown(c, c.old_value),
-                "new_display": shown(c, c.new_value),
-                "reason": c.reason,
-                "corrected_at": iso_utc(c.corrected_at),
-                "corrected_by": people[c.corrected_by],
-            }
+    def qc_view(q: QcResult) -> QcView:
+        ref = f"Q{q.id}"
+        state = qa.entries[ref]
+        return QcView(
+            id=ref,
+            qc_id=q.qc_id,
+            test=q.test,
+            name=q.name,
+            method=q.method,
+            stage=q.stage,
+            value=(
+                q.value_text
+                if q.value_text is not None
+                else Quantity(q.value_num, q.unit, _qc_display(sop, q))
+            ),
+            specification=q.spec,
+            passed=q.passed,
+            out_of_spec=not q.passed,
+            retest_of=f"Q{q.retest_of_id}" if q.retest_of_id else None,
+            performed_at=iso_utc(q.performed_at),
+            recorded_at=iso_utc(q.recorded_at),
+            recorded_by=people[q.recorded_by],
+            corrected=any(ent == "qc_result" and i == q.id for (ent, i, _f) in corrected),
+            needs_verification=state.needs_verification,
+            verification_status=state.verification_status,
+            verifications=state.verifications,
+            signatures=state.signatures,
+        )
+
+    kinds = {e.id: e.kind for e in entries}
+    tests = {q.id: q.qc_id for q in qc}
+
+    def shown(c: Correction, text: str) -> str:
+        kind, test = kinds.get(c.entity_id), tests.get(c.entity_id)
+        return shown_correction(sop, c.entity, kind, test, c.field, text)
+
+    locked = batch.status in ("released", "rejected")
+    return BatchView(
+        code=batch.code,
+        kind=batch.kind,
+        status=batch.status,
+        product=sop.product_name,
+        sop=SopRef(sop_row.sop_id, sop_row.version, sop_row.content_hash, sop_row.title),
+        started_at=iso_utc(batch.started_at),
+        recorded_by=people[batch.recorded_by],
+        donor=DonorRef(donor.code, donor.relationship, donor.eligibility),
+        tissue_lot=TissueLotRef(
+            lot=lot.lot_number,
+            tissue=lot.tissue,
+            amount=f"{lot.amount:g} {lot.amount_unit}",
+            collected_at=iso_utc(lot.collected_at),
+            received_at=iso_utc(lot.received_at),
+        ),
+        din=lot.din,
+        steps=tuple(step_view(e) for e in entries),
+        next_steps=() if locked else tuple(next_steps(batch, sop, entries)),
+        expansion=_expansion(session, batch, sop, entries) if batch.kind == "expansion" else None,
+        dose=_dose(session, batch, sop, entries) if batch.kind != "expansion" else None,
+        qc=tuple(qc_view(q) for q in qc),
+        corrections=tuple(
+            CorrectionView(
+                id=c.id,
+                entry=("E" if c.entity == "step_entry" else "Q") + str(c.entity_id),
+                field=c.field,
+                old_value=c.old_value,
+                new_value=c.new_value,
+                old_display=shown(c, c.old_value),
+                new_display=shown(c, c.new_value),
+                reason=c.reason,
+                corrected_at=iso_utc(c.corrected_at),
+                corrected_by=people[c.corrected_by],
+            )
             for c in corrections
-        ]
-        view["release_decisions"] = [
-            {
-                "decision": d.decision,
-                "reason": d.reason,
-                "decided_at": iso_utc(d.decided_at),
-                "decided_by": people[d.decided_by],
-            }
+        ),
+        release_decisions=tuple(
+            ReleaseDecisionView(d.decision, d.reason, iso_utc(d.decided_at), people[d.decided_by])
             for d in decisions
-        ]
-        qa = qa_sections(session, batch)
-        for item in view["steps"] + view["qc"]:
-            item.update(qa["entries"][item["id"]])
-        view["signatures"] = qa["signatures"]
-        view["deviations"] = qa["deviations"]
-        return view
+        ),
+        signatures=qa.signatures,
+        deviations=qa.deviations,
+    )
 
 
-def _next_steps(batch: Batch, sop, entries: list[StepEntry]) -> list[str]:
+def next_steps(batch: Batch, sop, entries: list[StepEntry]) -> list[str]:
     """Steps the SOP's order allows next that their kind allows now (passage limits)."""
     kinds = [s.kind for s in sop.steps]
     options = allowed_next(kinds, [s.repeats for s in sop.steps], [e.kind for e in entries])
@@ -257,10 +273,9 @@ def _qc_display(sop, q: QcResult) -> str:
     return units.fmt(q.value_num, test.measure)
 
 
-def _expansion(session, batch: Batch, sop, entries: list[StepEntry]) -> dict[str, Any]:
-    passages: list[dict[str, Any]] = []
+def _expansion(session, batch: Batch, sop, entries: list[StepEntry]) -> ExpansionPart:
+    passages: list[Passage] = []
     cumulative = 0.0
-    current: dict[str, Any] | None = None
     seeded_at = None
     seeded = 0.0
     rules = sop.expansion
@@ -273,42 +288,39 @@ def _expansion(session, batch: Batch, sop, entries: list[StepEntry]) -> dict[str
             )
             seeded = e.values["viable_cells"]
             seeded_at = e.performed_at
-            current = {
-                "passage": e.passage,
-                "seed_entry": f"E{e.id}",
-                "vessel": e.values["vessel"],
-                "vessels": e.values["vessels"],
-                "area": {"value": area, "unit": "cm**2", "display": f"{area:g} cm²"}
-                if area
-                else None,
-                "viable_cells_seeded": quantity(seeded, "cells"),
-                "seeding_density": quantity(growth.seeding_density(seeded, area), "cells_per_cm2")
-                if area
-                else None,
-                "seeded_at": iso_utc(e.performed_at),
-            }
-            passages.append(current)
-        elif e.kind == "harvest" and current is not None:
+            passages.append(
+                Passage(
+                    passage=e.passage,
+                    seed_entry=f"E{e.id}",
+                    vessel=e.values["vessel"],
+                    vessels=e.values["vessels"],
+                    area=Quantity(area, "cm**2", f"{area:g} cm²") if area else None,
+                    viable_cells_seeded=quantity(seeded, "cells"),
+                    seeding_density=quantity(growth.seeding_density(seeded, area), "cells_per_cm2")
+                    if area
+                    else None,
+                    seeded_at=iso_utc(e.performed_at),
+                )
+            )
+        elif e.kind == "harvest" and passages:
             harvested = growth.viable_cells(e.values["total_cells"], e.values["viability"])
             pd = growth.population_doublings(seeded, harvested)
             cumulative += pd
             hours = (e.performed_at - seeded_at).total_seconds() / 3600.0
-            dt = growth.doubling_time_hours(hours, seeded, harvested)
-            current.update(
-                {
-                    "harvest_entry": f"E{e.id}",
-                    "total_cells_harvested": quantity(e.values["total_cells"], "cells"),
-                    "viability": quantity(e.values["viability"], "percent"),
-                    "confluence": quantity(e.values.get("confluence"), "percent"),
-                    "viable_cells_harvested": quantity(harvested, "cells"),
-                    "population_doublings": pd,
-                    "cumulative_population_doublings": cumulative,
-                    "culture_hours": hours,
-                    "doubling_time_hours": dt,
-                    "harvested_at": iso_utc(e.performed_at),
-                    "flags": e.values.get("flags", []),
-                }
+            harvest = Harvest(
+                harvest_entry=f"E{e.id}",
+                total_cells_harvested=quantity(e.values["total_cells"], "cells"),
+                viability=quantity(e.values["viability"], "percent"),
+                confluence=quantity(e.values.get("confluence"), "percent"),
+                viable_cells_harvested=quantity(harvested, "cells"),
+                population_doublings=pd,
+                cumulative_population_doublings=cumulative,
+                culture_hours=hours,
+                doubling_time_hours=growth.doubling_time_hours(hours, seeded, harvested),
+                harvested_at=iso_utc(e.performed_at),
+                flags=tuple(e.values.get("flags", [])),
             )
+            passages[-1] = replace(passages[-1], harvest=harvest)
     vials = list(
         session.execute(
             select(Vial).where(Vial.batch_id == batch.id).order_by(Vial.number)
@@ -329,110 +341,101 @@ def _expansion(session, batch: Batch, sop, entries: list[StepEntry]) -> dict[str
     freeze = next((e for e in entries if e.kind == "freeze"), None)
     bank = None
     if freeze is not None:
-        bank = {
-            "entry": f"E{freeze.id}",
-            "passage": freeze.passage,
-            "vials_frozen": freeze.values["vials"],
-            "cells_per_vial": quantity(freeze.values["cells_per_vial"], "cells"),
-            "volume_per_vial": quantity(freeze.values["volume_per_vial"], "volume"),
-            "total_cells_frozen": quantity(
+        bank = BankView(
+            entry=f"E{freeze.id}",
+            passage=freeze.passage,
+            vials_frozen=freeze.values["vials"],
+            cells_per_vial=quantity(freeze.values["cells_per_vial"], "cells"),
+            volume_per_vial=quantity(freeze.values["volume_per_vial"], "volume"),
+            total_cells_frozen=quantity(
                 freeze.values["cells_per_vial"] * freeze.values["vials"], "cells"
             ),
-            "location": freeze.values["location"],
-            "frozen_at": iso_utc(freeze.performed_at),
-        }
-    return {
-        "passages": passages,
-        "cumulative_population_doublings": cumulative,
-        "limits": {
-            "max_passage": rules.max_passage,
-            "min_bank_passage": rules.min_bank_passage,
-            "max_cumulative_pd": rules.max_cumulative_pd,
-        },
-        "bank": bank,
-        "vials": [
-            {
-                "number": v.number,
-                "location": v.location,
-                "viable_cells": quantity(v.viable_cells, "cells"),
-                "volume": quantity(v.volume_ml, "volume"),
-                "status": "thawed" if v.thaw_entry_id else "in stock",
-                "thawed_for": thawed_by.get(v.thaw_entry_id),
-            }
+            location=freeze.values["location"],
+            frozen_at=iso_utc(freeze.performed_at),
+        )
+    return ExpansionPart(
+        passages=tuple(passages),
+        cumulative_population_doublings=cumulative,
+        limits=Limits(rules.max_passage, rules.min_bank_passage, rules.max_cumulative_pd),
+        bank=bank,
+        vials=tuple(
+            VialView(
+                number=v.number,
+                location=v.location,
+                viable_cells=quantity(v.viable_cells, "cells"),
+                volume=quantity(v.volume_ml, "volume"),
+                status="thawed" if v.thaw_entry_id else "in stock",
+                thawed_for=thawed_by.get(v.thaw_entry_id),
+            )
             for v in vials
-        ],
-        "vials_left": sum(1 for v in vials if v.thaw_entry_id is None),
-        "children": [{"code": c, "status": s} for c, s in children],
-    }
+        ),
+        vials_left=sum(1 for v in vials if v.thaw_entry_id is None),
+        children=tuple(ChildBatch(c, s) for c, s in children),
+    )
 
 
-def _dose(session, batch: Batch, sop, entries: list[StepEntry]) -> dict[str, Any]:
+def _dose(session, batch: Batch, sop, entries: list[StepEntry]) -> DosePart:
     rules = sop.dose
     target = dosing.dose_target(batch.dose_per_kg, batch.body_weight_kg, rules.tolerance_percent)
     parent = session.get(Batch, batch.parent_batch_id)
-    out: dict[str, Any] = {
-        "parent": parent.code,
-        "recipient": batch.recipient_id,
-        "body_weight": quantity(batch.body_weight_kg, "mass_body"),
-        "dose_per_kg": quantity(batch.dose_per_kg, "cells_per_kg"),
-        "infusion_number": batch.infusion_number,
-        "infusion_day": batch.infusion_day,
-        "target_viable_cells": quantity(target.target_cells, "cells"),
-        "tolerance_percent": rules.tolerance_percent,
-        "target_window": {
-            "low": quantity(target.low_cells, "cells"),
-            "high": quantity(target.high_cells, "cells"),
-        },
-        "thaw": None,
-        "fucosylation": None,
-        "fill": None,
-        "bag": None,
-    }
+    thaw = fucosylation = fill = None
     for e in entries:
         if e.kind == "thaw":
-            out["thaw"] = {
-                "entry": f"E{e.id}",
-                "vials": e.values["vials"],
-                "vial_numbers": e.values["vial_numbers"],
-                "total_cells": quantity(e.values["total_cells"], "cells"),
-                "viability": quantity(e.values["viability"], "percent"),
-                "viable_cells": quantity(
+            thaw = ThawView(
+                entry=f"E{e.id}",
+                vials=e.values["vials"],
+                vial_numbers=e.values["vial_numbers"],
+                total_cells=quantity(e.values["total_cells"], "cells"),
+                viability=quantity(e.values["viability"], "percent"),
+                viable_cells=quantity(
                     growth.viable_cells(e.values["total_cells"], e.values["viability"]), "cells"
                 ),
-                "thawed_at": iso_utc(e.performed_at),
-                "flags": e.values.get("flags", []),
-            }
+                thawed_at=iso_utc(e.performed_at),
+                flags=tuple(e.values.get("flags", [])),
+            )
         elif e.kind == "fucosylation":
             start = datetime.fromisoformat(e.values["start"])
             end = datetime.fromisoformat(e.values["end"])
-            out["fucosylation"] = {
-                "entry": f"E{e.id}",
-                **{k: v for k, v in _values(e).items() if k not in ("start", "end")},
-                "start": iso_utc(start),
-                "end": iso_utc(end),
-                "duration": quantity((end - start).total_seconds() / 60.0, "duration"),
-            }
+            fucosylation = FucosylationView(
+                entry=f"E{e.id}",
+                values={k: v for k, v in _values(e).items() if k not in ("start", "end")},
+                start=iso_utc(start),
+                end=iso_utc(end),
+                duration=quantity((end - start).total_seconds() / 60.0, "duration"),
+            )
         elif e.kind == "fill":
             cells, vol = e.values["viable_cells"], e.values["volume"]
-            out["fill"] = {
-                "entry": f"E{e.id}",
-                "volume": quantity(vol, "volume"),
-                "viable_cells": quantity(cells, "cells"),
-                "concentration": quantity(dosing.concentration(cells, vol), "cells_per_ml"),
-                "dose_per_kg": quantity(
+            fill = FillView(
+                entry=f"E{e.id}",
+                volume=quantity(vol, "volume"),
+                viable_cells=quantity(cells, "cells"),
+                concentration=quantity(dosing.concentration(cells, vol), "cells_per_ml"),
+                dose_per_kg=quantity(
                     dosing.dose_per_kg(cells, batch.body_weight_kg), "cells_per_kg"
                 ),
-                "deviation_from_target_percent": target.deviation_percent(cells),
-                "within_tolerance": target.contains(cells),
-                "filled_at": iso_utc(e.performed_at),
-            }
+                deviation_from_target_percent=target.deviation_percent(cells),
+                within_tolerance=target.contains(cells),
+                filled_at=iso_utc(e.performed_at),
+            )
     bag = session.execute(select(Bag).where(Bag.batch_id == batch.id)).scalars().first()
+    bag_view = None
     if bag is not None:
-        out["bag"] = {
-            "number": bag.number,
-            "din": bag.din,
-            "product_code": bag.product_code,
-            "expires_at": iso_utc(bag.expires_at),
-        }
-        out["expiry"] = iso_utc(bag.expires_at)
-    return out
+        bag_view = BagView(bag.number, bag.din, bag.product_code, iso_utc(bag.expires_at))
+    return DosePart(
+        parent=parent.code,
+        recipient=batch.recipient_id,
+        body_weight=quantity(batch.body_weight_kg, "mass_body"),
+        dose_per_kg=quantity(batch.dose_per_kg, "cells_per_kg"),
+        infusion_number=batch.infusion_number,
+        infusion_day=batch.infusion_day,
+        target_viable_cells=quantity(target.target_cells, "cells"),
+        tolerance_percent=rules.tolerance_percent,
+        target_window=TargetWindow(
+            quantity(target.low_cells, "cells"), quantity(target.high_cells, "cells")
+        ),
+        thaw=thaw,
+        fucosylation=fucosylation,
+        fill=fill,
+        bag=bag_view,
+        expiry=bag_view.expires_at if bag_view else None,
+    )

@@ -13,7 +13,12 @@ from cellbatch.db.tables import Batch, Deviation, QcResult, User
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.batch_access import find_batch
-from cellbatch.services.queries.signatures import SignatureView, ref_of, signature_views
+from cellbatch.services.queries.signatures import (
+    SignatureView,
+    batch_rows,
+    ref_of,
+    signature_views,
+)
 
 
 @dataclass
@@ -50,11 +55,7 @@ def deviation_views(
 ) -> list[DeviationView]:
     """The deviations of one batch, oldest first, with their signatures."""
     sigs = signature_views(session, batch) if sigs is None else sigs
-    devs = list(
-        session.execute(
-            select(Deviation).where(Deviation.batch_id == batch.id).order_by(Deviation.id)
-        ).scalars()
-    )
+    devs = batch_rows(session, batch).of(Deviation)
     ids = {d.opened_by for d in devs} | {d.closed_by for d in devs if d.closed_by}
     names: dict[int, str] = {}
     full_names: dict[int, str] = {}

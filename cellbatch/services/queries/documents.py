@@ -1,12 +1,14 @@
-"""Everything a batch record document needs, gathered as plain data, and its JSON export.
+"""Everything a batch record document needs, as one typed read model, and its JSON export.
 
-The PDF (``cellbatch.documents.batch_record``) and the JSON electronic copy are built
-from the same read model, so the two copies of a record always hold the same data.
+The PDF (``cellbatch.documents.batch_record``) reads :class:`RecordData`'s attributes and the
+JSON electronic copy is its ``to_dict()``, so the two copies of a record always hold the same
+data.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,10 +23,13 @@ from cellbatch.services.audit_anchor import printed_anchor
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.audit import AuditRecord, list_entries
 from cellbatch.services.queries.batch_view import batch_view
-from cellbatch.services.queries.donors import donor_view
+from cellbatch.services.queries.batch_view_model import BatchView
+from cellbatch.services.queries.donors import DonorView, donor_view
 from cellbatch.services.queries.labels import label_history
+from cellbatch.services.queries.plain import Plain
 from cellbatch.services.queries.readable_audit import ReadableEntry, readable_trail
 from cellbatch.services.queries.review import release_checklist
+from cellbatch.services.queries.review_model import Criterion
 from cellbatch.services.queries.site_settings import current_site_settings
 from cellbatch.services.queries.sops import sop_of
 
@@ -32,16 +37,92 @@ FORMAT = "cellbatch-batch-record/1"
 """Identifies the layout of the electronic copy."""
 
 
-def _batch_facts(db: Database, code: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Facility(Plain):
+    """The facility as the site settings in force name it."""
+
+    name: str
+    address: tuple[str, ...]
+    fin: str | None
+    example: bool
+    timezone: str
+    site_settings: str | None
+
+
+@dataclass(frozen=True)
+class RecordData(Plain):
+    """The complete record of one batch, as the PDF and the electronic copy hold it."""
+
+    format: str
+    generated_at: str
+    facility: Facility
+    batch: BatchView
+    donor: DonorView
+    parameter_labels: dict[str, dict[str, str]]
+    """The SOP's label of each step parameter, by step kind and parameter name."""
+    release_checklist: tuple[Criterion, ...] | None
+    """As it stood at the batch's release or rejection, else as it stands when printed."""
+    release_checklist_decided_at: str | None
+    """When the checklist shown stood: at the release or rejection; None while undecided."""
+    labels: dict[str, Any]
+    """Label reconciliation (:func:`cellbatch.services.queries.labels.label_history`)."""
+    audit_trail: tuple[AuditRecord, ...]
+    audit_readable: tuple[ReadableEntry, ...]
+    """The batch's audit entries in the record's words (the raw ones are ``audit_trail``)."""
+    audit_anchor: dict[str, Any]
+    """The audit trail's head the record was built from (:func:`.audit_anchor.printed_anchor`)."""
+
+
+@dataclass(frozen=True)
+class _BatchFacts:
+    id: int
+    labels: dict[str, dict[str, str]]
+    checklist: tuple[Criterion, ...] | None
+    checklist_decided_at: str | None
+
+
+def _batch_facts(db: Database, code: str) -> _BatchFacts:
     """The batch's id, its SOP's parameter labels and its release checklist (see below)."""
     with db.session() as session:
         batch = find_batch(session, code)
         sop = sop_of(session, batch)
-        return {
-            "id": batch.id,
-            "labels": {step.kind: {p.name: p.label for p in step.parameters} for step in sop.steps},
-            **_checklist(session, batch),
-        }
+        checklist, decided_at = _checklist(session, batch)
+        return _BatchFacts(
+            id=batch.id,
+            labels={step.kind: {p.name: p.label for p in step.parameters} for step in sop.steps},
+            checklist=checklist,
+            checklist_decided_at=decided_at,
+        )
+
+
+def _checklist(session: Session, batch: Batch) -> tuple[tuple[Criterion, ...] | None, str | None]:
+    """The release checklist the record shows, and when it stood.
+
+    For a batch released or rejected: as it stood at that decision; for any other, as it
+    stands now. The checklist is None for a batch decided before cellbatch kept the checklist;
+    the time still says when it was decided.
+    """
+    row = None
+    if batch.status in ("released", "rejected"):
+        row = session.execute(
+            select(ReleaseDecision, ReleaseChecklist)
+            .outerjoin(ReleaseChecklist, ReleaseChecklist.release_decision_id == ReleaseDecision.id)
+            .where(
+                ReleaseDecision.batch_id == batch.id,
+                ReleaseDecision.decision.in_(("release", "reject")),
+            )
+            .order_by(ReleaseDecision.id.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return tuple(release_checklist(session, batch)), None
+    decided, kept = row
+    criteria = None
+    if kept is not None:
+        criteria = tuple(
+            Criterion(c["id"], c["description"], c["met"], c["detail"]) for c in kept.criteria
+        )
+    return criteria, iso_utc(decided.decided_at)
 
 
 def _checklist(session: Session, batch: Batch) -> dict[str, Any]:
@@ -84,31 +165,31 @@ def _readable(db: Database, code: str, entries: list[AuditRecord]) -> list[Reada
         return readable_trail(session, entries, sop_of(session, find_batch(session, code)))
 
 
-def _facility(db: Database) -> dict[str, Any]:
+def _facility(db: Database) -> Facility:
     """The facility as the site settings in force name it (a record prints even before any)."""
     try:
         view = current_site_settings(db)
     except RuleViolation:
-        return {
-            "name": "facility not named: no site settings approved in cellbatch",
-            "address": [],
-            "fin": None,
-            "example": False,
-            "timezone": "UTC",
-            "site_settings": None,
-        }
+        return Facility(
+            name="facility not named: no site settings approved in cellbatch",
+            address=(),
+            fin=None,
+            example=False,
+            timezone="UTC",
+            site_settings=None,
+        )
     site = view.settings
-    return {
-        "name": site.facility_name,
-        "address": list(site.facility_address),
-        "fin": site.fin,
-        "example": site.example,
-        "timezone": site.timezone,
-        "site_settings": view.label,
-    }
+    return Facility(
+        name=site.facility_name,
+        address=tuple(site.facility_address),
+        fin=site.fin,
+        example=site.example,
+        timezone=site.timezone,
+        site_settings=view.label,
+    )
 
 
-def record_data(db: Database, code: str, *, now: datetime | None = None) -> dict[str, Any]:
+def record_data(db: Database, code: str, *, now: datetime | None = None) -> RecordData:
     """The complete record of one batch: read model, audit trail, labels, site, time printed.
 
     Also the donor with its marker results, the SOP's labels of the step parameters and,
@@ -120,28 +201,27 @@ def record_data(db: Database, code: str, *, now: datetime | None = None) -> dict
         return _record_data(snapshot, code, now)
 
 
-def _record_data(db: Database, code: str, now: datetime | None) -> dict[str, Any]:
+def _record_data(db: Database, code: str, now: datetime | None) -> RecordData:
     view = batch_view(db, code)
     facts = _batch_facts(db, code)
-    entries = batch_audit_entries(db, facts["id"])
-    data: dict[str, Any] = {
-        "format": FORMAT,
-        "generated_at": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "facility": _facility(db),
-        "batch": view,
-        "donor": donor_view(db, view["donor"]["code"]).to_dict(),
-        "parameter_labels": facts["labels"],
-        "release_checklist": facts["checklist"],
-        "release_checklist_decided_at": facts["checklist_decided_at"],
-        "labels": label_history(db, code),
-        "audit_trail": [e.to_dict() for e in entries],
-        "audit_readable": [e.to_dict() for e in _readable(db, code, entries)],
-        "audit_anchor": printed_anchor(db),
-    }
-    return data
+    entries = batch_audit_entries(db, facts.id)
+    return RecordData(
+        format=FORMAT,
+        generated_at=(now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        facility=_facility(db),
+        batch=view,
+        donor=donor_view(db, view.donor.code),
+        parameter_labels=facts.labels,
+        release_checklist=facts.checklist,
+        release_checklist_decided_at=facts.checklist_decided_at,
+        labels=label_history(db, code),
+        audit_trail=tuple(entries),
+        audit_readable=tuple(_readable(db, code, entries)),
+        audit_anchor=printed_anchor(db),
+    )
 
 
 def export_json(db: Database, code: str, *, now: datetime | None = None) -> bytes:
     """The complete electronic copy of a batch record, as UTF-8 JSON."""
-    data = record_data(db, code, now=now)
+    data = record_data(db, code, now=now).to_dict()
     return (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")

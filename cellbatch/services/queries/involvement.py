@@ -104,8 +104,25 @@ def involvement(session: Session, batch: Batch, user_id: int) -> list[str]:
         )
     ):
         found.append(f"{meaning} {ref_of(entity, entity_id)}")
-    for (dev_id,) in session.execute(select(Deviation.id).where(Deviation.batch_id == batch.id)):
-        if deviation_investigators(session, dev_id) & me:
+    dev_ids = list(
+        session.execute(
+            select(Deviation.id).where(Deviation.batch_id == batch.id).order_by(Deviation.id)
+        ).scalars()
+    )
+    investigated = set()
+    if dev_ids:  # one statement for all the batch's deviations
+        investigated = set(
+            session.execute(
+                select(AuditEntry.entity_id).where(
+                    AuditEntry.entity == "deviation",
+                    AuditEntry.entity_id.in_([str(i) for i in dev_ids]),
+                    AuditEntry.field.in_(INVESTIGATION_FIELDS),
+                    AuditEntry.user_id.in_(me),
+                )
+            ).scalars()
+        )
+    for dev_id in dev_ids:
+        if str(dev_id) in investigated:
             found.append(f"investigated {ref_of('deviation', dev_id)}")
     return found
 

@@ -14,9 +14,8 @@ the time it describes. A dose is *near the limit* when its deviation from target
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -33,7 +32,27 @@ from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.deviations import DeviationView, deviation_views
 from cellbatch.services.queries.donors import reactive_markers
 from cellbatch.services.queries.holds import HoldOnBatch, batch_holds
-from cellbatch.services.queries.signatures import SignatureView, signature_views
+from cellbatch.services.queries.review_model import (
+    Criterion,
+    DonorEligibility,
+    DoseNearTolerance,
+    EntryQa,
+    FlaggedValue,
+    LateEntry,
+    MissingVerification,
+    OutOfSpec,
+    QaSections,
+    Retest,
+    Review,
+    ReviewCorrection,
+    WindowExceeded,
+)
+from cellbatch.services.queries.signatures import (
+    SignatureView,
+    batch_rows,
+    remember_signatures,
+    signature_views,
+)
 from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.queries.step_context import step_context
 from cellbatch.services.queries.verification import EntryVerification, entry_verifications
@@ -59,20 +78,6 @@ def near_limit_percent() -> float:
     return _float_env("CELLBATCH_DOSE_NEAR_LIMIT_PERCENT", 80.0)
 
 
-@dataclass(frozen=True)
-class Criterion:
-    """One release criterion and whether the batch meets it now."""
-
-    id: str
-    description: str
-    met: bool
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary for JSON output."""
-        return asdict(self)
-
-
 @dataclass
 class _Record:
     """Everything the review and the checklist are computed from, read once."""
@@ -94,17 +99,13 @@ class _Record:
 
 
 def _load(session: Session, batch: Batch) -> _Record:
-    def rows(model, column):
-        return list(
-            session.execute(select(model).where(column == batch.id).order_by(model.id)).scalars()
-        )
-
+    shared = batch_rows(session, batch)
     sigs = signature_views(session, batch)
     bank = batch if batch.kind == "expansion" else session.get(Batch, batch.parent_batch_id)
     lot = session.get(TissueLot, bank.tissue_lot_id)
-    steps = rows(StepEntry, StepEntry.batch_id)
-    qc = rows(QcResult, QcResult.batch_id)
-    corrections = rows(Correction, Correction.batch_id)
+    steps = shared.of(StepEntry)
+    qc = shared.of(QcResult)
+    corrections = shared.of(Correction)
     ids = {e.recorded_by for e in steps} | {q.recorded_by for q in qc}
     ids |= {c.corrected_by for c in corrections}
     people = {}
@@ -282,7 +283,7 @@ def release_checklist(session: Session, batch: Batch) -> list[Criterion]:
     return _checklist(_load(session, batch))
 
 
-def _windows(r: _Record) -> list[dict[str, Any]]:
+def _windows(r: _Record) -> list[WindowExceeded]:
     """The SOP windows of each step kind that were exceeded (or are, for a step to come)."""
     out = []
     for step in r.sop.steps:
@@ -295,13 +296,13 @@ def _windows(r: _Record) -> list[dict[str, Any]]:
             if end > window.due:
                 hours = (end - window.start.performed_at).total_seconds() / 3600
                 out.append(
-                    {
-                        "window": window.name,
-                        "from": window.start.ref,
-                        "to": f"E{done.id}" if done else f"now (not {_past(step.kind)})",
-                        "limit": window.limit,
-                        "actual_hours": round(hours, 2),
-                    }
+                    WindowExceeded(
+                        window=window.name,
+                        start=window.start.ref,
+                        end=f"E{done.id}" if done else f"now (not {_past(step.kind)})",
+                        limit=window.limit,
+                        actual_hours=round(hours, 2),
+                    )
                 )
     return out
 
@@ -310,7 +311,7 @@ def _past(kind: str) -> str:
     return "filled" if kind == "fill" else "done"
 
 
-def _dose_near_limit(r: _Record) -> list[dict[str, Any]]:
+def _dose_near_limit(r: _Record) -> list[DoseNearTolerance]:
     fill = next((e for e in r.steps if e.kind == "fill"), None)
     if r.batch.kind != "dose" or fill is None:
         return []
@@ -320,39 +321,39 @@ def _dose_near_limit(r: _Record) -> list[dict[str, Any]]:
     if abs(off) < tolerance * near_limit_percent() / 100.0:
         return []
     return [
-        {
-            "entry": f"E{fill.id}",
-            "deviation_from_target_percent": round(off, 2),
-            "tolerance_percent": tolerance,
-            "within_tolerance": abs(off) <= tolerance,
-        }
+        DoseNearTolerance(
+            entry=f"E{fill.id}",
+            deviation_from_target_percent=round(off, 2),
+            tolerance_percent=tolerance,
+            within_tolerance=abs(off) <= tolerance,
+        )
     ]
 
 
-def _review(r: _Record) -> dict[str, Any]:
+def _review(r: _Record) -> Review:
     retests: dict[int, list[str]] = {}
     for q in r.qc:
         if q.retest_of_id:
             retests.setdefault(q.retest_of_id, []).append(f"Q{q.id}")
-    devs_of = {}
+    devs_of: dict[str, list[str]] = {}
     for d in r.deviations:
         if d.qc_result:
             devs_of.setdefault(d.qc_result, []).append(d.id)
-    oos = [
-        {
-            "id": f"Q{q.id}",
-            "name": q.name,
-            "stage": q.stage,
-            "value": _shown(r.sop, q),
-            "specification": q.spec,
-            "retest_of": f"Q{q.retest_of_id}" if q.retest_of_id else None,
-            "retests": retests.get(q.id, []),
-            "deviations": devs_of.get(f"Q{q.id}", []),
-            "recorded_by": r.people.get(q.recorded_by, "?"),
-        }
+    oos = tuple(
+        OutOfSpec(
+            id=f"Q{q.id}",
+            name=q.name,
+            stage=q.stage,
+            value=_shown(r.sop, q),
+            specification=q.spec,
+            retest_of=f"Q{q.retest_of_id}" if q.retest_of_id else None,
+            retests=tuple(retests.get(q.id, [])),
+            deviations=tuple(devs_of.get(f"Q{q.id}", [])),
+            recorded_by=r.people.get(q.recorded_by, "?"),
+        )
         for q in r.qc
         if not q.passed
-    ]
+    )
     limit = timedelta(hours=late_entry_hours())
     late = []
     for ref, kind, performed, recorded, by in [
@@ -360,94 +361,91 @@ def _review(r: _Record) -> dict[str, Any]:
     ] + [(f"Q{q.id}", q.name, q.performed_at, q.recorded_at, q.recorded_by) for q in r.qc]:
         if recorded - performed > limit:
             late.append(
-                {
-                    "id": ref,
-                    "what": kind,
-                    "performed_at": iso_utc(performed),
-                    "recorded_at": iso_utc(recorded),
-                    "hours_late": round((recorded - performed).total_seconds() / 3600, 1),
-                    "recorded_by": r.people.get(by, "?"),
-                }
+                LateEntry(
+                    id=ref,
+                    what=kind,
+                    performed_at=iso_utc(performed),
+                    recorded_at=iso_utc(recorded),
+                    hours_late=round((recorded - performed).total_seconds() / 3600, 1),
+                    recorded_by=r.people.get(by, "?"),
+                )
             )
-    checklist = _checklist(r)
+    checklist = tuple(_checklist(r))
     donor = None
     if r.donor.eligibility != "eligible":
-        donor = {"code": r.donor.code, "eligibility": r.donor.eligibility}
-    return {
-        "batch": r.batch.code,
-        "kind": r.batch.kind,
-        "status": r.batch.status,
-        "reviewed_at": iso_utc(r.now),
-        "out_of_spec": oos,
-        "retests": [
-            {
-                "id": f"Q{q.id}",
-                "name": q.name,
-                "retest_of": f"Q{q.retest_of_id}",
-                "passed": q.passed,
-            }
+        donor = DonorEligibility(r.donor.code, r.donor.eligibility)
+    return Review(
+        batch=r.batch.code,
+        kind=r.batch.kind,
+        status=r.batch.status,
+        reviewed_at=iso_utc(r.now),
+        out_of_spec=oos,
+        retests=tuple(
+            Retest(f"Q{q.id}", q.name, f"Q{q.retest_of_id}", q.passed)
             for q in r.qc
             if q.retest_of_id
-        ],
-        "deviations": [d.to_dict() for d in r.deviations],
-        "corrections": [
-            {
-                "id": c.id,
-                "entry": ("E" if c.entity == "step_entry" else "Q") + str(c.entity_id),
-                "field": c.field,
-                "old_value": c.old_value,
-                "new_value": c.new_value,
-                "reason": c.reason,
-                "corrected_at": iso_utc(c.corrected_at),
-                "corrected_by": r.people.get(c.corrected_by, "?"),
-            }
+        ),
+        deviations=tuple(r.deviations),
+        corrections=tuple(
+            ReviewCorrection(
+                id=c.id,
+                entry=("E" if c.entity == "step_entry" else "Q") + str(c.entity_id),
+                field=c.field,
+                old_value=c.old_value,
+                new_value=c.new_value,
+                reason=c.reason,
+                corrected_at=iso_utc(c.corrected_at),
+                corrected_by=r.people.get(c.corrected_by, "?"),
+            )
             for c in r.corrections
-        ],
-        "late_entries": late,
-        "late_entry_hours": late_entry_hours(),
-        "missing_verifications": [
-            {"id": v.ref, "what": v.what, "status": v.status}
+        ),
+        late_entries=tuple(late),
+        late_entry_hours=late_entry_hours(),
+        missing_verifications=tuple(
+            MissingVerification(v.ref, v.what, v.status)
             for v in r.verifications
             if v.needs_verification and v.status != "verified"
-        ],
-        "invalid_signatures": [s.to_dict() for s in _invalid_signatures(r)],
-        "donor_eligibility": donor,
-        "sop_windows_exceeded": _windows(r),
-        "flagged_values": [
-            {"id": f"E{e.id}", "what": e.kind, "flags": list(e.values["flags"])}
+        ),
+        invalid_signatures=tuple(_invalid_signatures(r)),
+        donor_eligibility=donor,
+        sop_windows_exceeded=tuple(_windows(r)),
+        flagged_values=tuple(
+            FlaggedValue(f"E{e.id}", e.kind, tuple(e.values["flags"]))
             for e in r.steps
             if e.values.get("flags")
-        ],
-        "doses_near_tolerance": _dose_near_limit(r),
-        "holds": [h.to_dict() for h in r.holds],
-        "checklist": [c.to_dict() for c in checklist],
-        "ready_for_release": all(c.met for c in checklist),
-    }
+        ),
+        doses_near_tolerance=tuple(_dose_near_limit(r)),
+        holds=tuple(r.holds),
+        checklist=checklist,
+        ready_for_release=all(c.met for c in checklist),
+    )
 
 
-def review(db: Database, code: str) -> dict[str, Any]:
+def review(db: Database, code: str) -> Review:
     """The review-by-exception of one batch, with its release checklist."""
     with db.session() as session:
-        return _review(_load(session, find_batch(session, code)))
+        remember_signatures(session)
+        return review_of(session, find_batch(session, code))
 
 
-def qa_sections(session: Session, batch: Batch) -> dict[str, Any]:
-    """What a batch view shows of signatures, verifications and deviations.
+def review_of(session: Session, batch: Batch) -> Review:
+    """The review of ``batch``, read in ``session`` (a screen's one request)."""
+    return _review(_load(session, batch))
 
-    ``entries`` maps each entry (``E12``, ``Q5``) to its ``needs_verification``,
-    ``verification_status``, ``verifications`` and all its ``signatures``.
-    """
+
+def qa_sections(session: Session, batch: Batch) -> QaSections:
+    """What a batch view shows of signatures, verifications and deviations."""
     sigs = signature_views(session, batch)
     entries = {}
     for v in entry_verifications(session, batch, sigs):
-        entries[v.ref] = {
-            "needs_verification": v.needs_verification,
-            "verification_status": v.status,
-            "verifications": [s.to_dict() for s in v.verifications],
-            "signatures": [s.to_dict() for s in sigs if s.on == v.ref],
-        }
-    return {
-        "entries": entries,
-        "signatures": [s.to_dict() for s in sigs],
-        "deviations": [d.to_dict() for d in deviation_views(session, batch, sigs)],
-    }
+        entries[v.ref] = EntryQa(
+            needs_verification=v.needs_verification,
+            verification_status=v.status,
+            verifications=tuple(v.verifications),
+            signatures=tuple(s for s in sigs if s.on == v.ref),
+        )
+    return QaSections(
+        entries=entries,
+        signatures=tuple(sigs),
+        deviations=tuple(deviation_views(session, batch, sigs)),
+    )

@@ -10,13 +10,15 @@ another record. Signing re-authenticates with user ID and password every time.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cellbatch.db.audit_chain import dumps, row_content, sha256
+from cellbatch.db.audit_chain import canonical_value, dumps, row_content, sha256
 from cellbatch.db.database import Database
 from cellbatch.db.tables import (
     AuditEntry,
@@ -107,14 +109,76 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     )
 
 
-def _rows(session: Session, model, *where, order=None) -> list:
-    query = select(model).where(*where).order_by(order if order is not None else model.id)
-    return list(session.execute(query).scalars())
+class BatchRows:
+    """The rows of one batch that signatures cover, each table read once when first needed.
+
+    Computing the validity of every signature on a batch then costs one statement per table,
+    whatever the number of entries and signatures.
+    """
+
+    def __init__(self, session: Session, batch: Batch) -> None:
+        self.session = session
+        self.batch = batch
+        self._tables: dict[type, list] = {}
+        self._uses: dict[int, list[MaterialUse]] | None = None
+
+    def of(self, model) -> list:
+        """Every row of ``model`` filed under the batch, by id."""
+        if model not in self._tables:
+            self._tables[model] = list(
+                self.session.execute(
+                    select(model).where(model.batch_id == self.batch.id).order_by(model.id)
+                ).scalars()
+            )
+        return self._tables[model]
+
+    def get(self, model, row_id: int):
+        """The batch's row of ``model`` with this id, or None."""
+        return next((r for r in self.of(model) if r.id == row_id), None)
+
+    def uses(self, entry: StepEntry) -> list[MaterialUse]:
+        """The material uses of one of the batch's step entries, by id."""
+        if self._uses is None:
+            self._uses = defaultdict(list)
+            for use in self.session.execute(
+                select(MaterialUse)
+                .join(StepEntry, StepEntry.id == MaterialUse.step_entry_id)
+                .where(StepEntry.batch_id == self.batch.id)
+                .order_by(MaterialUse.id)
+            ).scalars():
+                self._uses[use.step_entry_id].append(use)
+        return self._uses.get(entry.id, [])
 
 
-def _step_content(session: Session, entry: StepEntry) -> dict[str, Any]:
-    uses = _rows(session, MaterialUse, MaterialUse.step_entry_id == entry.id)
-    return {**row_content(entry), "materials": [row_content(u) for u in uses]}
+def content_of(row: Any) -> dict[str, Any]:
+    """The canonical content of a row, read as a table object or as a plain selected row."""
+    if hasattr(row, "__table__"):
+        return row_content(row)
+    return {name: canonical_value(value) for name, value in row._mapping.items()}
+
+
+def step_content(entry: StepEntry, uses: list[MaterialUse]) -> dict[str, Any]:
+    """The canonical content of a step entry with its material uses (what a signature covers)."""
+    return {**content_of(entry), "materials": [content_of(u) for u in uses]}
+
+
+def _batch_content(rows: BatchRows) -> dict[str, Any]:
+    head = row_content(rows.batch)
+    head.pop("status", None)
+    vials = []
+    for vial in rows.of(Vial):
+        content = row_content(vial)
+        content.pop("thaw_entry_id", None)
+        vials.append(content)
+    return {
+        "batch": head,
+        "steps": [step_content(e, rows.uses(e)) for e in rows.of(StepEntry)],
+        "qc": [row_content(q) for q in rows.of(QcResult)],
+        "corrections": [row_content(c) for c in rows.of(Correction)],
+        "deviations": [row_content(d) for d in rows.of(Deviation)],
+        "vials": vials,
+        "bags": [row_content(b) for b in rows.of(Bag)],
+    }
 
 
 def batch_content(session: Session, batch: Batch) -> dict[str, Any]:
@@ -123,51 +187,31 @@ def batch_content(session: Session, batch: Batch) -> dict[str, Any]:
     The status is left out (the decision being signed changes it), and so is the thaw
     mark of a bank's vials (a released bank's vials are thawed later by dose batches).
     """
-    head = row_content(batch)
-    head.pop("status", None)
-    vials = []
-    for vial in _rows(session, Vial, Vial.batch_id == batch.id):
-        content = row_content(vial)
-        content.pop("thaw_entry_id", None)
-        vials.append(content)
-    return {
-        "batch": head,
-        "steps": [
-            _step_content(session, e)
-            for e in _rows(session, StepEntry, StepEntry.batch_id == batch.id)
-        ],
-        "qc": [row_content(q) for q in _rows(session, QcResult, QcResult.batch_id == batch.id)],
-        "corrections": [
-            row_content(c) for c in _rows(session, Correction, Correction.batch_id == batch.id)
-        ],
-        "deviations": [
-            row_content(d) for d in _rows(session, Deviation, Deviation.batch_id == batch.id)
-        ],
-        "vials": vials,
-        "bags": [row_content(b) for b in _rows(session, Bag, Bag.batch_id == batch.id)],
-    }
+    return _batch_content(BatchRows(session, batch))
+
+
+def _signed_content(rows: BatchRows, entity: str, entity_id: int) -> dict[str, Any] | None:
+    if entity == "batch":
+        return _batch_content(rows) if entity_id == rows.batch.id else None
+    if entity == "printed_label":
+        label = rows.get(PrintedLabel, entity_id)
+        return None if label is None else printed_label_content(label)
+    model = SIGNED_MODELS.get(entity)
+    if model is None:
+        return None
+    row = rows.get(model, entity_id)
+    if row is None:
+        return None
+    if entity == "step_entry":
+        return step_content(row, rows.uses(row))
+    return row_content(row)
 
 
 def signed_content(
     session: Session, batch: Batch, entity: str, entity_id: int
 ) -> dict[str, Any] | None:
     """The canonical content a signature on this record covers; None if it is not there."""
-    if entity == "batch":
-        return batch_content(session, batch) if entity_id == batch.id else None
-    if entity == "printed_label":
-        label = session.get(PrintedLabel, entity_id)
-        if label is None or label.batch_id != batch.id:
-            return None
-        return printed_label_content(label)
-    model = SIGNED_MODELS.get(entity)
-    if model is None:
-        return None
-    row = session.get(model, entity_id)
-    if row is None or row.batch_id != batch.id:
-        return None
-    if entity == "step_entry":
-        return _step_content(session, row)
-    return row_content(row)
+    return _signed_content(BatchRows(session, batch), entity, entity_id)
 
 
 PRINTED_LABEL_SIGNED = (
@@ -208,20 +252,88 @@ def entry_authors(session: Session, batch: Batch, entity: str, entity_id: int) -
     return {row.recorded_by, *correctors}
 
 
-def signature_views(session: Session, batch: Batch) -> list[SignatureView]:
-    """Every signature on a batch's records, each with its validity recomputed now."""
-    sigs = _rows(session, Signature, Signature.batch_id == batch.id)
-    people = {}
-    ids = {s.signer_id for s in sigs}
-    if ids:
-        people = {u.id: u.username for u in _rows(session, User, User.id.in_(ids))}
-    hashes: dict[tuple[str, int], str | None] = {}
+def why_invalid(
+    signature: Signature, hash_now: str | None, corrections: Iterable[Correction]
+) -> str | None:
+    """Why a signature is no longer valid, or None: the one rule, wherever validity is shown.
+
+    ``hash_now`` is the SHA-256 of its record's content now (None if the record is not there).
+    """
+    key = (signature.entity, signature.entity_id)
+    if hash_now is None:
+        return "signed record not found in this batch"
+    if hash_now != signature.content_hash:
+        return CONTENT_CHANGED
+    if any(
+        as_utc(c.corrected_at) > as_utc(signature.signed_at)
+        and (signature.entity == "batch" or (c.entity, c.entity_id) == key)
+        for c in corrections
+    ):
+        return CORRECTED_SINCE
+    return None
+
+
+def _superseded(sigs: list[Signature]) -> set[int]:
+    """Signatures followed by a later one of the same meaning on the same record."""
     latest: dict[tuple[str, int, str], int] = {}
     for s in sigs:
         latest[(s.entity, s.entity_id, s.meaning)] = s.id
-    corrections = _rows(session, Correction, Correction.batch_id == batch.id)
+    return {s.id for s in sigs if latest[(s.entity, s.entity_id, s.meaning)] != s.id}
+
+
+MEMO = "cellbatch.signature_views"
+"""Key in ``session.info`` under which a read request keeps the signatures it computed."""
+ROWS = "cellbatch.batch_rows"
+"""Key in ``session.info`` under which a read request keeps the batch rows it read."""
+
+
+def remember_signatures(session: Session) -> None:
+    """Read each batch's rows and compute its signatures once for this (read-only) session.
+
+    A read service that gathers one screen calls this first, so the batch view, the review
+    and the verification queue share one reading of the rows and one computation of
+    validity; sessions that write never do, so they always see the rows as they are after
+    their own changes.
+    """
+    session.info.setdefault(MEMO, {})
+    session.info.setdefault(ROWS, {})
+
+
+def batch_rows(session: Session, batch: Batch) -> BatchRows:
+    """The batch's rows: shared by the whole request when it remembers, else read afresh."""
+    memo = session.info.get(ROWS)
+    if memo is None:
+        return BatchRows(session, batch)
+    if batch.id not in memo:
+        memo[batch.id] = BatchRows(session, batch)
+    return memo[batch.id]
+
+
+def signature_views(session: Session, batch: Batch) -> list[SignatureView]:
+    """Every signature on a batch's records, each with its validity recomputed now."""
+    memo = session.info.get(MEMO)
+    if memo is not None and batch.id in memo:
+        return memo[batch.id]
+    views = _signature_views(session, batch)
+    if memo is not None:
+        memo[batch.id] = views
+    return views
+
+
+def _signature_views(session: Session, batch: Batch) -> list[SignatureView]:
+    rows = batch_rows(session, batch)
+    sigs = rows.of(Signature)
+    people = {}
+    ids = {s.signer_id for s in sigs}
+    if ids:
+        people = {
+            u.id: u.username
+            for u in session.execute(select(User).where(User.id.in_(ids))).scalars()
+        }
+    superseded = _superseded(sigs)
+    corrections = rows.of(Correction) if sigs else []
     entries = {}
-    if sigs:
+    if sigs:  # the audit entry that recorded each signature: one statement for all
         entries = {
             int(entity_id): f"#{seq} {seal[:16]}"
             for entity_id, seq, seal in session.execute(
@@ -232,25 +344,14 @@ def signature_views(session: Session, batch: Batch) -> list[SignatureView]:
                 )
             )
         }
+    hashes: dict[tuple[str, int], str | None] = {}
     views = []
     for s in sigs:
         key = (s.entity, s.entity_id)
         if key not in hashes:
-            content = signed_content(session, batch, s.entity, s.entity_id)
+            content = _signed_content(rows, s.entity, s.entity_id)
             hashes[key] = None if content is None else sha256(dumps(content))
-        now = hashes[key]
-        if now is None:
-            reason = "signed record not found in this batch"
-        elif now != s.content_hash:
-            reason = CONTENT_CHANGED
-        elif any(
-            as_utc(c.corrected_at) > as_utc(s.signed_at)
-            and (s.entity == "batch" or (c.entity, c.entity_id) == key)
-            for c in corrections
-        ):
-            reason = CORRECTED_SINCE
-        else:
-            reason = None
+        reason = why_invalid(s, hashes[key], corrections)
         views.append(
             SignatureView(
                 id=s.id,
@@ -261,11 +362,64 @@ def signature_views(session: Session, batch: Batch) -> list[SignatureView]:
                 signed_at=iso_utc(s.signed_at),
                 valid=reason is None,
                 reason_invalid=reason,
-                superseded=latest[(s.entity, s.entity_id, s.meaning)] != s.id,
+                superseded=s.id in superseded,
                 audit_entry=entries.get(s.id),
             )
         )
     return views
+
+
+@dataclass(frozen=True)
+class SignatureState:
+    """Whether a signature is valid now and whether a later one of its kind replaced it."""
+
+    valid: bool
+    superseded: bool
+
+
+class SignedEntries:
+    """The second-person verifications of entries of many batches, validity computed once.
+
+    Built from rows read in bulk (the home screen reads them for every batch it shows), with
+    the same rule as :func:`signature_views`.
+    """
+
+    def __init__(self, by_ref: dict[str, list[SignatureState]]) -> None:
+        self.by_ref = by_ref
+
+    @classmethod
+    def of(
+        cls,
+        sigs: list[Signature],
+        rows: dict[tuple[str, int], Any],
+        uses: Iterable[MaterialUse],
+        corrections: list[Correction],
+    ) -> SignedEntries:
+        """From the signatures, the signed rows by (entity, id), their uses and corrections."""
+        uses_of: dict[int, list[MaterialUse]] = defaultdict(list)
+        for use in uses:
+            uses_of[use.step_entry_id].append(use)
+        superseded = _superseded(sigs)
+        by_ref: dict[str, list[SignatureState]] = defaultdict(list)
+        for s in sigs:
+            row = rows.get((s.entity, s.entity_id))
+            hash_now = None
+            if row is not None and row.batch_id == s.batch_id:
+                content = (
+                    step_content(row, uses_of.get(row.id, []))
+                    if s.entity == "step_entry"
+                    else content_of(row)
+                )
+                hash_now = sha256(dumps(content))
+            reason = why_invalid(s, hash_now, corrections)
+            by_ref[ref_of(s.entity, s.entity_id)].append(
+                SignatureState(valid=reason is None, superseded=s.id in superseded)
+            )
+        return cls(dict(by_ref))
+
+    def verifications_of(self, ref: str) -> list[SignatureState]:
+        """The verifications of one entry (``E12``, ``Q5``), oldest first."""
+        return self.by_ref.get(ref, [])
 
 
 def batch_signatures(db: Database, code: str) -> list[SignatureView]:

@@ -212,7 +212,11 @@ def pinned_sop(db: Database, content_hash: str) -> Sop:
         return _parse_pinned(row.content_hash, json.dumps(row.content, sort_keys=True))
 
 
+def sop_of_row(row: SopVersion) -> Sop:
+    """The SOP version a stored row pins (parsed once per content hash)."""
+    return _parse_pinned(row.content_hash, json.dumps(row.content, sort_keys=True))
+
+
 def sop_of(session, batch: Batch) -> Sop:
     """The exact SOP version a batch is pinned to, from the database (not from disk)."""
-    row = session.get(SopVersion, batch.sop_version_id)
-    return _parse_pinned(row.content_hash, json.dumps(row.content, sort_keys=True))
+    return sop_of_row(session.get(SopVersion, batch.sop_version_id))

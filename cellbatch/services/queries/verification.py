@@ -8,10 +8,10 @@ is bound to the entry's content, so a later correction needs a new verification.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from cellbatch.db.database import Database
@@ -20,7 +20,9 @@ from cellbatch.domain.errors import NotFound
 from cellbatch.domain.sop import Sop
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.signatures import (
+    SignatureState,
     SignatureView,
+    batch_rows,
     ref_of,
     signature_views,
 )
@@ -62,7 +64,10 @@ def qc_needs_verification(sop: Sop, result: QcResult) -> bool:
         return True
 
 
-def _status(needed: bool, verifications: list[SignatureView]) -> str:
+def verification_state(
+    needed: bool, verifications: Sequence[SignatureView | SignatureState]
+) -> str:
+    """``verified``, ``invalid``, ``pending`` or ``not required``, from an entry's verifications."""
     current = [v for v in verifications if not v.superseded]
     if current and current[-1].valid:
         return "verified"
@@ -82,25 +87,24 @@ def entry_verifications(
         if s.meaning == "verified":
             by_ref.setdefault(s.on, []).append(s)
     out: list[EntryVerification] = []
-    steps = session.execute(
-        select(StepEntry).where(StepEntry.batch_id == batch.id).order_by(StepEntry.id)
-    ).scalars()
-    for e in steps:
+    rows = batch_rows(session, batch)
+    for e in rows.of(StepEntry):
         ref = ref_of("step_entry", e.id)
         needed = step_needs_verification(sop, e)
         found = by_ref.get(ref, [])
         out.append(
-            EntryVerification(ref, e.kind, e.recorded_by, needed, _status(needed, found), found)
+            EntryVerification(
+                ref, e.kind, e.recorded_by, needed, verification_state(needed, found), found
+            )
         )
-    results = session.execute(
-        select(QcResult).where(QcResult.batch_id == batch.id).order_by(QcResult.id)
-    ).scalars()
-    for q in results:
+    for q in rows.of(QcResult):
         ref = ref_of("qc_result", q.id)
         needed = qc_needs_verification(sop, q)
         found = by_ref.get(ref, [])
         out.append(
-            EntryVerification(ref, q.name, q.recorded_by, needed, _status(needed, found), found)
+            EntryVerification(
+                ref, q.name, q.recorded_by, needed, verification_state(needed, found), found
+            )
         )
     return out
 

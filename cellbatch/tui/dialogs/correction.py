@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -13,23 +13,26 @@ from textual.widgets import Input, Label, Static
 from cellbatch.tui.screens.base import AppModal
 from cellbatch.tui.widgets.plain import Plain
 
+if TYPE_CHECKING:
+    from cellbatch.services.queries.batch_view_model import BatchView
 
-def shown_value(view: dict[str, Any], ref: str, field: str) -> str | None:
+
+def shown_value(view: BatchView, ref: str, field: str) -> str | None:
     """The value this screen showed for ``ref``'s ``field``: the value being corrected.
 
     The service refuses the correction if the record holds another value by now (someone
     corrected it after this screen was read).
     """
     ref, field = ref.strip().upper(), field.strip()
-    for item in view["steps"]:
-        if item["id"] == ref:
-            value = item["performed_at"] if field == "at" else item["values"].get(field)
+    for item in view.steps:
+        if item.id == ref:
+            value = item.performed_at if field == "at" else item.values.get(field)
             break
     else:
-        item = next((q for q in view["qc"] if q["id"] == ref), None)
-        value = item["value"] if item is not None and field == "value" else None
-    if isinstance(value, dict):
-        return f"{value['value']!r} {value['unit']}"
+        found = next((q for q in view.qc if q.id == ref), None)
+        value = found.value if found is not None and field == "value" else None
+    if hasattr(value, "unit"):  # a quantity: its canonical number and unit
+        return f"{value.value!r} {value.unit}"
     return None if value is None else str(value)
 
 
@@ -42,7 +45,7 @@ class CorrectionDialog(AppModal):
     ]
     AUTO_FOCUS = "#c-entry"
 
-    def __init__(self, view: dict[str, Any]) -> None:
+    def __init__(self, view: BatchView) -> None:
         super().__init__()
         self.view = view
         """The batch being corrected."""
@@ -50,7 +53,7 @@ class CorrectionDialog(AppModal):
     @property
     def entry_title(self) -> str:
         """What is being typed, for the question before quitting or logging out."""
-        return f"correction of {self.view['code']}"
+        return f"correction of {self.view.code}"
 
     @property
     def has_unsaved(self) -> bool:
@@ -59,10 +62,10 @@ class CorrectionDialog(AppModal):
 
     def compose(self) -> ComposeResult:
         """Entry, field, value, reason."""
-        entries = [f"{e['id']} {e['kind']}: {', '.join(e['values'])}" for e in self.view["steps"]]
-        entries += [f"{q['id']} QC {q['name']}: value" for q in self.view["qc"]]
+        entries = [f"{e.id} {e.kind}: {', '.join(e.values)}" for e in self.view.steps]
+        entries += [f"{q.id} QC {q.name}: value" for q in self.view.qc]
         with Vertical(classes="dialog"):
-            yield Plain(f"Correct a value of {self.view['code']}", classes="title")
+            yield Plain(f"Correct a value of {self.view.code}", classes="title")
             yield Plain("\n".join(entries[-8:]) or "nothing recorded yet", classes="hint")
             yield Label("Entry (E… step, Q… QC result)")
             yield Input(id="c-entry")
@@ -97,7 +100,7 @@ class CorrectionDialog(AppModal):
         return correct(
             self.cb_app.database(),
             self.cb_app.actor,
-            self.view["code"],
+            self.view.code,
             values["c-entry"],
             field=values["c-field"],
             value=values["c-value"],

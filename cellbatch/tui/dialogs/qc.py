@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -13,6 +13,9 @@ from textual.widgets import Input, Label, Select, Static
 from cellbatch.tui.screens.base import AppModal
 from cellbatch.tui.widgets.plain import Plain
 
+if TYPE_CHECKING:
+    from cellbatch.services.queries.batch_view_model import BatchView
+
 
 class QcDialog(AppModal):
     """Pick the test, type the result: PASS or FAIL is shown before saving."""
@@ -22,7 +25,7 @@ class QcDialog(AppModal):
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    def __init__(self, view: dict[str, Any]) -> None:
+    def __init__(self, view: BatchView) -> None:
         from cellbatch.tui.queries import sop_of_view
 
         super().__init__()
@@ -42,7 +45,7 @@ class QcDialog(AppModal):
     @property
     def entry_title(self) -> str:
         """What is being typed, for the question before quitting or logging out."""
-        return f"QC result for {self.view['code']}"
+        return f"QC result for {self.view.code}"
 
     @property
     def has_unsaved(self) -> bool:
@@ -52,7 +55,7 @@ class QcDialog(AppModal):
     def compose(self) -> ComposeResult:
         """Test, value, verdict."""
         with Vertical(classes="dialog"):
-            yield Plain(f"QC result for {self.view['code']}", classes="title")
+            yield Plain(f"QC result for {self.view.code}", classes="title")
             yield Label("Test")
             yield Select(
                 [(f"{t.name} ({t.stage})", t.id) for t in self.tests.values()], id="qc-test"
@@ -110,7 +113,7 @@ class QcDialog(AppModal):
         return record_qc(
             self.cb_app.database(),
             self.cb_app.actor,
-            self.view["code"],
+            self.view.code,
             test=test,
             value=value,
             stage=stage,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult, SystemCommand
@@ -16,6 +16,10 @@ from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets import batch_text
 from cellbatch.tui.widgets.plain import Plain
 from cellbatch.tui.widgets.tables import fit_columns
+
+if TYPE_CHECKING:
+    from cellbatch.services.queries.batch_view_model import BatchView
+    from cellbatch.services.queries.screens import BatchScreenData
 
 AUDIT_PAGE = 50
 """Audit entries shown per page."""
@@ -50,7 +54,7 @@ class BatchScreen(AppScreen):
         """The batch shown."""
         self.tab = tab
         """The tab to show first (an exception opens the record it is about)."""
-        self.view: dict[str, Any] | None = None
+        self.view: BatchView | None = None
         """Its read model, once loaded."""
         self.audit_offset = 0
         """First audit entry of the page shown."""
@@ -125,27 +129,12 @@ class BatchScreen(AppScreen):
         self.load(self.code, self.audit_offset)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="batch")
-    def load(self, code: str, audit_offset: int) -> dict[str, Any]:
+    def load(self, code: str, audit_offset: int) -> BatchScreenData:
         """Read the batch, its SOP steps and one page of its audit trail (in a thread)."""
-        from cellbatch.services.queries.audit import count_entries, list_entries
-        from cellbatch.services.queries.batch_view import batch_view
-        from cellbatch.services.queries.batches import batch_id_of
-        from cellbatch.services.queries.deviations import list_deviations
-        from cellbatch.services.queries.signatures import batch_signatures
-        from cellbatch.tui.queries import sop_of_view
+        from cellbatch.services.queries.screens import batch_screen
 
         db = self.cb_app.database()
-        view = batch_view(db, code)
-        sop = sop_of_view(view, db)
-        batch_id = batch_id_of(db, view["code"])
-        return {
-            "view": view,
-            "steps": [(s.kind, s.title) for s in sop.steps],
-            "audit": list_entries(db, batch_id=batch_id, offset=audit_offset, limit=AUDIT_PAGE),
-            "audit_total": count_entries(db, batch_id=batch_id),
-            "signatures": batch_signatures(db, view["code"]),
-            "deviations": list_deviations(db, view["code"]),
-        }
+        return batch_screen(db, code, audit_offset=audit_offset, audit_page=AUDIT_PAGE)
 
     def failed_batch(self, error: BaseException) -> None:
         """Say why the batch cannot be shown."""
@@ -153,40 +142,39 @@ class BatchScreen(AppScreen):
 
         self.query_one("#chain", Static).update(f"✗ {describe_error(error)}  (Esc: back)")
 
-    def done_batch(self, data: dict[str, Any]) -> None:
+    def done_batch(self, data: BatchScreenData) -> None:
         """Show what was loaded."""
-        view = data["view"]
+        view = data.view
         self.view = view
-        self.code = view["code"]
+        self.code = view.code
         self.query_one("#chain", Static).update(batch_text.chain_text(view))
         if self.tab:
             self.query_one("#tabs", TabbedContent).active = self.tab
             self.tab = None
-        self.query_one("#timeline", Static).update(batch_text.timeline_text(view, data["steps"]))
+        self.query_one("#timeline", Static).update(batch_text.timeline_text(view, data.steps))
         self._show_process(view)
         self._show_qc(view)
-        self._show_signatures(data["signatures"], data["deviations"])
-        self.audit_total = data["audit_total"]
-        self._show_audit(data["audit"])
+        self._show_signatures(list(view.signatures), list(view.deviations))
+        self.audit_total = data.audit_total
+        self._show_audit(list(data.audit))
 
-    def _show_process(self, view: dict[str, Any]) -> None:
+    def _show_process(self, view: BatchView) -> None:
         passages = self.query_one("#passages", DataTable)
         passages.clear()
         chart = self.query_one("#chart", Static)
-        if view["kind"] == "expansion":
+        if view.expansion is not None:
             n = batch_text.number
-            for p in view["passages"]:
-                pd = p.get("population_doublings")
-                cum = p.get("cumulative_population_doublings")
+            for p in view.expansion.passages:
+                h = p.harvest
                 passages.add_row(
-                    f"P{p['passage']}",
-                    f"{p['vessels']}×{p['vessel']}",
-                    n(p["viable_cells_seeded"]),
-                    n(p["seeding_density"]),
-                    n(p.get("viable_cells_harvested")),
-                    n(p.get("viability")),
-                    "—" if pd is None else f"{pd:.2f}",
-                    "—" if cum is None else f"{cum:.2f}",
+                    f"P{p.passage}",
+                    f"{p.vessels}×{p.vessel}",
+                    n(p.viable_cells_seeded),
+                    n(p.seeding_density),
+                    n(h.viable_cells_harvested if h else None),
+                    n(h.viability if h else None),
+                    "—" if h is None else f"{h.population_doublings:.2f}",
+                    "—" if h is None else f"{h.cumulative_population_doublings:.2f}",
                 )
             self.query_one("#process", Static).update(batch_text.bank_text(view))
             chart.update(batch_text.growth_chart(view))
@@ -196,35 +184,34 @@ class BatchScreen(AppScreen):
             passages.display = chart.display = False
         vials = self.query_one("#vials", DataTable)
         vials.clear()
-        stock = [v for v in view.get("vials") or [] if v["status"] == "in stock"]
-        for v in sorted(
-            view.get("vials") or [], key=lambda v: (v["status"] != "in stock", v["number"])
-        ):
-            status = "✓ in stock" if v["status"] == "in stock" else f"thawed for {v['thawed_for']}"
-            vials.add_row(str(v["number"]), status, v["location"], height=None)
-        shown = view["kind"] == "expansion" and bool(view.get("vials"))
+        bank_vials = view.expansion.vials if view.expansion else ()
+        stock = [v for v in bank_vials if v.status == "in stock"]
+        for v in sorted(bank_vials, key=lambda v: (v.status != "in stock", v.number)):
+            status = "✓ in stock" if v.status == "in stock" else f"thawed for {v.thawed_for}"
+            vials.add_row(str(v.number), status, v.location, height=None)
+        shown = view.expansion is not None and bool(bank_vials)
         vials.display = self.query_one("#vials-title").display = shown
         self.query_one("#vials-title", Static).update(
-            f"Vials of the bank: {len(stock)} in stock of {len(view.get('vials') or [])}"
+            f"Vials of the bank: {len(stock)} in stock of {len(bank_vials)}"
         )
 
-    def _show_qc(self, view: dict[str, Any]) -> None:
+    def _show_qc(self, view: BatchView) -> None:
         table = self.query_one("#qc", DataTable)
         table.clear()
-        for item in view["qc"]:
-            retest = f" (retest of {item['retest_of']})" if item["retest_of"] else ""
+        for item in view.qc:
+            retest = f" (retest of {item.retest_of})" if item.retest_of else ""
             table.add_row(
-                item["id"],
-                f"{item['name']}{retest} · {item['stage']} · by {item['recorded_by']['username']}",
-                batch_text.qc_value(item) + (" (corrected)" if item["corrected"] else ""),
-                item["specification"],
+                item.id,
+                f"{item.name}{retest} · {item.stage} · by {item.recorded_by.username}",
+                batch_text.qc_value(item) + (" (corrected)" if item.corrected else ""),
+                item.specification,
                 batch_text.qc_verdict(item),
                 height=None,
             )
-        failed = sum(1 for item in view["qc"] if not item["passed"])
+        failed = sum(1 for item in view.qc if not item.passed)
         self.query_one("#qc-note", Static).update(
-            f"{len(view['qc'])} results · {failed} out of specification"
-            if view["qc"]
+            f"{len(view.qc)} results · {failed} out of specification"
+            if view.qc
             else "No QC result recorded yet (F3 records one)."
         )
 
@@ -293,7 +280,7 @@ class BatchScreen(AppScreen):
 
         if self.view is None:
             return
-        options = self.view["next_steps"]
+        options = list(self.view.next_steps)
         if not options:
             self.notify("No step is due: every SOP step is recorded or the batch is closed")
             return

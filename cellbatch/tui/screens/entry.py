@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -22,6 +22,9 @@ from cellbatch.tui.forms import (
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.plain import Plain
 
+if TYPE_CHECKING:
+    from cellbatch.services.queries.batch_view_model import BatchView, VialView
+
 DISCARD_CONFIRM_SECONDS = 5.0
 """A second Esc within this time discards a form with values typed."""
 
@@ -35,7 +38,7 @@ class EntryScreen(AppScreen):
         Binding("ctrl+r", "unscan", "Remove last vial"),  # thaw only (check_action)
     ]
 
-    def __init__(self, view: dict[str, Any], kind: str) -> None:
+    def __init__(self, view: BatchView, kind: str) -> None:
         from cellbatch.tui.queries import sop_of_view
 
         super().__init__()
@@ -54,7 +57,7 @@ class EntryScreen(AppScreen):
         """The latest check of each field."""
         self.saved_id: int | None = None
         """The entry's id once saved."""
-        self.entry_title = f"{kind} of {view['code']}"
+        self.entry_title = f"{kind} of {view.code}"
         """What the entry is, for the discard message."""
         self.scanned: list[str] = []
         """The vials scanned so far for a thaw (numbers or label scans, as read)."""
@@ -78,7 +81,7 @@ class EntryScreen(AppScreen):
         """Title, one row per field, previews, errors and the save button."""
         with VerticalScroll(id="entry-body"):
             yield Plain(
-                f"{self.view['code']} · {self.form.title} · SOP {self.sop.id} v{self.sop.version}",
+                f"{self.view.code} · {self.form.title} · SOP {self.sop.id} v{self.sop.version}",
                 classes="title",
             )
             if self.form.instructions:
@@ -114,7 +117,7 @@ class EntryScreen(AppScreen):
         first.focus()
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="lots")
-    def load_lots(self) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]] | None, list]:
+    def load_lots(self) -> tuple[dict[str, dict[str, Any]], dict[int, VialView] | None, list]:
         """Material lots by number, the bank's vials for a thaw, the fill-by times (in a thread)."""
         from cellbatch.services.queries.batch_view import batch_view
         from cellbatch.tui.queries import deadlines_of, materials_by_lot
@@ -122,15 +125,15 @@ class EntryScreen(AppScreen):
         db = self.cb_app.database()
         vials = None
         if self.form.kind == "thaw":
-            bank = batch_view(db, self.view["parent"])
-            vials = {v["number"]: v for v in bank["vials"]}
+            bank = batch_view(db, self.view.dose.parent)
+            vials = {v.number: v for v in bank.expansion.vials}
         fill_by = []
         if self.form.kind == "fill":
             fill_by = [d for d in deadlines_of(self.view, db) if d.what.startswith("fill by")]
         return materials_by_lot(db), vials, fill_by
 
     def done_lots(
-        self, loaded: tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]] | None, list]
+        self, loaded: tuple[dict[str, dict[str, Any]], dict[int, VialView] | None, list]
     ) -> None:
         """Check the lot and vial fields again against what is on record."""
         self.lots, self.vials, self.fill_by = loaded
@@ -199,7 +202,7 @@ class EntryScreen(AppScreen):
         stock = (
             None
             if self.vials is None
-            else tuple(n for n, v in sorted(self.vials.items()) if v["status"] == "in stock")
+            else tuple(n for n, v in sorted(self.vials.items()) if v.status == "in stock")
         )
         lines, problems = previews(
             self.sop, self.form.kind, self.view, values, self.cb_app.clock(), stock, self.fill_by
@@ -279,36 +282,36 @@ class EntryScreen(AppScreen):
         self.save(service_arguments(self.form, self.values))
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="save")
-    def save(self, kwargs: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def save(self, kwargs: dict[str, Any]) -> tuple[int, BatchView]:
         """Call the step service, then read back what was recorded (in a thread)."""
         from cellbatch.services.commands import steps
         from cellbatch.services.queries.batch_view import batch_view
 
         db = self.cb_app.database()
         record = getattr(steps, self.form.kind)
-        entry_id = record(db, self.cb_app.actor, self.view["code"], **kwargs)
-        return entry_id, batch_view(db, self.view["code"])
+        entry_id = record(db, self.cb_app.actor, self.view.code, **kwargs)
+        return entry_id, batch_view(db, self.view.code)
 
-    def done_save(self, outcome: tuple[int, dict[str, Any]]) -> None:
+    def done_save(self, outcome: tuple[int, BatchView]) -> None:
         """Show what was recorded."""
         from cellbatch.tui.widgets.audit_text import value_text, words
         from cellbatch.tui.widgets.batch_text import q
 
         entry_id, view = outcome
         self.saved_id = entry_id
-        entry = next(e for e in view["steps"] if e["id"] == f"E{entry_id}")
+        entry = view.step(f"E{entry_id}")
         shown = []
-        for name, value in entry["values"].items():
-            if isinstance(value, dict) and "display" in value:
+        for name, value in entry.values.items():
+            if hasattr(value, "display"):
                 text = q(value)
             else:  # a list (vials, flags) reads as people write it, never as Python
                 text = value_text(value)
             shown.append(f"{words(name)}: {text}")
-        lots = ", ".join(m["lot"] for m in entry["materials"])
+        lots = ", ".join(m.lot for m in entry.materials)
         self.query_one("#form-error", Static).update("")
         self.query_one("#preview", Static).update(
-            f"✓ RECORDED {entry['id']} ({entry['kind']}) at {entry['performed_at']} by "
-            f"{entry['recorded_by']['full_name']}\n" + "\n".join(shown) + f"\nlots: {lots}"
+            f"✓ RECORDED {entry.id} ({entry.kind}) at {entry.performed_at} by "
+            f"{entry.recorded_by.full_name}\n" + "\n".join(shown) + f"\nlots: {lots}"
             "\nEnter or Ctrl+S: back to the batch"
         )
         for widget in self.query(".field-input"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult, SystemCommand
@@ -13,10 +13,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Input, Label, Static
 
 from cellbatch.tui.clock import countdown, short_time
-from cellbatch.tui.queries import HomeData, PickLists
+from cellbatch.tui.queries import PickLists
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.plain import Plain
 from cellbatch.tui.widgets.tables import fit_columns
+
+if TYPE_CHECKING:
+    from cellbatch.services.queries.home import HomeData
 
 STEP_NAMES = {
     "seed": "seed (new passage)",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -21,6 +21,9 @@ from cellbatch.tui.clock import iso_short
 from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.batch_text import din_text
 from cellbatch.tui.widgets.plain import Plain
+
+if TYPE_CHECKING:
+    from cellbatch.services.queries.batch_view_model import BatchView
 
 
 def print_folder() -> Path:
@@ -60,7 +63,7 @@ class LabelScreen(AppScreen):
     ]
     AUTO_FOCUS = "#label-scan"
 
-    def __init__(self, view: dict[str, Any]) -> None:
+    def __init__(self, view: BatchView) -> None:
         super().__init__()
         self.view = view
         """The batch."""
@@ -71,12 +74,12 @@ class LabelScreen(AppScreen):
 
     def compose_body(self) -> ComposeResult:
         """Bag, output, scan field and the verdict."""
-        bag = self.view.get("bag")
+        bag = self.view.dose.bag if self.view.dose else None
         with VerticalScroll():
-            yield Plain(f"Labels and record of {self.view['code']}", classes="title")
+            yield Plain(f"Labels and record of {self.view.code}", classes="title")
             yield Plain(
-                f"Bag 1: DIN {din_text(bag['din'])} · product {bag['product_code']} · expires "
-                f"{iso_short(bag['expires_at'])} UTC"
+                f"Bag 1: DIN {din_text(bag.din)} · product {bag.product_code} · expires "
+                f"{iso_short(bag.expires_at)} UTC"
                 if bag
                 else "No bag yet: labels come after the fill (the record prints any time).",
                 id="bag-line",
@@ -122,7 +125,7 @@ class LabelScreen(AppScreen):
         """Check the scans against the record (in a thread)."""
         from cellbatch.services.commands.labels import verify_scans
 
-        return verify_scans(self.cb_app.database(), self.cb_app.actor, self.view["code"], 1, scans)
+        return verify_scans(self.cb_app.database(), self.cb_app.actor, self.view.code, 1, scans)
 
     def done_scan(self, report: Any) -> None:
         """A clear pass, or exactly what differs."""
@@ -148,10 +151,10 @@ class LabelScreen(AppScreen):
         from cellbatch.tui.dialogs.form import DialogField, FormDialog
         from cellbatch.tui.dialogs.signature import SignatureDialog
 
-        if self.view.get("status") == "released":
+        if self.view.status == "released":
             self.app.push_screen(
                 SignatureDialog(
-                    f"reprint of the final label of {self.view['code']} (a QA officer signs)",
+                    f"reprint of the final label of {self.view.code} (a QA officer signs)",
                     "approved",
                     self.cb_app.actor.username if self.cb_app.actor.role == Role.QA else "",
                     ask_reason=True,
@@ -207,7 +210,7 @@ class LabelScreen(AppScreen):
         from cellbatch.services.output_files import OutputFile
 
         db = self.cb_app.database()
-        path = print_folder() / f"{self.view['code']}-labels.pdf"
+        path = print_folder() / f"{self.view.code}-labels.pdf"
         out = OutputFile(path, force=True, protected=db.files(), field="print folder")
 
         def draw(bag_labels) -> bytes:
@@ -220,7 +223,7 @@ class LabelScreen(AppScreen):
             printed = print_labels(
                 db,
                 self.cb_app.actor,
-                self.view["code"],
+                self.view.code,
                 draw,
                 reprint=reprint,
                 reason=reason,
@@ -244,7 +247,7 @@ class LabelScreen(AppScreen):
         from cellbatch.services.output_files import OutputFile
         from cellbatch.services.queries.documents import record_data
 
-        db, code = self.cb_app.database(), self.view["code"]
+        db, code = self.cb_app.database(), self.view.code
         out = OutputFile(
             print_folder() / f"{code}-record.pdf",
             force=True,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult, SystemCommand
@@ -16,6 +16,9 @@ from cellbatch.tui.screens.base import AppScreen
 from cellbatch.tui.widgets.batch_text import entry_summaries
 from cellbatch.tui.widgets.plain import Plain
 from cellbatch.tui.widgets.tables import fit_columns
+
+if TYPE_CHECKING:
+    from cellbatch.services.queries.review_model import Review
 
 EXCEPTIONS = {
     "out_of_spec": "Out of specification",
@@ -44,9 +47,11 @@ FORMATS = {
 """How the commonest exceptions read; the others are listed field by field."""
 
 
-def _describe(section: str, item: Any) -> str:
-    if not isinstance(item, dict):
-        return str(item)
+def _describe(section: str, value: Any) -> str:
+    to_dict = getattr(value, "to_dict", None)
+    if to_dict is None:
+        return str(value)
+    item = to_dict()  # listed field by field, by the names of the read model's fields
     if section == "sop_windows_exceeded":
         # a window still running is measured against "now": show its limit, not a moving figure
         took = (
@@ -104,7 +109,7 @@ class ReviewScreen(AppScreen):
         super().__init__()
         self.code = code
         """The batch reviewed."""
-        self.report: dict[str, Any] | None = None
+        self.report: Review | None = None
         """The review service's report, once loaded."""
         self.pending: list[Any] = []
         """Entries waiting for a second person."""
@@ -147,57 +152,48 @@ class ReviewScreen(AppScreen):
         self.load(self.code)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="review")
-    def load(self, code: str) -> tuple[dict[str, Any], list[Any], list[str], dict[str, str]]:
+    def load(self, code: str) -> tuple[Review, list[Any], list[str], dict[str, str]]:
         """Review report, verification status, what bars this QA officer, what entries hold."""
-        from cellbatch.services.queries.batch_view import batch_view
-        from cellbatch.services.queries.involvement import involvement_of
-        from cellbatch.services.queries.review import review
-        from cellbatch.services.queries.verification import verification_status
+        from cellbatch.services.queries.screens import review_screen
 
-        db = self.cb_app.database()
-        actor = self.cb_app.actor
-        barred = []
-        if actor is not None and actor.role.value == "qa":
-            barred = involvement_of(db, code, actor.id)
-        summaries = entry_summaries(batch_view(db, code))
-        return review(db, code), verification_status(db, code), barred, summaries
+        data = review_screen(self.cb_app.database(), code, self.cb_app.actor)
+        summaries = entry_summaries(data.view)
+        return data.review, list(data.verifications), list(data.barred), summaries
 
-    def done_review(
-        self, outcome: tuple[dict[str, Any], list[Any], list[str], dict[str, str]]
-    ) -> None:
+    def done_review(self, outcome: tuple[Review, list[Any], list[str], dict[str, str]]) -> None:
         """Show exceptions, checklist and pending verifications."""
         report, verifications, barred, self.summaries = outcome
         self.report = report
-        if report["status"] in ("released", "rejected"):
+        if report.status in ("released", "rejected"):
             ready = "decided and locked"
-        elif report["ready_for_release"]:
+        elif report.ready_for_release:
             ready = "✓ READY for release"
             if barred:
                 ready += f", but not by you: you {', '.join(barred[:3])}"
         else:
             ready = "✗ NOT ready for release"
         self.query_one("#verdict", Static).update(
-            f"{report['batch']} ({report['kind']}) · status {report['status'].upper()} · {ready}"
+            f"{report.batch} ({report.kind}) · status {report.status.upper()} · {ready}"
         )
         table = self.query_one("#exceptions", DataTable)
         table.clear()
         self.exception_tabs: list[str] = []
         for key, title in EXCEPTIONS.items():
-            for item in report.get(key) or []:
+            for item in getattr(report, key):
                 table.add_row(title, _describe(key, item), height=None)
                 self.exception_tabs.append(_tab_for(key, _describe(key, item)))
-        if report.get("donor_eligibility"):
+        if report.donor_eligibility:
             table.add_row(
-                "Donor eligibility", _describe("donor", report["donor_eligibility"]), height=None
+                "Donor eligibility", _describe("donor", report.donor_eligibility), height=None
             )
         if not table.row_count:
             table.add_row("—", "no exception: nothing out of the ordinary to review")
         table = self.query_one("#checklist", DataTable)
         table.clear()
-        for c in report["checklist"]:
+        for c in report.checklist:
             table.add_row(
-                "✓ MET" if c["met"] else "✗ NOT MET",
-                f"{c['description']}: {c['detail']}",
+                "✓ MET" if c.met else "✗ NOT MET",
+                f"{c.description}: {c.detail}",
                 height=None,
             )
         self.pending = [v for v in verifications if v.status in ("pending", "invalid")]
@@ -293,11 +289,11 @@ class ReviewScreen(AppScreen):
 
     # ------------------------------------------------------------------ deviations
     def _open_deviation(self) -> str | None:
-        devs = [d for d in (self.report or {}).get("deviations", []) if d["status"] == "open"]
+        devs = [d for d in (self.report.deviations if self.report else ()) if d.status == "open"]
         if not devs:
             self.notify("No open deviation on this batch")
             return None
-        return devs[0]["id"]
+        return devs[0].id
 
     def action_investigate(self) -> None:
         """Record classification, investigation, root cause and CAPA of the open deviation."""

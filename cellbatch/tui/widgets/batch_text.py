@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from cellbatch.tui.clock import iso_short
 
+if TYPE_CHECKING:
+    from cellbatch.services.queries.batch_view_model import BatchView, DosePart, QcView
+    from cellbatch.services.queries.plain import Quantity
+
 BAR = "█"
 """The block a growth chart is drawn with."""
 
 
-def q(value: dict[str, Any] | None) -> str:
+def q(value: Quantity | None) -> str:
     """A quantity from the read model as shown (``—`` when absent)."""
-    return value["display"] if value else "—"
+    return value.display if value else "—"
 
 
-def number(value: dict[str, Any] | None) -> str:
+def number(value: Quantity | None) -> str:
     """A quantity's number alone, for a column whose heading gives the unit."""
-    return value["display"].split(" ", 1)[0] if value else "—"
+    return value.display.split(" ", 1)[0] if value else "—"
 
 
 def din_text(code: str) -> str:
@@ -33,166 +37,172 @@ def din_text(code: str) -> str:
     return f"{din.eye_readable} [{din.check}]"
 
 
-def chain_text(view: dict[str, Any]) -> Text:
+def chain_text(view: BatchView) -> Text:
     """Donor → DIN → bank → dose → recipient, and the status in words."""
-    donor = view["donor"]
+    donor = view.donor
     parts = [
-        f"Donor {donor['code']} ({donor['relationship']}, {donor['eligibility']})",
-        f"DIN {din_text(view['din'])}",
+        f"Donor {donor.code} ({donor.relationship}, {donor.eligibility})",
+        f"DIN {din_text(view.din)}",
     ]
-    if view["kind"] == "expansion":
-        parts.append(f"bank {view['code']}")
-        children = view.get("children") or []
+    if view.expansion is not None:
+        parts.append(f"bank {view.code}")
+        children = view.expansion.children
         if children:
-            parts.append("doses " + ", ".join(c["code"] for c in children))
-    else:
+            parts.append("doses " + ", ".join(c.code for c in children))
+    elif view.dose is not None:
         parts += [
-            f"bank {view['parent']}",
-            f"dose {view['code']}",
-            f"recipient {view['recipient']}",
+            f"bank {view.dose.parent}",
+            f"dose {view.code}",
+            f"recipient {view.dose.recipient}",
         ]
     text = Text(" → ".join(parts))
-    text.append(f"\nStatus: {view['status'].upper()}", style="bold")
-    text.append(f" · {view['sop']['id']} v{view['sop']['version']} · {view['product']}")
+    text.append(f"\nStatus: {view.status.upper()}", style="bold")
+    text.append(f" · {view.sop.id} v{view.sop.version} · {view.product}")
     return text
 
 
-def timeline_text(view: dict[str, Any], steps: list[tuple[str, str]]) -> Text:
+def timeline_text(view: BatchView, steps: list[tuple[str, str]]) -> Text:
     """The SOP's steps: each recorded one in order (who, when), then next, then later."""
     titles = dict(steps)
     text = Text()
-    for e in view["steps"]:
-        passage = f" P{e['passage']}" if e.get("passage") is not None else ""
+    for e in view.steps:
+        passage = f" P{e.passage}" if e.passage is not None else ""
         text.append("✓ DONE  ", style="bold green")
         text.append(
-            f"{e['kind']}{passage} · {e['id']} · {iso_short(e['performed_at'])} UTC · "
-            f"{e['recorded_by']['username']}"
+            f"{e.kind}{passage} · {e.id} · {iso_short(e.performed_at)} UTC · "
+            f"{e.recorded_by.username}"
         )
-        if e.get("corrected_fields"):
-            text.append(f" · corrected: {', '.join(e['corrected_fields'])}")
+        if e.corrected_fields:
+            text.append(f" · corrected: {', '.join(e.corrected_fields)}")
         text.append("\n")
-    done = {e["kind"] for e in view["steps"]}
-    for kind in view["next_steps"]:
+    done = {e.kind for e in view.steps}
+    next_steps = list(view.next_steps)
+    for kind in next_steps:
         text.append("▶ NEXT  ", style="bold yellow")
         text.append(f"{titles.get(kind, kind)}\n")
-    if view["status"] in ("released", "rejected"):
-        text.append(f"■ CLOSED  batch {view['status']}: no further entry\n", style="bold")
+    if view.locked:
+        text.append(f"■ CLOSED  batch {view.status}: no further entry\n", style="bold")
         return text
-    later = [k for k, _t in steps if k not in done and k not in view["next_steps"]]
-    previous = view["next_steps"][-1] if view["next_steps"] else None
+    later = [k for k, _t in steps if k not in done and k not in next_steps]
+    previous = next_steps[-1] if next_steps else None
     for kind in later:
         text.append("· LATER ", style="dim")
         text.append(f"{titles[kind]} (after {previous or 'the steps before'})\n")
         previous = kind
-    if not view["next_steps"] and not later:
+    if not next_steps and not later:
         text.append("■ ALL STEPS RECORDED: QC and QA decision next\n", style="bold")
     return text
 
 
-def growth_chart(view: dict[str, Any], width: int = 40) -> Text:
+def growth_chart(view: BatchView, width: int = 40) -> Text:
     """Cumulative population doublings per passage as bars, with the SOP's ceiling."""
-    passages = [p for p in view.get("passages", []) if "cumulative_population_doublings" in p]
-    ceiling = view.get("limits", {}).get("max_cumulative_pd") or 1.0
+    x = view.expansion
+    harvests = [(p.passage, p.harvest) for p in (x.passages if x else ()) if p.harvest]
+    ceiling = (x.limits.max_cumulative_pd if x else None) or 1.0
     text = Text(f"Cumulative PD per passage (ceiling {ceiling:g} = |)\n")
-    for p in passages:
-        cum = p["cumulative_population_doublings"]
+    for passage, h in harvests:
+        cum = h.cumulative_population_doublings
         filled = int(round(width * min(cum, ceiling) / ceiling))
         bar = BAR * filled + " " * (width - filled) + "|"
-        text.append(f"P{p['passage']:<2} ")
+        text.append(f"P{passage:<2} ")
         text.append(bar, style="green")
-        text.append(f" {cum:5.2f} (+{p['population_doublings']:.2f})\n")
-    if not passages:
+        text.append(f" {cum:5.2f} (+{h.population_doublings:.2f})\n")
+    if not harvests:
         text.append("no harvest recorded yet\n")
     return text
 
 
-def qc_verdict(item: dict[str, Any]) -> str:
+def qc_verdict(item: QcView) -> str:
     """PASS or FAIL in words and a symbol, never by colour alone."""
-    return "✓ PASS" if item["passed"] else "✗ FAIL (OOS)"
+    return "✓ PASS" if item.passed else "✗ FAIL (OOS)"
 
 
-def qc_value(item: dict[str, Any]) -> str:
+def qc_value(item: QcView) -> str:
     """A QC result's value as shown."""
-    value = item["value"]
-    return value if isinstance(value, str) else value["display"]
+    return item.shown
 
 
-def dose_text(view: dict[str, Any]) -> Text:
+def dose_text(view: BatchView) -> Text:
     """Target, thaw, fucosylation, fill and bag of a dose batch."""
     text = Text()
-    window = view["target_window"]
+    d: DosePart | None = view.dose
+    if d is None:
+        return text
+    window = d.target_window
     text.append(
-        f"Recipient {view['recipient']} · {q(view['body_weight'])} · {q(view['dose_per_kg'])} · "
-        f"infusion {view['infusion_number']} (day {view['infusion_day']})\n"
-        f"Target {q(view['target_viable_cells'])} ± {view['tolerance_percent']:g} % = "
-        f"{q(window['low'])} to {q(window['high'])}\n"
+        f"Recipient {d.recipient} · {q(d.body_weight)} · {q(d.dose_per_kg)} · "
+        f"infusion {d.infusion_number} (day {d.infusion_day})\n"
+        f"Target {q(d.target_viable_cells)} ± {d.tolerance_percent:g} % = "
+        f"{q(window.low)} to {q(window.high)}\n"
     )
-    thaw = view.get("thaw")
+    thaw = d.thaw
     if thaw:
         text.append(
-            f"Thaw {thaw['entry']}: {thaw['vials']} vials "
-            f"(#{', '.join(map(str, thaw['vial_numbers']))})"
-            f" · total {q(thaw['total_cells'])} · viability {q(thaw['viability'])} · viable "
-            f"{q(thaw['viable_cells'])} · {iso_short(thaw['thawed_at'])}\n"
+            f"Thaw {thaw.entry}: {thaw.vials} vials "
+            f"(#{', '.join(map(str, thaw.vial_numbers))})"
+            f" · total {q(thaw.total_cells)} · viability {q(thaw.viability)} · viable "
+            f"{q(thaw.viable_cells)} · {iso_short(thaw.thawed_at)}\n"
         )
-        for flag in thaw.get("flags", []):
+        for flag in thaw.flags:
             text.append(f"  ⚠ {flag}\n")
-    fuc = view.get("fucosylation")
+    fuc = d.fucosylation
     if fuc:
+        v = fuc.values
         text.append(
-            f"Fucosylation {fuc['entry']}: enzyme {q(fuc.get('enzyme_concentration'))} · "
+            f"Fucosylation {fuc.entry}: enzyme {q(v.get('enzyme_concentration'))} · "
             "GDP-fucose "
-            f"{q(fuc.get('gdp_fucose_concentration'))} · {q(fuc.get('cell_concentration'))} in "
-            f"{q(fuc.get('volume'))} · {q(fuc.get('temperature'))} · {iso_short(fuc['start'])} to "
-            f"{iso_short(fuc['end'])} ({q(fuc['duration'])})\n"
+            f"{q(v.get('gdp_fucose_concentration'))} · {q(v.get('cell_concentration'))} in "
+            f"{q(v.get('volume'))} · {q(v.get('temperature'))} · {iso_short(fuc.start)} to "
+            f"{iso_short(fuc.end)} ({q(fuc.duration)})\n"
         )
-    fill = view.get("fill")
+    fill = d.fill
     if fill:
-        within = "✓ within tolerance" if fill["within_tolerance"] else "✗ OUTSIDE tolerance"
+        within = "✓ within tolerance" if fill.within_tolerance else "✗ OUTSIDE tolerance"
         text.append(
-            f"Fill {fill['entry']}: {q(fill['volume'])} · {q(fill['viable_cells'])} · "
-            f"{q(fill['concentration'])} · {q(fill['dose_per_kg'])} "
-            f"({fill['deviation_from_target_percent']:+.1f} % of target, {within})\n"
+            f"Fill {fill.entry}: {q(fill.volume)} · {q(fill.viable_cells)} · "
+            f"{q(fill.concentration)} · {q(fill.dose_per_kg)} "
+            f"({fill.deviation_from_target_percent:+.1f} % of target, {within})\n"
         )
-    bag = view.get("bag")
+    bag = d.bag
     if bag:
         text.append(
-            f"Bag {bag['number']}: DIN {din_text(bag['din'])} · product {bag['product_code']} · "
+            f"Bag {bag.number}: DIN {din_text(bag.din)} · product {bag.product_code} · "
             "expires "
-            f"{iso_short(bag['expires_at'])} UTC\n"
+            f"{iso_short(bag.expires_at)} UTC\n"
         )
     elif not thaw:
         text.append("Nothing recorded yet: thaw is next.\n")
     return text
 
 
-def bank_text(view: dict[str, Any]) -> Text:
+def bank_text(view: BatchView) -> Text:
     """The frozen bank of an expansion batch and its vial stock."""
-    bank = view.get("bank")
+    bank = view.expansion.bank if view.expansion else None
     if not bank:
         return Text("Bank not frozen yet.\n")
     return Text(
-        f"Bank {bank['entry']} at P{bank['passage']}: {bank['vials_frozen']} vials × "
-        f"{q(bank['cells_per_vial'])} in {q(bank['volume_per_vial'])} · {bank['location']} · "
-        f"{view['vials_left']} vials in stock\n"
+        f"Bank {bank.entry} at P{bank.passage}: {bank.vials_frozen} vials × "
+        f"{q(bank.cells_per_vial)} in {q(bank.volume_per_vial)} · {bank.location} · "
+        f"{view.expansion.vials_left} vials in stock\n"
     )
 
 
-def entry_summaries(view: dict[str, Any]) -> dict[str, str]:
+def entry_summaries(view: BatchView) -> dict[str, str]:
     """What each step entry and QC result of a batch holds, one line each (for the verifier)."""
     out: dict[str, str] = {}
-    for step in view.get("steps", []):
+    for step in view.steps:
         parts = []
-        for name, value in step["values"].items():
-            if isinstance(value, dict):
-                parts.append(f"{name.replace('_', ' ')} {value['display']}")
-            elif isinstance(value, list):
+        for name, value in step.values.items():
+            display = getattr(value, "display", None)
+            if display is not None:
+                parts.append(f"{name.replace('_', ' ')} {display}")
+            elif isinstance(value, (list, tuple)):
                 parts.append(f"{name.replace('_', ' ')} {', '.join(map(str, value))}")
             elif value not in (None, ""):
                 parts.append(f"{name.replace('_', ' ')} {value}")
-        parts += [f"lot {m['lot']} ({m['kind']})" for m in step.get("materials", [])]
-        out[step["id"]] = " · ".join(parts)
-    for item in view.get("qc", []):
-        verdict = "PASS" if item["passed"] else "FAIL"
-        out[item["id"]] = f"{qc_value(item)} (specification {item['specification']}) {verdict}"
+        parts += [f"lot {m.lot} ({m.kind})" for m in step.materials]
+        out[step.id] = " · ".join(parts)
+    for item in view.qc:
+        verdict = "PASS" if item.passed else "FAIL"
+        out[item.id] = f"{qc_value(item)} (specification {item.specification}) {verdict}"
     return out

@@ -1,0 +1,97 @@
+"""The home, batch and review screens read in a bounded number of SQL statements (issue 15).
+
+Each screen's read service is counted with an SQLAlchemy event listener on the engine: the
+count is the same with the demo's batches and with 300, and the same after a batch gains
+entries and signatures, so it cannot grow again unnoticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from sqlalchemy import event
+
+import cellbatch.services.queries.signatures as signatures
+from cellbatch.services.auth import authenticate
+from cellbatch.services.commands.qc import record_qc
+from cellbatch.services.commands.verification import verify
+from cellbatch.services.queries.batches import count_batches, list_batches
+from cellbatch.services.queries.home import HOME_BATCHES, home_data
+from cellbatch.services.queries.screens import batch_screen, review_screen
+from tests.bulk_batches import clone_batches
+
+TODAY = date(2026, 12, 2)
+
+
+def pw(user: str) -> str:
+    return f"demo-{user}-pass"
+
+
+def statements(db, read: Callable[[], object]) -> int:
+    """How many SQL statements ``read`` sends to the database."""
+    sent: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        read()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return len(sent)
+
+
+def screens(db, qa) -> dict[str, Callable[[], object]]:
+    """Each screen's read, as the terminal UI calls it."""
+    out: dict[str, Callable[[], object]] = {"home": lambda: home_data(db, qa, TODAY)}
+    for code in ("EASC-D001", "EASC-B001"):
+        out[f"batch {code}"] = lambda c=code: batch_screen(db, c, audit_offset=0, audit_page=50)
+        out[f"review {code}"] = lambda c=code: review_screen(db, c, qa)
+    return out
+
+
+def counts(db, qa) -> dict[str, int]:
+    return {name: statements(db, read) for name, read in screens(db, qa).items()}
+
+
+def test_screens_take_as_many_statements_for_300_batches_as_for_the_demo(demo_db) -> None:
+    qa = authenticate(demo_db, "qa1", pw("qa1"))
+    few = counts(demo_db, qa)
+    demo_home = home_data(demo_db, qa, TODAY)
+    codes = [b.code for b in list_batches(demo_db)]
+    for code in codes:
+        clone_batches(demo_db, code, 300 // len(codes) - 1)
+    assert count_batches(demo_db) >= 300
+    home = home_data(demo_db, qa, TODAY)
+    assert len(home.in_process) + len(home.awaiting_decision) == HOME_BATCHES  # it did grow
+    assert len(home.verifications) > len(demo_home.verifications)
+    assert counts(demo_db, qa) == few
+
+
+def test_batch_and_review_screens_take_as_many_statements_for_more_entries(demo_db) -> None:
+    qa = authenticate(demo_db, "qa1", pw("qa1"))
+    tech = authenticate(demo_db, "tech1", pw("tech1"))
+    few = counts(demo_db, qa)
+    for _ in range(4):
+        result = record_qc(demo_db, tech, "EASC-D001", test="gram-stain-release", value="negative")
+        verify(demo_db, "sup1", pw("sup1"), "EASC-D001", f"Q{result}")
+    assert counts(demo_db, qa) == few
+
+
+def test_a_screen_computes_signature_validity_once(demo_db, monkeypatch) -> None:
+    qa = authenticate(demo_db, "qa1", pw("qa1"))
+    computed: list[int] = []
+    compute = signatures._signature_views
+
+    def counting(session, batch):
+        computed.append(batch.id)
+        return compute(session, batch)
+
+    monkeypatch.setattr(signatures, "_signature_views", counting)
+    for name, read in screens(demo_db, qa).items():
+        computed.clear()
+        read()
+        assert len(computed) == len(set(computed)), name
+        assert len(computed) <= (0 if name == "home" else 1), name
