@@ -125,35 +125,6 @@ def _checklist(session: Session, batch: Batch) -> tuple[tuple[Criterion, ...] | 
     return criteria, iso_utc(decided.decided_at)
 
 
-def _checklist(session: Session, batch: Batch) -> dict[str, Any]:
-    """The release checklist the record shows, and when it stood.
-
-    For a batch released or rejected: as it stood at that decision; for any other, as it
-    stands now. ``checklist`` is None for a batch decided before cellbatch kept the checklist;
-    ``checklist_decided_at`` still says when it was decided.
-    """
-    row = None
-    if batch.status in ("released", "rejected"):
-        row = session.execute(
-            select(ReleaseDecision, ReleaseChecklist)
-            .outerjoin(ReleaseChecklist, ReleaseChecklist.release_decision_id == ReleaseDecision.id)
-            .where(
-                ReleaseDecision.batch_id == batch.id,
-                ReleaseDecision.decision.in_(("release", "reject")),
-            )
-            .order_by(ReleaseDecision.id.desc())
-            .limit(1)
-        ).first()
-    if row is None:
-        criteria = [c.to_dict() for c in release_checklist(session, batch)]
-        return {"checklist": criteria, "checklist_decided_at": None}
-    decided, kept = row
-    return {
-        "checklist": kept.criteria if kept is not None else None,
-        "checklist_decided_at": iso_utc(decided.decided_at),
-    }
-
-
 def batch_audit_entries(db: Database, batch_id: int) -> list[AuditRecord]:
     """The audit entries of a batch's record, in order (:func:`~.audit.of_batch`)."""
     return list_entries(db, batch_id=batch_id)
