@@ -48,10 +48,10 @@ def test_the_fill_form_shows_the_batch_target_fill_by_and_cells_thawed(demo_db):
 
 
 def test_thaw_preview_warns_when_the_cells_thawed_cannot_make_the_dose(demo_db):
-    view = batch_view(demo_db, "FUC-D001").to_dict()
+    view = batch_view(demo_db, "FUC-D001")
     sop = sop_of_view(view, demo_db)
     now = datetime.now(UTC)
-    low = view["target_window"]["low"]["value"]
+    low = view.dose.target_window.low.value
     short, _ = previews(sop, "thaw", view, {"total_cells": low, "viability": 50.0}, now)
     enough, _ = previews(sop, "thaw", view, {"total_cells": low * 4, "viability": 90.0}, now)
     assert any("fewer than the dose needs" in line for line in short)
