@@ -29,7 +29,7 @@ def ago(hours: float = 0, minutes: float = 0) -> datetime:
 
 
 def unmet(db, code: str) -> dict[str, str]:
-    return {c["id"]: c["detail"] for c in review(db, code)["checklist"] if not c["met"]}
+    return {c["id"]: c["detail"] for c in review(db, code).to_dict()["checklist"] if not c["met"]}
 
 
 @pytest.mark.requirement("GMP-08")
@@ -45,7 +45,7 @@ def test_a_thaw_at_65_percent_viability_opens_a_deviation_release_needs_closed(d
         db, tech1, "FUC-D002", vials=2, total_cells="5e7 cells", viability="65 %",
         materials=["DPBS-88812"], at=ago(hours=1),
     )  # fmt: skip
-    view = batch_view(db, "FUC-D002")
+    view = batch_view(db, "FUC-D002").to_dict()
     assert view["sop"]["version"] == "1.1"
     (dev,) = view["deviations"]
     assert dev["status"] == "open" and f"E{entry}" in dev["description"]
