@@ -63,13 +63,13 @@ def test_a_thaw_at_65_percent_viability_opens_a_deviation_release_needs_closed(d
 
 def test_a_correction_to_a_viability_below_range_opens_the_deviation_too(demo_db):
     db = demo_db
-    thaw = next(s for s in batch_view(db, "FUC-D001")["steps"] if s["kind"] == "thaw")
-    before = {d["id"] for d in batch_view(db, "FUC-D001")["deviations"]}
+    thaw = next(s for s in batch_view(db, "FUC-D001").to_dict()["steps"] if s["kind"] == "thaw")
+    before = {d["id"] for d in batch_view(db, "FUC-D001").to_dict()["deviations"]}
     corrections.correct(
         db, who(db, "tech2"), "FUC-D001", thaw["id"], field="viability", value="65 %",
         reason="read the wrong counter", was="86 %",
     )  # fmt: skip
-    new = [d for d in batch_view(db, "FUC-D001")["deviations"] if d["id"] not in before]
+    new = [d for d in batch_view(db, "FUC-D001").to_dict()["deviations"] if d["id"] not in before]
     assert len(new) == 1 and thaw["id"] in new[0]["description"]
 
 
