@@ -289,6 +289,10 @@ def test_sqlite_backup_is_one_moment_of_a_busy_database(_demo_templates, tmp_pat
         writer.close()
         db.dispose()
     assert state.audit_seq == before
+    from cellbatch.settings import anchor_log_path
+
+    # the trail records the anchors the demo wrote: verify against the demo's own anchor log
+    shutil.copy2(_demo_templates["sqlite.anchors"], anchor_log_path())
     copy = open_database(f"sqlite:///{tmp_path / 'copy.db'}")
     try:
         assert verify_trail(copy).ok
