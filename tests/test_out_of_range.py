@@ -99,3 +99,21 @@ def test_each_out_of_range_action_of_the_sop(action, refused, flagged, deviation
         assert (
             out.refusals[0].message == "viability after thaw 65 % is outside the SOP range 70–100 %"
         )
+
+
+def test_the_entry_form_says_what_an_out_of_range_value_will_do():
+    from cellbatch.domain.sop import find_sop, load_sops
+    from cellbatch.tui.forms import build_form, check_field
+
+    sops = load_sops(SOPS)
+    fuc = build_form(find_sop(sops, "SOP-FUC-BMMSC-DOSE"), "thaw")
+    easc = build_form(find_sop(sops, "SOP-EASC-DOSE"), "thaw")
+    harvest = build_form(find_sop(sops, "SOP-EASC-EXP"), "harvest")
+    (deviation,) = [f for f in fuc.fields if f.name == "viability"]
+    (flag,) = [f for f in harvest.fields if f.name == "confluence"]  # not critical: a flag
+    (cells,) = [f for f in easc.fields if f.name == "total_cells"]
+    shown = check_field(deviation, "65 %", None, "2026-06-01")
+    assert shown.state == "warn" and "recorded with a deviation" in shown.message
+    shown = check_field(flag, "65 %", None, "2026-06-01")
+    assert shown.state == "warn" and "recorded and flagged for QA" in shown.message
+    assert check_field(cells, "0.2e6 cells", None, "2026-06-01").state == "error"
