@@ -82,14 +82,19 @@ GMP32 = pytest.mark.requirement("GMP-32")
 def fresh(request, _templates, _demo_templates, tmp_path, monkeypatch):
     """A factory of fresh databases of one backend: ``fresh("demo")`` or ``fresh("empty")``.
 
-    Each has its own anchor log: clones of one template are one audit trail to the anchors.
+    Each has its own anchor log (a demo's starts as a copy of the demo's own): clones of one
+    template are one audit trail to the anchors.
     """
     made: list[str] = []
     counter = iter(range(10_000))
 
     def make(kind: str) -> str:
         n = next(counter)
-        monkeypatch.setenv("CELLBATCH_ANCHOR_LOG", str(tmp_path / f"anchors-{n}"))
+        log = tmp_path / f"anchors-{n}"
+        monkeypatch.setenv("CELLBATCH_ANCHOR_LOG", str(log))
+        anchors = _demo_templates[f"{request.param}.anchors"]
+        if kind == "demo" and anchors.exists():  # the trail records the demo's anchors
+            shutil.copy2(anchors, log)
         if request.param == "sqlite":
             path = tmp_path / f"{kind}-{n}.db"
             if kind == "demo":
