@@ -28,3 +28,18 @@ def test_every_audit_entry_of_the_demo_batches_reads_as_words(demo_db):
     lines = audit_lines(thaw)
     assert lines[0].startswith("created step entry E") and lines[0].endswith("(thaw)")
     assert "vial numbers: 1, 2, 3" in lines[1] and "viability: 86" in lines[1]
+
+
+def test_the_batch_screens_audit_tab_reads_as_the_record_values_with_their_units(demo_db):
+    """The audit tab says what the batch record says: a thaw's viability with its unit."""
+    from cellbatch.services.queries.screens import batch_screen
+    from cellbatch.tui.screens.batch import audit_change
+
+    data = batch_screen(demo_db, "FUC-D001", audit_offset=0, audit_page=1000)
+    texts = [audit_change(e) for e in data.audit_readable]
+    assert len(texts) == len(data.audit) > 5
+    thaw = next(t for t in texts if "kind: thaw" in t)
+    assert "viability: 86 %" in thaw and "total cells: 70 ×10⁶ cells" in thaw, thaw
+    for text in texts:
+        assert not re.search(r'[{}\[\]"]', text), text  # no JSON, no Python list
+        assert "_id" not in text and "recorded_by" not in text, text

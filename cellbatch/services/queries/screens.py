@@ -18,6 +18,7 @@ from cellbatch.services.queries.audit import AuditRecord, count_entries, list_en
 from cellbatch.services.queries.batch_view import batch_view_of
 from cellbatch.services.queries.batch_view_model import BatchView
 from cellbatch.services.queries.involvement import involvement
+from cellbatch.services.queries.readable_audit import ReadableEntry, readable_trail
 from cellbatch.services.queries.review import review_of
 from cellbatch.services.queries.review_model import Review
 from cellbatch.services.queries.signatures import remember_signatures
@@ -33,6 +34,8 @@ class BatchScreenData:
     sop: Sop
     """The SOP version the batch is pinned to, from the database (never from disk)."""
     audit: tuple[AuditRecord, ...]
+    audit_readable: tuple[ReadableEntry, ...]
+    """The same page in the words of the batch record (values with their units, no row ids)."""
     audit_total: int
 
     @property
@@ -60,10 +63,14 @@ def batch_screen(db: Database, code: str, *, audit_offset: int, audit_page: int)
         view = batch_view_of(session, batch)
         sop = sop_of(session, batch)
         batch_id = batch.id
+    audit = list_entries(db, batch_id=batch_id, offset=audit_offset, limit=audit_page)
+    with db.session() as session:
+        readable = readable_trail(session, audit, sop)
     return BatchScreenData(
         view=view,
         sop=sop,
-        audit=tuple(list_entries(db, batch_id=batch_id, offset=audit_offset, limit=audit_page)),
+        audit=tuple(audit),
+        audit_readable=tuple(readable),
         audit_total=count_entries(db, batch_id=batch_id),
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult, SystemCommand
@@ -19,17 +19,28 @@ from cellbatch.tui.widgets.tables import fit_columns
 
 if TYPE_CHECKING:
     from cellbatch.services.queries.batch_view_model import BatchView
+    from cellbatch.services.queries.readable_audit import ReadableEntry
     from cellbatch.services.queries.screens import BatchScreenData
 
 AUDIT_PAGE = 50
 """Audit entries shown per page."""
 
 
-def audit_change(entry: Any) -> str:
-    """One audit entry as lines people read: what changed, old → new, and the reason."""
-    from cellbatch.tui.widgets.audit_text import audit_lines
+def audit_change(entry: ReadableEntry) -> str:
+    """One audit entry as lines people read: what changed, old → new, and the reason.
 
-    return "\n".join(audit_lines(entry))
+    The words are the batch record's (services/queries/readable_audit.py): values with their
+    units, lot numbers and printed names, never a row id.
+    """
+    lines = [f"{entry.action} {entry.record}".strip()]
+    change = f"{entry.field}: " if entry.field else ""
+    if entry.old is not None and entry.new is not None:
+        lines.append(f"{change}{entry.old} → {entry.new}")
+    elif entry.new is not None or entry.old is not None:
+        lines.append(f"{change}{entry.new if entry.new is not None else entry.old}")
+    if entry.reason:
+        lines.append(f"reason: {entry.reason}")
+    return "\n".join(lines)
 
 
 class BatchScreen(AppScreen):
@@ -156,7 +167,7 @@ class BatchScreen(AppScreen):
         self._show_qc(view)
         self._show_signatures(list(view.signatures), list(view.deviations))
         self.audit_total = data.audit_total
-        self._show_audit(list(data.audit))
+        self._show_audit(list(data.audit_readable))
 
     def _show_process(self, view: BatchView) -> None:
         passages = self.query_one("#passages", DataTable)
@@ -246,9 +257,7 @@ class BatchScreen(AppScreen):
         table = self.query_one("#audit", DataTable)
         table.clear()
         for r in records:
-            table.add_row(
-                str(r.seq), f"{iso_short(r.at)}\n{r.username}", audit_change(r), height=None
-            )
+            table.add_row(str(r.seq), f"{iso_short(r.at)}\n{r.who}", audit_change(r), height=None)
         last = min(self.audit_offset + AUDIT_PAGE, self.audit_total)
         self.query_one("#audit-page", Static).update(
             f"Audit trail: entries {self.audit_offset + 1}–{last} of {self.audit_total} "
