@@ -715,7 +715,7 @@ def test_the_audit_appendix_shows_names_and_units_never_internal_ids(
 def test_a_signature_in_the_appendix_names_what_was_signed_never_its_id(demo_db) -> None:
     """A bank's release signature reads ``of batch EASC-B001``, not the row's id (``of 1``)."""
     data, pages, text = record_text(demo_db, "EASC-B001")
-    records = [a["record"] for a in data["audit_readable"]]
+    records = [a.record for a in data.audit_readable]
     release = "signature (released) by Quentin Okafor of batch EASC-B001"
     assert release in records and squeeze(release) in text
     assert [r for r in records if re.search(r"\bof \d+$", r)] == []
@@ -731,7 +731,7 @@ def test_a_label_applied_reads_with_the_printed_name_and_the_time_in_utc(demo_db
     labels = print_labels(demo_db, tech, "EASC-D001", lambda ls: render_labels(ls))
     verify_scans(demo_db, tech, "EASC-D001", 1, [labels[0].datamatrix])
     data, _pages, text = record_text(demo_db, "EASC-D001")
-    [applied] = [a["new"] for a in data["audit_readable"] if a["field"] == "applied"]
+    [applied] = [a.new for a in data.audit_readable if a.field == "applied"]
     when = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
     assert re.fullmatch(rf"applied {when} by Tomás Herrera \(tech1\)", applied), applied
     assert squeeze(applied) in text
@@ -765,5 +765,5 @@ def test_a_scans_checks_read_in_words_not_as_program_identifiers(demo_db) -> Non
     [label] = print_labels(demo_db, tech, "EASC-D001", lambda ls: render_labels(ls))
     verify_scans(demo_db, tech, "EASC-D001", 1, [label.din_data, label.product_code_data])
     data, pages, _text = record_text(demo_db, "EASC-D001")
-    [scan] = [a["new"] for a in data["audit_readable"] if a["record"].startswith("label scan")]
+    [scan] = [a.new for a in data.audit_readable if a.record.startswith("label scan")]
     assert "kind product code" in scan and "product_code" not in " ".join(pages)
