@@ -15,6 +15,7 @@ import pytest
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.services.output_files import write_output
 from cellbatch.services.queries.labels import label_history
+from cellbatch.settings import anchor_log_path
 from tests.conftest import REPO
 
 
@@ -24,6 +25,8 @@ def demo_file(_demo_templates, tmp_path) -> Path:
     path = tmp_path / "db" / "demo.db"
     path.parent.mkdir()
     shutil.copy(_demo_templates["sqlite"], path)
+    # the trail records the anchors the demo wrote: its copy comes with the demo's anchor log
+    shutil.copy2(_demo_templates["sqlite.anchors"], anchor_log_path())
     return path
 
 
