@@ -19,10 +19,13 @@ def _marked_requirements() -> dict[str, set[str]]:
                 for target in node.targets:
                     if ids and isinstance(target, ast.Name):
                         aliases[target.id] = ids
+        module_wide = _module_marks(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
                 "test_"
             ):
+                for rid in module_wide:
+                    found.setdefault(rid, set()).add(f"{path.name}::{node.name}")
                 for deco in node.decorator_list:
                     rid = _requirement_of(deco) if isinstance(deco, ast.Call) else None
                     if rid is None and isinstance(deco, ast.Name):
@@ -30,6 +33,18 @@ def _marked_requirements() -> dict[str, set[str]]:
                     if rid:
                         found.setdefault(rid, set()).add(f"{path.name}::{node.name}")
     return found
+
+
+def _module_marks(tree: ast.Module) -> list[str]:
+    """Requirement IDs of a module-level ``pytestmark`` (one mark or a list of marks)."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets
+        ):
+            value = node.value
+            calls = value.elts if isinstance(value, ast.List | ast.Tuple) else [value]
+            return [rid for c in calls if isinstance(c, ast.Call) and (rid := _requirement_of(c))]
+    return []
 
 
 def _requirement_of(call: ast.Call) -> str | None:
@@ -59,3 +74,10 @@ def test_marks_given_through_a_module_alias_are_found():
         "test_labels.py::test_final_label_only_after_release_and_decodes_exactly"
         in marked["GMP-24"]
     )
+
+
+def test_a_module_wide_pytestmark_marks_every_test_of_its_module():
+    # test_nightly.py marks all its tests with pytestmark = pytest.mark.requirement("GMP-33")
+    marked = _marked_requirements()
+    nightly = {t for t in marked["GMP-33"] if t.startswith("test_nightly.py::")}
+    assert nightly, marked["GMP-33"]
