@@ -50,7 +50,7 @@ def value_text(value: Any, key: str = "") -> str:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return ", ".join(value_text(v) for v in value) or "none"
     if isinstance(value, dict):
         return "; ".join(f"{words(k)} {value_text(v, k)}" for k, v in value.items())
