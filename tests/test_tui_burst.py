@@ -106,7 +106,7 @@ async def test_scanned_batch_code_and_f_key_in_one_burst_act_in_order(demo_db):
         burst(app, "FUC-D001\r\x1bOQ")  # scan, Enter opens the batch, F2 opens its next step
         await wait_for(app, pilot, lambda: type(app.screen).__name__ == "EntryScreen")
         await settle(app, pilot)
-        assert app.screen.view["code"] == "FUC-D001" and app.screen.form.kind == "fill"
+        assert app.screen.view.code == "FUC-D001" and app.screen.form.kind == "fill"
 
 
 def tmux(*args: str) -> str:

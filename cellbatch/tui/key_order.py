@@ -12,7 +12,10 @@ The fix is here, not in each screen: the app keeps the keys it reads in a queue 
 over the next one only when everything the previous one set off has run, that is, when the
 queues of the app and of every widget on the screen are empty. Waiting is done by a barrier
 (a callback queued on every one of them), the same technique Textual's Pilot uses between
-keys in tests; nothing is timed. Mouse events and pastes are not held back.
+keys in tests; nothing is timed. A key that starts a worker (Enter on a scanned batch code
+loads the batch in a thread) has taken effect only when that worker is done and what it posted
+has run, so the barrier also waits for the workers the key started. Mouse events and pastes
+are not held back.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ MAX_ROUNDS = 12
 """Barrier rounds after one key at most (a key's effects cross a few queues; timers never stop)."""
 ROUND_TIMEOUT = 2.0
 """Seconds one round may wait for a busy widget before the next key goes anyway."""
+WORKER_TIMEOUT = 15.0
+"""Seconds the next key waits for the workers a key started (a slow database, a large batch)."""
 
 
 class KeysInOrder(App):
@@ -50,8 +55,10 @@ class KeysInOrder(App):
         while self._typed:
             event = self._typed.popleft()
             try:
+                before = set(self.workers)
                 await super().on_event(event)
                 await self._settle()
+                await self._finish_workers(before)
             except Exception as error:  # as Textual treats an error in a key's handling
                 self._handle_exception(error)
                 return
@@ -74,8 +81,28 @@ class KeysInOrder(App):
             if all(pump.message_queue_size == 0 for pump in pumps):
                 return
 
+    async def _finish_workers(self, before: set) -> None:
+        """Wait for the workers started since ``before`` (and what they post), a few rounds."""
+        for _ in range(MAX_ROUNDS):
+            started = [w for w in self.workers if w not in before and not w.is_finished]
+            if not started:
+                return
+            before |= set(started)
+            await asyncio.wait(
+                [asyncio.ensure_future(_finished(w)) for w in started], timeout=WORKER_TIMEOUT
+            )
+            await self._settle()
+
     def _stop_typing(self) -> None:
         """Drop keys not yet delivered (the app is closing)."""
         self._typed.clear()
         if self._typing is not None and not self._typing.done():
             self._typing.cancel()
+
+
+async def _finished(worker) -> None:
+    """Wait until ``worker`` ends, however it ends (its failure is the app's to report)."""
+    try:
+        await worker.wait()
+    except Exception:  # noqa: BLE001 - failed or cancelled: either way it is done
+        return
