@@ -96,6 +96,7 @@ class CellbatchApp(KeysInOrder):
         """When the user last pressed a key or clicked."""
         self._db: Database | None = None
         self._db_lock = threading.Lock()
+        self._warmed_up = threading.Event()
         self._lock_screen: LockScreen | None = None
         self._held_screens: list[tuple[Screen, object]] = []
         self._held_notes: list[tuple[str, dict[str, object]]] = []
@@ -134,15 +135,26 @@ class CellbatchApp(KeysInOrder):
     @work(thread=True, exit_on_error=False, name="warm-up", group="warm-up")
     def _warm_up(self) -> None:
         """Open the database, compare the clocks, and import the services while the user types."""
-        from cellbatch.services.trusted_time import clock_report
+        try:
+            from cellbatch.services.trusted_time import clock_report
 
-        report = clock_report(self.database())
-        if not report.ok:  # said at once, not only when the first save is refused
-            self.call_from_thread(
-                self.notify, f"Recording refused: {report.problem}", severity="error", timeout=60
-            )
-        import cellbatch.services.auth  # noqa: F401
-        import cellbatch.services.queries.batch_view  # noqa: F401
+            report = clock_report(self.database())
+            if not report.ok:  # said at once, not only when the first save is refused
+                refused = f"Recording refused: {report.problem}"
+                self.call_from_thread(self.notify, refused, severity="error", timeout=60)
+            import cellbatch.services.auth  # noqa: F401
+            import cellbatch.services.queries.batch_view  # noqa: F401
+        finally:
+            self._warmed_up.set()
+
+    def wait_for_warm_up(self, seconds: float = 30.0) -> None:
+        """Block this worker thread until the warm-up's imports are done.
+
+        Two threads importing the same circularly-linked modules at once can each find the
+        other's module half made (Python then raises ImportError): a quick log-in while the
+        warm-up thread imports the services did exactly that in the browser door.
+        """
+        self._warmed_up.wait(seconds)
 
     def on_unmount(self) -> None:
         """Close the database connections."""

@@ -51,6 +51,7 @@ class LoginScreen(AppScreen):
         A right password that must be changed first (one-time or expired) comes back as
         ``(username, password, why)`` so the screen can ask for a new one.
         """
+        self.cb_app.wait_for_warm_up()
         from cellbatch.domain.errors import AuthenticationFailed
         from cellbatch.services.auth import authenticate
 
@@ -89,6 +90,7 @@ class LoginScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="passwd")
     def change_password(self, username: str, old: str, new: str) -> Actor:
         """Change the password, then log in with the new one (in a thread)."""
+        self.cb_app.wait_for_warm_up()
         from cellbatch.services.auth import authenticate
         from cellbatch.services.commands.users import change_password
 
