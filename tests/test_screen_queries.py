@@ -17,7 +17,8 @@ from cellbatch.services.auth import authenticate
 from cellbatch.services.commands.qc import record_qc
 from cellbatch.services.commands.verification import verify
 from cellbatch.services.queries.batches import count_batches, list_batches
-from cellbatch.services.queries.home import HOME_BATCHES, home_data
+from cellbatch.services.queries.deviations import list_deviations
+from cellbatch.services.queries.home import HOME_BATCHES, HOME_DEVIATIONS, home_data
 from cellbatch.services.queries.screens import batch_screen, review_screen
 from tests.bulk_batches import clone_batches
 
@@ -68,6 +69,22 @@ def test_screens_take_as_many_statements_for_300_batches_as_for_the_demo(demo_db
     assert len(home.in_process) + len(home.awaiting_decision) == HOME_BATCHES  # it did grow
     assert len(home.verifications) > len(demo_home.verifications)
     assert counts(demo_db, qa) == few
+
+
+def test_home_lists_the_newest_open_deviations_and_counts_them_all(demo_db) -> None:
+    """Thirty years of open deviations: the home lists the newest and says how many there are."""
+    qa = authenticate(demo_db, "qa1", pw("qa1"))
+    codes = [b.code for b in list_batches(demo_db)]
+    for code in codes:
+        clone_batches(demo_db, code, 300 // len(codes) - 1)
+    open_ids = sorted(
+        (int(d.id.removeprefix("D")) for d in list_deviations(demo_db) if d.status == "open"),
+        reverse=True,
+    )
+    assert len(open_ids) > HOME_DEVIATIONS  # more than the home lists
+    home = home_data(demo_db, qa, TODAY)
+    assert home.open_deviations == len(open_ids)
+    assert [int(d.id.removeprefix("D")) for d in home.deviations] == open_ids[:HOME_DEVIATIONS]
 
 
 def test_batch_and_review_screens_take_as_many_statements_for_more_entries(demo_db) -> None:

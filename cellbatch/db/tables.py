@@ -324,6 +324,9 @@ class Batch(SQLModel, table=True):
         unique_where(
             "ux_batch_dose_slot", "recipient_id", "infusion_number", where="status <> 'rejected'"
         ),
+        # the batch list and the home screen read batches newest first, a page at a time
+        Index("ix_batch_started_at_id", "started_at", "id"),
+        Index("ix_batch_status_started_at_id", "status", "started_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -561,6 +564,9 @@ class Signature(SQLModel, table=True):
 
 class Deviation(SQLModel, table=True):
     """A departure from the SOP or specification, investigated and closed by QA."""
+
+    # the home screen reads the newest open deviations and counts them
+    __table_args__ = (Index("ix_deviation_status_id", "status", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="batch.id", index=True)

@@ -32,6 +32,9 @@ STEP_NAMES = {
 """How each step kind reads in a list of what is due."""
 
 
+DEVIATIONS_TITLE = "Open deviations (they block release)"
+
+
 def due_text(next_steps: list[str]) -> str:
     """``harvest or freeze the bank``; ``QA decision`` when no step is left."""
     if not next_steps:
@@ -92,7 +95,7 @@ class HomeScreen(AppScreen):
                 ("Running windows (time left)", "windows"),
                 ("Waiting for QC / QA decision", "awaiting"),
                 ("Entries waiting for a second person's verification", "verifications"),
-                ("Open deviations (they block release)", "deviations"),
+                (DEVIATIONS_TITLE, "deviations"),
                 ("Material lots expired or expiring within 30 days", "lots"),
             ]
             actor = self.cb_app.actor
@@ -101,7 +104,7 @@ class HomeScreen(AppScreen):
                 qa_first = [next(s for s in sections if s[1] == q) for q in queues]
                 sections = qa_first + [s for s in sections if s not in qa_first]
             for title, table_id in sections:
-                yield Plain(title, classes="section")
+                yield Plain(title, id=f"{table_id}-title", classes="section")
                 yield DataTable(id=table_id, cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -167,7 +170,7 @@ class HomeScreen(AppScreen):
         summary = (
             f"{len(data.in_process)} in process · {len(data.awaiting_decision)} for QA · "
             f"{len(data.deadlines)} windows · {len(data.verifications)} to verify · "
-            f"{_count(len(data.deviations), 'open deviation')}"
+            f"{_count(data.open_deviations, 'open deviation')}"
         )
         actor = self.cb_app.actor
         if actor is not None and actor.role.value in ("qa", "admin"):
@@ -189,6 +192,12 @@ class HomeScreen(AppScreen):
         table.clear()
         for v in data.verifications:
             table.add_row(v.batch, v.ref, v.what, v.status.upper(), key=f"{v.batch}/{v.ref}")
+        shown = len(data.deviations)
+        self.query_one("#deviations-title", Plain).update(
+            DEVIATIONS_TITLE
+            if shown == data.open_deviations
+            else f"{DEVIATIONS_TITLE}: the newest {shown} of {data.open_deviations}"
+        )
         table = self.query_one("#deviations", DataTable)
         table.clear()
         for d in data.deviations:
