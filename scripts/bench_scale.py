@@ -328,7 +328,7 @@ def report(what: str, a: list[float], b: list[float], *, goal_ms: float | None =
 
 def floors(db):
     """The bare library's work for each read: the same rows, selected with SQLAlchemy Core."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from cellbatch.db.tables import (
         Batch,
@@ -387,7 +387,9 @@ def floors(db):
                 t = table.__table__
                 c.execute(select(t).where(t.c.batch_id.in_(ids))).all()
             d, m = Deviation.__table__, MaterialLot.__table__
-            c.execute(select(d).where(d.c.status == "open")).all()
+            newest = select(d).where(d.c.status == "open").order_by(d.c.id.desc()).limit(50)
+            c.execute(newest).all()
+            c.execute(select(func.count()).select_from(d).where(d.c.status == "open")).one()
             c.execute(select(m).where(m.c.expires_on <= today + timedelta(days=30))).all()
             return shown
 
