@@ -243,11 +243,51 @@ def test_label_reconciliation_is_in_the_dose_record(demo_db) -> None:
     for _twice in range(2):  # one label scanned twice: two scans, one label verified
         verify_scans(demo_db, tech, "EASC-D001", 1, [labels[0].datamatrix])
     data, _pages, text = record_text(demo_db, "EASC-D001")
-    assert data.labels["printed"] == 1 and data.labels["verified"] == 2
+    assert data.labels.printed == 1 and data.labels.verified == 2
     assert squeeze("Labels printed 1 Labels reprinted 0") in text
     assert squeeze("Quarantine labels (prints and reprints) 1") in text
     assert squeeze("Scans that verified a label 2") in text
     assert squeeze("Labels applied (verified on their container) 1") in text
+
+
+def test_label_history_and_marker_results_are_typed_in_the_record_data(demo_db) -> None:
+    """The record's label history and donor marker results are frozen values, not dicts;
+    the electronic copy (``to_dict()``) keeps its keys."""
+    from dataclasses import FrozenInstanceError
+
+    from cellbatch.documents.labels import render as render_labels
+    from cellbatch.services.commands.labels import print_labels, verify_scans
+    from cellbatch.services.queries.donors import MarkerResult
+    from cellbatch.services.queries.labels import LabelEventView, LabelHistory, PrintedLabelView
+
+    tech = authenticate(demo_db, "tech1", "demo-tech1-pass")
+    labels = print_labels(demo_db, tech, "EASC-D001", lambda ls: render_labels(ls))
+    verify_scans(demo_db, tech, "EASC-D001", 1, [labels[0].datamatrix])
+    data = record_data(demo_db, "EASC-D001")
+    history = data.labels
+    assert isinstance(history, LabelHistory) and history.in_force == ("L1",)
+    assert all(isinstance(label, PrintedLabelView) for label in history.labels)
+    printed, scanned = history.events
+    assert isinstance(printed, LabelEventView) and printed.by.full_name == "Tomás Herrera"
+    assert (printed.action, scanned.action, scanned.ok) == ("print", "scan", True)
+    with pytest.raises(FrozenInstanceError):
+        history.printed = 5  # type: ignore[misc]
+    marker = data.donor.tests[0]
+    assert isinstance(marker, MarkerResult) and marker.result in ("negative", "reactive")
+    with pytest.raises(FrozenInstanceError):
+        marker.result = "negative"  # type: ignore[misc]
+    copy = data.to_dict()
+    assert list(copy["labels"]) == [
+        "printed", "reprinted", "final_printed", "quarantine_printed", "verified",
+        "failed_scans", "applied", "destroyed", "in_force", "to_destroy", "labels", "events",
+    ]  # fmt: skip
+    assert copy["labels"]["in_force"] == ["L1"]
+    assert copy["labels"]["events"][0]["by"] == {
+        "username": "tech1",
+        "full_name": "Tomás Herrera",
+    }
+    assert list(copy["donor"]["tests"][0]) == ["marker", "result", "sampled"]
+    json.dumps(copy)
 
 
 def text_outside(pdf: bytes, x_margin: float, y_margin: float) -> list[str]:
@@ -453,7 +493,7 @@ def test_the_record_prints_the_donor_marker_results(demo_db) -> None:
         assert donor.tests
         _data, _pages, text = record_text(demo_db, code)
         for t in donor.tests:
-            row = squeeze(f"{t['marker']} {t['result']} {t['sampled']}")
+            row = squeeze(f"{t.marker} {t.result} {t.sampled}")
             assert row.lower() in text.lower(), (code, t)
     assert "REACTIVE" in record_text(demo_db, "FUC-D001")[2]  # the mother's anti-HBc
 

@@ -155,12 +155,12 @@ def writes(db) -> dict[str, Field]:
 
     def superseded_label() -> str:
         """A superseded, not yet destroyed label of EASC-D001 (a reprint makes one)."""
-        waiting = label_history(db, "EASC-D001")["to_destroy"]
+        waiting = label_history(db, "EASC-D001").to_destroy
         if not waiting:
             labels.print_labels(
                 db, tech1, "EASC-D001", lambda _labels: b"", reprint=True, reason="fuzz"
             )
-            waiting = label_history(db, "EASC-D001")["to_destroy"]
+            waiting = label_history(db, "EASC-D001").to_destroy
         return waiting[0]
 
     def new_settings() -> Path:

@@ -8,7 +8,7 @@ import pytest
 from cellbatch import isbt128
 from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from cellbatch.services.commands.labels import destroy_label, verify_scans
-from cellbatch.services.queries.labels import label_history
+from cellbatch.services.queries.labels import PrintedLabelView, label_history
 from cellbatch.services.queries.signatures import batch_signatures
 from tests.test_batch_record import pdf_pages
 from tests.test_labels import (
@@ -32,9 +32,9 @@ def scans_of(pdf: bytes) -> list[str]:
     return [f"]C0{text}" for text in decoded(pages_of(pdf)[0][1])["Code 128"]]
 
 
-def labels_of(db, code: str = "EASC-D001") -> dict[str, dict]:
+def labels_of(db, code: str = "EASC-D001") -> dict[str, PrintedLabelView]:
     """The batch's printed labels by reference (L1, L2, …)."""
-    return {label["ref"]: label for label in label_history(db, code)["labels"]}
+    return {label.ref: label for label in label_history(db, code).labels}
 
 
 @GMP24
@@ -51,7 +51,7 @@ def test_a_superseded_quarantine_label_fails_the_scan_after_release(demo_db, cli
     assert "final label of bag 1 is not printed yet" in report.summary()
     final = print_pdf(demo_db, "EASC-D001")
     assert decoded(pages_of(final)[0][1]) == intended(demo_db, "EASC-D001")
-    [old] = [ref for ref, label in labels_of(demo_db).items() if not label["final"]]
+    [old] = [ref for ref, label in labels_of(demo_db).items() if not label.final]
     result = cli(
         "--db", demo_db.url, "label", "scan", "EASC-D001", "--bag", "1",
         *(a for s in scans_of(quarantine) for a in ("--scan", s)),
@@ -92,7 +92,7 @@ def test_a_reprint_needs_qa_and_its_original_fails_the_scan(demo_db, cli, tmp_pa
     reprint = out.read_bytes()
     assert decoded(pages_of(reprint)[0][1]) == intended(demo_db, "EASC-D001", flags="05")
     refs = labels_of(demo_db)
-    assert refs["L2"]["approved_by"] == "Grace Liu" and refs["L2"]["reprint"]
+    assert refs["L2"].approved_by == "Grace Liu" and refs["L2"].reprint
     [signature] = [s for s in batch_signatures(demo_db, "EASC-D001") if s.on == "L2"]
     assert (signature.meaning, signature.username, signature.valid) == ("approved", "qa2", True)
     tech2 = user(demo_db, "tech2")
@@ -127,7 +127,7 @@ def test_reconciliation_printed_applied_destroyed(demo_db, cli) -> None:
     final = print_pdf(demo_db, "EASC-D001")
     assert verify_scans(demo_db, tech1, "EASC-D001", 1, scans_of(final)).ok
     history = label_history(demo_db, "EASC-D001")
-    assert (history["applied"], history["destroyed"], history["to_destroy"]) == (2, 0, ["L1"])
+    assert (history.applied, history.destroyed, history.to_destroy) == (2, 0, ("L1",))
     result = cli(
         "--db", demo_db.url, "label", "destroy", "EASC-D001", "--label", "L1",
         "--reason", "shredded at release", "--user", "tech2", "--password-stdin",
@@ -140,8 +140,8 @@ def test_reconciliation_printed_applied_destroyed(demo_db, cli) -> None:
     with pytest.raises(InvalidInput, match="--label"):
         destroy_label(demo_db, tech1, "EASC-D001", "label one", "x")
     history = label_history(demo_db, "EASC-D001")
-    assert (history["applied"], history["destroyed"], history["to_destroy"]) == (2, 1, [])
-    states = {label["ref"]: label["status"] for label in history["labels"]}
+    assert (history.applied, history.destroyed, history.to_destroy) == (2, 1, ())
+    states = {label.ref: label.status for label in history.labels}
     assert states == {"L1": "destroyed", "L2": "in force"}
     shown = cli(
         "--db", demo_db.url, "label", "history", "EASC-D001", "--user", "tech1",
@@ -171,7 +171,7 @@ def test_the_final_print_names_the_quarantine_labels_to_destroy_and_only_those(
     release_demo_dose(demo_db)
     result = final_print("final.pdf")
     assert result.code == 0, result.err
-    [old] = [ref for ref, label in labels_of(demo_db).items() if not label["final"]]
+    [old] = [ref for ref, label in labels_of(demo_db).items() if not label.final]
     assert f"`cellbatch label destroy EASC-D001 --label {old} --reason TEXT" in result.out
     destroy_label(demo_db, user(demo_db, "tech2"), "EASC-D001", old, "shredded")
     again = cli(
@@ -180,7 +180,7 @@ def test_the_final_print_names_the_quarantine_labels_to_destroy_and_only_those(
         "--user", "tech1", "--password-stdin", input="demo-tech1-pass\ndemo-qa1-pass\n",
     )  # fmt: skip
     assert again.code == 0, again.err
-    [final] = [ref for ref, label in labels_of(demo_db).items() if label["status"] == "superseded"]
+    [final] = [ref for ref, label in labels_of(demo_db).items() if label.status == "superseded"]
     assert f"label destroy EASC-D001 --label {final} " in again.out  # superseded by the reprint
     assert f"--label {old} " not in again.out  # destroyed already: not named again
 

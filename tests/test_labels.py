@@ -144,7 +144,7 @@ def test_quarantine_label_decodes_exactly_and_says_not_released(demo_db, cli, tm
     din = isbt128.Din.from_code(batch_view(demo_db, "EASC-D001").to_dict()["bag"]["din"])
     assert din.eye_readable in text and din.check in text
     history = label_history(demo_db, "EASC-D001")
-    assert (history["printed"], history["quarantine_printed"], history["final_printed"]) == (
+    assert (history.printed, history.quarantine_printed, history.final_printed) == (
         1,
         1,
         0,
@@ -167,8 +167,8 @@ def test_second_print_is_refused_and_a_reprint_is_marked(demo_db) -> None:
     assert decoded(barcodes) == intended(demo_db, "EASC-D001", flags="21")  # the next local flag
     assert "REPRINT (label smudged at the fill)" in text
     history = label_history(demo_db, "EASC-D001")
-    assert (history["printed"], history["reprinted"]) == (1, 1)
-    assert history["events"][-1]["reason"] == "label smudged at the fill"
+    assert (history.printed, history.reprinted) == (1, 1)
+    assert history.events[-1].reason == "label smudged at the fill"
 
 
 @GMP24
@@ -183,7 +183,7 @@ def test_a_reprint_with_a_long_reason_prints_and_keeps_the_reason_whole(demo_db)
     text, barcodes = pages_of(pdf)[0]
     assert decoded(barcodes) == intended(demo_db, "EASC-D001", flags="21")
     assert "REPRINT (Label smudged by" in text and "reason in full: batch record" in text
-    assert label_history(demo_db, "EASC-D001")["events"][-1]["reason"] == reason
+    assert label_history(demo_db, "EASC-D001").events[-1].reason == reason
 
 
 @GMP08
@@ -198,7 +198,7 @@ def test_a_failed_render_counts_nothing(demo_db) -> None:
     with pytest.raises(RuleViolation, match="printer out of labels"):
         print_labels(demo_db, user(demo_db, "tech1"), "EASC-D001", broken)
     assert count_entries(demo_db) == before
-    assert label_history(demo_db, "EASC-D001")["printed"] == 0
+    assert label_history(demo_db, "EASC-D001").printed == 0
 
 
 def test_labels_refused_for_a_bank_an_unfilled_dose_and_an_admin(demo_db) -> None:
@@ -226,7 +226,7 @@ def test_final_label_only_after_release_and_decodes_exactly(demo_db) -> None:
     for statement in load_site_settings().statements:
         assert statement in text.replace("\r\n", " ").replace("\n", " ")
     history = label_history(demo_db, "EASC-D001")
-    assert (history["quarantine_printed"], history["final_printed"]) == (1, 1)
+    assert (history.quarantine_printed, history.final_printed) == (1, 1)
 
 
 @GMP24
@@ -280,7 +280,7 @@ def test_scans_of_the_printed_label_verify_it(demo_db, cli) -> None:
     assert "the product is NOT released (batch status: in-process)" in result.out
     report = verify_scans(demo_db, user(demo_db, "tech1"), "EASC-D001", 1, want["Data Matrix"])
     assert report.ok and not report.missing
-    assert label_history(demo_db, "EASC-D001")["verified"] == 2
+    assert label_history(demo_db, "EASC-D001").verified == 2
 
 
 @GMP10
@@ -315,8 +315,8 @@ def test_a_wrong_or_partial_scan_says_exactly_what_differs(demo_db, cli) -> None
     report = verify_scans(demo_db, user(demo_db, "tech1"), "EASC-D001", 1, [bad_check])
     assert not report.ok and "wrong check flags" in report.checks[0].differences[0]
     history = label_history(demo_db, "EASC-D001")
-    assert history["verified"] == 0 and history["failed_scans"] == 2
-    assert "DIN is" in history["events"][0]["reason"]
+    assert history.verified == 0 and history.failed_scans == 2
+    assert "DIN is" in history.events[0].reason
 
 
 def test_template_boxes_lie_on_the_page_without_overlapping(tmp_path) -> None:
@@ -422,7 +422,7 @@ def test_an_expired_bag_is_not_labelled(demo_db) -> None:
     assert batch_view(demo_db, "EASC-D002").to_dict()["bag"]["product_code"] == "S9901VB0"
     with pytest.raises(RuleViolation, match="EASC-D002 bag 1 expired at .* not labelled"):
         print_pdf(demo_db, "EASC-D002")
-    assert label_history(demo_db, "EASC-D002")["printed"] == 0
+    assert label_history(demo_db, "EASC-D002").printed == 0
 
 
 def test_text_that_cannot_fit_is_refused_not_cut_off(demo_db) -> None:

@@ -171,7 +171,7 @@ def test_a_kill_at_any_step_never_leaves_a_counted_label_without_its_file(
     outcomes = []
     for kill_at in range(1, 20):
         counted = label_history(demo_db, "EASC-D001")
-        before = counted["printed"] + counted["reprinted"]
+        before = counted.printed + counted.reprinted
         target = tmp_path / f"labels-{kill_at}.pdf"
         args = ["--db", demo_db.url, "labels", "EASC-D001", "-o", str(target), "--user", "tech1"]
         if before:
@@ -184,7 +184,7 @@ def test_a_kill_at_any_step_never_leaves_a_counted_label_without_its_file(
             text=True,
         )
         counted = label_history(demo_db, "EASC-D001")
-        after = counted["printed"] + counted["reprinted"]
+        after = counted.printed + counted.reprinted
         if after > before:
             assert target.exists(), f"killed at step {kill_at}: label counted, no file"
             pdf = pypdfium2.PdfDocument(target.read_bytes())

@@ -57,8 +57,8 @@ def test_a_hostile_settings_file_in_the_environment_changes_no_label(
     assert "Do not irradiate." in text
     assert "EXAMPLE FIN – NOT FOR CLINICAL USE" in text
     assert "site settings v1" in text  # the version it was made under, in the print trace
-    [label] = label_history(demo_db, "EASC-D001")["labels"][-1:]
-    assert label["site_settings"] == "site settings v1" and len(label["content_hash"]) == 64
+    [label] = label_history(demo_db, "EASC-D001").labels[-1:]
+    assert label.site_settings == "site settings v1" and len(label.content_hash) == 64
 
 
 @GMP26
@@ -93,8 +93,8 @@ def test_new_settings_take_effect_only_when_qa_signs_them(demo_db, tmp_path) -> 
     assert "Do not irradiate." in first[0].statements
     assert "Do not irradiate." not in second[0].statements
     assert first[0].expiry_local != second[0].expiry_local  # the zone moved the local time
-    labels = label_history(demo_db, "EASC-D001")["labels"]
-    assert [label["site_settings"] for label in labels] == ["site settings v1", "site settings v2"]
+    labels = label_history(demo_db, "EASC-D001").labels
+    assert [label.site_settings for label in labels] == ["site settings v1", "site settings v2"]
 
 
 @GMP26

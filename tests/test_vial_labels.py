@@ -78,8 +78,8 @@ def test_a_vial_label_of_the_demo_bank_decodes_to_din_product_code_and_vial(
     tube = isbt128.parse_scan(matrix)
     assert (tube.din, tube.flags, tube.product.eye_readable) == (din, "07", "S9903V00")
     history = label_history(demo_db, "EASC-B001")
-    assert len(history["labels"]) == len(pages)
-    assert {label["kind"] for label in history["labels"]} == {"vial", "qc-sample"}
+    assert len(history.labels) == len(pages)
+    assert {label.kind for label in history.labels} == {"vial", "qc-sample"}
     again, _out = print_bank(cli, demo_db, tmp_path)
     assert again.code != 0 and "already printed" in again.err
 
@@ -107,8 +107,8 @@ def test_a_test_tube_flag_is_printed_turned_and_a_vial_reprint_needs_qa(
     assert done.code == 0, done.err
     [(text, [matrix], _size)] = small_pages(reprint.read_bytes())
     assert isbt128.parse_scan(matrix).flags == "05" and "REPRINT" in text
-    labels = label_history(demo_db, "EASC-B001")["labels"]
-    states = {(label["target"], label["status"]) for label in labels}
+    labels = label_history(demo_db, "EASC-B001").labels
+    states = {(label.target, label.status) for label in labels}
     assert ("vial 5", "superseded") in states and ("vial 5", "in force") in states
     with pytest.raises(InvalidInput):
         from cellbatch.services.auth import authenticate
@@ -248,7 +248,7 @@ def test_freeze_prints_the_banks_vial_labels(db, cli, tmp_path) -> None:
     pages = small_pages(out.read_bytes())
     vials = [isbt128.parse_scan(m).divisions for _t, [m], _s in pages if "Vial " in _t]
     assert vials == ["010001", "010002"]
-    assert len(label_history(db, "BANK-9")["labels"]) == len(pages)
+    assert len(label_history(db, "BANK-9").labels) == len(pages)
 
 
 @GMP10

@@ -127,7 +127,7 @@ def _ask_to_destroy(db, batch: str) -> None:
     """Name the superseded labels still to destroy (none: nothing is asked)."""
     from cellbatch.services.queries.labels import label_history
 
-    for ref in label_history(db, batch)["to_destroy"]:
+    for ref in label_history(db, batch).to_destroy:
         typer.echo(
             f"  {ref} is superseded: destroy it and record it "
             f"(`cellbatch label destroy {batch} --label {ref} --reason TEXT --user USER-ID`)"
@@ -229,25 +229,25 @@ def label_history_cmd(
     login(db, user, password_stdin)
     history = label_history(db, batch)
     if json_out:
-        emit_json(history)
+        emit_json(history.to_dict())
         return
-    for label in history["labels"]:
-        fate = label["status"]
-        if label["superseded_by"]:
-            fate += f" by {label['superseded_by']}"
-        if label["applied_at"]:
-            fate += f"; applied {label['applied_at']} ({label['applied_by']})"
-        if label["destroyed_at"]:
-            fate += f"; destroyed {label['destroyed_at']} ({label['destroyed_by']})"
+    for label in history.labels:
+        fate = label.status
+        if label.superseded_by:
+            fate += f" by {label.superseded_by}"
+        if label.applied_at:
+            fate += f"; applied {label.applied_at} ({label.applied_by})"
+        if label.destroyed_at:
+            fate += f"; destroyed {label.destroyed_at} ({label.destroyed_by})"
         typer.echo(
-            f"{label['ref']:>5}  {label['target']:<8} flags {label['flags']}  printed "
-            f"{label['printed_at']} by {label['printed_by']} · {label['site_settings']} · "
-            f"sha256 {label['content_hash'][:12]} · {fate}"
+            f"{label.ref:>5}  {label.target:<8} flags {label.flags}  printed "
+            f"{label.printed_at} by {label.printed_by} · {label.site_settings} · "
+            f"sha256 {label.content_hash[:12]} · {fate}"
         )
     typer.echo(
-        f"printed {history['printed']} + reprinted {history['reprinted']}, applied "
-        f"{history['applied']}, destroyed {history['destroyed']}; to destroy: "
-        f"{', '.join(history['to_destroy']) or 'none'}"
+        f"printed {history.printed} + reprinted {history.reprinted}, applied "
+        f"{history.applied}, destroyed {history.destroyed}; to destroy: "
+        f"{', '.join(history.to_destroy) or 'none'}"
     )
 
 

@@ -107,7 +107,7 @@ def donor_show(
         f"eligibility {view.eligibility}"
     )
     for t in view.tests:
-        typer.echo(f"  {t['marker']}: {t['result']} (sampled {t['sampled']})")
+        typer.echo(f"  {t.marker}: {t.result} (sampled {t.sampled})")
 
 
 @lot_app.command("receive")

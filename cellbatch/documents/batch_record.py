@@ -53,6 +53,7 @@ from cellbatch.isbt128 import Din
 if TYPE_CHECKING:
     from cellbatch.services.queries.batch_view_model import BatchView, QcView, StepView
     from cellbatch.services.queries.documents import RecordData
+    from cellbatch.services.queries.labels import LabelHistory
     from cellbatch.services.queries.signatures import SignatureView
 
 __all__ = ["render"]
@@ -155,8 +156,6 @@ def _who(person: Any) -> str:
     """A person as printed everywhere: ``Full Name (username)``."""
     if not person:
         return "—"
-    if isinstance(person, dict):  # a label event's person (label history)
-        return f"{person['full_name']} ({person['username']})"
     return person.shown()
 
 
@@ -425,11 +424,9 @@ def _donor(data: RecordData) -> list:
         return story + [_p("No marker result recorded.", "body")]
     rows = [
         [
-            t["marker"],
-            Paragraph(_mark(t["result"].upper()), S["small"])
-            if t["result"] != "negative"
-            else t["result"],
-            t["sampled"],
+            t.marker,
+            Paragraph(_mark(t.result.upper()), S["small"]) if t.result != "negative" else t.result,
+            t.sampled,
         ]
         for t in tests
     ]
@@ -991,63 +988,63 @@ def _vials(b: BatchView) -> list:
     return story
 
 
-def _label_kinds(kind: str, labels: dict) -> list[tuple[str, Any]]:
+def _label_kinds(kind: str, labels: LabelHistory) -> list[tuple[str, Any]]:
     """Prints and reprints by kind of label: a bag's final and quarantine labels, or a bank's.
 
     A bank's vial and QC sample tube labels carry no release status (a frozen vial is not
     relabelled at the release), so they are neither quarantine nor final labels.
     """
     if kind != "dose":
-        total = labels["printed"] + labels["reprinted"]
+        total = labels.printed + labels.reprinted
         return [("Vial and QC sample tube labels (prints and reprints)", total)]
     return [
-        ("Final labels (prints and reprints)", labels["final_printed"]),
-        ("Quarantine labels (prints and reprints)", labels["quarantine_printed"]),
+        ("Final labels (prints and reprints)", labels.final_printed),
+        ("Quarantine labels (prints and reprints)", labels.quarantine_printed),
     ]
 
 
 def _labels(data: RecordData) -> list:
     story: list = [_p("Label reconciliation", "h1")]
     labels = data.labels
-    if not labels or not labels["labels"]:
+    if not labels.labels:
         what = "bag" if data.batch.kind == "dose" else "vial or QC sample"
         return story + [_p(f"No {what} label has been printed.", "body")]
     story.append(
         _pairs(
             [
-                ("Labels printed", labels["printed"]),
-                ("Labels reprinted", labels["reprinted"]),
+                ("Labels printed", labels.printed),
+                ("Labels reprinted", labels.reprinted),
                 *_label_kinds(data.batch.kind, labels),
-                ("Scans that verified a label", labels["verified"]),
-                ("Failed scans", labels["failed_scans"]),
-                ("Labels applied (verified on their container)", labels["applied"]),
-                ("Superseded labels destroyed", labels["destroyed"]),
-                ("Superseded labels still to destroy", ", ".join(labels["to_destroy"]) or "none"),
+                ("Scans that verified a label", labels.verified),
+                ("Failed scans", labels.failed_scans),
+                ("Labels applied (verified on their container)", labels.applied),
+                ("Superseded labels destroyed", labels.destroyed),
+                ("Superseded labels still to destroy", ", ".join(labels.to_destroy) or "none"),
             ]
         )
     )
-    if labels["labels"]:
+    if labels.labels:
         rows = []
-        for label in labels["labels"]:
-            fate = label["status"]
-            if label["superseded_by"]:
-                fate += f" by {label['superseded_by']}"
-            if label["applied_at"]:
-                fate += f"; applied {_when(label['applied_at'])} by {label['applied_by']}"
-            if label["destroyed_at"]:
+        for label in labels.labels:
+            fate = label.status
+            if label.superseded_by:
+                fate += f" by {label.superseded_by}"
+            if label.applied_at:
+                fate += f"; applied {_when(label.applied_at)} by {label.applied_by}"
+            if label.destroyed_at:
                 fate += (
-                    f"; destroyed {_when(label['destroyed_at'])} by {label['destroyed_by']}"
-                    f" ({label['destroy_reason']})"
+                    f"; destroyed {_when(label.destroyed_at)} by {label.destroyed_by}"
+                    f" ({label.destroy_reason})"
                 )
-            made = f"{label['site_settings']}; content sha256 {label['content_hash'][:16]}"
-            if label["approved_by"]:
-                made += f"; reprint approved by {label['approved_by']}"
-            what = label["target"] + (" final" if label["final"] else "")
+            made = f"{label.site_settings}; content sha256 {label.content_hash[:16]}"
+            if label.approved_by:
+                made += f"; reprint approved by {label.approved_by}"
+            what = label.target + (" final" if label.final else "")
             rows.append(
                 [
-                    label["ref"],
-                    f"{what}, flags {label['flags']}",
-                    f"{_when(label['printed_at'])} by {label['printed_by']}",
+                    label.ref,
+                    f"{what}, flags {label.flags}",
+                    f"{_when(label.printed_at)} by {label.printed_by}",
                     made,
                     fate,
                 ]
@@ -1057,17 +1054,17 @@ def _labels(data: RecordData) -> list:
             _p("Every label printed, what it was printed under, and what became of it", "h2"),
             _table(["Label", "For", "Printed", "Made under", "Now"], rows, [7, 14, 20, 26, 33]),
         ]
-    if labels["events"]:
+    if labels.events:
         rows = []
-        for e in labels["events"]:
-            if e["action"] == "scan":
-                outcome = "verified" if e["ok"] else (e["reason"] or "NOT verified")
+        for e in labels.events:
+            if e.action == "scan":
+                outcome = "verified" if e.ok else (e.reason or "NOT verified")
             else:
-                kind = "final" if e["final"] else "quarantine"
-                outcome = f"{kind} label, {e['copies']} cop{'y' if e['copies'] == 1 else 'ies'}"
-                if e["reason"]:
-                    outcome += f"; reason: {e['reason']}"
-            rows.append([_when(e["at"]), _who(e["by"]), e["action"], e["bag"], outcome])
+                kind = "final" if e.final else "quarantine"
+                outcome = f"{kind} label, {e.copies} cop{'y' if e.copies == 1 else 'ies'}"
+                if e.reason:
+                    outcome += f"; reason: {e.reason}"
+            rows.append([_when(e.at), _who(e.by), e.action, e.bag, outcome])
         story += [
             Spacer(1, 2 * mm),
             _table(["When", "Who", "Action", "Bag", "Outcome"], rows, [20, 22, 10, 6, 42]),

@@ -25,7 +25,7 @@ from cellbatch.services.queries.audit import AuditRecord, list_entries
 from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.services.queries.batch_view_model import BatchView
 from cellbatch.services.queries.donors import DonorView, donor_view
-from cellbatch.services.queries.labels import label_history
+from cellbatch.services.queries.labels import LabelHistory, label_history
 from cellbatch.services.queries.plain import Plain
 from cellbatch.services.queries.readable_audit import ReadableEntry, readable_trail
 from cellbatch.services.queries.review import release_checklist
@@ -64,7 +64,7 @@ class RecordData(Plain):
     """As it stood at the batch's release or rejection, else as it stands when printed."""
     release_checklist_decided_at: str | None
     """When the checklist shown stood: at the release or rejection; None while undecided."""
-    labels: dict[str, Any]
+    labels: LabelHistory
     """Label reconciliation (:func:`cellbatch.services.queries.labels.label_history`)."""
     audit_trail: tuple[AuditRecord, ...]
     audit_readable: tuple[ReadableEntry, ...]

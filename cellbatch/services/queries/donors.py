@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -12,10 +12,22 @@ from cellbatch.db.database import Database
 from cellbatch.db.tables import Donor, DonorTest, MaterialLot
 from cellbatch.domain.errors import NotFound
 from cellbatch.domain.timeparse import iso_utc
+from cellbatch.services.queries.plain import Plain
 
 
 @dataclass(frozen=True)
-class DonorView:
+class MarkerResult(Plain):
+    """One infectious-disease marker result on file for a donor."""
+
+    marker: str
+    result: str
+    """``negative`` or ``reactive``."""
+    sampled: str
+    """The sample's date, ISO (``2026-03-01``)."""
+
+
+@dataclass(frozen=True)
+class DonorView(Plain):
     """A donor as shown: code, relationship, eligibility and marker results."""
 
     code: str
@@ -23,11 +35,8 @@ class DonorView:
     sex: str
     birth_year: int
     eligibility: str
-    tests: list[dict[str, str]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary for JSON output."""
-        return asdict(self)
+    tests: tuple[MarkerResult, ...]
+    """The marker results on file, in the order recorded."""
 
 
 def reactive_markers(session: Session, donor: Donor) -> list[str]:
@@ -57,10 +66,7 @@ def donor_view(db: Database, code: str) -> DonorView:
             donor.sex,
             donor.birth_year,
             donor.eligibility,
-            [
-                {"marker": t.marker, "result": t.result, "sampled": t.sampled_on.isoformat()}
-                for t in tests
-            ],
+            tuple(MarkerResult(t.marker, t.result, t.sampled_on.isoformat()) for t in tests),
         )
 
 

@@ -30,6 +30,7 @@ from cellbatch.db.tables import (
 from cellbatch.domain.errors import InvalidInput, NotFound
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.services.batch_access import find_batch
+from cellbatch.services.queries.plain import Person, Plain
 
 IN_FORCE, SUPERSEDED, DESTROYED = "in force", "superseded", "destroyed"
 """What a printed label is now."""
@@ -215,7 +216,49 @@ def batch_kind(db: Database, code: str) -> str:
         return find_batch(session, code).kind
 
 
-def label_history(db: Database, code: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LabelEventView(Plain):
+    """One label event of a batch: a print, a reprint or a scan, by whom and when."""
+
+    id: int
+    action: str
+    """``print``, ``reprint`` or ``scan``."""
+    bag: int | None
+    """The bag's number (a dose batch's bag label), else None."""
+    final: bool
+    copies: int
+    ok: bool | None
+    """A scan: whether it verified a label in force."""
+    reason: str | None
+    detail: dict[str, Any] | None
+    """What the event recorded as stored (the barcodes printed, or the scan's report), for the
+    electronic copy; the printed record does not read it."""
+    at: str
+    by: Person
+
+
+@dataclass(frozen=True)
+class LabelHistory(Plain):
+    """Label reconciliation of a batch: counts, every label with its state, and each event."""
+
+    printed: int
+    reprinted: int
+    final_printed: int
+    quarantine_printed: int
+    verified: int
+    """Scans that verified a label."""
+    failed_scans: int
+    applied: int
+    destroyed: int
+    in_force: tuple[str, ...]
+    """References of the labels in force (``L12``)."""
+    to_destroy: tuple[str, ...]
+    """References of the superseded labels not yet recorded destroyed."""
+    labels: tuple[PrintedLabelView, ...]
+    events: tuple[LabelEventView, ...]
+
+
+def label_history(db: Database, code: str) -> LabelHistory:
     """Label reconciliation of a batch: counts, every label with its state, and each event."""
     with db.session() as session:
         batch = find_batch(session, code)
@@ -226,37 +269,35 @@ def label_history(db: Database, code: str) -> dict[str, Any]:
             .where(LabelEvent.batch_id == batch.id)
             .order_by(LabelEvent.id)
         ).all()
-        events = []
-        for event, user, bag in rows:
-            detail = json.loads(event.detail) if event.detail else None
-            events.append(
-                {
-                    "id": event.id,
-                    "action": event.action,
-                    "bag": bag.number if bag else None,
-                    "final": event.final,
-                    "copies": event.copies,
-                    "ok": event.ok,
-                    "reason": event.reason,
-                    "detail": detail,
-                    "at": iso_utc(as_utc(event.at)),
-                    "by": {"username": user.username, "full_name": user.full_name},
-                }
+        events = tuple(
+            LabelEventView(
+                id=event.id,
+                action=event.action,
+                bag=bag.number if bag else None,
+                final=event.final,
+                copies=event.copies,
+                ok=event.ok,
+                reason=event.reason,
+                detail=json.loads(event.detail) if event.detail else None,
+                at=iso_utc(as_utc(event.at)),
+                by=Person(user.username, user.full_name),
             )
-        labels = label_views(session, batch)
-    prints = [e for e in events if e["action"] in ("print", "reprint")]
-    scans = [e for e in events if e["action"] == "scan"]
-    return {
-        "printed": sum(e["copies"] for e in prints if e["action"] == "print"),
-        "reprinted": sum(e["copies"] for e in prints if e["action"] == "reprint"),
-        "final_printed": sum(e["copies"] for e in prints if e["final"]),
-        "quarantine_printed": sum(e["copies"] for e in prints if not e["final"]),
-        "verified": sum(1 for e in scans if e["ok"]),
-        "failed_scans": sum(1 for e in scans if not e["ok"]),
-        "applied": sum(1 for v in labels if v.applied_at),
-        "destroyed": sum(1 for v in labels if v.status == DESTROYED),
-        "in_force": [v.ref for v in labels if v.status == IN_FORCE],
-        "to_destroy": [v.ref for v in labels if v.status == SUPERSEDED],
-        "labels": [v.to_dict() for v in labels],
-        "events": events,
-    }
+            for event, user, bag in rows
+        )
+        labels = tuple(label_views(session, batch))
+    prints = [e for e in events if e.action in ("print", "reprint")]
+    scans = [e for e in events if e.action == "scan"]
+    return LabelHistory(
+        printed=sum(e.copies for e in prints if e.action == "print"),
+        reprinted=sum(e.copies for e in prints if e.action == "reprint"),
+        final_printed=sum(e.copies for e in prints if e.final),
+        quarantine_printed=sum(e.copies for e in prints if not e.final),
+        verified=sum(1 for e in scans if e.ok),
+        failed_scans=sum(1 for e in scans if not e.ok),
+        applied=sum(1 for v in labels if v.applied_at),
+        destroyed=sum(1 for v in labels if v.status == DESTROYED),
+        in_force=tuple(v.ref for v in labels if v.status == IN_FORCE),
+        to_destroy=tuple(v.ref for v in labels if v.status == SUPERSEDED),
+        labels=labels,
+        events=events,
+    )

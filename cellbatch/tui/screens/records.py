@@ -262,8 +262,8 @@ class DonorScreen(AppScreen):
         table = self.query_one("#donor-tests", DataTable)
         table.clear()
         for t in donor.tests:
-            result = "✗ REACTIVE" if t["result"] == "reactive" else "✓ negative"
-            table.add_row(t["marker"], result, t["sampled"])
+            result = "✗ REACTIVE" if t.result == "reactive" else "✓ negative"
+            table.add_row(t.marker, result, t.sampled)
         if not donor.tests:
             table.add_row("no marker result recorded yet", "", "")
 
