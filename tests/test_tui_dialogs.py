@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 
 import pytest
 from textual.widgets import Input, Static
 from textual.worker import WorkerFailed
 
 from cellbatch.services.queries.batch_view import batch_view
+from cellbatch.services.queries.batches import list_batches
 from cellbatch.services.queries.donors import list_materials
 from cellbatch.tui.app import build_app
 
@@ -316,3 +318,39 @@ async def test_the_other_key_on_the_question_is_not_its_yes(demo_db):
         await settle(app, pilot)
         assert app.screen is dialog
         assert dialog.query_one("#form-code", Input).value == "DN-2026-0011"
+
+
+@run_async
+async def test_the_new_batch_code_example_has_the_shape_of_the_kind_started(demo_db):
+    codes = {b.code: b.kind for b in list_batches(demo_db)}
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech1")
+        shown = {}
+        for kind, keys in (("expansion", ["enter"]), ("dose", ["down", "enter"])):
+            await pilot.press("f4", *keys)
+            await settle(app, pilot)
+            assert type(app.screen).__name__ == "FormDialog"
+            shown[kind] = text_of(app, "#form-hint-code")
+            await pilot.press("escape")
+            await settle(app, pilot)
+    for kind, letter in (("expansion", "B"), ("dose", "D")):
+        assert shown[kind].startswith("e.g. "), shown
+        example = shown[kind].removeprefix("e.g. ")
+        assert example not in codes, f"{example} is an existing {codes.get(example)} batch"
+        # formed as the codes of that kind already are: product, -B for a bank, -D for a dose
+        assert re.fullmatch(rf"[A-Z]+-{letter}\d{{3}}", example), (kind, example)
+        same_kind = {c.rsplit("-", 1)[0] for c, k in codes.items() if k == kind}
+        assert example.rsplit("-", 1)[0] in same_kind, (kind, example, same_kind)
+
+
+def test_the_code_example_skips_taken_codes_and_starts_a_kind_from_the_product():
+    from cellbatch.tui.queries import example_code
+
+    newest_first = [("FUC-D001", "dose"), ("EASC-D002", "dose"), ("EASC-B001", "expansion")]
+    assert example_code("dose", newest_first) == "FUC-D002"
+    assert example_code("expansion", newest_first) == "EASC-B002"
+    assert example_code("dose", [("EASC-B001", "expansion")]) == "EASC-D001"
+    assert example_code("dose", []) == "EASC-D001"
+    # newest first, the next number already taken by an older batch: the one after it
+    assert example_code("dose", [("FUC-D009", "dose"), ("FUC-D010", "dose")]) == "FUC-D011"

@@ -7,6 +7,7 @@ imported inside the functions so that starting the UI stays fast.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -114,10 +115,38 @@ class PickLists:
     """Released banks (a dose batch's parent)."""
     recipients: tuple[str, ...] = ()
     """The registered recipients, by ID."""
+    example_code: str = ""
+    """A free code formed as this kind's codes are (``EASC-B002`` for a bank, ``FUC-D002``)."""
+
+
+KIND_LETTER = {"expansion": "B", "dose": "D"}
+"""The letter before a batch code's number: a bank ``EASC-B001``, a dose ``EASC-D001``."""
+
+
+def example_code(kind: str, newest_first: list[tuple[str, str]]) -> str:
+    """The code after the newest batch of ``kind`` (``(code, kind)`` pairs), not yet taken.
+
+    Only an example under the field: the service takes any free code the domain's code rule
+    accepts. With no batch of the kind yet, the newest batch's product with the kind's letter.
+    """
+    taken = {code for code, _ in newest_first}
+    letter = KIND_LETTER.get(kind, "B")
+    same = [code for code, k in newest_first if k == kind]
+    match = next(filter(None, (re.fullmatch(r"(.*?)(\d+)", code) for code in same)), None)
+    if match is None:
+        products = [code.split("-")[0] for code, _ in newest_first if "-" in code]
+        prefix, number, width = f"{(products or ['EASC'])[0]}-{letter}", 0, 3
+    else:
+        prefix, number, width = match[1], int(match[2]), len(match[2])
+    while True:
+        number += 1
+        code = f"{prefix}{number:0{width}d}"
+        if code not in taken:
+            return code
 
 
 def pick_lists(db: Database, kind: str) -> PickLists:
-    """The approved SOPs of ``kind``, the released banks and the registered recipients."""
+    """The approved SOPs of ``kind``, the released banks, the registered recipients, an example."""
     from cellbatch.domain.errors import CellbatchError
     from cellbatch.services.queries.batches import list_batches
     from cellbatch.services.queries.sops import available_sops
@@ -126,11 +155,12 @@ def pick_lists(db: Database, kind: str) -> PickLists:
         sops = tuple(sorted({s.id for s in available_sops() if s.kind == kind and s.is_approved}))
     except CellbatchError:  # a broken SOP file is reported when the batch is started
         sops = ()
+    example = example_code(kind, [(b.code, b.kind) for b in list_batches(db, limit=500)])
     if kind != "dose":
-        return PickLists(sops)
+        return PickLists(sops, example_code=example)
     banks = tuple(
         b.code for b in list_batches(db, status="released", limit=200) if b.kind == "expansion"
     )
     from cellbatch.services.queries.recipients import recipient_list
 
-    return PickLists(sops, banks, tuple(r.code for r in recipient_list(db)))
+    return PickLists(sops, banks, tuple(r.code for r in recipient_list(db)), example)

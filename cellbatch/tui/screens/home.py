@@ -492,7 +492,9 @@ class HomeScreen(AppScreen):
             suggestions=sops,
             value=sops[0] if len(sops) == 1 else "",  # the one approved SOP is filled in
         )
-        code = DialogField("code", "New batch code", "e.g. EASC-B003", checks.code(), ("BATCH",))
+        code = DialogField(
+            "code", "New batch code", f"e.g. {picks.example_code}", checks.code(), ("BATCH",)
+        )
         if kind == "expansion":
             fields = [
                 code,
