@@ -272,6 +272,7 @@ def review_cmd(
             f"(tolerance ±{d.tolerance_percent:g} %)"
         ),
     )
+    _lines("Issue, custody, bedside check and infusion", r.clinical_use.lines(), str)
     typer.echo("\nRelease checklist:")
     for c in r.checklist:
         typer.echo(f"  [{'x' if c.met else ' '}] {c.description}: {c.detail}")

@@ -3,9 +3,9 @@
 Data in, PDF out: drawn from :func:`cellbatch.services.queries.documents.record_data`. Sections:
 cover, steps with values and units, computed values with formula and inputs, QC against
 specifications, materials and lots, deviations, data changed after first entry,
-signatures, growth chart, vials or bag, label reconciliation, release decisions, and the
-audit trail as an appendix. Every page carries the batch ID, page N of M and the time
-printed.
+signatures, growth chart, vials or bag, label reconciliation, release decisions, a dose's
+issue, hand-overs, bedside checks and infusion, and the audit trail as an appendix. Every
+page carries the batch ID, page N of M and the time printed.
 """
 
 from __future__ import annotations
@@ -1072,6 +1072,31 @@ def _labels(data: RecordData) -> list:
     return story
 
 
+def _clinical_use(data: RecordData) -> list:
+    """A dose's bag after the cleanroom: issue, hand-overs, bedside checks, the infusion."""
+    use = data.clinical_use
+    if not use.applies:
+        return []
+    story: list = [
+        _p("Issue, custody, bedside check and infusion", "h1"),
+        _p(
+            "Who issued the bag and to whom, every hand-over (each a scan of the bag's label and "
+            "the log-in of the person taking it), every bedside check by two people with its "
+            "verdict (a NO MATCH with its reasons), and what was given. Server time in UTC.",
+            "small",
+        ),
+    ]
+    groups = [
+        ("Issue and hand-overs", [c.text() for c in use.custody], "The bag has not been issued."),
+        ("Bedside checks", [c.text() for c in use.bedside_checks], "No bedside check yet."),
+        ("Infusion", [i.text() for i in use.infusions], "No infusion recorded yet."),
+    ]
+    for title, lines, none in groups:
+        story.append(_p(title, "h2"))
+        story += [_p(line, "body") for line in lines] or [_p(none, "body")]
+    return story
+
+
 def _audit(data: RecordData) -> list:
     story: list = [
         NextPageTemplate("landscape"),
@@ -1145,6 +1170,7 @@ def _story(data: RecordData) -> list:
         story += _growth_chart(b)
         story += _vials(b)
     story += _labels(data)
+    story += _clinical_use(data)
     story += _audit(data)
     story += NOTES.appendix(S["h1"], S["small"])
     return _keep_headings(story, A4[1] - 32 * mm)

@@ -24,6 +24,7 @@ from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.audit import AuditRecord, list_entries
 from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.services.queries.batch_view_model import BatchView
+from cellbatch.services.queries.clinical_use import ClinicalUse, clinical_use
 from cellbatch.services.queries.donors import DonorView, donor_view
 from cellbatch.services.queries.labels import LabelHistory, label_history
 from cellbatch.services.queries.plain import Plain
@@ -66,6 +67,8 @@ class RecordData(Plain):
     """When the checklist shown stood: at the release or rejection; None while undecided."""
     labels: LabelHistory
     """Label reconciliation (:func:`cellbatch.services.queries.labels.label_history`)."""
+    clinical_use: ClinicalUse
+    """A dose's bag from its issue to the infusion (:mod:`.clinical_use`)."""
     audit_trail: tuple[AuditRecord, ...]
     audit_readable: tuple[ReadableEntry, ...]
     """The batch's audit entries in the record's words (the raw ones are ``audit_trail``)."""
@@ -79,10 +82,11 @@ class _BatchFacts:
     labels: dict[str, dict[str, str]]
     checklist: tuple[Criterion, ...] | None
     checklist_decided_at: str | None
+    clinical_use: ClinicalUse
 
 
 def _batch_facts(db: Database, code: str) -> _BatchFacts:
-    """The batch's id, its SOP's parameter labels and its release checklist (see below)."""
+    """The batch's id, SOP parameter labels, release checklist (below), its bag after release."""
     with db.session() as session:
         batch = find_batch(session, code)
         sop = sop_of(session, batch)
@@ -92,6 +96,7 @@ def _batch_facts(db: Database, code: str) -> _BatchFacts:
             labels={step.kind: {p.name: p.label for p in step.parameters} for step in sop.steps},
             checklist=checklist,
             checklist_decided_at=decided_at,
+            clinical_use=clinical_use(session, batch),
         )
 
 
@@ -186,6 +191,7 @@ def _record_data(db: Database, code: str, now: datetime | None) -> RecordData:
         release_checklist=facts.checklist,
         release_checklist_decided_at=facts.checklist_decided_at,
         labels=label_history(db, code),
+        clinical_use=facts.clinical_use,
         audit_trail=tuple(entries),
         audit_readable=tuple(_readable(db, code, entries)),
         audit_anchor=printed_anchor(db),

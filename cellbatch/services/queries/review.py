@@ -3,8 +3,9 @@
 The review lists only exceptions: out-of-spec results and retests, deviations, corrections,
 late entries, missing second-person verifications, invalid signatures, a donor who is not
 plainly eligible, SOP time windows exceeded, values flagged outside the SOP range and doses
-near the tolerance limits. The checklist holds the release criteria, each met or not; the
-release decision refuses while any is unmet.
+near the tolerance limits. For a dose batch it shows too what became of the bag after its
+release: issue, hand-overs, bedside checks and the infusion. The checklist holds the release
+criteria, each met or not; the release decision refuses while any is unmet.
 
 A *late entry* is one recorded more than ``CELLBATCH_LATE_ENTRY_HOURS`` (default 24) after
 the time it describes. A dose is *near the limit* when its deviation from target is at least
@@ -29,6 +30,7 @@ from cellbatch.domain.sop import Sop
 from cellbatch.domain.steps import kind_of
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.services.batch_access import find_batch
+from cellbatch.services.queries.clinical_use import ClinicalUse, clinical_use
 from cellbatch.services.queries.deviations import DeviationView, deviation_views
 from cellbatch.services.queries.donors import reactive_markers
 from cellbatch.services.queries.holds import HoldOnBatch, batch_holds
@@ -96,6 +98,7 @@ class _Record:
     bag: Bag | None
     people: dict[int, str]
     holds: list[HoldOnBatch]
+    clinical_use: ClinicalUse
 
 
 def _load(session: Session, batch: Batch) -> _Record:
@@ -130,6 +133,7 @@ def _load(session: Session, batch: Batch) -> _Record:
         bag=session.execute(select(Bag).where(Bag.batch_id == batch.id)).scalars().first(),
         people=people,
         holds=batch_holds(session, batch),
+        clinical_use=clinical_use(session, batch),
     )
 
 
@@ -418,6 +422,7 @@ def _review(r: _Record) -> Review:
         holds=tuple(r.holds),
         checklist=checklist,
         ready_for_release=all(c.met for c in checklist),
+        clinical_use=r.clinical_use,
     )
 
 

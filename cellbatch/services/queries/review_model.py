@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cellbatch.services.queries.clinical_use import ClinicalUse
 from cellbatch.services.queries.deviations import DeviationView
 from cellbatch.services.queries.holds import HoldOnBatch
 from cellbatch.services.queries.plain import Plain
@@ -161,6 +162,8 @@ class Review(Plain):
     holds: tuple[HoldOnBatch, ...]
     checklist: tuple[Criterion, ...]
     ready_for_release: bool
+    clinical_use: ClinicalUse
+    """A dose's bag after release: issue, hand-overs, bedside checks, the infusion."""
 
     def criterion(self, id: str) -> Criterion:
         """The checklist's criterion ``id`` (KeyError if the checklist has none)."""

@@ -117,7 +117,7 @@ class ReviewScreen(AppScreen):
         """What each entry holds, for the verifier to read before signing."""
 
     def compose_body(self) -> ComposeResult:
-        """Verdict, exceptions, checklist, verification queue."""
+        """Verdict, exceptions, checklist, verification queue, a dose's bag after release."""
         with VerticalScroll():
             yield Plain(f"Review of {self.code}: loading…", id="verdict", classes="title")
             yield Plain(
@@ -132,6 +132,10 @@ class ReviewScreen(AppScreen):
                 classes="section",
             )
             yield DataTable(id="pending", cursor_type="row")
+            yield Plain(
+                "Issue, custody, bedside check and infusion", id="clinical-title", classes="section"
+            )
+            yield DataTable(id="clinical", cursor_type="row")
 
     def on_mount(self) -> None:
         """Columns, then load."""
@@ -145,6 +149,7 @@ class ReviewScreen(AppScreen):
             [("Entry", 6), ("What", None), ("Status", 9)],
             width,
         )
+        fit_columns(self.query_one("#clinical", DataTable), [("Step", None)], width)
         self.reload()
 
     def reload(self) -> None:
@@ -210,6 +215,11 @@ class ReviewScreen(AppScreen):
             )
         if not self.pending:
             table.add_row("—", "nothing waits for verification", "")
+        table = self.query_one("#clinical", DataTable)
+        table.clear()
+        for line in report.clinical_use.lines():
+            table.add_row(line, height=None)
+        table.display = self.query_one("#clinical-title").display = report.clinical_use.applies
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """An exception opens the batch record it is about; a pending entry asks to verify."""

@@ -1,0 +1,114 @@
+"""From issue to infusion in the batch record and the QA review (issue 12): who issued the bag,
+every hand-over, every bedside check with its verdict and reasons, and the infusion (when, how
+much, recorded by whom, reactions, the bag's fate), in words, on paper, in the JSON copy, in
+``review`` and on the TUI's review screen."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cellbatch.services.commands import release
+from cellbatch.services.commands.bedside import bedside_check, record_infusion
+from cellbatch.services.commands.custody import hand_over, issue_bag
+from cellbatch.services.commands.users import add_user
+from cellbatch.services.queries.review import review
+from tests.test_batch_record import record_text, squeeze
+from tests.test_bedside import RA_BAND, label_scans, user
+from tests.test_tui_workflows import log_in, run_async, settle
+
+GMP30 = pytest.mark.requirement("GMP-30")
+
+STARTED = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+STOPPED = STARTED + timedelta(minutes=25)
+
+
+@pytest.fixture
+def infused(demo_db):
+    """EASC-D001 released, issued by tech1 to clin1, handed to clin2, a NO MATCH with another
+    recipient's wristband, a MATCH, and its infusion (40 mL, no reaction)."""
+    db = demo_db
+    add_user(db, user(db, "admin"), "clin2", "Carl Nurse", "clinic", password="demo-clin2-pass")
+    release.decide(db, "qa1", "EASC-D001", "release", "record reviewed", password="demo-qa1-pass")
+    issue_bag(db, user(db, "tech1"), "clin1", "demo-clin1-pass", label_scans(db),
+              container="validated shipper no. 4", temperature="6 degC")  # fmt: skip
+    hand_over(db, user(db, "clin1"), "clin2", "demo-clin2-pass", label_scans(db))
+    for band in ("H0481522^RA-P002", RA_BAND):
+        check = bedside_check(db, user(db, "clin1"), "clin2", "demo-clin2-pass", band,
+                              label_scans(db))  # fmt: skip
+    assert check.match
+    record_infusion(db, user(db, "clin1"), check.ref, fate="infused", started=STARTED,
+                    stopped=STOPPED, volume="40 mL", reaction="none")  # fmt: skip
+    return db
+
+
+EXPECTED = [
+    "Issued by Tomás Herrera (tech1) to Clara Nilsen (clin1)",
+    "transport container: validated shipper no. 4",
+    "temperature 6 °C",
+    "Handed over by Clara Nilsen (clin1) to Carl Nurse (clin2)",
+    "NO MATCH",
+    "the bag is for RA-P001, the wristband is RA-P002's",
+    "checked by Clara Nilsen (clin1) and Carl Nurse (clin2)",
+    "Infused: 40 mL from 2026-01-05 09:30:00 UTC to 2026-01-05 09:55:00 UTC",
+    "no reaction",
+    "recorded by Clara Nilsen (clin1)",
+]
+
+
+def _missing(expected: list[str], text: str) -> list[str]:
+    return [e for e in expected if squeeze(e) not in squeeze(text)]
+
+
+@GMP30
+def test_the_dose_record_shows_issue_custody_bedside_checks_and_infusion(infused):
+    data, pages, text = record_text(infused, "EASC-D001")
+    assert not _missing(["Issue, custody, bedside check and infusion", *EXPECTED], text)
+    # a MATCH is printed as one, after the NO MATCH: both attempts are on paper, in order
+    assert squeeze("BC1 NO MATCH") in text and squeeze("BC2 MATCH") in text
+    # the electronic copy holds the same
+    clinical = data.to_dict()["clinical_use"]
+    assert [s["kind"] for s in clinical["custody"]] == ["issue", "hand-over"]
+    assert [c["match"] for c in clinical["bedside_checks"]] == [False, True]
+    (given,) = clinical["infusions"]
+    assert given["fate"] == "infused" and given["volume"]["display"] == "40 mL"
+    assert given["check"] == "BC2" and given["recorded_by"]["username"] == "clin1"
+
+
+def test_a_dose_not_yet_issued_says_so_and_a_bank_has_no_such_section(demo_db):
+    _, _, text = record_text(demo_db, "EASC-D001")
+    assert squeeze("The bag has not been issued.") in text
+    _, _, bank = record_text(demo_db, "EASC-B001")
+    assert squeeze("Issue, custody, bedside check and infusion") not in bank
+
+
+@GMP30
+def test_the_review_shows_issue_custody_bedside_checks_and_infusion(infused, cli):
+    r = review(infused, "EASC-D001")
+    assert not _missing(EXPECTED, "\n".join(r.clinical_use.lines()))
+    assert r.to_dict()["clinical_use"]["infusions"][0]["fate"] == "infused"
+    out = cli("--db", infused.url, "review", "EASC-D001", user="qa1")
+    assert out.code == 0, out.err
+    assert "Issue, custody, bedside check and infusion:" in out.out
+    assert not _missing(EXPECTED, out.out)
+
+
+@GMP30
+@run_async
+async def test_the_review_screen_shows_the_infusion_at_80x24(infused):
+    from cellbatch.tui.app import build_app
+
+    app = build_app(infused.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "qa1")
+        await pilot.press(*"EASC-D001", "enter")
+        await settle(app, pilot)
+        await pilot.press("f6")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "ReviewScreen"
+        table = app.screen.query_one("#clinical")
+        shown = "\n".join(
+            " ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)
+        )
+        assert not _missing(EXPECTED, shown), shown
