@@ -38,3 +38,27 @@ def test_pure_modules_load_no_database_ui_or_pdf_library(module):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_services_and_domain_import_their_modules_at_the_top():
+    """No module of services or the domain imports one of cellbatch's inside a function
+    (issue 11): an import in a function body is how a cycle hides from the reader; the
+    acyclic-siblings contract sees it, and the import belongs at the top."""
+    import ast
+
+    found = []
+    for folder in ("services", "domain"):
+        for path in sorted((REPO / "cellbatch" / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for function in ast.walk(tree):
+                if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                for node in ast.walk(function):
+                    names = []
+                    if isinstance(node, ast.ImportFrom) and node.level == 0:
+                        names = [node.module or ""]
+                    elif isinstance(node, ast.Import):
+                        names = [alias.name for alias in node.names]
+                    if any(n == "cellbatch" or n.startswith("cellbatch.") for n in names):
+                        found.append(f"{path.relative_to(REPO)}:{node.lineno} {names[0]}")
+    assert found == []

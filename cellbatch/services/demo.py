@@ -16,6 +16,8 @@ from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.users import Actor
 from cellbatch.services.auth import authenticate
 from cellbatch.services.commands import batches, donors, qc, release, steps
+from cellbatch.services.commands.plans import create_plan
+from cellbatch.services.commands.recipients import register_recipient, set_identity
 from cellbatch.services.commands.site_settings import approve_site_settings
 from cellbatch.services.commands.sops import approve_sop, submit_sop
 from cellbatch.services.commands.users import add_user, create_first_admin
@@ -88,9 +90,6 @@ def register_demo_recipients(db: Database, clinic: Actor, now: datetime) -> None
     Day 1 of RA-P001 and EB-P001 is today, in about three hours (within the shelf life of the
     demo's doses, filled or fucosylated within the last hour); RA-P002 starts tomorrow.
     """
-    from cellbatch.services.commands.plans import create_plan
-    from cellbatch.services.commands.recipients import register_recipient, set_identity
-
     weighed = (now - timedelta(days=2)).date()
     soon = now + timedelta(hours=3)
     soon = soon.replace(minute=0 if soon.minute < 30 else 30, second=0, microsecond=0)

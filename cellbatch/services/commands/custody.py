@@ -20,6 +20,7 @@ from cellbatch.domain.text import typed_text
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import Actor, Role
 from cellbatch.services.auth import reauthenticate
+from cellbatch.services.batch_access import find_batch
 from cellbatch.services.commands.bedside import bag_of_scans
 from cellbatch.services.queries.holds import batch_holds
 from cellbatch.services.unit_of_work import UnitOfWork
@@ -127,8 +128,6 @@ def hand_over(db: Database, actor: Actor, to_user: str, to_password: str, scans:
 
 def custody_chain(db: Database, code: str, bag_number: int = 1) -> list[CustodyStep]:
     """Every step of a bag's chain of custody, in order."""
-    from cellbatch.services.batch_access import find_batch
-
     with db.session() as session:
         batch = find_batch(session, code)
         people = {u.id: u.username for u in session.execute(select(User)).scalars()}

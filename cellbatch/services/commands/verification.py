@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from cellbatch.db.database import Database
 from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
+from cellbatch.domain.text import typed_text
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import ensure_open, find_batch
+from cellbatch.services.commands.deviations import open_automatic
 from cellbatch.services.commands.signatures import SIGNING_ROLES, add_signature
 from cellbatch.services.queries.involvement import is_entry_author
 from cellbatch.services.queries.signatures import parse_ref, ref_of
@@ -50,9 +52,6 @@ def decline(db: Database, username: str, password: str, code: str, ref: str, rea
     batch in the same transaction, with the verifier's reason: the entry is corrected or
     explained in its investigation, then verified by a second person as usual.
     """
-    from cellbatch.domain.text import typed_text
-    from cellbatch.services.commands.deviations import open_automatic
-
     entity, entity_id = parse_ref(ref)
     if entity not in ("step_entry", "qc_result"):
         raise InvalidInput("ENTRY-ID", "expected a step entry (E<n>) or a QC result (Q<n>)")
