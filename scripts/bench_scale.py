@@ -396,6 +396,30 @@ def floors(db):
     return page, batch_rows, home
 
 
+def floor_after(db):
+    """The floor of a keyset page: the batch's key, then the 50 rows before it in the index."""
+    from sqlalchemy import select, tuple_
+
+    from cellbatch.db.tables import Batch, SopVersion
+
+    b, s = Batch.__table__, SopVersion.__table__
+    parent = b.alias("parent")
+
+    def page(code: str):
+        with db.engine.connect() as c:
+            key = c.execute(select(b.c.started_at, b.c.id).where(b.c.code == code)).one()
+            return c.execute(
+                select(b, s.c.sop_id, s.c.version, parent.c.code)
+                .join(s, s.c.id == b.c.sop_version_id)
+                .outerjoin(parent, parent.c.id == b.c.parent_batch_id)
+                .where(tuple_(b.c.started_at, b.c.id) < tuple_(*key))
+                .order_by(b.c.started_at.desc(), b.c.id.desc())
+                .limit(50)
+            ).all()
+
+    return page
+
+
 def measure_queries(url: str, runs: int) -> None:
     """Batch list, batch show, review and home data against their floors."""
     from cellbatch.services.auth import authenticate
@@ -420,6 +444,17 @@ def measure_queries(url: str, runs: int) -> None:
     report(
         "batch list, last page (50)",
         *alternate(lambda: list_batches(db, offset=last, limit=50), lambda: page(last), runs),
+        goal_ms=GOAL_MS,
+    )
+    before_last = list_batches(db, offset=max(0, last - 1), limit=1)[0].code
+    keyset = floor_after(db)
+    report(
+        "batch list, last page (50) after the batch before it (`--after`)",
+        *alternate(
+            lambda: list_batches(db, after=before_last, limit=50),
+            lambda: keyset(before_last),
+            runs,
+        ),
         goal_ms=GOAL_MS,
     )
     code = list_batches(db, offset=total // 2, limit=1)[0].code

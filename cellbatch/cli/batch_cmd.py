@@ -109,6 +109,14 @@ def batch_list(
     status: Annotated[str | None, typer.Option(help="Only batches with this status.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
     offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
+    after: Annotated[
+        str | None,
+        typer.Option(
+            metavar="BATCH",
+            help="Start after this batch (the last of the previous page): as fast on the "
+            "last page as on the first.",
+        ),
+    ] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """List batches, newest first."""
@@ -116,7 +124,7 @@ def batch_list(
 
     rows = shown(
         user, password_stdin, json_out,
-        lambda db: list_batches(db, offset=offset, limit=limit, status=status),
+        lambda db: list_batches(db, offset=offset, limit=limit, status=status, after=after),
         lambda rows: [r.to_dict() for r in rows],
     )  # fmt: skip
     if rows is None:
