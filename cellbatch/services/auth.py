@@ -158,21 +158,43 @@ def authenticate(
     assert user is not None
     _after_success(db, user, policy, password)
     if not allow_expired:
-        if user.must_change_password:
-            raise AuthenticationFailed(
-                f"{username!r} still has a one-time password: change it first "
+        why = _change_due(db, user, policy)
+        if why is not None:
+            raise AuthenticationFailed(why)
+    return actor_of(user)
+
+
+def _change_due(db: Database, user: User, policy: SecurityPolicy) -> str | None:
+    """Why ``user`` must change the password before working (one-time or too old), or None."""
+    username = user.username
+    if user.must_change_password:
+        return (
+            f"{username!r} still has a one-time password: change it first "
+            f"(cellbatch passwd --user {username})"
+        )
+    max_age = policy.password_max_age_days
+    if max_age:
+        with db.session() as session:
+            now = server_now(session)
+        if now - user.password_changed_at > timedelta(days=max_age):
+            return (
+                f"the password of {username!r} is older than {max_age} days: change it "
                 f"(cellbatch passwd --user {username})"
             )
-        max_age = policy.password_max_age_days
-        if max_age:
-            with db.session() as session:
-                now = server_now(session)
-            if now - user.password_changed_at > timedelta(days=max_age):
-                raise AuthenticationFailed(
-                    f"the password of {username!r} is older than {max_age} days: change it "
-                    f"(cellbatch passwd --user {username})"
-                )
-    return actor_of(user)
+    return None
+
+
+def password_change_due(db: Database, actor: Actor) -> str | None:
+    """Why ``actor``, just authenticated with ``allow_expired``, must change the password first.
+
+    The same rule :func:`authenticate` applies, without proving the password a second time
+    (a log-in pays its scrypt hash once).
+    """
+    with db.session() as session:
+        policy = policy_in_force(session)
+        user = session.get(User, actor.id)
+    assert user is not None
+    return _change_due(db, user, policy)
 
 
 def reauthenticate(db: Database, username: str, password: str) -> Actor:

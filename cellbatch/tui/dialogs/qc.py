@@ -33,10 +33,12 @@ class QcDialog(AppModal):
         """The batch the result belongs to."""
         from cellbatch.services.commands.qc import COMPUTED_QC_TESTS
 
+        self.late = view.status == "released"
+        """A released batch takes only late results (tests the SOP marks after infusion)."""
         self.tests = {
             t.id: t
             for t in sop_of_view(view, self.cb_app.database()).qc
-            if t.test not in COMPUTED_QC_TESTS
+            if t.test not in COMPUTED_QC_TESTS and (t.result_after_infusion or not self.late)
         }
         """The SOP's QC tests by id (not those the program computes, such as the cell dose)."""
         self.passed: bool | None = None
@@ -55,7 +57,12 @@ class QcDialog(AppModal):
     def compose(self) -> ComposeResult:
         """Test, value, verdict."""
         with Vertical(classes="dialog"):
-            yield Plain(f"QC result for {self.view.code}", classes="title")
+            yield Plain(
+                f"Late result (after release) for {self.view.code}"
+                if self.late
+                else f"QC result for {self.view.code}",
+                classes="title",
+            )
             yield Label("Test")
             yield Select(
                 [(f"{t.name} ({t.stage})", t.id) for t in self.tests.values()], id="qc-test"
@@ -81,6 +88,8 @@ class QcDialog(AppModal):
         except CellbatchError as error:
             return False, f"✗ {getattr(error, 'message', error)} ({spec})"
         verdict = "✓ PASS" if passed else "✗ FAIL — out of specification: a deviation opens"
+        if not passed and self.late:
+            verdict += ", the batch goes ON HOLD and the recipient is named"
         return True, f"{verdict} ({spec})"
 
     def on_input_changed(self) -> None:
