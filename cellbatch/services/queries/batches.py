@@ -63,30 +63,41 @@ def list_batches(
                     "expected the code of a batch (the last of the previous page), "
                     f"got {after.strip()[:40]!r}: no batch has it",
                 )
-        query = (
-            select(Batch, SopVersion.sop_id, SopVersion.version, parent.c.code)
-            .join(SopVersion, SopVersion.id == Batch.sop_version_id)
-            .outerjoin(parent, parent.c.id == Batch.parent_batch_id)
-            .order_by(Batch.started_at.desc(), Batch.id.desc())
+        b = Batch.__table__  # type: ignore[attr-defined]
+        query = (  # the columns shown, as plain rows: no ORM object per batch listed
+            select(
+                b.c.code,
+                b.c.kind,
+                b.c.status,
+                b.c.started_at,
+                b.c.recipient_id,
+                SopVersion.sop_id,
+                SopVersion.version,
+                parent.c.code.label("parent_code"),
+            )
+            .select_from(b)
+            .join(SopVersion, SopVersion.id == b.c.sop_version_id)
+            .outerjoin(parent, parent.c.id == b.c.parent_batch_id)
+            .order_by(b.c.started_at.desc(), b.c.id.desc())
             .offset(offset)
         )
         if status:
-            query = query.where(Batch.status == status)
+            query = query.where(b.c.status == status)
         if since is not None:
-            query = query.where(tuple_(Batch.started_at, Batch.id) < tuple_(*since))
+            query = query.where(tuple_(b.c.started_at, b.c.id) < tuple_(*since))
         if limit is not None:
             query = query.limit(limit)
         return [
             BatchSummary(
-                b.code,
-                b.kind,
-                b.status,
-                f"{sop_id} v{version}",
-                iso_utc(b.started_at),
-                parent_code,
-                b.recipient_id,
+                r.code,
+                r.kind,
+                r.status,
+                f"{r.sop_id} v{r.version}",
+                iso_utc(r.started_at),
+                r.parent_code,
+                r.recipient_id,
             )
-            for b, sop_id, version, parent_code in session.execute(query)
+            for r in session.execute(query)
         ]
 
 
