@@ -46,7 +46,7 @@ def test_a_thaw_at_65_percent_viability_opens_a_deviation_release_needs_closed(d
         materials=["DPBS-88812"], at=ago(hours=1),
     )  # fmt: skip
     view = batch_view(db, "FUC-D002").to_dict()
-    assert view["sop"]["version"] == "1.1"
+    assert view["sop"]["version"] == "1.2"
     (dev,) = view["deviations"]
     assert dev["status"] == "open" and f"E{entry}" in dev["description"]
     assert "Viability after thaw 65 %" in dev["title"]
@@ -82,7 +82,7 @@ def test_a_correction_to_a_viability_below_range_opens_the_deviation_too(demo_db
     ],
 )
 def test_each_out_of_range_action_of_the_sop(action, refused, flagged, deviation):
-    doc = tomllib.loads((SOPS / "SOP-FUC-BMMSC-DOSE_v1.1.toml").read_text(encoding="utf-8"))
+    doc = tomllib.loads((SOPS / "SOP-FUC-BMMSC-DOSE_v1.2.toml").read_text(encoding="utf-8"))
     (viability,) = [p for p in doc["steps"][0]["parameters"] if p["name"] == "viability"]
     viability["on_out_of_range"] = action
     sop = parse_sop(doc)

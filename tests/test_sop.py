@@ -103,7 +103,7 @@ def sops() -> list[Sop]:
 # --------------------------------------------------------------------------- shipped files
 
 
-def test_six_files_are_shipped() -> None:
+def test_seven_files_are_shipped() -> None:
     assert [p.name for p in SHIPPED] == [
         "SOP-BMMSC-EXP_v1.0.toml",
         "SOP-EASC-DOSE_v1.0.toml",
@@ -111,6 +111,7 @@ def test_six_files_are_shipped() -> None:
         "SOP-EASC-EXP_v1.1.toml",
         "SOP-FUC-BMMSC-DOSE_v1.0.toml",
         "SOP-FUC-BMMSC-DOSE_v1.1.toml",
+        "SOP-FUC-BMMSC-DOSE_v1.2.toml",
     ]
 
 
@@ -137,13 +138,14 @@ def test_load_sops_sorts_by_id_then_version(sops: list[Sop]) -> None:
         ("SOP-EASC-EXP", "1.1"),
         ("SOP-FUC-BMMSC-DOSE", "1.0"),
         ("SOP-FUC-BMMSC-DOSE", "1.1"),
+        ("SOP-FUC-BMMSC-DOSE", "1.2"),
     ]
 
 
 @pytest.mark.parametrize("sop_id", APPROVED_IDS)
 def test_find_sop_finds_each_approved_procedure(sops: list[Sop], sop_id: str) -> None:
     sop = find_sop(sops, sop_id)
-    version = "1.1" if sop_id == "SOP-FUC-BMMSC-DOSE" else "1.0"
+    version = "1.2" if sop_id == "SOP-FUC-BMMSC-DOSE" else "1.0"
     assert (sop.id, sop.version, sop.status) == (sop_id, version, "approved")
     sop.ensure_approved()
     assert find_sop(sops, sop_id.lower(), f"v{version}") is sop

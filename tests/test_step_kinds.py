@@ -192,7 +192,7 @@ def test_the_retired_fucosylation_sop_is_readable_as_history(sops):
     old = find_sop(sops, "SOP-FUC-BMMSC-DOSE", "1.0")
     assert old.status == "retired" and old.step("fucosylation").has_param("viability")
     new = find_sop(sops, "SOP-FUC-BMMSC-DOSE")
-    assert new.version == "1.1" and not new.step("fucosylation").has_param("viability")
+    assert new.version == "1.2" and not new.step("fucosylation").has_param("viability")
 
 
 def test_an_sop_asking_to_flag_a_count_its_kind_always_refuses_is_refused_at_load(tmp_path):

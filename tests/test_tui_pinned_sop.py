@@ -24,7 +24,7 @@ def sops_without_the_dose_files(tmp_path, monkeypatch):
     """A copy of the SOP folder from which both dose SOPs' files were deleted."""
     folder = tmp_path / "sops"
     shutil.copytree(SOPS, folder)
-    for name in ("SOP-FUC-BMMSC-DOSE_v1.1.toml", "SOP-EASC-DOSE_v1.0.toml"):
+    for name in ("SOP-FUC-BMMSC-DOSE_v1.2.toml", "SOP-EASC-DOSE_v1.0.toml"):
         (folder / name).unlink()
     monkeypatch.setenv("CELLBATCH_SOPS_DIR", str(folder))
     # nothing read before may stand in for the database's copy
@@ -47,7 +47,7 @@ async def test_home_batch_entry_and_qc_screens_work_without_the_sop_files(
         await pilot.press("f2")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "EntryScreen"
-        assert app.screen.sop.label == "SOP-FUC-BMMSC-DOSE v1.1"
+        assert app.screen.sop.label == "SOP-FUC-BMMSC-DOSE v1.2"
         assert [f.name for f in app.screen.form.fields][:2] == ["volume", "viable_cells"]
         await pilot.press("escape")
         await settle(app, pilot)

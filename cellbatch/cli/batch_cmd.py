@@ -408,6 +408,11 @@ def qc_record(
     verdict = "PASS" if q.passed else "FAIL (out of specification: a deviation is opened)"
     typer.echo(f"  {q.name} ({q.qc_id}): {q.shown}, specification {q.specification}")
     typer.echo(f"  {verdict}")
+    if not q.passed and view.status == "released":
+        from cellbatch.services.queries.holds import is_held
+
+        for hold in is_held(db, batch):
+            typer.echo(f"  ON HOLD: {hold.text()}")
 
 
 CORRECTABLE_FIELDS = (

@@ -601,9 +601,20 @@ class QcTest(BaseModel):
     max_exclusive: Flag = False
     expected: str | None = None
     allowed: tuple[Text, ...] = ()
+    result_after_infusion: Flag = False
+    """The result may come after release and infusion (a 7-day sterility test): recorded on a
+    released batch as a late result (docs/clinic.md)."""
 
     @model_validator(mode="after")
     def _check(self) -> QcTest:
+        if self.result_after_infusion:
+            if self.stage != "release":
+                raise _fail("result_after_infusion", "only a release test's result comes late")
+            if self.required_for_release:
+                raise _fail(
+                    "result_after_infusion",
+                    "a test required for release cannot have its result after the infusion",
+                )
         if self.expected is not None:
             for name in ("unit", "min", "max"):
                 if getattr(self, name) is not None:

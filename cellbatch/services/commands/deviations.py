@@ -68,8 +68,13 @@ def _classification(value: str | None) -> str | None:
     return value
 
 
-def open_for_oos(uow: UnitOfWork, batch: Batch, test: QcTest, result: QcResult) -> Deviation:
-    """Open a deviation for an out-of-spec result, in the unit of work that recorded it."""
+def open_for_oos(
+    uow: UnitOfWork, batch: Batch, test: QcTest, result: QcResult, *, concerns: str | None = None
+) -> Deviation:
+    """Open a deviation for an out-of-spec result, in the unit of work that recorded it.
+
+    A late result (after release: ``concerns`` names the recipient) says so in its title.
+    """
     if result.value_text is not None:
         shown = result.value_text
     elif test.measure is not None and result.value_num is not None:
@@ -80,11 +85,16 @@ def open_for_oos(uow: UnitOfWork, batch: Batch, test: QcTest, result: QcResult) 
     return open_automatic(
         uow,
         batch,
-        title=f"Out of specification: {result.name}",
+        title=(
+            f"Late result out of specification: {result.name}; {concerns}"
+            if concerns
+            else f"Out of specification: {result.name}"
+        ),
         description=(
             f"{result.name} ({result.stage}) gave {shown} against the specification "
             f"{result.spec}: Q{result.id}{retest}. Opened automatically when the result "
             "was recorded."
+            + (f" A late result, after release: it concerns {concerns}." if concerns else "")
         ),
         reason=f"out-of-specification result Q{result.id}",
         qc_result_id=result.id,

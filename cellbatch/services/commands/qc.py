@@ -1,4 +1,9 @@
-"""QC results: value with unit, the SOP's specification, pass/fail computed; retests kept."""
+"""QC results: value with unit, the SOP's specification, pass/fail computed; retests kept.
+
+A test the SOP marks ``result_after_infusion`` (a 7-day sterility test) is recorded on a
+released batch too, as a late result; a failing one holds the batch (cause ``late-result``)
+and its deviation names the recipient and whether the bag was given (docs/clinic.md).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,13 @@ from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, QcResult
-from cellbatch.domain.errors import InvalidInput
+from cellbatch.db.tables import Batch, InfusionRecord, QcResult
+from cellbatch.domain import bedside
+from cellbatch.domain.errors import InvalidInput, RuleViolation
 from cellbatch.domain.sop import QcTest
 from cellbatch.domain.steps.sampling import tested_step
 from cellbatch.domain.text import typed_text
+from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.batch_access import (
     check_work_time,
@@ -23,6 +30,7 @@ from cellbatch.services.batch_access import (
     not_before,
 )
 from cellbatch.services.commands.deviations import open_for_oos
+from cellbatch.services.commands.holds import place_hold
 from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.queries.step_context import prior
 from cellbatch.services.unit_of_work import UnitOfWork
@@ -88,8 +96,12 @@ def write_result(
     method: str | None,
     at: datetime,
     note: str | None = None,
+    concerns: str | None = None,
 ) -> QcResult:
-    """Store one result (a retest if the test has one already); an OOS opens a deviation."""
+    """Store one result (a retest if the test has one already); an OOS opens a deviation.
+
+    ``concerns`` names whom a late result concerns (the recipient), in its deviation's title.
+    """
     previous = latest_result(uow.session, batch, test)
     numeric = not isinstance(value, str)
     result = QcResult(
@@ -112,8 +124,47 @@ def write_result(
     reason = note or (f"retest of Q{previous.id}" if previous else None)
     result = uow.add(result, batch_id=batch.id, reason=reason)
     if not result.passed:
-        open_for_oos(uow, batch, test, result)
+        open_for_oos(uow, batch, test, result, concerns=concerns)
     return result
+
+
+def late_result_concerns(session: Session, batch: Batch) -> str:
+    """Whom a late result on a released dose concerns: its recipient, infusion and bag's fate."""
+    records = list(
+        session.execute(
+            select(InfusionRecord)
+            .where(InfusionRecord.batch_id == batch.id)
+            .order_by(InfusionRecord.id)
+        ).scalars()
+    )
+    if not records:
+        fate = "not infused yet"
+    else:
+        fate = "; ".join(
+            f"bag {r.fate} at {iso_utc(as_utc(r.started_at))} (IR{r.id})"
+            if r.fate in bedside.GIVEN and r.started_at
+            else f"bag {r.fate} (IR{r.id})"
+            for r in records
+        )
+    if batch.recipient_id is None:
+        return f"{batch.code}: {fate}"
+    return f"recipient {batch.recipient_id}, infusion {batch.infusion_number}: {fate}"
+
+
+def _open_for(batch: Batch, test: QcTest) -> bool:
+    """Whether ``test`` may be recorded on ``batch`` now: open, or released and a late result."""
+    if batch.status == "released" and test.result_after_infusion:
+        return True
+    try:
+        ensure_open(batch)
+    except RuleViolation as exc:
+        if batch.status != "released":
+            raise
+        raise RuleViolation(
+            f"{exc}; only a result the SOP marks 'result after infusion' is recorded on a "
+            f"released batch, and {test.id} is not one"
+        ) from None
+    return False
 
 
 def record_qc(
@@ -135,9 +186,9 @@ def record_qc(
         method = typed_text(method, "--method", what="the QC method", one_line=True)
     with UnitOfWork(db, actor) as uow:
         batch = find_batch(uow.session, code, for_update=True)
-        ensure_open(batch)
         sop = sop_of(uow.session, batch)
         qc_test = sop.qc_test(test.strip(), stage)
+        late = _open_for(batch, qc_test)
         if qc_test.test in COMPUTED_QC_TESTS:
             raise InvalidInput(
                 "--test",
@@ -147,6 +198,20 @@ def record_qc(
         parsed = parse_result(qc_test, value)
         when = check_work_time(at or uow.now, uow.now)
         _check_performed_at(uow.session, batch, qc_test, when)
-        result = write_result(uow, batch, qc_test, parsed, method=method, at=when)
+        concerns = late_result_concerns(uow.session, batch) if late else None
+        result = write_result(
+            uow, batch, qc_test, parsed, method=method, at=when,
+            note="late result, after release" if late else None, concerns=concerns,
+        )  # fmt: skip
+        if late and not result.passed:
+            place_hold(
+                uow,
+                cause="late-result",
+                reason=(
+                    f"{qc_test.name} gave {value.strip()} after release (Q{result.id}, "
+                    f"specification {result.spec}); {concerns}"
+                ),
+                batches=[batch],
+            )
         uow.commit()
         return result.id

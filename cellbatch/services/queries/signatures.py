@@ -30,6 +30,7 @@ from cellbatch.db.tables import (
     MaterialUse,
     PrintedLabel,
     QcResult,
+    ReleaseDecision,
     Signature,
     StepEntry,
     User,
@@ -162,9 +163,17 @@ def step_content(entry: StepEntry, uses: list[MaterialUse]) -> dict[str, Any]:
     return {**content_of(entry), "materials": [content_of(u) for u in uses]}
 
 
+def _released_at(rows: BatchRows) -> Any:
+    """When the batch was released (locked), or None."""
+    return next(
+        (as_utc(d.decided_at) for d in rows.of(ReleaseDecision) if d.decision == "release"), None
+    )
+
+
 def _batch_content(rows: BatchRows) -> dict[str, Any]:
     head = row_content(rows.batch)
     head.pop("status", None)
+    released = _released_at(rows)
     vials = []
     for vial in rows.of(Vial):
         content = row_content(vial)
@@ -173,7 +182,11 @@ def _batch_content(rows: BatchRows) -> dict[str, Any]:
     return {
         "batch": head,
         "steps": [step_content(e, rows.uses(e)) for e in rows.of(StepEntry)],
-        "qc": [row_content(q) for q in rows.of(QcResult)],
+        "qc": [
+            row_content(q)
+            for q in rows.of(QcResult)
+            if released is None or as_utc(q.recorded_at) <= released
+        ],
         "corrections": [row_content(c) for c in rows.of(Correction)],
         "deviations": [row_content(d) for d in rows.of(Deviation)],
         "vials": vials,
@@ -185,7 +198,9 @@ def batch_content(session: Session, batch: Batch) -> dict[str, Any]:
     """The canonical content of a whole batch record, as a batch-level signature covers it.
 
     The status is left out (the decision being signed changes it), and so is the thaw
-    mark of a bank's vials (a released bank's vials are thawed later by dose batches).
+    mark of a bank's vials (a released bank's vials are thawed later by dose batches), and
+    so are the late results recorded after the release (a result after infusion): a passing
+    one leaves the release in force; a failing one's deviation (part of the content) does not.
     """
     return _batch_content(BatchRows(session, batch))
 

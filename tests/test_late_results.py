@@ -1,0 +1,149 @@
+"""Results after infusion (issue 12, part 5): a QC test the SOP marks ``result_after_infusion``
+(the fucosylated dose's 7-day sterility test) is recorded on the released batch as a late
+result; a failing one holds the batch, opens a deviation naming the recipient, and shows on the
+home screen of QA and the clinic and in ``review``; a passing one leaves the release in force."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from cellbatch.domain.errors import RuleViolation
+from cellbatch.domain.sop import load_sop
+from cellbatch.services.commands import qc, release
+from cellbatch.services.commands.deviations import close_deviation, update_deviation
+from cellbatch.services.commands.verification import verify
+from cellbatch.services.queries.batch_view import batch_view
+from cellbatch.services.queries.holds import is_held
+from cellbatch.services.queries.home import home_data
+from cellbatch.services.queries.review import review
+from cellbatch.services.queries.verification import verification_status
+from tests.test_batch_record import fill_fucosylated_dose
+from tests.test_bedside import user
+from tests.test_sop import SOPS_DIR, refused, shipped_doc, write
+from tests.test_tui_workflows import log_in, run_async, settle, text_of
+
+
+def test_the_fucosylated_dose_sop_marks_its_sterility_test_a_result_after_infusion():
+    sop = load_sop(SOPS_DIR / "SOP-FUC-BMMSC-DOSE_v1.2.toml")
+    marked = [t.id for t in sop.qc if t.result_after_infusion]
+    assert marked == ["sterility-release"] and sop.status == "approved"
+    # the version it replaces is kept as written, unmarked, for the batches made under it
+    old = load_sop(SOPS_DIR / "SOP-FUC-BMMSC-DOSE_v1.1.toml")
+    assert old.status == "retired" and not any(t.result_after_infusion for t in old.qc)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"required_for_release": True}, "a test required for release cannot have its result"),
+        ({"stage": "in-process"}, "only a release test's result comes late"),
+    ],
+)
+def test_only_a_release_test_not_required_for_release_may_come_after_infusion(
+    tmp_path: Path, change: dict, message: str
+):
+    doc = shipped_doc("SOP-EASC-DOSE")
+    i = next(j for j, q in enumerate(doc["qc"]) if q["id"] == "sterility-release")
+    doc["qc"][i] |= {"result_after_infusion": True, **change}
+    error = refused(write(tmp_path, doc))
+    assert error.field == f"qc[{i}].result_after_infusion" and message in error.message
+
+
+def _release_fuc_dose(db) -> None:
+    """The demo's FUC-D001 filled, its HECA-452 deviation closed, release QC, verified, released."""
+    fill_fucosylated_dose(db)
+    sup1 = user(db, "sup1")
+    (dev,) = [d for d in review(db, "FUC-D001").deviations if d.status == "open"]
+    update_deviation(db, sup1, dev.id, classification="minor", investigation="gating checked",
+                     root_cause="control stained weakly", capa="new control lot")  # fmt: skip
+    close_deviation(db, "qa2", "demo-qa2-pass", dev.id)
+    for test, value in (("heca452-in-process", "62 %"), ("viability-release", "85 %"),
+                        ("gram-stain-release", "negative"),
+                        ("endotoxin-release", "0.1 EU/mL")):  # fmt: skip
+        qc.record_qc(db, sup1, "FUC-D001", test=test, value=value)
+    for state in verification_status(db, "FUC-D001"):
+        if state.status in ("pending", "invalid"):
+            who = "tech2" if state.recorded_by != user(db, "tech2").id else "tech1"
+            verify(db, who, f"demo-{who}-pass", "FUC-D001", state.ref)
+    assert release.decide(db, "qa1", "FUC-D001", "release", "reviewed",
+                          password="demo-qa1-pass") == "released"  # fmt: skip
+
+
+@pytest.fixture
+def released_fuc(demo_db):
+    _release_fuc_dose(demo_db)
+    return demo_db
+
+
+def _release_valid(db) -> bool:
+    view = batch_view(db, "FUC-D001")
+    (released,) = [s for s in view.signatures if s.meaning == "released"]
+    return released.valid
+
+
+def test_a_late_result_is_recorded_on_the_released_batch_only_for_a_marked_test(released_fuc):
+    db, tech = released_fuc, user(released_fuc, "tech1")
+    with pytest.raises(RuleViolation, match="locked.*result after infusion"):
+        qc.record_qc(db, tech, "FUC-D001", test="viability-release", value="80 %")
+    ref = qc.record_qc(db, tech, "FUC-D001", test="sterility-release", value="no growth")
+    (late,) = [q for q in batch_view(db, "FUC-D001").qc if q.id == f"Q{ref}"]
+    assert late.passed
+    # a passing late result leaves the release in force and holds nothing
+    assert _release_valid(db) and not is_held(db, "FUC-D001")
+
+
+def test_a_failing_late_sterility_result_holds_opens_a_deviation_and_names_the_recipient(
+    released_fuc, cli
+):
+    db = released_fuc
+    r = cli("--db", db.url, "qc", "record", "FUC-D001", "--test", "sterility-release",
+            "--value", "growth", user="tech1")  # fmt: skip
+    assert r.code == 0, r.err
+    assert "EB-P001" in r.out and "ON HOLD" in r.out
+    (hold,) = is_held(db, "FUC-D001")
+    assert hold.cause == "late-result"
+    rev = review(db, "FUC-D001")
+    (oos,) = [o for o in rev.out_of_spec if o.name.startswith("Sterility")]
+    assert oos.deviations
+    opened = [d for d in rev.deviations if d.status == "open"]
+    assert any("EB-P001" in d.description and "not infused yet" in d.description for d in opened)
+    # the release given before the result is no longer in force until QA lifts the hold
+    assert not _release_valid(db)
+    out = cli("--db", db.url, "review", "FUC-D001", user="qa1").out
+    assert "Sterility" in out and "EB-P001" in out
+    # QA's and the clinic's home screens list it
+    for who in ("qa1", "clin1"):
+        home = home_data(db, user(db, who), date.today())
+        assert any(d.batch == "FUC-D001" and "EB-P001" in d.title for d in home.deviations)
+
+
+@run_async
+async def test_the_qc_dialog_of_a_released_batch_takes_the_late_result_at_80x24(released_fuc):
+    from textual.widgets import Input, Select
+
+    from cellbatch.tui.app import build_app
+
+    app = build_app(released_fuc.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech1")
+        await pilot.press(*"FUC-D001", "enter")
+        await settle(app, pilot)
+        await pilot.press("f3")
+        await settle(app, pilot)
+        dialog = app.screen
+        assert type(dialog).__name__ == "QcDialog"
+        assert list(dialog.tests) == ["sterility-release"]  # only what may come late
+        assert "Late result (after release)" in str(dialog.query_one(".title").render())
+        dialog.query_one("#qc-test", Select).value = "sterility-release"
+        dialog.query_one("#qc-value", Input).focus()
+        await pilot.press(*"growth")
+        await settle(app, pilot)
+        assert "ON HOLD" in text_of(app, "#qc-verdict")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "BatchScreen"
+    (hold,) = is_held(released_fuc, "FUC-D001")
+    assert hold.cause == "late-result" and "EB-P001" in hold.reason
