@@ -185,3 +185,21 @@ async def test_bedside_screen_match_no_match_and_infusion_at_80x24(ward):
         await settle(app, pilot)
         assert "infusion record IR1 saved" in text_of(app, "#bedside-verdict")
     assert [c.match for c in checks(ward)] == [False, True]
+
+
+@GMP30
+def test_the_chain_of_identity_scanned_must_be_this_recipients_therapy(ward):
+    from cellbatch.services.queries.plans import plan_view
+
+    own, other = plan_view(ward, "RA-P001").coi, plan_view(ward, "RA-P002").coi
+    wrong = check(ward, scans=[*label_scans(ward), other])
+    assert not wrong.match
+    assert f"the chain-of-identity identifier scanned ({other}) is not RA-P001's therapy" in (
+        wrong.text()
+    )
+    unreadable = check(ward, scans=[*label_scans(ward), "&/CH12"])
+    assert not unreadable.match and "unreadable chain-of-identity scan" in unreadable.text()
+    right = check(ward, scans=[*label_scans(ward), own])
+    assert right.match, right.text()
+    (_, _, row) = checks(ward)
+    assert own in row.bag_scans  # what was scanned is kept with the attempt

@@ -36,7 +36,13 @@ def bedside_check_command(
         typer.Option(metavar="SCAN", help="The wristband: HOSPITAL-NUMBER^RECIPIENT-ID or GS1."),
     ],
     scan: Annotated[
-        list[str], typer.Option("--scan", metavar="SCAN", help="A bag label barcode (repeat).")
+        list[str],
+        typer.Option(
+            "--scan",
+            metavar="SCAN",
+            help="A bag label barcode, or the therapy's chain-of-identity identifier "
+            "(&/CH…, from the accompanying document) (repeat).",
+        ),
     ],
     second: Annotated[
         str, typer.Option(metavar="USER-ID", help="The second person (asked for a password).")

@@ -69,9 +69,21 @@ def mismatches(
     bag: BagFacts,
     next_infusion: int | None,
     now: datetime,
+    coi_scanned: tuple[str, ...] = (),
+    coi_on_record: str | None = None,
 ) -> list[str]:
-    """Every reason the bag may not be given to the patient wearing this wristband."""
+    """Every reason the bag may not be given to the patient wearing this wristband.
+
+    ``coi_scanned`` are the chain-of-identity identifiers scanned with the bag (Data Structure
+    040, as bar-coded); each must be the wristband's recipient's therapy (``coi_on_record``).
+    """
     found = []
+    for coi in coi_scanned:
+        if coi != coi_on_record:
+            found.append(
+                f"the chain-of-identity identifier scanned ({coi}) is not "
+                f"{wristband.recipient}'s therapy ({coi_on_record or 'none on record'})"
+            )
     if bag.recipient != wristband.recipient:
         found.append(
             f"the bag is for {bag.recipient or 'no recipient'}, the wristband is "

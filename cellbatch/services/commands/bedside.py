@@ -28,6 +28,7 @@ from cellbatch.db.tables import (
     RecipientIdentity,
 )
 from cellbatch.domain import bedside as rules
+from cellbatch.domain import coi
 from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from cellbatch.domain.refs import record_number
 from cellbatch.domain.text import MAX_TEXT, typed_text
@@ -77,6 +78,28 @@ def _next_to_give(session: Session, recipient: Recipient) -> int | None:
     return next((i.number for i in infusions_of(session, plan) if i.number not in given), None)
 
 
+def coi_scans(scans: list[str]) -> tuple[tuple[str, ...], list[str], list[str]]:
+    """Split the chain-of-identity scans (``&/CH…``) from the label's: (CoIs, others, problems)."""
+    found, others, problems = [], [], []
+    for text in scans:
+        cleaned = isbt128.clean_scan(text)
+        if not cleaned.startswith(coi.DATA_IDENTIFIER):
+            others.append(text)
+            continue
+        try:
+            found.append(coi.parse_coi(cleaned).code)
+        except InvalidInput as exc:
+            problems.append(f"unreadable chain-of-identity scan: {exc.message}")
+    return tuple(found), others, problems
+
+
+def _therapy_coi(session: Session, recipient: Recipient) -> str | None:
+    try:
+        return plan_of(session, recipient).coi
+    except NotFound:
+        return None
+
+
 def bag_of_scans(session: Session, scans: list[str]) -> tuple[Bag | None, list[str]]:
     """The bag the label scans name (DIN and product code), and what could not be read."""
     din = product = None
@@ -122,7 +145,9 @@ def bedside_check(
             band = rules.read_wristband(wristband)
         except InvalidInput as exc:
             reasons.append(f"unreadable wristband: {exc.message}")
-        bag, problems = bag_of_scans(session, scans)
+        cois, label_scans, problems = coi_scans(scans)
+        reasons.extend(problems)
+        bag, problems = bag_of_scans(session, label_scans)
         reasons.extend(problems)
         batch = session.get(Batch, bag.batch_id) if bag else None
         recipient = None
@@ -150,6 +175,8 @@ def bedside_check(
                     facts,
                     _next_to_give(session, recipient),
                     uow.now,
+                    cois,
+                    _therapy_coi(session, recipient),
                 )
             )
         row = uow.add(

@@ -50,7 +50,7 @@ class BedsideScreen(AppScreen):
             yield Plain("Bedside check: wristband and bag (two people)", classes="title")
             yield Label("Wristband (scan)")
             yield Input(id="bedside-wristband")
-            yield Label("Bag label barcodes (scan each, Enter)")
+            yield Label("Bag label barcodes and the CoI (scan each, Enter)")
             yield Input(id="bedside-scan")
             yield Plain("No bag barcode yet.", id="bedside-scans", classes="hint")
             yield Label("Second person: user ID, then password")
