@@ -52,15 +52,12 @@ class LoginScreen(AppScreen):
         ``(username, password, why)`` so the screen can ask for a new one.
         """
         self.cb_app.wait_for_warm_up()
-        from cellbatch.domain.errors import AuthenticationFailed
-        from cellbatch.services.auth import authenticate
+        from cellbatch.services.auth import authenticate, password_change_due
 
         db = self.cb_app.database()
         actor = authenticate(db, username, password, allow_expired=True)
-        try:
-            return authenticate(db, username, password)
-        except AuthenticationFailed as refused:
-            return (actor.username, password, str(refused))
+        why = password_change_due(db, actor)  # the password is proven once (one scrypt hash)
+        return actor if why is None else (actor.username, password, why)
 
     def done_login(self, outcome: Actor | tuple[str, str, str]) -> None:
         """Open the user's home, or ask for a new password first."""
