@@ -62,3 +62,19 @@ def test_services_and_domain_import_their_modules_at_the_top():
                     if any(n == "cellbatch" or n.startswith("cellbatch.") for n in names):
                         found.append(f"{path.relative_to(REPO)}:{node.lineno} {names[0]}")
     assert found == []
+
+
+def test_the_pure_rule_tests_run_in_under_two_seconds_without_a_database():
+    """Issue 11: the step kinds' rule tests need no database, and all of them together run
+    (set-up, test, tear-down) in under 2 s."""
+    import re
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+         "--durations=0", "-vv", "tests/test_step_kinds.py"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:]
+    phases = re.findall(r"^(\d+\.\d+)s (?:setup|call|teardown) ", done.stdout, re.MULTILINE)
+    assert phases and sum(map(float, phases)) < 2.0, done.stdout[-2000:]
+    assert "[sqlite]" not in done.stdout and "[postgresql]" not in done.stdout  # no database
