@@ -1,4 +1,6 @@
-"""Time order (issue 11): a QC result is not dated before the step whose cells it tests."""
+"""Time order (issue 11): a QC result is not dated before the step whose cells it tests; a
+dose's vials are not thawed before QA released their bank (record, correction, command line,
+on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ import pytest
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.steps import Prior
 from cellbatch.domain.steps.sampling import tested_step as sample_of
-from cellbatch.services.commands import qc, steps
+from cellbatch.domain.timeparse import as_utc
+from cellbatch.services.commands import batches, corrections, qc, steps
+from cellbatch.services.queries.batch_view import batch_view
 from tests.lab import snapshot
-from tests.test_corrections import ago, who
+from tests.test_corrections import ago, refused_alike, who
 from tests.test_corrections import bank as bank  # the fixture
+from tests.test_tui_workflows import fill_form, log_in, run_async, settle, text_of
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 
@@ -91,3 +96,143 @@ def test_a_passage_seeded_at_the_time_of_the_harvest_before_it_is_refused(bank):
             materials=["AMEM-24K118", "HPL-2611-07", "TRYPLE-3320"], at=typed,
         )  # fmt: skip
     assert snapshot(db) == before
+
+
+def test_a_thaw_before_its_bank_was_released_is_refused_by_the_rule():
+    from pathlib import Path
+
+    from cellbatch.domain.sop import find_sop, load_sops
+    from cellbatch.domain.steps import StepContext, kind_of
+
+    sop = find_sop(load_sops(Path(__file__).resolve().parents[1] / "sops"), "SOP-EASC-DOSE")
+    released = T0 + timedelta(minutes=30, seconds=40)
+    ctx = StepContext(
+        step=sop.step("thaw"), sop_label=sop.label, at=T0, started_at=T0 - timedelta(hours=1),
+        dose=sop.dose, stock=(1, 2, 3), parent_released_at=released, parent_code="BANK-7",
+    )  # fmt: skip
+    values = {"vials": 2, "total_cells": 1.5e8, "viability": 90.0}
+    out = kind_of("thaw").check(values, ctx)
+    assert out.refusals[0].option == "--at"
+    assert out.refusals[0].message.startswith(
+        "2026-06-01 08:00 UTC is before bank BANK-7 was released (2026-06-01 08:30 UTC)"
+    )
+    same_minute = StepContext(**{**ctx.__dict__, "at": T0 + timedelta(minutes=30)})
+    assert kind_of("thaw").check(values, same_minute).ok  # typed to the minute of the release
+    unreleased = StepContext(**{**ctx.__dict__, "parent_released_at": None})
+    assert kind_of("thaw").check(values, unreleased).ok
+
+
+def bank_released_at(db, code: str = "EASC-B001") -> datetime:
+    """When QA released the demo's bank (its release decision)."""
+    [decided] = [d for d in batch_view(db, code).release_decisions if d.decision == "release"]
+    return as_utc(datetime.fromisoformat(decided.decided_at.replace("Z", "+00:00")))
+
+
+def dose_started_before_release(db, code: str, infusion: int, released: datetime) -> str:
+    """A dose batch of the demo's eASC bank, started (backdated) before the bank's release."""
+    batches.start_dose(
+        db, who(db, "tech1"), code, parent="EASC-B001", sop_id="SOP-EASC-DOSE",
+        recipient="RA-P001", weight="70 kg", dose="2 x 10^6 cells/kg", infusion=infusion,
+        at=released - timedelta(hours=3),
+    )  # fmt: skip
+    return code
+
+
+def typed(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.mark.requirement("GMP-08")
+def test_a_dose_thawed_before_its_bank_was_released_is_refused(demo_db, cli):
+    db = demo_db
+    released = bank_released_at(db)
+    code = dose_started_before_release(db, "EASC-D009", 2, released)
+    early = released - timedelta(hours=1)
+    before = snapshot(db)
+    with pytest.raises(InvalidInput) as refused:
+        steps.thaw(
+            db, who(db, "tech1"), code, vials=3, total_cells="1.6e8 cells", viability="92 %",
+            materials=["DPBS-88812"], at=early,
+        )  # fmt: skip
+    assert refused.value.field == "--at"
+    assert (
+        f"{early:%Y-%m-%d %H:%M} UTC is before bank EASC-B001 was released "
+        f"({released:%Y-%m-%d %H:%M} UTC)" in refused.value.message
+    )
+    done = cli(
+        "--db", db.url, "vial", "thaw", code, "--vials", "3", "--cells", "1.6e8 cells",
+        "--viability", "92 %", "--material", "DPBS-88812", "--at", typed(early), user="tech1",
+    )  # fmt: skip
+    assert done.code == 2, done
+    assert "--at" in done.err and "before bank EASC-B001 was released" in done.err
+    assert "Traceback" not in done.err
+    assert snapshot(db) == before
+    steps.thaw(  # thawed after the release: recorded
+        db, who(db, "tech1"), code, vials=3, total_cells="1.6e8 cells", viability="92 %",
+        materials=["DPBS-88812"], at=released + timedelta(minutes=1),
+    )  # fmt: skip
+
+
+@pytest.mark.requirement("GMP-08")
+def test_a_thaw_corrected_to_before_its_bank_was_released_is_refused_alike(demo_db):
+    db = demo_db
+    released = bank_released_at(db)
+    thawed = dose_started_before_release(db, "EASC-D009", 2, released)
+    thaw = steps.thaw(
+        db, who(db, "tech1"), thawed, vials=2, total_cells="1.6e8 cells", viability="92 %",
+        materials=["DPBS-88812"], at=released + timedelta(hours=1),
+    )  # fmt: skip
+    fresh = dose_started_before_release(db, "EASC-D010", 3, released)
+    early = (released - timedelta(hours=1)).replace(second=0, microsecond=0)
+    message = refused_alike(
+        db,
+        InvalidInput,
+        lambda: steps.thaw(
+            db, who(db, "tech1"), fresh, vials=2, total_cells="1.6e8 cells",
+            viability="92 %", materials=["DPBS-88812"], at=early,
+        ),
+        lambda: corrections.correct(
+            db, who(db, "tech1"), thawed, f"E{thaw}", field="at", value=typed(early),
+            reason="typed the wrong day",
+        ),
+    )  # fmt: skip
+    assert "before bank EASC-B001 was released" in message
+
+
+@pytest.mark.requirement("GMP-08")
+@run_async
+async def test_the_entry_form_refuses_a_thaw_before_the_release_at_its_time_field(demo_db):
+    from textual.widgets import Button
+
+    from cellbatch.tui.app import build_app
+
+    db = demo_db
+    released = bank_released_at(db)
+    code = dose_started_before_release(db, "EASC-D009", 2, released)
+    early = released - timedelta(hours=1)
+    app = build_app(db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(app, pilot, "tech1")
+        app.open_batch(code)
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        assert app.screen.form.kind == "thaw"
+        await fill_form(
+            app,
+            pilot,
+            {
+                "vials": "2",
+                "total_cells": "1.2e8 cells",
+                "viability": "88 %",
+                "lot_wash-solution": "DPBS-88812",
+                "at": early.isoformat(timespec="minutes"),
+            },
+        )
+        assert not app.screen.query_one("#save", Button).disabled
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        error = text_of(app, "#form-error")
+        assert error.startswith("✗ Not saved: Done at: "), error
+        assert "before bank EASC-B001 was released" in error and "--at" not in error
+    assert batch_view(db, code).dose.thaw is None

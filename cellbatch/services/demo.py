@@ -1,7 +1,10 @@
 """Demo data: the two clinical cases of docs/architecture.md, recorded through the real services.
 
 Everything is written by the same use cases a technician or QA officer runs, with work
-times in the recent past, so the demo is a faithful, audited record.
+times in the recent past, so the demo is a faithful, audited record. The banks' release
+decisions are told at the story's time (:func:`~cellbatch.services.trusted_time.told_time`):
+a dose's vials are thawed only after QA released its bank, and the doses are thawed hours
+ago, the banks released weeks ago.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from cellbatch.services.commands.users import add_user, create_first_admin
 from cellbatch.services.commands.verification import verify
 from cellbatch.services.queries.sops import available_sops
 from cellbatch.services.queries.verification import verification_status
+from cellbatch.services.trusted_time import told_time
 
 DEMO_USERS = (
     ("tech1", "Tomás Herrera", "technician"),
@@ -275,14 +279,15 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
         when = ago(days=33, hours=1.5) if stage == "in-process" else ago(days=25)
         qc.record_qc(db, sup1, "EASC-B001", test=test, value=value, stage=stage, at=when)
     verify_all(db, "EASC-B001", [tech2, tech1])
-    release.decide(
-        db,
-        qa1,
-        "EASC-B001",
-        "release",
-        "bank QC complete and within specification; records reviewed",
-        password=demo_password("qa1"),
-    )
+    with told_time(ago(days=24)):  # released the day after its QC, weeks before its doses
+        release.decide(
+            db,
+            qa1,
+            "EASC-B001",
+            "release",
+            "bank QC complete and within specification; records reviewed",
+            password=demo_password("qa1"),
+        )
 
     # --- eASC dose for RA patient 1, infusion 1, 70 kg at 2 x 10^6 cells/kg, filled ----
     batches.start_dose(
@@ -384,14 +389,16 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
         when = ago(days=23, hours=1.5) if stage == "in-process" else ago(days=15)
         qc.record_qc(db, sup1, "BMMSC-B001", test=test, value=value, stage=stage, at=when)
     verify_all(db, "BMMSC-B001", [tech1, tech2])
-    release.decide(
-        db,
-        qa2,
-        "BMMSC-B001",
-        "release",
-        "bank QC complete and within specification; related donor: biohazard labelling required",
-        password=demo_password("qa2"),
-    )
+    with told_time(ago(days=14)):
+        release.decide(
+            db,
+            qa2,
+            "BMMSC-B001",
+            "release",
+            "bank QC complete and within specification; related donor: biohazard labelling "
+            "required",
+            password=demo_password("qa2"),
+        )
 
     # --- fucosylated dose for the child (EB), 20 kg at 2 x 10^6 cells/kg ---------------
     batches.start_dose(

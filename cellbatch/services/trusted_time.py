@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,6 +36,30 @@ from cellbatch.settings import ntp_sources, requested_max_clock_skew_seconds
 
 host_time: Callable[[], float] = time.time
 """This computer's clock (Unix seconds). A seam for tests, which set it ahead or behind."""
+
+_told: ContextVar[datetime | None] = ContextVar("cellbatch_told_time", default=None)
+
+
+@contextmanager
+def told_time(at: datetime) -> Iterator[None]:
+    """Records written inside (in this thread) carry ``at`` as their time instead of the clock's.
+
+    For a story recorded in one go whose events happened over weeks: the demo loader (a bank
+    released before its doses were thawed) and test fixtures. Their audit entries keep the
+    trusted clock's time (when they were really written), so the trail stays in order. No door
+    (command line, screen, browser) reaches it.
+    """
+    token = _told.set(at.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _told.reset(token)
+
+
+def told() -> datetime | None:
+    """The time told for this thread's records (:func:`told_time`), if any."""
+    return _told.get()
+
 
 NTP_REUSE_SECONDS = 60.0
 """How long an NTP measurement is reused before the server is asked again."""

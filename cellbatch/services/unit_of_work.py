@@ -32,7 +32,7 @@ from cellbatch.db.tables import AuditEntry, AuditHead
 from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.trusted_time import TimeSource
 from cellbatch.domain.users import Actor
-from cellbatch.services.trusted_time import checked_ntp, trusted_now
+from cellbatch.services.trusted_time import checked_ntp, told, trusted_now
 from cellbatch.services.uniqueness import refusal
 
 Row = TypeVar("Row", bound=SQLModel)
@@ -59,7 +59,10 @@ class UnitOfWork:
         self.actor = actor
         self.session: Session
         self.now: datetime
-        """The time of every record and audit entry of this unit of work."""
+        """The time of every record of this unit of work: the trusted clock's (or, only for
+        the demo and test fixtures, a time told: :func:`.trusted_time.told_time`)."""
+        self.written_at: datetime
+        """The trusted clock's time: every audit entry of this unit of work carries it."""
         self.time_source: TimeSource
         """The clock ``now`` was read from and the comparisons that vouched for it."""
         self._committed = False
@@ -74,7 +77,8 @@ class UnitOfWork:
         except DBAPIError as exc:
             raise database_problem(exc) from exc
         try:
-            self.now, self.time_source = trusted_now(self.session, ntp)  # ... then the clock
+            self.written_at, self.time_source = trusted_now(self.session, ntp)  # ... the clock
+            self.now = told() or self.written_at
         except DBAPIError as exc:
             self.session.close()
             raise database_problem(exc) from exc
@@ -181,7 +185,7 @@ class UnitOfWork:
             entity_id = str(row.id)  # type: ignore[attr-defined]
         values: dict[str, Any] = {
             "seq": head.seq + 1,
-            "at": self.now,
+            "at": self.written_at,
             "user_id": self.actor.id if self.actor else None,
             "username": self.actor.username if self.actor else SYSTEM_USER,
             "action": action,

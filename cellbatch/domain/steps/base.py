@@ -189,7 +189,9 @@ class StepContext:
     """Vial numbers of the parent bank this step may take (a thaw; with its own, if recorded);
     None when not known (a form whose vial list is still loading): stock is not checked."""
     parent_released_at: datetime | None = None
-    """When the parent bank was released (a dose batch)."""
+    """When QA released the parent bank (a dose batch): its vials are thawed only after."""
+    parent_code: str | None = None
+    """The parent bank's code (a dose batch), to name it."""
 
     def last(self, kind: str) -> Prior | None:
         """The latest entry of that kind before this one."""

@@ -7,7 +7,14 @@ from typing import Any
 
 from cellbatch import units
 from cellbatch.domain import dosing, growth
-from cellbatch.domain.steps.base import Field, Outcome, StepContext, StepKind, check_inputs
+from cellbatch.domain.steps.base import (
+    Field,
+    Outcome,
+    StepContext,
+    StepKind,
+    check_inputs,
+    minute,
+)
 
 
 class Thaw(StepKind):
@@ -34,7 +41,16 @@ class Thaw(StepKind):
     )
 
     def rules(self, out: Outcome, ctx: StepContext) -> None:
-        """Vials per thaw, vials in stock (which ones), ranges."""
+        """After the bank's release; vials per thaw, vials in stock (which ones), ranges."""
+        released = ctx.parent_released_at
+        if released is not None and ctx.at < minute(released):
+            bank = f"bank {ctx.parent_code}" if ctx.parent_code else "the bank"
+            out.refuse(
+                f"{ctx.at:%Y-%m-%d %H:%M} UTC is before {bank} was released "
+                f"({released:%Y-%m-%d %H:%M} UTC): a dose's vials are thawed only after QA "
+                "released their bank; give the time the vials were thawed",
+                "--at",
+            )
         values = out.values
         vials = values.get("vials")
         if vials is not None:

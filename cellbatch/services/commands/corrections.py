@@ -40,7 +40,13 @@ from cellbatch.services.commands.deviations import open_for_oos
 from cellbatch.services.commands.qc import COMPUTED_QC_TESTS, parse_result
 from cellbatch.services.commands.steps import open_range_deviations, write_dose_qc
 from cellbatch.services.queries.sops import sop_of
-from cellbatch.services.queries.step_context import prior, step_context, vials_in_stock
+from cellbatch.services.queries.step_context import (
+    ParentRelease,
+    parent_release,
+    prior,
+    step_context,
+    vials_in_stock,
+)
 from cellbatch.services.uniqueness import positions_free
 from cellbatch.services.unit_of_work import UnitOfWork, display
 
@@ -214,7 +220,10 @@ def _correct_step(
     if row.kind == "thaw":
         in_stock = vials_in_stock(uow.session, batch.parent_batch_id, for_update=True)
         stock = [v.number for v in in_stock] + list(values.get("vial_numbers") or [])
-    context = step_context(batch, sop, row.kind, at=at, before=done[:index], stock=stock)
+    released = parent_release(uow.session, batch)
+    context = step_context(
+        batch, sop, row.kind, at=at, before=done[:index], stock=stock, released=released
+    )
     carry = getattr(kind, "carry", None)
     if carry is not None:
         carry(values, new_values, context)
@@ -222,7 +231,7 @@ def _correct_step(
     outcome.raise_first("--value")
     if name != "at" and _same(outcome.values.get(name), values.get(name)):
         raise InvalidInput("--value", f"{new_text} is the value already recorded")
-    expires = _check_later(batch, sop, done, index, row, outcome, at)
+    expires = _check_later(batch, sop, done, index, row, outcome, at, released)
     _carry_expiry(uow, batch, row, expires, reason)
     if name == "at":
         uow.change(
@@ -266,6 +275,7 @@ def _check_later(
     row: StepEntry,
     outcome: Outcome,
     at: datetime,
+    released: ParentRelease | None,
 ) -> datetime | None:
     """Every later entry still holds under its kind with the corrected entry before it.
 
@@ -283,7 +293,7 @@ def _check_later(
         values = {k: v for k, v in later.values.items() if k not in NOT_VALUES}
         context = step_context(
             batch, sop, later.kind, at=later.performed_at, before=sequence[:j],
-            stock=list(values.get("vial_numbers") or []),
+            stock=list(values.get("vial_numbers") or []), released=released,
         )  # fmt: skip
         result = kind_of(later.kind).check(values, context)
         if result.refusals:

@@ -37,7 +37,11 @@ from cellbatch.services.commands.deviations import open_automatic
 from cellbatch.services.commands.qc import write_result
 from cellbatch.services.queries.site_settings import site_settings_in_force
 from cellbatch.services.queries.sops import sop_of
-from cellbatch.services.queries.step_context import step_context, vials_in_stock
+from cellbatch.services.queries.step_context import (
+    parent_release,
+    step_context,
+    vials_in_stock,
+)
 from cellbatch.services.queries.vial_label_content import vial_numbers_of
 from cellbatch.services.uniqueness import positions_free
 from cellbatch.services.unit_of_work import UnitOfWork
@@ -103,7 +107,10 @@ def checked(ctx: _Context, values: dict[str, Any], *, stock: list[int] | None = 
 
 
 def _rules_context(ctx: _Context, stock: list[int]) -> StepContext:
-    return step_context(ctx.batch, ctx.sop, ctx.kind.name, at=ctx.at, before=ctx.done, stock=stock)
+    return step_context(
+        ctx.batch, ctx.sop, ctx.kind.name, at=ctx.at, before=ctx.done, stock=stock,
+        released=parent_release(ctx.uow.session, ctx.batch),
+    )  # fmt: skip
 
 
 def open_range_deviations(
