@@ -181,3 +181,46 @@ def test_the_log_in_screen_shows_before_the_database_is_opened(demo_db, monkeypa
 
     assert asyncio.run(start()) == ("LoginScreen", True)
     assert screens_when_opened == ["LoginScreen"]
+
+
+@pytest.mark.parametrize(
+    ("args", "built"),
+    [
+        (["batch", "list", "-u", "qa1"], ["batch"]),
+        (["--db", "sqlite:///x.db", "batch", "list"], ["batch"]),
+        (["--db=sqlite:///x.db", "audit", "verify"], ["audit"]),
+        (["init", "--admin", "a"], ["init"]),
+        (["freeze", "--help"], ["freeze"]),  # a hidden earlier name is a command too
+    ],
+)
+def test_a_command_builds_only_its_own_group(args, built):
+    """Typer reads every command's signature to build the tree: a command builds its group."""
+    import typer
+
+    from cellbatch.cli.app import tree_for
+
+    tree = typer.main.get_command(tree_for(args))
+    assert list(tree.commands) == built
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["--db", "x"], ["btach", "list"]])
+def test_the_root_and_an_unknown_name_build_the_whole_tree(args):
+    from cellbatch.cli.app import app, tree_for
+
+    assert tree_for(args) is app
+
+
+def test_a_group_built_alone_reads_as_in_the_whole_tree(cli):
+    """The group's help and a mistyped command in it read the same either way."""
+    import typer
+
+    from cellbatch.cli.app import app
+
+    whole = typer.main.get_command(app).commands["batch"]
+    helped = cli("batch", "--help")
+    assert helped.code == 0
+    assert all(name in helped.out for name in whole.commands)
+    wrong = cli("batch", "lsit")
+    assert wrong.code == 2 and "lsit" in wrong.err
+    top = cli("btach", "list")
+    assert top.code == 2 and "btach" in top.err
