@@ -147,3 +147,14 @@ async def test_the_qc_dialog_of_a_released_batch_takes_the_late_result_at_80x24(
         assert type(app.screen).__name__ == "BatchScreen"
     (hold,) = is_held(released_fuc, "FUC-D001")
     assert hold.cause == "late-result" and "EB-P001" in hold.reason
+
+
+def test_the_batch_record_marks_the_late_result(released_fuc):
+    from tests.test_batch_record import record_text, squeeze
+
+    db = released_fuc
+    ref = qc.record_qc(db, user(db, "tech1"), "FUC-D001", test="sterility-release", value="growth")
+    _, _, text = record_text(db, "FUC-D001")
+    assert squeeze(f"Q{ref}") in text
+    assert squeeze("late result, recorded after the release") in text
+    assert text.count(squeeze("late result, recorded after the release")) == 1

@@ -693,6 +693,8 @@ def _qc(b: BatchView) -> list:
         extra = []
         if q.retest_of:
             extra.append(f"retest of {q.retest_of}")
+        if q.after_release:
+            extra.append("late result, recorded after the release")
         for c in b.corrections:
             if c.entry == q.id:
                 extra.append(f"{CHANGED}: {c.field} was {c.old_display}, reason: {c.reason}")

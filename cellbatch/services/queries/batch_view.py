@@ -31,7 +31,7 @@ from cellbatch.db.tables import (
     User,
     Vial,
 )
-from cellbatch.domain import dosing, growth
+from cellbatch.domain import dosing, growth, late_results
 from cellbatch.domain.sequence import allowed_next
 from cellbatch.domain.steps import kind_of
 from cellbatch.domain.timeparse import iso_utc
@@ -124,6 +124,7 @@ def batch_view_of(session: Session, batch: Batch) -> BatchView:
             .order_by(ReleaseDecision.id)
         ).scalars()
     )
+    released = late_results.released_at([(d.decision, d.decided_at) for d in decisions])
     people = _user_names(
         session,
         {batch.recorded_by}
@@ -194,6 +195,7 @@ def batch_view_of(session: Session, batch: Batch) -> BatchView:
             recorded_at=iso_utc(q.recorded_at),
             recorded_by=people[q.recorded_by],
             corrected=any(ent == "qc_result" and i == q.id for (ent, i, _f) in corrected),
+            after_release=late_results.after_release(q.recorded_at, released),
             needs_verification=state.needs_verification,
             verification_status=state.verification_status,
             verifications=state.verifications,

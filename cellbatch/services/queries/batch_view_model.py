@@ -101,6 +101,8 @@ class QcView(Plain):
     recorded_at: str
     recorded_by: Person
     corrected: bool
+    after_release: bool
+    """A late result: recorded after the batch's release (a result after infusion)."""
     needs_verification: bool
     verification_status: str
     verifications: tuple[SignatureView, ...]

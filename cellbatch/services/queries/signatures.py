@@ -36,6 +36,7 @@ from cellbatch.db.tables import (
     User,
     Vial,
 )
+from cellbatch.domain import late_results
 from cellbatch.domain.errors import InvalidInput, NotFound
 from cellbatch.domain.refs import record_number
 from cellbatch.domain.timeparse import as_utc, iso_utc
@@ -163,17 +164,12 @@ def step_content(entry: StepEntry, uses: list[MaterialUse]) -> dict[str, Any]:
     return {**content_of(entry), "materials": [content_of(u) for u in uses]}
 
 
-def _released_at(rows: BatchRows) -> Any:
-    """When the batch was released (locked), or None."""
-    return next(
-        (as_utc(d.decided_at) for d in rows.of(ReleaseDecision) if d.decision == "release"), None
-    )
-
-
 def _batch_content(rows: BatchRows) -> dict[str, Any]:
     head = row_content(rows.batch)
     head.pop("status", None)
-    released = _released_at(rows)
+    released = late_results.released_at(
+        [(d.decision, d.decided_at) for d in rows.of(ReleaseDecision)]
+    )
     vials = []
     for vial in rows.of(Vial):
         content = row_content(vial)
@@ -185,7 +181,7 @@ def _batch_content(rows: BatchRows) -> dict[str, Any]:
         "qc": [
             row_content(q)
             for q in rows.of(QcResult)
-            if released is None or as_utc(q.recorded_at) <= released
+            if not late_results.after_release(q.recorded_at, released)
         ],
         "corrections": [row_content(c) for c in rows.of(Correction)],
         "deviations": [row_content(d) for d in rows.of(Deviation)],
