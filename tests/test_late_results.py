@@ -158,3 +158,19 @@ def test_the_batch_record_marks_the_late_result(released_fuc):
     assert squeeze(f"Q{ref}") in text
     assert squeeze("late result, recorded after the release") in text
     assert text.count(squeeze("late result, recorded after the release")) == 1
+
+
+def test_a_second_person_verifies_the_late_result_of_a_locked_batch(released_fuc):
+    db = released_fuc
+    ref = qc.record_qc(db, user(db, "tech1"), "FUC-D001", test="sterility-release",
+                       value="no growth")  # fmt: skip
+    (state,) = [s for s in verification_status(db, "FUC-D001") if s.ref == f"Q{ref}"]
+    assert state.status == "pending"
+    verify(db, "tech2", "demo-tech2-pass", "FUC-D001", f"Q{ref}")
+    (state,) = [s for s in verification_status(db, "FUC-D001") if s.ref == f"Q{ref}"]
+    assert state.status == "verified"
+    assert _release_valid(db)  # a verification signs the result, not the released record
+    # anything else of the released batch stays locked
+    earlier = next(s.ref for s in verification_status(db, "FUC-D001") if s.ref != f"Q{ref}")
+    with pytest.raises(RuleViolation, match="locked"):
+        verify(db, "sup1", "demo-sup1-pass", "FUC-D001", earlier)

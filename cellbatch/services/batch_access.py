@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cellbatch.db.tables import Batch, MaterialLot, StepEntry
+from cellbatch.db.tables import Batch, MaterialLot, QcResult, ReleaseDecision, StepEntry
+from cellbatch.domain import late_results
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.timeparse import as_utc
 from cellbatch.domain.users import RECORDING_ROLES, Actor
@@ -42,6 +43,26 @@ def ensure_open(batch: Batch) -> None:
             f"batch {batch.code} is {batch.status} and locked: nothing more can be recorded, "
             "corrected, verified or signed on it"
         )
+
+
+def ensure_open_for_entry(session: Session, batch: Batch, entity: str, entity_id: int) -> None:
+    """Refuse a verification on a locked batch, except of a late result of a released one.
+
+    A late result (recorded after the release: a result after infusion) is a critical entry
+    like any other, and a second person verifies it on the released batch.
+    """
+    if batch.status == "released" and entity == "qc_result":
+        row = session.get(QcResult, entity_id)
+        decisions = session.execute(
+            select(ReleaseDecision.decision, ReleaseDecision.decided_at).where(
+                ReleaseDecision.batch_id == batch.id
+            )
+        ).all()
+        released = late_results.released_at([(d, at) for d, at in decisions])
+        if row is not None and row.batch_id == batch.id:
+            if late_results.after_release(row.recorded_at, released):
+                return
+    ensure_open(batch)
 
 
 def require_recorder(actor: Actor, action: str) -> None:

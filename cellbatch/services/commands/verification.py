@@ -9,7 +9,7 @@ from cellbatch.db.database import Database
 from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from cellbatch.domain.text import typed_text
 from cellbatch.services.auth import reauthenticate
-from cellbatch.services.batch_access import ensure_open, find_batch
+from cellbatch.services.batch_access import ensure_open_for_entry, find_batch
 from cellbatch.services.commands.deviations import open_automatic
 from cellbatch.services.commands.signatures import SIGNING_ROLES, add_signature
 from cellbatch.services.queries.involvement import is_entry_author
@@ -27,8 +27,8 @@ def verify(db: Database, username: str, password: str, code: str, ref: str) -> i
     verifier.require(*SIGNING_ROLES, action="verify entries")
     with UnitOfWork(db, verifier) as uow:
         batch = find_batch(uow.session, code, for_update=True)
-        ensure_open(batch)
         assert entity_id is not None
+        ensure_open_for_entry(uow.session, batch, entity, entity_id)
         shown = ref_of(entity, entity_id)
         if is_entry_author(uow.session, batch, entity, entity_id, verifier.id):
             raise PermissionDenied(
@@ -60,8 +60,8 @@ def decline(db: Database, username: str, password: str, code: str, ref: str, rea
     verifier.require(*SIGNING_ROLES, action="verify entries")
     with UnitOfWork(db, verifier) as uow:
         batch = find_batch(uow.session, code, for_update=True)
-        ensure_open(batch)
         assert entity_id is not None
+        ensure_open_for_entry(uow.session, batch, entity, entity_id)
         shown = ref_of(entity, entity_id)
         if is_entry_author(uow.session, batch, entity, entity_id, verifier.id):
             raise PermissionDenied(
