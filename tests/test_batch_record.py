@@ -250,12 +250,13 @@ def test_label_reconciliation_is_in_the_dose_record(demo_db) -> None:
     assert squeeze("Labels applied (verified on their container) 1") in text
 
 
-def test_label_history_and_marker_results_are_typed_in_the_record_data(demo_db) -> None:
-    """The record's label history and donor marker results are frozen values, not dicts;
-    the electronic copy (``to_dict()``) keeps its keys."""
+def test_label_history_marker_results_and_anchor_are_typed_in_the_record_data(demo_db) -> None:
+    """The record's label history, donor marker results and audit anchor are frozen values,
+    not dicts; the electronic copy (``to_dict()``) keeps its keys."""
     from dataclasses import FrozenInstanceError
 
     from cellbatch.documents.labels import render as render_labels
+    from cellbatch.services.audit_anchor import PrintedAnchor
     from cellbatch.services.commands.labels import print_labels, verify_scans
     from cellbatch.services.queries.donors import MarkerResult
     from cellbatch.services.queries.labels import LabelEventView, LabelHistory, PrintedLabelView
@@ -287,6 +288,13 @@ def test_label_history_and_marker_results_are_typed_in_the_record_data(demo_db) 
         "full_name": "Tomás Herrera",
     }
     assert list(copy["donor"]["tests"][0]) == ["marker", "result", "sampled"]
+    anchor = data.audit_anchor  # the trail's head the record was built from, typed too
+    assert isinstance(anchor, PrintedAnchor) and anchor.anchored and len(anchor.hash) == 64
+    assert copy["audit_anchor"] == {
+        "seq": anchor.seq, "hash": anchor.hash, "at": anchor.at, "anchored": True,
+    }  # fmt: skip
+    text = squeeze("".join(pdf_pages(render(data))))
+    assert squeeze(f"audit anchor #{anchor.seq} {anchor.hash[:16]}") in text
     json.dumps(copy)
 
 

@@ -1217,7 +1217,7 @@ class _NumberedCanvas(Canvas):
         self.setFont(REGULAR, 7)
         printed = f"Batch {code} · printed {_when(data.generated_at)}"
         if anchor := data.audit_anchor:  # the audit trail's head it was built from
-            printed += f" · audit anchor #{anchor['seq']} {anchor['hash'][:16]}"
+            printed += f" · audit anchor #{anchor.seq} {anchor.hash[:16]}"
         self.drawString(_MARGIN, 8 * mm, printed)
         self.setFont(BOLD, 7)
         self.drawRightString(width - _MARGIN, 8 * mm, f"Page {number} of {total}")

@@ -17,7 +17,9 @@ prints (docs/trust-model.md).
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -72,7 +74,23 @@ def ensure_anchor_log(db: Database) -> None:
     check_anchor_log(db.anchor_log)
 
 
-def printed_anchor(db: Database) -> dict[str, str | int | bool]:
+@dataclass(frozen=True)
+class PrintedAnchor:
+    """The audit trail's head a document was built from, as the document prints it."""
+
+    seq: int
+    hash: str
+    at: str
+    """When it was anchored, ISO UTC (``2026-11-22T03:18:04Z``)."""
+    anchored: bool
+    """Whether it was written to the anchor log (not for a read-only archive copy)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output."""
+        return asdict(self)
+
+
+def printed_anchor(db: Database) -> PrintedAnchor:
     """Anchor the head a document is built from, and what the document prints of it.
 
     A read-only copy read without its site key or anchor log (an archive) still prints its
@@ -87,12 +105,7 @@ def printed_anchor(db: Database) -> dict[str, str | int | bool]:
             row = session.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
         anchor = Anchor("", row.seq, row.hash, datetime.now(UTC), "", "record")
         anchored = False
-    return {
-        "seq": anchor.seq,
-        "hash": anchor.hash,
-        "at": f"{anchor.at:%Y-%m-%dT%H:%M:%SZ}",
-        "anchored": anchored,
-    }
+    return PrintedAnchor(anchor.seq, anchor.hash, f"{anchor.at:%Y-%m-%dT%H:%M:%SZ}", anchored)
 
 
 def write_anchor(db: Database, kind: str, anchor: Anchor | None = None) -> Anchor:

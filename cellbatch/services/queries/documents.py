@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -19,7 +18,7 @@ from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, ReleaseChecklist, ReleaseDecision
 from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.timeparse import iso_utc
-from cellbatch.services.audit_anchor import printed_anchor
+from cellbatch.services.audit_anchor import PrintedAnchor, printed_anchor
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.audit import AuditRecord, list_entries
 from cellbatch.services.queries.batch_view import batch_view
@@ -72,7 +71,7 @@ class RecordData(Plain):
     audit_trail: tuple[AuditRecord, ...]
     audit_readable: tuple[ReadableEntry, ...]
     """The batch's audit entries in the record's words (the raw ones are ``audit_trail``)."""
-    audit_anchor: dict[str, Any]
+    audit_anchor: PrintedAnchor
     """The audit trail's head the record was built from (:func:`.audit_anchor.printed_anchor`)."""
 
 
