@@ -17,7 +17,7 @@ from cellbatch.services.auth import authenticate
 from cellbatch.services.commands.qc import record_qc
 from cellbatch.services.commands.verification import verify
 from cellbatch.services.queries.batches import count_batches, list_batches
-from cellbatch.services.queries.deviations import list_deviations
+from cellbatch.services.queries.deviations import deviation_list, list_deviations
 from cellbatch.services.queries.home import HOME_BATCHES, HOME_DEVIATIONS, home_data
 from cellbatch.services.queries.screens import batch_screen, review_screen
 from tests.bulk_batches import clone_batches
@@ -85,6 +85,26 @@ def test_home_lists_the_newest_open_deviations_and_counts_them_all(demo_db) -> N
     home = home_data(demo_db, qa, TODAY)
     assert home.open_deviations == len(open_ids)
     assert [int(d.id.removeprefix("D")) for d in home.deviations] == open_ids[:HOME_DEVIATIONS]
+
+
+def test_the_list_of_every_deviation_is_bounded_and_counts_them_all(demo_db) -> None:
+    """The palette's list of every batch's deviations reads as fast with 300 batches' worth.
+
+    Its lines are those of the full list (open first, oldest first), cut at the limit, in the
+    same number of statements whatever the number of deviations.
+    """
+    few = statements(demo_db, lambda: deviation_list(demo_db))
+    codes = [b.code for b in list_batches(demo_db)]
+    for code in codes:
+        clone_batches(demo_db, code, 300 // len(codes) - 1)
+    every = sorted(list_deviations(demo_db), key=lambda d: (d.status != "open", d.opened_at))
+    found = deviation_list(demo_db, limit=40)
+    assert found.total == len(every) > 40
+    assert found.open == sum(1 for d in every if d.status == "open")
+    assert [(d.id, d.batch, d.status, d.opened_by) for d in found.lines] == [
+        (d.id, d.batch, d.status, d.opened_by) for d in every[:40]
+    ]
+    assert statements(demo_db, lambda: deviation_list(demo_db)) == few
 
 
 def test_batch_and_review_screens_take_as_many_statements_for_more_entries(demo_db) -> None:

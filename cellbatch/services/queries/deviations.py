@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from cellbatch.db.database import Database
@@ -103,6 +103,74 @@ def list_deviations(
     if status is not None:
         out = [v for v in out if v.status == status]
     return out
+
+
+DEVIATION_LIST = 500
+"""How many deviations the list of every batch's deviations shows (it counts them all)."""
+
+
+@dataclass(frozen=True)
+class DeviationLine:
+    """One line of the list of every batch's deviations (its signatures are the review's)."""
+
+    id: str
+    batch: str
+    status: str
+    classification: str | None
+    title: str
+    opened_at: str
+    opened_by: str
+
+
+@dataclass(frozen=True)
+class DeviationList:
+    """The first :data:`DEVIATION_LIST` deviations of every batch, and how many there are."""
+
+    lines: tuple[DeviationLine, ...]
+    total: int
+    open: int
+
+
+def deviation_list(db: Database, limit: int = DEVIATION_LIST) -> DeviationList:
+    """Every batch's deviations, open ones first, oldest first, at most ``limit`` lines.
+
+    Three statements whatever the number of deviations: the lines (with their batch's code
+    and the opener's user ID) and the two counts. No signature validity is computed (the
+    list shows none), so thirty years of deviations list as fast as the demo's.
+    """
+    opener = User.__table__.alias("opener")  # type: ignore[attr-defined]
+    with db.session() as session:
+        rows = session.execute(
+            select(
+                Deviation.id,
+                Batch.code,
+                Deviation.status,
+                Deviation.classification,
+                Deviation.title,
+                Deviation.opened_at,
+                opener.c.username,
+            )
+            .join(Batch, Batch.id == Deviation.batch_id)
+            .outerjoin(opener, opener.c.id == Deviation.opened_by)
+            .order_by(
+                case((Deviation.status == "open", 0), else_=1),
+                Deviation.opened_at,
+                Deviation.id,
+            )
+            .limit(limit)
+        ).all()
+        total = session.execute(select(func.count()).select_from(Deviation)).scalar_one()
+        still_open = session.execute(
+            select(func.count()).select_from(Deviation).where(Deviation.status == "open")
+        ).scalar_one()
+    return DeviationList(
+        tuple(
+            DeviationLine(f"D{r[0]}", r[1], r[2], r[3], r[4], iso_utc(r[5]), r[6] if r[6] else "?")
+            for r in rows
+        ),
+        total,
+        still_open,
+    )
 
 
 def oos_results(session: Session, batch: Batch) -> list[QcResult]:

@@ -79,13 +79,14 @@ class DeviationListScreen(RecordsScreen):
     COLUMNS = [("ID", 4), ("Batch", 11), ("Status", 7), ("Class", 9), ("Title · opened", None)]
 
     def rows(self) -> tuple[str, list[tuple[Any, ...]]]:
-        """Open deviations first, then closed, newest first."""
-        from cellbatch.services.queries.deviations import list_deviations
+        """Open deviations first, then closed, oldest first (the first 500, all counted)."""
+        from cellbatch.services.queries.deviations import deviation_list
 
-        devs = list_deviations(self.cb_app.database())
-        devs.sort(key=lambda d: (d.status != "open", d.opened_at), reverse=False)
-        opened = sum(1 for d in devs if d.status == "open")
-        note = f"{len(devs)} deviations · {opened} open (they block release) · Enter: review"
+        found = deviation_list(self.cb_app.database())
+        devs = found.lines
+        note = f"{found.total} deviations · {found.open} open (they block release) · Enter: review"
+        if len(devs) < found.total:
+            note += f" · the first {len(devs)} shown"
         return note, [
             (
                 d.id,
