@@ -174,3 +174,45 @@ def test_a_second_person_verifies_the_late_result_of_a_locked_batch(released_fuc
     earlier = next(s.ref for s in verification_status(db, "FUC-D001") if s.ref != f"Q{ref}")
     with pytest.raises(RuleViolation, match="locked"):
         verify(db, "sup1", "demo-sup1-pass", "FUC-D001", earlier)
+
+
+def test_a_failing_late_result_opens_an_adverse_event_report_for_the_recipient(released_fuc, cli):
+    from cellbatch.services.queries.adverse_events import adverse_event_reports
+
+    db = released_fuc
+    ref = qc.record_qc(db, user(db, "tech1"), "FUC-D001", test="sterility-release", value="growth")
+    (report,) = adverse_event_reports(db, user(db, "qa1"))
+    assert (report.ref, report.recipient, report.batch, report.result) == (
+        "AE1", "EB-P001", "FUC-D001", f"Q{ref}",
+    )  # fmt: skip
+    assert report.status == "open" and "not infused yet" in report.description
+    out = cli("--db", db.url, "adverse-event", "list", user="clin1")
+    assert out.code == 0 and "AE1" in out.out and "EB-P001" in out.out, out.err
+    for who in ("qa1", "clin1"):
+        home = home_data(db, user(db, who), date.today())
+        assert [r.ref for r in home.adverse_events] == ["AE1"]
+    # a passing late result opens none
+    qc.record_qc(db, user(db, "tech1"), "FUC-D001", test="sterility-release", value="no growth")
+    assert len(adverse_event_reports(db, user(db, "clin1"))) == 1
+    refused = cli("--db", db.url, "adverse-event", "list", user="tech1")
+    assert refused.code != 0 and "may not read adverse-event reports" in refused.err
+
+
+@run_async
+async def test_the_clinics_and_qas_home_shows_the_open_report_at_80x24(released_fuc):
+    from cellbatch.tui.app import build_app
+
+    db = released_fuc
+    qc.record_qc(db, user(db, "tech1"), "FUC-D001", test="sterility-release", value="growth")
+    for who, shown in (("clin1", True), ("qa1", True), ("tech1", False)):
+        app = build_app(db.url, idle_lock_seconds=3600)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await log_in(app, pilot, who)
+            table = app.screen.query_one("#adverse")
+            assert table.display is shown, who
+            if shown:
+                assert table.get_row_at(0)[:3] == ["AE1", "EB-P001", "FUC-D001"]
+                table.focus()
+                await pilot.press("enter")
+                await settle(app, pilot)
+                assert type(app.screen).__name__ == "ReviewScreen"

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cellbatch.cli import (
+    adverse_cmd,
     archive_cmd,
     audit_cmd,
     backup_cmd,
@@ -85,6 +86,7 @@ plan_cmd.register(app)
 lookback_cmd.register(app)
 bedside_cmd.register(app)
 custody_cmd.register(app)
+adverse_cmd.register(app)
 tui_cmd.register(app)
 serve_cmd.register(app)
 clock_cmd.register(app)

@@ -498,6 +498,25 @@ class InfusionRecord(SQLModel, table=True):
     recorded_by: int = Field(foreign_key="app_user.id")
 
 
+class AdverseEventReport(SQLModel, table=True):
+    """A report that a recipient may have been harmed, linked to the recipient and the batch.
+
+    Opened by the program with the information that calls for it (a failing result after
+    infusion), for the clinic and QA to follow up.
+    """
+
+    __tablename__ = "adverse_event_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient_id: int = Field(foreign_key="recipient.id", index=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    qc_result_id: int | None = Field(default=None, foreign_key="qc_result.id")
+    description: str = Field(max_length=MAX_TEXT)
+    status: str = Field(default="open", max_length=20)
+    opened_at: datetime
+    opened_by: int = Field(foreign_key="app_user.id")
+
+
 class Correction(SQLModel, table=True):
     """A change to a recorded value: old and new value and the mandatory reason."""
 
@@ -746,6 +765,7 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         BedsideCheck,
         BagCustody,
         InfusionRecord,
+        AdverseEventReport,
         ReleaseDecision,
         ReleaseChecklist,
         Signature,

@@ -54,6 +54,9 @@ CLINIC_ROLES = (Role.CLINIC,)
 IDENTITY_ROLES = (Role.CLINIC, Role.QA)
 """Roles that may see who a recipient is (name, date of birth, hospital number)."""
 
+ADVERSE_EVENT_ROLES = (Role.CLINIC, Role.QA)
+"""Roles told of adverse-event reports (the recipient's physician, QA)."""
+
 
 USER_ID_RULE = "1–64 letters, digits, '.', '_' or '-'"
 """What a user ID (the log-in name) is made of, as messages say it."""

@@ -14,12 +14,12 @@ from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, InfusionRecord, QcResult
+from cellbatch.db.tables import AdverseEventReport, Batch, InfusionRecord, QcResult, Recipient
 from cellbatch.domain import bedside
 from cellbatch.domain.errors import InvalidInput, RuleViolation
 from cellbatch.domain.sop import QcTest
 from cellbatch.domain.steps.sampling import tested_step
-from cellbatch.domain.text import typed_text
+from cellbatch.domain.text import MAX_TEXT, typed_text
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.domain.users import RECORDING_ROLES, Actor, Role
 from cellbatch.services.batch_access import (
@@ -213,5 +213,31 @@ def record_qc(
                 ),
                 batches=[batch],
             )
+            _report_adverse_event(uow, batch, result, concerns or "")
         uow.commit()
         return result.id
+
+
+def _report_adverse_event(uow: UnitOfWork, batch: Batch, result: QcResult, concerns: str) -> None:
+    """Open an adverse-event report for the recipient of a failing late result."""
+    recipient = uow.session.execute(
+        select(Recipient).where(Recipient.code == batch.recipient_id)
+    ).scalar_one_or_none()
+    if recipient is None:  # a dose made before recipients were records: the deviation names it
+        return
+    uow.add(
+        AdverseEventReport(
+            recipient_id=recipient.id,
+            batch_id=batch.id,
+            qc_result_id=result.id,
+            description=(
+                f"{result.name} of {batch.code} gave {result.value_text or result.value_num} "
+                f"after release (Q{result.id}, specification {result.spec}); {concerns}. "
+                "Follow up the recipient; see the batch's deviations and hold."
+            )[:MAX_TEXT],
+            status="open",
+            opened_at=uow.now,
+            opened_by=uow.actor.id,  # type: ignore[union-attr]
+        ),
+        batch_id=batch.id,
+    )

@@ -33,7 +33,8 @@ from cellbatch.db.tables import (
 from cellbatch.domain.sop import Sop
 from cellbatch.domain.steps import kind_of
 from cellbatch.domain.timeparse import iso_utc
-from cellbatch.domain.users import Actor
+from cellbatch.domain.users import ADVERSE_EVENT_ROLES, Actor
+from cellbatch.services.queries.adverse_events import AdverseEventView, reports_of
 from cellbatch.services.queries.batch_view import next_steps
 from cellbatch.services.queries.signatures import SignedEntries, ref_of
 from cellbatch.services.queries.sops import sop_of_row
@@ -121,6 +122,8 @@ class HomeData:
     open_deviations: int = 0
     """How many deviations are open in all (``deviations`` may list fewer)."""
     verifications: tuple[PendingVerification, ...] = ()
+    adverse_events: tuple[AdverseEventView, ...] = ()
+    """Open adverse-event reports, for the clinic and QA (empty for the others)."""
 
 
 def _by_batch(rows) -> dict[int, list]:
@@ -270,6 +273,11 @@ def home_data(db: Database, actor: Actor | None, today: date) -> HomeData:
             ),
             open_deviations=open_count,
             verifications=tuple(pending),
+            adverse_events=tuple(
+                reports_of(session, open_only=True)
+                if actor is not None and actor.role in ADVERSE_EVENT_ROLES
+                else ()
+            ),
         )
 
 

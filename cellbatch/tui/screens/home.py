@@ -90,6 +90,8 @@ class HomeScreen(AppScreen):
                 yield Input(id="scan", placeholder="scan or type a batch code, Enter")
             yield Plain("Loading…", id="home-summary", classes="hint")
             sections = [
+                # shown only while a report is open, to the clinic and QA (services decide)
+                ("Adverse-event reports open (results after infusion)", "adverse"),
                 ("Batches in process — next step due", "in-process"),
                 ("To make today for planned infusions (UTC)", "make-today"),
                 ("Running windows (time left)", "windows"),
@@ -118,6 +120,13 @@ class HomeScreen(AppScreen):
             "Recipient", "Inf.", "Thaw from", "Fill by", "Infusion", "Batch"
         )
         self.query_one("#lots", DataTable).add_columns("Lot", "Kind", "Expires", "State")
+        fit_columns(
+            self.query_one("#adverse", DataTable),
+            [("Report", 6), ("Recipient", 9), ("Batch", 10), ("What", None)],
+            self.app.size.width,
+        )
+        self.query_one("#adverse", DataTable).display = False
+        self.query_one("#adverse-title").display = False
         self.query_one("#verifications", DataTable).add_columns("Batch", "Entry", "What", "Status")
         fit_columns(
             self.query_one("#deviations", DataTable),
@@ -204,6 +213,11 @@ class HomeScreen(AppScreen):
             table.add_row(
                 d.batch, d.id, d.classification, d.title, key=f"{d.batch}/{d.id}", height=None
             )
+        table = self.query_one("#adverse", DataTable)
+        table.clear()
+        for r in data.adverse_events:
+            table.add_row(r.ref, r.recipient, r.batch, r.description, key=r.ref, height=None)
+        table.display = self.query_one("#adverse-title").display = bool(data.adverse_events)
         table = self.query_one("#lots", DataTable)
         table.clear()
         today = self.cb_app.clock().date()
@@ -263,6 +277,11 @@ class HomeScreen(AppScreen):
             from cellbatch.tui.screens.review import ReviewScreen
 
             code = event.data_table.get_row(event.row_key)[0]
+            self.app.push_screen(ReviewScreen(str(code)), lambda _r: self.reload())
+        elif event.data_table.id == "adverse":
+            from cellbatch.tui.screens.review import ReviewScreen
+
+            code = event.data_table.get_row(event.row_key)[2]
             self.app.push_screen(ReviewScreen(str(code)), lambda _r: self.reload())
         elif event.data_table.id == "make-today":
             batch = event.data_table.get_row(event.row_key)[5]
