@@ -98,6 +98,23 @@ async def test_a_burst_with_tab_and_enter_inside_fills_each_field_exactly(demo_d
 
 
 @run_async
+async def test_letters_then_a_priority_key_in_one_burst_save_every_letter(demo_db):
+    # Ctrl+S is a priority binding: it acts when the app reads it, not when the field does,
+    # so it must wait until the letters before it are in their field
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"tech1", "enter", *"demo-tech1-pass", "enter")
+        await settle(app, pilot)
+        await pilot.press("f7")
+        await settle(app, pilot)
+        burst(app, LOT_BURST.removesuffix("\r") + "\x13")  # the expiry typed, then Ctrl+S
+        await wait_for(app, pilot, lambda: type(app.screen).__name__ == "HomeScreen")
+        await settle(app, pilot)
+    lot = next(m for m in list_materials(demo_db) if m["lot"] == "DPBS-99001")
+    assert lot["expires"] == "2027-12-31"
+
+
+@run_async
 async def test_scanned_batch_code_and_f_key_in_one_burst_act_in_order(demo_db):
     app = build_app(demo_db.url, idle_lock_seconds=3600)
     async with app.run_test(size=(80, 24)) as pilot:
