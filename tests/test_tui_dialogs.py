@@ -354,3 +354,47 @@ def test_the_code_example_skips_taken_codes_and_starts_a_kind_from_the_product()
     assert example_code("dose", []) == "EASC-D001"
     # newest first, the next number already taken by an older batch: the one after it
     assert example_code("dose", [("FUC-D009", "dose"), ("FUC-D010", "dose")]) == "FUC-D011"
+
+
+@run_async
+async def test_a_refusal_points_to_the_screen_not_to_a_command_line_command(demo_db):
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech1")
+        await pilot.press("f4", "down", "enter")
+        await settle(app, pilot)
+        typed = {**DOSE, "weight": "71 kg"}  # RA-P002 weighs 70 kg on record
+        await type_fields(app, pilot, typed)
+        status = await refused_and_kept(app, pilot, typed, "weight", "Body weight")
+    assert "not RA-P002's body weight on record" in status, status
+    assert "cellbatch " not in status, status  # the CLI's command, not a place on screen
+    assert "Recipients (F10 on the home screen)" in status, status
+
+
+@run_async
+async def test_home_from_the_palette_asks_before_typed_values_are_lost(demo_db):
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech1")
+        app.open_batch("FUC-D001")
+        await settle(app, pilot)
+        await pilot.press("f2")  # the entry form of the fill
+        await settle(app, pilot)
+        form = app.screen
+        form.query_one("#f-volume", Input).value = "10 mL"
+        await pilot.press("ctrl+p", *"Home")
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "ChoiceDialog", type(app.screen).__name__
+        assert "fill of FUC-D001" in text_of(app, ".title")
+        await pilot.press("enter")  # the first answer: back to the typing
+        await settle(app, pilot)
+        assert app.screen is form and form.query_one("#f-volume", Input).value == "10 mL"
+        await pilot.press("ctrl+p", *"Home")
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("down", "enter")  # discard and go home
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "HomeScreen"

@@ -474,9 +474,16 @@ class CellbatchApp(KeysInOrder):
         )
 
     async def go_home(self) -> None:
-        """Back to the home screen."""
+        """Back to the home screen; asks first when typed values would be lost."""
         if self.locked:
             self.refuse_while_locked()
+            return
+        if self._ask_first("Go home", self._go_home):
+            return
+        await self._go_home()
+
+    async def _go_home(self) -> None:
+        if self.locked:
             return
         while len(self.screen_stack) > 2:
             await self.pop_screen()

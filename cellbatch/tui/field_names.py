@@ -16,6 +16,14 @@ OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)\b")
 """A command-line option named in a message (``--at``, ``--birth-year``)."""
 ARGUMENT = re.compile(r"^([A-Z][A-Z-]{1,20}): ")
 """A command-line argument heading a message (``CODE: expected …``)."""
+COMMAND = re.compile(r"\s*\(`?cellbatch ([a-z][a-z-]*)[^)]*\)")
+"""A command-line command a message points to (``(cellbatch recipient weight)``)."""
+PLACES = {
+    "recipient": "Recipients (F10 on the home screen)",
+    "plan": "Recipients (F10 on the home screen), F8: Plan",
+    "passwd": "Ctrl+P: Change my password",
+}
+"""Where on screen the UI does what a command does; a command not here is left unnamed."""
 
 
 def option_names(arg: str) -> tuple[str, ...]:
@@ -26,6 +34,9 @@ def option_names(arg: str) -> tuple[str, ...]:
 
 def in_form_words(text: str, labels: Mapping[str, str] | None = None) -> str:
     """``--weight: expected …`` → ``Body weight: expected …``.
+
+    A command the message points to (``(cellbatch recipient weight)``) becomes the place on
+    screen that does it, or is dropped: at the screen nobody types commands.
 
     ``labels`` maps the services' names (``--weight``, ``CODE``) to the form's labels; a name
     the form does not have is written as plain words (``--birth-year`` → ``birth year``).
@@ -39,7 +50,11 @@ def in_form_words(text: str, labels: Mapping[str, str] | None = None) -> str:
         name = match.group(1)
         return f"{labels.get(name) or name.lower().replace('-', ' ')}: "
 
-    return OPTION.sub(option, ARGUMENT.sub(argument, text))
+    def command(match: re.Match[str]) -> str:
+        place = PLACES.get(match.group(1))
+        return f" ({place})" if place else ""
+
+    return OPTION.sub(option, ARGUMENT.sub(argument, COMMAND.sub(command, text)))
 
 
 def field_for(error: BaseException, names: Mapping[str, str]) -> str | None:
