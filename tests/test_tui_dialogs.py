@@ -398,3 +398,24 @@ async def test_home_from_the_palette_asks_before_typed_values_are_lost(demo_db):
         await pilot.press("down", "enter")  # discard and go home
         await settle(app, pilot)
         assert type(app.screen).__name__ == "HomeScreen"
+
+
+@run_async
+async def test_enter_after_the_reason_goes_to_the_password_not_the_filled_user_id(demo_db):
+    # the user ID is filled in: Enter on it would select it, and the password typed next
+    # would replace it, readable on screen
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "qa1")
+        app.open_batch("EASC-D001")
+        await settle(app, pilot)
+        await pilot.press("f6", "f9")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "SignatureDialog"
+        await pilot.press(*"records reviewed, QC within specification", "enter")
+        await settle(app, pilot)
+        assert app.focused is app.screen.query_one("#sig-password", Input)
+        await pilot.press(*"demo-qa1-pass", "enter")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "ReviewScreen"
+    assert batch_view(demo_db, "EASC-D001").to_dict()["status"] == "released"

@@ -105,9 +105,19 @@ class SignatureDialog(AppModal):
         self.query_one(first, Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Enter on the password signs; elsewhere it moves on."""
+        """Enter on the password signs; elsewhere it moves on, past a filled-in user ID.
+
+        Stopping on the filled user ID would select it, and the password typed next would
+        replace it in plain sight.
+        """
         if event.input.id == "sig-password":
             self.action_sign()
+            return
+        user = self.query_one("#sig-user", Input)
+        ahead = [w for w in self.query("Input, Select") if w.focusable]
+        after = ahead[ahead.index(event.input) + 1 :] if event.input in ahead else []
+        if after[:1] == [user] and user.value.strip():
+            self.query_one("#sig-password", Input).focus()
         else:
             self.focus_next()
 
