@@ -81,6 +81,9 @@ class HomeScreen(AppScreen):
         super().__init__()
         self.data: HomeData | None = None
         """What was last loaded."""
+        self.received = ""
+        """The last tissue lot received here with its DIN, kept atop the summary (the reload
+        that follows the dialog's closing would otherwise write over it)."""
 
     def compose_body(self) -> ComposeResult:
         """Scan field, then the role's lists."""
@@ -188,6 +191,8 @@ class HomeScreen(AppScreen):
             line = nightly_line()  # the deployment's nightly audit verify and backup
             if line is not None:
                 summary += "\n" + line
+        if self.received:
+            summary = f"{self.received}\n{summary}"
         self.query_one("#home-summary", Static).update(summary)
         table = self.query_one("#in-process", DataTable)
         table.clear()
@@ -461,8 +466,9 @@ class HomeScreen(AppScreen):
     def _received(self, what: str | None) -> None:
         """Show the DIN assigned."""
         if what:
-            self.notify(f"✓ tissue lot received · {what}", timeout=20)
-            self.query_one("#home-summary", Plain).update(f"✓ tissue lot received · {what}")
+            self.received = f"✓ tissue lot received · {what}"
+            self.notify(self.received, timeout=20)
+            self.query_one("#home-summary", Plain).update(self.received)
 
     def action_new_batch(self) -> None:
         """Start a bank or a dose batch, or register a lot, a tissue receipt or a donor."""
