@@ -419,3 +419,33 @@ async def test_enter_after_the_reason_goes_to_the_password_not_the_filled_user_i
         await settle(app, pilot)
         assert type(app.screen).__name__ == "ReviewScreen"
     assert batch_view(demo_db, "EASC-D001").to_dict()["status"] == "released"
+
+
+@run_async
+async def test_an_entry_forms_refusal_is_on_screen_at_80x24(demo_db):
+    # the refusal is written under the preview, below the bottom of an 80 x 24 screen
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "qa1")  # QA reviews; recording a step is refused on save
+        app.open_batch("FUC-D001")
+        await settle(app, pilot)
+        await pilot.press("f2")  # the fill
+        await settle(app, pilot)
+        typed = {"f-volume": "26 mL", "f-viable_cells": "40 x 10^6 cells"}
+        for name, value in typed.items():
+            app.screen.query_one(f"#{name}", Input).focus()
+            await pilot.press(*value)
+        lot = next(i for i in app.screen.query(Input) if i.id and i.id.startswith("f-lot"))
+        lot.focus()
+        await pilot.press(*"SAL-HSA-0915")
+        await settle(app, pilot)
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "EntryScreen"
+        error = app.screen.query_one("#form-error", Static)
+        assert str(error.render()).startswith("✗ Not saved: "), str(error.render())
+        shown = app.screen.query_one("#entry-body").region
+        assert error.region.height >= 1, "the refusal is scrolled out of sight"
+        assert shown.contains_region(error.region), (error.region, shown)
+        for name, value in typed.items():
+            assert app.screen.query_one(f"#{name}", Input).value == value

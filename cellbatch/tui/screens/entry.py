@@ -337,8 +337,11 @@ class EntryScreen(AppScreen):
             # the form's own label, not the command line's option name
             label = next(f.label for f in self.form.fields if f.name == target)
             message = f"{label}: {detail}"
-        self.query_one("#form-error", Static).update(f"✗ Not saved: {message}")
+        error_line = self.query_one("#form-error", Static)
+        error_line.update(f"✗ Not saved: {message}")
         self.query_one("#save", Button).disabled = False
+        # it sits under the preview: at 80 x 24 below the bottom of the screen
+        error_line.scroll_visible(animate=False)
 
     def action_cancel(self) -> None:
         """Leave without saving; with values typed, only on a second Esc within a few seconds."""
