@@ -247,3 +247,34 @@ def test_the_sntp_client_checks_what_it_is_given_and_what_answers(ntp):
     ntp.offset = None
     with pytest.raises(NtpFailed, match="did not answer within 0.2 s"):
         clock_offset(ntp.address, now=time.time, timeout=0.2)
+
+
+@GMP34
+def test_a_told_time_dates_the_records_only_and_stays_in_its_thread(admin_db, cli):
+    """The demo's and test fixtures' told time (told_time): records carry it, the audit entry
+    keeps the trusted clock's time (the trail stays in order), and it reaches no other thread
+    nor any write after the block."""
+    from datetime import timedelta
+
+    told = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    with trusted_time.told_time(told):
+        write(admin_db)
+        with UnitOfWork(admin_db, None) as uow:
+            assert uow.now == told
+            assert abs(uow.written_at - datetime.now(UTC)) < timedelta(seconds=10)
+        seen = []
+        other = threading.Thread(target=lambda: seen.append(trusted_time.told()))
+        other.start()
+        other.join()
+        assert seen == [None]
+    with admin_db.session() as session:
+        user = session.execute(select(User).order_by(User.id.desc()).limit(1)).scalar_one()
+    assert user.created_at.replace(tzinfo=UTC) == told
+    assert abs(last_entry(admin_db).at.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(
+        seconds=10
+    )
+    assert trusted_time.told() is None
+    with UnitOfWork(admin_db, None) as uow:
+        assert abs(uow.now - datetime.now(UTC)) < timedelta(seconds=10)
+    verified = cli("--db", admin_db.url, "audit", "verify")
+    assert verified.code == 0, verified.err
