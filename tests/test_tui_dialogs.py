@@ -421,6 +421,32 @@ async def test_enter_after_the_reason_goes_to_the_password_not_the_filled_user_i
     assert batch_view(demo_db, "EASC-D001").to_dict()["status"] == "released"
 
 
+async def save_refused(app, pilot, typed: dict[str, str], lot: str) -> str:
+    """Type ``typed`` and ``lot`` into the open entry form and save: refused, all kept."""
+    for name, value in typed.items():
+        app.screen.query_one(f"#{name}", Input).focus()
+        await pilot.press(*value)
+    next(i for i in app.screen.query(Input) if (i.id or "").startswith("f-lot")).focus()
+    await pilot.press(*lot)
+    await settle(app, pilot)
+    await pilot.press("ctrl+s")
+    await settle(app, pilot)
+    assert type(app.screen).__name__ == "EntryScreen"
+    message = str(app.screen.query_one("#form-error", Static).render())
+    assert message.startswith("✗ Not saved: "), message
+    for name, value in typed.items():
+        assert app.screen.query_one(f"#{name}", Input).value == value
+    # shown where it is always seen, whatever the form's scroll
+    assert any(message.removeprefix("✗ ") in n.message for n in app._notifications), message
+    return message
+
+
+def in_view(app, selector: str) -> bool:
+    """Whether the widget is inside the entry form's visible area."""
+    region = app.screen.query_one(selector).region
+    return region.height >= 1 and app.screen.query_one("#entry-body").region.contains_region(region)
+
+
 @run_async
 async def test_an_entry_forms_refusal_is_on_screen_at_80x24(demo_db):
     # the refusal is written under the preview, below the bottom of an 80 x 24 screen
@@ -432,20 +458,39 @@ async def test_an_entry_forms_refusal_is_on_screen_at_80x24(demo_db):
         await pilot.press("f2")  # the fill
         await settle(app, pilot)
         typed = {"f-volume": "26 mL", "f-viable_cells": "40 x 10^6 cells"}
-        for name, value in typed.items():
-            app.screen.query_one(f"#{name}", Input).focus()
-            await pilot.press(*value)
-        lot = next(i for i in app.screen.query(Input) if i.id and i.id.startswith("f-lot"))
-        lot.focus()
-        await pilot.press(*"SAL-HSA-0915")
+        await save_refused(app, pilot, typed, "SAL-HSA-0915")
+        assert in_view(app, "#form-error"), "the refusal is scrolled out of sight"
+
+
+@run_async
+async def test_a_refusal_at_a_field_is_on_screen_at_80x24(demo_db):
+    # the line under the preview is off screen (the field's hint grows with the refusal and
+    # pushes it down): the cursor goes to the field refused, its verdict beside it
+    from datetime import UTC, datetime, timedelta
+
+    from cellbatch.services.auth import authenticate
+    from cellbatch.services.commands.batches import start_dose
+
+    tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
+    start_dose(demo_db, tech1, "EASC-D009", parent="EASC-B001", sop_id="SOP-EASC-DOSE",
+               recipient="RA-P002")  # fmt: skip
+    later = (datetime.now(UTC) + timedelta(minutes=20)).strftime("%Y-%m-%d %H:%M")
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "tech1")
+        app.open_batch("EASC-D009")
         await settle(app, pilot)
-        await pilot.press("ctrl+s")
+        await pilot.press("f2")  # the thaw
         await settle(app, pilot)
-        assert type(app.screen).__name__ == "EntryScreen"
-        error = app.screen.query_one("#form-error", Static)
-        assert str(error.render()).startswith("✗ Not saved: "), str(error.render())
-        shown = app.screen.query_one("#entry-body").region
-        assert error.region.height >= 1, "the refusal is scrolled out of sight"
-        assert shown.contains_region(error.region), (error.region, shown)
-        for name, value in typed.items():
-            assert app.screen.query_one(f"#{name}", Input).value == value
+        typed = {
+            "f-vials": "3",
+            "f-total_cells": "280 x 10^6 cells",
+            "f-viability": "85 %",
+            "f-at": later,
+        }
+        message = await save_refused(app, pilot, typed, "DPBS-88812")
+        field = app.screen.query_one("#f-at", Input)
+        assert app.focused is field and field.selected_text == later  # a retype replaces it
+        assert in_view(app, "#f-at") and in_view(app, "#h-at")
+        assert "in the future" in str(app.screen.query_one("#h-at", Static).render())
+    assert "Done at: " in message and "in the future" in message, message

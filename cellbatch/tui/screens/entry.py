@@ -340,8 +340,17 @@ class EntryScreen(AppScreen):
         error_line = self.query_one("#form-error", Static)
         error_line.update(f"✗ Not saved: {message}")
         self.query_one("#save", Button).disabled = False
-        # it sits under the preview: at 80 x 24 below the bottom of the screen
-        error_line.scroll_visible(animate=False)
+        # the line sits under the preview, at 80 x 24 below the screen: the cursor goes to the
+        # field refused (its verdict beside it, the text selected for a retype or a rescan),
+        # and the refusal is also shown where it is always seen
+        self.notify(f"Not saved: {message}", severity="error", timeout=10)
+        if target is not None:
+            field = self.query_one(f"#f-{target}")
+            field.focus()
+            if isinstance(field, Input):
+                field.select_all()
+        else:
+            error_line.scroll_visible(animate=False)
 
     def action_cancel(self) -> None:
         """Leave without saving; with values typed, only on a second Esc within a few seconds."""
