@@ -236,3 +236,29 @@ async def test_the_entry_form_refuses_a_thaw_before_the_release_at_its_time_fiel
         assert error.startswith("✗ Not saved: Done at: "), error
         assert "before bank EASC-B001 was released" in error and "--at" not in error
     assert batch_view(db, code).dose.thaw is None
+
+
+@pytest.mark.requirement("GMP-08")
+def test_a_step_corrected_to_the_time_of_the_step_after_it_is_refused(demo_db, cli):
+    """Strict order holds through a correction: a thaw moved onto its fill's time is refused
+    as a fill recorded at the thaw's time would be (it was accepted: only 'after' was checked)."""
+    db = demo_db
+    view = batch_view(db, "EASC-D001")
+    [thaw] = [s for s in view.steps if s.kind == "thaw"]
+    [fill] = [s for s in view.steps if s.kind == "fill"]
+    filled = fill.performed_at
+    before = snapshot(db)
+    with pytest.raises(InvalidInput) as refused:
+        corrections.correct(
+            db, who(db, "tech2"), "EASC-D001", thaw.id, field="at", value=filled,
+            reason="typed the wrong time",
+        )  # fmt: skip
+    assert refused.value.field == "--value"
+    assert f"is the time of {fill.id} (fill)" in refused.value.message
+    done = cli(
+        "--db", db.url, "correct", "EASC-D001", thaw.id, "--field", "at", "--value", filled,
+        "--was", thaw.performed_at, "--reason", "typed the wrong time", user="tech2",
+    )  # fmt: skip
+    assert done.code == 2, done
+    assert f"is the time of {fill.id} (fill)" in done.err and "Traceback" not in done.err
+    assert snapshot(db) == before

@@ -417,6 +417,15 @@ def _check_moved_time(
             f"{new:%Y-%m-%d %H:%M} UTC is after E{after.id} ({after.kind}, "
             f"{as_utc(after.performed_at):%Y-%m-%d %H:%M} UTC); steps keep the SOP's order",
         )
+    # strictly ordered, as when recording; to the second, as the record shows both times
+    if after is not None and new.replace(microsecond=0) == as_utc(after.performed_at).replace(
+        microsecond=0
+    ):
+        raise InvalidInput(
+            "--value",
+            f"{new:%Y-%m-%d %H:%M} UTC is the time of E{after.id} ({after.kind}): steps of a "
+            "batch are done one after the other; give the time this one was done",
+        )
 
 
 def _check_tested_results(
