@@ -88,9 +88,7 @@ def custody_show(
     if not steps:
         typer.echo("not issued")
     for s in steps:
-        extra = f", {s.container}" if s.container else ""
-        extra += f", {s.temperature_c:g} °C" if s.temperature_c is not None else ""
-        typer.echo(f"{s.at} {s.kind}: {s.handed_over_by} → {s.taken_by}{extra}")
+        typer.echo(s.text())
 
 
 @custody_app.command("document")

@@ -42,6 +42,12 @@ class CustodyStep:
     temperature_c: float | None
     at: str
 
+    def text(self) -> str:
+        """The step as one line (CLI and screen read alike)."""
+        extra = f", {self.container}" if self.container else ""
+        extra += f", {self.temperature_c:g} °C" if self.temperature_c is not None else ""
+        return f"{self.at} {self.kind}: {self.handed_over_by} → {self.taken_by}{extra}"
+
 
 def _bag(uow: UnitOfWork, scans: list[str]) -> tuple[Bag, Batch]:
     bag, problems = bag_of_scans(uow.session, scans)

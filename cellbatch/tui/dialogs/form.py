@@ -239,7 +239,7 @@ class FormDialog(AppModal):
             label = next(f.label for f in self.fields if f.name == target)
             message = f"{label}: {in_form_words(error.message, labels)}"
         else:
-            message = in_form_words(describe_error(error), labels)
+            message = describe_error(error, labels)
         self._status(f"✗ Not saved: {message}")
         if target is not None:
             hint = self.query_one(f"#form-hint-{target}", Static)

@@ -54,6 +54,8 @@ class BatchScreen(AppScreen):
         Binding("f5", "reload", "Refresh", show=False),
         Binding("f6", "review", "Review"),
         Binding("f9", "documents", "Print"),
+        Binding("f10", "issue", "Issue"),
+        Binding("f11", "hand_over", "Hand over"),
         # the audit tab says these keys on its first line
         Binding("f7", "audit_page(-1)", "Audit ◀", show=False),
         Binding("f8", "audit_page(1)", "Audit ▶", show=False),
@@ -80,6 +82,7 @@ class BatchScreen(AppScreen):
                 yield Plain("", id="timeline")
             with TabPane("Process", id="tab-process"), VerticalScroll():
                 yield Plain("", id="process")
+                yield Plain("", id="custody")
                 yield DataTable(id="passages", cursor_type="row")
                 yield Plain("", id="chart")
                 yield Plain("Vials of the bank", id="vials-title", classes="section")
@@ -164,10 +167,40 @@ class BatchScreen(AppScreen):
             self.tab = None
         self.query_one("#timeline", Static).update(batch_text.timeline_text(view, data.steps))
         self._show_process(view)
+        self.query_one("#custody").display = view.expansion is None
+        if view.expansion is None:
+            self.load_custody(view.code)
+        self.refresh_bindings()
         self._show_qc(view)
         self._show_signatures(list(view.signatures), list(view.deviations))
         self.audit_total = data.audit_total
         self._show_audit(list(data.audit_readable))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="custody")
+    def load_custody(self, code: str) -> list:
+        """The dose's bag's chain of custody (in a thread)."""
+        from cellbatch.services.commands.custody import custody_chain
+
+        return custody_chain(self.cb_app.database(), code)
+
+    def done_custody(self, chain: list) -> None:
+        """Every step of the chain, or that the bag is not issued yet."""
+        lines = [step.text() for step in chain] or ["not issued (F10 issues a released bag)"]
+        self.query_one("#custody", Static).update(
+            "Chain of custody of bag 1 (F11 hands it over):\n" + "\n".join(lines)
+        )
+
+    def failed_custody(self, error: BaseException) -> None:
+        """Say why the chain cannot be shown."""
+        from cellbatch.tui.errors import describe_error
+
+        self.query_one("#custody", Static).update(f"✗ chain of custody: {describe_error(error)}")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Issue and hand-over are for a dose batch's bag (a bank's vials are not issued)."""
+        if action in ("issue", "hand_over"):
+            return self.view is not None and self.view.expansion is None
+        return True
 
     def _show_process(self, view: BatchView) -> None:
         passages = self.query_one("#passages", DataTable)
@@ -408,6 +441,27 @@ class BatchScreen(AppScreen):
 
         self.app.push_screen(ReviewScreen(self.code), lambda _r: self.reload())
 
+    def action_issue(self) -> None:
+        """Issue the dose's bag (the custody service decides whether it may leave)."""
+        from cellbatch.tui.dialogs.custody import issue_dialog
+
+        if self.cb_app.actor is not None:
+            dialog = issue_dialog(self.code, self.cb_app.database, self.cb_app.actor)
+            self.app.push_screen(dialog, self._custody_saved)
+
+    def action_hand_over(self) -> None:
+        """Hand the bag you hold to the next person."""
+        from cellbatch.tui.dialogs.custody import hand_over_dialog
+
+        if self.cb_app.actor is not None:
+            dialog = hand_over_dialog(self.code, self.cb_app.database, self.cb_app.actor)
+            self.app.push_screen(dialog, self._custody_saved)
+
+    def _custody_saved(self, ref: str | None) -> None:
+        if ref:
+            self.notify(f"✓ custody step {ref} recorded")
+            self.reload()
+
     def action_documents(self) -> None:
         """Print the labels and the batch record; scan the labels back."""
         from cellbatch.tui.screens.labels import LabelScreen
@@ -423,5 +477,8 @@ class BatchScreen(AppScreen):
         yield SystemCommand("Refresh the batch", self.code, self.action_reload)
         yield SystemCommand("Review / verify / release", self.code, self.action_review)
         yield SystemCommand("Print labels and record", self.code, self.action_documents)
+        if self.view is not None and self.view.expansion is None:
+            yield SystemCommand("Issue the bag   (F10)", self.code, self.action_issue)
+            yield SystemCommand("Hand over the bag   (F11)", self.code, self.action_hand_over)
         yield SystemCommand("Sign a record with a meaning", self.code, self.action_sign)
         yield SystemCommand("Export the record (JSON)", self.code, self.action_export)
