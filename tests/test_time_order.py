@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
+from cellbatch.db.tables import Batch
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.steps import Prior
 from cellbatch.domain.steps.sampling import tested_step as sample_of
@@ -129,12 +131,30 @@ def bank_released_at(db, code: str = "EASC-B001") -> datetime:
 
 
 def dose_started_before_release(db, code: str, infusion: int, released: datetime) -> str:
-    """A dose batch of the demo's eASC bank, started (backdated) before the bank's release."""
+    """A dose batch of the demo's eASC bank, started (backdated) before the bank's release
+    (refused since batches.start_dose holds a start to the release)."""
     batches.start_dose(
         db, who(db, "tech1"), code, parent="EASC-B001", sop_id="SOP-EASC-DOSE",
         recipient="RA-P001", weight="70 kg", dose="2 x 10^6 cells/kg", infusion=infusion,
         at=released - timedelta(hours=3),
     )  # fmt: skip
+    return code
+
+
+def legacy_dose_started_before_release(db, code: str, infusion: int, released: datetime) -> str:
+    """A dose batch of the demo's eASC bank whose start lies before the bank's release: one
+    started before the start was held to the release (started in the release's minute, then
+    its start set three hours back in the database), so the thaw's own rule is what refuses."""
+    batches.start_dose(
+        db, who(db, "tech1"), code, parent="EASC-B001", sop_id="SOP-EASC-DOSE",
+        recipient="RA-P001", weight="70 kg", dose="2 x 10^6 cells/kg", infusion=infusion,
+        at=released.replace(second=0, microsecond=0),
+    )  # fmt: skip
+    with db.write_session() as session:
+        session.execute(
+            update(Batch).where(Batch.code == code).values(started_at=released - timedelta(hours=3))
+        )
+        session.commit()
     return code
 
 
@@ -146,7 +166,7 @@ def typed(at: datetime) -> str:
 def test_a_dose_thawed_before_its_bank_was_released_is_refused(demo_db, cli):
     db = demo_db
     released = bank_released_at(db)
-    code = dose_started_before_release(db, "EASC-D009", 2, released)
+    code = legacy_dose_started_before_release(db, "EASC-D009", 2, released)
     early = released - timedelta(hours=1)
     before = snapshot(db)
     with pytest.raises(InvalidInput) as refused:
@@ -177,12 +197,12 @@ def test_a_dose_thawed_before_its_bank_was_released_is_refused(demo_db, cli):
 def test_a_thaw_corrected_to_before_its_bank_was_released_is_refused_alike(demo_db):
     db = demo_db
     released = bank_released_at(db)
-    thawed = dose_started_before_release(db, "EASC-D009", 2, released)
+    thawed = legacy_dose_started_before_release(db, "EASC-D009", 2, released)
     thaw = steps.thaw(
         db, who(db, "tech1"), thawed, vials=2, total_cells="1.6e8 cells", viability="92 %",
         materials=["DPBS-88812"], at=released + timedelta(hours=1),
     )  # fmt: skip
-    fresh = dose_started_before_release(db, "EASC-D010", 3, released)
+    fresh = legacy_dose_started_before_release(db, "EASC-D010", 3, released)
     early = (released - timedelta(hours=1)).replace(second=0, microsecond=0)
     message = refused_alike(
         db,
@@ -208,7 +228,7 @@ async def test_the_entry_form_refuses_a_thaw_before_the_release_at_its_time_fiel
 
     db = demo_db
     released = bank_released_at(db)
-    code = dose_started_before_release(db, "EASC-D009", 2, released)
+    code = legacy_dose_started_before_release(db, "EASC-D009", 2, released)
     early = released - timedelta(hours=1)
     app = build_app(db.url, idle_lock_seconds=3600)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -262,3 +282,35 @@ def test_a_step_corrected_to_the_time_of_the_step_after_it_is_refused(demo_db, c
     assert done.code == 2, done
     assert f"is the time of {fill.id} (fill)" in done.err and "Traceback" not in done.err
     assert snapshot(db) == before
+
+
+@pytest.mark.requirement("GMP-08")
+def test_a_dose_started_before_its_bank_was_released_is_refused(demo_db, cli):
+    """A dose batch is made only from a released bank, at the time it says it was started:
+    a start dated before the bank's release minute is refused (it was accepted, the bank
+    being released when the command ran)."""
+    db = demo_db
+    released = bank_released_at(db)
+    early = (released - timedelta(hours=3)).replace(second=0, microsecond=0)
+    before = snapshot(db)
+    with pytest.raises(InvalidInput) as refused:
+        dose_started_before_release(db, "EASC-D009", 2, released)
+    assert refused.value.field == "--at"
+    assert (
+        f"{early:%Y-%m-%d %H:%M} UTC is before bank EASC-B001 was released "
+        f"({released:%Y-%m-%d %H:%M} UTC)" in refused.value.message
+    )
+    done = cli(
+        "--db", db.url, "batch", "start", "EASC-D009", "--sop", "SOP-EASC-DOSE", "--parent",
+        "EASC-B001", "--recipient", "RA-P001", "--weight", "70 kg", "--infusion", "2",
+        "--at", typed(early), user="tech1",
+    )  # fmt: skip
+    assert done.code == 2, done
+    assert "--at" in done.err and "before bank EASC-B001 was released" in done.err
+    assert "Traceback" not in done.err
+    assert snapshot(db) == before
+    batches.start_dose(  # started in the minute of the release: accepted, as a thaw would be
+        db, who(db, "tech1"), "EASC-D009", parent="EASC-B001", sop_id="SOP-EASC-DOSE",
+        recipient="RA-P001", weight="70 kg", dose="2 x 10^6 cells/kg", infusion=2,
+        at=released.replace(second=0, microsecond=0),
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from cellbatch.db.database import Database
 from cellbatch.db.tables import Batch, StepEntry, TissueLot
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.recipients import body_weight
+from cellbatch.domain.steps.base import minute
 from cellbatch.domain.text import CODE
 from cellbatch.domain.users import Actor
 from cellbatch.services.batch_access import (
@@ -29,6 +30,7 @@ from cellbatch.services.queries.recipients import (
     latest_weight,
 )
 from cellbatch.services.queries.sops import sop_of
+from cellbatch.services.queries.step_context import bank_release
 from cellbatch.services.uniqueness import batch_code_free, dose_slot_free
 from cellbatch.services.unit_of_work import UnitOfWork
 
@@ -169,8 +171,8 @@ def start_dose(
             )
         dose_per_kg, infusion = as_planned(uow.session, patient, sop, typed_dose, infusion)
         dose_slot_free(uow.session, recipient, infusion)
-        # the vials must exist: a dose starts after its bank was frozen (the release decision
-        # itself carries the server time, so it cannot be the floor of a backdated start)
+        # the vials must exist: a dose starts after its bank was frozen, and was released (to
+        # the minute, as a thaw: the decision carries seconds, a typed time does not)
         frozen_at = uow.session.execute(
             select(func.max(StepEntry.performed_at)).where(
                 StepEntry.batch_id == bank.id, StepEntry.kind == "freeze"
@@ -179,6 +181,9 @@ def start_dose(
         started = check_work_time(at or uow.now, uow.now)
         if frozen_at is not None:
             started = not_before(started, frozen_at, f"bank {bank.code} was frozen")
+        released = bank_release(uow.session, bank)
+        if released is not None:
+            started = not_before(started, minute(released.at), f"bank {bank.code} was released")
         batch = uow.add(
             Batch(
                 code=code,

@@ -57,10 +57,19 @@ def parent_release(session: Session, batch: Batch) -> ParentRelease | None:
     """The release of ``batch``'s parent bank (None: no parent, or not released)."""
     if batch.parent_batch_id is None:
         return None
+    return _released(session, batch.parent_batch_id)
+
+
+def bank_release(session: Session, bank: Batch) -> ParentRelease | None:
+    """When QA released ``bank`` (None: not released): the floor of its doses' times."""
+    return _released(session, bank.id)
+
+
+def _released(session: Session, bank_id: int | None) -> ParentRelease | None:
     row = session.execute(
         select(Batch.code, ReleaseDecision.decided_at)
         .join(ReleaseDecision, ReleaseDecision.batch_id == Batch.id)
-        .where(Batch.id == batch.parent_batch_id, ReleaseDecision.decision == "release")
+        .where(Batch.id == bank_id, ReleaseDecision.decision == "release")
         .order_by(ReleaseDecision.id.desc())
         .limit(1)
     ).first()
