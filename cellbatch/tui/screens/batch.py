@@ -54,8 +54,9 @@ class BatchScreen(AppScreen):
         Binding("f5", "reload", "Refresh", show=False),
         Binding("f6", "review", "Review"),
         Binding("f9", "documents", "Print"),
-        Binding("f10", "issue", "Issue"),
-        Binding("f11", "hand_over", "Hand over"),
+        # in the palette and F1: the footer is full at 80 columns
+        Binding("f10", "issue", "Issue", show=False),
+        Binding("f11", "hand_over", "Hand over", show=False),
         # the audit tab says these keys on its first line
         Binding("f7", "audit_page(-1)", "Audit ◀", show=False),
         Binding("f8", "audit_page(1)", "Audit ▶", show=False),
