@@ -239,14 +239,14 @@ def release_fully(lab: Lab, code: str) -> None:
     done = {q["qc_id"] for q in view["qc"]}
     for test in sop.release_qc():
         if test.id not in done:
-            qc.record_qc(
-                lab.db,
-                lab.sup1,
-                code,
-                test=test.id,
-                value=PASSING[test.test],
-                at=ago(days=1) if view["kind"] == "expansion" else None,
-            )
+            if view["kind"] == "expansion":  # recorded before the bank's told release
+                when = ago(days=1)
+                with told_time(when):
+                    qc.record_qc(
+                        lab.db, lab.sup1, code, test=test.id, value=PASSING[test.test], at=when
+                    )
+                continue
+            qc.record_qc(lab.db, lab.sup1, code, test=test.id, value=PASSING[test.test])
     for state in verification_status(lab.db, code):
         if state.status in ("pending", "invalid"):
             who = lab.tech2 if state.recorded_by != lab.tech2.id else lab.tech1

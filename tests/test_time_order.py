@@ -314,3 +314,18 @@ def test_a_dose_started_before_its_bank_was_released_is_refused(demo_db, cli):
         recipient="RA-P001", weight="70 kg", dose="2 x 10^6 cells/kg", infusion=2,
         at=released.replace(second=0, microsecond=0),
     )  # fmt: skip
+
+
+@pytest.mark.requirement("GMP-08")
+@pytest.mark.parametrize("bank", ["EASC-B001", "BMMSC-B001"])
+def test_the_demo_banks_results_are_not_late_results_of_their_told_release(demo_db, bank):
+    """The demo tells its banks' release decisions at the story's time (told_time): the QC
+    results QA released on are recorded before that time, so none is marked a late result
+    and the release signature covers them all (they were all 'recorded after the release')."""
+    view = batch_view(demo_db, bank)
+    assert view.qc and [q.id for q in view.qc if q.after_release] == []
+    released = bank_released_at(demo_db, bank)
+    assert all(
+        as_utc(datetime.fromisoformat(q.recorded_at.replace("Z", "+00:00"))) <= released
+        for q in view.qc
+    )

@@ -277,7 +277,8 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
         stage = "in-process" if test == "viability" else "release"
         # the in-process viability is counted just before freezing; bank QC results come later
         when = ago(days=33, hours=1.5) if stage == "in-process" else ago(days=25)
-        qc.record_qc(db, sup1, "EASC-B001", test=test, value=value, stage=stage, at=when)
+        with told_time(when):  # recorded before the told release: not a late result
+            qc.record_qc(db, sup1, "EASC-B001", test=test, value=value, stage=stage, at=when)
     verify_all(db, "EASC-B001", [tech2, tech1])
     with told_time(ago(days=24)):  # released the day after its QC, weeks before its doses
         release.decide(
@@ -387,7 +388,8 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
     for test, value in bank_qc:
         stage = "in-process" if test == "viability" else "release"
         when = ago(days=23, hours=1.5) if stage == "in-process" else ago(days=15)
-        qc.record_qc(db, sup1, "BMMSC-B001", test=test, value=value, stage=stage, at=when)
+        with told_time(when):  # recorded before the told release: not a late result
+            qc.record_qc(db, sup1, "BMMSC-B001", test=test, value=value, stage=stage, at=when)
     verify_all(db, "BMMSC-B001", [tech1, tech2])
     with told_time(ago(days=14)):
         release.decide(
