@@ -280,3 +280,48 @@ async def test_tab_and_shift_tab_reach_the_user_id_at_the_lock(demo_db):
         assert type(app.screen).__name__ == "HomeScreen"
     tech1 = next(u for u in list_users(demo_db) if u.username == "tech1")
     assert tech1.failed_attempts == 0  # nothing meant for User ID went into tech1's password
+
+
+@run_async
+async def test_a_dialog_that_closes_while_locked_does_not_close_the_lock(demo_db):
+    # a dialog closes itself when its service call returns; Textual's dismiss pops the top
+    # screen, which by then may be the lock: the signature done while locked must not lift it
+    import threading
+
+    from cellbatch.services.queries.batch_view import batch_view
+
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "qa1")
+        app.open_batch("EASC-D001")
+        await settle(app, pilot)
+        await pilot.press("f6", "f9")
+        await settle(app, pilot)
+        dialog = app.screen
+        assert type(dialog).__name__ == "SignatureDialog"
+        go_on, signing = threading.Event(), threading.Event()
+        sign = dialog.sign
+
+        def slow_sign(answer):
+            signing.set()
+            assert go_on.wait(30)
+            return sign(answer)
+
+        dialog.sign = slow_sign
+        dialog.query_one("#sig-reason", Input).value = "records reviewed, QC within specification"
+        dialog.query_one("#sig-password", Input).value = "demo-qa1-pass"
+        dialog.action_sign()
+        while not signing.is_set():
+            await asyncio.sleep(0.01)
+        app.action_lock()  # Ctrl+L, or the idle lock, while the service signs
+        await pilot.pause()
+        assert type(app.screen).__name__ == "LockScreen"
+        go_on.set()
+        await settle(app, pilot)
+        assert app.locked and type(app.screen).__name__ == "LockScreen", app.screen_stack
+        await pilot.press(*"demo-qa1-pass", "enter")
+        await settle(app, pilot)
+        assert not app.locked
+        assert dialog not in app.screen_stack, app.screen_stack  # closed once unlocked
+        assert type(app.screen).__name__ == "ReviewScreen", app.screen_stack
+    assert batch_view(demo_db, "EASC-D001").to_dict()["status"] == "released"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult, SystemCommand
+from textual.await_complete import AwaitComplete
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
@@ -80,8 +81,30 @@ class AppModal(WorkerResults, ModalScreen):
         """The application, typed."""
         return self.app  # type: ignore[return-value]
 
+    _close_later: tuple[Any] | None = None
+    """The result of a close asked for while another screen (the lock) was on top."""
+
     def on_mount(self) -> None:
         """Freeze cursor blinking where the app asks for it (snapshot tests)."""
         if not self.cb_app.blink:
             for field in self.query(Input):
                 field.cursor_blink = False
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        """Close with ``result``; under the lock, only once the dialog is on top again.
+
+        Textual's dismiss hands the result on and pops the *top* screen. A dialog closes itself
+        when its service call returns, and by then the lock may cover it: its result (which may
+        open a batch) would act over the lock. So the close waits for the unlock.
+        """
+        if self.is_attached and self.app.screen is not self:
+            self._close_later = (result,)
+            return AwaitComplete.nothing()
+        return super().dismiss(result)
+
+    def on_screen_resume(self) -> None:
+        """On top again (the lock lifted): finish a close asked for meanwhile."""
+        if self._close_later is not None:
+            (result,) = self._close_later
+            self._close_later = None
+            self.dismiss(result)
