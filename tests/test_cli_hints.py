@@ -48,6 +48,14 @@ def command_tree():
     return uniform_help(accept_db_after_commands(typer.main.get_command(app)))
 
 
+@pytest.fixture(autouse=True)
+def _a_fresh_command_line(monkeypatch):
+    """Parse each hint as a new process would: no ``--db`` left by an earlier in-process run."""
+    from cellbatch.cli.common import STATE
+
+    monkeypatch.setattr(STATE, "db_url", None)
+
+
 def parse(tree, words: list[str]) -> None:
     """Parse ``cellbatch WORDS`` as the command line would; raise its usage error if any."""
     command, name = tree, "cellbatch"
