@@ -126,9 +126,13 @@ class HomeData:
     """Open adverse-event reports, for the clinic and QA (empty for the others)."""
 
 
-def _by_batch(rows) -> dict[int, list]:
+def _rows_by_batch(session, table, ids: list[int]) -> dict[int, list]:
+    """Plain rows of ``table`` for the batches ``ids``, in id order, grouped by batch."""
     out: dict[int, list] = defaultdict(list)
-    for row in rows:
+    if not ids:
+        return out
+    query = select(table.__table__).where(table.batch_id.in_(ids)).order_by(table.id)
+    for row in session.execute(query).all():
         out[row.batch_id].append(row)
     return out
 
@@ -187,28 +191,8 @@ def home_data(db: Database, actor: Actor | None, today: date) -> HomeData:
             if shown
             else {}
         )
-        entries = (
-            _by_batch(
-                session.execute(
-                    select(StepEntry.__table__)
-                    .where(StepEntry.batch_id.in_(ids))
-                    .order_by(StepEntry.id)
-                ).all()
-            )
-            if ids
-            else {}
-        )
-        results = (
-            _by_batch(
-                session.execute(
-                    select(QcResult.__table__)
-                    .where(QcResult.batch_id.in_(ids))
-                    .order_by(QcResult.id)
-                ).all()
-            )
-            if ids
-            else {}
-        )
+        entries = _rows_by_batch(session, StepEntry, ids)
+        results = _rows_by_batch(session, QcResult, ids)
         dose_ids = [b.id for b in shown if b.kind == "dose"]
         bags: dict[int, Bag] = {}
         if dose_ids:
