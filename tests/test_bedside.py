@@ -37,6 +37,17 @@ def ward(demo_db):
     return demo_db
 
 
+@pytest.fixture
+def received(ward):
+    """EASC-D001's bag issued to clin1 and received on the ward (5 °C): ready for the bedside."""
+    from cellbatch.services.commands.custody import issue_bag, receive_bag
+
+    issue_bag(ward, user(ward, "tech1"), "clin1", "demo-clin1-pass", label_scans(ward),
+              container="validated shipper no. 4")  # fmt: skip
+    receive_bag(ward, user(ward, "clin1"), label_scans(ward), condition="intact",
+                temperature="5 degC")  # fmt: skip
+
+
 def label_scans(db, code: str = "EASC-D001") -> list[str]:
     bag = batch_view(db, code).to_dict()["bag"]
     din = isbt128.Din.from_code(bag["din"])
@@ -54,6 +65,7 @@ def checks(db) -> list[BedsideCheck]:
 
 
 @GMP30
+@pytest.mark.usefixtures("received")  # a bag not received says NO MATCH
 def test_the_right_pair_says_match_and_the_bag_is_infused(ward):
     result = check(ward)
     assert result.match and result.text().startswith("MATCH (BC1): EASC-D001 bag 1, infusion 1")
@@ -128,6 +140,7 @@ def test_two_people_from_the_clinic(ward):
 
 
 @GMP30
+@pytest.mark.usefixtures("received")  # a bag not received says NO MATCH
 def test_bedside_and_infusion_commands(cli, ward):
     url = ward.url
     scans = [a for s in label_scans(ward) for a in ("--scan", s)]
@@ -147,6 +160,7 @@ def test_bedside_and_infusion_commands(cli, ward):
 
 
 @GMP30
+@pytest.mark.usefixtures("received")  # a bag not received says NO MATCH
 @run_async
 async def test_bedside_screen_match_no_match_and_infusion_at_80x24(ward):
     from textual.widgets import Input
@@ -188,6 +202,7 @@ async def test_bedside_screen_match_no_match_and_infusion_at_80x24(ward):
 
 
 @GMP30
+@pytest.mark.usefixtures("received")  # a bag not received says NO MATCH
 def test_the_chain_of_identity_scanned_must_be_this_recipients_therapy(ward):
     from cellbatch.services.queries.plans import plan_view
 

@@ -11,7 +11,7 @@ import pytest
 
 from cellbatch.services.commands import release
 from cellbatch.services.commands.bedside import bedside_check, record_infusion
-from cellbatch.services.commands.custody import hand_over, issue_bag
+from cellbatch.services.commands.custody import hand_over, issue_bag, receive_bag
 from cellbatch.services.commands.users import add_user
 from cellbatch.services.queries.review import review
 from tests.test_batch_record import record_text, squeeze
@@ -26,7 +26,8 @@ STOPPED = STARTED + timedelta(minutes=25)
 
 @pytest.fixture
 def infused(demo_db):
-    """EASC-D001 released, issued by tech1 to clin1, handed to clin2, a NO MATCH with another
+    """EASC-D001 released, issued by tech1 to clin1, handed to clin2, received on the ward by
+    clin2 (5 °C), a NO MATCH with another
     recipient's wristband, a MATCH, and its infusion (40 mL, no reaction)."""
     db = demo_db
     add_user(db, user(db, "admin"), "clin2", "Carl Nurse", "clinic", password="demo-clin2-pass")
@@ -34,6 +35,8 @@ def infused(demo_db):
     issue_bag(db, user(db, "tech1"), "clin1", "demo-clin1-pass", label_scans(db),
               container="validated shipper no. 4", temperature="6 degC")  # fmt: skip
     hand_over(db, user(db, "clin1"), "clin2", "demo-clin2-pass", label_scans(db))
+    receive_bag(db, user(db, "clin2"), label_scans(db), condition="intact, sealed",
+                temperature="5 degC")  # fmt: skip
     for band in ("H0481522^RA-P002", RA_BAND):
         check = bedside_check(db, user(db, "clin1"), "clin2", "demo-clin2-pass", band,
                               label_scans(db))  # fmt: skip
@@ -48,6 +51,9 @@ EXPECTED = [
     "transport container: validated shipper no. 4",
     "temperature 6 °C",
     "Handed over by Clara Nilsen (clin1) to Carl Nurse (clin2)",
+    "Received on the ward by Carl Nurse (clin2) from Carl Nurse (clin2)",
+    "container on arrival: intact, sealed",
+    "temperature on arrival 5 °C; within 2–8 °C",
     "NO MATCH",
     "the bag is for RA-P001, the wristband is RA-P002's",
     "checked by Clara Nilsen (clin1) and Carl Nurse (clin2)",
@@ -69,7 +75,7 @@ def test_the_dose_record_shows_issue_custody_bedside_checks_and_infusion(infused
     assert squeeze("BC1 NO MATCH") in text and squeeze("BC2 MATCH") in text
     # the electronic copy holds the same
     clinical = data.to_dict()["clinical_use"]
-    assert [s["kind"] for s in clinical["custody"]] == ["issue", "hand-over"]
+    assert [s["kind"] for s in clinical["custody"]] == ["issue", "hand-over", "receipt"]
     assert [c["match"] for c in clinical["bedside_checks"]] == [False, True]
     (given,) = clinical["infusions"]
     assert given["fate"] == "infused" and given["volume"]["display"] == "40 mL"

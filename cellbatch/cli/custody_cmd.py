@@ -40,6 +40,10 @@ def custody_issue(
     temperature: Annotated[
         str | None, Quantity("temperature", help="Temperature reading at issue.")
     ] = None,
+    logger: Annotated[
+        str | None,
+        typer.Option(metavar="ID", help="The temperature logger packed with the bag."),
+    ] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Issue a released, in-date bag not on hold. --password-stdin: yours, then theirs."""
@@ -48,8 +52,39 @@ def custody_issue(
     db = database()
     actor = login(db, user, password_stdin)
     password = read_secret(f"Password for {to} (who takes the bag)", from_stdin=password_stdin)
-    ref = issue_bag(db, actor, to, password, scan, container=container, temperature=temperature)
+    ref = issue_bag(db, actor, to, password, scan, container=container, temperature=temperature,
+                    logger=logger)  # fmt: skip
     typer.echo(f"bag issued to {to} ({ref})")
+
+
+@custody_app.command("receive")
+def custody_receive(
+    scan: ScanOption,
+    condition: Annotated[
+        str, typer.Option(metavar="TEXT", help="The transport container's condition on arrival.")
+    ],
+    user: UserOption,
+    logger_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--logger-file",
+            metavar="FILE",
+            help="The logger's readings (CSV: time,temperature [degC]), if one travelled.",
+        ),
+    ] = None,
+    temperature: Annotated[
+        str | None, Quantity("temperature", help="The reading on arrival (no logger).")
+    ] = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """The ward receives an issued bag (once); an excursion in transit puts it on hold."""
+    from cellbatch.services.commands.custody import receive_bag
+
+    db = database()
+    actor = login(db, user, password_stdin)
+    receipt = receive_bag(db, actor, scan, condition=condition, logger_file=logger_file,
+                          temperature=temperature)  # fmt: skip
+    typer.echo(receipt.text())
 
 
 @custody_app.command("handover")

@@ -476,6 +476,18 @@ class BagCustody(SQLModel, table=True):
     container: str | None = Field(default=None, max_length=MAX_TEXT)
     temperature_c: float | None = None
     at: datetime
+    logger_id: str | None = Field(default=None, max_length=100)
+    """The temperature logger packed with the bag (at its issue)."""
+    condition: str | None = Field(default=None, max_length=MAX_TEXT)
+    """The transport container's condition on arrival (at its receipt)."""
+    readings: int | None = None
+    """How many logger readings of the transport were read at the receipt."""
+    temperature_min_c: float | None = None
+    """The lowest temperature in transit (the logger's, or the one reading)."""
+    temperature_max_c: float | None = None
+    """The highest temperature in transit."""
+    excursion: str | None = Field(default=None, max_length=MAX_TEXT)
+    """What left the transport range, if anything (the bag is then on hold)."""
 
 
 class InfusionRecord(SQLModel, table=True):

@@ -61,6 +61,8 @@ class BagFacts:
     status: str
     expires_at: datetime
     holds: list[str]
+    received: bool
+    """Whether the ward has received the bag (its custody's receipt)."""
 
 
 def mismatches(
@@ -73,6 +75,8 @@ def mismatches(
     coi_on_record: str | None = None,
 ) -> list[str]:
     """Every reason the bag may not be given to the patient wearing this wristband.
+
+    A bag the ward has not received is not given: its transport is not on record.
 
     ``coi_scanned`` are the chain-of-identity identifiers scanned with the bag (Data Structure
     040, as bar-coded); each must be the wristband's recipient's therapy (``coi_on_record``).
@@ -106,4 +110,6 @@ def mismatches(
     if now >= bag.expires_at:
         found.append(f"the bag expired at {bag.expires_at:%Y-%m-%d %H:%M} UTC")
     found.extend(f"ON HOLD: {h}" for h in bag.holds)
+    if not bag.received:
+        found.append("the bag has not been received on the ward (custody receive)")
     return found

@@ -3,7 +3,8 @@
 The person logged in and a second person (who re-authenticates) scan the patient's wristband
 and the bag's label barcodes (DIN and product code). cellbatch says MATCH only when the bag
 belongs to this recipient, is for this recipient's next infusion (the plan's lowest infusion
-not yet given), is released, in date and not on hold (:func:`cellbatch.domain.bedside.mismatches`).
+not yet given), is released, in date, not on hold and received on the ward
+(:func:`cellbatch.domain.bedside.mismatches`).
 Every attempt, MATCH or NO MATCH, unreadable scans included, is a ``bedside_check`` record in
 its own transaction. The infusion record of a bag given (infused, partly infused) needs a MATCH
 of that bag; a bag not infused or discarded needs the reason.
@@ -21,6 +22,7 @@ from cellbatch import isbt128, units
 from cellbatch.db.database import Database
 from cellbatch.db.tables import (
     Bag,
+    BagCustody,
     Batch,
     BedsideCheck,
     InfusionRecord,
@@ -167,6 +169,12 @@ def bedside_check(
                 status=batch.status,
                 expires_at=as_utc(bag.expires_at),
                 holds=[h.text() for h in holds_on(session, [batch.id]).get(batch.id, [])],
+                received=session.execute(
+                    select(BagCustody.id).where(
+                        BagCustody.bag_id == bag.id, BagCustody.kind == "receipt"
+                    )
+                ).first()
+                is not None,
             )
             reasons.extend(
                 rules.mismatches(

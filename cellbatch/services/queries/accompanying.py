@@ -13,13 +13,17 @@ from sqlalchemy import select
 
 from cellbatch.db.database import Database
 from cellbatch.db.tables import Bag, BagCustody, Recipient, ReleaseDecision, TreatmentPlan, User
+from cellbatch.domain import transport
 from cellbatch.domain.coi import parse_coi
 from cellbatch.domain.errors import NotFound, RuleViolation
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.sops import sop_of
 
-STORAGE = "Keep at 2–8 °C in its validated shipper; do not freeze, do not irradiate."
+STORAGE = (
+    f"Keep at {transport.range_text()} in its validated shipper, with its temperature logger "
+    "if one is packed; do not freeze, do not irradiate."
+)
 INFUSION = (
     "Bedside check by two people (wristband against this bag) before the infusion; infuse "
     "intravenously through a standard filter-free line, without a leukocyte filter, before the "

@@ -15,12 +15,12 @@ from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.tables import Bag, BagCustody, Batch, BedsideCheck, InfusionRecord, User
-from cellbatch.domain import bedside
+from cellbatch.domain import bedside, transport
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.services.queries.plain import Person, Plain, Quantity
 from cellbatch.services.queries.shown_values import shown_time
 
-_KINDS = {"issue": "Issued", "hand-over": "Handed over"}
+_KINDS = {"issue": "Issued", "hand-over": "Handed over", "receipt": "Received"}
 _FATES = {
     "infused": "Infused",
     "partly-infused": "Partly infused",
@@ -42,28 +42,60 @@ def _time(iso: str | None) -> str:
 
 @dataclass(frozen=True)
 class CustodyView(Plain):
-    """One step of a bag's chain of custody: its issue, or a hand-over."""
+    """One step of a bag's chain of custody: its issue, a hand-over, its receipt on the ward."""
 
     ref: str
     kind: str
-    """``issue`` or ``hand-over``."""
+    """``issue``, ``hand-over`` or ``receipt``."""
     bag: int
     at: str
     handed_over_by: Person
     taken_by: Person
     container: str | None
     temperature: Quantity | None
+    logger: str | None = None
+    """The temperature logger packed at the issue (its ID)."""
+    condition: str | None = None
+    """The container's condition on arrival (a receipt)."""
+    readings: int | None = None
+    """How many logger readings of the transport were read (a receipt)."""
+    lowest: Quantity | None = None
+    highest: Quantity | None = None
+    excursion: str | None = None
+    """What left the transport range (the bag was put on hold)."""
 
     def text(self) -> str:
         """``C1 Issued by … to … at 2026-… UTC; transport container: …; temperature 6 °C``."""
-        words = (
-            f"{self.ref} {_KINDS.get(self.kind, self.kind)} by {self.handed_over_by.shown()} "
-            f"to {self.taken_by.shown()} at {_time(self.at)}"
-        )
+        if self.kind == "receipt":
+            words = (
+                f"{self.ref} Received on the ward by {self.taken_by.shown()} from "
+                f"{self.handed_over_by.shown()} at {_time(self.at)}"
+            )
+        else:
+            words = (
+                f"{self.ref} {_KINDS.get(self.kind, self.kind)} by "
+                f"{self.handed_over_by.shown()} to {self.taken_by.shown()} at {_time(self.at)}"
+            )
         if self.container:
             words += f"; transport container: {self.container}"
+        if self.logger and self.kind == "issue":
+            words += f"; temperature logger {self.logger}"
+        if self.condition:
+            words += f"; container on arrival: {self.condition}"
+        if self.kind == "receipt" and self.readings and self.lowest and self.highest:
+            words += (
+                f"; in transit (logger {self.logger}): {self.readings} readings from "
+                f"{self.lowest.display} to {self.highest.display}"
+            )
         if self.temperature is not None:
-            words += f"; temperature {self.temperature.display}"
+            on = " on arrival" if self.kind == "receipt" else ""
+            words += f"; temperature{on} {self.temperature.display}"
+        if self.kind == "receipt":
+            words += (
+                f"; TEMPERATURE EXCURSION: {self.excursion}"
+                if self.excursion
+                else f"; within {transport.range_text()}"
+            )
         return words
 
 
@@ -206,6 +238,12 @@ def clinical_use(session: Session, batch: Batch) -> ClinicalUse:
                 taken_by=people[c.to_user],
                 container=c.container,
                 temperature=_quantity(c.temperature_c, "temperature"),
+                logger=c.logger_id,
+                condition=c.condition,
+                readings=c.readings,
+                lowest=_quantity(c.temperature_min_c, "temperature"),
+                highest=_quantity(c.temperature_max_c, "temperature"),
+                excursion=c.excursion,
             )
             for c in custody
         ),

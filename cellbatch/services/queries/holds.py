@@ -37,6 +37,7 @@ HOLD_CAUSES = {
     "donor-eligibility": "the donor was made ineligible",
     "late-result": "a failing result after release",
     "recall": "a recall",
+    "transport": "a temperature excursion in transit",
 }
 """Why products are put on hold, and how that reads in a sentence."""
 

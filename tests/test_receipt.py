@@ -1,0 +1,180 @@
+"""Receipt on the ward (issue 12, point 3): once, by the bag's holder or the clinic; the
+temperature in transit from the logger packed at the issue (or one reading) checked against
+the transport range; an excursion holds the bag with its deviation; a bag not received says
+NO MATCH at the bedside."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from cellbatch.db.tables import BagCustody, Deviation
+from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
+from cellbatch.services.commands.custody import custody_chain, issue_bag, receive_bag
+from cellbatch.services.queries.holds import holds_on
+from tests.test_bedside import check, label_scans, user, ward  # noqa: F401
+
+GMP30 = pytest.mark.requirement("GMP-30")
+GMP29 = pytest.mark.requirement("GMP-29")
+
+
+def issue(db, logger: str | None = "TL-0042", hours_ago: float = 2) -> datetime:
+    """Issue EASC-D001's bag to clin1 and date the issue ``hours_ago`` (the transport)."""
+    issue_bag(db, user(db, "tech1"), "clin1", "demo-clin1-pass", label_scans(db),
+              container="validated shipper 2-8 °C no. 4", logger=logger)  # fmt: skip
+    issued = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=hours_ago)
+    with db.session() as session:
+        session.execute(update(BagCustody).values(at=issued))
+        session.commit()
+    return issued
+
+
+def logger_file(tmp_path: Path, issued: datetime, temps: list[float], unit: str = "degC") -> Path:
+    """Readings every 15 min from the issue, one before it (the logger started in the cleanroom)."""
+    rows = [f"{(issued - timedelta(minutes=10)).isoformat()},21.0"]
+    rows += [
+        f"{(issued + timedelta(minutes=15 * (i + 1))).strftime('%Y-%m-%dT%H:%M:%SZ')},{t}"
+        for i, t in enumerate(temps)
+    ]
+    path = tmp_path / "TL-0042.csv"
+    path.write_text(f"# logger TL-0042\ntime,temperature [{unit}]\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def receive(db, path: Path | None = None, who: str = "clin1", **extra):
+    return receive_bag(db, user(db, who), label_scans(db), condition="intact, sealed",
+                       logger_file=path, **extra)  # fmt: skip
+
+
+def steps(db) -> list[str]:
+    return [s.kind for s in custody_chain(db, "EASC-D001")]
+
+
+@GMP30
+def test_received_with_its_logger_in_range_then_matches_at_the_bedside(ward, tmp_path):  # noqa: F811
+    issued = issue(ward)
+    assert "the bag has not been received on the ward" in check(ward).text()
+    receipt = receive(ward, logger_file(tmp_path, issued, [5.0, 4.2, 6.8, 5.5]))
+    # the reading before the issue (21 °C, the cleanroom) is not part of the transport
+    assert receipt.text() == (
+        "EASC-D001 bag 1 received (C2): 4 readings 4.2–6.8 °C, within 2–8 °C"
+    ), receipt.text()
+    assert receipt.hold is None and not holds_on_batch(ward)
+    (_, received) = custody_chain(ward, "EASC-D001")
+    assert (received.kind, received.handed_over_by, received.taken_by) == (
+        "receipt", "clin1", "clin1",
+    )  # fmt: skip
+    assert received.condition == "intact, sealed" and received.logger_id == "TL-0042"
+    with pytest.raises(RuleViolation, match="received already"):
+        receive(ward, logger_file(tmp_path, issued, [5.0]))
+    result = check(ward)
+    assert result.match, result.text()
+
+
+@GMP29
+@GMP30
+def test_an_excursion_in_transit_holds_the_bag_with_its_deviation(ward, tmp_path, cli):  # noqa: F811
+    issued = issue(ward)
+    path = logger_file(tmp_path, issued, [5.0, 9.5, 11.0, 6.0], unit="°C")
+    scans = [a for s in label_scans(ward) for a in ("--scan", s)]
+    r = cli("--db", ward.url, "custody", "receive", *scans, "--condition", "intact",
+            "--logger-file", str(path), user="clin1")  # fmt: skip
+    assert r.code == 0, r.err
+    assert "EXCURSION: 2 of 4 reading(s) outside 2–8 °C" in r.out and "worst 11 °C" in r.out
+    assert "ON HOLD H1" in r.out, r.out
+    (hold,) = holds_on_batch(ward)
+    assert hold.cause == "transport" and "C2" in hold.reason
+    with ward.session() as session:
+        titles = [d.title for d in session.execute(select(Deviation)).scalars()]
+    assert any("temperature excursion in transit" in t for t in titles), titles
+    verdict = check(ward)
+    assert not verdict.match and "ON HOLD" in verdict.text()
+    assert "not been received" not in verdict.text()
+    r = cli("--db", ward.url, "custody", "show", "EASC-D001", user="qa1")
+    assert "receipt: clin1 → clin1, container intact" in r.out
+    assert "logger TL-0042: 4 readings 5–11 °C" in r.out and "EXCURSION" in r.out
+
+
+def holds_on_batch(db):
+    from cellbatch.services.batch_access import find_batch
+
+    with db.session() as session:
+        batch = find_batch(session, "EASC-D001")
+        return holds_on(session, [batch.id]).get(batch.id, [])
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no file"),
+        ("time,temperature [kg]\n2026-12-02T10:00:00Z,5\n", "line 1: the header's unit 'kg'"),
+        ("time,temp\n2026-12-02T10:00:00Z,5\n", "line 1: expected the header"),
+        ("time,temperature [degC]\n{t},five\n", "line 2: expected a number in degC"),
+        ("time,temperature [degC]\n2026-12-02 10:00,5\n", "line 2: expected an ISO 8601 time"),
+        ("time,temperature [degC]\n{t},5,6\n", "line 2: expected 'time,temperature'"),
+        ("time,temperature [degC]\n", "holds no readings"),
+        ("time,temperature [degC]\n2020-01-01T10:00:00Z,5\n", "no reading between the issue"),
+        (
+            "time,temperature [degC]\n{t},5\n2020-01-01T10:00:00Z,5\n",
+            "line 3: the readings are not",
+        ),
+    ],
+)
+def test_a_bad_readings_file_is_refused_naming_the_option_and_changes_nothing(
+    ward, tmp_path, cli, content, expected,  # noqa: F811
+):  # fmt: skip
+    issued = issue(ward)
+    path = tmp_path / "readings.csv"
+    if content is not None:
+        when = (issued + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        path.write_text(content.replace("{t}", when))
+    scans = [a for s in label_scans(ward) for a in ("--scan", s)]
+    r = cli("--db", ward.url, "custody", "receive", *scans, "--condition", "intact",
+            "--logger-file", str(path), user="clin1")  # fmt: skip
+    assert r.code not in (0, 70) and "--logger-file" in r.err and expected in r.err, r.err
+    assert "Traceback" not in r.err
+    assert steps(ward) == ["issue"] and not holds_on_batch(ward)
+
+
+def test_who_receives_what_once_and_with_which_temperature(ward, tmp_path):  # noqa: F811
+    with pytest.raises(RuleViolation, match="not issued yet: not received"):
+        receive(ward, temperature="5 degC")
+    issued = issue(ward, logger=None)
+    with pytest.raises(PermissionDenied, match="held by clin1: only they or the clinic"):
+        receive(ward, who="tech2", temperature="5 degC")
+    with pytest.raises(InvalidInput, match="--temperature.*no logger travelled"):
+        receive(ward)
+    with pytest.raises(InvalidInput, match="--logger-file.*no logger was recorded"):
+        receive(ward, logger_file(tmp_path, issued, [5.0]))
+    with pytest.raises(InvalidInput, match="--condition"):
+        receive_bag(ward, user(ward, "clin1"), label_scans(ward), condition=" ",
+                    temperature="5 degC")  # fmt: skip
+    assert steps(ward) == ["issue"]
+    # a single reading on arrival, out of range: received, and held
+    receipt = receive(ward, temperature="12 degC")
+    assert receipt.excursion == "reading on arrival 12 °C, outside 2–8 °C" and receipt.hold
+
+
+def test_a_logger_that_travelled_needs_its_file(ward, tmp_path):  # noqa: F811
+    issued = issue(ward)
+    with pytest.raises(InvalidInput, match="--logger-file.*logger TL-0042 travelled"):
+        receive(ward, temperature="5 degC")
+    with pytest.raises(InvalidInput, match="--temperature.*not one reading"):
+        receive(ward, logger_file(tmp_path, issued, [5.0]), temperature="5 degC")
+    assert steps(ward) == ["issue"]
+
+
+def test_the_receipt_reads_as_one_line_in_the_record_and_review(ward, tmp_path):  # noqa: F811
+    from cellbatch.services.queries.review import review
+
+    issue(ward, logger=None)
+    receive(ward, temperature="5 degC")
+    lines = review(ward, "EASC-D001").clinical_use.lines()
+    issued, received = lines[:2]
+    assert "Issued by Tomás Herrera (tech1) to Clara Nilsen (clin1)" in issued
+    assert received.startswith("C2 Received on the ward by Clara Nilsen (clin1) from Clara")
+    assert "container on arrival: intact, sealed" in received
+    assert "temperature on arrival 5 °C" in received and "within 2–8 °C" in received
