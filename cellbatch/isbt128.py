@@ -11,6 +11,8 @@ cellbatch bag label carries (ICCBBA ST-001):
 - Product Divisions, Data Structure 032: ``=,dddddd`` (the number of a bank's vial);
 - Compound Message, Data Structure 023: ``=+aabbb``, the header of a 2-D symbol (the label's
   Data Matrix) that carries several data structures;
+- Chain of Identity Identifier, Data Structure 040: ``&/CH`` + FIN + year + 6-character
+  sequence (the recipient's therapy; :mod:`cellbatch.domain.coi` builds it and its check);
 - what a scanner sends: one bar code, an ISBT 128 concatenated pair (``]C4``), a compound
   message, or a DIN keyed by hand with its check character.
 
@@ -23,12 +25,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from cellbatch.domain.errors import InvalidInput
 
 __all__ = [
     "ALPHABET",
+    "COI_IDENTIFIER",
+    "COI_STRUCTURE_LENGTH",
     "COLLECTION_TYPES",
     "COMPOUND_HEADER_LENGTH",
     "COMPOUND_IDENTIFIER",
@@ -45,6 +49,7 @@ __all__ = [
     "PRODUCT_CODE_IDENTIFIER",
     "PRODUCT_CODE_STRUCTURE_LENGTH",
     "UNDIVIDED",
+    "BagMatrix",
     "Din",
     "ProductCode",
     "Scan",
@@ -61,6 +66,7 @@ __all__ = [
     "expiry_eye_readable",
     "flag_meaning",
     "flag_type",
+    "parse_chain_of_identity",
     "parse_compound",
     "parse_datamatrix",
     "parse_din",
@@ -100,6 +106,12 @@ DIVISIONS_IDENTIFIER = "=,"
 
 DIVISIONS_STRUCTURE_LENGTH = 8
 """``=,`` + 6-character divisions code."""
+
+COI_IDENTIFIER = "&/"
+"""Data identifier of the Chain of Identity Identifier (Data Structure 040)."""
+
+COI_STRUCTURE_LENGTH = 17
+"""``&/`` + ``CH`` + 5-character FIN + 2-digit year + 6-character sequence."""
 
 COMPOUND_IDENTIFIER = "=+"
 """Data identifier of a Compound Message (Data Structure 023)."""
@@ -193,7 +205,7 @@ _DIVISION = re.compile(r"^(00|99|[A-Z][0a-z])$")
 _DESCRIPTION_CODE = re.compile(r"^S[0-9]{4}$")
 
 ScanKind = Literal[
-    "din", "product_code", "expiry", "divisions", "compound", "concatenated", "keyed"
+    "din", "product_code", "expiry", "divisions", "coi", "compound", "concatenated", "keyed"
 ]
 """What a scan held: one data structure, a compound message, a concatenated pair, a keyed DIN."""
 
@@ -706,6 +718,42 @@ def parse_divisions(text: str, field: str = "divisions") -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Chain of Identity Identifier
+# --------------------------------------------------------------------------------------------
+
+_COI_CONTENT = re.compile(r"CH([A-Z0-9]{5})([0-9]{2})([A-Z0-9]{6})")
+
+
+def parse_chain_of_identity(text: str, field: str = "scan") -> tuple[str, int, str]:
+    """Parse Data Structure 040 (``&/CHA999926000003``) into (FIN, year, sequence).
+
+    ST-001 §2.4.40: ``&/`` then fifteen data characters ``CHαppppyynnnnnn``: the literal
+    ``CH``, the issuing facility's FIN, the two-digit nominal year of issue and a six-character
+    sequence (capital letters and digits). The boxed check character is never bar-coded.
+    """
+    if not isinstance(text, str) or not text.startswith(COI_IDENTIFIER):
+        raise InvalidInput(
+            field, f"a chain-of-identity identifier starts with '&/', got {str(text)[:30]!r}"
+        )
+    match = _COI_CONTENT.fullmatch(text[2:])
+    if match is None:
+        raise InvalidInput(
+            field,
+            "expected an ISBT 128 Chain of Identity Identifier: &/CH, the 5-character FIN, "
+            f"2-digit year and 6-character sequence; got {text[:30]!r}",
+        )
+    fin, year, sequence = match.groups()
+    validate_fin(fin, field)
+    return fin, int(year), sequence
+
+
+def _coi_structure(text: str, field: str) -> str:
+    """Data Structure 040 as bar-coded, checked (the form :attr:`Scan.coi` holds)."""
+    parse_chain_of_identity(text, field)
+    return text
+
+
+# --------------------------------------------------------------------------------------------
 # Scanner input
 # --------------------------------------------------------------------------------------------
 
@@ -729,6 +777,8 @@ class Scan:
     """The expiry, naive local time."""
     divisions: str | None = None
     """The product divisions code (Data Structure 032)."""
+    coi: str | None = None
+    """The chain-of-identity identifier as bar-coded (Data Structure 040, ``&/CH…``)."""
     structures: int = 1
     """How many data structures the read held."""
 
@@ -738,6 +788,7 @@ _NAMES = {
     "product_code": "product code",
     "expiry": "expiry",
     "divisions": "product divisions",
+    "coi": "chain-of-identity identifier",
 }
 
 
@@ -765,6 +816,8 @@ def _structure_kind(text: str, field: str) -> tuple[str, int]:
         return "expiry", EXPIRY_STRUCTURE_LENGTH
     if text.startswith(DIVISIONS_IDENTIFIER):
         return "divisions", DIVISIONS_STRUCTURE_LENGTH
+    if text.startswith(COI_IDENTIFIER):
+        return "coi", COI_STRUCTURE_LENGTH
     if text.startswith(COMPOUND_IDENTIFIER):
         return "compound", COMPOUND_HEADER_LENGTH
     if len(text) >= 2 and text[0] == DIN_IDENTIFIER and text[1].isascii() and text[1].isalnum():
@@ -778,7 +831,8 @@ def _structure_kind(text: str, field: str) -> tuple[str, int]:
     raise InvalidInput(
         field,
         f"unknown data identifier {text[:2]!r}: expected a DIN (=), a product code (=<), "
-        "an expiry (&>), product divisions (=,) or a compound message (=+)",
+        "an expiry (&>), product divisions (=,), a chain-of-identity identifier (&/) or a "
+        "compound message (=+)",
     )
 
 
@@ -813,12 +867,18 @@ def _split_structures(content: str, field: str, what: str) -> list[tuple[str, st
     return parts
 
 
-_FIELDS = {"product_code": "product", "expiry": "expiry", "divisions": "divisions"}
+_FIELDS = {
+    "product_code": "product",
+    "expiry": "expiry",
+    "divisions": "divisions",
+    "coi": "coi",
+}
 _PARSERS = {
     "din": parse_din,
     "product_code": parse_product_code,
     "expiry": parse_expiry,
     "divisions": parse_divisions,
+    "coi": _coi_structure,
 }
 
 
@@ -932,21 +992,46 @@ def parse_scan(text: str) -> Scan:
 # --------------------------------------------------------------------------------------------
 
 
-def datamatrix_content(din: Din, flags: str, product: ProductCode, expiry: datetime | date) -> str:
+class BagMatrix(NamedTuple):
+    """What a bag label's Data Matrix carries (:func:`parse_datamatrix`)."""
+
+    din: Din
+    flags: str
+    product: ProductCode
+    expiry: datetime
+    coi: str | None
+    """The chain-of-identity identifier (``&/CH…``), on labels that carry it; else None."""
+
+
+def datamatrix_content(
+    din: Din,
+    flags: str,
+    product: ProductCode,
+    expiry: datetime | date,
+    coi: str | None = None,
+) -> str:
     """The bag label's Data Matrix: a compound message of the DIN, product code and expiry.
 
     ``=+03000`` (Data Structure 023: three structures follow, undefined sequence), then
-    ``=`` DIN flags, ``=<`` product, ``&>`` expiry, with nothing between them.
+    ``=`` DIN flags, ``=<`` product, ``&>`` expiry, with nothing between them; a label that
+    carries the recipient's chain-of-identity identifier adds it (``&/CH…``, Data Structure
+    040) as a fourth structure (``=+04000``).
     """
-    return compound_message(
-        din.data_structure(flags), product.data_structure(), expiry_data_structure(expiry)
-    )
+    structures = [
+        din.data_structure(flags),
+        product.data_structure(),
+        expiry_data_structure(expiry),
+    ]
+    if coi is not None:
+        structures.append(_coi_structure(coi, "coi"))
+    return compound_message(*structures)
 
 
-def parse_datamatrix(text: str, field: str = "scan") -> tuple[Din, str, ProductCode, datetime]:
-    """Split a bag label's Data Matrix into (DIN, flags, product code, expiry).
+def parse_datamatrix(text: str, field: str = "scan") -> BagMatrix:
+    """Split a bag label's Data Matrix into DIN, flags, product code, expiry (and CoI).
 
-    It must be a compound message carrying exactly those three structures (in any order).
+    It must be a compound message carrying exactly those three structures, and optionally
+    the chain-of-identity identifier (Data Structure 040), in any order.
     """
     scan = parse_compound(text, field)
     parts = (("DIN", scan.din), ("product code", scan.product), ("expiry", scan.expiry))
@@ -957,4 +1042,4 @@ def parse_datamatrix(text: str, field: str = "scan") -> tuple[Din, str, ProductC
             "a bag label's Data Matrix holds the DIN, product code and expiry"
             + (f"; missing: {', '.join(missing)}" if missing else "; it also holds divisions"),
         )
-    return scan.din, scan.flags, scan.product, scan.expiry  # type: ignore[return-value]
+    return BagMatrix(scan.din, scan.flags, scan.product, scan.expiry, scan.coi)  # type: ignore[arg-type]

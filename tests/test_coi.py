@@ -67,3 +67,32 @@ def test_the_identifier_is_shown_and_bar_codes_and_decodes_with_zxing(cli, demo_
     page = pypdfium2.PdfDocument(buffer.getvalue())[0]
     found = zxingcpp.read_barcodes(page.render(scale=300 / 72).to_pil())
     assert [b.text for b in found] == [code]
+
+
+GMP30 = pytest.mark.requirement("GMP-30")
+
+
+@GMP30
+def test_the_scan_parser_reads_data_structure_040_alone_and_in_the_data_matrix():
+    from datetime import datetime
+
+    from cellbatch import isbt128
+
+    coi = ChainOfIdentity(fin="A9999", year=26, sequence="000003")
+    scan = isbt128.parse_scan("]C0" + coi.code + "\r\n")
+    assert (scan.kind, scan.coi, scan.din) == ("coi", coi.code, None)
+    din = isbt128.Din("A9999", 26, 1)
+    product = isbt128.parse_product_code("=<S9901V00")
+    expiry = datetime(2026, 12, 2, 14, 0)
+    matrix = isbt128.datamatrix_content(din, "00", product, expiry, coi.code)
+    assert matrix.startswith("=+04000") and matrix.endswith(coi.code)
+    read = isbt128.parse_scan("]d2" + matrix)
+    assert (read.kind, read.structures, read.coi, read.din) == ("compound", 4, coi.code, din)
+    assert isbt128.parse_datamatrix(matrix) == (din, "00", product, expiry, coi.code)
+    # a CoI with a FIN the DIN rules refuse, or cut short inside the compound message
+    with pytest.raises(InvalidInput, match="letter O"):
+        isbt128.parse_scan("&/CHO999926000003")
+    with pytest.raises(InvalidInput, match="chain-of-identity identifier at position .* cut short"):
+        isbt128.parse_scan(matrix[:-1])
+    with pytest.raises(InvalidInput, match="holds the chain-of-identity identifier twice"):
+        isbt128.parse_scan(isbt128.compound_message(coi.code, coi.code))

@@ -480,7 +480,7 @@ def test_datamatrix_round_trip(
 ) -> None:
     flags = din_flags(din, choice)
     content = datamatrix_content(din, flags, product, expiry)
-    assert parse_datamatrix(content) == (din, flags, product, expiry)
+    assert parse_datamatrix(content) == (din, flags, product, expiry, None)
     scan = parse_scan("]d2" + content + "\r\n")
     assert (scan.kind, scan.structures) == ("compound", 3)
     assert (scan.din, scan.flags, scan.product, scan.expiry) == (din, flags, product, expiry)
@@ -491,7 +491,7 @@ def test_datamatrix_in_another_order() -> None:
     content = isbt128.compound_message(
         EXAMPLE_PRODUCT.data_structure(), expiry_data_structure(EXAMPLE_EXPIRY), din_part
     )
-    assert parse_datamatrix(content) == (EXAMPLE_DIN, "00", EXAMPLE_PRODUCT, EXAMPLE_EXPIRY)
+    assert parse_datamatrix(content) == (EXAMPLE_DIN, "00", EXAMPLE_PRODUCT, EXAMPLE_EXPIRY, None)
 
 
 @GMP10

@@ -24,16 +24,21 @@ import re
 from dataclasses import dataclass
 
 from cellbatch.domain.errors import InvalidInput
-from cellbatch.isbt128 import check_character, validate_fin
+from cellbatch.isbt128 import (
+    COI_IDENTIFIER,
+    check_character,
+    clean_scan,
+    parse_chain_of_identity,
+    validate_fin,
+)
 
-DATA_IDENTIFIER = "&/"
+DATA_IDENTIFIER = COI_IDENTIFIER
 """The two data identifier characters of Data Structure 040."""
 
 LITERAL = "CH"
 """The literal that begins the data content."""
 
 _SEQUENCE = re.compile(r"[A-Z0-9]{6}")
-_CODE = re.compile(r"&/CH([A-Z0-9]{5})([0-9]{2})([A-Z0-9]{6})")
 
 
 @dataclass(frozen=True)
@@ -86,13 +91,10 @@ def sequence_text(number: int) -> str:
 
 
 def parse_coi(scan: str, field: str = "scan") -> ChainOfIdentity:
-    """A scanned Data Structure 040 (``&/CH...``), else InvalidInput naming ``field``."""
-    match = _CODE.fullmatch(scan.strip())
-    if match is None:
-        raise InvalidInput(
-            field,
-            "expected an ISBT 128 Chain of Identity Identifier: &/CH, the 5-character FIN, "
-            f"2-digit year and 6-character sequence; got {scan.strip()[:30]!r}",
-        )
-    fin, year, sequence = match.groups()
-    return ChainOfIdentity(fin=fin, year=int(year), sequence=sequence)
+    """A scanned Data Structure 040 (``&/CH...``), else InvalidInput naming ``field``.
+
+    The one parser of the structure is :func:`cellbatch.isbt128.parse_chain_of_identity`
+    (what ``parse_scan`` reads from a label's bar code or Data Matrix too).
+    """
+    fin, year, sequence = parse_chain_of_identity(clean_scan(scan), field)
+    return ChainOfIdentity(fin=fin, year=year, sequence=sequence)

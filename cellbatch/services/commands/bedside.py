@@ -30,7 +30,6 @@ from cellbatch.db.tables import (
     RecipientIdentity,
 )
 from cellbatch.domain import bedside as rules
-from cellbatch.domain import coi
 from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from cellbatch.domain.refs import record_number
 from cellbatch.domain.text import MAX_TEXT, typed_text
@@ -80,19 +79,41 @@ def _next_to_give(session: Session, recipient: Recipient) -> int | None:
     return next((i.number for i in infusions_of(session, plan) if i.number not in given), None)
 
 
-def coi_scans(scans: list[str]) -> tuple[tuple[str, ...], list[str], list[str]]:
-    """Split the chain-of-identity scans (``&/CH…``) from the label's: (CoIs, others, problems)."""
-    found, others, problems = [], [], []
+@dataclass(frozen=True)
+class LabelReads:
+    """What the scans of a bag's label read: its DIN and product code, the CoIs, the faults."""
+
+    din: str | None
+    product: str | None
+    cois: tuple[str, ...]
+    problems: list[str]
+
+
+def read_label_scans(scans: list[str]) -> LabelReads:
+    """Read every scan with the one ISBT 128 parser (a bar code, a pair, the Data Matrix).
+
+    A chain-of-identity identifier (``&/CH…``, Data Structure 040) is read from its own bar
+    code or from the Data Matrix that carries it; a scan that cannot be read is a problem.
+    """
+    din = product = None
+    cois: list[str] = []
+    problems = []
     for text in scans:
-        cleaned = isbt128.clean_scan(text)
-        if not cleaned.startswith(coi.DATA_IDENTIFIER):
-            others.append(text)
-            continue
         try:
-            found.append(coi.parse_coi(cleaned).code)
+            scan = isbt128.parse_scan(text)
         except InvalidInput as exc:
-            problems.append(f"unreadable chain-of-identity scan: {exc.message}")
-    return tuple(found), others, problems
+            what = (
+                "chain-of-identity"
+                if isbt128.clean_scan(text).startswith(isbt128.COI_IDENTIFIER)
+                else "bag"
+            )
+            problems.append(f"unreadable {what} scan: {exc.message}")
+            continue
+        din = scan.din.code if scan.din else din
+        product = scan.product.eye_readable if scan.product else product
+        if scan.coi is not None:
+            cois.append(scan.coi)
+    return LabelReads(din, product, tuple(cois), problems)
 
 
 def _therapy_coi(session: Session, recipient: Recipient) -> str | None:
@@ -104,24 +125,19 @@ def _therapy_coi(session: Session, recipient: Recipient) -> str | None:
 
 def bag_of_scans(session: Session, scans: list[str]) -> tuple[Bag | None, list[str]]:
     """The bag the label scans name (DIN and product code), and what could not be read."""
-    din = product = None
-    problems = []
-    for text in scans:
-        try:
-            scan = isbt128.parse_scan(text)
-        except InvalidInput as exc:
-            problems.append(f"unreadable bag scan: {exc.message}")
-            continue
-        din = scan.din.code if scan.din else din
-        product = scan.product.eye_readable if scan.product else product
-    if din is None or product is None:
+    return _bag_read(session, read_label_scans(scans))
+
+
+def _bag_read(session: Session, reads: LabelReads) -> tuple[Bag | None, list[str]]:
+    problems = list(reads.problems)
+    if reads.din is None or reads.product is None:
         problems.append("the bag's DIN and product code were not both scanned")
         return None, problems
     bag = session.execute(
-        select(Bag).where(Bag.din == din, Bag.product_code == product)
+        select(Bag).where(Bag.din == reads.din, Bag.product_code == reads.product)
     ).scalar_one_or_none()
     if bag is None:
-        problems.append(f"no bag {din} {product} in cellbatch")
+        problems.append(f"no bag {reads.din} {reads.product} in cellbatch")
     return bag, problems
 
 
@@ -147,9 +163,8 @@ def bedside_check(
             band = rules.read_wristband(wristband)
         except InvalidInput as exc:
             reasons.append(f"unreadable wristband: {exc.message}")
-        cois, label_scans, problems = coi_scans(scans)
-        reasons.extend(problems)
-        bag, problems = bag_of_scans(session, label_scans)
+        reads = read_label_scans(scans)
+        bag, problems = _bag_read(session, reads)
         reasons.extend(problems)
         batch = session.get(Batch, bag.batch_id) if bag else None
         recipient = None
@@ -183,7 +198,7 @@ def bedside_check(
                     facts,
                     _next_to_give(session, recipient),
                     uow.now,
-                    cois,
+                    reads.cois,
                     _therapy_coi(session, recipient),
                 )
             )
