@@ -97,3 +97,71 @@ async def test_only_the_holder_hands_over_and_the_chain_grows(ward):  # noqa: F8
         shown = text_of(app, "#custody")
         assert "issue: tech1 → clin1" in shown and "hand-over: clin1 → clin2" in shown, shown
     assert [s.kind for s in custody_chain(ward, "EASC-D001")] == ["issue", "hand-over"]
+
+
+@run_async
+async def test_the_ward_receives_the_bag_with_f12_a_bad_logger_file_names_its_field(
+    ward, tmp_path,  # noqa: F811
+):  # fmt: skip
+    from cellbatch.tui.app import build_app
+    from cellbatch.tui.dialogs.form import FormDialog
+    from tests.test_receipt import issue, logger_file
+
+    issued = issue(ward)  # to clin1, logger TL-0042, two hours ago
+    din, product = label_scans(ward)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,temperature [kg]\n2026-12-02T10:00:00Z,5\n")
+    app = build_app(ward.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_dose(app, pilot, "clin1")
+        await pilot.press("f12")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FormDialog)
+        fill(app, {"din": din, "product": product, "condition": "intact, sealed",
+                   "logger_file": str(bad)})  # fmt: skip
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FormDialog)  # refused: still open, values kept
+        status = text_of(app, "#dialog-status")
+        assert "Not saved: Logger file: line 1: the header's unit 'kg'" in status, status
+        assert app.screen.focused is app.screen.query_one("#form-logger_file", Input)
+        assert app.screen.query_one("#form-condition", Input).value == "intact, sealed"
+        fill(app, {"logger_file": str(logger_file(tmp_path, issued, [5.0, 6.1]))})
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, FormDialog)
+        shown = text_of(app, "#custody")
+        assert "receipt: clin1 → clin1, container intact, sealed" in shown, shown
+    assert [s.kind for s in custody_chain(ward, "EASC-D001")] == ["issue", "receipt"]
+
+
+@run_async
+async def test_the_accompanying_document_is_printed_from_the_palette(
+    ward, tmp_path, monkeypatch,  # noqa: F811
+):  # fmt: skip
+    import pypdfium2
+    import zxingcpp
+
+    from cellbatch.services.commands.custody import issue_bag
+    from cellbatch.services.queries.plans import plan_view
+    from cellbatch.tui.app import build_app
+    from tests.test_bedside import user
+    from tests.test_tui_records import palette
+
+    monkeypatch.setenv("CELLBATCH_PRINT_DIR", str(tmp_path))
+    pdf = tmp_path / "EASC-D001-bag1-accompanying.pdf"
+    app = build_app(ward.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_dose(app, pilot, "tech1")
+        await palette(app, pilot, "Print the accompanying document")
+        assert not pdf.exists()  # not issued yet: refused, said
+        assert any("not issued" in n.message for n in app._notifications), [
+            n.message for n in app._notifications
+        ]
+        issue_bag(ward, user(ward, "tech1"), "clin1", "demo-clin1-pass", label_scans(ward),
+                  container="box")  # fmt: skip
+        await palette(app, pilot, "Print the accompanying document")
+        assert pdf.exists()
+    page = pypdfium2.PdfDocument(pdf.read_bytes())[0]
+    found = {b.text for b in zxingcpp.read_barcodes(page.render(scale=300 / 72).to_pil())}
+    assert label_scans(ward)[0] in found and plan_view(ward, "RA-P001").coi in found

@@ -57,6 +57,7 @@ class BatchScreen(AppScreen):
         # in the palette and F1: the footer is full at 80 columns
         Binding("f10", "issue", "Issue", show=False),
         Binding("f11", "hand_over", "Hand over", show=False),
+        Binding("f12", "receive", "Receive", show=False),
         # the audit tab says these keys on its first line
         Binding("f7", "audit_page(-1)", "Audit ◀", show=False),
         Binding("f8", "audit_page(1)", "Audit ▶", show=False),
@@ -188,7 +189,7 @@ class BatchScreen(AppScreen):
         """Every step of the chain, or that the bag is not issued yet."""
         lines = [step.text() for step in chain] or ["not issued (F10 issues a released bag)"]
         self.query_one("#custody", Static).update(
-            "Chain of custody of bag 1 (F11 hands it over):\n" + "\n".join(lines)
+            "Chain of custody of bag 1 (F11 hands it over, F12 receives it):\n" + "\n".join(lines)
         )
 
     def failed_custody(self, error: BaseException) -> None:
@@ -199,7 +200,7 @@ class BatchScreen(AppScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Issue and hand-over are for a dose batch's bag (a bank's vials are not issued)."""
-        if action in ("issue", "hand_over"):
+        if action in ("issue", "hand_over", "receive", "accompanying"):
             return self.view is not None and self.view.expansion is None
         return True
 
@@ -458,6 +459,61 @@ class BatchScreen(AppScreen):
             dialog = hand_over_dialog(self.code, self.cb_app.database, self.cb_app.actor)
             self.app.push_screen(dialog, self._custody_saved)
 
+    def action_receive(self) -> None:
+        """The ward receives the dose's bag (condition, temperature in transit)."""
+        from cellbatch.tui.dialogs.custody import receive_dialog
+
+        if self.cb_app.actor is not None:
+            dialog = receive_dialog(self.code, self.cb_app.database, self.cb_app.actor)
+            self.app.push_screen(dialog, self._received)
+
+    def _received(self, text: str | None) -> None:
+        if text:
+            alarm = "EXCURSION" in text
+            self.notify(f"{'✗' if alarm else '✓'} {text}",
+                        severity="error" if alarm else "information",
+                        timeout=30 if alarm else 10)  # fmt: skip
+            self.reload()
+
+    def action_accompanying(self) -> None:
+        """Print the accompanying document of the issued bag (recorded, as the CLI prints it)."""
+        self.accompanying()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="accompanying")
+    def accompanying(self) -> str:
+        """Write the document's PDF to the print folder through the disclosure service."""
+        from cellbatch.documents.accompanying import render
+        from cellbatch.services.commands.disclosures import NOT_RECORDED, write_document
+        from cellbatch.services.output_files import OutputFile
+        from cellbatch.services.queries.accompanying import accompanying_document
+        from cellbatch.tui.screens.labels import print_folder
+
+        db, code = self.cb_app.database(), self.code
+        doc = accompanying_document(db, code)
+        out = OutputFile(
+            print_folder() / f"{code}-bag{doc.bag}-accompanying.pdf",
+            force=True,
+            protected=db.files(),
+            field="print folder",
+        )
+        written = write_document(
+            db, self.cb_app.actor, out, render(doc), action="print", batch_code=code,
+            document="accompanying document (PDF)",
+        )  # fmt: skip
+        note = "" if written.recorded else f" · {NOT_RECORDED}"
+        return f"✓ accompanying document of {code} bag {doc.bag} written to {written.path}{note}"
+
+    def done_accompanying(self, message: str) -> None:
+        """Say where the document went."""
+        self.notify(message, timeout=20)
+
+    def failed_accompanying(self, error: BaseException) -> None:
+        """Say why it was not printed (not issued yet, no print folder)."""
+        from cellbatch.tui.errors import describe_error
+
+        self.notify(f"✗ accompanying document: {describe_error(error)}", severity="error",
+                    timeout=20)  # fmt: skip
+
     def _custody_saved(self, ref: str | None) -> None:
         if ref:
             self.notify(f"✓ custody step {ref} recorded")
@@ -481,5 +537,9 @@ class BatchScreen(AppScreen):
         if self.view is not None and self.view.expansion is None:
             yield SystemCommand("Issue the bag   (F10)", self.code, self.action_issue)
             yield SystemCommand("Hand over the bag   (F11)", self.code, self.action_hand_over)
+            yield SystemCommand("Receive the bag on the ward   (F12)", self.code,
+                                self.action_receive)  # fmt: skip
+            yield SystemCommand("Print the accompanying document", self.code,
+                                self.action_accompanying)  # fmt: skip
         yield SystemCommand("Sign a record with a meaning", self.code, self.action_sign)
         yield SystemCommand("Export the record (JSON)", self.code, self.action_export)
