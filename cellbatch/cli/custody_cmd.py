@@ -42,7 +42,7 @@ def custody_issue(
     ] = None,
     logger: Annotated[
         str | None,
-        typer.Option(metavar="ID", help="The temperature logger packed with the bag."),
+        typer.Option(metavar="LOGGER-ID", help="The temperature logger packed with the bag."),
     ] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:

@@ -43,6 +43,7 @@ PLACEHOLDERS: dict[str, str] = {
     "VIAL": "a vial of a bank, by its number (N) or as its label's barcode says",
     "URL": "a database URL: sqlite:///PATH or postgresql://USER@HOST/DB",
     "SCAN": "what a barcode scanner typed",
+    "LOGGER-ID": "a temperature logger's ID, as on its case",
 }
 """Every placeholder the help uses, with what it stands for."""
 
