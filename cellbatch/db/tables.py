@@ -327,6 +327,8 @@ class Batch(SQLModel, table=True):
         # the batch list and the home screen read batches newest first, a page at a time
         Index("ix_batch_started_at_id", "started_at", "id"),
         Index("ix_batch_status_started_at_id", "status", "started_at", "id"),
+        # a bank's screen lists the dose batches made from it (without it: every batch read)
+        Index("ix_batch_parent_batch_id_id", "parent_batch_id", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
