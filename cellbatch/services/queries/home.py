@@ -205,9 +205,10 @@ def home_data(db: Database, actor: Actor | None, today: date) -> HomeData:
         awaiting: list[InProcessBatch] = []
         due: list[Deadline] = []
         pending: list[PendingVerification] = []
+        parsed = {version: sop_of_row(row) for version, row in sops.items()}
         for batch in shown:
             row = sops[batch.sop_version_id]
-            sop = sop_of_row(row)
+            sop = parsed[batch.sop_version_id]
             steps = entries.get(batch.id, [])
             last = (
                 f"{steps[-1].kind} {iso_utc(steps[-1].performed_at)[:10]}" if steps else "started"

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlmodel import Session
 
 from cellbatch.db.audit_chain import canonical_value, dumps, row_content, sha256
@@ -152,11 +152,23 @@ class BatchRows:
         return self._uses.get(entry.id, [])
 
 
+_AS_IS = frozenset({int, str, bool, type(None)})
+"""Types whose values :func:`canonical_value` returns unchanged (it is not called for them)."""
+
+
 def content_of(row: Any) -> dict[str, Any]:
-    """The canonical content of a row, read as a table object or as a plain selected row."""
-    if hasattr(row, "__table__"):
+    """The canonical content of a row, read as a table object or as a plain selected row.
+
+    The same content as :func:`row_content`: a plain row's values go through
+    :func:`canonical_value` unless they are of a type it returns as it is (the home screen
+    computes hundreds of these per reading, and most values are numbers and text).
+    """
+    if not isinstance(row, Row):
         return row_content(row)
-    return {name: canonical_value(value) for name, value in row._mapping.items()}
+    return {
+        name: value if type(value) in _AS_IS else canonical_value(value)
+        for name, value in zip(row._fields, row, strict=True)
+    }
 
 
 def step_content(entry: StepEntry, uses: list[MaterialUse]) -> dict[str, Any]:
@@ -411,18 +423,21 @@ class SignedEntries:
         for use in uses:
             uses_of[use.step_entry_id].append(use)
         superseded = _superseded(sigs)
+        hashes: dict[tuple[str, int, int], str | None] = {}
         by_ref: dict[str, list[SignatureState]] = defaultdict(list)
         for s in sigs:
-            row = rows.get((s.entity, s.entity_id))
-            hash_now = None
-            if row is not None and row.batch_id == s.batch_id:
-                content = (
-                    step_content(row, uses_of.get(row.id, []))
-                    if s.entity == "step_entry"
-                    else content_of(row)
-                )
-                hash_now = sha256(dumps(content))
-            reason = why_invalid(s, hash_now, corrections)
+            key = (s.entity, s.entity_id, s.batch_id)
+            if key not in hashes:  # a record verified again is hashed once
+                row = rows.get((s.entity, s.entity_id))
+                hashes[key] = None
+                if row is not None and row.batch_id == s.batch_id:
+                    content = (
+                        step_content(row, uses_of.get(row.id, []))
+                        if s.entity == "step_entry"
+                        else content_of(row)
+                    )
+                    hashes[key] = sha256(dumps(content))
+            reason = why_invalid(s, hashes[key], corrections)
             by_ref[ref_of(s.entity, s.entity_id)].append(
                 SignatureState(valid=reason is None, superseded=s.id in superseded)
             )
