@@ -3,6 +3,9 @@
 
     .venv/bin/python scripts/bench.py --scale [--batches 50000] [--entries 5000000]
                                               [--runs 50] [--db URL] [--keep FILE]
+                                              [--only list,show,review,home] [--skip-cli]
+                                              [--skip-ui] [--skip-verify]
+                                              [--built] [--build-only]
 
 1. Builds the database: the demo through the real services (every kind of step, QC,
    deviation, correction and signature, a valid audit chain), then copies of its batches
@@ -420,8 +423,12 @@ def floor_after(db):
     return page
 
 
-def measure_queries(url: str, runs: int) -> None:
-    """Batch list, batch show, review and home data against their floors."""
+QUERIES = ("list", "show", "review", "home")
+"""The reads ``--only`` can pick: the batch list's pages, batch show, review, home data."""
+
+
+def measure_queries(url: str, runs: int, only: frozenset[str] = frozenset(QUERIES)) -> None:
+    """Batch list, batch show, review and home data against their floors (those in ``only``)."""
     from cellbatch.services.auth import authenticate
     from cellbatch.services.database import open_database
     from cellbatch.services.queries.batch_view import batch_view
@@ -436,40 +443,44 @@ def measure_queries(url: str, runs: int) -> None:
     today = datetime.now(UTC).date()
     last = max(0, total - 50)
     print(f"  {total} batches")
-    report(
-        "batch list, first page (50)",
-        *alternate(lambda: list_batches(db, limit=50), lambda: page(0), runs),
-        goal_ms=GOAL_MS,
-    )
-    report(
-        "batch list, last page (50)",
-        *alternate(lambda: list_batches(db, offset=last, limit=50), lambda: page(last), runs),
-        goal_ms=GOAL_MS,
-    )
-    before_last = list_batches(db, offset=max(0, last - 1), limit=1)[0].code
-    keyset = floor_after(db)
-    report(
-        "batch list, last page (50) after the batch before it (`--after`)",
-        *alternate(
-            lambda: list_batches(db, after=before_last, limit=50),
-            lambda: keyset(before_last),
-            runs,
-        ),
-        goal_ms=GOAL_MS,
-    )
+    if "list" in only:
+        report(
+            "batch list, first page (50)",
+            *alternate(lambda: list_batches(db, limit=50), lambda: page(0), runs),
+            goal_ms=GOAL_MS,
+        )
+        report(
+            "batch list, last page (50)",
+            *alternate(lambda: list_batches(db, offset=last, limit=50), lambda: page(last), runs),
+            goal_ms=GOAL_MS,
+        )
+        before_last = list_batches(db, offset=max(0, last - 1), limit=1)[0].code
+        keyset = floor_after(db)
+        report(
+            "batch list, last page (50) after the batch before it (`--after`)",
+            *alternate(
+                lambda: list_batches(db, after=before_last, limit=50),
+                lambda: keyset(before_last),
+                runs,
+            ),
+            goal_ms=GOAL_MS,
+        )
     code = list_batches(db, offset=total // 2, limit=1)[0].code
-    for name, read in (("batch show", batch_view), ("review", review)):
+    for key, name, read in (("show", "batch show", batch_view), ("review", "review", review)):
+        if key not in only:
+            continue
         for which in ("EASC-D001", code):
             report(
                 f"{name} ({which})",
                 *alternate(lambda r=read, w=which: r(db, w), lambda w=which: batch_rows(w), runs),
                 goal_ms=GOAL_MS,
             )
-    report(
-        "home screen data",
-        *alternate(lambda: home_data(db, qa, today), lambda: home(today), runs),
-        goal_ms=GOAL_MS,
-    )
+    if "home" in only:
+        report(
+            "home screen data",
+            *alternate(lambda: home_data(db, qa, today), lambda: home(today), runs),
+            goal_ms=GOAL_MS,
+        )
     db.dispose()
 
 
@@ -653,11 +664,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", help="database URL (default: a SQLite file)")
     parser.add_argument("--keep", help="SQLite file to build once and reuse")
     parser.add_argument("--skip-verify", action="store_true", help="do not time audit verify")
+    parser.add_argument(
+        "--built", action="store_true", help="the database at --db is built already: measure it"
+    )
+    parser.add_argument("--build-only", action="store_true", help="build, and do not measure")
     parser.add_argument("--skip-ui", action="store_true", help="do not time the terminal UI")
+    parser.add_argument("--skip-cli", action="store_true", help="do not time the CLI's start")
+    parser.add_argument(
+        "--only",
+        help=f"time only these reads, comma-separated, of {','.join(QUERIES)} "
+        "(and neither the CLI, the terminal UI nor audit verify)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{args.keep or Path(tmp) / 'scale.db'}"
-        fresh = not (args.keep and Path(args.keep).exists())
+        fresh = not args.built and not (args.keep and Path(args.keep).exists())
         if "CELLBATCH_DATA_DIR" not in os.environ:  # the site key and anchor log of this run
             data = Path(f"{args.keep}.data") if args.keep else Path(tmp) / "data"
             os.environ["CELLBATCH_DATA_DIR"] = str(data)
@@ -666,13 +687,20 @@ def main(argv: list[str] | None = None) -> None:
             started = time.perf_counter()
             build(url, args.batches, args.entries)
             print(f"  built in {time.perf_counter() - started:.0f} s")
+        if args.build_only:
+            return
         print("| what | cellbatch p50 / p95 (ms) | floor p50 / p95 (ms) | ratio (p50) | goal |")
         print("|---|---|---|---|---|")
-        measure_cli_start(min(args.runs, 20))
-        measure_queries(url, args.runs)
-        if not args.skip_ui:
+        only = frozenset(args.only.split(",")) if args.only else frozenset(QUERIES)
+        if only - set(QUERIES):
+            parser.error(f"--only: expected some of {','.join(QUERIES)}, got {args.only}")
+        everything = not args.only
+        if everything and not args.skip_cli:
+            measure_cli_start(min(args.runs, 20))
+        measure_queries(url, args.runs, only)
+        if everything and not args.skip_ui:
             measure_login_to_home(url, min(args.runs, 10))
-        if not args.skip_verify:
+        if everything and not args.skip_verify:
             measure_verify(url)
         print("\nsummary")
         print("| what | cellbatch p50 / p95 (ms) | floor p50 / p95 (ms) | ratio (p50) | goal |")
