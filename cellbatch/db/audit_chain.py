@@ -33,6 +33,9 @@ recipient is: the audit trail is read by more roles than the clinic and QA)."""
 
 def canonical_value(value: Any) -> Any:
     """A JSON-ready form of a column value that is the same on every database."""
+    kind = type(value)
+    if kind is str or kind is int or value is None:  # most values: as they are, at once
+        return value
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
@@ -110,32 +113,37 @@ MAC_PREFIX = "cellbatch audit entry v2\n"
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def _list_encoder():
-    """``json.dumps(fields, ensure_ascii=False, separators=(",", ":"))`` for a flat list.
+def _c_encoder(*, sort_keys: bool):
+    """``json.dumps(value, sort_keys=..., ensure_ascii=False, separators=(",", ":"))``.
 
     ``JSONEncoder.encode`` builds its C encoder anew on every call, which costs more than
     the HMAC itself when a verify proves millions of entries; this builds it once (the same
-    C encoder, so the same bytes) and falls back to the plain encoder without it.
+    C encoder with the same arguments, so the same bytes) and falls back to the plain
+    encoder without it. There is no circular check: canonical values are trees.
     """
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
-        return _ENCODER.encode
+        plain = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
+        return plain.encode
     encoder = make(
-        None,  # no circular check: a flat list of scalars
+        None,  # no circular check
         _ENCODER.default,
         json.encoder.encode_basestring,  # type: ignore[attr-defined]
         None,
         ":",
         ",",
-        False,
+        sort_keys,
         False,
         True,
     )
-    return lambda fields: "".join(encoder(fields, 0))
+    return lambda value: "".join(encoder(value, 0))
 
 
-encode_fields = _list_encoder()
-"""The compact JSON text of a flat list of canonical field values."""
+encode_fields = _c_encoder(sort_keys=False)
+"""The compact JSON text of a flat list (or tuple) of canonical field values."""
+
+encode_content = _c_encoder(sort_keys=True)
+"""``dumps`` of canonical content, with the encoder built once (for streaming many rows)."""
 
 
 def entry_message(fields: list[Any]) -> bytes:

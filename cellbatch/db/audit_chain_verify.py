@@ -106,8 +106,7 @@ def walk(
             seq = row[0]
             at = row[1]
             at = at.replace(" ", "T", 1) if type(at) is str else canonical_value(at)
-            fields = list(row[:_HASH])
-            fields[1] = at
+            fields = (seq, at, *row[2:_HASH])  # a tuple: encoded as the list it stands for
             sealed = digest(secret, (prefix + encode(fields)).encode(), "sha256").hex()
             if seq != expected or row[_PREV] != prev or sealed != row[_HASH] or at < prev_at:
                 found.problems.extend(_describe(row, at, sealed, expected, prev, prev_at))

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from cellbatch.db.audit_chain import GENESIS_HASH, canonical_value, dumps, sha256
 from cellbatch.db.audit_chain_anchors import Anchor, read_anchors
+from cellbatch.db.audit_chain_rows import row_hashes
 from cellbatch.db.audit_chain_verify import canonical_time, walk
 from cellbatch.db.database import Database
 from cellbatch.db.failures import DAMAGED, DatabaseDamaged, database_problem
@@ -263,24 +264,21 @@ def _check_rows(
     """Every audited record must match the last entry that vouches for it, and vice versa."""
     for name, model in AUDITED_TABLES.items():
         table = model.__table__  # type: ignore[attr-defined]
-        names = [column.name for column in table.columns]
-        position = names.index("id")
-        result = connection.execute(select(table).execution_options(yield_per=2000))
-        for row in result:
-            report.rows_checked += 1
-            key = (name, str(row[position]))
-            last = latest.pop(key, None)
+        pop = latest.pop
+        checked = 0
+        for row_id, content_hash in row_hashes(connection, table):
+            checked += 1
+            last = pop((name, str(row_id)), None)
             if last is None:
                 report.problems.append(
-                    f"{name} {row[position]} has no audit entry: inserted outside the program"
+                    f"{name} {row_id} has no audit entry: inserted outside the program"
                 )
-                continue
-            content = {n: canonical_value(v) for n, v in zip(names, row, strict=True)}
-            if last[1] != sha256(dumps(content)):
+            elif last[1] != content_hash:
                 report.problems.append(
-                    f"{name} {row[position]} was edited outside the program "
+                    f"{name} {row_id} was edited outside the program "
                     f"(it no longer matches audit entry #{last[0]})"
                 )
+        report.rows_checked += checked
     for (name, row_id), (seq, _hash) in sorted(latest.items(), key=lambda kv: kv[1][0]):
         if name in AUDITED_TABLES:
             report.problems.append(
