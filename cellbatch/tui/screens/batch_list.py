@@ -1,4 +1,11 @@
-"""Every batch, newest first, one page at a time (the query is paged, never the table)."""
+"""Every batch, newest first, one page at a time (the query is paged, never the table).
+
+Pages are read by key, not by offset: the next page is the one after the last batch shown
+(``list_batches(after=...)``, through the index on ``(started_at, id)``), and the screen keeps
+the batch each page it showed started after, so going back reads a page the same way. The
+last page of thirty years of batches costs what the first does (issue 15); an offset walked
+every batch it skipped.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +44,10 @@ class BatchListScreen(AppScreen):
         """How many batches there are (with the filter: at least how many)."""
         self.status: str | None = None
         """Only batches of this status (None: all)."""
+        self.starts: list[str | None] = [None]
+        """The batch each page shown so far starts after (None: the first page), by page."""
+        self.last_code: str | None = None
+        """The last batch of the page shown (the next page starts after it)."""
 
     def compose_body(self) -> ComposeResult:
         """Page line and table."""
@@ -56,23 +67,28 @@ class BatchListScreen(AppScreen):
             ],
             self.app.size.width,
         )
-        self.load(self.first, self.status)
+        self.load(self.first, None, self.status)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="page")
-    def load(self, offset: int, status: str | None) -> tuple[int, list]:
-        """One page of batches and the count (in a thread)."""
+    def load(self, first: int, after: str | None, status: str | None) -> tuple[int, int, list]:
+        """The page after batch ``after`` (the first page: None) and the count (in a thread).
+
+        ``first`` is the index of the page's first batch: the screen's position changes only
+        when the page arrives, so keys pressed meanwhile page from the page still shown.
+        """
         from cellbatch.services.queries.batches import count_batches, list_batches
 
         db = self.cb_app.database()
-        rows = list_batches(db, offset=offset, limit=PAGE + 1, status=status)
+        rows = list_batches(db, after=after, limit=PAGE + 1, status=status)
         if status is None:
-            return count_batches(db), rows[:PAGE]
+            return first, count_batches(db), rows[:PAGE]
         # no count by status in the services: say whether another page follows
-        return offset + len(rows), rows[:PAGE]
+        return first, first + len(rows), rows[:PAGE]
 
-    def done_page(self, page: tuple[int, list]) -> None:
+    def done_page(self, page: tuple[int, int, list]) -> None:
         """Show the page."""
-        self.total, rows = page
+        self.first, self.total, rows = page
+        self.last_code = rows[-1].code if rows else None
         table = self.query_one("#batches", DataTable)
         table.clear()
         for b in rows:
@@ -95,19 +111,23 @@ class BatchListScreen(AppScreen):
         )
 
     def action_page(self, delta: int) -> None:
-        """Previous or next page."""
-        offset = self.first + delta * PAGE
-        if offset < 0 or offset >= max(self.total, 1):
+        """Previous or next page: after the last batch shown, or as that page was read."""
+        first = self.first + delta * PAGE
+        page = first // PAGE
+        if first < 0 or first >= max(self.total, 1) or (delta > 0 and self.last_code is None):
             self.notify("No more batches that way")
             return
-        self.first = offset
-        self.load(offset, self.status)
+        if page > len(self.starts):  # a filter changed and its first page is not shown yet
+            return
+        if page == len(self.starts):
+            self.starts.append(self.last_code)
+        self.load(first, self.starts[page], self.status)
 
     def action_status(self) -> None:
         """Show only the next status (in process, quarantine, released, rejected, all)."""
         self.status = STATUSES[(STATUSES.index(self.status) + 1) % len(STATUSES)]
-        self.first = 0
-        self.load(0, self.status)
+        self.starts = [None]
+        self.load(0, None, self.status)
 
     def action_back(self) -> None:
         """Back."""
