@@ -27,7 +27,7 @@ def unmet(db, code: str) -> dict[str, str]:
 
 @pytest.mark.requirement("GMP-08")
 def test_a_critical_viability_the_sop_says_nothing_about_needs_a_deviation(demo_db):
-    """SOP-EASC-DOSE 1.0 names no on_out_of_range: its critical viability is not only flagged."""
+    """SOP-EASC-DOSE 1.1 names no on_out_of_range: its critical viability is not only flagged."""
     db = demo_db
     tech1 = who(db, "tech1")
     batches.start_dose(

@@ -69,7 +69,9 @@ def dump_toml(doc: dict[str, Any], prefix: str = "") -> str:
 
 
 def shipped_doc(name: str) -> dict[str, Any]:
-    return tomllib.loads((SOPS_DIR / f"{name}_v1.0.toml").read_text(encoding="utf-8"))
+    """The shipped file of ``name`` a test edits: the approved eASC dose (1.1), else 1.0."""
+    version = "1.1" if name == "SOP-EASC-DOSE" else "1.0"
+    return tomllib.loads((SOPS_DIR / f"{name}_v{version}.toml").read_text(encoding="utf-8"))
 
 
 def write(tmp_path: Path, doc: dict[str, Any] | str, name: str = "SOP-TEST_v1.0.toml") -> Path:
@@ -103,10 +105,11 @@ def sops() -> list[Sop]:
 # --------------------------------------------------------------------------- shipped files
 
 
-def test_seven_files_are_shipped() -> None:
+def test_eight_files_are_shipped() -> None:
     assert [p.name for p in SHIPPED] == [
         "SOP-BMMSC-EXP_v1.0.toml",
         "SOP-EASC-DOSE_v1.0.toml",
+        "SOP-EASC-DOSE_v1.1.toml",
         "SOP-EASC-EXP_v1.0.toml",
         "SOP-EASC-EXP_v1.1.toml",
         "SOP-FUC-BMMSC-DOSE_v1.0.toml",
@@ -134,6 +137,7 @@ def test_load_sops_sorts_by_id_then_version(sops: list[Sop]) -> None:
     assert [(s.id, s.version) for s in sops] == [
         ("SOP-BMMSC-EXP", "1.0"),
         ("SOP-EASC-DOSE", "1.0"),
+        ("SOP-EASC-DOSE", "1.1"),
         ("SOP-EASC-EXP", "1.0"),
         ("SOP-EASC-EXP", "1.1"),
         ("SOP-FUC-BMMSC-DOSE", "1.0"),
@@ -145,7 +149,7 @@ def test_load_sops_sorts_by_id_then_version(sops: list[Sop]) -> None:
 @pytest.mark.parametrize("sop_id", APPROVED_IDS)
 def test_find_sop_finds_each_approved_procedure(sops: list[Sop], sop_id: str) -> None:
     sop = find_sop(sops, sop_id)
-    version = "1.2" if sop_id == "SOP-FUC-BMMSC-DOSE" else "1.0"
+    version = {"SOP-FUC-BMMSC-DOSE": "1.2", "SOP-EASC-DOSE": "1.1"}.get(sop_id, "1.0")
     assert (sop.id, sop.version, sop.status) == (sop_id, version, "approved")
     sop.ensure_approved()
     assert find_sop(sops, sop_id.lower(), f"v{version}") is sop
@@ -280,7 +284,7 @@ def test_to_dict_leads_with_identity_and_hash(sops: list[Sop]) -> None:
         "value": 5e6,
         "measure": "cells_per_ml",
     }
-    assert data["effective"] == "2026-01-15"
+    assert data["effective"] == "2026-12-01"
 
 
 def test_default_dir_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -171,13 +171,13 @@ def test_a_step_before_the_one_before_it_is_refused(sops):
 
 
 def test_an_sop_step_declaring_an_input_its_kind_cannot_record_is_refused_at_load(tmp_path):
-    text = (SOPS / "SOP-EASC-DOSE_v1.0.toml").read_text(encoding="utf-8")
+    text = (SOPS / "SOP-EASC-DOSE_v1.1.toml").read_text(encoding="utf-8")
     text = text.replace(
         '[[steps]]\nid = "fill"',
         '[[steps.parameters]]\nname = "osmolality"\nlabel = "Osmolality"\nunit = "count"\n'
         'critical = true\n\n[[steps]]\nid = "fill"',
     )
-    path = tmp_path / "SOP-EASC-DOSE_v1.0.toml"
+    path = tmp_path / "SOP-EASC-DOSE_v1.1.toml"
     path.write_text(text, encoding="utf-8")
     from cellbatch.domain.errors import InvalidSop
 
@@ -196,11 +196,11 @@ def test_the_retired_fucosylation_sop_is_readable_as_history(sops):
 
 
 def test_an_sop_asking_to_flag_a_count_its_kind_always_refuses_is_refused_at_load(tmp_path):
-    text = (SOPS / "SOP-EASC-DOSE_v1.0.toml").read_text(encoding="utf-8")
+    text = (SOPS / "SOP-EASC-DOSE_v1.1.toml").read_text(encoding="utf-8")
     declared = 'name = "vials"\n'
     assert declared in text
     text = text.replace(declared, declared + 'on_out_of_range = "flag"\n', 1)
-    path = tmp_path / "SOP-EASC-DOSE_v1.0.toml"
+    path = tmp_path / "SOP-EASC-DOSE_v1.1.toml"
     path.write_text(text, encoding="utf-8")
     from cellbatch.domain.errors import InvalidSop
 

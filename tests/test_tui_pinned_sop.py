@@ -24,7 +24,7 @@ def sops_without_the_dose_files(tmp_path, monkeypatch):
     """A copy of the SOP folder from which both dose SOPs' files were deleted."""
     folder = tmp_path / "sops"
     shutil.copytree(SOPS, folder)
-    for name in ("SOP-FUC-BMMSC-DOSE_v1.2.toml", "SOP-EASC-DOSE_v1.0.toml"):
+    for name in ("SOP-FUC-BMMSC-DOSE_v1.2.toml", "SOP-EASC-DOSE_v1.1.toml"):
         (folder / name).unlink()
     monkeypatch.setenv("CELLBATCH_SOPS_DIR", str(folder))
     # nothing read before may stand in for the database's copy
