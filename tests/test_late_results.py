@@ -35,6 +35,17 @@ def test_the_fucosylated_dose_sop_marks_its_sterility_test_a_result_after_infusi
     assert old.status == "retired" and not any(t.result_after_infusion for t in old.qc)
 
 
+def test_the_easc_dose_sop_marks_its_sterility_test_a_result_after_infusion_from_1_1():
+    sop = load_sop(SOPS_DIR / "SOP-EASC-DOSE_v1.1.toml")
+    marked = [t.id for t in sop.qc if t.result_after_infusion]
+    assert marked == ["sterility-release"] and sop.status == "approved"
+    old = load_sop(SOPS_DIR / "SOP-EASC-DOSE_v1.0.toml")
+    assert old.status == "retired" and not any(t.result_after_infusion for t in old.qc)
+    # nothing else changed: the same steps and tests, the same values apart from the mark
+    assert old.to_dict()["steps"] == sop.to_dict()["steps"]
+    assert [q.id for q in old.qc] == [q.id for q in sop.qc]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -214,5 +225,8 @@ async def test_the_clinics_and_qas_home_shows_the_open_report_at_80x24(released_
                 assert table.get_row_at(0)[:3] == ["AE1", "EB-P001", "FUC-D001"]
                 table.focus()
                 await pilot.press("enter")
+                await settle(app, pilot)
+                assert type(app.screen).__name__ == "AdverseEventScreen"
+                await pilot.press("f7")  # the batch's review, from the report
                 await settle(app, pilot)
                 assert type(app.screen).__name__ == "ReviewScreen"

@@ -31,6 +31,7 @@ PLACEHOLDERS: dict[str, str] = {
     "RESULT-ID": "a QC result: Q<n>",
     "DEVIATION-ID": "a deviation: D<n>",
     "HOLD-ID": "a hold: H<n>",
+    "REPORT-ID": "an adverse-event report: AE<n>",
     "LABEL-ID": "a printed label: L<n>",
     "FIELD": "the name of a recorded value, as the command's help lists them",
     "QTY": "a number with its unit, e.g. '5 mL', '2.5e7 cells', '37 degC'",

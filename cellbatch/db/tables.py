@@ -529,6 +529,17 @@ class AdverseEventReport(SQLModel, table=True):
     status: str = Field(default="open", max_length=20)
     opened_at: datetime
     opened_by: int = Field(foreign_key="app_user.id")
+    # the follow-up (cellbatch.domain.adverse_events): assessed by the clinic or QA, closed by QA
+    severity_grade: int | None = None
+    relatedness: str | None = Field(default=None, max_length=20)
+    action_taken: str | None = Field(default=None, max_length=MAX_TEXT)
+    physician_notified: str | None = Field(default=None, max_length=MAX_NAME)
+    physician_notified_at: datetime | None = None
+    assessed_at: datetime | None = None
+    assessed_by: int | None = Field(default=None, foreign_key="app_user.id")
+    closed_at: datetime | None = None
+    closed_by: int | None = Field(default=None, foreign_key="app_user.id")
+    closure: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
 class Correction(SQLModel, table=True):

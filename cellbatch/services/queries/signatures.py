@@ -21,6 +21,7 @@ from sqlmodel import Session
 from cellbatch.db.audit_chain import canonical_value, dumps, row_content, sha256
 from cellbatch.db.database import Database
 from cellbatch.db.tables import (
+    AdverseEventReport,
     AuditEntry,
     Bag,
     Batch,
@@ -45,14 +46,16 @@ from cellbatch.services.batch_access import find_batch
 ENTITY_PREFIX = {"step_entry": "E", "qc_result": "Q", "deviation": "D", "printed_label": "L"}
 """How a signed record is named on screen and paper: E12, Q5, D3 (or ``batch``)."""
 
-SHOWN_ONLY_PREFIX = {"held_batch": "HB"}
-"""Signed records named on screen but never signed by name (QA's lift of a hold: HB4)."""
+SHOWN_ONLY_PREFIX = {"held_batch": "HB", "adverse_event_report": "AE"}
+"""Signed records named on screen but never signed by name (QA's lift of a hold: HB4; the
+closing of an adverse-event report: AE2)."""
 
 SIGNED_MODELS = {
     "step_entry": StepEntry,
     "qc_result": QcResult,
     "deviation": Deviation,
     "held_batch": HeldBatch,
+    "adverse_event_report": AdverseEventReport,
 }
 """The tables whose rows a signature can cover, besides the batch record as a whole."""
 

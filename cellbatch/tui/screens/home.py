@@ -94,7 +94,7 @@ class HomeScreen(AppScreen):
             yield Plain("Loading…", id="home-summary", classes="hint")
             sections = [
                 # shown only while a report is open, to the clinic and QA (services decide)
-                ("Adverse-event reports open (results after infusion)", "adverse"),
+                ("Adverse-event reports open (Enter: assess, close)", "adverse"),
                 ("Batches in process — next step due", "in-process"),
                 ("To make today for planned infusions (UTC)", "make-today"),
                 ("Running windows (time left)", "windows"),
@@ -221,7 +221,8 @@ class HomeScreen(AppScreen):
         table = self.query_one("#adverse", DataTable)
         table.clear()
         for r in data.adverse_events:
-            table.add_row(r.ref, r.recipient, r.batch, r.description, key=r.ref, height=None)
+            what = r.description if r.state == "open" else f"[ASSESSED] {r.description}"
+            table.add_row(r.ref, r.recipient, r.batch, what, key=r.ref, height=None)
         table.display = self.query_one("#adverse-title").display = bool(data.adverse_events)
         table = self.query_one("#lots", DataTable)
         table.clear()
@@ -284,10 +285,10 @@ class HomeScreen(AppScreen):
             code = event.data_table.get_row(event.row_key)[0]
             self.app.push_screen(ReviewScreen(str(code)), lambda _r: self.reload())
         elif event.data_table.id == "adverse":
-            from cellbatch.tui.screens.review import ReviewScreen
+            from cellbatch.tui.screens.adverse_event import AdverseEventScreen
 
-            code = event.data_table.get_row(event.row_key)[2]
-            self.app.push_screen(ReviewScreen(str(code)), lambda _r: self.reload())
+            ref = event.data_table.get_row(event.row_key)[0]
+            self.app.push_screen(AdverseEventScreen(str(ref)), lambda _r: self.reload())
         elif event.data_table.id == "make-today":
             batch = event.data_table.get_row(event.row_key)[5]
             if batch != "not started":
