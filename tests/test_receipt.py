@@ -178,3 +178,43 @@ def test_the_receipt_reads_as_one_line_in_the_record_and_review(ward, tmp_path):
     assert received.startswith("C2 Received on the ward by Clara Nilsen (clin1) from Clara")
     assert "container on arrival: intact, sealed" in received
     assert "temperature on arrival 5 °C" in received and "within 2–8 °C" in received
+
+
+@pytest.mark.requirement("GMP-32")
+def test_race_two_receipts_of_one_bag_one_wins(ward):  # noqa: F811
+    """Two clinic users scan the same bag at once (real processes): one receipt, one refusal."""
+    from tests.races import one_wins, race
+
+    issue(ward, logger=None)
+
+    def receiver(name: str):
+        def prepare(db):
+            who, scans = user(db, name), label_scans(db)
+            return lambda: receive_bag(db, who, scans, condition="intact",
+                                       temperature="5 degC").ref  # fmt: skip
+
+        return prepare
+
+    one_wins(race(ward.url, [receiver("clin1"), receiver("clin2")]), "is received already")
+    assert steps(ward) == ["issue", "receipt"]
+
+
+@pytest.mark.requirement("GMP-32")
+def test_one_issue_and_one_receipt_per_bag_are_held_by_the_database(ward):  # noqa: F811
+    """Rows written past the services' checks are refused by the partial unique indexes."""
+    from sqlalchemy.exc import IntegrityError
+
+    issue(ward, logger=None)
+    receive(ward, temperature="5 degC")
+    with ward.session() as session:
+        rows = list(session.execute(select(BagCustody).order_by(BagCustody.id)).scalars())
+    for row in rows:
+        again = {c.name: getattr(row, c.name) for c in row.__table__.columns} | {"id": None}
+        with ward.session() as session, pytest.raises(IntegrityError):
+            session.add(BagCustody(**again))
+            session.flush()
+            pytest.fail(f"the database took a second {row.kind}")
+    with ward.session() as session:  # a hand-over may repeat: it is not indexed
+        again = {c.name: getattr(rows[0], c.name) for c in rows[0].__table__.columns}
+        session.add(BagCustody(**again | {"id": None, "kind": "hand-over"}))
+        session.flush()

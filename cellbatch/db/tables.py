@@ -468,6 +468,11 @@ class BagCustody(SQLModel, table=True):
     """
 
     __tablename__ = "bag_custody"
+    __table_args__ = (
+        # a bag is issued once and received on the ward once (docs/clinic.md)
+        unique_where("ux_bag_custody_issue", "bag_id", where="kind = 'issue'"),
+        unique_where("ux_bag_custody_receipt", "bag_id", where="kind = 'receipt'"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="batch.id", index=True)

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from cellbatch.db.constraints import broken_unique
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Bag, Batch, User, Vial
+from cellbatch.db.tables import Bag, BagCustody, Batch, User, Vial
 from cellbatch.domain.errors import CellbatchError, InvalidInput, RuleViolation
 
 
@@ -88,6 +88,19 @@ def bag_number_free(session: Session, batch_id: int, number: int) -> None:
         raise RuleViolation(f"{code} already has a bag {number}")
 
 
+def bag_step_once(session: Session, bag_id: int, kind: str) -> None:
+    """Refuse a second issue (``kind`` ``issue``) or receipt (``receipt``) of a bag."""
+    done = session.execute(
+        select(BagCustody).where(BagCustody.bag_id == bag_id, BagCustody.kind == kind)
+    ).scalar_one_or_none()
+    if done is not None:
+        bag = session.get(Bag, bag_id)
+        code = session.get(Batch, bag.batch_id).code
+        what = "issued" if kind == "issue" else "received"
+        at = done.at.strftime("%Y-%m-%d %H:%M")
+        raise RuleViolation(f"{code} bag {bag.number} is {what} already (C{done.id} at {at} UTC)")
+
+
 RULES: dict[str, tuple[str, Callable[[Session, Any], None] | None]] = {
     "ix_batch_code": ("one batch per code", lambda s, row: batch_code_free(s, row.code)),
     "ux_batch_dose_slot": (
@@ -102,6 +115,14 @@ RULES: dict[str, tuple[str, Callable[[Session, Any], None] | None]] = {
     "ux_bag_number": (
         "one bag per number in a batch",
         lambda s, row: bag_number_free(s, row.batch_id, row.number),
+    ),
+    "ux_bag_custody_issue": (
+        "one issue per bag",
+        lambda s, row: bag_step_once(s, row.bag_id, "issue"),
+    ),
+    "ux_bag_custody_receipt": (
+        "one receipt per bag",
+        lambda s, row: bag_step_once(s, row.bag_id, "receipt"),
     ),
     "ix_app_user_username": ("one account per user ID", lambda s, r: user_id_free(s, r.username)),
     "ux_app_user_username_folded": (

@@ -31,6 +31,7 @@ from cellbatch.services.commands.bedside import bag_of_scans
 from cellbatch.services.commands.holds import place_hold
 from cellbatch.services.queries.holds import batch_holds
 from cellbatch.services.queries.logger_file import read_logger_file
+from cellbatch.services.uniqueness import bag_step_once
 from cellbatch.services.unit_of_work import UnitOfWork
 
 ISSUING_ROLES = (Role.TECHNICIAN, Role.SUPERVISOR, Role.QA)
@@ -132,8 +133,7 @@ def issue_bag(
             raise RuleViolation(
                 f"{batch.code} is ON HOLD: {'; '.join(h.text() for h in holds)}: not issued"
             )
-        if uow.session.execute(select(BagCustody.id).where(BagCustody.bag_id == bag.id)).first():
-            raise RuleViolation(f"{batch.code} bag {bag.number} is issued already")
+        bag_step_once(uow.session, bag.id, "issue")
         ref = _step(uow, "issue", bag, actor.id, taker.id, container=container, temperature_c=temp,
                     logger_id=logger)  # fmt: skip
         uow.commit()
@@ -228,12 +228,7 @@ def receive_bag(
         steps = _steps(uow.session, bag)
         if not steps:
             raise RuleViolation(f"{batch.code} bag {bag.number} is not issued yet: not received")
-        done = next((s for s in steps if s.kind == "receipt"), None)
-        if done is not None:
-            raise RuleViolation(
-                f"{batch.code} bag {bag.number} was received already (C{done.id} at "
-                f"{iso_utc(as_utc(done.at))})"
-            )
+        bag_step_once(uow.session, bag.id, "receipt")
         holder = steps[-1].to_user
         if actor.id != holder and actor.role not in CLINIC_ROLES:
             name = uow.session.get(User, holder).username
