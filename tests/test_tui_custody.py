@@ -37,6 +37,7 @@ async def test_issue_refused_keeps_the_values_then_issues_and_shows_the_chain(wa
         typed = {
             "din": din, "product": product, "to": "tech1", "password": "demo-tech1-pass",
             "container": "validated shipper 2-8 °C no. 4", "temperature": "6 degC",
+            "logger": "TL-0042",
         }  # fmt: skip
         fill(app, typed)
         await pilot.press("ctrl+s")
@@ -52,7 +53,9 @@ async def test_issue_refused_keeps_the_values_then_issues_and_shows_the_chain(wa
         await settle(app, pilot)
         assert not isinstance(app.screen, FormDialog)
         shown = text_of(app, "#custody")
-        assert "issue: tech1 → clin1, validated shipper 2-8 °C no. 4, 6 °C" in shown, shown
+        assert "issue: tech1 → clin1, validated shipper 2-8 °C no. 4, logger TL-0042, 6 °C" in (
+            shown
+        ), shown
     chain = custody_chain(ward, "EASC-D001")
     assert [(s.kind, s.handed_over_by, s.taken_by) for s in chain] == [("issue", "tech1", "clin1")]
 
