@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, select
 from sqlmodel import Session
 
-from cellbatch.db.audit_chain import canonical_value, dumps, row_content, sha256
+from cellbatch.db.audit_chain import canonical_value, dumps, sha256
 from cellbatch.db.database import Database
 from cellbatch.db.tables import (
     AdverseEventReport,
@@ -162,16 +163,22 @@ _AS_IS = frozenset({int, str, bool, type(None)})
 def content_of(row: Any) -> dict[str, Any]:
     """The canonical content of a row, read as a table object or as a plain selected row.
 
-    The same content as :func:`row_content`: a plain row's values go through
-    :func:`canonical_value` unless they are of a type it returns as it is (the home screen
+    The same content as :func:`row_content`: each value goes through
+    :func:`canonical_value` unless it is of a type that function returns as it is (a screen
     computes hundreds of these per reading, and most values are numbers and text).
     """
-    if not isinstance(row, Row):
-        return row_content(row)
+    if isinstance(row, Row):
+        pairs = zip(row._fields, row, strict=True)
+    else:
+        pairs = ((name, getattr(row, name)) for name in _column_names(row.__table__))
     return {
-        name: value if type(value) in _AS_IS else canonical_value(value)
-        for name, value in zip(row._fields, row, strict=True)
+        name: value if type(value) in _AS_IS else canonical_value(value) for name, value in pairs
     }
+
+
+@cache
+def _column_names(table: Any) -> tuple[str, ...]:
+    return tuple(column.name for column in table.columns)
 
 
 def step_content(entry: StepEntry, uses: list[MaterialUse]) -> dict[str, Any]:
@@ -180,28 +187,28 @@ def step_content(entry: StepEntry, uses: list[MaterialUse]) -> dict[str, Any]:
 
 
 def _batch_content(rows: BatchRows) -> dict[str, Any]:
-    head = row_content(rows.batch)
+    head = content_of(rows.batch)
     head.pop("status", None)
     released = late_results.released_at(
         [(d.decision, d.decided_at) for d in rows.of(ReleaseDecision)]
     )
     vials = []
     for vial in rows.of(Vial):
-        content = row_content(vial)
+        content = content_of(vial)
         content.pop("thaw_entry_id", None)
         vials.append(content)
     return {
         "batch": head,
         "steps": [step_content(e, rows.uses(e)) for e in rows.of(StepEntry)],
         "qc": [
-            row_content(q)
+            content_of(q)
             for q in rows.of(QcResult)
             if not late_results.after_release(q.recorded_at, released)
         ],
-        "corrections": [row_content(c) for c in rows.of(Correction)],
-        "deviations": [row_content(d) for d in rows.of(Deviation)],
+        "corrections": [content_of(c) for c in rows.of(Correction)],
+        "deviations": [content_of(d) for d in rows.of(Deviation)],
         "vials": vials,
-        "bags": [row_content(b) for b in rows.of(Bag)],
+        "bags": [content_of(b) for b in rows.of(Bag)],
     }
 
 
@@ -230,7 +237,7 @@ def _signed_content(rows: BatchRows, entity: str, entity_id: int) -> dict[str, A
         return None
     if entity == "step_entry":
         return step_content(row, rows.uses(row))
-    return row_content(row)
+    return content_of(row)
 
 
 def signed_content(
@@ -250,7 +257,7 @@ PRINTED_LABEL_SIGNED = (
 
 def printed_label_content(label: PrintedLabel) -> dict[str, Any]:
     """The canonical content of a printed label as printed (applied/destroyed left out)."""
-    content = row_content(label)
+    content = content_of(label)
     return {name: content[name] for name in PRINTED_LABEL_SIGNED}
 
 
