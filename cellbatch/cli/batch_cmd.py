@@ -120,7 +120,7 @@ def batch_list(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """List batches, newest first."""
-    from cellbatch.services.queries.batches import list_batches
+    from cellbatch.services.queries.batch_list import list_batches
 
     rows = shown(
         user, password_stdin, json_out,

@@ -17,9 +17,10 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlmodel import SQLModel
+if TYPE_CHECKING:
+    from sqlmodel import SQLModel
 
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first audit entry."""

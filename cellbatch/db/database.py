@@ -8,14 +8,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
 
-from cellbatch.db import locks, migrate, pg_roles
+from cellbatch.db import locks, pg_roles
 from cellbatch.db.audit_chain_key import (
     SiteKey,
     SiteKeyProblem,
@@ -40,6 +39,9 @@ from cellbatch.db.locks import LOCK_TIMEOUT_S
 from cellbatch.db.schema_head import SCHEMA_HEAD
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.settings import anchor_log_path, key_file_path
+
+if TYPE_CHECKING:  # the ORM (and the migrations) are loaded when first used: docs/start-up.md
+    from sqlmodel import Session
 
 __all__ = ["Database", "DatabaseUnavailable", "SchemaState", "server_now"]
 
@@ -159,6 +161,8 @@ class Database:
 
     def session(self) -> Session:
         """A new session for reading; objects stay readable after commit."""
+        from sqlmodel import Session
+
         return Session(self.engine, expire_on_commit=False)
 
     def write_session(self) -> Session:
@@ -176,6 +180,8 @@ class Database:
         if self._write_engine is None:
             engine = make_engine(self.url, "write")
             self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        from sqlmodel import Session
+
         session = Session(self._write_engine, expire_on_commit=False)
         try:
             locks.hold(session.connection(), locks.WRITE_LOCK)
@@ -228,6 +234,8 @@ class Database:
             return SchemaState("unversioned", None, listed)
         if revision == SCHEMA_HEAD:
             return SchemaState("current", revision, listed)
+        from cellbatch.db import migrate
+
         if revision in migrate.known_revisions():
             return SchemaState("older", revision, listed)
         return SchemaState("newer", revision, listed)
@@ -251,6 +259,8 @@ class Database:
         state = self.schema_state()
         if state.kind == "current":
             return "current"
+        from cellbatch.db import migrate
+
         head = migrate.head_revision()
         where = self.display_url
         if state.kind == "empty" and self.access != "create":
@@ -365,6 +375,8 @@ class _Snapshot(Database):
 
     def session(self) -> Session:
         """A session inside the snapshot's transaction (closing it leaves the transaction)."""
+        from sqlmodel import Session
+
         return Session(bind=self._connection, expire_on_commit=False)
 
     def write_session(self) -> Session:
@@ -380,12 +392,13 @@ class _Snapshot(Database):
         """The parent database owns the engine."""
 
 
-def server_now(session: Session) -> datetime:
+def server_now(session: Session | Connection) -> datetime:
     """The database server's current UTC time, the clock of the audit trail.
 
     PostgreSQL serves several terminals, so its clock is the one that counts; an SQLite
-    file has no server and the local clock is used.
+    file has no server and the local clock is used. ``session`` may be a Core connection.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    if bind.dialect.name == "postgresql":
         return session.execute(text("SELECT statement_timestamp()")).scalar().astimezone(UTC)
     return datetime.now(UTC)

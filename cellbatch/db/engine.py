@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlmodel import create_engine
 
 from cellbatch.db.failures import DatabaseUnavailable
 from cellbatch.db.locks import LOCK_TIMEOUT_S

@@ -13,12 +13,13 @@ account is never stored: it may be a password typed into the wrong field.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from cellbatch.db import core_tables
 from cellbatch.db.database import Database, server_now
 from cellbatch.db.failures import DatabaseReadOnly
-from cellbatch.db.tables import User
 from cellbatch.domain.errors import AuthenticationFailed, InvalidInput
 from cellbatch.domain.security_policy import SecurityPolicy
 from cellbatch.domain.users import Actor, Role
@@ -29,15 +30,20 @@ from cellbatch.services.passwords import (
     hash_password,
     hashing_cost,
 )
-from cellbatch.services.security_policy import policy_in_force
-from cellbatch.services.unit_of_work import UnitOfWork
+from cellbatch.services.security_policy import policy_in_force, policy_in_force_on
+
+if TYPE_CHECKING:
+    from cellbatch.db.tables import User
+
+Account = Any
+"""An account as the log-in reads it: a Core row of ``app_user`` (or its ORM object)."""
 
 UNKNOWN_USER = "?"
 """What the audit trail stores for a user ID that names no account (never the text typed)."""
 
 
-def actor_of(user: User) -> Actor:
-    """The read model of an authenticated user."""
+def actor_of(user: User | Account) -> Actor:
+    """The read model of an authenticated user (its ORM object or its Core row)."""
     return Actor(id=user.id, username=user.username, full_name=user.full_name, role=Role(user.role))
 
 
@@ -60,6 +66,9 @@ def _record_failure(db: Database, user_id: int | None, why: str) -> str:
 
 
 def _count_failure(db: Database, user_id: int | None, why: str) -> None:
+    from cellbatch.db.tables import User
+    from cellbatch.services.unit_of_work import UnitOfWork
+
     with UnitOfWork(db, None) as uow:
         user = (
             None
@@ -93,12 +102,15 @@ def _count_failure(db: Database, user_id: int | None, why: str) -> None:
         uow.commit()
 
 
-def _after_success(db: Database, user: User, policy: SecurityPolicy, password: str) -> None:
+def _after_success(db: Database, user: Account, policy: SecurityPolicy, password: str) -> None:
     """Reset the failure count; re-hash a password stored at a lower cost than the policy's."""
     target = hashing_cost(policy.scrypt_n)
     upgrade = cost_of(user.password_hash) < target and db.access != "read"
     if not user.failed_attempts and not upgrade:
         return
+    from cellbatch.db.tables import User
+    from cellbatch.services.unit_of_work import UnitOfWork
+
     try:
         with UnitOfWork(db, actor_of(user)) as uow:
             fresh = uow.session.get(User, user.id)
@@ -119,11 +131,12 @@ def _after_success(db: Database, user: User, policy: SecurityPolicy, password: s
 
 def _any_account(db: Database) -> bool:
     """Whether the database has any account (asked only once a log-in is refused)."""
-    with db.session() as session:
-        return session.execute(select(User.id).limit(1)).first() is not None
+    with db.engine.connect() as connection:
+        table = core_tables.app_user
+        return connection.execute(select(table.c.id).limit(1)).first() is not None
 
 
-def _refused_because(user: User | None, matches: bool) -> str | None:
+def _refused_because(user: Account | None, matches: bool) -> str | None:
     """Why a log-in is refused, for the audit trail (None: it is not)."""
     if user is None:
         return "unknown user ID"
@@ -141,9 +154,10 @@ def authenticate(
 
     ``allow_expired`` lets a one-time or expired password through, for changing it only.
     """
-    with db.session() as session:
-        policy = policy_in_force(session)
-        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    table = core_tables.app_user
+    with db.engine.connect() as connection:
+        policy = policy_in_force_on(connection)
+        user = connection.execute(select(table).where(table.c.username == username)).one_or_none()
     stored = user.password_hash if user is not None else dummy_hash(hashing_cost(policy.scrypt_n))
     matches = check_password(password, stored)
     why = _refused_because(user, matches)
@@ -164,7 +178,7 @@ def authenticate(
     return actor_of(user)
 
 
-def _change_due(db: Database, user: User, policy: SecurityPolicy) -> str | None:
+def _change_due(db: Database, user: User | Account, policy: SecurityPolicy) -> str | None:
     """Why ``user`` must change the password before working (one-time or too old), or None."""
     username = user.username
     if user.must_change_password:
@@ -174,8 +188,8 @@ def _change_due(db: Database, user: User, policy: SecurityPolicy) -> str | None:
         )
     max_age = policy.password_max_age_days
     if max_age:
-        with db.session() as session:
-            now = server_now(session)
+        with db.engine.connect() as connection:
+            now = server_now(connection)
         if now - user.password_changed_at > timedelta(days=max_age):
             return (
                 f"the password of {username!r} is older than {max_age} days: change it "
@@ -190,6 +204,8 @@ def password_change_due(db: Database, actor: Actor) -> str | None:
     The same rule :func:`authenticate` applies, without proving the password a second time
     (a log-in pays its scrypt hash once).
     """
+    from cellbatch.db.tables import User
+
     with db.session() as session:
         policy = policy_in_force(session)
         user = session.get(User, actor.id)
