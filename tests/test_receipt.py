@@ -72,6 +72,11 @@ def test_received_with_its_logger_in_range_then_matches_at_the_bedside(ward, tmp
         receive(ward, logger_file(tmp_path, issued, [5.0]))
     result = check(ward)
     assert result.match, result.text()
+    from cellbatch.services.queries.review import review
+
+    received_line = review(ward, "EASC-D001").clinical_use.lines()[1]
+    assert "in transit (logger TL-0042): 4 readings from 4.2 °C to 6.8 °C" in received_line
+    assert received_line.endswith("; within 2–8 °C"), received_line
 
 
 @GMP29

@@ -24,6 +24,15 @@ def range_text() -> str:
     return f"{TRANSPORT_MIN_C:g}–{TRANSPORT_MAX_C:g} °C"
 
 
+def readings_text(readings: int, lowest: float, highest: float) -> str:
+    """``4 readings 4.2–6.8 °C`` (``1 reading 9.5 °C``)."""
+    if readings == 1 or lowest == highest:
+        span = f"{lowest:g} °C"
+    else:
+        span = f"{lowest:g}–{highest:g} °C"
+    return f"{readings} reading{'s' if readings != 1 else ''} {span}"
+
+
 @dataclass(frozen=True)
 class Reading:
     """One temperature reading: when, and the temperature in °C."""
@@ -66,10 +75,14 @@ def transit(readings: list[Reading], issued: datetime, received: datetime, field
         worst = max(
             out, key=lambda r: max(TRANSPORT_MIN_C - r.celsius, r.celsius - TRANSPORT_MAX_C)
         )
+        when = (
+            f"from {out[0].at:%Y-%m-%d %H:%M} to {out[-1].at:%Y-%m-%d %H:%M} UTC; "
+            if len(out) > 1
+            else ""
+        )
         excursion = (
             f"{len(out)} of {len(inside)} reading(s) outside {range_text()} in transit, "
-            f"from {out[0].at:%Y-%m-%d %H:%M} to {out[-1].at:%Y-%m-%d %H:%M} UTC; "
-            f"worst {worst.celsius:g} °C at {worst.at:%Y-%m-%d %H:%M} UTC"
+            f"{when}worst {worst.celsius:g} °C at {worst.at:%Y-%m-%d %H:%M} UTC"
         )
     return Transit(
         readings=len(inside),

@@ -65,12 +65,8 @@ class CustodyStep:
         extra += f", {self.temperature_c:g} °C" if self.temperature_c is not None else ""
         extra += f", container {self.condition}" if self.condition else ""
         if self.readings and self.lowest_c is not None and self.highest_c is not None:
-            extra += (
-                f", logger {self.logger_id}: {self.readings} readings "
-                f"{self.lowest_c:g}–{self.highest_c:g} °C"
-                if self.logger_id
-                else ""
-            )
+            seen = transport.readings_text(self.readings, self.lowest_c, self.highest_c)
+            extra += f", logger {self.logger_id}: {seen}"
         if self.excursion:
             extra += f", EXCURSION: {self.excursion}"
         return f"{self.at} {self.kind}: {self.handed_over_by} → {self.taken_by}{extra}"
@@ -182,6 +178,8 @@ class Receipt:
     ref: str
     batch: str
     bag: int
+    logger: str | None
+    """The logger whose readings were read (None: one reading on arrival)."""
     readings: int
     lowest_c: float
     highest_c: float
@@ -191,9 +189,9 @@ class Receipt:
     def text(self) -> str:
         """``EASC-D001 bag 1 received (C3): 12 readings 4.1–6.3 °C, within 2–8 °C``."""
         seen = (
-            f"{self.readings} readings {self.lowest_c:g}–{self.highest_c:g} °C"
-            if self.readings > 1
-            else f"{self.lowest_c:g} °C"
+            transport.readings_text(self.readings, self.lowest_c, self.highest_c)
+            if self.logger
+            else f"{self.lowest_c:g} °C on arrival"
         )
         head = f"{self.batch} bag {self.bag} received ({self.ref}): {seen}"
         if self.excursion is None:
@@ -281,7 +279,8 @@ def receive_bag(
             )
         uow.commit()
         return Receipt(
-            ref=ref, batch=batch.code, bag=bag.number, readings=seen.readings,
+            ref=ref, batch=batch.code, bag=bag.number, logger=issue.logger_id,
+            readings=seen.readings,
             lowest_c=seen.lowest, highest_c=seen.highest, excursion=seen.excursion,
             hold=f"H{hold.id}" if hold is not None else None,
         )  # fmt: skip

@@ -83,10 +83,13 @@ class CustodyView(Plain):
         if self.condition:
             words += f"; container on arrival: {self.condition}"
         if self.kind == "receipt" and self.readings and self.lowest and self.highest:
-            words += (
-                f"; in transit (logger {self.logger}): {self.readings} readings from "
-                f"{self.lowest.display} to {self.highest.display}"
+            span = (
+                f"from {self.lowest.display} to {self.highest.display}"
+                if self.readings > 1
+                else self.lowest.display
             )
+            plural = "s" if self.readings != 1 else ""
+            words += f"; in transit (logger {self.logger}): {self.readings} reading{plural} {span}"
         if self.temperature is not None:
             on = " on arrival" if self.kind == "receipt" else ""
             words += f"; temperature{on} {self.temperature.display}"
