@@ -481,7 +481,7 @@ class BagCustody(SQLModel, table=True):
     from_user: int = Field(foreign_key="app_user.id")
     to_user: int = Field(foreign_key="app_user.id")
     container: str | None = Field(default=None, max_length=MAX_TEXT)
-    temperature_c: float | None = None
+    temperature_c: float | None = Field(default=None, sa_column_kwargs=measure("temperature"))
     at: datetime
     logger_id: str | None = Field(default=None, max_length=100)
     """The temperature logger packed with the bag (at its issue)."""
@@ -489,9 +489,9 @@ class BagCustody(SQLModel, table=True):
     """The transport container's condition on arrival (at its receipt)."""
     readings: int | None = None
     """How many logger readings of the transport were read at the receipt."""
-    temperature_min_c: float | None = None
+    temperature_min_c: float | None = Field(default=None, sa_column_kwargs=measure("temperature"))
     """The lowest temperature in transit (the logger's, or the one reading)."""
-    temperature_max_c: float | None = None
+    temperature_max_c: float | None = Field(default=None, sa_column_kwargs=measure("temperature"))
     """The highest temperature in transit."""
     excursion: str | None = Field(default=None, max_length=MAX_TEXT)
     """What left the transport range, if anything (the bag is then on hold)."""
