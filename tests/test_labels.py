@@ -67,8 +67,21 @@ def intended(db, code: str, flags: str | None = None) -> dict[str, str]:
                 isbt128.expiry_data_structure(local),
             ]
         ),
-        "Data Matrix": [isbt128.datamatrix_content(din, flags, product, local)],
+        "Data Matrix": [isbt128.datamatrix_content(din, flags, product, local, coi_of(db, code))],
     }
+
+
+def coi_of(db, code: str) -> str | None:
+    """The chain-of-identity identifier of the therapy the dose ``code`` is made for, if any:
+    a bag label (content version 2) carries it in its Data Matrix."""
+    from cellbatch.domain.errors import NotFound
+    from cellbatch.services.queries.plans import plan_view
+
+    recipient = batch_view(db, code).to_dict().get("recipient")
+    try:
+        return plan_view(db, recipient).coi if recipient else None
+    except NotFound:
+        return None
 
 
 def decoded(barcodes) -> dict[str, list[str]]:
@@ -471,9 +484,10 @@ def test_printed_symbols_have_isbt_128_dimensions(demo_db, tmp_path) -> None:
         assert width == pytest.approx(bars, rel=0.01)  # so the narrow bar printed is 0.25 mm
     [matrix] = [b for b in barcodes if "Matrix" in str(b.format)]
     assert matrix.symbology_identifier == "]d1"  # ECC 200
-    assert matrix.extra["Version"] == "22x22"  # square, not a rectangular DMRE symbol
+    # square, not a rectangular DMRE symbol: 26 x 26 with the chain-of-identity identifier
+    assert matrix.extra["Version"] == "26x26" and "&/CH" in matrix.text
     pos = matrix.position
-    assert side(pos.top_left, pos.top_right) == pytest.approx(22 * template.module_mm, rel=0.03)
+    assert side(pos.top_left, pos.top_right) == pytest.approx(26 * template.module_mm, rel=0.03)
 
     source = load_template.__globals__["default_template_path"]().read_text()
     thin = tmp_path / "thin.toml"
@@ -757,10 +771,11 @@ def test_type3_flags_are_not_printed_and_type1_flags_are_turned_clockwise(demo_d
 @GMP24
 @GMP10
 def test_the_data_matrix_is_a_compound_message_and_verifies(demo_db) -> None:
-    """ST-001 §2.4.23: =+03000 then the DIN, product code and expiry; the scan check takes it."""
+    """ST-001 §2.4.23: =+04000 then the DIN, product code, expiry and the chain-of-identity
+    identifier; the scan check takes it."""
     pdf = print_pdf(demo_db, "EASC-D001")
     [matrix] = decoded(pages_of(pdf)[0][1])["Data Matrix"]
-    assert matrix.startswith("=+03000=")
+    assert matrix.startswith("=+04000=") and coi_of(demo_db, "EASC-D001") in matrix
     assert matrix == intended(demo_db, "EASC-D001")["Data Matrix"][0]
     report = verify_scans(demo_db, user(demo_db, "tech2"), "EASC-D001", 1, ["]d2" + matrix])
     assert report.ok, report.summary()

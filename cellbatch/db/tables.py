@@ -458,6 +458,9 @@ class BedsideCheck(SQLModel, table=True):
     checked_at: datetime
     checked_by: int = Field(foreign_key="app_user.id")
     second_by: int = Field(foreign_key="app_user.id")
+    coi_rule: str | None = Field(default=None, max_length=200)
+    """Which chain-of-identity rule the check was made under (``domain.bedside.coi_rule``);
+    None for checks made before it was recorded, or when no bag was found."""
 
 
 class BagCustody(SQLModel, table=True):
@@ -680,6 +683,9 @@ class PrintedLabel(SQLModel, table=True):
     destroyed_at: datetime | None = None
     destroyed_by: int | None = Field(default=None, foreign_key="app_user.id")
     destroy_reason: str | None = Field(default=None, max_length=MAX_TEXT)
+    content_version: int = 1
+    """The version of the label's content (docs/labels.md): 1 before bag labels carried the
+    chain-of-identity identifier, 2 since; the archive rebuilds the label at this version."""
 
 
 class ProductHold(SQLModel, table=True):

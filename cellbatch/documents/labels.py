@@ -44,6 +44,11 @@ _CAPTION_PT = 6.0
 """Captions of the quadrants ("Product code", "Expiry date and time")."""
 _NOTE_PT = 6.0
 """The note beside the blood group."""
+_COI_PT = 7.0
+"""Largest size of the eye-readable chain-of-identity identifier (DejaVu Sans Mono Bold)."""
+_COI_GROUP_PT = 10.0
+"""The blood group's largest size on a label that also carries the chain-of-identity
+identifier in its quadrant (N/A for MSCs: it gives up height to the identifier)."""
 _FLAGS_PT = 6.0
 """The DIN's flag characters, printed turned beside it."""
 _DATA_TEXT_PT = 7.0
@@ -440,30 +445,75 @@ def _din(canvas: Canvas, label: BagLabel, box: Box, spec: LinearSpec, right: flo
 def _blood_group(
     canvas: Canvas, label: BagLabel, box: Box, spec: LinearSpec, module_mm: float
 ) -> None:
-    """Blood group text on the quadrant's left edge; the Data Matrix in its upper right corner."""
+    """Blood group text on the quadrant's left edge; the Data Matrix in its upper right corner.
+
+    The Data Matrix stands level with the DIN barcode; one that carries the chain-of-identity
+    identifier too (26 × 26 modules) is taller than that leaves room for, and stands at the
+    top of the quadrant instead (its quiet zone inside the box). The identifier's eye-readable
+    form and boxed check character go under the blood group, left of the symbol.
+    """
     modules, side = datamatrix_size(label.datamatrix, module_mm)
     quiet = 2 * module_mm * mm
     matrix_x = box.x + box.width - quiet - side
     matrix_top = box.top - _BAR_DROP  # level with the DIN barcode
+    if matrix_top - side - quiet < box.y:
+        matrix_top = box.top - quiet
     x = box.x + _quiet(spec)
     right = matrix_x - quiet - 1.0 * mm
-    if matrix_top - side - quiet < box.y or right - x < box.width / 3:
+    if matrix_top - side - quiet < box.y - 0.01 or right - x < box.width / 3:
         raise RuleViolation(f"the Data Matrix ({modules} modules) does not fit box 'blood_group'")
     draw_datamatrix(canvas, label.datamatrix, matrix_x, matrix_top - side, module_mm)
     baseline = _caption(canvas, "Blood group", box, x, right)
-    size = _single_line_size(label.blood_group, BOLD, box, right - x)
+    group_box = box if label.coi is None else _area(box, x, right, box.top, box.y, _COI_GROUP_PT)
+    size = _single_line_size(label.blood_group, BOLD, group_box, right - x)
     baseline -= 1 * mm + size * 0.8
     canvas.setFont(BOLD, size)
     canvas.drawString(x, baseline, label.blood_group)
     note = _area(box, x, right, baseline - size * 0.25 - 0.6 * mm, box.y, _NOTE_PT, _NOTE_PT)
-    _text_block(
-        canvas,
-        [
-            _Run("not applicable"),
-            _Run(f"Data Matrix: DIN, {_keep('product code')}, expiry"),
-        ],
-        note,
-    )
+    if label.coi is None:
+        _text_block(
+            canvas,
+            [
+                _Run("not applicable"),
+                _Run(f"Data Matrix: DIN, {_keep('product code')}, expiry"),
+            ],
+            note,
+        )
+        return
+    bottom = _text_block(canvas, [_Run("not applicable"), _Run("Chain of identity (CoI)")], note)
+    _coi(canvas, label, _area(box, x, right, bottom, box.y, _COI_PT, _NOTE_PT))
+
+
+def _coi(canvas: Canvas, label: BagLabel, box: Box) -> None:
+    """The chain-of-identity identifier, eye-readable, with its check character in a box."""
+    text, check = label.coi_eye_readable or "", label.coi_check or ""
+    pad = 0.4 * mm
+
+    def width(size: float) -> float:
+        return (
+            stringWidth(text, MONO_BOLD, size) + 0.8 * mm
+            + stringWidth(check, MONO_BOLD, size) + 2 * pad
+        )  # fmt: skip
+
+    size = box.font_pt
+    while width(size) > box.width + 0.01:
+        size -= 0.25
+        if size < box.min_font_pt - 1e-9:
+            raise RuleViolation(
+                f"the chain-of-identity identifier {text!r} does not fit box 'blood_group'"
+            )
+    baseline = box.top - pad - size * 0.8
+    if baseline - pad - size * 0.1 < box.y - 0.01:
+        raise RuleViolation("the chain-of-identity identifier does not fit box 'blood_group'")
+    canvas.setFont(MONO_BOLD, size)
+    canvas.drawString(box.x, baseline, text)
+    check_x = box.x + stringWidth(text, MONO_BOLD, size) + 0.8 * mm
+    canvas.setLineWidth(0.6)
+    canvas.rect(
+        check_x, baseline - pad - size * 0.1,
+        stringWidth(check, MONO_BOLD, size) + 2 * pad, size * 0.85 + 2 * pad,
+    )  # fmt: skip
+    canvas.drawString(check_x + pad, baseline, check)
 
 
 def _status(canvas: Canvas, label: BagLabel, box: Box) -> None:

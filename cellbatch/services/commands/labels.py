@@ -37,7 +37,13 @@ from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.commands.signatures import add_signature
 from cellbatch.services.queries.holds import batch_holds, refuse_if_held
-from cellbatch.services.queries.label_content import BagLabel, bag_identity, bag_label
+from cellbatch.services.queries.label_content import (
+    BAG_LABEL_VERSION,
+    BagLabel,
+    bag_identity,
+    bag_label,
+    therapy_coi,
+)
 from cellbatch.services.queries.labels import (
     PrintedLabelView,
     label_in_force,
@@ -261,6 +267,7 @@ def print_labels(
                 uow.session, batch, bag, site,
                 final=final, reprint=reprint, flags=flags, printed_by=actor.username,
                 printed_at=iso_utc(uow.now) or "", reason=reason,
+                content_version=BAG_LABEL_VERSION,
             )  # fmt: skip
             labels.append((bag, label))
         document = render([label for _bag_row, label in labels])
@@ -270,7 +277,7 @@ def print_labels(
                 uow, batch, label, site,
                 kind="bag", bag_id=bag.id, final=final, reprint=reprint, reason=reason,
                 document_hash=document_hash, signer=signer,
-                what=f"{kind} label of bag {bag.number}",
+                what=f"{kind} label of bag {bag.number}", content_version=label.content_version,
             )  # fmt: skip
         uow.commit()
         return [label for _bag_row, label in labels]
@@ -292,11 +299,13 @@ def record_print(
     bag_id: int | None = None,
     vial_id: int | None = None,
     sample: str | None = None,
+    content_version: int = 1,
 ) -> PrintedLabel:
     """Count one printed label: its event and its printed-label row, and QA's approval.
 
-    The printed-label row is pinned to ``site`` and holds the hash of the label's content and
-    of the document it was rendered in; ``signer`` signs (approves) a reprint that needs it.
+    The printed-label row is pinned to ``site`` and holds the hash of the label's content (of
+    ``content_version``) and of the document it was rendered in; ``signer`` signs (approves)
+    a reprint that needs it.
     """
     event = uow.add(
         LabelEvent(
@@ -326,6 +335,7 @@ def record_print(
             flags=label.flags,
             site_settings_id=site.id,
             content_hash=label.content_hash(),
+            content_version=content_version,
             document_hash=document_hash,
             printed_at=uow.now,
             printed_by=uow.actor.id,
@@ -339,10 +349,23 @@ def record_print(
 
 
 def _compare(
-    scan: isbt128.Scan, din: isbt128.Din, product: isbt128.ProductCode, expiry: datetime
+    scan: isbt128.Scan,
+    din: isbt128.Din,
+    product: isbt128.ProductCode,
+    expiry: datetime,
+    coi: str | None = None,
 ) -> list[str]:
-    """Say what in one parsed scan differs from the bag (nothing: it matches)."""
+    """Say what in one parsed scan differs from the bag (nothing: it matches).
+
+    ``coi`` is the chain-of-identity identifier the bag's label in force carries (None: it
+    carries none, e.g. a label printed before labels carried it).
+    """
     differences = []
+    if scan.coi is not None and scan.coi != coi:
+        differences.append(
+            f"chain-of-identity identifier is {scan.coi}, the bag's label carries "
+            + (coi or "none")
+        )
     if scan.din is not None and scan.din.code != din.code:
         differences.append(
             f"DIN is {scan.din.eye_readable}, the bag's is {din.eye_readable} "
@@ -431,6 +454,11 @@ def verify_scans(
             else site_settings_in_force(uow.session)
         )
         din, product, expiry = bag_identity(bag, view.settings)
+        label_coi = (
+            therapy_coi(uow.session, batch)
+            if current is not None and current.content_version >= 2
+            else None
+        )
         checks: list[ScanCheck] = []
         covered: set[str] = set()
         for text in scans:
@@ -441,7 +469,7 @@ def verify_scans(
                     ScanCheck(text, None, False, [f"not a valid ISBT 128 barcode: {exc.message}"])
                 )
                 continue
-            differences = _compare(parsed, din, product, expiry)
+            differences = _compare(parsed, din, product, expiry, label_coi)
             if not differences:
                 differences = _which_label(uow.session, batch, bag, parsed, current)
             checks.append(ScanCheck(parsed.text, parsed.kind, not differences, differences))

@@ -152,7 +152,8 @@ def _labels(session: Session, batch: Batch) -> list[ArchivedLabel]:
         if label.kind == "bag":
             content = bag_label(
                 session, batch, session.get(Bag, label.bag_id), view,
-                final=label.final, flags=label.flags, **common,
+                final=label.final, flags=label.flags, content_version=label.content_version,
+                **common,
             )  # fmt: skip
         else:
             if tests is None:

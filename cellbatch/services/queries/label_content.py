@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from cellbatch import isbt128, units
 from cellbatch.db.audit_chain import canonical_value, dumps, sha256
-from cellbatch.db.tables import Bag, Batch, Donor, StepEntry, TissueLot
+from cellbatch.db.tables import Bag, Batch, Donor, Recipient, StepEntry, TissueLot, TreatmentPlan
 from cellbatch.domain import dosing
+from cellbatch.domain.coi import parse_coi
 from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.timeparse import as_utc
 from cellbatch.services.queries.donors import reactive_markers
@@ -27,6 +29,17 @@ QUARANTINE_TEXT = "NOT RELEASED – QUARANTINE"
 """What a label printed before release says, large."""
 
 _BLOOD_GROUP = "N/A"
+
+BAG_LABEL_VERSION = 2
+"""The version of a bag label's content printed now (docs/labels.md, "Label content versions").
+
+1: the content as printed before bag labels carried the chain-of-identity identifier;
+2: with it (``coi``, ``coi_eye_readable``, ``coi_check``; the Data Matrix carries it as a
+fourth structure). A printed label records its version, and the archive rebuilds it at that
+version, so a label printed as version 1 keeps the content hash it was printed with."""
+
+_SINCE_VERSION_2 = ("content_version", "coi", "coi_eye_readable", "coi_check")
+"""Content a version 1 label did not have (left out of its content, so its hash is kept)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,16 @@ class BagLabel:
     reason: str | None = None
     site_settings: str = ""
     """The approved site settings version the label is made under (``site settings v1``)."""
+    content_version: int = 1
+    """The version of this content (:data:`BAG_LABEL_VERSION`)."""
+    coi: str | None = None
+    """The recipient's chain-of-identity identifier as bar-coded (``&/CH…``), version 2 on:
+    None for a recipient whose therapy has none (a plan made before identifiers were
+    assigned, or a dose made before recipients were records)."""
+    coi_eye_readable: str | None = None
+    """``CH A9999 26 000003``, printed with its boxed :attr:`coi_check`."""
+    coi_check: str | None = None
+    """The identifier's mod 37-2 check character (never bar-coded)."""
 
     @property
     def status_text(self) -> str | None:
@@ -81,20 +104,27 @@ class BagLabel:
 
     def barcodes(self) -> dict[str, str]:
         """The data each barcode on the label encodes, by name."""
-        return {
+        codes = {
             "din": self.din_data,
             "product_code": self.product_code_data,
             "expiry": self.expiry_data,
             "datamatrix": self.datamatrix,
         }
+        if self.coi is not None:
+            codes["coi"] = self.coi
+        return codes
 
     def content_hash(self) -> str:
         """SHA-256 of everything the label prints: what its print event is bound to."""
         return sha256(dumps(canonical_value(self.to_dict())))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary for JSON output."""
-        return asdict(self)
+        """Plain dictionary for JSON output: the content of the label's version, no more."""
+        content = asdict(self)
+        if self.content_version == 1:
+            for name in _SINCE_VERSION_2:
+                del content[name]
+        return content
 
 
 def zone_name(moment: datetime, site: SiteSettings) -> str:
@@ -122,10 +152,19 @@ def bag_label(
     printed_by: str,
     printed_at: str,
     reason: str | None,
+    content_version: int = BAG_LABEL_VERSION,
 ) -> BagLabel:
-    """The content of a bag's label from its records and one approved site settings version."""
+    """The content of a bag's label from its records and one approved site settings version.
+
+    ``content_version`` is the version to build (a printed label is rebuilt at its own): from
+    version 2 on, the label carries the recipient's chain-of-identity identifier.
+    """
+    if content_version not in (1, 2):
+        raise RuleViolation(f"bag label content version {content_version} is not known")
     site = view.settings
     din, product, expiry = bag_identity(bag, site)
+    coi = therapy_coi(session, batch) if content_version >= 2 else None
+    identifier = parse_coi(coi) if coi else None
     settings = next(
         (p for p in site.products.values() if p.description_code == product.description_code),
         None,
@@ -161,7 +200,7 @@ def bag_label(
         expiry_utc=as_utc(bag.expires_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         expiry_data=isbt128.expiry_data_structure(expiry),
         timezone=site.timezone,
-        datamatrix=isbt128.datamatrix_content(din, flags, product, expiry),
+        datamatrix=isbt128.datamatrix_content(din, flags, product, expiry, coi),
         blood_group=_BLOOD_GROUP,
         product_name=settings.name,
         storage=settings.storage,
@@ -186,4 +225,19 @@ def bag_label(
         printed_by=printed_by,
         reason=reason,
         site_settings=view.label,
+        content_version=content_version,
+        coi=coi,
+        coi_eye_readable=identifier.eye_readable() if identifier else None,
+        coi_check=identifier.check if identifier else None,
     )
+
+
+def therapy_coi(session: Session, batch: Batch) -> str | None:
+    """The chain-of-identity identifier of the therapy a dose batch is made for, if any."""
+    if not batch.recipient_id:
+        return None
+    return session.execute(
+        select(TreatmentPlan.coi)
+        .join(Recipient, Recipient.id == TreatmentPlan.recipient_id)
+        .where(Recipient.code == batch.recipient_id)
+    ).scalar_one_or_none()

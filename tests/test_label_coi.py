@@ -1,0 +1,98 @@
+"""The chain-of-identity identifier on the bag label (content version 2), and labels printed
+before it (version 1) that keep verifying in the archive and the audit trail."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from cellbatch import isbt128
+from cellbatch.db import migrate
+from cellbatch.db.tables import PrintedLabel
+from cellbatch.domain.coi import parse_coi
+from cellbatch.services.commands import labels as label_commands
+from cellbatch.services.commands.labels import verify_scans
+from cellbatch.services.queries.archive_content import archive_content
+from cellbatch.services.queries.audit_verify import verify_trail
+from cellbatch.services.queries.plans import plan_view
+from tests.test_labels import decoded, pages_of, print_pdf, release_demo_dose, user
+
+GMP30 = pytest.mark.requirement("GMP-30")
+GMP24 = pytest.mark.requirement("GMP-24")
+
+
+def printed(db) -> list[PrintedLabel]:
+    with db.session() as session:
+        return list(session.execute(select(PrintedLabel).order_by(PrintedLabel.id)).scalars())
+
+
+@GMP30
+@GMP24
+def test_the_final_label_decodes_to_the_din_and_the_coi_with_its_check_character(demo_db):
+    release_demo_dose(demo_db)
+    pdf = print_pdf(demo_db, "EASC-D001")
+    [(text, barcodes)] = pages_of(pdf)
+    [matrix] = decoded(barcodes)["Data Matrix"]
+    read = isbt128.parse_scan("]d2" + matrix)
+    coi = parse_coi(plan_view(demo_db, "RA-P001").coi)
+    assert read.coi == coi.code and read.structures == 4
+    din = read.din
+    assert din.data_structure(din.type3_flags()) in decoded(barcodes)["Code 128"]
+    # the eye-readable identifier and its boxed check: mod 37-2 over the 13 characters
+    assert isbt128.check_character(coi.checked_characters) == coi.check
+    assert f"{coi.eye_readable()} {coi.check}" in " ".join(text.split())
+    another = parse_coi(plan_view(demo_db, "RA-P002").coi)
+    assert another.code not in matrix  # the label is this recipient's therapy's only
+    [row] = printed(demo_db)
+    assert row.content_version == 2
+    # `label scan` checks the CoI too: the Data Matrix verifies, another therapy's does not
+    tech2 = user(demo_db, "tech2")
+    assert verify_scans(demo_db, tech2, "EASC-D001", 1, ["]d2" + matrix]).ok
+    wrong = verify_scans(demo_db, tech2, "EASC-D001", 1, ["]d2" + matrix, another.code])
+    assert (
+        not wrong.ok
+        and (f"chain-of-identity identifier is {another.code}, the bag's label carries {coi.code}")
+        in wrong.summary()
+    )
+
+
+@GMP24
+def test_a_label_printed_as_version_1_still_verifies_beside_a_version_2_one(demo_db, monkeypatch):
+    """A label printed before labels carried the CoI (version 1) keeps its content hash: the
+    archive rebuilds it at version 1; the next label printed is version 2, with the CoI."""
+    monkeypatch.setattr(label_commands, "BAG_LABEL_VERSION", 1)  # as printed before
+    before = print_pdf(demo_db, "EASC-D001")
+    monkeypatch.undo()
+    [matrix] = decoded(pages_of(before)[0][1])["Data Matrix"]
+    assert matrix.startswith("=+03000=") and "&/CH" not in matrix
+    assert "Chain of identity" not in pages_of(before)[0][0]
+    release_demo_dose(demo_db)
+    after = print_pdf(demo_db, "EASC-D001")
+    [matrix] = decoded(pages_of(after)[0][1])["Data Matrix"]
+    assert matrix.startswith("=+04000=") and plan_view(demo_db, "RA-P001").coi in matrix
+    assert [r.content_version for r in printed(demo_db)] == [1, 2]
+    archived = archive_content(demo_db, "EASC-D001").labels
+    assert [(a.content.content_version, a.matches) for a in archived] == [(1, True), (2, True)]
+    assert archived[0].content.coi is None and "coi" not in archived[0].content.to_dict()
+    assert verify_trail(demo_db).ok
+
+
+PREVIOUS = "1e8672c51e38"
+"""The schema before printed labels recorded their content version."""
+
+
+@GMP24
+def test_the_upgrade_records_version_1_for_labels_printed_before_and_the_trail_verifies(
+    demo_db, monkeypatch
+):
+    monkeypatch.setattr(label_commands, "BAG_LABEL_VERSION", 1)
+    print_pdf(demo_db, "EASC-D001")
+    migrate.downgrade(demo_db.engine, PREVIOUS)  # the database as it was before
+    assert demo_db.ensure_schema(upgrade=True) == "upgraded"
+    assert migrate.current_revision(demo_db.engine) == migrate.head_revision()
+    [row] = printed(demo_db)
+    assert row.content_version == 1
+    report = verify_trail(demo_db)
+    assert report.ok, report.problems
+    [label] = archive_content(demo_db, "EASC-D001").labels
+    assert label.matches
