@@ -15,9 +15,15 @@ from cellbatch.services.commands.labels import verify_scans
 from cellbatch.services.queries.archive_content import archive_content
 from cellbatch.services.queries.audit_verify import verify_trail
 from cellbatch.services.queries.plans import plan_view
+from tests import test_bedside
+from tests.test_bedside import check, checks
 from tests.test_labels import decoded, pages_of, print_pdf, release_demo_dose, user
 
 GMP30 = pytest.mark.requirement("GMP-30")
+ward = test_bedside.ward
+"""The demo with EASC-D001 released and a second clinic user (tests/test_bedside.py)."""
+received = test_bedside.received
+"""EASC-D001's bag issued and received on the ward."""
 GMP24 = pytest.mark.requirement("GMP-24")
 
 
@@ -96,3 +102,64 @@ def test_the_upgrade_records_version_1_for_labels_printed_before_and_the_trail_v
     assert report.ok, report.problems
     [label] = archive_content(demo_db, "EASC-D001").labels
     assert label.matches
+
+
+# ------------------------------------------------------------------ at the bedside (GMP-30)
+
+
+def _final_label_matrix(db) -> str:
+    """Print the released dose's final label; the Data Matrix as zxing-cpp reads it."""
+    [matrix] = decoded(pages_of(print_pdf(db, "EASC-D001"))[0][1])["Data Matrix"]
+    return "]d2" + matrix
+
+
+def _rules(db) -> list[str | None]:
+    return [c.coi_rule for c in checks(db)]
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_a_bag_whose_label_carries_the_coi_matches_only_with_its_coi_scanned(ward):
+    from cellbatch.domain import bedside
+
+    matrix = _final_label_matrix(ward)
+    own, other = plan_view(ward, "RA-P001").coi, plan_view(ward, "RA-P002").coi
+    without = check(ward)  # the DIN and product code bar codes only
+    assert not without.match
+    assert "the bag's label carries its chain-of-identity identifier: scan it" in without.text()
+    another = check(ward, scans=[matrix, other])
+    assert not another.match and f"scanned ({other}) is not RA-P001's therapy" in another.text()
+    wrong_patient = check(ward, band="H0481522^RA-P002", scans=[matrix])
+    assert not wrong_patient.match
+    assert (
+        f"the bag's label carries the chain-of-identity identifier {own}, not RA-P002's "
+        f"therapy ({other})"
+    ) in wrong_patient.text()
+    right = check(ward, scans=[matrix])  # the label's Data Matrix: DIN, product code, CoI
+    assert right.match, right.text()
+    assert _rules(ward) == [bedside.COI_ON_LABEL] * 4
+    assert bedside.COI_ON_LABEL in " ".join(clinical_lines(ward))
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_a_bag_labelled_before_labels_carried_the_coi_keeps_the_rule_and_the_record_says_so(
+    ward, monkeypatch
+):
+    from cellbatch.domain import bedside
+
+    monkeypatch.setattr(label_commands, "BAG_LABEL_VERSION", 1)
+    _final_label_matrix(ward)
+    monkeypatch.undo()
+    result = check(ward)  # DIN and product code, as before
+    assert result.match, result.text()
+    assert _rules(ward) == [bedside.COI_LABEL_V1]
+    assert bedside.COI_LABEL_V1 in " ".join(clinical_lines(ward))
+
+
+def clinical_lines(db) -> list[str]:
+    from cellbatch.services.batch_access import find_batch
+    from cellbatch.services.queries.clinical_use import clinical_use
+
+    with db.session() as session:
+        return clinical_use(session, find_batch(session, "EASC-D001")).lines()

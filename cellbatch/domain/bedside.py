@@ -63,6 +63,32 @@ class BagFacts:
     holds: list[str]
     received: bool
     """Whether the ward has received the bag (its custody's receipt)."""
+    label_version: int | None = None
+    """The content version of the bag's label in force (None: no label of it was printed)."""
+    label_coi: str | None = None
+    """The chain-of-identity identifier the bag's label in force carries, if any."""
+
+
+COI_ON_LABEL = "CoI on the bag's label (content v2): its scan required"
+COI_LABEL_V1 = "label printed before labels carried the CoI (content v1): checked without it"
+COI_NONE_ON_LABEL = "no CoI on the bag's label (none assigned to the therapy): checked without it"
+COI_NO_LABEL = "no label of the bag printed in cellbatch: checked without the CoI"
+
+
+def coi_rule(label_version: int | None, label_coi: str | None) -> str:
+    """Which chain-of-identity rule a check of this bag is made under (kept with the check).
+
+    A bag whose label in force carries the CoI is checked with it (its scan is required);
+    a bag labelled before labels carried it (content version 1), or whose therapy has none,
+    or that has no label printed, keeps the rule of before: DIN and product code.
+    """
+    if label_coi is not None:
+        return COI_ON_LABEL
+    if label_version is None:
+        return COI_NO_LABEL
+    if label_version < 2:
+        return COI_LABEL_V1
+    return COI_NONE_ON_LABEL
 
 
 def mismatches(
@@ -80,8 +106,21 @@ def mismatches(
 
     ``coi_scanned`` are the chain-of-identity identifiers scanned with the bag (Data Structure
     040, as bar-coded); each must be the wristband's recipient's therapy (``coi_on_record``).
+    When the bag's label carries the identifier (:func:`coi_rule`), it must be scanned (the
+    label's Data Matrix holds it) and be the recipient's therapy.
     """
     found = []
+    if bag.label_coi is not None:
+        if not coi_scanned:
+            found.append(
+                "the bag's label carries its chain-of-identity identifier: scan it (the "
+                "label's Data Matrix)"
+            )
+        if bag.label_coi != coi_on_record:
+            found.append(
+                f"the bag's label carries the chain-of-identity identifier {bag.label_coi}, "
+                f"not {wristband.recipient}'s therapy ({coi_on_record or 'none on record'})"
+            )
     for coi in coi_scanned:
         if coi != coi_on_record:
             found.append(

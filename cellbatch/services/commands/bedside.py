@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -37,6 +38,8 @@ from cellbatch.domain.timeparse import as_utc
 from cellbatch.domain.users import CLINIC_ROLES, Actor
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.queries.holds import holds_on
+from cellbatch.services.queries.label_content import therapy_coi
+from cellbatch.services.queries.labels import label_in_force
 from cellbatch.services.queries.plans import infusions_of, plan_of
 from cellbatch.services.unit_of_work import UnitOfWork
 
@@ -116,6 +119,15 @@ def read_label_scans(scans: list[str]) -> LabelReads:
     return LabelReads(din, product, tuple(cois), problems)
 
 
+def _label_facts(session: Session, batch: Batch, bag: Bag) -> dict[str, Any]:
+    """The content version of the bag's label in force and the CoI it carries."""
+    label = label_in_force(session, batch, kind="bag", bag_id=bag.id)
+    if label is None:
+        return {"label_version": None, "label_coi": None}
+    coi = therapy_coi(session, batch) if label.content_version >= 2 else None
+    return {"label_version": label.content_version, "label_coi": coi}
+
+
 def _therapy_coi(session: Session, recipient: Recipient) -> str | None:
     try:
         return plan_of(session, recipient).coi
@@ -167,6 +179,8 @@ def bedside_check(
         bag, problems = _bag_read(session, reads)
         reasons.extend(problems)
         batch = session.get(Batch, bag.batch_id) if bag else None
+        label = _label_facts(session, batch, bag) if bag and batch else {}
+        rule = rules.coi_rule(**label) if label else None
         recipient = None
         if band is not None:
             recipient = session.execute(
@@ -190,6 +204,7 @@ def bedside_check(
                     )
                 ).first()
                 is not None,
+                **label,
             )
             reasons.extend(
                 rules.mismatches(
@@ -213,6 +228,7 @@ def bedside_check(
                 checked_at=uow.now,
                 checked_by=actor.id,
                 second_by=second.id,
+                coi_rule=rule,
             ),
             batch_id=batch.id if batch else None,
         )

@@ -115,6 +115,9 @@ class BedsideCheckView(Plain):
     match: bool
     reasons: str
     """Why it said NO MATCH, as recorded (empty for a MATCH)."""
+    coi_rule: str | None = None
+    """The chain-of-identity rule it was made under (``domain.bedside.coi_rule``); None for
+    a check made before the rule was recorded, or of no bag found."""
 
     def text(self) -> str:
         """``BC2 MATCH at …: checked by … and …; wristband RA-P001`` (NO MATCH with reasons)."""
@@ -123,6 +126,8 @@ class BedsideCheckView(Plain):
             f"checked by {self.checked_by.shown()} and {self.second_by.shown()}; "
             f"wristband {self.wristband_recipient or 'not read'}"
         )
+        if self.coi_rule:
+            words += f"; {self.coi_rule}"
         if self.reasons:
             words += f"; {self.reasons}"
         return words
@@ -260,6 +265,7 @@ def clinical_use(session: Session, batch: Batch) -> ClinicalUse:
                 wristband_recipient=c.wristband_recipient,
                 match=c.match,
                 reasons=c.reasons,
+                coi_rule=c.coi_rule,
             )
             for c in checks
         ),

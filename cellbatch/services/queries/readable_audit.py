@@ -57,7 +57,12 @@ _REFS = {
 }
 """Tables whose rows the record itself names by a letter and the id (E12, Q3, D1, L4, H2)."""
 
-_ORDINALS = {"passage": "P{}", "infusion_number": "infusion {}", "infusion_day": "day {}"}
+_ORDINALS = {
+    "passage": "P{}",
+    "infusion_number": "infusion {}",
+    "infusion_day": "day {}",
+    "content_version": "v{}",
+}
 """Whole numbers that are a place in a sequence, as the record writes them."""
 
 _COUNTED = {"copies": ("copy", "copies")}
