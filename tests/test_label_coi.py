@@ -163,3 +163,27 @@ def clinical_lines(db) -> list[str]:
 
     with db.session() as session:
         return clinical_use(session, find_batch(session, "EASC-D001")).lines()
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_the_issued_bags_label_and_accompanying_document_carry_the_same_din_and_coi(ward):
+    """Both decoded with zxing-cpp from 300 dpi renderings of the real PDFs."""
+    import pypdfium2
+    import zxingcpp
+
+    from cellbatch.documents.accompanying import render
+    from cellbatch.services.queries.accompanying import accompanying_document
+
+    label = isbt128.parse_scan(_final_label_matrix(ward))
+    document = accompanying_document(ward, "EASC-D001")
+    page = pypdfium2.PdfDocument(render(document))[0]
+    found = [b.text for b in zxingcpp.read_barcodes(page.render(scale=300 / 72).to_pil())]
+    reads = [isbt128.parse_scan(text) for text in found]
+    [document_din] = [r.din for r in reads if r.din is not None]
+    [document_coi] = [r.coi for r in reads if r.coi is not None]
+    coi = parse_coi(plan_view(ward, "RA-P001").coi)
+    assert (label.din, label.coi) == (document_din, document_coi) == (label.din, coi.code)
+    assert coi.eye_readable() in " ".join(page.get_textpage().get_text_range().split())
+    # the boxed check character: the domain's mod 37-2 over the identifier's 13 characters
+    assert document.coi_check == isbt128.check_character(coi.checked_characters) == coi.check
