@@ -16,8 +16,9 @@ from cellbatch.services.queries.archive_content import archive_content
 from cellbatch.services.queries.audit_verify import verify_trail
 from cellbatch.services.queries.plans import plan_view
 from tests import test_bedside
-from tests.test_bedside import check, checks
+from tests.test_bedside import RA_BAND, check, checks, label_scans
 from tests.test_labels import decoded, pages_of, print_pdf, release_demo_dose, user
+from tests.test_tui_workflows import log_in, run_async, settle, text_of
 
 GMP30 = pytest.mark.requirement("GMP-30")
 ward = test_bedside.ward
@@ -187,3 +188,35 @@ def test_the_issued_bags_label_and_accompanying_document_carry_the_same_din_and_
     assert coi.eye_readable() in " ".join(page.get_textpage().get_text_range().split())
     # the boxed check character: the domain's mod 37-2 over the identifier's 13 characters
     assert document.coi_check == isbt128.check_character(coi.checked_characters) == coi.check
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+@run_async
+async def test_bedside_screen_asks_for_the_coi_of_a_label_that_carries_it_at_80x24(ward):
+    from cellbatch.tui.app import build_app
+    from cellbatch.tui.screens.bedside import BedsideScreen
+
+    matrix = _final_label_matrix(ward)
+    app = build_app(ward.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "clin1")
+        await pilot.press("f12")
+        await settle(app, pilot)
+        assert isinstance(app.screen, BedsideScreen)
+
+        async def scan_and_check(barcodes: list[str]) -> str:
+            await pilot.press(*RA_BAND, "enter")
+            for barcode in barcodes:
+                await pilot.press(*barcode, "enter")
+            await pilot.press("enter")  # done with the bag
+            await pilot.press(*"clin2", "enter", *"demo-clin2-pass", "enter")
+            await settle(app, pilot)
+            return text_of(app, "#bedside-verdict")
+
+        shown = await scan_and_check(label_scans(ward))  # DIN and product code only
+        assert "NO MATCH (BC1)" in shown and "chain-of-identity identifier: scan it" in shown
+        await pilot.press("f8")
+        shown = await scan_and_check([matrix])  # the label's Data Matrix
+        assert shown.startswith("✓ MATCH (BC2)"), shown
+    assert [c.match for c in checks(ward)] == [False, True]

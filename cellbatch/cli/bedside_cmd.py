@@ -40,8 +40,9 @@ def bedside_check_command(
         typer.Option(
             "--scan",
             metavar="SCAN",
-            help="A bag label barcode, or the therapy's chain-of-identity identifier "
-            "(&/CH…, from the accompanying document) (repeat).",
+            help="A bag label barcode: its Data Matrix (DIN, product code and, on labels "
+            "that carry it, the chain-of-identity identifier, then required), or its DIN and "
+            "product code bar codes; &/CH… from the accompanying document (repeat).",
         ),
     ],
     second: Annotated[
