@@ -66,8 +66,8 @@ def _record_failure(db: Database, user_id: int | None, why: str) -> str:
 
 
 def _count_failure(db: Database, user_id: int | None, why: str) -> None:
-    from cellbatch.db.tables import User
-    from cellbatch.services.unit_of_work import UnitOfWork
+    from cellbatch.db.tables import User  # deferred: start-up
+    from cellbatch.services.unit_of_work import UnitOfWork  # deferred: start-up
 
     with UnitOfWork(db, None) as uow:
         user = (
@@ -108,8 +108,8 @@ def _after_success(db: Database, user: Account, policy: SecurityPolicy, password
     upgrade = cost_of(user.password_hash) < target and db.access != "read"
     if not user.failed_attempts and not upgrade:
         return
-    from cellbatch.db.tables import User
-    from cellbatch.services.unit_of_work import UnitOfWork
+    from cellbatch.db.tables import User  # deferred: start-up
+    from cellbatch.services.unit_of_work import UnitOfWork  # deferred: start-up
 
     try:
         with UnitOfWork(db, actor_of(user)) as uow:
@@ -204,7 +204,7 @@ def password_change_due(db: Database, actor: Actor) -> str | None:
     The same rule :func:`authenticate` applies, without proving the password a second time
     (a log-in pays its scrypt hash once).
     """
-    from cellbatch.db.tables import User
+    from cellbatch.db.tables import User  # deferred: start-up
 
     with db.session() as session:
         policy = policy_in_force(session)

@@ -47,7 +47,7 @@ def policy_of(row: SecurityPolicyVersion | Any) -> SecurityPolicy:
 
 def latest_version(session: Session) -> SecurityPolicyVersion | None:
     """The newest policy version row (None only if the record was removed behind our back)."""
-    from cellbatch.db.tables import SecurityPolicyVersion
+    from cellbatch.db.tables import SecurityPolicyVersion  # deferred: start-up
 
     return session.execute(
         select(SecurityPolicyVersion).order_by(SecurityPolicyVersion.version.desc()).limit(1)
