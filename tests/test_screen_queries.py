@@ -222,3 +222,29 @@ def test_plain_rows_hash_as_their_table_objects(demo_db) -> None:
             for row, obj in zip(plain, objects, strict=True):
                 assert signatures.content_of(row) == row_content(obj)
                 assert dumps(signatures.content_of(obj)) == dumps(row_content(obj))
+
+
+def test_home_sees_a_verified_entry_changed_between_two_reads(demo_db) -> None:
+    """The home remembers content hashes by the rows' values: a changed row is hashed afresh.
+
+    E10 (the dose batch's thaw) is verified; changed outside cellbatch between two readings,
+    its verification shows invalid on the next; changed back, valid again.
+    """
+    qa = authenticate(demo_db, "qa1", pw("qa1"))
+
+    def shown() -> dict[str, str]:
+        return {v.ref: v.status for v in home_data(demo_db, qa, TODAY).verifications}
+
+    assert "E10" not in shown()
+    assert "E10" not in shown()  # read again: the same rows, the remembered hash
+    with demo_db.engine.begin() as connection:
+        (before,) = connection.execute(select(StepEntry.passage).where(StepEntry.id == 10)).one()
+        connection.execute(
+            StepEntry.__table__.update().where(StepEntry.id == 10).values(passage=(before or 0) + 1)
+        )
+    assert shown()["E10"] == "invalid"
+    with demo_db.engine.begin() as connection:
+        connection.execute(
+            StepEntry.__table__.update().where(StepEntry.id == 10).values(passage=before)
+        )
+    assert "E10" not in shown()

@@ -410,6 +410,32 @@ class SignatureState:
     superseded: bool
 
 
+HASHES_KEPT = 50_000
+"""At most this many content hashes :func:`_row_hash` keeps (then it starts afresh)."""
+_HASHES: dict[tuple[str, str], str] = {}
+
+
+def _row_hash(entity: str, row: Row, uses: list[Row] | None) -> str:
+    """SHA-256 of a plain row's canonical content (a step entry's with its ``uses``).
+
+    Remembered in this process by the row's exact values: the content hash is a function of
+    them alone, and ``repr`` of a selected row's values (text, numbers, times, JSON) is a
+    Python literal that reads back to those values, so two rows with the same ``repr`` have
+    the same content and the same hash. A screen refreshed with nothing changed then spends
+    a ``repr`` per signed record instead of its canonical content, JSON and SHA-256; a
+    record whose values changed (a correction, or an edit outside cellbatch) has another
+    ``repr`` and is hashed afresh, so validity is still computed from the rows as read.
+    """
+    key = (entity, repr((tuple(row), None if uses is None else [tuple(u) for u in uses])))
+    found = _HASHES.get(key)
+    if found is None:
+        content = content_of(row) if uses is None else step_content(row, uses)
+        if len(_HASHES) >= HASHES_KEPT:
+            _HASHES.clear()
+        found = _HASHES[key] = sha256(dumps(content))
+    return found
+
+
 class SignedEntries:
     """The second-person verifications of entries of many batches, validity computed once.
 
@@ -441,12 +467,9 @@ class SignedEntries:
                 row = rows.get((s.entity, s.entity_id))
                 hashes[key] = None
                 if row is not None and row.batch_id == s.batch_id:
-                    content = (
-                        step_content(row, uses_of.get(row.id, []))
-                        if s.entity == "step_entry"
-                        else content_of(row)
+                    hashes[key] = _row_hash(
+                        s.entity, row, uses_of.get(row.id, []) if s.entity == "step_entry" else None
                     )
-                    hashes[key] = sha256(dumps(content))
             reason = why_invalid(s, hashes[key], corrections)
             by_ref[ref_of(s.entity, s.entity_id)].append(
                 SignatureState(valid=reason is None, superseded=s.id in superseded)
