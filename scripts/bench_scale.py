@@ -295,35 +295,50 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def alternate(ours: Callable[[], Any], floor: Callable[[], Any], runs: int):
-    """Run ``ours`` and ``floor`` alternately (A B A B) after one warm-up of each; seconds."""
+    """Run ``ours`` and ``floor`` alternately (A B A B) after one warm-up of each.
+
+    Each side's list holds (wall, CPU) seconds per run: CPU time is this process's
+    (``time.process_time``), the figure a machine shared with other jobs disturbs least.
+    """
     ours(), floor()
     a, b = [], []
     for _ in range(runs):
-        start = time.perf_counter()
-        ours()
-        a.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        floor()
-        b.append(time.perf_counter() - start)
+        for side, action in ((a, ours), (b, floor)):
+            cpu, start = time.process_time(), time.perf_counter()
+            action()
+            side.append((time.perf_counter() - start, time.process_time() - cpu))
     return a, b
 
 
 ROWS: list[str] = []
+HEADER = (
+    "| what | cellbatch p50 / p95 (ms) | floor p50 / p95 (ms) | ratio (p50) "
+    "| CPU p50 cellbatch / floor (ms) | load | goal |\n|---|---|---|---|---|---|---|"
+)
 
 
-def report(what: str, a: list[float], b: list[float], *, goal_ms: float | None = None) -> None:
-    """One line: p50 and p95 of ours and of the floor, and their ratio."""
+def report(what: str, a: list, b: list, *, goal_ms: float | None = None) -> None:
+    """One line: p50 and p95 of ours and of the floor, their ratio, CPU medians, load."""
+    wall_a = [x[0] if isinstance(x, tuple) else x for x in a]
+    wall_b = [x[0] if isinstance(x, tuple) else x for x in b]
     a50, a95, b50, b95 = (
-        statistics.median(a) * 1e3,
-        percentile(a, 95) * 1e3,
-        statistics.median(b) * 1e3,
-        percentile(b, 95) * 1e3,
+        statistics.median(wall_a) * 1e3,
+        percentile(wall_a, 95) * 1e3,
+        statistics.median(wall_b) * 1e3,
+        percentile(wall_b, 95) * 1e3,
     )
+    cpu = "—"
+    if a and isinstance(a[0], tuple) and isinstance(b[0], tuple):
+        cpu_a = statistics.median(x[1] for x in a) * 1e3
+        cpu_b = statistics.median(x[1] for x in b) * 1e3
+        cpu = f"{cpu_a:.1f} / {cpu_b:.1f}"
     verdict = ""
     if goal_ms is not None:
         verdict = "ok" if a95 < goal_ms else f"ABOVE {goal_ms:g} ms"
+    load = f"{os.getloadavg()[0]:.1f}"
     line = (
-        f"| {what} | {a50:.1f} / {a95:.1f} | {b50:.1f} / {b95:.1f} | {a50 / b50:.2f}× | {verdict} |"
+        f"| {what} | {a50:.1f} / {a95:.1f} | {b50:.1f} / {b95:.1f} | {a50 / b50:.2f}× "
+        f"| {cpu} | {load} | {verdict} |"
     )
     ROWS.append(line)
     print(line, flush=True)
@@ -728,8 +743,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  built in {time.perf_counter() - started:.0f} s")
         if args.build_only:
             return
-        print("| what | cellbatch p50 / p95 (ms) | floor p50 / p95 (ms) | ratio (p50) | goal |")
-        print("|---|---|---|---|---|")
+        print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()}")
+        print(HEADER)
         only = frozenset(args.only.split(",")) if args.only else frozenset(QUERIES)
         if only - set(QUERIES):
             parser.error(f"--only: expected some of {','.join(QUERIES)}, got {args.only}")
@@ -742,9 +757,8 @@ def main(argv: list[str] | None = None) -> None:
             measure_login_to_home(url, min(args.runs, 10))
         if (everything or args.verify_only) and not args.skip_verify:
             measure_verify(url, args.verify_runs)
-        print("\nsummary")
-        print("| what | cellbatch p50 / p95 (ms) | floor p50 / p95 (ms) | ratio (p50) | goal |")
-        print("|---|---|---|---|---|")
+        print(f"\nsummary ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()})")
+        print(HEADER)
         print("\n".join(ROWS))
 
 

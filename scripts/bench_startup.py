@@ -1,26 +1,35 @@
 #!/usr/bin/env python3
-"""Benchmark of start-up as the user meets it (a script, not a test).
+"""Benchmark of start-up as the user meets it (a script, not a test): issue 15's four ratios.
 
-    .venv/bin/python scripts/bench_startup.py [--runs N] [--db URL]
+    .venv/bin/python scripts/bench_startup.py [--runs N] [--db URL] [--only help,list,verify,tui]
 
 1. ``cellbatch --help`` (the installed console script) against a bare Typer app with as many
    commands: the same groups and commands, by name, each with one option and an empty body,
    generated from cellbatch's own command tree (so it never falls behind).
-2. ``cellbatch`` (the real command, no arguments: the terminal UI) in a real terminal, against a
+2. ``cellbatch batch list`` (the first page of 50, logged in with ``--password-stdin``) on the demo
+   plus 6 000 more batches, against SQLAlchemy opening the file and selecting the same 50 rows
+   (batch, SOP version, parent), and against that floor plus one scrypt hash at the cost the
+   user's stored hash names: every reading command logs in (GMP-27) and the security policy sets
+   that cost (never below N = 2^17), so no reading command can be cheaper than one hash.
+3. ``cellbatch audit verify`` on the same database (about 6 300 entries: the demo's and one per
+   added batch), against the bare driver (sqlite3) reading every row of every table and hashing
+   each with SHA-256, in a process of its own. ``audit verify`` does not log in (it shows no
+   record, and runs unattended as the database's service account), so its floor has no hash.
+4. ``cellbatch`` (the real command, no arguments: the terminal UI) in a real terminal, against a
    bare Textual app with a label and an input: each is started in a new tmux window of 80 × 24
    and timed from the launch to its screen being drawn (``tmux capture-pane`` polled until the
    log-in screen's "User ID" and "Password", or the bare app's label, are on it).
 
-3. ``cellbatch batch list`` (the first page of 50, logged in with ``--password-stdin``) on the demo
-   plus 6 000 more batches, against SQLAlchemy opening the file and selecting the same 50 rows
-   (batch, SOP version, parent), and against that floor plus one scrypt hash at the cost the
-   user's stored hash names: every reading command logs in (GMP-27) and the security policy sets
-   that cost (never below N = 2^17), so no reading command can be cheaper than one hash. The
-   6 000 batches are copies of a demo bank's row inserted with sqlite3 (only the list reads
-   them; nothing verifies their audit chain), which makes the database in a second.
+The 6 000 added batches are copies of a demo bank's row, each with its own "create" audit entry
+chained after the trail's head with the chain module's keyed hash (as a write would), so
+``audit verify`` passes on the database; they are written in bulk, in a few seconds.
 
 Every measurement alternates the two sides (A B A B …) after one warm-up run of each, and
-reports the medians and their ratio; the goal of both ratios is at most 1.5 (issue 15).
+reports the medians of wall time and of the child's CPU time (user + system; what a machine
+shared with other jobs disturbs least; the terminal UI runs under tmux, whose children are not
+ours, so it has wall time only), their ratios, and a summary table of the four. Goals (issue
+15): ``--help``, ``batch list`` and the terminal UI at most 1.5× their floor, ``audit verify``
+at most 2×.
 The terminal UI opens a demo database (a temporary SQLite file unless ``--db`` names one).
 """
 
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -35,12 +45,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
 GOAL = 1.5
+VERIFY_GOAL = 2.0
 
 TMUX_SOCKET = f"cellbatch-bench-startup-{os.getpid()}"
 """A tmux server of this benchmark's own (never another user's sessions)."""
@@ -96,16 +108,61 @@ def count_commands(source: str) -> int:
     return source.count(".command(")
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> float:
-    """Seconds one process takes from launch to exit (its output discarded)."""
+@dataclass
+class Ratio:
+    """One line of the summary: a command against a floor, medians of wall and CPU time."""
+
+    what: str
+    floor: str
+    ours: float
+    bare: float
+    goal: float
+    ours_cpu: float | None = None
+    bare_cpu: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        """Wall-time ratio of the medians."""
+        return self.ours / self.bare
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """CPU-time ratio of the medians (None when the child's CPU time is not ours to read)."""
+        if self.ours_cpu is None or not self.bare_cpu:
+            return None
+        return self.ours_cpu / self.bare_cpu
+
+
+RESULTS: list[Ratio] = []
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(argv: list[str], env: dict[str, str], stdin: str | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds one process takes from launch to exit (its output discarded)."""
+    cpu = _children_cpu()
     start = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
-    return time.perf_counter() - start
+    subprocess.run(
+        argv,
+        input=stdin,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        check=True,
+    )
+    return time.perf_counter() - start, _children_cpu() - cpu
+
+
+Sample = tuple[float, float | None]
 
 
 def alternate(
-    runs: int, first: Callable[[], float], second: Callable[[], float]
-) -> tuple[list[float], list[float]]:
+    runs: int, first: Callable[[], Sample], second: Callable[[], Sample]
+) -> tuple[list[Sample], list[Sample]]:
     """Times of ``first`` and ``second`` taken A B A B …, after one warm-up run of each."""
     first(), second()
     a, b = [], []
@@ -115,19 +172,52 @@ def alternate(
     return a, b
 
 
-def report(title: str, ours: list[float], floor: list[float], floor_name: str) -> float:
-    """Print the medians and the ratio; return the ratio."""
-    o, f = statistics.median(ours), statistics.median(floor)
-    ratio = o / f
-    verdict = "within goal" if ratio <= GOAL else "ABOVE GOAL"
+def _median(samples: list[Sample], index: int) -> float | None:
+    values = [s[index] for s in samples]
+    return None if None in values else statistics.median(values)  # type: ignore[type-var]
+
+
+def report(
+    title: str, ours: list[Sample], floor: list[Sample], floor_name: str, goal: float = GOAL
+) -> Ratio:
+    """Print the medians and the ratios; keep the line for the summary."""
+    line = Ratio(
+        title,
+        floor_name,
+        _median(ours, 0),
+        _median(floor, 0),
+        goal,
+        _median(ours, 1),
+        _median(floor, 1),
+    )
+    verdict = "within goal" if line.ratio <= goal else "ABOVE GOAL"
     print(title)
-    print(f"  {floor_name:<44} {f * 1000:7.0f} ms  (median of {len(floor)})")
-    print(f"  {'cellbatch':<44} {o * 1000:7.0f} ms  (median of {len(ours)})")
-    print(f"  {'ratio':<44} {ratio:7.2f}×  (goal ≤ {GOAL}×: {verdict})")
-    return ratio
+    for name, wall, cpu, n in (
+        (floor_name, line.bare, line.bare_cpu, len(floor)),
+        ("cellbatch", line.ours, line.ours_cpu, len(ours)),
+    ):
+        cpu_text = f", CPU {cpu * 1000:5.0f} ms" if cpu is not None else ""
+        print(f"  {name:<48} {wall * 1000:6.0f} ms{cpu_text}  (medians of {n})")
+    cpu_ratio = f", CPU {line.cpu_ratio:.2f}×" if line.cpu_ratio is not None else ""
+    print(f"  {'ratio':<48} {line.ratio:6.2f}×{cpu_ratio}  (goal ≤ {goal}×: {verdict})")
+    RESULTS.append(line)
+    return line
 
 
-def bench_help(runs: int, env: dict[str, str], folder: Path) -> float:
+def summary() -> None:
+    """The issue's table: every ratio of this run, with its goal."""
+    print("\n| what | floor | cellbatch | floor | ratio (wall) | ratio (CPU) | goal |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for r in RESULTS:
+        cpu = f"{r.cpu_ratio:.2f}×" if r.cpu_ratio is not None else "—"
+        verdict = "met" if r.ratio <= r.goal else "not met"
+        print(
+            f"| {r.what} | {r.floor} | {r.ours:.2f} s | {r.bare:.2f} s | {r.ratio:.2f}× | {cpu} "
+            f"| ≤ {r.goal}×: {verdict} |"
+        )
+
+
+def bench_help(runs: int, env: dict[str, str], folder: Path) -> Ratio:
     """``cellbatch --help`` against the bare Typer app."""
     source = bare_typer_source()
     bare = folder / "bare_typer.py"
@@ -138,7 +228,7 @@ def bench_help(runs: int, env: dict[str, str], folder: Path) -> float:
         lambda: run_once([sys.executable, str(bare), "--help"], env),
     )
     return report(
-        "cellbatch --help",
+        "`cellbatch --help`",
         ours,
         floor,
         f"bare Typer app ({count_commands(source)} commands)",
@@ -151,8 +241,11 @@ def _tmux(*args: str) -> str:
     ).stdout
 
 
-def time_to_screen(command: list[str], marks: tuple[str, ...], env: dict[str, str]) -> float:
-    """Seconds from launching ``command`` in a new 80 × 24 tmux window to ``marks`` drawn."""
+def time_to_screen(command: list[str], marks: tuple[str, ...], env: dict[str, str]) -> Sample:
+    """Seconds from launching ``command`` in a new 80 × 24 tmux window to ``marks`` drawn.
+
+    Wall time only: the command is tmux's child, so its CPU time is not ours to read.
+    """
     name = f"w{time.monotonic_ns()}"
     shell = " ".join(f"'{part}'" for part in command)
     environment = [f"-e{key}={value}" for key, value in env.items() if key.startswith("CELLBATCH")]
@@ -163,14 +256,14 @@ def time_to_screen(command: list[str], marks: tuple[str, ...], env: dict[str, st
         while time.perf_counter() < deadline:
             screen = _tmux("capture-pane", "-p", "-t", f"bench:{name}")
             if all(mark in screen for mark in marks):
-                return time.perf_counter() - start
+                return time.perf_counter() - start, None
             time.sleep(0.002)
         raise RuntimeError(f"{command[0]} never drew {marks}: the screen was\n{screen}")
     finally:
         _tmux("kill-window", "-t", f"bench:{name}")
 
 
-def bench_terminal(runs: int, env: dict[str, str], folder: Path) -> float:
+def bench_terminal(runs: int, env: dict[str, str], folder: Path) -> Ratio:
     """``cellbatch`` to its log-in screen against a bare Textual app, in tmux."""
     bare = folder / "bare_textual.py"
     bare.write_text(BARE_TEXTUAL, encoding="utf-8")
@@ -184,7 +277,7 @@ def bench_terminal(runs: int, env: dict[str, str], folder: Path) -> float:
     finally:
         subprocess.run(["tmux", "-L", TMUX_SOCKET, "kill-server"], capture_output=True)
     return report(
-        "cellbatch (the terminal UI) to its log-in screen, in tmux",
+        "`cellbatch` to its log-in screen in tmux (80 × 24)",
         ours,
         floor,
         "bare Textual app (a label and an input)",
@@ -212,91 +305,169 @@ assert len(rows) == 50
 """
 
 
-def add_batches(path: Path, count: int) -> None:
-    """``count`` more batches in the SQLite file: copies of a demo bank's row, new codes."""
-    import sqlite3
+def add_batches(url: str, count: int) -> None:
+    """``count`` more batches: copies of a demo bank's row, each with its audit entry.
 
-    with sqlite3.connect(path) as connection:
-        columns = [row[1] for row in connection.execute("PRAGMA table_info(batch)")]
-        bank = list(connection.execute("SELECT * FROM batch WHERE kind = 'expansion'").fetchone())
-        rows = []
-        for n in range(count):
-            row = list(bank)
-            row[columns.index("id")] = None
-            row[columns.index("code")] = f"BULK-{n:05d}"
-            rows.append(row)
-        marks = ", ".join("?" * len(columns))
-        connection.executemany(f"INSERT INTO batch ({', '.join(columns)}) VALUES ({marks})", rows)
+    The entries are chained after the trail's head with the chain module's own keyed hash
+    (``bench_scale.Trail``), so ``audit verify`` proves them as it proves a written batch.
+    """
+    from bench_scale import Trail, _columns, chain_time, entry_hasher
+    from sqlalchemy import func, insert, select
+
+    from cellbatch.db.tables import AuditEntry, AuditHead, Batch, User
+    from cellbatch.services.database import open_database
+
+    db = open_database(url)
+    with db.session() as session:
+        bank = _columns(
+            session.execute(select(Batch).where(Batch.kind == "expansion").order_by(Batch.id))
+            .scalars()
+            .first()
+        )
+        head = session.get(AuditHead, 1)
+        last_at = session.execute(select(func.max(AuditEntry.at))).scalar()
+        tech = session.execute(select(User).where(User.username == "tech1")).scalar_one()
+        next_id = session.execute(select(func.max(Batch.id))).scalar_one() + 1
+        trail = Trail(head.seq, head.hash, chain_time(last_at), tech, entry_hasher(db))
+    rows = []
+    for n in range(count):
+        row = {**bank, "id": next_id + n, "code": f"BULK-{n:05d}"}
+        rows.append(row)
+        trail.create(Batch, row, row["id"])
+    with db.engine.begin() as connection:
+        connection.execute(insert(Batch.__table__), rows)
+        connection.execute(insert(AuditEntry.__table__), trail.entries)
+        connection.execute(
+            AuditHead.__table__.update()
+            .where(AuditHead.id == 1)
+            .values(seq=trail.seq, hash=trail.prev)
+        )
+    db.dispose()
 
 
-def bench_batch_list(runs: int, env: dict[str, str], folder: Path) -> float:
-    """``batch list`` (demo + 6 000 batches) against SQLAlchemy, with and without one hash."""
+FLOOR_VERIFY = """
+import hashlib, sqlite3, sys
+
+connection = sqlite3.connect(sys.argv[1])
+names = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+for (name,) in names:
+    for row in connection.execute(f'SELECT * FROM "{name}"'):
+        hashlib.sha256(repr(row).encode()).digest()
+"""
+
+
+def list_database(folder: Path) -> tuple[str, str]:
+    """The demo plus 6 000 audited batches in a copy of the demo file: its URL, tech1's hash."""
     import sqlite3
 
     path = folder / "list.db"
     shutil.copy(folder / "demo.db", path)
-    add_batches(path, 6000)
     url = f"sqlite:///{path}"
+    add_batches(url, 6000)
     with sqlite3.connect(path) as connection:
         (stored,) = connection.execute(
             "SELECT password_hash FROM app_user WHERE username = 'tech1'"
         ).fetchone()
+        (entries,) = connection.execute("SELECT count(*) FROM audit_entry").fetchone()
+        (batches,) = connection.execute("SELECT count(*) FROM batch").fetchone()
+    print(f"list and verify database: {batches} batches, {entries} audit entries\n")
+    return url, stored
+
+
+def bench_batch_list(
+    runs: int, env: dict[str, str], folder: Path, url: str, stored: str
+) -> tuple[Ratio, Ratio]:
+    """``batch list`` (demo + 6 000 batches) against SQLAlchemy, with and without one hash."""
     password = "demo-tech1-pass"
     floor = folder / "floor_list.py"
     floor.write_text(FLOOR_LIST, encoding="utf-8")
+    command = [str(BIN / "cellbatch"), "batch", "list", "--limit", "50", "--db", url,
+               "--user", "tech1", "--password-stdin"]  # fmt: skip
 
-    def ours() -> float:
-        start = time.perf_counter()
-        subprocess.run(
-            [str(BIN / "cellbatch"), "batch", "list", "--limit", "50", "--db", url,
-             "--user", "tech1", "--password-stdin"],
-            input=f"{password}\n", text=True, stdout=subprocess.DEVNULL, env=env, check=True,
-        )  # fmt: skip
-        return time.perf_counter() - start
+    def ours() -> Sample:
+        return run_once(command, env, stdin=f"{password}\n")
 
-    def bare(with_hash: bool) -> Callable[[], float]:
+    def bare(with_hash: bool) -> Callable[[], Sample]:
         argv = [sys.executable, str(floor), url, stored if with_hash else "-", password]
         return lambda: run_once(argv, env)
 
     mine, plain = alternate(runs, ours, bare(False))
-    ratio = report("cellbatch batch list (demo + 6 000 batches), first page of 50", mine, plain,
-                   "SQLAlchemy: open, select the 50 rows")  # fmt: skip
+    first = report("`cellbatch batch list` (demo + 6 000 batches, page of 50, logged in)",
+                   mine, plain, "SQLAlchemy: open, select the 50 rows")  # fmt: skip
     print()
     mine, hashed = alternate(runs, ours, bare(True))
-    report("the same, against the floor with the log-in's one scrypt hash", mine, hashed,
-           f"SQLAlchemy + scrypt (N = {stored.split('$')[1]})")  # fmt: skip
-    return ratio
+    cost = int(stored.split("$")[1]).bit_length() - 1
+    second = report("the same", mine, hashed, f"the same + one scrypt hash (N = 2^{cost})")
+    return first, second
+
+
+def bench_verify(runs: int, env: dict[str, str], folder: Path, url: str) -> Ratio:
+    """``audit verify`` against sqlite3 reading and hashing every row of every table."""
+    floor = folder / "floor_verify.py"
+    floor.write_text(FLOOR_VERIFY, encoding="utf-8")
+    path = url.removeprefix("sqlite:///")
+    here = {**env, "CELLBATCH_DATABASE_URL": url}
+    ours, bare = alternate(
+        runs,
+        lambda: run_once([str(BIN / "cellbatch"), "audit", "verify"], here),
+        lambda: run_once([sys.executable, str(floor), path], here),
+    )
+    return report(
+        "`cellbatch audit verify` (the same database, full)",
+        ours,
+        bare,
+        "sqlite3: every row of every table, SHA-256 each",
+        goal=VERIFY_GOAL,
+    )
+
+
+PARTS = ("help", "list", "verify", "tui")
+"""The measurements ``--only`` can pick."""
 
 
 def main() -> None:
-    """Run the start-up measurements and print the ratios."""
+    """Run the start-up measurements, print each and a summary of the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11, help="runs of each side")
     parser.add_argument("--db", help="database URL for the UI (default: a temporary demo)")
+    parser.add_argument("--only", help=f"only these, comma-separated, of {','.join(PARTS)}")
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else set(PARTS)
+    if only - set(PARTS):
+        parser.error(f"--only: expected some of {','.join(PARTS)}, got {args.only}")
     with tempfile.TemporaryDirectory(prefix="cellbatch-bench-") as tmp:
         folder = Path(tmp)
-        env = {**os.environ, "CELLBATCH_DATA_DIR": str(folder / "data")}
+        os.environ["CELLBATCH_DATA_DIR"] = str(folder / "data")  # the site key of add_batches
+        env = {**os.environ}
         url = args.db or f"sqlite:///{folder / 'demo.db'}"
         env["CELLBATCH_DATABASE_URL"] = url
         if args.db is None:
-            subprocess.run(  # the passwords' hashing cost does not matter here
-                [str(BIN / "cellbatch"), "demo"],
-                env={**env, "CELLBATCH_SCRYPT_N": "1024"},
-                check=True,
-                stdout=subprocess.DEVNULL,
+            subprocess.run(
+                [str(BIN / "cellbatch"), "demo"], env=env, check=True, stdout=subprocess.DEVNULL
             )
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, database {url}\n")
-        bench_help(args.runs, env, folder)
-        print()
-        if args.db is None:
-            bench_batch_list(args.runs, env, folder)
+        load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load}, {url}\n")
+        if "help" in only:
+            bench_help(args.runs, env, folder)
             print()
-        if shutil.which("tmux") is None:
-            print("terminal UI: tmux is not installed (apt-get install tmux); not measured")
-            return
-        bench_terminal(args.runs, env, folder)
+        if args.db is None and only & {"list", "verify"}:
+            list_url, stored = list_database(folder)
+            if "list" in only:
+                bench_batch_list(args.runs, env, folder, list_url, stored)
+                print()
+            if "verify" in only:
+                bench_verify(args.runs, env, folder, list_url)
+                print()
+        if "tui" in only:
+            if shutil.which("tmux") is None:
+                print("terminal UI: tmux is not installed (apt-get install tmux); not measured")
+            else:
+                bench_terminal(args.runs, env, folder)
+        load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"\nsummary (load at the end {load})")
+        summary()
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     main()
