@@ -59,6 +59,12 @@ def check(db, band: str = RA_BAND, scans: list[str] | None = None):
                          label_scans(db) if scans is None else scans)  # fmt: skip
 
 
+def minutes_from_now(minutes: float) -> str:
+    """A time as typed (to the second), ``minutes`` from now: an infusion after its check."""
+    at = datetime.now(UTC) + timedelta(minutes=minutes)
+    return at.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def checks(db) -> list[BedsideCheck]:
     with db.session() as session:
         return list(session.execute(select(BedsideCheck).order_by(BedsideCheck.id)).scalars())
@@ -73,8 +79,8 @@ def test_the_right_pair_says_match_and_the_bag_is_infused(ward):
         record_infusion(ward, user(ward, "clin1"), result.ref, fate="infused")
     now = datetime.now(UTC)
     ref = record_infusion(
-        ward, user(ward, "clin1"), result.ref, fate="infused", started=now - timedelta(minutes=30),
-        stopped=now - timedelta(minutes=5), volume="40 mL", reaction="none",
+        ward, user(ward, "clin1"), result.ref, fate="infused", started=now,
+        stopped=now + timedelta(seconds=5), volume="40 mL", reaction="none",
     )  # fmt: skip
     assert ref == "IR1"
     with pytest.raises(RuleViolation, match="has its infusion record already"):
@@ -152,8 +158,9 @@ def test_bedside_and_infusion_commands(cli, ward):
             "--second", "clin2", "--user", "clin1", "--password-stdin",
             input="demo-clin1-pass\ndemo-clin2-pass\n")  # fmt: skip
     assert r.code == 0 and r.out.startswith("MATCH (BC2)")
+    start, stop = minutes_from_now(0), minutes_from_now(0.1)
     r = cli("--db", url, "infusion", "record", "--check", "BC2", "--fate", "partly-infused",
-            "--start", "2026-12-02 10:00Z", "--stop", "2026-12-02 10:20Z", "--volume", "25 mL",
+            "--start", start, "--stop", stop, "--volume", "25 mL",
             "--reaction", "chills", "--grade", "1", "--reason", "stopped for chills",
             user="clin1")  # fmt: skip
     assert r.code == 0 and "IR1: partly-infused" in r.out, r.err
@@ -191,8 +198,8 @@ async def test_bedside_screen_match_no_match_and_infusion_at_80x24(ward):
         assert shown.startswith("✓ MATCH (BC2)")
         await pilot.press("f6")
         await settle(app, pilot)
-        for name, value in (("fate", "infused"), ("start", "2026-12-02 10:00Z"),
-                            ("stop", "2026-12-02 10:30Z"), ("volume", "40 mL"),
+        for name, value in (("fate", "infused"), ("start", minutes_from_now(0)),
+                            ("stop", minutes_from_now(0.1)), ("volume", "40 mL"),
                             ("reaction", "none"), ("grade", "-"), ("reason", "-")):  # fmt: skip
             app.screen.query_one(f"#form-{name}", Input).value = value
         await pilot.press("ctrl+s")

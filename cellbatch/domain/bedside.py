@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from cellbatch import units
 from cellbatch.domain.errors import InvalidInput
 
 WRISTBAND_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -27,6 +28,79 @@ FATES = ("infused", "partly-infused", "not-infused", "discarded")
 
 GIVEN = ("infused", "partly-infused")
 """Fates by which the infusion took place."""
+
+INFUSED_FRACTION = 0.9
+"""A bag is ``infused`` when at least this share of its volume was given (the rest is the
+line's and the bag's dead volume); less is ``partly-infused`` (docs/clinic.md)."""
+
+
+def check_infusion(
+    fate: str,
+    *,
+    started: datetime | None,
+    stopped: datetime | None,
+    volume_ml: float | None,
+    bag_volume_ml: float | None,
+    reaction: str,
+    grade: int | None,
+    reason: str | None,
+    checked_at: datetime,
+    latest: datetime,
+) -> None:
+    """Refuse an infusion record that cannot be true, naming the option (InvalidInput).
+
+    ``checked_at`` is the bedside check's time (the infusion starts no earlier than its
+    minute: the bag was issued and received before it); ``latest`` is now plus the clocks'
+    tolerance (nothing stops in the future). ``bag_volume_ml`` is the bag's fill volume.
+    """
+    if fate not in FATES:
+        raise InvalidInput("--fate", f"expected one of {', '.join(FATES)}, got {fate!r}")
+    has_reaction = reaction.strip().lower() != "none"
+    if has_reaction and grade is None:
+        raise InvalidInput("--grade", "a reaction needs its grade (1 to 5)")
+    if not has_reaction and grade is not None:
+        raise InvalidInput("--grade", "a grade is given with a reaction; --reaction is none")
+    if grade is not None and not 1 <= grade <= 5:
+        raise InvalidInput("--grade", f"expected a grade from 1 to 5, got {grade}")
+    if fate not in GIVEN:
+        for option, value in (("--start", started), ("--stop", stopped), ("--volume", volume_ml)):
+            if value is not None:
+                raise InvalidInput(option, f"a bag {fate} was not given: leave {option} out")
+        if has_reaction:
+            raise InvalidInput("--reaction", f"a bag {fate} was not given: the reaction is none")
+        if not reason:
+            raise InvalidInput("--reason", f"a bag {fate} needs the reason")
+        return
+    if started is None or stopped is None or volume_ml is None:
+        raise InvalidInput("--start", "an infusion given needs --start, --stop and --volume")
+    if stopped <= started:
+        raise InvalidInput("--stop", "expected the stop after the start")
+    first = checked_at.replace(second=0, microsecond=0)
+    if started < first:
+        raise InvalidInput(
+            "--start",
+            f"{started:%Y-%m-%d %H:%M} UTC is before the bedside check "
+            f"({checked_at:%Y-%m-%d %H:%M} UTC): the infusion starts after the check",
+        )
+    if stopped > latest:
+        raise InvalidInput("--stop", f"{stopped:%Y-%m-%d %H:%M} UTC is in the future")
+    if volume_ml <= 0:
+        raise InvalidInput("--volume", "an infusion given has a volume above 0 mL")
+    if bag_volume_ml is None:
+        return
+    shown, bag = units.fmt(volume_ml, "volume"), units.fmt(bag_volume_ml, "volume")
+    if volume_ml > bag_volume_ml:
+        raise InvalidInput("--volume", f"{shown} is more than the bag holds ({bag})")
+    least = INFUSED_FRACTION * bag_volume_ml
+    least_shown = f"{INFUSED_FRACTION * 100:.0f} % of {bag}, {units.fmt(least, 'volume')}"
+    if fate == "infused" and volume_ml < least:
+        raise InvalidInput(
+            "--volume", f"{shown} is partly-infused: infused means at least {least_shown}"
+        )
+    if fate == "partly-infused" and volume_ml >= least:
+        raise InvalidInput(
+            "--volume", f"{shown} is infused: partly-infused means less than {least_shown}"
+        )
 
 
 @dataclass(frozen=True)
@@ -67,6 +141,8 @@ class BagFacts:
     """The content version of the bag's label in force (None: no label of it was printed)."""
     label_coi: str | None = None
     """The chain-of-identity identifier the bag's label in force carries, if any."""
+    fate: str | None = None
+    """The bag's fate when its infusion record is written already (then it is not given)."""
 
 
 COI_ON_LABEL = "CoI on the bag's label (content v2): its scan required"
@@ -149,6 +225,8 @@ def mismatches(
     if now >= bag.expires_at:
         found.append(f"the bag expired at {bag.expires_at:%Y-%m-%d %H:%M} UTC")
     found.extend(f"ON HOLD: {h}" for h in bag.holds)
+    if bag.fate is not None:
+        found.append(f"the bag's fate is recorded already: {bag.fate}")
     if not bag.received:
         found.append("the bag has not been received on the ward (custody receive)")
     return found

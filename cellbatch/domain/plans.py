@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from cellbatch.domain.bedside import GIVEN
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.domain.sop import Sop
 
@@ -90,4 +91,56 @@ def make_by(sop: Sop, infusion_at: datetime, lead: timedelta) -> MakeBy:
         made_from=made_from,
         fill_by=infusion_at - lead,
         expiry_from=rules.expiry_from,
+    )
+
+
+@dataclass(frozen=True)
+class DoseMade:
+    """A dose batch made for one planned infusion, as the plan's rules see it."""
+
+    infusion: int
+    rejected: bool
+    bags: int
+    """How many bags it has (none yet while in production before the fill)."""
+    fates: tuple[str, ...]
+    """The fate of each of its bags that has an infusion record (``domain.bedside.FATES``)."""
+
+    @property
+    def given(self) -> bool:
+        """Whether a bag of it was infused, fully or partly."""
+        return any(f in GIVEN for f in self.fates)
+
+    @property
+    def pending(self) -> bool:
+        """Whether it may still be given: not rejected, not given, a bag without a fate."""
+        if self.rejected or self.given:
+            return False
+        return self.bags == 0 or len(self.fates) < self.bags
+
+
+def infusion_done(number: int, doses: list[DoseMade]) -> bool:
+    """An infusion is done when a bag made for it was infused (fully or partly)."""
+    return any(d.infusion == number and d.given for d in doses)
+
+
+def next_to_give(numbers: list[int], doses: list[DoseMade]) -> int | None:
+    """The plan's lowest infusion not done: the one the bedside gives next (None: all done)."""
+    return next((n for n in sorted(numbers) if not infusion_done(n, doses)), None)
+
+
+def next_to_make(numbers: list[int], doses: list[DoseMade]) -> int | None:
+    """The plan's lowest infusion a new dose batch is for (None: every one is done or made).
+
+    An infusion not done and with no dose that may still be given: never made, or its dose
+    was not given (its batch rejected, each bag recorded not infused or discarded), so the
+    new batch replaces it. An infusion whose dose is in production or waiting to be given is
+    not made twice.
+    """
+    return next(
+        (
+            n
+            for n in sorted(numbers)
+            if not infusion_done(n, doses) and not any(d.infusion == n and d.pending for d in doses)
+        ),
+        None,
     )

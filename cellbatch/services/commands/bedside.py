@@ -13,7 +13,7 @@ of that bag; a bag not infused or discarded needs the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,18 +29,20 @@ from cellbatch.db.tables import (
     InfusionRecord,
     Recipient,
     RecipientIdentity,
+    StepEntry,
 )
 from cellbatch.domain import bedside as rules
 from cellbatch.domain.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from cellbatch.domain.refs import record_number
 from cellbatch.domain.text import MAX_TEXT, typed_text
 from cellbatch.domain.timeparse import as_utc
+from cellbatch.domain.trusted_time import MAX_CLOCK_SKEW_SECONDS
 from cellbatch.domain.users import CLINIC_ROLES, Actor
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.queries.holds import holds_on
 from cellbatch.services.queries.label_content import therapy_coi
 from cellbatch.services.queries.labels import label_in_force
-from cellbatch.services.queries.plans import infusions_of, plan_of
+from cellbatch.services.queries.plans import next_to_give_of, plan_of
 from cellbatch.services.unit_of_work import UnitOfWork
 
 
@@ -61,25 +63,6 @@ class BedsideResult:
         if self.match:
             return f"MATCH ({self.ref}): {self.batch} bag {self.bag}, infusion {self.infusion} "
         return f"NO MATCH ({self.ref}): " + "; ".join(self.reasons)
-
-
-def given_infusions(session: Session, code: str) -> set[int]:
-    """The infusion numbers of a recipient that were given (infused or partly infused)."""
-    rows = session.execute(
-        select(Batch.infusion_number)
-        .join(InfusionRecord, InfusionRecord.batch_id == Batch.id)
-        .where(Batch.recipient_id == code, InfusionRecord.fate.in_(rules.GIVEN))
-    ).scalars()
-    return {n for n in rows if n is not None}
-
-
-def _next_to_give(session: Session, recipient: Recipient) -> int | None:
-    try:
-        plan = plan_of(session, recipient)
-    except NotFound:
-        return None
-    given = given_infusions(session, recipient.code)
-    return next((i.number for i in infusions_of(session, plan) if i.number not in given), None)
 
 
 @dataclass(frozen=True)
@@ -204,6 +187,9 @@ def bedside_check(
                     )
                 ).first()
                 is not None,
+                fate=session.execute(
+                    select(InfusionRecord.fate).where(InfusionRecord.bag_id == bag.id)
+                ).scalar_one_or_none(),
                 **label,
             )
             reasons.extend(
@@ -211,7 +197,7 @@ def bedside_check(
                     band,
                     identity.patient_hospital_number if identity else None,
                     facts,
-                    _next_to_give(session, recipient),
+                    next_to_give_of(session, recipient),
                     uow.now,
                     reads.cois,
                     _therapy_coi(session, recipient),
@@ -244,6 +230,13 @@ def bedside_check(
         )
 
 
+def _fill_volume(session: Session, bag_id: int) -> float | None:
+    """The volume the bag was filled with (mL), from its fill step."""
+    bag = session.get(Bag, bag_id)
+    fill = session.get(StepEntry, bag.fill_entry_id) if bag else None
+    return fill.values.get("volume") if fill is not None else None
+
+
 def parse_check_ref(ref: str, field: str = "--check") -> int:
     """``BC3`` or ``3`` as the bedside check's id."""
     found = record_number(ref, ("BC", ""), "bedside check")
@@ -270,20 +263,11 @@ def record_infusion(
     if fate not in rules.FATES:
         raise InvalidInput("--fate", f"expected one of {', '.join(rules.FATES)}, got {fate!r}")
     reaction = typed_text(reaction, "--reaction", what="'none' or the reaction's type", limit=200)
-    if reaction.lower() != "none" and grade is None:
-        raise InvalidInput("--grade", "a reaction needs its grade (1 to 5)")
-    if grade is not None and not 1 <= grade <= 5:
-        raise InvalidInput("--grade", f"expected a grade from 1 to 5, got {grade}")
     volume_ml = units.parse(volume, "volume", field="--volume") if volume else None
-    if fate in rules.GIVEN:
-        if started is None or stopped is None or volume_ml is None:
-            raise InvalidInput("--start", "an infusion given needs --start, --stop and --volume")
-        if stopped < started:
-            raise InvalidInput("--stop", "expected the stop after the start")
-    elif not reason:
-        raise InvalidInput("--reason", f"a bag {fate} needs the reason")
     if reason is not None:
         reason = typed_text(reason, "--reason", what="why")
+    started = as_utc(started) if started is not None else None
+    stopped = as_utc(stopped) if stopped is not None else None
     check_id = parse_check_ref(check)
     with UnitOfWork(db, actor) as uow:
         row = uow.session.get(BedsideCheck, check_id)
@@ -293,6 +277,18 @@ def record_infusion(
             raise RuleViolation(
                 f"--check: BC{check_id} said NO MATCH: a bag is given only after a MATCH"
             )
+        rules.check_infusion(
+            fate,
+            started=started,
+            stopped=stopped,
+            volume_ml=volume_ml,
+            bag_volume_ml=_fill_volume(uow.session, row.bag_id),
+            reaction=reaction,
+            grade=grade,
+            reason=reason,
+            checked_at=as_utc(row.checked_at),
+            latest=uow.now + timedelta(seconds=MAX_CLOCK_SKEW_SECONDS),
+        )
         bag = uow.session.get(Bag, row.bag_id)
         if uow.session.execute(
             select(InfusionRecord.id).where(InfusionRecord.bag_id == bag.id)

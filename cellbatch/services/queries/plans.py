@@ -1,7 +1,8 @@
 """Reading treatment plans: each infusion's date, window, make-by times and state.
 
-``next_infusion`` is the one answer to "which infusion is a new dose batch for": the plan's
-lowest-numbered infusion without a dose batch (a rejected batch does not count).
+``next_infusion`` is the one answer to "which infusion is a new dose batch for", and
+``next_to_give`` to "which infusion does the bedside give next": both apply the domain's rule
+(``cellbatch.domain.plans.next_to_make`` and ``next_to_give``) to :func:`doses_made`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, PlannedInfusion, Recipient, TreatmentPlan
+from cellbatch.db.tables import (
+    Bag,
+    Batch,
+    InfusionRecord,
+    PlannedInfusion,
+    Recipient,
+    TreatmentPlan,
+)
 from cellbatch.domain.coi import parse_coi
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
-from cellbatch.domain.plans import make_by
+from cellbatch.domain.plans import DoseMade, make_by, next_to_give, next_to_make
 from cellbatch.domain.sop import Sop
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.services.queries.recipients import find_recipient
@@ -61,12 +69,39 @@ def dose_batches_of(session: Session, code: str) -> dict[int, Batch]:
     }
 
 
+def doses_made(session: Session, code: str) -> list[DoseMade]:
+    """Every dose batch of the recipient, rejected ones included, with its bags' fates."""
+    doses = []
+    for batch in session.execute(select(Batch).where(Batch.recipient_id == code)).scalars():
+        if batch.infusion_number is None:
+            continue
+        bags = session.execute(select(Bag.id).where(Bag.batch_id == batch.id)).scalars().all()
+        fates = session.execute(
+            select(InfusionRecord.fate).where(InfusionRecord.batch_id == batch.id)
+        ).scalars()
+        doses.append(
+            DoseMade(batch.infusion_number, batch.status == "rejected", len(bags), tuple(fates))
+        )
+    return doses
+
+
 def next_infusion(
     session: Session, recipient: Recipient, plan: TreatmentPlan
 ) -> PlannedInfusion | None:
-    """The plan's first infusion that has no dose batch yet; None when all are made."""
-    made = dose_batches_of(session, recipient.code)
-    return next((i for i in infusions_of(session, plan) if i.number not in made), None)
+    """The infusion a new dose batch is for (``domain.plans.next_to_make``); None: none."""
+    infusions = infusions_of(session, plan)
+    number = next_to_make([i.number for i in infusions], doses_made(session, recipient.code))
+    return next((i for i in infusions if i.number == number), None)
+
+
+def next_to_give_of(session: Session, recipient: Recipient) -> int | None:
+    """The infusion the bedside gives next (``domain.plans.next_to_give``); None: no plan."""
+    try:
+        plan = plan_of(session, recipient)
+    except NotFound:
+        return None
+    numbers = [i.number for i in infusions_of(session, plan)]
+    return next_to_give(numbers, doses_made(session, recipient.code))
 
 
 def as_planned(
@@ -96,13 +131,15 @@ def as_planned(
     upcoming = next_infusion(session, recipient, plan)
     if upcoming is None:
         raise RuleViolation(
-            f"--infusion: every infusion of {recipient.code}'s treatment plan has its dose batch"
+            f"--infusion: every infusion of {recipient.code}'s treatment plan is given or has a "
+            "dose batch that may still be given"
         )
     if infusion is not None and infusion != upcoming.number:
         raise InvalidInput(
             "--infusion",
             f"{recipient.code}'s next planned infusion is {upcoming.number} (day "
-            f"{upcoming.day}, {as_utc(upcoming.planned_at):%Y-%m-%d}); got {infusion}",
+            f"{upcoming.day}, {as_utc(upcoming.planned_at):%Y-%m-%d}); got {infusion} (a dose "
+            "is made again for an infusion only when its dose was not given: docs/clinic.md)",
         )
     return plan.dose_per_kg, upcoming.number
 

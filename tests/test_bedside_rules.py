@@ -1,0 +1,102 @@
+"""The bedside's rules a hostile tester broke (issue 12's clinic chain): which infusion is
+next, what an infusion record may say, what a scan may leave in the record, what the bag's
+label must say, the wristband a scanner sends, who may hold a bag."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cellbatch.domain.errors import InvalidInput
+from cellbatch.services.commands import batches, release
+from cellbatch.services.commands.bedside import record_infusion
+from cellbatch.services.commands.custody import issue_bag, receive_bag
+from cellbatch.services.commands.users import add_user
+from tests.test_bedside import check, label_scans, user
+
+GMP30 = pytest.mark.requirement("GMP-30")
+
+
+@pytest.fixture
+def ward(demo_db):
+    """The demo with EASC-D001 released and a second clinic user, clin2."""
+    add_user(demo_db, user(demo_db, "admin"), "clin2", "Carl Nurse", "clinic",
+             password="demo-clin2-pass")  # fmt: skip
+    release.decide(demo_db, "qa1", "EASC-D001", "release", "record reviewed",
+                   password="demo-qa1-pass")  # fmt: skip
+    return demo_db
+
+
+@pytest.fixture
+def received(ward):
+    """EASC-D001's bag issued to clin1 and received on the ward (5 °C)."""
+    issue_bag(ward, user(ward, "tech1"), "clin1", "demo-clin1-pass", label_scans(ward),
+              container="validated shipper no. 4")  # fmt: skip
+    receive_bag(ward, user(ward, "clin1"), label_scans(ward), condition="intact",
+                temperature="5 degC")  # fmt: skip
+
+
+def start(db, code: str, **kwargs) -> str:
+    return batches.start_dose(db, user(db, "tech1"), code, parent="EASC-B001",
+                              sop_id="SOP-EASC-DOSE", recipient="RA-P001", **kwargs)  # fmt: skip
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_a_given_infusion_is_not_made_again(ward):
+    result = check(ward)
+    now = datetime.now(UTC)
+    record_infusion(ward, user(ward, "clin1"), result.ref, fate="partly-infused",
+                    started=now, stopped=now + timedelta(seconds=5), volume="20 mL",
+                    reason="stopped for chills")  # fmt: skip
+    with pytest.raises(InvalidInput, match="next planned infusion is 2"):
+        start(ward, "EASC-D002", infusion=1)
+    assert "next infusion is 2" in check(ward).text()
+
+
+def _matched(ward) -> str:
+    result = check(ward)
+    assert result.match
+    return result.ref
+
+
+LATER = timedelta(seconds=5)
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+@pytest.mark.parametrize(
+    ("fate", "when", "volume", "extra", "option", "message"),
+    [
+        ("infused", (0, 1), "400 mL", {}, "--volume", "400 mL is more than the bag holds (40 mL)"),
+        ("infused", (0, 1), "0 mL", {}, "--volume", "a volume above 0 mL"),
+        ("infused", (0, 1), "10 mL", {}, "--volume", "infused means at least 90 % of 40 mL"),
+        ("partly-infused", (0, 1), "40 mL", {"reason": "chills"}, "--volume",
+         "partly-infused means less than 90 % of 40 mL, 36 mL"),
+        ("infused", (0, 120), "40 mL", {}, "--stop", "is in the future"),
+        ("infused", (-120, 1), "40 mL", {}, "--start", "before the bedside check"),
+        ("infused", (0, 0), "40 mL", {}, "--stop", "expected the stop after the start"),
+        ("not-infused", (0, 1), None, {"reason": "fever"}, "--start", "leave --start out"),
+        ("not-infused", None, "40 mL", {"reason": "fever"}, "--volume", "leave --volume out"),
+        ("infused", (0, 1), "40 mL", {"grade": 2}, "--grade", "--reaction is none"),
+        ("discarded", None, None, {"reason": "leak", "reaction": "rash", "grade": 1},
+         "--reaction", "the reaction is none"),
+    ],
+)  # fmt: skip
+def test_an_impossible_infusion_record_is_refused_naming_the_option(
+    ward, fate, when, volume, extra, option, message
+):
+    ref = _matched(ward)
+    now = datetime.now(UTC)
+    times = {}
+    if when is not None:
+        times = {"started": now + timedelta(minutes=when[0]),
+                 "stopped": now + timedelta(minutes=when[0]) + when[1] * LATER}  # fmt: skip
+    with pytest.raises(InvalidInput) as refused:
+        record_infusion(ward, user(ward, "clin1"), ref, fate=fate, volume=volume,
+                        **times, **extra)  # fmt: skip
+    assert refused.value.field == option and message in refused.value.message
+    # nothing was recorded: the right record is still accepted
+    assert record_infusion(ward, user(ward, "clin1"), ref, fate="infused", started=now,
+                           stopped=now + LATER, volume="38 mL") == "IR1"  # fmt: skip
