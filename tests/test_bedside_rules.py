@@ -13,6 +13,7 @@ from cellbatch.services.commands import batches, release
 from cellbatch.services.commands.bedside import record_infusion
 from cellbatch.services.commands.custody import issue_bag, receive_bag
 from cellbatch.services.commands.users import add_user
+from cellbatch.services.queries.batch_view import batch_view
 from tests.test_bedside import check, label_scans, user
 
 GMP30 = pytest.mark.requirement("GMP-30")
@@ -40,6 +41,34 @@ def received(ward):
 def start(db, code: str, **kwargs) -> str:
     return batches.start_dose(db, user(db, "tech1"), code, parent="EASC-B001",
                               sop_id="SOP-EASC-DOSE", recipient="RA-P001", **kwargs)  # fmt: skip
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_a_discarded_bag_is_replaced_for_the_same_infusion(ward):
+    result = check(ward)
+    assert result.match
+    record_infusion(ward, user(ward, "clin1"), result.ref, fate="discarded", reason="leak")
+    again = check(ward)  # the bag has its fate: it is not given after all
+    assert not again.match and "the bag's fate is recorded already: discarded" in again.text()
+    assert "next infusion" not in again.text()  # infusion 1 is still the one to give
+    with pytest.raises(InvalidInput, match="--infusion: RA-P001's next planned infusion is 1"):
+        start(ward, "EASC-D002", infusion=2)
+    code = start(ward, "EASC-D002", infusion=1)
+    assert batch_view(ward, code).to_dict()["infusion_number"] == 1
+    # the replacement is in production: infusion 1 is not made a third time
+    with pytest.raises(InvalidInput, match="next planned infusion is 2"):
+        start(ward, "EASC-D003", infusion=1)
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_without_infusion_the_replacement_takes_the_infusion_not_given(ward):
+    result = check(ward)
+    record_infusion(ward, user(ward, "clin1"), result.ref, fate="not-infused",
+                    reason="patient febrile")  # fmt: skip
+    code = start(ward, "EASC-D002")
+    assert batch_view(ward, code).to_dict()["infusion_number"] == 1
 
 
 @GMP30

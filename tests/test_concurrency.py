@@ -16,6 +16,7 @@ from cellbatch.db.tables import (
     Bag,
     Batch,
     Correction,
+    DoseAttempt,
     QcResult,
     ReleaseDecision,
     StepEntry,
@@ -547,7 +548,14 @@ def test_each_uniqueness_rule_is_held_by_the_database_itself(demo_db):
         bag = session.execute(select(Bag).where(Bag.batch_id == dose.id)).scalar_one()
     sneaked = {
         "batch code": Batch(**{**_columns(dose), "recipient_id": "OTHER", "id": None}),
-        "dose slot": Batch(**{**_columns(dose), "code": "SNEAKED", "id": None}),
+        # a dose may be made again for an infusion not given: the database holds one batch
+        # per attempt (the bank's id: the attempt, not the batch, is what collides)
+        "dose attempt": DoseAttempt(
+            batch_id=dose.parent_batch_id,
+            recipient_id=dose.recipient_id,
+            infusion_number=dose.infusion_number,
+            attempt=1,
+        ),
         "position": Vial(**{**_columns(vial), "number": 99, "id": None}),
         "bag number": Bag(**{**_columns(bag), "product_code": "S9999V00", "id": None}),
         "user ID case": User(

@@ -320,10 +320,6 @@ class Batch(SQLModel, table=True):
     """An expansion batch (a bank) or a dose batch for one recipient and infusion."""
 
     __table_args__ = (
-        # one dose batch per recipient and infusion, unless it was rejected
-        unique_where(
-            "ux_batch_dose_slot", "recipient_id", "infusion_number", where="status <> 'rejected'"
-        ),
         # the batch list and the home screen read batches newest first, a page at a time
         Index("ix_batch_started_at_id", "started_at", "id"),
         Index("ix_batch_status_started_at_id", "status", "started_at", "id"),
@@ -346,6 +342,27 @@ class Batch(SQLModel, table=True):
     started_at: datetime
     recorded_at: datetime
     recorded_by: int = Field(foreign_key="app_user.id")
+
+
+class DoseAttempt(SQLModel, table=True):
+    """Which start of a recipient's infusion a dose batch is: 1, then 2 for its replacement, ….
+
+    A dose is made again for an infusion whose dose was not given (docs/clinic.md); the services
+    refuse a second dose that may still be given, and the database holds one batch per attempt
+    (``ux_dose_attempt``), so two terminals starting the same dose at once cannot both write.
+    """
+
+    __tablename__ = "dose_attempt"
+    __table_args__ = (
+        Index("ux_dose_attempt", "recipient_id", "infusion_number", "attempt", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", unique=True, index=True)
+    recipient_id: str = Field(max_length=MAX_CODE)
+    infusion_number: int
+    attempt: int
+    """One more than the dose batches of this recipient and infusion started before it."""
 
 
 class StepEntry(SQLModel, table=True):

@@ -18,8 +18,9 @@ from sqlmodel import Session
 
 from cellbatch.db.constraints import broken_unique
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Bag, BagCustody, Batch, User, Vial
+from cellbatch.db.tables import Bag, BagCustody, Batch, InfusionRecord, User, Vial
 from cellbatch.domain.errors import CellbatchError, InvalidInput, RuleViolation
+from cellbatch.domain.plans import DoseMade
 
 
 def batch_code_free(session: Session, code: str) -> None:
@@ -28,23 +29,54 @@ def batch_code_free(session: Session, code: str) -> None:
         raise RuleViolation(f"batch {code} exists already")
 
 
-def dose_slot_free(session: Session, recipient: str, infusion: int) -> None:
-    """Refuse a second dose batch for a recipient's infusion (a rejected one does not count)."""
-    taken = (
-        session.execute(
-            select(Batch.code).where(
-                Batch.recipient_id == recipient,
-                Batch.infusion_number == infusion,
-                Batch.status != "rejected",
+def doses_of(session: Session, recipient: str) -> list[tuple[str, DoseMade]]:
+    """The recipient's dose batches (code), rejected ones too, as the plan's rules read them."""
+    doses = []
+    for batch in session.execute(
+        select(Batch).where(Batch.recipient_id == recipient).order_by(Batch.id)
+    ).scalars():
+        if batch.infusion_number is None:
+            continue
+        bags = session.execute(select(func.count(Bag.id)).where(Bag.batch_id == batch.id))
+        fates = session.execute(
+            select(InfusionRecord.fate).where(InfusionRecord.batch_id == batch.id)
+        ).scalars()
+        doses.append(
+            (
+                batch.code,
+                DoseMade(
+                    batch.infusion_number,
+                    batch.status == "rejected",
+                    bags.scalar_one(),
+                    tuple(fates),
+                ),
             )
         )
-        .scalars()
-        .first()
-    )
+    return doses
+
+
+def dose_slot_free(session: Session, recipient: str, infusion: int) -> None:
+    """Refuse a dose batch for an infusion given, or whose dose may still be given.
+
+    A dose not given (rejected, its bags not infused or discarded) leaves the infusion free
+    for a replacement (``domain.plans.DoseMade.pending``).
+    """
+    doses = [(code, d) for code, d in doses_of(session, recipient) if d.infusion == infusion]
+    given = next((code for code, d in doses if d.given), None)
+    if given:
+        raise RuleViolation(
+            f"recipient {recipient}'s infusion {infusion} was given (dose batch {given})"
+        )
+    taken = next((code for code, d in doses if d.pending), None)
     if taken:
         raise RuleViolation(
             f"recipient {recipient} already has dose batch {taken} for infusion {infusion}"
         )
+
+
+def dose_attempt(session: Session, recipient: str, infusion: int) -> int:
+    """The attempt number of a new dose batch: one more than the infusion's batches so far."""
+    return 1 + sum(1 for _, d in doses_of(session, recipient) if d.infusion == infusion)
 
 
 def positions_free(session: Session, wanted: list[str]) -> None:
@@ -103,8 +135,8 @@ def bag_step_once(session: Session, bag_id: int, kind: str) -> None:
 
 RULES: dict[str, tuple[str, Callable[[Session, Any], None] | None]] = {
     "ix_batch_code": ("one batch per code", lambda s, row: batch_code_free(s, row.code)),
-    "ux_batch_dose_slot": (
-        "one dose batch per recipient and infusion",
+    "ux_dose_attempt": (
+        "one dose batch per recipient, infusion and attempt",
         lambda s, row: dose_slot_free(s, row.recipient_id, row.infusion_number),
     ),
     "ux_vial_position_in_stock": (

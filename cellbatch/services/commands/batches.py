@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, StepEntry, TissueLot
+from cellbatch.db.tables import Batch, DoseAttempt, StepEntry, TissueLot
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.recipients import body_weight
 from cellbatch.domain.steps.base import minute
@@ -31,7 +31,7 @@ from cellbatch.services.queries.recipients import (
 )
 from cellbatch.services.queries.sops import sop_of
 from cellbatch.services.queries.step_context import bank_release
-from cellbatch.services.uniqueness import batch_code_free, dose_slot_free
+from cellbatch.services.uniqueness import batch_code_free, dose_attempt, dose_slot_free
 from cellbatch.services.unit_of_work import UnitOfWork
 
 
@@ -171,6 +171,7 @@ def start_dose(
             )
         dose_per_kg, infusion = as_planned(uow.session, patient, sop, typed_dose, infusion)
         dose_slot_free(uow.session, recipient, infusion)
+        attempt = dose_attempt(uow.session, recipient, infusion)
         # the vials must exist: a dose starts after its bank was frozen, and was released (to
         # the minute, as a thaw: the decision carries seconds, a typed time does not)
         frozen_at = uow.session.execute(
@@ -199,6 +200,15 @@ def start_dose(
                 recorded_at=uow.now,
                 recorded_by=actor.id,
             )
+        )
+        uow.add(
+            DoseAttempt(
+                batch_id=batch.id,
+                recipient_id=recipient,
+                infusion_number=infusion,
+                attempt=attempt,
+            ),
+            batch_id=batch.id,
         )
         uow.commit()
         return batch.code

@@ -17,14 +17,7 @@ from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import (
-    Bag,
-    Batch,
-    InfusionRecord,
-    PlannedInfusion,
-    Recipient,
-    TreatmentPlan,
-)
+from cellbatch.db.tables import Batch, PlannedInfusion, Recipient, TreatmentPlan
 from cellbatch.domain.coi import parse_coi
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.plans import DoseMade, make_by, next_to_give, next_to_make
@@ -32,6 +25,7 @@ from cellbatch.domain.sop import Sop
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.services.queries.recipients import find_recipient
 from cellbatch.services.queries.sops import find_usable_sop
+from cellbatch.services.uniqueness import doses_of
 
 
 def plan_of(session: Session, recipient: Recipient, field: str = "--recipient") -> TreatmentPlan:
@@ -71,18 +65,7 @@ def dose_batches_of(session: Session, code: str) -> dict[int, Batch]:
 
 def doses_made(session: Session, code: str) -> list[DoseMade]:
     """Every dose batch of the recipient, rejected ones included, with its bags' fates."""
-    doses = []
-    for batch in session.execute(select(Batch).where(Batch.recipient_id == code)).scalars():
-        if batch.infusion_number is None:
-            continue
-        bags = session.execute(select(Bag.id).where(Bag.batch_id == batch.id)).scalars().all()
-        fates = session.execute(
-            select(InfusionRecord.fate).where(InfusionRecord.batch_id == batch.id)
-        ).scalars()
-        doses.append(
-            DoseMade(batch.infusion_number, batch.status == "rejected", len(bags), tuple(fates))
-        )
-    return doses
+    return [dose for _, dose in doses_of(session, code)]
 
 
 def next_infusion(
