@@ -129,3 +129,29 @@ def test_an_impossible_infusion_record_is_refused_naming_the_option(
     # nothing was recorded: the right record is still accepted
     assert record_infusion(ward, user(ward, "clin1"), ref, fate="infused", started=now,
                            stopped=now + LATER, volume="38 mL") == "IR1"  # fmt: skip
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_a_hospital_number_scanned_into_the_bag_field_is_never_recorded(ward):
+    from sqlalchemy import select
+
+    from cellbatch.db.tables import AuditEntry, BedsideCheck
+    from cellbatch.services.queries.review import review
+
+    result = check(ward, scans=["H0481516^RA-P001", "Jane Doe 1961", *label_scans(ward)])
+    assert not result.match
+    assert "a scan that is not an ISBT 128 label (16 characters)" in result.text()
+    assert "(13 characters)" in result.text()
+    with ward.session() as session:
+        row = session.execute(select(BedsideCheck)).scalar_one()
+        audit = [
+            f"{e.old_value} {e.new_value} {e.reason}"
+            for e in session.execute(select(AuditEntry)).scalars()
+        ]
+    recorded = [row.bag_scans, row.reasons, *audit, "\n".join(review(ward, "EASC-D001")
+                .clinical_use.lines())]  # fmt: skip
+    for text in recorded:
+        assert "H0481516" not in text and "Jane" not in text
+    # what parses as ISBT 128 is kept with the attempt, as scanned
+    assert label_scans(ward)[0] in row.bag_scans

@@ -73,17 +73,28 @@ class LabelReads:
     product: str | None
     cois: tuple[str, ...]
     problems: list[str]
+    kept: tuple[str, ...] = ()
+    """Each scan as it may be recorded: its ISBT 128 data, or :func:`not_isbt128` for it."""
 
 
-def read_label_scans(scans: list[str]) -> LabelReads:
+def not_isbt128(text: str) -> str:
+    """What is recorded of a scan that is not ISBT 128: never its text (a wristband's hospital
+    number, a name typed into the field), only that it was there and its length."""
+    return f"a scan that is not an ISBT 128 label ({len(text.strip())} characters)"
+
+
+def read_label_scans(scans: list[str], *, detail: bool = True) -> LabelReads:
     """Read every scan with the one ISBT 128 parser (a bar code, a pair, the Data Matrix).
 
     A chain-of-identity identifier (``&/CH…``, Data Structure 040) is read from its own bar
-    code or from the Data Matrix that carries it; a scan that cannot be read is a problem.
+    code or from the Data Matrix that carries it; a scan that cannot be read is a problem,
+    said with the parser's words when ``detail`` (shown to whoever typed it, not recorded),
+    else as :func:`not_isbt128` (what a recorded check keeps).
     """
     din = product = None
     cois: list[str] = []
     problems = []
+    kept = []
     for text in scans:
         try:
             scan = isbt128.parse_scan(text)
@@ -93,13 +104,17 @@ def read_label_scans(scans: list[str]) -> LabelReads:
                 if isbt128.clean_scan(text).startswith(isbt128.COI_IDENTIFIER)
                 else "bag"
             )
-            problems.append(f"unreadable {what} scan: {exc.message}")
+            problems.append(
+                f"unreadable {what} scan: {exc.message if detail else not_isbt128(text)}"
+            )
+            kept.append(not_isbt128(text))
             continue
+        kept.append(scan.text)
         din = scan.din.code if scan.din else din
         product = scan.product.eye_readable if scan.product else product
         if scan.coi is not None:
             cois.append(scan.coi)
-    return LabelReads(din, product, tuple(cois), problems)
+    return LabelReads(din, product, tuple(cois), problems, tuple(kept))
 
 
 def _label_facts(session: Session, batch: Batch, bag: Bag) -> dict[str, Any]:
@@ -158,7 +173,7 @@ def bedside_check(
             band = rules.read_wristband(wristband)
         except InvalidInput as exc:
             reasons.append(f"unreadable wristband: {exc.message}")
-        reads = read_label_scans(scans)
+        reads = read_label_scans(scans, detail=False)
         bag, problems = _bag_read(session, reads)
         reasons.extend(problems)
         batch = session.get(Batch, bag.batch_id) if bag else None
@@ -208,7 +223,7 @@ def bedside_check(
                 batch_id=batch.id if batch else None,
                 bag_id=bag.id if bag else None,
                 wristband_recipient=band.recipient if band else None,
-                bag_scans=" | ".join(s.strip() for s in scans)[:MAX_TEXT],
+                bag_scans=" | ".join(reads.kept)[:MAX_TEXT],
                 match=not reasons,
                 reasons="; ".join(reasons)[:MAX_TEXT],
                 checked_at=uow.now,
