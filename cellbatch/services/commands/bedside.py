@@ -78,8 +78,10 @@ class LabelReads:
 
 
 def not_isbt128(text: str) -> str:
-    """What is recorded of a scan that is not ISBT 128: never its text (a wristband's hospital
-    number, a name typed into the field), only that it was there and its length."""
+    """What is recorded of a scan that is not ISBT 128: only that it was there, and its length.
+
+    Never its text: a wristband's hospital number, a name typed into the field.
+    """
     return f"a scan that is not an ISBT 128 label ({len(text.strip())} characters)"
 
 
