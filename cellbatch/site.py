@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cellbatch.domain.errors import InvalidInput
+from cellbatch.domain.transport import StorageRange
 from cellbatch.isbt128 import ProductCode, validate_fin
 
 __all__ = [
@@ -50,6 +51,9 @@ _SET_KEYS = ("statements",)
 DEFAULT_REACTIVE_TEST_WARNING = "WARNING: Reactive test results for {markers}."
 """21 CFR 1271.65(b): the warning of a product whose donor had reactive marker results."""
 _PRODUCT_KEYS = ("description_code", "collection_type", "name", "storage")
+_OPTIONAL_PRODUCT_KEYS = ("storage_range",)
+RANGE_PLACEHOLDER = "{range}"
+"""Where a product's storage instruction prints its storage range (``Store at {range}.``)."""
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,22 @@ class ProductSettings:
     name: str
     """Product name printed on the label."""
     storage: str
-    """Storage and handling statement printed on the label."""
+    """Storage and handling statement as written, :data:`RANGE_PLACEHOLDER` standing for the
+    storage range (the label prints :meth:`storage_text`)."""
+    storage_range: StorageRange | None = None
+    """The temperatures the product is kept in (a dose's bag: on the shelf, in transit, at
+    issue and receipt); None for a product that has none written (a bank's vials, or settings
+    approved before ranges were kept)."""
 
     def __post_init__(self) -> None:
         """Refuse a malformed description code or collection type."""
         self.product_code()
+
+    def storage_text(self) -> str:
+        """The storage instruction as the label prints it, the range written in."""
+        if self.storage_range is None:
+            return self.storage
+        return self.storage.replace(RANGE_PLACEHOLDER, self.storage_range.text())
 
     def product_code(self, division: str = "00") -> ProductCode:
         """Return the ISBT 128 product code of this product with the given division code."""
@@ -273,6 +288,38 @@ def _statement_sets(read: _Reader, labels: dict[str, Any]) -> dict[str, list[str
     return sets
 
 
+def _storage_range(
+    read: _Reader, entry: dict[str, Any], prefix: str, storage: str
+) -> StorageRange | None:
+    """A product's ``storage_range = ["15 degC", "25 degC"]``, printed where ``{range}`` is.
+
+    The range is written once: a storage text naming it must say ``{range}``, and a range
+    must be printed by its text (a label saying one range while the checks use another is
+    what this refuses).
+    """
+    key = f"{prefix}.storage_range"
+    if "storage_range" not in entry:
+        if RANGE_PLACEHOLDER in storage:
+            raise read.fail(key, f"missing: {prefix}.storage says {RANGE_PLACEHOLDER}")
+        return None
+    value = entry["storage_range"]
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        raise read.fail(
+            key, f'must be two temperatures in quotes, e.g. ["15 degC", "25 degC"], got {value!r}'
+        )
+    try:
+        storage_range = StorageRange.parse(value[0], value[1], key)
+    except InvalidInput as exc:
+        raise read.fail(key, exc.message) from None
+    if RANGE_PLACEHOLDER not in storage:
+        raise read.fail(
+            f"{prefix}.storage",
+            f'must print the storage range where it says {RANGE_PLACEHOLDER} (e.g. "Store at '
+            f'{RANGE_PLACEHOLDER}."): the range is written once, in {key}',
+        )
+    return storage_range
+
+
 def parse_site_settings(data: dict[str, Any], source: str) -> SiteSettings:
     """Check site settings data (a file's, or the approved copy's); refusals name ``source``."""
     read = _Reader(source)
@@ -322,10 +369,11 @@ def parse_site_settings(data: dict[str, Any], source: str) -> SiteSettings:
             raise read.fail(
                 prefix, "a product key is small letters, digits and hyphens (e.g. easc-dose)"
             )
-        entry = read.table(products_table, prefix, _PRODUCT_KEYS)
+        entry = read.table(products_table, prefix, _PRODUCT_KEYS + _OPTIONAL_PRODUCT_KEYS)
         values = {name: read.text(entry, prefix, name) for name in _PRODUCT_KEYS}
+        storage_range = _storage_range(read, entry, prefix, values["storage"])
         try:
-            products[key] = ProductSettings(**values)
+            products[key] = ProductSettings(**values, storage_range=storage_range)
         except InvalidInput as exc:
             raise read.fail(f"{prefix}.{exc.field}", exc.message) from None
 

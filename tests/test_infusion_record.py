@@ -24,16 +24,16 @@ GMP30 = pytest.mark.requirement("GMP-30")
 @pytest.fixture
 def infused(demo_db):
     """EASC-D001 released, issued by tech1 to clin1, handed to clin2, received on the ward by
-    clin2 (5 °C), a NO MATCH with another
+    clin2 (20 °C), a NO MATCH with another
     recipient's wristband, a MATCH, and its infusion (40 mL, no reaction)."""
     db = demo_db
     add_user(db, user(db, "admin"), "clin2", "Carl Nurse", "clinic", password="demo-clin2-pass")
     release.decide(db, "qa1", "EASC-D001", "release", "record reviewed", password="demo-qa1-pass")
     issue_bag(db, user(db, "tech1"), "clin1", "demo-clin1-pass", label_scans(db),
-              container="validated shipper no. 4", temperature="6 degC")  # fmt: skip
+              container="validated shipper no. 4", temperature="21 degC")  # fmt: skip
     hand_over(db, user(db, "clin1"), "clin2", "demo-clin2-pass", label_scans(db))
     receive_bag(db, user(db, "clin2"), label_scans(db), condition="intact, sealed",
-                temperature="5 degC")  # fmt: skip
+                temperature="20 degC")  # fmt: skip
     for band in ("H0481522^RA-P002", RA_BAND):
         check = bedside_check(db, user(db, "clin1"), "clin2", "demo-clin2-pass", band,
                               label_scans(db))  # fmt: skip
@@ -48,11 +48,11 @@ def infused(demo_db):
 EXPECTED = [
     "Issued by Tomás Herrera (tech1) to Clara Nilsen (clin1)",
     "transport container: validated shipper no. 4",
-    "temperature 6 °C",
+    "temperature 21 °C",
     "Handed over by Clara Nilsen (clin1) to Carl Nurse (clin2)",
     "Received on the ward by Carl Nurse (clin2) from Carl Nurse (clin2)",
     "container on arrival: intact, sealed",
-    "temperature on arrival 5 °C; within 2–8 °C",
+    "temperature on arrival 20 °C; within 15–25 °C",
     "NO MATCH",
     "the bag is for RA-P001, the wristband is RA-P002's",
     "checked by Clara Nilsen (clin1) and Carl Nurse (clin2)",

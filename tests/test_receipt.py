@@ -24,7 +24,7 @@ GMP29 = pytest.mark.requirement("GMP-29")
 def issue(db, logger: str | None = "TL-0042", hours_ago: float = 2) -> datetime:
     """Issue EASC-D001's bag to clin1 and date the issue ``hours_ago`` (the transport)."""
     issue_bag(db, user(db, "tech1"), "clin1", "demo-clin1-pass", label_scans(db),
-              container="validated shipper 2-8 °C no. 4", logger=logger)  # fmt: skip
+              container="validated shipper 15-25 °C no. 4", logger=logger)  # fmt: skip
     issued = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=hours_ago)
     with db.session() as session:
         session.execute(update(BagCustody).values(at=issued))
@@ -34,7 +34,7 @@ def issue(db, logger: str | None = "TL-0042", hours_ago: float = 2) -> datetime:
 
 def logger_file(tmp_path: Path, issued: datetime, temps: list[float], unit: str = "degC") -> Path:
     """Readings every 15 min from the issue, one before it (the logger started in the cleanroom)."""
-    rows = [f"{(issued - timedelta(minutes=10)).isoformat()},21.0"]
+    rows = [f"{(issued - timedelta(minutes=10)).isoformat()},30.0"]
     rows += [
         f"{(issued + timedelta(minutes=15 * (i + 1))).strftime('%Y-%m-%dT%H:%M:%SZ')},{t}"
         for i, t in enumerate(temps)
@@ -57,10 +57,11 @@ def steps(db) -> list[str]:
 def test_received_with_its_logger_in_range_then_matches_at_the_bedside(ward, tmp_path):  # noqa: F811
     issued = issue(ward)
     assert "the bag has not been received on the ward" in check(ward).text()
-    receipt = receive(ward, logger_file(tmp_path, issued, [5.0, 4.2, 6.8, 5.5]))
-    # the reading before the issue (21 °C, the cleanroom) is not part of the transport
+    receipt = receive(ward, logger_file(tmp_path, issued, [20.0, 18.2, 22.8, 19.5]))
+    # the reading before the issue (30 °C, before packing) is not part of the transport: said
     assert receipt.text() == (
-        "EASC-D001 bag 1 received (C2): 4 readings 4.2–6.8 °C, within 2–8 °C"
+        "EASC-D001 bag 1 received (C2): 4 readings 18.2–22.8 °C, within 15–25 °C; not "
+        "counted: 1 reading before the issue"
     ), receipt.text()
     assert receipt.hold is None and not holds_on_batch(ward)
     (_, received) = custody_chain(ward, "EASC-D001")
@@ -69,26 +70,26 @@ def test_received_with_its_logger_in_range_then_matches_at_the_bedside(ward, tmp
     )  # fmt: skip
     assert received.condition == "intact, sealed" and received.logger_id == "TL-0042"
     with pytest.raises(RuleViolation, match="received already"):
-        receive(ward, logger_file(tmp_path, issued, [5.0]))
+        receive(ward, logger_file(tmp_path, issued, [20.0]))
     result = check(ward)
     assert result.match, result.text()
     from cellbatch.services.queries.review import review
 
     received_line = review(ward, "EASC-D001").clinical_use.lines()[1]
-    assert "in transit (logger TL-0042): 4 readings from 4.2 °C to 6.8 °C" in received_line
-    assert received_line.endswith("; within 2–8 °C"), received_line
+    assert "in transit (logger TL-0042): 4 readings from 18.2 °C to 22.8 °C" in received_line
+    assert received_line.endswith("; within 15–25 °C"), received_line
 
 
 @GMP29
 @GMP30
 def test_an_excursion_in_transit_holds_the_bag_with_its_deviation(ward, tmp_path, cli):  # noqa: F811
     issued = issue(ward)
-    path = logger_file(tmp_path, issued, [5.0, 9.5, 11.0, 6.0], unit="°C")
+    path = logger_file(tmp_path, issued, [20.0, 26.5, 29.0, 21.0], unit="°C")
     scans = [a for s in label_scans(ward) for a in ("--scan", s)]
     r = cli("--db", ward.url, "custody", "receive", *scans, "--condition", "intact",
             "--logger-file", str(path), user="clin1")  # fmt: skip
     assert r.code == 0, r.err
-    assert "EXCURSION: 2 of 4 reading(s) outside 2–8 °C" in r.out and "worst 11 °C" in r.out
+    assert "EXCURSION: 2 of 4 reading(s) outside 15–25 °C" in r.out and "worst 29 °C" in r.out
     assert "ON HOLD H1" in r.out, r.out
     (hold,) = holds_on_batch(ward)
     assert hold.cause == "transport" and "C2" in hold.reason
@@ -100,7 +101,7 @@ def test_an_excursion_in_transit_holds_the_bag_with_its_deviation(ward, tmp_path
     assert "not been received" not in verdict.text()
     r = cli("--db", ward.url, "custody", "show", "EASC-D001", user="qa1")
     assert "receipt: clin1 → clin1, container intact" in r.out
-    assert "logger TL-0042: 4 readings 5–11 °C" in r.out and "EXCURSION" in r.out
+    assert "logger TL-0042: 4 readings 20–29 °C" in r.out and "EXCURSION" in r.out
 
 
 def holds_on_batch(db):
@@ -146,29 +147,29 @@ def test_a_bad_readings_file_is_refused_naming_the_option_and_changes_nothing(
 
 def test_who_receives_what_once_and_with_which_temperature(ward, tmp_path):  # noqa: F811
     with pytest.raises(RuleViolation, match="not issued yet: not received"):
-        receive(ward, temperature="5 degC")
+        receive(ward, temperature="20 degC")
     issued = issue(ward, logger=None)
     with pytest.raises(PermissionDenied, match="held by clin1: only they or the clinic"):
-        receive(ward, who="tech2", temperature="5 degC")
+        receive(ward, who="tech2", temperature="20 degC")
     with pytest.raises(InvalidInput, match="--temperature.*no logger travelled"):
         receive(ward)
     with pytest.raises(InvalidInput, match="--logger-file.*no logger was recorded"):
-        receive(ward, logger_file(tmp_path, issued, [5.0]))
+        receive(ward, logger_file(tmp_path, issued, [20.0]))
     with pytest.raises(InvalidInput, match="--condition"):
         receive_bag(ward, user(ward, "clin1"), label_scans(ward), condition=" ",
-                    temperature="5 degC")  # fmt: skip
+                    temperature="20 degC")  # fmt: skip
     assert steps(ward) == ["issue"]
     # a single reading on arrival, out of range: received, and held
-    receipt = receive(ward, temperature="12 degC")
-    assert receipt.excursion == "reading on arrival 12 °C, outside 2–8 °C" and receipt.hold
+    receipt = receive(ward, temperature="30 degC")
+    assert receipt.excursion == "reading on arrival 30 °C, outside 15–25 °C" and receipt.hold
 
 
 def test_a_logger_that_travelled_needs_its_file(ward, tmp_path):  # noqa: F811
     issued = issue(ward)
     with pytest.raises(InvalidInput, match="--logger-file.*logger TL-0042 travelled"):
-        receive(ward, temperature="5 degC")
+        receive(ward, temperature="20 degC")
     with pytest.raises(InvalidInput, match="--temperature.*not one reading"):
-        receive(ward, logger_file(tmp_path, issued, [5.0]), temperature="5 degC")
+        receive(ward, logger_file(tmp_path, issued, [20.0]), temperature="20 degC")
     assert steps(ward) == ["issue"]
 
 
@@ -176,13 +177,13 @@ def test_the_receipt_reads_as_one_line_in_the_record_and_review(ward, tmp_path):
     from cellbatch.services.queries.review import review
 
     issue(ward, logger=None)
-    receive(ward, temperature="5 degC")
+    receive(ward, temperature="20 degC")
     lines = review(ward, "EASC-D001").clinical_use.lines()
     issued, received = lines[:2]
     assert "Issued by Tomás Herrera (tech1) to Clara Nilsen (clin1)" in issued
     assert received.startswith("C2 Received on the ward by Clara Nilsen (clin1) from Clara")
     assert "container on arrival: intact, sealed" in received
-    assert "temperature on arrival 5 °C" in received and "within 2–8 °C" in received
+    assert "temperature on arrival 20 °C" in received and "within 15–25 °C" in received
 
 
 @pytest.mark.requirement("GMP-32")
@@ -196,7 +197,7 @@ def test_race_two_receipts_of_one_bag_one_wins(ward):  # noqa: F811
         def prepare(db):
             who, scans = user(db, name), label_scans(db)
             return lambda: receive_bag(db, who, scans, condition="intact",
-                                       temperature="5 degC").ref  # fmt: skip
+                                       temperature="20 degC").ref  # fmt: skip
 
         return prepare
 
@@ -210,7 +211,7 @@ def test_one_issue_and_one_receipt_per_bag_are_held_by_the_database(ward):  # no
     from sqlalchemy.exc import IntegrityError
 
     issue(ward, logger=None)
-    receive(ward, temperature="5 degC")
+    receive(ward, temperature="20 degC")
     with ward.session() as session:
         rows = list(session.execute(select(BagCustody).order_by(BagCustody.id)).scalars())
     for row in rows:

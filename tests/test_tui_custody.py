@@ -36,7 +36,7 @@ async def test_issue_refused_keeps_the_values_then_issues_and_shows_the_chain(wa
         assert isinstance(app.screen, FormDialog)
         typed = {
             "din": din, "product": product, "to": "tech1", "password": "demo-tech1-pass",
-            "container": "validated shipper 2-8 °C no. 4", "temperature": "6 degC",
+            "container": "validated shipper 15-25 °C no. 4", "temperature": "21 degC",
             "logger": "TL-0042",
         }  # fmt: skip
         fill(app, typed)
@@ -48,12 +48,20 @@ async def test_issue_refused_keeps_the_values_then_issues_and_shows_the_chain(wa
         assert "--to" not in status
         assert app.screen.query_one("#form-container", Input).value == typed["container"]
         assert app.screen.focused is app.screen.query_one("#form-to", Input)
-        fill(app, {"to": "clin1", "password": "demo-clin1-pass"})
+        # read outside the bag's storage range (its label's 15–25 °C): refused on its field
+        fill(app, {"to": "clin1", "password": "demo-clin1-pass", "temperature": "40 degC"})
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FormDialog)
+        status = text_of(app, "#dialog-status")
+        assert "Temperature: 40 °C is outside the bag's storage range 15–25 °C" in status, status
+        assert app.screen.focused is app.screen.query_one("#form-temperature", Input)
+        fill(app, {"password": "demo-clin1-pass", "temperature": "21 degC"})
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert not isinstance(app.screen, FormDialog)
         shown = text_of(app, "#custody")
-        assert "issue: tech1 → clin1, validated shipper 2-8 °C no. 4, logger TL-0042, 6 °C" in (
+        assert "issue: tech1 → clin1, validated shipper 15-25 °C no. 4, logger TL-0042, 21 °C" in (
             shown
         ), shown
     chain = custody_chain(ward, "EASC-D001")
@@ -129,7 +137,7 @@ async def test_the_ward_receives_the_bag_with_f12_a_bad_logger_file_names_its_fi
         assert "Not saved: Logger file: line 1: the header's unit 'kg'" in status, status
         assert app.screen.focused is app.screen.query_one("#form-logger_file", Input)
         assert app.screen.query_one("#form-condition", Input).value == "intact, sealed"
-        fill(app, {"logger_file": str(logger_file(tmp_path, issued, [5.0, 6.1]))})
+        fill(app, {"logger_file": str(logger_file(tmp_path, issued, [20.0, 21.1]))})
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert not isinstance(app.screen, FormDialog)

@@ -31,6 +31,7 @@ from cellbatch.services.commands.bedside import bag_of_scans
 from cellbatch.services.commands.holds import place_hold
 from cellbatch.services.queries.holds import batch_holds
 from cellbatch.services.queries.logger_file import read_logger_file
+from cellbatch.services.queries.storage import bag_storage
 from cellbatch.services.uniqueness import bag_step_once
 from cellbatch.services.unit_of_work import UnitOfWork
 
@@ -72,6 +73,14 @@ class CustodyStep:
         return f"{self.at} {self.kind}: {self.handed_over_by} → {self.taken_by}{extra}"
 
 
+def _temperature(text: str | None) -> float | None:
+    """A typed ``--temperature``: a temperature a transport can plausibly read, or None."""
+    if not text:
+        return None
+    celsius = units.parse(text, "temperature", field="--temperature")
+    return transport.plausible(celsius, "--temperature")
+
+
 def _bag(uow: UnitOfWork, scans: list[str]) -> tuple[Bag, Batch]:
     bag, problems = bag_of_scans(uow.session, scans)
     if bag is None:
@@ -111,7 +120,7 @@ def issue_bag(
         logger = typed_text(logger, "--logger", what="the logger's ID", limit=100, one_line=True)
     else:
         logger = None
-    temp = units.parse(temperature, "temperature", field="--temperature") if temperature else None
+    temp = _temperature(temperature)
     taker = reauthenticate(db, to_user, to_password)
     if taker.id == actor.id:
         raise PermissionDenied("--to: a bag is handed to another person")
@@ -129,6 +138,9 @@ def issue_bag(
             raise RuleViolation(
                 f"{batch.code} is ON HOLD: {'; '.join(h.text() for h in holds)}: not issued"
             )
+        storage = bag_storage(uow.session, bag)
+        if temp is not None:
+            transport.check_at_issue(temp, storage.range, "--temperature")
         bag_step_once(uow.session, bag.id, "issue")
         ref = _step(uow, "issue", bag, actor.id, taker.id, container=container, temperature_c=temp,
                     logger_id=logger)  # fmt: skip
@@ -185,9 +197,14 @@ class Receipt:
     highest_c: float
     excursion: str | None
     hold: str | None
+    storage: str = ""
+    """The bag's storage range checked (``15–25 °C``)."""
+    uncounted: str = ""
+    """The logger's readings outside the transport, not counted (``; not counted: 1 reading
+    before the issue``); empty when all counted."""
 
     def text(self) -> str:
-        """``EASC-D001 bag 1 received (C3): 12 readings 4.1–6.3 °C, within 2–8 °C``."""
+        """``EASC-D001 bag 1 received (C3): 12 readings 16.1–21.3 °C, within 15–25 °C``."""
         seen = (
             transport.readings_text(self.readings, self.lowest_c, self.highest_c)
             if self.logger
@@ -195,9 +212,9 @@ class Receipt:
         )
         head = f"{self.batch} bag {self.bag} received ({self.ref}): {seen}"
         if self.excursion is None:
-            return f"{head}, within {transport.range_text()}"
+            return f"{head}, within {self.storage}{self.uncounted}"
         held = f"; the bag is ON HOLD {self.hold}" if self.hold else ""
-        return f"{head}; EXCURSION: {self.excursion}{held}"
+        return f"{head}; EXCURSION: {self.excursion}{held}{self.uncounted}"
 
 
 def receive_bag(
@@ -220,7 +237,7 @@ def receive_bag(
         condition, "--condition", what="the transport container's condition on arrival",
         limit=200, one_line=True,
     )  # fmt: skip
-    temp = units.parse(temperature, "temperature", field="--temperature") if temperature else None
+    temp = _temperature(temperature)
     with UnitOfWork(db, actor) as uow:
         bag, batch = _bag(uow, scans)
         steps = _steps(uow.session, bag)
@@ -235,6 +252,7 @@ def receive_bag(
                 "receive it"
             )
         issue = steps[0]
+        storage = bag_storage(uow.session, bag).range
         if issue.logger_id:
             if logger_file is None:
                 raise InvalidInput(
@@ -248,7 +266,7 @@ def receive_bag(
                     "readings are the temperature in transit, not one reading",
                 )  # fmt: skip
             readings = read_logger_file(logger_file)
-            seen = transport.transit(readings, as_utc(issue.at), uow.now, "--logger-file")
+            seen = transport.transit(readings, as_utc(issue.at), uow.now, "--logger-file", storage)
         else:
             if logger_file is not None:
                 raise InvalidInput(
@@ -261,7 +279,7 @@ def receive_bag(
                     "no logger travelled with the bag: expected the temperature on arrival, "
                     "e.g. 5 °C",
                 )
-            seen = transport.one_reading(temp)
+            seen = transport.one_reading(temp, storage)
         ref = _step(
             uow, "receipt", bag, holder, actor.id, condition=condition,
             temperature_c=temp, logger_id=issue.logger_id,
@@ -283,6 +301,7 @@ def receive_bag(
             readings=seen.readings,
             lowest_c=seen.lowest, highest_c=seen.highest, excursion=seen.excursion,
             hold=f"H{hold.id}" if hold is not None else None,
+            storage=storage.text(), uncounted=seen.uncounted(),
         )  # fmt: skip
 
 

@@ -15,10 +15,12 @@ from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.tables import Bag, BagCustody, Batch, BedsideCheck, InfusionRecord, User
-from cellbatch.domain import bedside, transport
+from cellbatch.domain import bedside
+from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.services.queries.plain import Person, Plain, Quantity
 from cellbatch.services.queries.shown_values import shown_time
+from cellbatch.services.queries.storage import bag_storage
 
 _KINDS = {"issue": "Issued", "hand-over": "Handed over", "receipt": "Received"}
 _FATES = {
@@ -34,6 +36,14 @@ def _quantity(value: float | None, measure: str) -> Quantity | None:
         return None
     m = units.MEASURES[measure]
     return Quantity(value, m.canonical, units.fmt(value, measure))
+
+
+def _storage_range(session: Session, bag: Bag) -> str | None:
+    """The bag's storage range as its receipt was checked (None if no settings give one)."""
+    try:
+        return bag_storage(session, bag).range.text()
+    except RuleViolation:
+        return None
 
 
 def _time(iso: str | None) -> str:
@@ -63,6 +73,8 @@ class CustodyView(Plain):
     highest: Quantity | None = None
     excursion: str | None = None
     """What left the transport range (the bag was put on hold)."""
+    storage_range: str | None = None
+    """The bag's storage range the receipt was checked against (``15–25 °C``)."""
 
     def text(self) -> str:
         """``C1 Issued by … to … at 2026-… UTC; transport container: …; temperature 6 °C``."""
@@ -97,7 +109,7 @@ class CustodyView(Plain):
             words += (
                 f"; TEMPERATURE EXCURSION: {self.excursion}"
                 if self.excursion
-                else f"; within {transport.range_text()}"
+                else f"; within {self.storage_range or 'its storage range'}"
             )
         return words
 
@@ -200,10 +212,10 @@ def clinical_use(session: Session, batch: Batch) -> ClinicalUse:
     """
     if batch.kind != "dose":
         return ClinicalUse(applies=False, custody=(), bedside_checks=(), infusions=())
-    bags = {
-        b.id: b.number
-        for b in session.execute(select(Bag).where(Bag.batch_id == batch.id)).scalars()
+    bag_rows = {
+        b.id: b for b in session.execute(select(Bag).where(Bag.batch_id == batch.id)).scalars()
     }
+    bags = {key: b.number for key, b in bag_rows.items()}
     custody = list(
         session.execute(
             select(BagCustody).where(BagCustody.batch_id == batch.id).order_by(BagCustody.id)
@@ -252,6 +264,9 @@ def clinical_use(session: Session, batch: Batch) -> ClinicalUse:
                 lowest=_quantity(c.temperature_min_c, "temperature"),
                 highest=_quantity(c.temperature_max_c, "temperature"),
                 excursion=c.excursion,
+                storage_range=(
+                    _storage_range(session, bag_rows[c.bag_id]) if c.kind == "receipt" else None
+                ),
             )
             for c in custody
         ),

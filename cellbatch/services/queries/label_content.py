@@ -203,7 +203,7 @@ def bag_label(
         datamatrix=isbt128.datamatrix_content(din, flags, product, expiry, coi),
         blood_group=_BLOOD_GROUP,
         product_name=settings.name,
-        storage=settings.storage,
+        storage=settings.storage_text(),
         volume=units.fmt(volume, "volume"),
         viable_cells=units.fmt(cells, "cells"),
         dose_per_kg=units.fmt(dosing.dose_per_kg(cells, batch.body_weight_kg), "cells_per_kg"),

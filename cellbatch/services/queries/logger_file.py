@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cellbatch import units
 from cellbatch.domain.errors import InvalidInput
-from cellbatch.domain.transport import Reading
+from cellbatch.domain.transport import Reading, plausible
 
 MAX_BYTES = 2_000_000
 """Largest readings file read (a logger reading every minute for a year is about 15 MB;
@@ -71,7 +71,8 @@ def _reading(text: str, unit: str, field: str, line: int) -> Reading:
         celsius = units.to_canonical(value, unit, "temperature")
     except ValueError as exc:
         raise InvalidInput(field, f"line {line}: {exc}") from None
-    return Reading(at.astimezone(UTC), celsius)
+    plausible(celsius, field, where=f"line {line}: ")
+    return Reading(at.astimezone(UTC), celsius, line)
 
 
 def read_logger_file(path: Path, field: str = "--logger-file") -> list[Reading]:
