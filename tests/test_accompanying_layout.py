@@ -94,11 +94,8 @@ def test_no_text_runs_past_the_right_margin_even_a_long_product_name(document):
 
 @GMP30
 def test_the_din_reads_as_on_the_label_and_its_bar_code_carries_the_document_flags(
-    ward,
-    document,
-    cli,
-    tmp_path,  # noqa: F811
-):
+    ward, document, cli,  # noqa: F811
+):  # fmt: skip
     import pypdfium2
     import zxingcpp
 
