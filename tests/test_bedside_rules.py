@@ -31,11 +31,11 @@ def ward(demo_db):
 
 @pytest.fixture
 def received(ward):
-    """EASC-D001's bag issued to clin1 and received on the ward (5 °C)."""
+    """EASC-D001's bag issued to clin1 and received on the ward (20 °C)."""
     issue_bag(ward, user(ward, "tech1"), "clin1", "demo-clin1-pass", label_scans(ward),
               container="validated shipper no. 4")  # fmt: skip
     receive_bag(ward, user(ward, "clin1"), label_scans(ward), condition="intact",
-                temperature="5 degC")  # fmt: skip
+                temperature="20 degC")  # fmt: skip
 
 
 def start(db, code: str, **kwargs) -> str:

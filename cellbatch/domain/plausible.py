@@ -16,6 +16,11 @@ RECEIPT_TEMPERATURE_C = (-200.0, 60.0)
 """A tissue's temperature at receipt, °C: from below liquid nitrogen (−196 °C, a dry shipper's
 vapour phase is about −150 °C) to above the hottest a parcel gets in transport (about 50 °C)."""
 
+TRANSPORT_TEMPERATURE_C = (-90.0, 60.0)
+"""A dose bag's temperature in transport, °C (typed at its issue or receipt, or read from its
+logger's file): a dry-ice shipper reaches about −80 °C, a parcel in a hot car about 60 °C;
+outside, the reading is a fault (a wrong unit, a broken probe), not an excursion."""
+
 MAX_TRANSPORT = timedelta(days=7)
 """Longest time from collection to receipt of a fresh tissue (marrow and lipoaspirate are
 processed within 24–72 h; a week is beyond any viable tissue, so longer is a wrong date)."""
@@ -36,6 +41,21 @@ def receipt_temperature(value: float | None, field: str = "--temperature") -> fl
         raise InvalidInput(
             field,
             f"expected a receipt temperature from {low:g} to {high:g} °C, got {value:g} °C",
+        )
+    return value
+
+
+def transport_temperature(value: float, field: str, where: str = "") -> float:
+    """A bag's transport temperature in °C, refused outside :data:`TRANSPORT_TEMPERATURE_C`.
+
+    ``where`` places it in the refusal (``line 4: `` of a logger's file).
+    """
+    low, high = TRANSPORT_TEMPERATURE_C
+    if not low <= value <= high:
+        raise InvalidInput(
+            field,
+            f"{where}{value:g} °C is not a plausible transport temperature (expected {low:g} "
+            f"to {high:g} °C): check the reading and its unit",
         )
     return value
 

@@ -8,7 +8,7 @@ the accompanying document, the issue's check and the receipt's check all read it
 A temperature logger packed at the issue gives readings; only those between the issue and
 the receipt count. Any reading outside the range is an excursion: the receipt is recorded,
 and the bag is put on hold. A temperature outside what a transport logger can plausibly read
-(:data:`PLAUSIBLE_MIN_C` to :data:`PLAUSIBLE_MAX_C`) is refused wherever it is typed or read.
+(``plausible.TRANSPORT_TEMPERATURE_C``, -90 to 60 °C) is refused wherever it is typed or read.
 """
 
 from __future__ import annotations
@@ -18,13 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cellbatch import units
+from cellbatch.domain import plausible as bounds
 from cellbatch.domain.errors import InvalidInput
-
-PLAUSIBLE_MIN_C = -90.0
-"""Lowest temperature a transport reading may be (°C): a dry-ice shipper reaches about -80 °C;
-below it a reading is a fault (a wrong unit, a broken probe), not an excursion."""
-PLAUSIBLE_MAX_C = 60.0
-"""Highest temperature a transport reading may be (°C): a car in the sun reaches about 60 °C."""
 
 CLOCK_TOLERANCE = timedelta(minutes=5)
 """How far a logger's clock may run ahead of cellbatch's: readings up to this after the
@@ -32,14 +27,11 @@ receipt are not counted (unpacking); later ones are refused (a wrong clock or an
 
 
 def plausible(celsius: float, field: str, where: str = "") -> float:
-    """``celsius`` if a transport reading can be it, else refused naming ``field`` (and line)."""
-    if not PLAUSIBLE_MIN_C <= celsius <= PLAUSIBLE_MAX_C:
-        raise InvalidInput(
-            field,
-            f"{where}{celsius:g} °C is not a plausible transport temperature (expected "
-            f"{PLAUSIBLE_MIN_C:g} to {PLAUSIBLE_MAX_C:g} °C): check the reading and its unit",
-        )
-    return celsius
+    """``celsius`` if a transport reading can be it, else refused naming ``field``.
+
+    The bound is ``plausible.TRANSPORT_TEMPERATURE_C``; ``where`` is a logger file's line.
+    """
+    return bounds.transport_temperature(celsius, field, where)
 
 
 @dataclass(frozen=True)
