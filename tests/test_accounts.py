@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import text
 
@@ -15,6 +17,7 @@ from cellbatch.services.auth import authenticate
 from cellbatch.services.commands.users import add_user, change_password, set_active, unlock
 from cellbatch.services.queries.audit import list_entries
 from cellbatch.services.queries.users import list_users
+from cellbatch.services.trusted_time import told_time
 from tests.conftest import ADMIN_PASSWORD
 
 
@@ -85,12 +88,8 @@ def test_password_minimum_length(admin_db, admin):
 def test_password_ageing_when_configured(admin_db, admin):
     from cellbatch.services.commands.security_policy import change_policy
 
-    add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
-    with admin_db.engine.begin() as conn:
-        conn.execute(
-            text("UPDATE app_user SET password_changed_at = :t WHERE username='tech1'"),
-            {"t": "2020-01-01 00:00:00+00:00"},
-        )
+    with told_time(datetime(2020, 1, 1, tzinfo=UTC)):  # a password set in 2020
+        add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
     assert authenticate(admin_db, "tech1", "tech1-password")  # no expiry by default
     change_policy(
         admin_db, "admin", ADMIN_PASSWORD, password_max_age_days=90, reason="site SOP IT-004"

@@ -66,3 +66,10 @@ def test_a_reading_command_loads_neither_the_orm_nor_the_table_classes(demo_db):
     )
     out = python(code)
     assert "EASC-B001" in out and "LOADED []" in out, out[-500:]
+
+
+def test_the_core_account_table_holds_every_column_of_the_account():
+    """The log-in compares the account row with its audit trail through the Core table
+    (``audit_chain_rows.stored_row_problem``): a column left out would go unchecked."""
+    orm = SQLModel.metadata.tables["app_user"]
+    assert sorted(c.name for c in core_tables.app_user.columns) == sorted(c.name for c in orm.c)

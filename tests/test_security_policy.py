@@ -4,6 +4,7 @@ signature, audited, with floors no one goes below; a user's environment changes 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -18,6 +19,7 @@ from cellbatch.services.queries.audit import list_entries, verify_trail
 from cellbatch.services.queries.security_policy import policy_history
 from cellbatch.services.queries.users import list_users
 from cellbatch.services.security_policy import current_policy, idle_lock_seconds
+from cellbatch.services.trusted_time import told_time
 from tests.conftest import ADMIN_PASSWORD
 
 GMP26 = pytest.mark.requirement("GMP-26")
@@ -60,13 +62,9 @@ def test_hostile_environment_changes_neither_lockout_nor_password_rules_nor_hash
 def test_a_hostile_environment_cannot_switch_off_expiry_the_policy_sets(
     admin_db, admin, monkeypatch
 ):
-    add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
+    with told_time(datetime(2020, 1, 1, tzinfo=UTC)):  # a password set in 2020
+        add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
     change_policy(admin_db, "admin", ADMIN_PASSWORD, password_max_age_days=30, reason="SOP IT-4")
-    with admin_db.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "UPDATE app_user SET password_changed_at = '2020-01-01 00:00:00+00:00' "
-            "WHERE username = 'tech1'"
-        )
     monkeypatch.setenv("CELLBATCH_PASSWORD_MAX_AGE_DAYS", "0")
     with pytest.raises(AuthenticationFailed, match="older than 30 days"):
         authenticate(admin_db, "tech1", "tech1-password")
@@ -224,3 +222,37 @@ def _hash_of(db, username: str) -> str:
         return conn.execute(
             text("SELECT password_hash FROM app_user WHERE username = :u"), {"u": username}
         ).scalar_one()
+
+
+@GMP26
+def test_an_edited_version_falls_back_to_the_newest_valid_one_and_policy_show_says_so(
+    admin_db, admin, cli
+):
+    """v3 (3 attempts, 20 days) edited in the database: the log-in used to apply the default
+    (5 attempts, no expiry) while ``policy show`` printed v3's edited values. Now v2 (3
+    attempts, no expiry) is in force, and ``policy show`` prints it and names v3."""
+    change_policy(
+        admin_db, "admin", ADMIN_PASSWORD, max_failed_attempts=3, reason="risk assessment RA-12"
+    )
+    change_policy(admin_db, "admin", ADMIN_PASSWORD, password_max_age_days=20, reason="SOP IT-4")
+    with admin_db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE security_policy SET max_failed_attempts = 9 WHERE version = 3")
+    in_force = current_policy(admin_db)
+    assert (in_force.max_failed_attempts, in_force.password_max_age_days) == (3, 0)  # v2
+    add_user(admin_db, admin, "tech1", "Tess Tech", "technician", password="tech1-password")
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed, match="after 3 failed attempts"):
+            authenticate(admin_db, "tech1", "wrong password")
+    assert next(u for u in list_users(admin_db) if u.username == "tech1").locked
+    shown = cli("--db", admin_db.url, "policy", "show", user="admin", password=ADMIN_PASSWORD)
+    assert shown.code == 0, shown.err
+    assert "security policy version 2" in shown.out and "max failed attempts: 3" in shown.out
+    assert "max failed attempts: 9" not in shown.out
+    assert "version 3 is NOT in force" in shown.err and "edited outside" in shown.err
+    assert "audit verify" in shown.err
+    as_json = cli(
+        "--db", admin_db.url, "policy", "show", "--json", user="admin", password=ADMIN_PASSWORD
+    )
+    data = json.loads(as_json.out)
+    assert data["version"] == 2 and data["max_failed_attempts"] == 3
+    assert data["refused"][0]["version"] == 3

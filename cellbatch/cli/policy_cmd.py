@@ -58,20 +58,29 @@ def policy_show(
     user: UserOption, password_stdin: PasswordStdin = False, json_out: JsonOption = False
 ) -> None:
     """Show the policy in force and the version that set it (log-in needed)."""
-    from cellbatch.services.queries.security_policy import policy_history
+    from cellbatch.services.queries.security_policy import policy_shown
 
-    latest = shown(
-        user, password_stdin, json_out, lambda db: policy_history(db)[-1], lambda v: v.to_dict()
-    )
-    if latest is None:
+    shown_policy = shown(user, password_stdin, json_out, policy_shown, lambda p: p.to_dict())
+    if shown_policy is None:
         return
-    typer.echo(
-        f"security policy version {latest.version}, signed by {latest.signed_by}"
-        f"{f' ({latest.username})' if latest.username else ''} at {latest.signed_at}"
-    )
-    for name, value in latest.policy.to_dict().items():
+    for number, why in shown_policy.refused:
+        typer.echo(
+            f"WARNING: security policy version {number} is NOT in force: {why}. "
+            "`cellbatch audit verify` names the record; tell QA",
+            err=True,
+        )
+    latest = shown_policy.version
+    if latest is None:
+        typer.echo("security policy: the program's default (no signed version holds)")
+    else:
+        typer.echo(
+            f"security policy version {latest.version}, signed by {latest.signed_by}"
+            f"{f' ({latest.username})' if latest.username else ''} at {latest.signed_at}"
+        )
+    for name, value in shown_policy.policy.to_dict().items():
         typer.echo(f"  {name.replace('_', ' ')}: {value}")
-    typer.echo(f"  reason: {latest.reason}")
+    if latest is not None:
+        typer.echo(f"  reason: {latest.reason}")
 
 
 @policy_app.command("history")

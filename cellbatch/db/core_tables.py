@@ -72,8 +72,10 @@ app_user = Table(
     Column("failed_attempts", Integer, nullable=False),
     Column("locked", Boolean, nullable=False),
     Column("password_changed_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
-"""Accounts, as the log-in reads them."""
+"""Accounts, as the log-in reads them: every column, so that the log-in can compare the row
+with its audit trail (``audit_chain_rows.stored_row_problem``) without the ORM."""
 
 security_policy = Table(
     "security_policy",

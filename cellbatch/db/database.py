@@ -30,6 +30,7 @@ from cellbatch.db.engine import (
     open_engine,
 )
 from cellbatch.db.failures import (
+    READ_ONLY,
     DatabaseReadOnly,
     DatabaseUnavailable,
     SchemaMismatch,
@@ -164,6 +165,39 @@ class Database:
         from sqlmodel import Session
 
         return Session(self.engine, expire_on_commit=False)
+
+    def check_writable(self) -> None:
+        """Refuse now, without writing, if this database's writes would be refused.
+
+        DatabaseReadOnly for what nothing may write: an SQLite file on read-only media or a
+        read-only copy, a PostgreSQL standby (``pg_is_in_recovery()``). DatabaseUnavailable
+        for a PostgreSQL primary whose session was made read-only from outside
+        (``default_transaction_read_only``, e.g. through ``PGOPTIONS``): that is not an
+        archive, and must not be used as one (the log-in could not count failures).
+        """
+        if self._sqlite is not None:
+            if not self._sqlite.writable:
+                raise DatabaseReadOnly(READ_ONLY)
+            return
+        if self._write_engine is None:
+            engine = make_engine(self.url, "write")
+            self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        try:
+            with self._write_engine.connect() as connection:
+                standby, read_only = connection.execute(
+                    text("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')")
+                ).one()
+        except DBAPIError as exc:
+            raise database_problem(exc) from exc
+        if standby:
+            raise DatabaseReadOnly(READ_ONLY)
+        if read_only == "on":
+            raise DatabaseUnavailable(
+                "the PostgreSQL session is read-only (default_transaction_read_only is on, "
+                "e.g. set through PGOPTIONS) although the server is a primary that takes "
+                "writes: cellbatch does not work that way (log-ins could not be recorded). "
+                "Unset PGOPTIONS (or the role's or database's setting) and try again"
+            )
 
     def write_session(self) -> Session:
         """A new session for one unit of work, already holding the database's write lock.

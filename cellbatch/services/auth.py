@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from cellbatch.db import core_tables
+from cellbatch.db.audit_chain_rows import RecordTampered, refuse_tampered, stored_row_problem
 from cellbatch.db.database import Database, server_now
 from cellbatch.db.failures import DatabaseReadOnly
 from cellbatch.domain.errors import AuthenticationFailed, InvalidInput
@@ -31,6 +32,7 @@ from cellbatch.services.passwords import (
     hashing_cost,
 )
 from cellbatch.services.security_policy import policy_in_force, policy_in_force_on
+from cellbatch.services.trusted_time import check_clocks_now, checked_ntp
 
 if TYPE_CHECKING:
     from cellbatch.db.tables import User
@@ -61,72 +63,175 @@ def _record_failure(db: Database, user_id: int | None, why: str) -> str:
     try:
         _count_failure(db, user_id, why)
     except DatabaseReadOnly:  # an archived copy or a standby: nothing can be recorded there
-        return " (this attempt could not be recorded: the database is read-only)"
+        return READ_ONLY_NOTE
     return ""
 
 
+READ_ONLY_NOTE = " (this attempt could not be recorded: the database is read-only)"
+
+
+def _ready_to_record(db: Database) -> bool:
+    """Refuse now, before the password is checked, if a log-in's audit entry could not be written.
+
+    A failed attempt must be counted and audited; if the site key, the clocks, the clock
+    settings or a PostgreSQL session made read-only would refuse that entry, a wrong password
+    would go uncounted while a right one read on: the environment would switch lockout off
+    and tell right from wrong. So both are refused alike, with the environment's own message
+    (docs/security-policy.md). False: a database nothing can write (a read-only SQLite copy
+    or medium, a PostgreSQL standby), where nothing is recorded whatever the answer.
+    """
+    try:
+        db.check_writable()
+    except DatabaseReadOnly:
+        return False
+    db.site_key()
+    check_clocks_now(db, checked_ntp())
+    return True
+
+
 def _count_failure(db: Database, user_id: int | None, why: str) -> None:
-    from cellbatch.db.tables import User  # deferred: start-up
     from cellbatch.services.unit_of_work import UnitOfWork  # deferred: start-up
 
     with UnitOfWork(db, None) as uow:
-        user = (
-            None
-            if user_id is None
-            else uow.session.execute(
-                select(User).where(User.id == user_id).with_for_update()
-            ).scalar_one_or_none()
+        uow.audit(
+            "login_failed",
+            None,
+            entity="app_user",
+            entity_id=UNKNOWN_USER,
+            reason="log-in with a user ID that names no account (not stored as typed)",
         )
-        if user is None:
-            uow.audit(
-                "login_failed",
-                None,
-                entity="app_user",
-                entity_id=UNKNOWN_USER,
-                reason="log-in with a user ID that names no account (not stored as typed)",
-            )
-            uow.commit()
-            return
-        limit = policy_in_force(uow.session).max_failed_attempts
-        uow.change(
-            user, "failed_attempts", user.failed_attempts + 1, action="login_failed", reason=why
-        )
-        if user.failed_attempts >= limit and not user.locked:
-            uow.change(
-                user,
-                "locked",
-                True,
-                action="account_locked",
-                reason=f"{user.failed_attempts} failed log-in attempts in a row",
-            )
         uow.commit()
 
 
-def _after_success(db: Database, user: Account, policy: SecurityPolicy, password: str) -> None:
-    """Reset the failure count; re-hash a password stored at a lower cost than the policy's."""
+def _clean_success(
+    db: Database, user_id: int, matches: bool, target: int, recordable: bool
+) -> Account | None:
+    """The account re-read after the hash, if the log-in succeeds with nothing to write.
+
+    A Core read (no ORM on a reading command's log-in): the right password, an account
+    active, unlocked, with no failure to reset, a hash at the policy's cost, stored as its
+    trail says. Anything else (None) is decided under the row's lock.
+    """
+    if not matches:
+        return None
+    table = core_tables.app_user
+    with db.engine.connect() as connection:
+        fresh = connection.execute(select(table).where(table.c.id == user_id)).one_or_none()
+        if fresh is None or stored_row_problem(connection, table, user_id) is not None:
+            return None
+    upgrade = cost_of(fresh.password_hash) < target and recordable
+    if fresh.locked or not fresh.active or fresh.failed_attempts or upgrade:
+        return None
+    return fresh
+
+
+def _decide(
+    db: Database,
+    user_id: int,
+    matches: bool,
+    policy: SecurityPolicy,
+    password: str,
+    recordable: bool,
+) -> Actor:
+    """Decide a log-in on the account as it is after the hash, under its row's lock.
+
+    The row is re-read with SELECT ... FOR UPDATE (PostgreSQL) inside the write lock (both
+    databases): a lock or deactivation that happened during the hash refuses the log-in, and
+    a failure is counted on the count as it stands. An account row edited outside the program
+    refuses the log-in whatever the password (fail closed); the refusal is audited on the
+    account without vouching for the row.
+    """
     target = hashing_cost(policy.scrypt_n)
-    upgrade = cost_of(user.password_hash) < target and db.access != "read"
-    if not user.failed_attempts and not upgrade:
-        return
+    fresh = _clean_success(db, user_id, matches, target, recordable)
+    if fresh is not None:
+        return _actor_or_refuse(fresh, None)
+    if not recordable:
+        return _decide_unrecorded(db, user_id, matches, policy)
     from cellbatch.db.tables import User  # deferred: start-up
     from cellbatch.services.unit_of_work import UnitOfWork  # deferred: start-up
 
     try:
-        with UnitOfWork(db, actor_of(user)) as uow:
-            fresh = uow.session.get(User, user.id)
-            if fresh.failed_attempts:
-                uow.change(fresh, "failed_attempts", 0, action="login", reason="successful log-in")
-            if upgrade:
+        with UnitOfWork(db, None) as uow:
+            user = uow.session.execute(
+                select(User).where(User.id == user_id).with_for_update()
+            ).scalar_one()
+            try:
+                uow.prove(user)  # as every write proves the row it vouches for
+                if _role(user) is None:
+                    raise refuse_tampered(f"app_user {user_id} holds an unknown role {user.role!r}")
+            except RecordTampered as tampered:
+                uow.audit(
+                    "login_refused",
+                    None,  # names the account without vouching for it: verify still names it
+                    entity="app_user",
+                    entity_id=str(user_id),
+                    reason=f"log-in refused: {tampered.problem}",
+                )
+                uow.commit()
+                raise
+            why = _refused_because(user, matches)
+            if why is not None:
+                limit = policy_in_force(uow.session).max_failed_attempts
                 uow.change(
-                    fresh,
+                    user,
+                    "failed_attempts",
+                    user.failed_attempts + 1,
+                    action="login_failed",
+                    reason=why,
+                )
+                if user.failed_attempts >= limit and not user.locked:
+                    uow.change(
+                        user,
+                        "locked",
+                        True,
+                        action="account_locked",
+                        reason=f"{user.failed_attempts} failed log-in attempts in a row",
+                    )
+                uow.commit()
+                raise refusal(policy)
+            actor = actor_of(user)
+            uow.actor = actor
+            if user.failed_attempts:
+                uow.change(user, "failed_attempts", 0, action="login", reason="successful log-in")
+            if cost_of(user.password_hash) < target:
+                uow.change(
+                    user,
                     "password_hash",
                     hash_password(password, target),
                     action="password_rehash",
                     reason=f"password hash raised to the policy's cost (scrypt N = {target})",
                 )
             uow.commit()
-    except DatabaseReadOnly:
-        pass  # a read-only copy keeps its counts and hashes as they were
+            return actor
+    except DatabaseReadOnly:  # a standby found out only on writing
+        return _decide_unrecorded(db, user_id, matches, policy)
+
+
+def _decide_unrecorded(db: Database, user_id: int, matches: bool, policy: SecurityPolicy) -> Actor:
+    """The same decision on a database that records nothing (an archive, a read-only copy)."""
+    table = core_tables.app_user
+    with db.engine.connect() as connection:
+        user = connection.execute(select(table).where(table.c.id == user_id)).one()
+        problem = stored_row_problem(connection, table, user_id)
+    if problem is not None:
+        raise refuse_tampered(problem)
+    if _refused_because(user, matches) is not None:
+        raise refusal(policy, READ_ONLY_NOTE)
+    return _actor_or_refuse(user, None)
+
+
+def _role(user: Account) -> Role | None:
+    try:
+        return Role(user.role)
+    except ValueError:
+        return None
+
+
+def _actor_or_refuse(user: Account, problem: str | None) -> Actor:
+    """The actor of an account proven intact; a role the program never wrote is refused."""
+    if _role(user) is None:
+        raise refuse_tampered(problem or f"app_user {user.id} holds an unknown role {user.role!r}")
+    return actor_of(user)
 
 
 def _any_account(db: Database) -> bool:
@@ -158,24 +263,23 @@ def authenticate(
     with db.engine.connect() as connection:
         policy = policy_in_force_on(connection)
         user = connection.execute(select(table).where(table.c.username == username)).one_or_none()
+    recordable = _ready_to_record(db)
     stored = user.password_hash if user is not None else dummy_hash(hashing_cost(policy.scrypt_n))
     matches = check_password(password, stored)
-    why = _refused_because(user, matches)
-    if why is not None:
-        note = _record_failure(db, user.id if user else None, why)
-        if user is None and not _any_account(db):
+    if user is None:
+        note = _record_failure(db, None, "unknown user ID") if recordable else READ_ONLY_NOTE
+        if not _any_account(db):
             raise AuthenticationFailed(
                 "the database has no users yet: create the first admin with "
                 '`cellbatch init --admin USER-ID --name "NAME"`'
             )
         raise refusal(policy, note)
-    assert user is not None
-    _after_success(db, user, policy, password)
+    actor = _decide(db, user.id, matches, policy, password, recordable)
     if not allow_expired:
         why = _change_due(db, user, policy)
         if why is not None:
             raise AuthenticationFailed(why)
-    return actor_of(user)
+    return actor
 
 
 def _change_due(db: Database, user: User | Account, policy: SecurityPolicy) -> str | None:

@@ -8,7 +8,7 @@ Its versions are shown by :mod:`cellbatch.services.queries.security_policy` and 
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -54,34 +54,57 @@ def latest_version(session: Session) -> SecurityPolicyVersion | None:
     ).scalar_one_or_none()
 
 
-def policy_in_force(session: Session) -> SecurityPolicy:
-    """The policy the program applies now.
+@dataclass(frozen=True)
+class PolicyInForce:
+    """The policy the program applies now, which version set it, and the newer ones refused."""
 
-    A version whose values no longer match its signed hash, or that breaks a floor (both
-    only by editing the database), is not applied: the program's default is, which is
-    never weaker than the floors; ``audit verify`` names the edited record.
+    policy: SecurityPolicy
+    version: int | None
+    """The version applied (None: no version holds; the program's default applies)."""
+    refused: tuple[tuple[int, str], ...] = ()
+    """Newer versions not applied, newest first: (version, why)."""
+
+
+def policy_standing(connection: Connection) -> PolicyInForce:
+    """The policy in force: the newest version that holds, and the newer ones refused.
+
+    A version holds when its values match their signed hash and the limits; newer ones that
+    do not (edited in the database) are refused and named. Falling back to the newest valid
+    version, not the program's default, keeps a site's stricter settings in force when a
+    newer version is edited behind the program's back: an edit can at most bring back a
+    version an admin signed before (docs/security-policy.md). One Core read of the few
+    version rows (the log-in's, and ``policy show``'s).
     """
-    return _in_force(latest_version(session))
+    table = core_tables.security_policy
+    refused: list[tuple[int, str]] = []
+    for row in connection.execute(select(table).order_by(table.c.version.desc())):
+        why = _refusal_of(row)
+        if why is None:
+            return PolicyInForce(policy_of(row), row.version, tuple(refused))
+        refused.append((row.version, why))
+    return PolicyInForce(DEFAULT_POLICY, None, tuple(refused))
+
+
+def _refusal_of(row: Any) -> str | None:
+    """Why a version row cannot be applied (None: it can)."""
+    policy = policy_of(row)
+    if policy_hash(policy) != row.content_hash:
+        return "its values no longer match their signed hash (edited outside the program)"
+    try:
+        checked_policy(policy)
+    except InvalidInput as exc:
+        return f"a value breaks the program's limits ({exc})"
+    return None
+
+
+def policy_in_force(session: Session) -> SecurityPolicy:
+    """The policy the program applies now (see :func:`policy_standing`)."""
+    return policy_standing(session.connection()).policy
 
 
 def policy_in_force_on(connection: Connection) -> SecurityPolicy:
     """The policy in force, read through the Core table (the log-in's read, without the ORM)."""
-    table = core_tables.security_policy
-    row = connection.execute(select(table).order_by(table.c.version.desc()).limit(1)).first()
-    return _in_force(row)
-
-
-def _in_force(row: SecurityPolicyVersion | Any | None) -> SecurityPolicy:
-    """The policy a newest version row gives (see :func:`policy_in_force`)."""
-    if row is None:
-        return DEFAULT_POLICY
-    policy = policy_of(row)
-    if policy_hash(policy) != row.content_hash:
-        return DEFAULT_POLICY
-    try:
-        return checked_policy(policy)
-    except InvalidInput:
-        return DEFAULT_POLICY
+    return policy_standing(connection).policy
 
 
 def current_policy(db: Database) -> SecurityPolicy:

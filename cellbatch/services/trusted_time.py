@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 from cellbatch.db.database import Database, server_now
 from cellbatch.domain.errors import CellbatchError
@@ -33,6 +34,9 @@ from cellbatch.domain.trusted_time import (
 )
 from cellbatch.services.ntp import NtpFailed, clock_offset
 from cellbatch.settings import ntp_sources, requested_max_clock_skew_seconds
+
+if TYPE_CHECKING:  # a log-in compares the clocks without loading the ORM (docs/start-up.md)
+    from sqlmodel import Session
 
 host_time: Callable[[], float] = time.time
 """This computer's clock (Unix seconds). A seam for tests, which set it ahead or behind."""
@@ -124,14 +128,18 @@ def _measure(sources: tuple[str, ...]) -> NtpReading:
     )
 
 
-def trusted_now(session: Session, ntp: NtpReading | None) -> tuple[datetime, TimeSource]:
+def trusted_now(
+    session: Session | Connection, ntp: NtpReading | None
+) -> tuple[datetime, TimeSource]:
     """The write's time and where it came from; refuses if the clocks disagree.
 
     Called under the write lock. PostgreSQL: the server's time, this computer's clock
     compared with it; SQLite: this computer's time. Either compared with NTP if configured.
+    ``session`` may be a Core connection.
     """
+    bind = session if isinstance(session, Connection) else session.get_bind()
     before = host_time()
-    server = server_now(session) if session.get_bind().dialect.name == "postgresql" else None
+    server = server_now(session) if bind.dialect.name == "postgresql" else None
     after = host_time()
     host = (before + after) / 2  # the server read its clock between the two
     checks: list[ClockOffset] = []
@@ -147,6 +155,16 @@ def trusted_now(session: Session, ntp: NtpReading | None) -> tuple[datetime, Tim
     if server is not None:
         return server, TimeSource(DB_SERVER, tuple(checks))
     return datetime.fromtimestamp(after, UTC), TimeSource(HOST, tuple(checks))
+
+
+def check_clocks_now(db: Database, ntp: NtpReading | None) -> None:
+    """Refuse, as a write would, if the clocks disagree or their settings are unreadable.
+
+    The log-in asks it before checking a password (a failure must be recordable); a Core
+    connection, no lock.
+    """
+    with db.engine.connect() as connection:
+        trusted_now(connection, ntp)
 
 
 @dataclass(frozen=True)

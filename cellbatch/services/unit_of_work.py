@@ -7,6 +7,13 @@ one (the database server's on PostgreSQL), read only after the clocks were compa
 (:mod:`cellbatch.services.trusted_time`): a write is refused when they disagree. ``add``
 and ``change`` flush the row, reload it as the database stored it, and append a
 hash-chained audit entry in the same transaction. Nothing is written unless ``commit`` is called.
+
+A unit of work never vouches for a record someone edited behind the program's back: before
+it first writes over an existing audited row, or appends an entry that vouches for one, it
+compares the row as stored with the newest entry that vouched for it (the comparison
+``audit verify`` makes, :func:`cellbatch.db.audit_chain_rows.stored_row_problem`) and refuses
+with :class:`~cellbatch.db.audit_chain_rows.RecordTampered`. Cost: two look-ups by key per
+row, once per unit of work (docs/trust-model.md).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel
 
@@ -26,9 +33,10 @@ from cellbatch.db.audit_chain import (
     public_content,
     row_hash,
 )
+from cellbatch.db.audit_chain_rows import refuse_tampered, stored_row_problem
 from cellbatch.db.database import Database
 from cellbatch.db.failures import database_problem
-from cellbatch.db.tables import AuditEntry, AuditHead
+from cellbatch.db.tables import AUDITED_TABLES, AuditEntry, AuditHead
 from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.trusted_time import TimeSource
 from cellbatch.domain.users import Actor
@@ -51,6 +59,10 @@ def display(value: Any) -> str | None:
     return str(canonical)
 
 
+def _audited(row: Any) -> bool:
+    return AUDITED_TABLES.get(getattr(row, "__tablename__", "")) is type(row)
+
+
 class UnitOfWork:
     """A transaction that records who did what, and rolls back unless committed."""
 
@@ -68,6 +80,9 @@ class UnitOfWork:
         self._committed = False
         self.last_entry: AuditEntry | None = None
         """The last audit entry this unit of work appended (what a release anchors)."""
+        self._proven: set[tuple[str, str]] = set()
+        """Rows compared with their trail already (or inserted) in this unit of work."""
+        self._inserted: list[SQLModel] = []
 
     def __enter__(self) -> UnitOfWork:
         self._secret = self.db.site_key().secret  # no key, or not this database's: no write
@@ -76,6 +91,7 @@ class UnitOfWork:
             self.session = self.db.write_session()  # the write lock first ...
         except DBAPIError as exc:
             raise database_problem(exc) from exc
+        event.listen(self.session, "before_flush", self._before_flush)
         try:
             self.written_at, self.time_source = trusted_now(self.session, ntp)  # ... the clock
             self.now = told() or self.written_at
@@ -118,6 +134,37 @@ class UnitOfWork:
         except DBAPIError as exc:
             raise database_problem(exc) from exc
 
+    def _before_flush(self, session: Session, _context: Any, _instances: Any) -> None:
+        """Prove every audited row about to be written over, before the flush writes it."""
+        self._inserted.extend(row for row in session.new if _audited(row))
+        for row in list(session.dirty):
+            if _audited(row) and session.is_modified(row):
+                self.prove(row)
+
+    def prove(self, row: SQLModel) -> None:
+        """Refuse unless ``row`` is stored as the newest audit entry about it says.
+
+        Once per row and unit of work; a row this unit of work inserted needs no proof.
+        """
+        name = row.__tablename__  # type: ignore[attr-defined]
+        key = (name, str(row.id))  # type: ignore[attr-defined]
+        if key in self._proven:
+            return
+        if any(row is new for new in self._inserted):
+            self._proven.add(key)
+            return
+        try:
+            problem = stored_row_problem(
+                self.session.connection(),
+                row.__table__,  # type: ignore[attr-defined]
+                row.id,  # type: ignore[attr-defined]
+            )
+        except DBAPIError as exc:
+            raise database_problem(exc) from exc
+        if problem is not None:
+            raise refuse_tampered(problem)
+        self._proven.add(key)
+
     def add(self, row: Row, *, reason: str | None = None, batch_id: int | None = None) -> Row:
         """Insert ``row`` and audit its creation with its full content."""
         self.session.add(row)
@@ -146,6 +193,7 @@ class UnitOfWork:
         new_display: str | None = None,
     ) -> Row:
         """Set one column of ``row`` and audit old and new value with the reason."""
+        self.prove(row)
         old = getattr(row, field)
         setattr(row, field, value)
         self.session.add(row)
@@ -181,6 +229,7 @@ class UnitOfWork:
             select(AuditHead).where(AuditHead.id == 1).with_for_update()
         ).scalar_one()
         if row is not None:
+            self.prove(row)  # a row written by this unit of work was proven before its flush
             entity = row.__tablename__  # type: ignore[attr-defined]
             entity_id = str(row.id)  # type: ignore[attr-defined]
         values: dict[str, Any] = {

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from cellbatch.db.audit_chain import GENESIS_HASH, canonical_value, dumps, sha256
 from cellbatch.db.audit_chain_anchors import Anchor, read_anchors
-from cellbatch.db.audit_chain_rows import row_hashes
+from cellbatch.db.audit_chain_rows import row_hashes, row_problem
 from cellbatch.db.audit_chain_verify import canonical_time, walk
 from cellbatch.db.database import Database
 from cellbatch.db.failures import DAMAGED, DatabaseDamaged, database_problem
@@ -268,16 +268,9 @@ def _check_rows(
         checked = 0
         for row_id, content_hash in row_hashes(connection, table):
             checked += 1
-            last = pop((name, str(row_id)), None)
-            if last is None:
-                report.problems.append(
-                    f"{name} {row_id} has no audit entry: inserted outside the program"
-                )
-            elif last[1] != content_hash:
-                report.problems.append(
-                    f"{name} {row_id} was edited outside the program "
-                    f"(it no longer matches audit entry #{last[0]})"
-                )
+            problem = row_problem(name, row_id, pop((name, str(row_id)), None), content_hash)
+            if problem is not None:
+                report.problems.append(problem)
         report.rows_checked += checked
     for (name, row_id), (seq, _hash) in sorted(latest.items(), key=lambda kv: kv[1][0]):
         if name in AUDITED_TABLES:

@@ -10,7 +10,7 @@ from cellbatch.db.tables import SecurityPolicyVersion, User
 from cellbatch.domain.security_policy import SecurityPolicy
 from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.queries.signed_versions import versions_with_signers
-from cellbatch.services.security_policy import policy_of
+from cellbatch.services.security_policy import policy_of, policy_standing
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,45 @@ def version_view(row: SecurityPolicyVersion, user: User | None) -> PolicyVersion
         signed_at=iso_utc(row.signed_at) or "",
         content_hash=row.content_hash,
     )
+
+
+@dataclass(frozen=True)
+class PolicyShown:
+    """The policy in force as ``policy show`` prints it: the one the log-in applies."""
+
+    policy: SecurityPolicy
+    version: PolicyVersionView | None
+    """The version in force (None: no version holds, the program's default applies)."""
+    refused: tuple[tuple[int, str], ...]
+    """Newer versions not applied, newest first: (version, why)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary for JSON output: the version in force and the refused ones."""
+        shown = (
+            self.version.to_dict()
+            if self.version is not None
+            else {"version": None, **self.policy.to_dict(), "reason": "the program's default"}
+        )
+        return {
+            **shown,
+            "refused": [{"version": number, "why": why} for number, why in self.refused],
+        }
+
+
+def policy_shown(db: Database) -> PolicyShown:
+    """The policy in force, with the version that set it and the newer ones refused.
+
+    Decided by :func:`~cellbatch.services.security_policy.policy_standing`, the function the
+    log-in applies: what is printed is what is enforced.
+    """
+    with db.session() as session:
+        standing = policy_standing(session.connection())
+        view = next(
+            (
+                version_view(row, user)
+                for row, user in versions_with_signers(session, SecurityPolicyVersion)
+                if row.version == standing.version
+            ),
+            None,
+        )
+    return PolicyShown(standing.policy, view, standing.refused)
