@@ -50,9 +50,12 @@ def print_lookback(view: Lookback) -> None:
     typer.echo(f"  bags: {len(view.bags)}")
     for bag in view.bags:
         typer.echo(
-            f"    {bag.batch} bag {bag.number}: {bag.din} {bag.product_code} → {bag.recipient}"
+            f"    {bag.batch} bag {bag.number}: {bag.din} {bag.product_code} → {bag.recipient}: "
+            f"{bag.fate_text()}"
         )
     typer.echo(f"  recipients: {', '.join(view.recipients) or 'none'}")
+    given = sorted({b.recipient or "?" for b in view.given})
+    typer.echo(f"  given to: {', '.join(given) or 'nobody yet'}")
 
 
 def print_traceback(view: Traceback) -> None:
@@ -119,10 +122,15 @@ def recall_command(
     password = read_secret(f"Password for {user} (electronic signature)", from_stdin=password_stdin)
     done = recall(database(), user, password, origin, ref, reason=reason)
     if json_out:
-        emit_json({"hold": done.hold, "held": done.held, "lookback": done.lookback.to_dict()})
+        emit_json({"hold": done.hold, "held": done.held, "lookback": done.lookback.to_dict(),
+                   "adverse_events": done.adverse_events})  # fmt: skip
         return
     print_lookback(done.lookback)
     typer.echo(f"recall: hold {done.hold} on {', '.join(done.held)} (signed by {user})")
+    for line in done.given_lines():
+        typer.echo(line)
+    for line in done.adverse_events:
+        typer.echo(f"adverse-event report opened: {line}")
 
 
 def register(app: typer.Typer) -> None:

@@ -20,15 +20,21 @@ from cellbatch.db.tables import (
     Bag,
     Batch,
     Donor,
+    InfusionRecord,
     MaterialLot,
     MaterialUse,
     StepEntry,
     TissueLot,
     Vial,
 )
+from cellbatch.domain import bedside
 from cellbatch.domain.errors import InvalidInput, NotFound
 from cellbatch.domain.text import CODE, SUPPLIER_LOT
+from cellbatch.domain.timeparse import as_utc, iso_utc
 from cellbatch.services.batch_access import find_batch
+
+NOT_GIVEN_YET = "not given yet"
+"""The fate of a bag with no infusion record."""
 
 ORIGINS = ("donor", "tissue-lot", "material-lot", "bank")
 """What a forward look-back starts from."""
@@ -146,13 +152,32 @@ class BatchItem:
 
 @dataclass(frozen=True)
 class BagItem:
-    """A bag of a dose batch, by DIN and product code."""
+    """A bag of a dose batch, by DIN and product code, and what became of it."""
 
     batch: str
     number: int
     din: str
     product_code: str
     recipient: str | None
+    fate: str = NOT_GIVEN_YET
+    """From its infusion record: ``infused``, ``partly infused``, ``not infused``,
+    ``discarded``, or :data:`NOT_GIVEN_YET`."""
+    infusion_record: str | None = None
+    """``IR<n>``, the record the fate is read from."""
+    given_at: str | None = None
+    """When the infusion started (a bag infused or partly infused)."""
+
+    @property
+    def given(self) -> bool:
+        """Whether (some of) the bag went into its recipient."""
+        return self.fate in (f.replace("-", " ") for f in bedside.GIVEN)
+
+    def fate_text(self) -> str:
+        """``infused at 2026-… (IR1)``, ``discarded (IR2)``, ``not given yet``."""
+        if self.infusion_record is None:
+            return self.fate
+        at = f" at {self.given_at}" if self.given_at else ""
+        return f"{self.fate}{at} ({self.infusion_record})"
 
 
 @dataclass(frozen=True)
@@ -170,10 +195,18 @@ class Lookback:
         """Every recipient of a dose reached, each once."""
         return sorted({d.recipient for d in self.doses if d.recipient})
 
+    @property
+    def given(self) -> list[BagItem]:
+        """The bags reached that were (partly) infused: their recipients received the product."""
+        return [b for b in self.bags if b.given]
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary for JSON output."""
+        """Plain dictionary for JSON output (each bag with its ``fate`` and ``given``)."""
         data = asdict(self)
+        for bag, item in zip(data["bags"], self.bags, strict=True):
+            bag["given"] = item.given
         data["recipients"] = self.recipients
+        data["infused_recipients"] = sorted({b.recipient for b in self.given if b.recipient})
         return data
 
 
@@ -219,18 +252,31 @@ def _bags(session: Session, doses: list[Batch]) -> list[BagItem]:
     if not doses:
         return []
     by_id = {d.id: d for d in doses}
-    return [
-        BagItem(
-            batch=by_id[bag.batch_id].code,
-            number=bag.number,
-            din=bag.din,
-            product_code=bag.product_code,
-            recipient=by_id[bag.batch_id].recipient_id,
-        )
-        for bag in session.execute(
-            select(Bag).where(Bag.batch_id.in_(list(by_id))).order_by(Bag.batch_id, Bag.number)
+    records = {
+        r.bag_id: r
+        for r in session.execute(
+            select(InfusionRecord).where(InfusionRecord.batch_id.in_(list(by_id)))
         ).scalars()
-    ]
+    }
+    items = []
+    for bag in session.execute(
+        select(Bag).where(Bag.batch_id.in_(list(by_id))).order_by(Bag.batch_id, Bag.number)
+    ).scalars():
+        record = records.get(bag.id)
+        given = record is not None and record.fate in bedside.GIVEN and record.started_at
+        items.append(
+            BagItem(
+                batch=by_id[bag.batch_id].code,
+                number=bag.number,
+                din=bag.din,
+                product_code=bag.product_code,
+                recipient=by_id[bag.batch_id].recipient_id,
+                fate=record.fate.replace("-", " ") if record else NOT_GIVEN_YET,
+                infusion_record=f"IR{record.id}" if record else None,
+                given_at=iso_utc(as_utc(record.started_at)) if given else None,
+            )
+        )
+    return items
 
 
 def forward_in(session: Session, origin: str, ref: str) -> tuple[Lookback, list[Batch]]:

@@ -36,7 +36,9 @@ def lookback_text(view: Any) -> str:
         f"  {d.batch} {d.status} for {d.recipient} infusion {d.infusion}" for d in view.doses
     )
     lines.append(f"Bags ({len(view.bags)}):")
-    lines.extend(f"  {b.batch} bag {b.number} {b.din} {b.product_code}" for b in view.bags)
+    lines.extend(
+        f"  {b.batch} bag {b.number} {b.din} {b.product_code}: {b.fate_text()}" for b in view.bags
+    )
     lines.append(f"Recipients: {', '.join(view.recipients) or 'none'}")
     return "\n".join(lines)
 
@@ -143,8 +145,11 @@ class LookbackScreen(AppScreen):
 
     def done_recall(self, done: Any) -> None:
         """Say what is held."""
+        given = [*done.given_lines(), *(f"Adverse-event report {a}" for a in done.adverse_events)]
         self.query_one("#lookback-result", Plain).update(
-            f"✓ RECALLED: hold {done.hold} on {', '.join(done.held)}\n\n"
+            f"✓ RECALLED: hold {done.hold} on {', '.join(done.held)}\n"
+            + "".join(f"{line}\n" for line in given)
+            + "\n"
             + lookback_text(done.lookback)
         )
         self.notify(f"✓ recall: hold {done.hold} placed")
