@@ -155,3 +155,51 @@ def test_a_hospital_number_scanned_into_the_bag_field_is_never_recorded(ward):
         assert "H0481516" not in text and "Jane" not in text
     # what parses as ISBT 128 is kept with the attempt, as scanned
     assert label_scans(ward)[0] in row.bag_scans
+
+
+def _forged(matrix: str, **changes) -> str:
+    """The label's Data Matrix with some of its parts changed (as a forger would print it)."""
+    from cellbatch import isbt128
+
+    parts = isbt128.parse_datamatrix(matrix)._replace(**changes)
+    return isbt128.datamatrix_content(*parts)
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_the_bedside_compares_the_scans_with_the_bags_label_in_force(ward):
+    from cellbatch import isbt128
+    from cellbatch.services.queries.plans import plan_view
+    from tests.test_label_coi import _final_label_matrix
+
+    matrix = _final_label_matrix(ward)
+    own = plan_view(ward, "RA-P001").coi
+    # the accompanying document's bar codes: its DIN (flags 00), product code, CoI
+    document = check(ward, scans=[*label_scans(ward), own])
+    assert not document.match
+    assert "the bag's label was not scanned: scan the bag's label in force" in document.text()
+    label = isbt128.parse_datamatrix(matrix)
+    for forged, why in (
+        (_forged(matrix, flags="20"), "flag characters 20 were printed on no label"),
+        (_forged(matrix, flags="37"), "flag characters 37 were printed on no label"),
+        (_forged(matrix, expiry=label.expiry + timedelta(days=300)), "expiry is "),
+    ):
+        result = check(ward, scans=[forged])
+        assert not result.match and why in result.text(), result.text()
+        assert "not the bag's label in force" in result.text()
+    right = check(ward, scans=[matrix])
+    assert right.match, right.text()
+
+
+@GMP30
+def test_a_superseded_quarantine_label_says_no_match_as_label_scan_says(demo_db):
+    from tests.test_label_coi import _final_label_matrix
+
+    quarantine = _final_label_matrix(demo_db)  # printed before the release: flags 20
+    ward.__wrapped__(demo_db)
+    received.__wrapped__(demo_db)
+    final = _final_label_matrix(demo_db)
+    result = check(demo_db, scans=[quarantine])
+    assert not result.match
+    assert "the quarantine label of bag 1 (flags 20), superseded by the release" in result.text()
+    assert check(demo_db, scans=[final]).match

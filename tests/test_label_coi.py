@@ -150,9 +150,9 @@ def test_a_bag_labelled_before_labels_carried_the_coi_keeps_the_rule_and_the_rec
     from cellbatch.domain import bedside
 
     monkeypatch.setattr(label_commands, "BAG_LABEL_VERSION", 1)
-    _final_label_matrix(ward)
+    matrix = _final_label_matrix(ward)
     monkeypatch.undo()
-    result = check(ward)  # DIN and product code, as before
+    result = check(ward, scans=[matrix])  # the v1 label's Data Matrix: no CoI, as before
     assert result.match, result.text()
     assert _rules(ward) == [bedside.COI_LABEL_V1]
     assert bedside.COI_LABEL_V1 in " ".join(clinical_lines(ward))

@@ -41,6 +41,7 @@ from cellbatch.domain.users import CLINIC_ROLES, Actor
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.queries.holds import holds_on
 from cellbatch.services.queries.label_content import therapy_coi
+from cellbatch.services.queries.label_scan import bag_expiry_differs, label_scan_differences
 from cellbatch.services.queries.labels import label_in_force
 from cellbatch.services.queries.plans import next_to_give_of, plan_of
 from cellbatch.services.unit_of_work import UnitOfWork
@@ -75,6 +76,8 @@ class LabelReads:
     problems: list[str]
     kept: tuple[str, ...] = ()
     """Each scan as it may be recorded: its ISBT 128 data, or :func:`not_isbt128` for it."""
+    parsed: tuple[isbt128.Scan, ...] = ()
+    """The scans that parsed, as read."""
 
 
 def not_isbt128(text: str) -> str:
@@ -97,6 +100,7 @@ def read_label_scans(scans: list[str], *, detail: bool = True) -> LabelReads:
     cois: list[str] = []
     problems = []
     kept = []
+    parsed = []
     for text in scans:
         try:
             scan = isbt128.parse_scan(text)
@@ -112,11 +116,12 @@ def read_label_scans(scans: list[str], *, detail: bool = True) -> LabelReads:
             kept.append(not_isbt128(text))
             continue
         kept.append(scan.text)
+        parsed.append(scan)
         din = scan.din.code if scan.din else din
         product = scan.product.eye_readable if scan.product else product
         if scan.coi is not None:
             cois.append(scan.coi)
-    return LabelReads(din, product, tuple(cois), problems, tuple(kept))
+    return LabelReads(din, product, tuple(cois), problems, tuple(kept), tuple(parsed))
 
 
 def _label_facts(session: Session, batch: Batch, bag: Bag) -> dict[str, Any]:
@@ -126,6 +131,37 @@ def _label_facts(session: Session, batch: Batch, bag: Bag) -> dict[str, Any]:
         return {"label_version": None, "label_coi": None}
     coi = therapy_coi(session, batch) if label.content_version >= 2 else None
     return {"label_version": label.content_version, "label_coi": coi}
+
+
+def label_problems(
+    session: Session, batch: Batch, bag: Bag, scans: tuple[isbt128.Scan, ...]
+) -> list[str]:
+    """Each scan against the bag's label in force, by the rule of ``label scan``.
+
+    The DIN (with its flags), product code, expiry and CoI of every scan must be the label in
+    force's: a superseded label's flags, flags never printed, a forged expiry each say why.
+    When a label of the bag was printed, one scan must be of that label in force (its DIN
+    with its flags: the Data Matrix, the DIN bar code or the DIN keyed from it); scans of the
+    accompanying document alone are not. A bag with no label printed in cellbatch keeps the
+    rule of before (DIN and product code), its expiry still compared.
+    """
+    found = []
+    labelled = True
+    of_label = False
+    for scan in scans:
+        differences = label_scan_differences(session, batch, bag, scan)
+        if differences is None:
+            labelled = False
+            differences = bag_expiry_differs(session, bag, scan)
+        found.extend(f"the label scanned is not the bag's label in force: {d}" for d in differences)
+        if scan.din is not None and not differences:
+            of_label = True
+    if labelled and not of_label:
+        found.append(
+            "the bag's label was not scanned: scan the bag's label in force (its Data Matrix "
+            "or its DIN), not the accompanying document"
+        )
+    return found
 
 
 def _therapy_coi(session: Session, recipient: Recipient) -> str | None:
@@ -179,6 +215,8 @@ def bedside_check(
         bag, problems = _bag_read(session, reads)
         reasons.extend(problems)
         batch = session.get(Batch, bag.batch_id) if bag else None
+        if bag is not None and batch is not None:
+            reasons.extend(label_problems(session, batch, bag, reads.parsed))
         label = _label_facts(session, batch, bag) if bag and batch else {}
         rule = rules.coi_rule(**label) if label else None
         recipient = None

@@ -20,7 +20,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -44,6 +43,8 @@ from cellbatch.services.queries.label_content import (
     bag_label,
     therapy_coi,
 )
+from cellbatch.services.queries.label_scan import scan_differences as _compare
+from cellbatch.services.queries.label_scan import which_label as _which_label
 from cellbatch.services.queries.labels import (
     PrintedLabelView,
     label_in_force,
@@ -346,84 +347,6 @@ def record_print(
     if signer is not None:
         add_signature(uow, signer, batch, "printed_label", printed.id, "approved")
     return printed
-
-
-def _compare(
-    scan: isbt128.Scan,
-    din: isbt128.Din,
-    product: isbt128.ProductCode,
-    expiry: datetime,
-    coi: str | None = None,
-) -> list[str]:
-    """Say what in one parsed scan differs from the bag (nothing: it matches).
-
-    ``coi`` is the chain-of-identity identifier the bag's label in force carries (None: it
-    carries none, e.g. a label printed before labels carried it).
-    """
-    differences = []
-    if scan.coi is not None and scan.coi != coi:
-        differences.append(
-            f"chain-of-identity identifier is {scan.coi}, the bag's label carries "
-            + (coi or "none")
-        )
-    if scan.din is not None and scan.din.code != din.code:
-        differences.append(
-            f"DIN is {scan.din.eye_readable}, the bag's is {din.eye_readable} "
-            f"(check character {din.check})"
-        )
-    if scan.product is not None and scan.product.eye_readable != product.eye_readable:
-        differences.append(
-            f"product code is {scan.product.eye_readable}, the bag's is {product.eye_readable}"
-        )
-    if scan.expiry is not None and scan.expiry != expiry:
-        differences.append(
-            f"expiry is {isbt128.expiry_eye_readable(scan.expiry)}, the bag's is "
-            f"{isbt128.expiry_eye_readable(expiry)}"
-        )
-    return differences
-
-
-def _which_label(
-    session: Session,
-    batch: Batch,
-    bag: Bag,
-    scan: isbt128.Scan,
-    current: PrintedLabel | None,
-) -> list[str]:
-    """Say why the label scanned is not the bag's label in force (nothing: it is)."""
-    if scan.flags is None:
-        return []
-    if current is None:
-        if batch.status == "released":
-            return [
-                f"the final label of bag {bag.number} is not printed yet: the quarantine label "
-                f"is superseded by the release of {batch.code}"
-            ]
-        if batch.status == "rejected":
-            return [f"{batch.code} is rejected: none of its labels may be used"]
-        return [f"no label of bag {bag.number} was printed"]
-    if scan.flags == current.flags:
-        return []
-    labels = [p for p in printed_labels(session, batch) if p.bag_id == bag.id]
-    earlier = [p for p in labels if p.flags == scan.flags]
-    if earlier:
-        old = label_view(session, batch, earlier[-1].id)
-        gone = supersession(session, batch, labels).get(old.id, "a later label")
-        return [
-            f"this is {old.title} (flags {old.flags}), superseded by {gone}: it must not be "
-            f"used; destroy it and record that (`cellbatch label destroy {batch.code} "
-            f"--label {old.ref} --reason TEXT --user USER-ID`)"
-        ]
-    hint = ""
-    if scan.kind == "keyed" and isbt128.flag_type(current.flags) in (1, 2):
-        hint = (
-            f"; the label in force has flags {current.flags} printed beside the DIN: type "
-            "them between the DIN and the check character"
-        )
-    return [
-        f"flag characters {scan.flags} were printed on no label of bag {bag.number}; the "
-        f"label in force carries {current.flags}{hint}"
-    ]
 
 
 def verify_scans(
