@@ -203,3 +203,34 @@ def test_a_superseded_quarantine_label_says_no_match_as_label_scan_says(demo_db)
     assert not result.match
     assert "the quarantine label of bag 1 (flags 20), superseded by the release" in result.text()
     assert check(demo_db, scans=[final]).match
+
+
+GSRN = "123456789012345675"
+
+
+@GMP30
+@pytest.mark.parametrize(
+    "scan",
+    [
+        f"(8018){GSRN}(91)RA-P001",
+        f"]C18018{GSRN}\x1d91RA-P001",  # GS1-128 as a scanner sends it: FNC1 as GS
+        f"]C18018{GSRN}91RA-P001",  # no GS after the fixed-length GSRN
+        f"]d28018{GSRN}\x1d91RA-P001\x1d",  # GS1 DataMatrix
+        f"]Q391RA-P001\x1d8018{GSRN}",  # GS1 QR, the elements the other way round
+        f"8018{GSRN}\x1d91RA-P001",  # no symbology identifier
+    ],
+)
+def test_a_gs1_wristband_reads_as_printed_or_as_a_scanner_sends_it(scan):
+    from cellbatch.domain.bedside import Wristband, read_wristband
+
+    assert read_wristband(scan) == Wristband(GSRN, "RA-P001", "GS1")
+
+
+@pytest.mark.parametrize(
+    "scan", [f"]C18018{GSRN[:-1]}\x1d91RA-P001", f"]C18018{GSRN}", "]C191RA-P001\x1d91RA-P002"]
+)
+def test_a_gs1_wristband_missing_an_element_is_unreadable(scan):
+    from cellbatch.domain.bedside import read_wristband
+
+    with pytest.raises(InvalidInput, match="--wristband"):
+        read_wristband(scan)

@@ -112,9 +112,57 @@ class Wristband:
     pattern: str
 
 
+GS = "\x1d"
+"""The group separator a scanner sends for a GS1 bar code's FNC1 between elements."""
+
+GS1_SYMBOLOGIES = ("]C1", "]D2", "]Q3", "]E0")
+"""Symbology identifiers of GS1 bar codes (GS1-128, GS1 DataMatrix, GS1 QR, DataBar), as
+read after upper-casing; a scanner may send one before the element string."""
+
+_GS1_LENGTHS = {"8018": 18, "91": None}
+"""The wristband's GS1 application identifiers: the GSRN (fixed, 18 digits) and the
+company-internal field (variable, ended by GS or the end)."""
+
+
+def gs1_as_printed(text: str) -> str:
+    """A raw GS1 element string (``]C1`` + ``8018…<GS>91…``) in its printed form, ``(8018)…(91)…``.
+
+    What a scanner sends for a GS1 wristband: an optional symbology identifier, then each
+    element's application identifier and data, a variable-length element ended by GS (FNC1),
+    in either order. Anything that does not read so is returned unchanged.
+    """
+    rest = text
+    for symbology in GS1_SYMBOLOGIES:
+        if rest.startswith(symbology):
+            rest = rest[len(symbology) :]
+            break
+    elements: dict[str, str] = {}
+    while rest:
+        if rest.startswith(GS):
+            rest = rest[1:]
+            continue
+        ai = next((a for a in _GS1_LENGTHS if rest.startswith(a)), None)
+        if ai is None or ai in elements:
+            return text
+        rest = rest[len(ai) :]
+        length = _GS1_LENGTHS[ai]
+        if length is None:
+            value, _, rest = rest.partition(GS)
+        else:
+            value, rest = rest[:length], rest[length:]
+        elements[ai] = value
+    if set(elements) != set(_GS1_LENGTHS):
+        return text
+    return "".join(f"({ai}){elements[ai]}" for ai in _GS1_LENGTHS)
+
+
 def read_wristband(scan: str, field: str = "--wristband") -> Wristband:
-    """The wristband's hospital number and recipient ID, else InvalidInput naming ``field``."""
-    text = scan.strip().upper()
+    """The wristband's hospital number and recipient ID, else InvalidInput naming ``field``.
+
+    A GS1 wristband is read as printed, ``(8018)GSRN(91)RECIPIENT-ID``, or as a scanner sends
+    it (:func:`gs1_as_printed`).
+    """
+    text = gs1_as_printed(scan.strip().upper())
     for name, pattern in WRISTBAND_PATTERNS.items():
         found = pattern.fullmatch(text)
         if found:
