@@ -146,6 +146,8 @@ class UnitOfWork:
 
         Once per row and unit of work; a row this unit of work inserted needs no proof.
         """
+        if not _audited(row):  # a table the chain does not vouch for has nothing to prove
+            return
         name = row.__tablename__  # type: ignore[attr-defined]
         key = (name, str(row.id))  # type: ignore[attr-defined]
         if key in self._proven:
