@@ -390,6 +390,14 @@ def qc_record(
     method: Annotated[str | None, typer.Option(help="Method, if not the SOP's.")] = None,
     stage: Annotated[str | None, typer.Option(help="in-process or release.")] = None,
     at: AtOption = None,
+    deviation: Annotated[
+        str | None,
+        typer.Option(
+            metavar="D<n>",
+            help="A released batch's second late result of a test is a retest: the open "
+            "deviation it is recorded under.",
+        ),
+    ] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Record a QC result; pass/fail is computed from the SOP's specification."""
@@ -398,8 +406,9 @@ def qc_record(
     db = database()
     actor = login(db, user, password_stdin)
     result = record_qc(
-        db, actor, batch, test=test, value=value, method=method, stage=stage, at=when(at)
-    )
+        db, actor, batch, test=test, value=value, method=method, stage=stage, at=when(at),
+        deviation=deviation,
+    )  # fmt: skip
     typer.echo(f"Q{result}: {test} recorded on {batch.upper()}")
     from cellbatch.services.queries.batch_view import batch_view
 

@@ -14,9 +14,17 @@ from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import AdverseEventReport, Batch, InfusionRecord, QcResult, Recipient
+from cellbatch.db.tables import (
+    AdverseEventReport,
+    Batch,
+    Deviation,
+    InfusionRecord,
+    QcResult,
+    Recipient,
+)
 from cellbatch.domain import bedside
-from cellbatch.domain.errors import InvalidInput, RuleViolation
+from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
+from cellbatch.domain.refs import record_number
 from cellbatch.domain.sop import QcTest
 from cellbatch.domain.steps.sampling import tested_step
 from cellbatch.domain.text import MAX_TEXT, typed_text
@@ -177,8 +185,14 @@ def record_qc(
     method: str | None = None,
     stage: str | None = None,
     at: datetime | None = None,
+    deviation: str | None = None,
 ) -> int:
-    """Record a QC result on a bank or dose batch; returns its id (shown as Q<id>)."""
+    """Record a QC result on a bank or dose batch; returns its id (shown as Q<id>).
+
+    On a released batch only a late result is recorded, once per test: a second one of the
+    same test is a retest, recorded only under ``deviation`` (``D<n>``, an open deviation of
+    the batch that investigates it; :func:`_late_retest`). The batch's holds stay.
+    """
     actor.require(*RECORDING_ROLES, Role.QA, action="record QC results")
     if stage is not None and stage not in STAGES:
         raise InvalidInput("--stage", f"expected in-process or release, got {stage!r}")
@@ -198,10 +212,16 @@ def record_qc(
         parsed = parse_result(qc_test, value)
         when = check_work_time(at or uow.now, uow.now)
         _check_performed_at(uow.session, batch, qc_test, when)
+        note = "late result, after release" if late else None
+        if late:
+            note = _late_retest(uow.session, batch, qc_test, deviation) or note
+        elif deviation is not None and deviation.strip():
+            raise InvalidInput(
+                "--deviation", "only the retest of a late result (after release) names a deviation"
+            )
         concerns = late_result_concerns(uow.session, batch) if late else None
         result = write_result(
-            uow, batch, qc_test, parsed, method=method, at=when,
-            note="late result, after release" if late else None, concerns=concerns,
+            uow, batch, qc_test, parsed, method=method, at=when, note=note, concerns=concerns,
         )  # fmt: skip
         if late and not result.passed:
             place_hold(
@@ -216,6 +236,52 @@ def record_qc(
             _report_adverse_event(uow, batch, result, concerns or "")
         uow.commit()
         return result.id
+
+
+def _late_retest(session: Session, batch: Batch, test: QcTest, deviation: str | None) -> str | None:
+    """The audit note of a late retest, or None for the test's first late result.
+
+    Decided (docs/clinic.md, "Results after infusion"): the first late result of a test is
+    recorded as it comes; a second one is a **retest**, recorded only under an open deviation
+    of this batch (``--deviation D<n>``: the investigation, usually the one the first
+    result's failure opened), never as a silent second opinion. A result entered wrongly is
+    retested the same way (the correction door is closed on a released batch). The holds stay:
+    a passing retest lifts nothing, QA does (docs/holds.md).
+    """
+    previous = latest_result(session, batch, test)
+    named = deviation.strip() if deviation else ""
+    if previous is None:
+        if named:
+            raise InvalidInput(
+                "--deviation",
+                f"{test.id} has no result on {batch.code} yet: its first late result is "
+                "recorded without a deviation",
+            )
+        return None
+    first = f"Q{previous.id}"
+    if not named:
+        oos = session.execute(
+            select(Deviation.id).where(
+                Deviation.qc_result_id == previous.id, Deviation.status != "closed"
+            )
+        ).scalar_one_or_none()
+        example = f"D{oos}" if oos else "D<n>, opened with `cellbatch deviation open`"
+        raise InvalidInput(
+            "--deviation",
+            f"{test.id} has its late result already ({first}): a second one is a retest, "
+            f"recorded under the open deviation that investigates it ({example})",
+        )
+    found = record_number(named, ("D",), "deviation")
+    if found is None:
+        raise InvalidInput("--deviation", f"expected D<number>, got {named[:20]!r}")
+    row = session.get(Deviation, found[1])
+    if row is None or row.batch_id != batch.id:
+        raise NotFound(f"--deviation: {batch.code} has no deviation D{found[1]}")
+    if row.status == "closed":
+        raise RuleViolation(
+            f"--deviation: D{row.id} is closed: a retest is recorded under an open investigation"
+        )
+    return f"late retest of {first}, under D{row.id}"
 
 
 def _report_adverse_event(uow: UnitOfWork, batch: Batch, result: QcResult, concerns: str) -> None:

@@ -69,6 +69,9 @@ class QcDialog(AppModal):
             )
             yield Label("Result")
             yield Input(id="qc-value")
+            if self.late:
+                yield Label("Deviation (a retest only: the second late result of a test)")
+                yield Input(id="qc-deviation", placeholder="D<n>, empty for a first result")
             yield Plain("", id="qc-verdict")
             yield Plain("Ctrl+S: save · Esc: cancel", id="qc-status", classes="hint")
 
@@ -112,10 +115,11 @@ class QcDialog(AppModal):
             return
         test = self.tests[str(self.query_one("#qc-test", Select).value)]
         self.passed = message.startswith("✓")
-        self.record(test.id, test.stage, self.query_one("#qc-value", Input).value)
+        deviation = self.query_one("#qc-deviation", Input).value if self.late else ""
+        self.record(test.id, test.stage, self.query_one("#qc-value", Input).value, deviation)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="qc")
-    def record(self, test: str, stage: str, value: str) -> int:
+    def record(self, test: str, stage: str, value: str, deviation: str = "") -> int:
         """Record the result (in a thread)."""
         from cellbatch.services.commands.qc import record_qc
 
@@ -126,6 +130,7 @@ class QcDialog(AppModal):
             test=test,
             value=value,
             stage=stage,
+            deviation=deviation or None,
         )
 
     def done_qc(self, result_id: int) -> None:
