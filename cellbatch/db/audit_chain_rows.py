@@ -2,17 +2,22 @@
 
 A full ``audit verify`` hashes every audited record to compare it with the last entry that
 vouches for it. Each row's content must come out byte for byte as ``row_hash`` makes it
-from the ORM object when the row is written (:mod:`cellbatch.db.audit_chain`). On SQLite
-the rows are read with the driver's own cursor and each column's stored value is turned
-into its canonical value by SQLAlchemy's own result conversion for the column's type (the
-one a Core select or the ORM applies) followed by ``canonical_value``; two shortcuts give
-the same text for less work:
+from the ORM object when the row is written (:mod:`cellbatch.db.audit_chain`): a JSON
+object of every column, sorted by name.
 
-- a column without conversion (integers, floats, text) is the driver's value, a float in
-  ``repr`` form (``canonical_value`` of a driver value);
-- a time stored in SQLAlchemy's own format (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC) becomes
-  its ISO 8601 text by putting the ``T`` in: exactly ``canonical_value`` of the parsed time,
-  and a stored text in any other form (an edited one, a migration's) goes the long way.
+On SQLite the database writes that object itself (``json_object``, in C) for the columns
+whose stored values it can turn into their canonical JSON exactly: integers and text as
+they are, a time in SQLAlchemy's own format (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC) with the
+``T`` put in, a date as its text, a boolean stored as 0 or 1 as ``false`` or ``true``. The
+other columns (floats, whose canonical form is Python's ``repr``; JSON documents, whose keys
+are sorted) are read beside it and put in by Python, each value through SQLAlchemy's own
+result conversion for its type and ``canonical_value``. A stored value in any other form
+(an edited one, a migration's) becomes an empty JSON array in SQLite's text, which no
+``row_hash`` covers: such a row's hash does not match, and the verify hashes it again the
+long way (:func:`exact_row_hash`, through SQLAlchemy as the ORM reads it) before it calls
+the row edited. So SQLite's shortcut can cost time on an odd row, never a wrong verdict: the
+same JSON text is the same values, and each shortcut writes a value's JSON exactly as the
+long way does (docs/trust-model.md, "How audit verify reads the trail").
 
 On PostgreSQL the rows are Core rows streamed from a server-side cursor, each value through
 ``canonical_value``.
@@ -21,10 +26,12 @@ On PostgreSQL the rows are Core rows streamed from a server-side cursor, each va
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import DateTime, String, Table, select, text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String, Table, select, text
 from sqlalchemy.engine import Connection, Dialect
 
 from cellbatch.db.audit_chain import canonical_value, encode_content
@@ -32,6 +39,10 @@ from cellbatch.domain.errors import CellbatchError
 
 CHUNK = 5000
 """Rows fetched per round trip."""
+
+UNREADABLE = "(stored values the program cannot read)"
+"""The hash of a row whose stored values cannot be read as the program reads them: it
+matches no entry, so the row is reported as edited."""
 
 Convert = Callable[[Any], Any]
 
@@ -50,46 +61,245 @@ class RecordTampered(CellbatchError):
         """What ``audit verify`` says of the record (without the advice)."""
 
 
-def row_hashes(
-    connection: Connection, table: Table, row_id: Any = None
-) -> Iterator[tuple[Any, str]]:
-    """Each row's ``id`` and the hash of its canonical content (what ``row_hash`` gives).
+def row_hashes(connection: Connection, table: Table) -> Iterator[tuple[Any, str]]:
+    """Each row's ``id`` and the hash of its canonical content.
 
-    ``row_id`` limits it to that one row (the unit of work's check before it writes).
+    The hash is ``row_hash`` of the row for every value the program writes; on SQLite a row
+    holding a value in another form may get a hash that matches nothing, so a mismatch is
+    confirmed with :func:`exact_row_hash` before it is reported.
     """
-    names = sorted(column.name for column in table.columns)
-    columns = [table.c[name] for name in names]
-    position = names.index("id")
-    sha256 = hashlib.sha256
-    encode = encode_content
-    query = select(*columns)
-    if row_id is not None:
-        query = query.where(table.c.id == row_id)
     if connection.dialect.name != "sqlite":
-        options = {} if row_id is not None else {"stream_results": True, "yield_per": CHUNK}
-        result = connection.execution_options(**options).execute(query)
-        for part in result.partitions():
-            for row in part:
+        return _core_row_hashes(connection, table)
+    if len(table.columns) > MAX_COLUMNS:
+        return _python_row_hashes(connection, table)
+    return _sqlite_row_hashes(connection, table)
+
+
+def latest_row_hashes(connection: Connection) -> dict[tuple[str, str], tuple[int, str]]:
+    """The last entry that vouches for each record: (table, id) → (seq, row hash).
+
+    Read from the trail's table itself, in key order (``NOT INDEXED`` on SQLite: an index
+    SQLite's quick check does not compare with its table must not decide what is checked).
+    """
+    sqlite = connection.dialect.name == "sqlite"
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(
+            "SELECT entity, entity_id, seq, row_hash FROM audit_entry"
+            f"{' NOT INDEXED' if sqlite else ''} WHERE row_hash IS NOT NULL ORDER BY seq"
+        )
+        latest: dict[tuple[str, str], tuple[int, str]] = {}
+        while chunk := cursor.fetchmany(CHUNK):
+            for entity, entity_id, seq, content_hash in chunk:
+                latest[entity, entity_id] = (seq, content_hash)
+        return latest
+    finally:
+        cursor.close()
+
+
+def exact_row_hash(connection: Connection, table: Table, row_id: Any) -> str | None:
+    """The hash of one row's content read as the ORM reads it (``row_hash``), the long way.
+
+    ``UNREADABLE`` when SQLAlchemy cannot convert a stored value (an edited row); None when
+    there is no such row.
+    """
+    try:  # SQLAlchemy converts each value as it fetches the row
+        row = connection.execute(select(table).where(table.c.id == row_id)).first()
+        if row is None:
+            return None
+        content = {c.name: canonical_value(v) for c, v in zip(table.columns, row, strict=True)}
+        return _sha256(encode_content(content))
+    except (TypeError, ValueError, OverflowError):
+        return UNREADABLE
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sorted_columns(table: Table) -> tuple[list[str], list[Any]]:
+    names = sorted(column.name for column in table.columns)
+    return names, [table.c[name] for name in names]
+
+
+def _core_row_hashes(connection: Connection, table: Table) -> Iterator[tuple[Any, str]]:
+    names, columns = _sorted_columns(table)
+    position = names.index("id")
+    sha256, encode = hashlib.sha256, encode_content
+    result = connection.execution_options(stream_results=True, yield_per=CHUNK).execute(
+        select(*columns)
+    )
+    for part in result.partitions():
+        for row in part:
+            try:
                 content = dict(zip(names, map(canonical_value, row), strict=True))
-                yield row[position], sha256(encode(content).encode()).hexdigest()
+                content_hash = sha256(encode(content).encode()).hexdigest()
+            except (TypeError, ValueError, OverflowError):
+                content_hash = UNREADABLE
+            yield row[position], content_hash
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+def _sqlite_json(column: Any, quoted: str, dialect: Dialect) -> str | None:
+    """SQL for a column's canonical JSON value where SQLite writes it exactly, else None.
+
+    A stored value in a form the program never writes becomes ``[]`` (see the module).
+    """
+    kind = column.type._type_affinity
+    if kind is None:
+        return None
+    if issubclass(kind, Boolean):
+        return (
+            f"CASE WHEN typeof({quoted}) = 'integer' THEN CASE {quoted} WHEN 1 THEN json('true') "
+            f"WHEN 0 THEN json('false') ELSE json_array() END "
+            f"WHEN {quoted} IS NULL THEN NULL ELSE json_array() END"
+        )
+    if issubclass(kind, DateTime):
+        return (
+            f"CASE WHEN typeof({quoted}) = 'text' AND length({quoted}) = 26 "
+            f"AND substr({quoted}, 11, 1) = ' ' "
+            f"THEN substr({quoted}, 1, 10) || 'T' || substr({quoted}, 12) "
+            f"WHEN {quoted} IS NULL THEN NULL ELSE json_array() END"
+        )
+    if issubclass(kind, Date):
+        # the stored text of a date is its ISO form; any other stored value is a number,
+        # which the program never writes for a date (a string)
+        return quoted
+    if issubclass(kind, Float):
+        return None  # canonical: Python's repr, as a string
+    if issubclass(kind, Integer | String) and (
+        column.type._cached_result_processor(dialect, None) is None
+    ):
+        return quoted  # the driver's value as it is: integer, text or null (a real: below)
+    return None
+
+
+MAX_COLUMNS = 60
+"""Above this many columns a table is hashed in Python (SQLite's functions take at most
+127 arguments)."""
+
+
+def _sqlite_row_hashes(connection: Connection, table: Table) -> Iterator[tuple[Any, str]]:
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    names, columns = _sorted_columns(table)
+    pairs, extra, patches = [], [], []
+    for index, (name, column) in enumerate(zip(names, columns, strict=True)):
+        key = json.dumps(name)
+        sql = _sqlite_json(column, quote(name), dialect)
+        if sql is None:
+            sql = "json_array()"
+            extra.append(quote(name))
+            lead = "{" if index == 0 else ","
+            patches.append(
+                (f"{lead}{key}:[]", f"{lead}{key}:", _patch_converter(column.type, dialect))
+            )
+        pairs.append(f"'{name}', {sql}")
+    # Last column first: a JSON document put in can hold an earlier column's marker, never
+    # a later one's (the object's text before the marker is SQLite's own).
+    patches.reverse()
+    # An integer column holding a real: SQLite writes a number with a point, the program
+    # a string (canonical_value of a float): it matches nothing and goes the long way.
+    sql = (
+        f"SELECT {quote('id')}, json_object({', '.join(pairs)})"
+        f"{''.join(', ' + e for e in extra)} FROM {quote(table.name)} NOT INDEXED "
+        f"ORDER BY {quote('id')}"
+    )
+    sha256, encode = hashlib.sha256, encode_content
+    cursor = connection.connection.driver_connection.cursor()
+    last = None
+    try:
+        cursor.execute(sql)
+        while chunk := cursor.fetchmany(CHUNK):
+            if not patches:
+                for row_id, text in chunk:
+                    yield row_id, sha256(text.encode()).hexdigest()
+            else:
+                for row in chunk:
+                    text = row[1]
+                    for (marker, lead, convert), value in zip(patches, row[:1:-1], strict=True):
+                        try:
+                            done = encode(convert(value) if convert else value)
+                        except (TypeError, ValueError, OverflowError):
+                            done = json.dumps(UNREADABLE)  # matches nothing: the long way
+                        text = text.replace(marker, lead + done, 1)
+                    yield row[0], sha256(text.encode()).hexdigest()
+            last = chunk[-1][0]
+    except sqlite3.OperationalError as exc:  # SQLite's JSON holds no bytes: an edited row
+        if "BLOB" not in str(exc):
+            raise
+    else:
         return
+    finally:
+        cursor.close()
+    yield from _python_row_hashes(connection, table, after=last)
+
+
+def _patch_converter(column_type: Any, dialect: Dialect) -> Convert | None:
+    """How Python puts in a column SQLite leaves to it (None: the value as it is).
+
+    A JSON document is parsed with its floats as ``repr`` text at once: the canonical value
+    ``canonical_value(json.loads(...))`` gives, but for a NaN or an infinity, which stays a
+    bare number the canonical text never holds (such a row goes the long way).
+    """
+    kind = column_type._type_affinity
+    if kind is not None and issubclass(kind, JSON):
+        return _json_canonical
+    return _stored_to_canonical(column_type, dialect)
+
+
+def _json_canonical(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        document, end = _scan_json(value, 0)
+    except StopIteration:
+        raise ValueError("not a JSON document") from None
+    if end != len(value):  # text around the document: SQLAlchemy never writes it
+        raise ValueError("not only a JSON document")
+    return document
+
+
+def _float_text(text: str) -> str:
+    return repr(float(text))
+
+
+_scan_json = json.JSONDecoder(parse_float=_float_text).scan_once
+
+
+def _python_row_hashes(
+    connection: Connection, table: Table, after: Any = None
+) -> Iterator[tuple[Any, str]]:
+    """Every row after ``after`` hashed in Python, each value converted as the ORM would."""
+    names, columns = _sorted_columns(table)
+    position = names.index("id")
     dialect = connection.dialect
     converters = [
         (index, convert)
         for index, column in enumerate(columns)
         if (convert := _stored_to_canonical(column.type, dialect)) is not None
     ]
-    compiled = query.compile(dialect=dialect)
+    quote = dialect.identifier_preparer.quote
+    where, params = ("", ()) if after is None else (f"WHERE {quote('id')} > ? ", (after,))
+    sql = (
+        f"SELECT {', '.join(quote(name) for name in names)} FROM {quote(table.name)} "
+        f"NOT INDEXED {where}ORDER BY {quote('id')}"
+    )
     cursor = connection.connection.driver_connection.cursor()
     try:
-        cursor.execute(str(compiled), tuple(compiled.params[k] for k in compiled.positiontup or ()))
+        cursor.execute(sql, params)
         while chunk := cursor.fetchmany(CHUNK):
             for row in chunk:
                 values = list(row)
-                for index, convert in converters:
-                    values[index] = convert(values[index])
-                content = dict(zip(names, values, strict=True))
-                yield row[position], sha256(encode(content).encode()).hexdigest()
+                try:
+                    for index, convert in converters:
+                        values[index] = convert(values[index])
+                    content_hash = _sha256(encode_content(dict(zip(names, values, strict=True))))
+                except (TypeError, ValueError, OverflowError):
+                    content_hash = UNREADABLE
+                yield row[position], content_hash
     finally:
         cursor.close()
 
@@ -129,12 +339,15 @@ def row_problem(
 
 
 def stored_row_problem(connection: Connection, table: Table, row_id: Any) -> str | None:
-    """:func:`row_problem` of one record as it is stored now (None: no such row, or intact)."""
-    stored = next(row_hashes(connection, table, row_id), None)
+    """:func:`row_problem` of one record as it is stored now (None: no such row, or intact).
+
+    The record is read as the ORM reads it (:func:`exact_row_hash`).
+    """
+    stored = exact_row_hash(connection, table, row_id)
     if stored is None:
         return None
     last = last_vouched(connection, table.name, str(row_id))
-    return row_problem(table.name, row_id, last, stored[1])
+    return row_problem(table.name, row_id, last, stored)
 
 
 def refuse_tampered(problem: str) -> RecordTampered:

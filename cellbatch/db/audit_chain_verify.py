@@ -1,15 +1,30 @@
 """Proving the keyed audit chain, streamed: no ORM object and no dictionary per entry.
 
-Entries are read in key order in chunks (a server-side cursor on PostgreSQL), each as a
-plain tuple; per entry the work is one JSON encoding of its fields and one HMAC. Anything
-that does not hold (a gap, a broken link, a seal that does not match, time going back) is
-described by :func:`_describe`, which only runs for a broken entry.
+Entries are read in key order in chunks; per entry the work is one HMAC of its canonical
+fields and three compares (sequence, link, time). Anything that does not hold (a gap, a
+broken link, a seal that does not match, time going back) is checked again the long way
+and described by :func:`_describe`, which only runs for a broken entry.
+
+On SQLite the database itself writes each entry's canonical fields as the JSON text the
+seal covers (``json_array``, in C: most of what a Python loop would spend per entry), and
+Python keys the HMAC from a state prepared once. SQLite's text is a proof only where it
+matches the seal: any entry whose seal it does not match is read again and sealed from
+its stored columns the way the program wrote it (:func:`entry_message`), so a quirk of
+SQLite's JSON can cost time but never hide or invent a problem. It cannot make an edited
+entry pass either: both texts are JSON, and the same JSON text is the same values (ints,
+strings and nulls, the only values the program writes in an entry; SQLite writes a stored
+real as a number with a point, a text the program never writes there). docs/trust-model.md
+("How audit verify reads the trail") says so for the reader.
+
+On PostgreSQL the entries come through a server-side cursor and each entry's JSON is
+encoded in Python.
 """
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Iterator
+import hashlib
+import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,33 +39,42 @@ from cellbatch.db.audit_chain import (
     encode_fields,
 )
 
-try:  # OpenSSL's one-shot HMAC, the function hmac.digest wraps (one call less per entry)
-    from _hashlib import hmac_digest as _hmac_digest
-except ImportError:  # pragma: no cover - a Python built without OpenSSL
-    _hmac_digest = None
-
 CHUNK = 5000
 """Entries fetched per round trip."""
 
 _COLUMNS = ", ".join((*ENTRY_FIELDS, "hash"))
-_HASH = len(ENTRY_FIELDS)  # index of the entry's own hash in a fetched row
+_HASH = len(ENTRY_FIELDS)  # index of the entry's own hash in a stored row
 _PREV = ENTRY_FIELDS.index("prev_hash")
-_ROW_HASH = ENTRY_FIELDS.index("row_hash")
 _ENTITY = ENTRY_FIELDS.index("entity")
 _ENTITY_ID = ENTRY_FIELDS.index("entity_id")
 _ACTION = ENTRY_FIELDS.index("action")
 
+# ``at`` as its seal covers it where the stored text has its first space at the 11th
+# character (the ``YYYY-MM-DD HH:MM:SS.ffffff`` SQLAlchemy writes): canonical_time's
+# ``str.replace(" ", "T", 1)``. Any other stored value becomes an empty JSON array, which no
+# seal covers (the program writes a time as a string), so its entry is checked again the
+# long way.
+_SQLITE_AT = (
+    "CASE WHEN typeof(at) = 'text' AND instr(at, ' ') = 11 "
+    "THEN substr(at, 1, 10) || 'T' || substr(at, 12) "
+    "ELSE json_array() END"
+)
+_SQLITE_WALK = (
+    f"SELECT seq, json_array(seq, {_SQLITE_AT}, {', '.join(ENTRY_FIELDS[2:])}), prev_hash, "
+    "hash, at FROM audit_entry WHERE seq > ? ORDER BY seq"
+)
+"""One entry as the walk reads it on SQLite: seq, the JSON its seal covers, prev_hash, hash
+and its stored time."""
+
 
 @dataclass
 class ChainWalk:
-    """What walking the chain found: counts, breaks, and each record's latest entry."""
+    """What walking the chain found: counts and breaks."""
 
     entries: int = 0
     last_seq: int = 0
     last_hash: str = GENESIS_HASH
     problems: list[str] = field(default_factory=list)
-    latest: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
-    """(table, id) → (seq, row hash) of the last entry that vouches for that record."""
 
 
 def canonical_time(value: Any) -> str:
@@ -64,18 +88,71 @@ def canonical_time(value: Any) -> str:
     return canonical_value(value)
 
 
+def sealer(secret: bytes) -> Callable[[str], str]:
+    """``seal(fields_json)``: the hex HMAC-SHA256 under ``secret`` of ``MAC_PREFIX + fields_json``.
+
+    The same digest as ``audit_chain.entry_mac`` (RFC 2104, as ``hmac.digest`` computes
+    it), with the keyed inner and outer SHA-256 states and the prefix hashed once: per
+    entry it costs the hashing of its own text only.
+    """
+    if len(secret) > 64:
+        secret = hashlib.sha256(secret).digest()
+    key = secret.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(MAC_PREFIX.encode())
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def seal(fields_json: str) -> str:
+        keyed = inner.copy()
+        keyed.update(fields_json.encode())
+        done = outer.copy()
+        done.update(keyed.digest())
+        return done.hexdigest()
+
+    seal.inner, seal.outer = inner, outer  # type: ignore[attr-defined]
+    return seal
+
+
 def stream(connection: Connection, after: int) -> Iterator[list[tuple]]:
-    """The entries after sequence number ``after``, in order, in chunks of plain tuples."""
-    sql = f"SELECT {_COLUMNS} FROM audit_entry WHERE seq > {int(after)} ORDER BY seq"
+    """The entries after ``after`` in order, in chunks, each as the walk reads it.
+
+    Each entry: ``(seq, fields_json, prev_hash, hash, at)``,
+    ``fields_json`` the canonical fields its seal covers ("" for stored values no seal can
+    cover, such as bytes) and ``at`` their time as text.
+    """
     if connection.dialect.name == "sqlite":
         cursor = connection.connection.driver_connection.cursor()
         try:
-            cursor.execute(sql)
+            cursor.execute(_SQLITE_WALK, (int(after),))
             while chunk := cursor.fetchmany(CHUNK):
                 yield chunk
+                after = chunk[-1][0]
+            return
+        except sqlite3.OperationalError as exc:
+            if "BLOB" not in str(exc):  # SQLite's JSON holds no bytes: a forged entry
+                raise
         finally:
             cursor.close()
-        return
+    for chunk in stored_entries(connection, after):
+        yield [_as_read(row) for row in chunk]
+
+
+def _as_read(row: tuple) -> tuple:
+    """A stored entry as the walk reads it (see :func:`stream`)."""
+    at = canonical_time(row[1])
+    try:
+        fields_json = encode_fields((row[0], at, *row[2:_HASH]))
+    except (TypeError, ValueError):
+        fields_json = ""
+    at_text = at if type(at) is str else str(at)  # a forged entry may hold a number
+    if " " in at_text:  # walk() keeps such a time only through _recheck (see walk)
+        fields_json = ""
+    return row[0], fields_json, row[_PREV], row[_HASH], at_text
+
+
+def stored_entries(connection: Connection, after: int) -> Iterator[list[tuple]]:
+    """The entries after ``after``, in order, in chunks of their stored columns (and hash)."""
+    sql = f"SELECT {_COLUMNS} FROM audit_entry WHERE seq > {int(after)} ORDER BY seq"
     result = connection.execution_options(stream_results=True, yield_per=CHUNK).exec_driver_sql(sql)
     for part in result.partitions():
         yield [tuple(row) for row in part]
@@ -88,40 +165,65 @@ def walk(
     after: int = 0,
     after_hash: str = GENESIS_HASH,
     after_time: str | None = None,
-    keep_latest: bool = True,
 ) -> ChainWalk:
-    """Prove every link after entry ``after`` (whose hash is ``after_hash``).
-
-    ``keep_latest`` collects each record's latest entry (for checking the records).
-    """
+    """Prove every link after entry ``after`` (whose hash is ``after_hash``)."""
     found = ChainWalk(last_seq=after, last_hash=after_hash)
-    encode = encode_fields
-    digest = _hmac_digest or hmac.digest
-    prefix = MAC_PREFIX
-    latest = found.latest
+    seal = sealer(secret)
+    inner, outer = seal.inner, seal.outer  # type: ignore[attr-defined]
     expected, prev, prev_at = after + 1, after_hash, after_time or ""
+    stored_time = False  # prev_at is canonical (False) or a time as SQLite stores it
     count = 0
     for chunk in stream(connection, after):
-        for row in chunk:
-            seq = row[0]
-            at = row[1]
-            at = at.replace(" ", "T", 1) if type(at) is str else canonical_value(at)
-            fields = (seq, at, *row[2:_HASH])  # a tuple: encoded as the list it stands for
-            sealed = digest(secret, (prefix + encode(fields)).encode(), "sha256").hex()
-            if seq != expected or row[_PREV] != prev or sealed != row[_HASH] or at < prev_at:
-                found.problems.extend(_describe(row, at, sealed, expected, prev, prev_at))
-                expected = seq
-            if keep_latest and row[_ROW_HASH] is not None:
-                latest[(row[_ENTITY], row[_ENTITY_ID])] = (seq, row[_ROW_HASH])
-            prev = row[_HASH]
-            if at > prev_at:
-                prev_at = at
+        count += len(chunk)
+        for seq, fields_json, prev_hash, sealed, at in chunk:
+            # The seal, inlined (see sealer): the walk's one cost per entry worth keeping.
+            keyed = inner.copy()
+            keyed.update(fields_json.encode())
+            done = outer.copy()
+            done.update(keyed.digest())
+            # ``at`` as stored sorts at or below its canonical form (a space made a T): an
+            # entry that passes here passes canonical_time's comparison too.
+            if done.hexdigest() != sealed or seq != expected or prev_hash != prev or at < prev_at:
+                if stored_time:
+                    prev_at, stored_time = canonical_time(prev_at), False
+                expected, prev_at = _recheck(
+                    connection, seal, seq, expected, prev, prev_at, found.problems
+                )
+            else:
+                prev_at, stored_time = at, True
+            prev = sealed
             expected += 1
-            count += 1
     found.entries = count
     found.last_seq = expected - 1
     found.last_hash = prev
     return found
+
+
+def _recheck(
+    connection: Connection,
+    seal: Callable[[str], str],
+    seq: int,
+    expected: int,
+    prev: str,
+    prev_at: str,
+    problems: list[str],
+) -> tuple[int, str]:
+    """Check entry ``seq`` the long way, from its stored columns; returns (expected, prev_at).
+
+    ``expected`` is the sequence number the walk continues from (the entry's own once it is
+    reported), ``prev_at`` the latest time seen so far.
+    """
+    row = tuple(
+        connection.exec_driver_sql(
+            f"SELECT {_COLUMNS} FROM audit_entry WHERE seq = {int(seq)}"
+        ).one()
+    )
+    _seq, fields_json, _prev, _hash, at_text = _as_read(row)
+    sealed = seal(fields_json) if fields_json else "(no seal covers its stored values)"
+    if seq != expected or row[_PREV] != prev or sealed != row[_HASH] or at_text < prev_at:
+        problems.extend(_describe(row, at_text, sealed, expected, prev, prev_at))
+        expected = seq
+    return expected, max(prev_at, at_text)
 
 
 def entry_label(row: tuple, at: str) -> str:
