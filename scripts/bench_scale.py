@@ -537,8 +537,10 @@ def measure_verify(url: str, runs: int = 3) -> None:
     ours_cpu, floor_cpu = statistics.median(cpus["ours"]), statistics.median(cpus["floor"])
     count = result.entries_checked
     state = "intact" if result.ok else f"BROKEN: {result.problems[:2]}"
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"  full verify ({state}): {count:,} entries, {result.rows_checked:,} records; "
+        f"  full verify ({state}, load average {load}, {os.cpu_count()} cores): "
+        f"{count:,} entries, {result.rows_checked:,} records; "
         f"wall {ours_s:.1f} s ({count / ours_s:,.0f} entries/s), floor {floor_s:.1f} s, "
         f"{ours_s / floor_s:.2f}x; CPU {ours_cpu:.1f} s ({count / ours_cpu:,.0f} entries/s), "
         f"floor {floor_cpu:.1f} s, {ours_cpu / floor_cpu:.2f}x (medians of {runs})",
