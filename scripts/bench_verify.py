@@ -181,7 +181,11 @@ def main() -> None:
 
     floor = statistics.median(timings["hmac"])
     cpu_floor = statistics.median(cpu["hmac"])
-    print(f"\n{total:,} entries, {args.runs} runs, medians ({db.backend})\n")
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"\n{total:,} entries, {args.runs} runs, medians ({db.backend}; load average {load}, "
+        f"{os.cpu_count()} cores)\n"
+    )
     print(
         f"{'what':<52} {'s':>8} {'entries/s':>12} {'× floor':>8} "
         f"{'cpu s':>8} {'cpu entries/s':>14} {'× floor':>8}"

@@ -340,3 +340,47 @@ def test_the_long_way_and_the_shortcut_agree_on_every_demo_row(demo_db):
             for row_id, content_hash in row_hashes(connection, table):
                 assert audit_chain_rows.exact_row_hash(connection, table, row_id) == content_hash
     assert canonical_value(0.1) == "0.1"
+
+
+def _count_rechecks(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    recheck = audit_chain_verify._recheck
+
+    def counted(connection, seal, seq, *args):
+        calls.append(seq)
+        return recheck(connection, seal, seq, *args)
+
+    monkeypatch.setattr(audit_chain_verify, "_recheck", counted)
+    return calls
+
+
+@GMP25
+def test_after_an_edited_entry_the_walk_takes_the_shortcut_again(demo_db, monkeypatch):
+    seq = _middle_entry(demo_db)
+    _edit_entry(demo_db, seq, "reason", "'edited'")
+    calls = _count_rechecks(monkeypatch)
+    report = verify_trail(demo_db)
+    assert f"audit entry #{seq} was edited" in report.problems[0]
+    assert calls == [seq]  # the entries after it: no second look each
+
+
+@GMP25
+def test_an_incremental_verify_from_an_anchor_takes_the_shortcut_and_names_an_edit(
+    demo_db, monkeypatch
+):
+    from cellbatch.services.audit_anchor import verified_anchor, write_anchor
+    from cellbatch.services.auth import authenticate
+    from cellbatch.services.commands import qc
+
+    full = verify_trail(demo_db)
+    write_anchor(
+        demo_db, "verified", verified_anchor(demo_db, full.chain_id, full.head_seq, full.head_hash)
+    )
+    tech2 = authenticate(demo_db, "tech2", "demo-tech2-pass")  # a log-in, a QC result
+    qc.record_qc(demo_db, tech2, "FUC-D001", test="heca452", value="58 %", stage="in-process")
+    calls = _count_rechecks(monkeypatch)
+    report = verify_trail(demo_db, incremental=True)
+    assert report.ok and report.entries_checked >= 2 and calls == [], (report, calls)
+    _edit_entry(demo_db, report.head_seq - 1, "reason", "'edited'")
+    report = verify_trail(demo_db, incremental=True)
+    assert f"audit entry #{report.head_seq - 1} was edited" in report.problems[0]

@@ -9,7 +9,7 @@ On SQLite the database itself writes each entry's canonical fields as the JSON t
 seal covers (``json_array``, in C: most of what a Python loop would spend per entry), and
 Python keys the HMAC from a state prepared once. SQLite's text is a proof only where it
 matches the seal: any entry whose seal it does not match is read again and sealed from
-its stored columns the way the program wrote it (:func:`entry_message`), so a quirk of
+its stored columns the way the program sealed it (``entry_message``), so a quirk of
 SQLite's JSON can cost time but never hide or invent a problem. It cannot make an edited
 entry pass either: both texts are JSON, and the same JSON text is the same values (ints,
 strings and nulls, the only values the program writes in an entry; SQLite writes a stored
@@ -118,7 +118,7 @@ def stream(connection: Connection, after: int) -> Iterator[list[tuple]]:
 
     Each entry: ``(seq, fields_json, prev_hash, hash, at)``,
     ``fields_json`` the canonical fields its seal covers ("" for stored values no seal can
-    cover, such as bytes) and ``at`` their time as text.
+    cover, such as bytes) and ``at`` their time as SQLite stores it (see :func:`_as_stored`).
     """
     if connection.dialect.name == "sqlite":
         cursor = connection.connection.driver_connection.cursor()
@@ -145,9 +145,10 @@ def _as_read(row: tuple) -> tuple:
     except (TypeError, ValueError):
         fields_json = ""
     at_text = at if type(at) is str else str(at)  # a forged entry may hold a number
-    if " " in at_text:  # walk() keeps such a time only through _recheck (see walk)
+    stored, in_stored_form = _as_stored(at_text)
+    if not in_stored_form:  # walk() takes such a time only through _recheck
         fields_json = ""
-    return row[0], fields_json, row[_PREV], row[_HASH], at_text
+    return row[0], fields_json, row[_PREV], row[_HASH], stored
 
 
 def stored_entries(connection: Connection, after: int) -> Iterator[list[tuple]]:
@@ -170,8 +171,8 @@ def walk(
     found = ChainWalk(last_seq=after, last_hash=after_hash)
     seal = sealer(secret)
     inner, outer = seal.inner, seal.outer  # type: ignore[attr-defined]
-    expected, prev, prev_at = after + 1, after_hash, after_time or ""
-    stored_time = False  # prev_at is canonical (False) or a time as SQLite stores it
+    expected, prev = after + 1, after_hash
+    prev_at, stored_time = _as_stored(after_time or "")
     count = 0
     for chunk in stream(connection, after):
         count += len(chunk)
@@ -189,6 +190,7 @@ def walk(
                 expected, prev_at = _recheck(
                     connection, seal, seq, expected, prev, prev_at, found.problems
                 )
+                prev_at, stored_time = _as_stored(prev_at)
             else:
                 prev_at, stored_time = at, True
             prev = sealed
@@ -197,6 +199,17 @@ def walk(
     found.last_seq = expected - 1
     found.last_hash = prev
     return found
+
+
+def _as_stored(time: str) -> tuple[str, bool]:
+    """A canonical time as SQLite stores it, where there is such a form; and whether it is.
+
+    The walk compares each entry's stored time with the latest so far: in the stored form
+    (a space for the ``T``) the order is the canonical order for every entry in that form.
+    """
+    if time[10:11] == "T" and " " not in time[:10]:
+        return time[:10] + " " + time[11:], True
+    return time, False
 
 
 def _recheck(
@@ -218,8 +231,12 @@ def _recheck(
             f"SELECT {_COLUMNS} FROM audit_entry WHERE seq = {int(seq)}"
         ).one()
     )
-    _seq, fields_json, _prev, _hash, at_text = _as_read(row)
-    sealed = seal(fields_json) if fields_json else "(no seal covers its stored values)"
+    at = canonical_time(row[1])
+    at_text = at if type(at) is str else str(at)
+    try:
+        sealed = seal(encode_fields((seq, at, *row[2:_HASH])))
+    except (TypeError, ValueError):
+        sealed = "(no seal covers its stored values)"
     if seq != expected or row[_PREV] != prev or sealed != row[_HASH] or at_text < prev_at:
         problems.extend(_describe(row, at_text, sealed, expected, prev, prev_at))
         expected = seq

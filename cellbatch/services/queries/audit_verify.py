@@ -90,12 +90,13 @@ def verify_trail(db: Database, *, incremental: bool = False) -> VerifyReport:
             if check is None or not check.done_damaged():
                 _verify(connection, key.secret, key.fingerprint, log, report)
                 _check_recorded(connection, db.anchor_log, report)
+            damage = check.result(connection) if check is not None else None
     except (DBAPIError, sqlite3.Error) as exc:  # the stream reads SQLite's cursor directly
         problem = database_problem(exc)
         if not isinstance(problem, DatabaseDamaged):
             raise problem from exc
         report.problems.append(f"{problem} (checked {report.entries_checked} entries before)")
-    damage = check.result() if check is not None else None
+        damage = check.result() if check is not None else None
     if damage is not None:  # what was found in a damaged file says nothing more
         report.problems = [damage]
     report.seconds = time.perf_counter() - started
@@ -148,10 +149,19 @@ class QuickCheck:
         """True when the check has finished and found damage (nothing else to read then)."""
         return self._found is not None and self._found != ["ok"]
 
-    def result(self) -> str | None:
-        """What the check found wrong with the file, or None when it is sound."""
+    def result(self, connection: Connection | None = None) -> str | None:
+        """What the check found wrong with the file, or None when it is sound.
+
+        When the check's own connection failed, it runs again on ``connection`` (the
+        verify's, still in its snapshot) if given: a connection opened later can meet what
+        the verify's own did not (companion files removed under a live database).
+        """
         if self._thread is not None:
             self._thread.join()
+            self._thread = None
+        if self._error is not None and connection is not None:
+            self._error = None
+            self._found = [row[0] for row in connection.execute(text("PRAGMA quick_check"))]
         if self._error is not None:
             if not isinstance(self._error, DBAPIError | sqlite3.Error):
                 raise self._error
