@@ -812,6 +812,7 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         TissueLot,
         MaterialLot,
         Batch,
+        DoseAttempt,
         StepEntry,
         MaterialUse,
         Vial,
