@@ -207,7 +207,8 @@ _DESCRIPTION_CODE = re.compile(r"^S[0-9]{4}$")
 ScanKind = Literal[
     "din", "product_code", "expiry", "divisions", "coi", "compound", "concatenated", "keyed"
 ]
-"""What a scan held: one data structure, a compound message, a concatenated pair, a keyed DIN."""
+"""What a scan held: one data structure, a compound message, a concatenated pair, a keyed
+DIN or CoI."""
 
 
 def _digits(text: str) -> bool:
@@ -747,6 +748,35 @@ def parse_chain_of_identity(text: str, field: str = "scan") -> tuple[str, int, s
     return fin, int(year), sequence
 
 
+def parse_keyed_coi(text: str, field: str = "scan") -> str:
+    """A chain-of-identity identifier typed from its eye-readable text with its check character.
+
+    ``CH A9999 26 000001 8`` (spaces ignored): ``CH``, the FIN, the year, the sequence, then
+    the boxed check character, ISO/IEC 7064 mod 37-2 over the 13 characters after ``CH`` (as
+    printed beside the identifier, docs/labels.md). Returns Data Structure 040 as bar-coded
+    (``&/CHA999926000001``); a wrong check character is refused, naming it.
+    """
+    compact = "".join(text.split()).upper() if isinstance(text, str) else ""
+    if len(compact) != COI_STRUCTURE_LENGTH - len(COI_IDENTIFIER) + 1:
+        raise InvalidInput(
+            field,
+            "type the chain-of-identity identifier as printed: CH, the 5-character FIN, the "
+            "2-digit year, the 6-character sequence, then its boxed check character (e.g. "
+            f"CH A9999 26 000001 8), got {len(compact)} characters",
+        )
+    structure = COI_IDENTIFIER + compact[:-1]
+    parse_chain_of_identity(structure, field)
+    expected, typed = check_character(compact[2:-1]), compact[-1]
+    if typed != expected:
+        raise InvalidInput(
+            field,
+            f"chain-of-identity identifier CH {compact[2:7]} {compact[7:9]} {compact[9:15]}: "
+            f"wrong check character: expected {expected}, got {typed} (the identifier or the "
+            "check character was mistyped)",
+        )
+    return structure
+
+
 def _coi_structure(text: str, field: str) -> str:
     """Data Structure 040 as bar-coded, checked (the form :attr:`Scan.coi` holds)."""
     parse_chain_of_identity(text, field)
@@ -764,7 +794,8 @@ class Scan:
 
     kind: ScanKind
     """One data structure (``din``, ``product_code``, ``expiry``, ``divisions``), a 2-D
-    ``compound`` message, a ``concatenated`` pair of linear bar codes, or a ``keyed`` DIN."""
+    ``compound`` message, a ``concatenated`` pair of linear bar codes, or a ``keyed`` DIN or
+    chain-of-identity identifier (typed from the eye-readable text with its check character)."""
     text: str
     """The scanned data after removing whitespace and the symbology identifier."""
     din: Din | None = None
@@ -944,7 +975,8 @@ def parse_scan(text: str) -> Scan:
     One linear bar code's data structure; an ISBT 128 concatenated read of two linear bar codes
     (``]C4``, or two structures back to back from a scanner that sends no identifier); a 2-D
     compound message (``=+``…, Data Structure 023); or a DIN keyed from its eye-readable text
-    with its check character. Surrounding whitespace, the Enter and a symbology identifier
+    with its check character, or a chain-of-identity identifier keyed the same way
+    (``CH A9999 26 000001 8``). Surrounding whitespace, the Enter and a symbology identifier
     (``]C0``, ``]d2``, …) are removed first. Every refusal is an ``InvalidInput`` with field
     ``scan`` that says what was expected and what was found.
     """
@@ -952,6 +984,8 @@ def parse_scan(text: str) -> Scan:
     if not cleaned:
         raise InvalidInput("scan", "nothing was scanned")
     if cleaned[0] not in "=&":
+        if symbology is None and cleaned[:2].upper() == "CH":  # a CoI typed as printed
+            return Scan("keyed", cleaned, coi=parse_keyed_coi(cleaned, "scan"))
         if symbology is None and any(ch.isdigit() for ch in cleaned):
             try:
                 din, flags = parse_keyed_entry(cleaned, "scan")

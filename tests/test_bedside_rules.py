@@ -234,3 +234,33 @@ def test_a_gs1_wristband_missing_an_element_is_unreadable(scan):
 
     with pytest.raises(InvalidInput, match="--wristband"):
         read_wristband(scan)
+
+
+def test_a_coi_keyed_as_printed_reads_with_its_check_character_verified():
+    from cellbatch import isbt128
+
+    check_char = isbt128.check_character("A999926000001")
+    for typed in (f"CH A9999 26 000001 {check_char}", f"cha999926000001{check_char}"):
+        assert isbt128.parse_scan(typed).coi == "&/CHA999926000001"
+    wrong = "B" if check_char != "B" else "C"
+    with pytest.raises(InvalidInput, match=f"wrong check character: expected {check_char}, got "
+                       f"{wrong}"):  # fmt: skip
+        isbt128.parse_scan(f"CH A9999 26 000001 {wrong}")
+    with pytest.raises(InvalidInput, match="boxed check character"):
+        isbt128.parse_scan("CH A9999 26 000001")  # no check character
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_the_bedside_takes_the_coi_keyed_as_printed(ward):
+    from cellbatch import isbt128
+    from cellbatch.domain.coi import parse_coi
+    from cellbatch.services.queries.plans import plan_view
+
+    coi = parse_coi(plan_view(ward, "RA-P001").coi)
+    keyed = f"{coi.eye_readable()} {isbt128.check_character(coi.checked_characters)}"
+    result = check(ward, scans=[*label_scans(ward), keyed])
+    assert result.match, result.text()
+    other = parse_coi(plan_view(ward, "RA-P002").coi)
+    keyed = f"{other.eye_readable()} {isbt128.check_character(other.checked_characters)}"
+    assert "is not RA-P001's therapy" in check(ward, scans=[*label_scans(ward), keyed]).text()

@@ -107,7 +107,7 @@ def read_label_scans(scans: list[str], *, detail: bool = True) -> LabelReads:
         except InvalidInput as exc:
             what = (
                 "chain-of-identity"
-                if isbt128.clean_scan(text).startswith(isbt128.COI_IDENTIFIER)
+                if isbt128.clean_scan(text).upper().startswith((isbt128.COI_IDENTIFIER, "CH"))
                 else "bag"
             )
             problems.append(
