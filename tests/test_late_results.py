@@ -202,8 +202,10 @@ def test_a_failing_late_result_opens_an_adverse_event_report_for_the_recipient(r
     for who in ("qa1", "clin1"):
         home = home_data(db, user(db, who), date.today())
         assert [r.ref for r in home.adverse_events] == ["AE1"]
-    # a passing late result opens none
-    qc.record_qc(db, user(db, "tech1"), "FUC-D001", test="sterility-release", value="no growth")
+    # a passing late retest (under the failure's deviation) opens none
+    investigation = next(d for d in review(db, "FUC-D001").deviations if d.qc_result == f"Q{ref}")
+    qc.record_qc(db, user(db, "tech1"), "FUC-D001", test="sterility-release", value="no growth",
+                 deviation=investigation.id)  # fmt: skip
     assert len(adverse_event_reports(db, user(db, "clin1"))) == 1
     refused = cli("--db", db.url, "adverse-event", "list", user="tech1")
     assert refused.code != 0 and "may not read adverse-event reports" in refused.err
