@@ -264,3 +264,75 @@ def test_the_bedside_takes_the_coi_keyed_as_printed(ward):
     other = parse_coi(plan_view(ward, "RA-P002").coi)
     keyed = f"{other.eye_readable()} {isbt128.check_character(other.checked_characters)}"
     assert "is not RA-P001's therapy" in check(ward, scans=[*label_scans(ward), keyed]).text()
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_a_no_match_bag_is_recorded_not_infused_never_discarded(ward):
+    from cellbatch.domain.errors import RuleViolation
+
+    result = check(ward, band="H0481522^RA-P002")
+    assert not result.match
+    with pytest.raises(RuleViolation, match="recorded as not-infused"):
+        record_infusion(ward, user(ward, "clin1"), result.ref, fate="discarded", reason="leak")
+    assert record_infusion(ward, user(ward, "clin1"), result.ref, fate="not-infused",
+                           reason="wrong patient: returned, destroyed") == "IR1"  # fmt: skip
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_a_bag_is_not_handed_over_after_its_fate_and_never_to_admin(ward):
+    from cellbatch.domain.errors import PermissionDenied, RuleViolation
+    from cellbatch.services.commands.custody import hand_over
+
+    with pytest.raises(PermissionDenied, match=r"--to: admin \(admin\) may not take a bag"):
+        hand_over(ward, user(ward, "clin1"), "admin", "demo-admin-pass", label_scans(ward))
+    result = check(ward)
+    now = datetime.now(UTC)
+    record_infusion(ward, user(ward, "clin1"), result.ref, fate="infused", started=now,
+                    stopped=now + LATER, volume="40 mL")  # fmt: skip
+    with pytest.raises(RuleViolation, match=r"fate recorded \(IR1: infused\): it is not handed"):
+        hand_over(ward, user(ward, "clin1"), "clin2", "demo-clin2-pass", label_scans(ward))
+
+
+@GMP30
+def test_a_bag_is_not_issued_to_admin(ward):
+    from cellbatch.domain.errors import PermissionDenied
+
+    with pytest.raises(PermissionDenied, match=r"--to: admin \(admin\) may not take a bag"):
+        issue_bag(ward, user(ward, "tech1"), "admin", "demo-admin-pass", label_scans(ward),
+                  container="validated shipper no. 4")  # fmt: skip
+
+
+@GMP30
+def test_a_bedside_check_refused_for_who_tried_it_is_audited_not_recorded(ward):
+    from sqlalchemy import select
+
+    from cellbatch.db.tables import AuditEntry, BedsideCheck
+    from cellbatch.domain.errors import AuthenticationFailed, PermissionDenied
+    from cellbatch.services.commands.bedside import bedside_check
+    from tests.test_bedside import RA_BAND
+
+    clin1, tech1 = user(ward, "clin1"), user(ward, "tech1")
+    with pytest.raises(PermissionDenied, match="two people"):
+        bedside_check(ward, clin1, "clin1", "demo-clin1-pass", RA_BAND, [])
+    with pytest.raises(PermissionDenied, match="may not check bags"):
+        bedside_check(ward, tech1, "clin2", "demo-clin2-pass", RA_BAND, [])
+    with pytest.raises(AuthenticationFailed):
+        bedside_check(ward, clin1, "clin2", "wrong-password", RA_BAND, [])
+    with ward.session() as session:
+        assert session.execute(select(BedsideCheck)).first() is None
+        refused = session.execute(
+            select(AuditEntry.username, AuditEntry.reason).where(
+                AuditEntry.action == "bedside_refused"
+            )
+        ).all()
+        failed = session.execute(
+            select(AuditEntry.seq).where(AuditEntry.action == "login_failed")
+        ).all()
+    assert [u for u, _ in refused] == ["clin1", "tech1"]
+    assert "--second is you" in refused[0][1] and "may not check bags" in refused[1][1]
+    assert len(failed) >= 1  # the wrong second password, as every failed log-in
+    from cellbatch.services.queries.audit_verify import verify_trail
+
+    assert verify_trail(ward).ok

@@ -51,6 +51,10 @@ RECORDING_ROLES = (Role.TECHNICIAN, Role.SUPERVISOR)
 CLINIC_ROLES = (Role.CLINIC,)
 """Roles that register recipients and their weights and plan their treatment."""
 
+BAG_HOLDER_ROLES = (Role.CLINIC, Role.TECHNICIAN, Role.SUPERVISOR, Role.QA)
+"""Roles a bag may be issued or handed to: the ward's staff and the staff who carry it from
+the cleanroom; never an administrator, whose account manages accounts, not product."""
+
 IDENTITY_ROLES = (Role.CLINIC, Role.QA)
 """Roles that may see who a recipient is (name, date of birth, hospital number)."""
 

@@ -189,6 +189,19 @@ def _bag_read(session: Session, reads: LabelReads) -> tuple[Bag | None, list[str
     return bag, problems
 
 
+def _audit_refusal(db: Database, actor: Actor, refused: PermissionDenied) -> None:
+    """Audit a bedside check refused for who tried it (no check was made, none is recorded)."""
+    with UnitOfWork(db, actor) as uow:
+        uow.audit(
+            "bedside_refused",
+            None,
+            entity="bedside_check",
+            entity_id="refused",
+            reason=f"bedside check refused: {refused}"[:MAX_TEXT],
+        )
+        uow.commit()
+
+
 def bedside_check(
     db: Database,
     actor: Actor,
@@ -197,12 +210,22 @@ def bedside_check(
     wristband: str,
     scans: list[str],
 ) -> BedsideResult:
-    """Two people check the wristband against the bag; the attempt is recorded either way."""
-    actor.require(*CLINIC_ROLES, action="check bags at the bedside")
-    second = reauthenticate(db, second_user, second_password)
-    second.require(*CLINIC_ROLES, action="check bags at the bedside")
-    if second.id == actor.id:
-        raise PermissionDenied("the bedside check is made by two people: --second is you")
+    """Two people check the wristband against the bag; the attempt is recorded either way.
+
+    Who may check is decided first: a person without the clinic's role, the same person
+    twice, or a wrong second password is refused before anything is scanned. Those are
+    refusals of the people, not bedside checks: no BC record, but an audit entry each (the
+    wrong password as every failed log-in, ``login_failed``; the others ``bedside_refused``).
+    """
+    try:
+        actor.require(*CLINIC_ROLES, action="check bags at the bedside")
+        second = reauthenticate(db, second_user, second_password)
+        second.require(*CLINIC_ROLES, action="check bags at the bedside")
+        if second.id == actor.id:
+            raise PermissionDenied("the bedside check is made by two people: --second is you")
+    except PermissionDenied as exc:
+        _audit_refusal(db, actor, exc)
+        raise
     with UnitOfWork(db, actor) as uow:
         session = uow.session
         reasons: list[str] = []
@@ -328,9 +351,11 @@ def record_infusion(
         row = uow.session.get(BedsideCheck, check_id)
         if row is None or row.bag_id is None:
             raise NotFound(f"--check: no bedside check BC{check_id} of a bag in cellbatch")
-        if fate in rules.GIVEN and not row.match:
+        if fate != "not-infused" and not row.match:
             raise RuleViolation(
-                f"--check: BC{check_id} said NO MATCH: a bag is given only after a MATCH"
+                f"--check: BC{check_id} said NO MATCH: a bag is given only after a MATCH, and "
+                "recorded discarded only after one; a bag that failed its check is recorded "
+                "as not-infused, --reason saying what became of it (e.g. returned, destroyed)"
             )
         rules.check_infusion(
             fate,

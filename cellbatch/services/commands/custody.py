@@ -19,12 +19,12 @@ from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Bag, BagCustody, Batch, User
+from cellbatch.db.tables import Bag, BagCustody, Batch, InfusionRecord, User
 from cellbatch.domain import transport
 from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from cellbatch.domain.text import typed_text
 from cellbatch.domain.timeparse import as_utc, iso_utc
-from cellbatch.domain.users import CLINIC_ROLES, Actor, Role
+from cellbatch.domain.users import BAG_HOLDER_ROLES, CLINIC_ROLES, Actor, Role
 from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.commands.bedside import bag_of_scans
@@ -99,6 +99,20 @@ def _step(uow: UnitOfWork, kind: str, bag: Bag, giver: int, taker: int, **extra)
     return f"C{row.id}"
 
 
+def _taker(db: Database, actor: Actor, to_user: str, to_password: str) -> Actor:
+    """The person taking the bag, logged in: another person, of a role that holds bags."""
+    taker = reauthenticate(db, to_user, to_password)
+    if taker.id == actor.id:
+        raise PermissionDenied("--to: a bag is handed to another person")
+    if taker.role not in BAG_HOLDER_ROLES:
+        allowed = ", ".join(r.value for r in BAG_HOLDER_ROLES)
+        raise PermissionDenied(
+            f"--to: {taker.username} ({taker.role.value}) may not take a bag: it is issued or "
+            f"handed to {allowed}"
+        )
+    return taker
+
+
 def issue_bag(
     db: Database,
     actor: Actor,
@@ -121,9 +135,7 @@ def issue_bag(
     else:
         logger = None
     temp = _temperature(temperature)
-    taker = reauthenticate(db, to_user, to_password)
-    if taker.id == actor.id:
-        raise PermissionDenied("--to: a bag is handed to another person")
+    taker = _taker(db, actor, to_user, to_password)
     with UnitOfWork(db, actor) as uow:
         bag, batch = _bag(uow, scans)
         if batch.status != "released":
@@ -149,10 +161,11 @@ def issue_bag(
 
 
 def hand_over(db: Database, actor: Actor, to_user: str, to_password: str, scans: list[str]) -> str:
-    """The bag's holder hands it to the next person (who logs in), scanning its label."""
-    taker = reauthenticate(db, to_user, to_password)
-    if taker.id == actor.id:
-        raise PermissionDenied("--to: a bag is handed to another person")
+    """The bag's holder hands it to the next person (who logs in), scanning its label.
+
+    A bag whose fate is recorded (infused, discarded, …) is not handed over any more.
+    """
+    taker = _taker(db, actor, to_user, to_password)
     with UnitOfWork(db, actor) as uow:
         bag, batch = _bag(uow, scans)
         last = (
@@ -164,6 +177,14 @@ def hand_over(db: Database, actor: Actor, to_user: str, to_password: str, scans:
         )
         if last is None:
             raise RuleViolation(f"{batch.code} bag {bag.number} is not issued yet")
+        fate = uow.session.execute(
+            select(InfusionRecord).where(InfusionRecord.bag_id == bag.id)
+        ).scalar_one_or_none()
+        if fate is not None:
+            raise RuleViolation(
+                f"{batch.code} bag {bag.number} has its fate recorded (IR{fate.id}: "
+                f"{fate.fate}): it is not handed over any more"
+            )
         if last.to_user != actor.id:
             holder = uow.session.get(User, last.to_user)
             raise PermissionDenied(
