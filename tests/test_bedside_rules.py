@@ -15,6 +15,7 @@ from cellbatch.services.commands.custody import issue_bag, receive_bag
 from cellbatch.services.commands.users import add_user
 from cellbatch.services.queries.batch_view import batch_view
 from tests.test_bedside import check, label_scans, user
+from tests.test_tui_workflows import log_in, run_async, settle, text_of
 
 GMP30 = pytest.mark.requirement("GMP-30")
 
@@ -336,3 +337,43 @@ def test_a_bedside_check_refused_for_who_tried_it_is_audited_not_recorded(ward):
     from cellbatch.services.queries.audit_verify import verify_trail
 
     assert verify_trail(ward).ok
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+@run_async
+async def test_the_infusion_form_keeps_its_values_and_names_the_field_at_80x24(ward):
+    from textual.widgets import Input
+
+    from cellbatch.tui.app import build_app
+    from tests.test_bedside import RA_BAND, minutes_from_now
+
+    app = build_app(ward.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "clin1")
+        await pilot.press("f12")
+        await settle(app, pilot)
+        await pilot.press(*RA_BAND, "enter")
+        for barcode in label_scans(ward):
+            await pilot.press(*barcode, "enter")
+        await pilot.press("enter", *"clin2", "enter", *"demo-clin2-pass", "enter")
+        await settle(app, pilot)
+        assert text_of(app, "#bedside-verdict").startswith("✓ MATCH (BC1)")
+        await pilot.press("f6")
+        await settle(app, pilot)
+        form = app.screen
+        typed = {"fate": "infused", "start": minutes_from_now(0), "stop": minutes_from_now(0.1),
+                 "volume": "400 mL", "reaction": "none", "grade": "-", "reason": "-"}  # fmt: skip
+        for name, value in typed.items():
+            form.query_one(f"#form-{name}", Input).value = value
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert app.screen is form  # refused: the form stays open
+        status = text_of(app, "#dialog-status")
+        assert "Not saved: Volume given" in status and "more than the bag holds (40 mL)" in status
+        assert form.query_one("#form-start", Input).value == typed["start"]  # kept as typed
+        assert app.focused is form.query_one("#form-volume", Input)
+        form.query_one("#form-volume", Input).value = "39 mL"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert "infusion record IR1 saved" in text_of(app, "#bedside-verdict")

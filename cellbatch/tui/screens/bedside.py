@@ -127,24 +127,26 @@ class BedsideScreen(AppScreen):
             ("reason", "Why not (fully) infused, or -"),
         ]
         self.app.push_screen(
-            FormDialog(f"Infusion record of {self.result.ref}", fields),
-            lambda values: values and self.record(values),
+            FormDialog(f"Infusion record of {self.result.ref}", fields, save=self.record),
+            lambda ref: ref and self.done_infusion(ref),
         )
 
-    @work(thread=True, exclusive=True, exit_on_error=False, name="infusion")
     def record(self, values: dict[str, str]) -> str:
-        """Record the infusion through the service (in a thread)."""
+        """Record the infusion through the service (the form's worker calls it).
+
+        A refusal keeps the form open with every value typed and names its field.
+        """
         from cellbatch.domain.errors import InvalidInput
         from cellbatch.domain.timeparse import parse_datetime
         from cellbatch.services.commands.bedside import record_infusion
 
         given = {k: (None if v == "-" else v) for k, v in values.items()}
         if given["grade"] is not None and not given["grade"].isdigit():
-            raise InvalidInput("grade", f"expected 1 to 5 or -, got {given['grade']!r}")
+            raise InvalidInput("--grade", f"expected 1 to 5 or -, got {given['grade']!r}")
         return record_infusion(
             self.cb_app.database(), self.cb_app.actor, self.result.ref, fate=values["fate"],
-            started=parse_datetime(given["start"], field="started") if given["start"] else None,
-            stopped=parse_datetime(given["stop"], field="stopped") if given["stop"] else None,
+            started=parse_datetime(given["start"], field="--start") if given["start"] else None,
+            stopped=parse_datetime(given["stop"], field="--stop") if given["stop"] else None,
             volume=given["volume"], reaction=values["reaction"],
             grade=int(given["grade"]) if given["grade"] else None, reason=given["reason"],
         )  # fmt: skip
