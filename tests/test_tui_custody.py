@@ -175,4 +175,5 @@ async def test_the_accompanying_document_is_printed_from_the_palette(
         assert pdf.exists()
     page = pypdfium2.PdfDocument(pdf.read_bytes())[0]
     found = {b.text for b in zxingcpp.read_barcodes(page.render(scale=300 / 72).to_pil())}
-    assert label_scans(ward)[0] in found and plan_view(ward, "RA-P001").coi in found
+    document_din = label_scans(ward)[0][:-2] + "11"  # the document's flags, not the label's
+    assert document_din in found and plan_view(ward, "RA-P001").coi in found

@@ -393,7 +393,7 @@ def qc_record(
     deviation: Annotated[
         str | None,
         typer.Option(
-            metavar="D<n>",
+            metavar="DEVIATION-ID",
             help="A released batch's second late result of a test is a retest: the open "
             "deviation it is recorded under.",
         ),

@@ -38,7 +38,11 @@ def custody_issue(
     container: Annotated[str, typer.Option(help="The transport container.")],
     user: UserOption,
     temperature: Annotated[
-        str | None, Quantity("temperature", help="Temperature reading at issue.")
+        str | None,
+        Quantity(
+            "temperature",
+            help="Temperature reading at issue (refused outside the bag's storage range).",
+        ),
     ] = None,
     logger: Annotated[
         str | None,

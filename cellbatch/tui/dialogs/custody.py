@@ -42,7 +42,7 @@ def issue_dialog(code: str, db: Callable[[], Any], actor: Actor) -> FormDialog:
         DialogField(
             "temperature",
             "Temperature",
-            "reading at issue, e.g. 6 °C (optional)",
+            "reading at issue, within the storage range (optional)",
             checks.quantity("temperature"),
             required=False,
         ),  # fmt: skip
@@ -115,7 +115,7 @@ def receive_dialog(code: str, db: Callable[[], Any], actor: Actor) -> FormDialog
         DialogField(
             "temperature",
             "Temperature",
-            "on arrival, e.g. 5 °C (no logger)",
+            "on arrival, e.g. 20 °C (no logger)",
             checks.quantity("temperature"),
             names=("--temperature",),
             required=False,
