@@ -350,6 +350,9 @@ class DoseAttempt(SQLModel, table=True):
     A dose is made again for an infusion whose dose was not given (docs/clinic.md); the services
     refuse a second dose that may still be given, and the database holds one batch per attempt
     (``ux_dose_attempt``), so two terminals starting the same dose at once cannot both write.
+    Not an audited table (``AUDITED_TABLES``): its content follows from the batches, which the
+    chain vouches for (the attempt counts them), and a downgrade past its migration drops it;
+    its creation is still written to the trail with the dose start.
     """
 
     __tablename__ = "dose_attempt"
@@ -812,7 +815,6 @@ AUDITED_TABLES: dict[str, type[SQLModel]] = {
         TissueLot,
         MaterialLot,
         Batch,
-        DoseAttempt,
         StepEntry,
         MaterialUse,
         Vial,
