@@ -24,11 +24,16 @@ SIZES = [(80, 24), (120, 40)]
 
 
 @pytest.fixture(scope="module")
-def _frozen_demo(tmp_path_factory):
+def _frozen_demo(tmp_path_factory, _site_key):
+    """The demo at DEMO_AT, sealed under the session's site key, which every test's own
+    key file copies (a module fixture is made before a test's environment is set)."""
     path = tmp_path_factory.mktemp("frozen-demo") / "demo.db"
-    db, _ = init_database(f"sqlite:///{path}")
-    load_demo(db, now=DEMO_AT)
-    db.dispose()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CELLBATCH_KEY_FILE", str(_site_key))
+        env.setenv("CELLBATCH_ANCHOR_LOG", str(path.with_suffix(".anchors")))
+        db, _ = init_database(f"sqlite:///{path}")
+        load_demo(db, now=DEMO_AT)
+        db.dispose()
     return path
 
 
