@@ -19,7 +19,7 @@ from cellbatch.cli.common import (
 from cellbatch.cli.values import DateTime, Quantity
 
 if TYPE_CHECKING:
-    from cellbatch.services.queries.plans import PlanView
+    from cellbatch.services.queries.plans import InfusionPlanView, PlanView
 
 plan_app = typer.Typer(
     help="Treatment plans: infusion days and dates, make-by times, which are done.",
@@ -59,10 +59,24 @@ def print_plan(view: PlanView) -> None:
                 _short(i.fill_by),
                 i.batch or "-",
                 i.state,
+                _given(i),
             ]
             for i in view.infusions
         ],
-        ["#", "day", "infusion (UTC)", "window", "thaw from", "fill by", "batch", "state"],
+        ["#", "day", "infusion (UTC)", "window", "thaw from", "fill by", "batch", "state",
+         "infusion record"],
+    )  # fmt: skip
+
+
+def _given(infusion: InfusionPlanView) -> str:
+    """``IR1 2026-11-27 10:30-11:00Z`` (the bag's infusion record), or ``-``."""
+    if infusion.infusion_record is None:
+        return "-"
+    if infusion.infused_from is None or infusion.infused_to is None:
+        return f"{infusion.infusion_record} {infusion.fate}"
+    return (
+        f"{infusion.infusion_record} {_short(infusion.infused_from)[:-1]}-"
+        f"{_short(infusion.infused_to)[11:]}"
     )
 
 

@@ -2,7 +2,8 @@
 
 ``next_infusion`` is the one answer to "which infusion is a new dose batch for", and
 ``next_to_give`` to "which infusion does the bedside give next": both apply the domain's rule
-(``cellbatch.domain.plans.next_to_make`` and ``next_to_give``) to :func:`doses_made`.
+(``cellbatch.domain.plans.next_to_make`` and ``next_to_give``) to :func:`doses_made`. An
+infusion is done when its bag's infusion record says it was given (infused or partly infused).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, PlannedInfusion, Recipient, TreatmentPlan
+from cellbatch.db.tables import Batch, InfusionRecord, PlannedInfusion, Recipient, TreatmentPlan
+from cellbatch.domain.bedside import GIVEN
 from cellbatch.domain.coi import parse_coi
 from cellbatch.domain.errors import InvalidInput, NotFound, RuleViolation
 from cellbatch.domain.plans import DoseMade, make_by, next_to_give, next_to_make
@@ -141,6 +143,18 @@ class InfusionPlanView:
     batch: str | None
     batch_status: str | None
     state: str
+    """``planned``, ``in production (STATUS)``, ``made and released``, ``given``, ``partly
+    given`` or ``not given (FATE)``: given is done."""
+    infusion_record: str | None = None
+    """The infusion record of the dose's bag (``IR1``), once the bedside recorded it."""
+    fate: str | None = None
+    """What became of the bag: infused, partly-infused, not-infused or discarded."""
+    infused_from: str | None = None
+    """When the infusion started (UTC)."""
+    infused_to: str | None = None
+    """When it stopped (UTC)."""
+    done: bool = False
+    """Whether the infusion was given (infused or partly infused)."""
 
 
 @dataclass(frozen=True)
@@ -168,12 +182,32 @@ class PlanView:
         return asdict(self)
 
 
-def _state(batch: Batch | None) -> str:
+def _state(batch: Batch | None, record: InfusionRecord | None) -> str:
     if batch is None:
         return "planned"
+    if record is not None:
+        return {"infused": "given", "partly-infused": "partly given"}.get(
+            record.fate, f"not given ({record.fate})"
+        )
     if batch.status == "released":
         return "made and released"
     return f"in production ({batch.status})"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return iso_utc(as_utc(moment)) if moment is not None else None
+
+
+def _infusion_records(session: Session, batch_ids: list[int]) -> dict[int, InfusionRecord]:
+    """The infusion record of each of these dose batches' bag (one bag per dose), by batch."""
+    if not batch_ids:
+        return {}
+    rows = session.execute(
+        select(InfusionRecord)
+        .where(InfusionRecord.batch_id.in_(batch_ids))
+        .order_by(InfusionRecord.id)
+    ).scalars()
+    return {r.batch_id: r for r in rows}
 
 
 def _sop(plan: TreatmentPlan) -> Sop:
@@ -185,10 +219,12 @@ def _view(session: Session, recipient: Recipient, plan: TreatmentPlan) -> PlanVi
     coi = parse_coi(plan.coi) if plan.coi else None
     lead = timedelta(minutes=plan.lead_minutes)
     made = dose_batches_of(session, recipient.code)
+    records = _infusion_records(session, [b.id for b in made.values()])
     rows = []
     for inf in infusions_of(session, plan):
         times = make_by(sop, as_utc(inf.planned_at), lead)
         batch = made.get(inf.number)
+        record = records.get(batch.id) if batch else None
         window = "day fixed" if inf.number == 1 else f"± {plan.window_days} d"
         rows.append(
             InfusionPlanView(
@@ -201,7 +237,12 @@ def _view(session: Session, recipient: Recipient, plan: TreatmentPlan) -> PlanVi
                 fill_by=iso_utc(times.fill_by),
                 batch=batch.code if batch else None,
                 batch_status=batch.status if batch else None,
-                state=_state(batch),
+                state=_state(batch, record),
+                infusion_record=f"IR{record.id}" if record else None,
+                fate=record.fate if record else None,
+                infused_from=_iso(record.started_at) if record else None,
+                infused_to=_iso(record.stopped_at) if record else None,
+                done=record is not None and record.fate in GIVEN,
             )
         )
     return PlanView(

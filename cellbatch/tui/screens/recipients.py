@@ -21,14 +21,23 @@ from cellbatch.tui.widgets.plain import Plain
 
 
 def plan_text(view: Any) -> str:
-    """A plan as lines: the dose, then each infusion with its make-by times and state."""
+    """A plan as lines: the dose, then each infusion with its make-by times and state.
+
+    A given infusion names its infusion record and when it ran (``given EASC-D000, IR1
+    10:30-11:00``).
+    """
     lines = [f"{view.recipient}: {view.sop}, {view.dose_per_kg}, day 1 {view.day_one}"]
     for i in view.infusions:
-        lines.append(
+        line = (
             f"#{i.number} day {i.day:>2} {i.planned_at[:16].replace('T', ' ')} ({i.window}) "
             f"thaw from {i.thaw_from[5:16].replace('T', ' ')} fill by "
             f"{i.fill_by[5:16].replace('T', ' ')}: {i.state}" + (f" {i.batch}" if i.batch else "")
         )
+        if i.infusion_record:
+            line += f", {i.infusion_record}"
+            if i.infused_from and i.infused_to:
+                line += f" {i.infused_from[11:16]}-{i.infused_to[11:16]}"
+        lines.append(line)
     return "\n".join(lines)
 
 
