@@ -59,7 +59,7 @@ def decide(
                     f"{involvement_text(involved)}; the QA officer who decides a batch must "
                     "not have recorded, corrected, verified or investigated anything of it"
                 )
-        checklist = release_checklist(uow.session, batch)
+        checklist = release_checklist(uow.session, batch, uow.now)
         if decision == "release":
             unmet = [c for c in checklist if not c.met]
             if unmet:

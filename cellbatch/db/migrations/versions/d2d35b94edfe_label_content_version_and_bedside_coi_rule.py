@@ -83,7 +83,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('bedside_check', schema=None) as batch_op:
-        batch_op.drop_column('coi_rule')
-    with op.batch_alter_table('printed_label', schema=None) as batch_op:
-        batch_op.drop_column('content_version')
+    # plain ALTERs, not a batch: a batch would rebuild bedside_check, which infusion_record
+    # references (SQLite refuses to drop it while foreign keys are enforced and a bag's
+    # infusion is on record)
+    op.drop_column('bedside_check', 'coi_rule')
+    op.drop_column('printed_label', 'content_version')
