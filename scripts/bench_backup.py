@@ -66,6 +66,7 @@ def main() -> None:
 
 def _run(args: argparse.Namespace, folder: Path) -> None:
     from cellbatch.documents.archive_files import archive_files
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.archive_verify import check
     from cellbatch.services.auth import authenticate
     from cellbatch.services.backup_file import read_backup
@@ -78,7 +79,7 @@ def _run(args: argparse.Namespace, folder: Path) -> None:
 
     source = folder / "source.db"
     db, _ = init_database(f"sqlite:///{source}")
-    load_demo(db)
+    load_demo(db, render_labels=render_labels)
     if args.padding:
         with sqlite3.connect(source) as raw:
             raw.execute("CREATE TABLE bench_padding (data BLOB)")

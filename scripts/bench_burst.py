@@ -38,12 +38,13 @@ LOT_BURST = "DPBS-99001\twash-solution\rDPBS no Ca/Mg\t2027-12-31\r"
 
 def make_demo(folder: Path) -> str:
     """A demo database in ``folder``; its URL."""
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.database import init_database
     from cellbatch.services.demo import load_demo
 
     url = f"sqlite:///{folder}/demo.db"
     db, _ = init_database(url)
-    load_demo(db)
+    load_demo(db, render_labels=render_labels)
     db.dispose()
     return url
 

@@ -168,6 +168,7 @@ def bench(backend: str, writers: int, writes: int, folder: Path) -> None:
     """Measure one backend: the floor, then cellbatch on one batch and on separate batches."""
     from sqlalchemy import text
 
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.auth import authenticate
     from cellbatch.services.commands import batches
     from cellbatch.services.database import init_database
@@ -175,7 +176,7 @@ def bench(backend: str, writers: int, writes: int, folder: Path) -> None:
 
     url, name = _fresh_url(backend, folder)
     db, _done = init_database(url)
-    load_demo(db)
+    load_demo(db, render_labels=render_labels)
     tech = authenticate(db, "tech1", "demo-tech1-pass")
     codes = [f"BENCH-{n}" for n in range(writers)]
     for code in codes:

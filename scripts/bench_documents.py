@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace, url: str) -> None:
 
     db, _ = init_database(url)
     started = time.perf_counter()
-    load_demo(db)
+    load_demo(db, render_labels=render_labels)
     print(f"database: {url.split('@')[-1]}; demo loaded in {time.perf_counter() - started:.2f} s")
     tech = authenticate(db, "tech1", "demo-tech1-pass")
     steps.fill(

@@ -78,12 +78,13 @@ def build(url: str, batches: int, entries: int) -> None:
         StepEntry,
         User,
     )
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.database import init_database
     from cellbatch.services.demo import load_demo
 
     started = time.perf_counter()
     db, _ = init_database(url)
-    load_demo(db)
+    load_demo(db, render_labels=render_labels)
     print(f"  demo through the services: {time.perf_counter() - started:.1f} s")
     hasher = entry_hasher(db)
     tables = (StepEntry, QcResult, Deviation, Correction, Signature)

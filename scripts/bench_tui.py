@@ -93,6 +93,7 @@ def bench_startup(db_url: str, runs: int) -> None:
 
 def make_batches(db_url: str, count: int) -> None:
     """Fill the demo database with expansion batches until it holds ``count`` batches."""
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.auth import authenticate
     from cellbatch.services.commands.batches import start_expansion
     from cellbatch.services.database import init_database
@@ -101,7 +102,7 @@ def make_batches(db_url: str, count: int) -> None:
 
     db, _ = init_database(db_url)
     if is_empty(db):
-        load_demo(db)
+        load_demo(db, render_labels=render_labels)
     have = count_batches(db)
     if have >= count:
         return
@@ -154,6 +155,7 @@ def save_screenshots(folder: Path) -> None:
 
     from textual.widgets import Input
 
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.database import init_database
     from cellbatch.services.demo import load_demo
     from cellbatch.tui.app import build_app
@@ -163,7 +165,7 @@ def save_screenshots(folder: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/demo.db"
         db, _ = init_database(url)
-        load_demo(db, now=at)
+        load_demo(db, now=at, render_labels=render_labels)
         db.dispose()
 
         async def settle(app, pilot) -> None:

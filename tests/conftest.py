@@ -119,6 +119,7 @@ def db_url(request, _templates, tmp_path):
 def _demo_templates(_templates, tmp_path_factory, _site_key):
     """The demo data, loaded once per backend, for tests to clone (with its anchor logs)."""
     from cellbatch.db.database import Database
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.demo import load_demo
 
     templates = {}
@@ -127,7 +128,7 @@ def _demo_templates(_templates, tmp_path_factory, _site_key):
     shutil.copy(_templates["sqlite"], path)
     anchors = folder / "sqlite.anchors"
     db = Database(f"sqlite:///{path}", key_file=_site_key, anchor_log=anchors)
-    load_demo(db)
+    load_demo(db, render_labels=render_labels)
     db.dispose()
     templates["sqlite"] = path
     templates["sqlite.anchors"] = anchors
@@ -137,7 +138,7 @@ def _demo_templates(_templates, tmp_path_factory, _site_key):
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_templates["postgresql"]}"')
         anchors = folder / "postgresql.anchors"
         db = Database(_pg_url(name), key_file=_site_key, anchor_log=anchors)
-        load_demo(db)
+        load_demo(db, render_labels=render_labels)
         db.dispose()
         templates["postgresql"] = name
         templates["postgresql.anchors"] = anchors

@@ -6,16 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from cellbatch import isbt128
-from cellbatch.db.tables import Bag, BedsideCheck
+from cellbatch.db.tables import Bag, BedsideCheck, InfusionRecord
 from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from cellbatch.services.auth import authenticate
 from cellbatch.services.commands import release
 from cellbatch.services.commands.bedside import bedside_check, record_infusion
 from cellbatch.services.commands.recall import recall
-from cellbatch.services.commands.users import add_user
 from cellbatch.services.queries.batch_view import batch_view
 from tests.test_tui_workflows import log_in, run_async, settle, text_of
 
@@ -29,9 +28,7 @@ def user(db, name: str):
 
 @pytest.fixture
 def ward(demo_db):
-    """The demo with EASC-D001 released and a second clinic user, clin2."""
-    add_user(demo_db, user(demo_db, "admin"), "clin2", "Carl Nurse", "clinic",
-             password="demo-clin2-pass")  # fmt: skip
+    """The demo (two nurses: clin1 and clin2) with EASC-D001 released."""
     release.decide(demo_db, "qa1", "EASC-D001", "release", "record reviewed",
                    password="demo-qa1-pass")  # fmt: skip
     return demo_db
@@ -66,15 +63,32 @@ def minutes_from_now(minutes: float) -> str:
 
 
 def checks(db) -> list[BedsideCheck]:
+    """The bedside checks recorded in the test: after the demo's own (RA-P002's day 1)."""
     with db.session() as session:
-        return list(session.execute(select(BedsideCheck).order_by(BedsideCheck.id)).scalars())
+        return list(
+            session.execute(
+                select(BedsideCheck).where(BedsideCheck.id > DEMO_CHECKS).order_by(BedsideCheck.id)
+            ).scalars()
+        )
+
+
+DEMO_CHECKS = 1
+"""Bedside checks in the demo: the MATCH before RA-P002's day-1 infusion, six days ago."""
+
+
+def last_id(db, model) -> int:
+    """The highest id of ``model`` so far (0: none): the next record's number follows it."""
+    with db.session() as session:
+        return session.execute(select(func.max(model.id))).scalar_one() or 0
 
 
 @GMP30
 @pytest.mark.usefixtures("received")  # a bag not received says NO MATCH
 def test_the_right_pair_says_match_and_the_bag_is_infused(ward):
+    bc, ir = last_id(ward, BedsideCheck) + 1, last_id(ward, InfusionRecord) + 1
     result = check(ward)
-    assert result.match and result.text().startswith("MATCH (BC1): EASC-D001 bag 1, infusion 1")
+    assert result.match
+    assert result.text().startswith(f"MATCH (BC{bc}): EASC-D001 bag 1, infusion 1")
     with pytest.raises(InvalidInput, match="--start"):
         record_infusion(ward, user(ward, "clin1"), result.ref, fate="infused")
     now = datetime.now(UTC)
@@ -82,7 +96,7 @@ def test_the_right_pair_says_match_and_the_bag_is_infused(ward):
         ward, user(ward, "clin1"), result.ref, fate="infused", started=now,
         stopped=now + timedelta(seconds=5), volume="40 mL", reaction="none",
     )  # fmt: skip
-    assert ref == "IR1"
+    assert ref == f"IR{ir}"
     with pytest.raises(RuleViolation, match="has its infusion record already"):
         record_infusion(ward, user(ward, "clin1"), result.ref, fate="discarded", reason="x")
     # once given, the same bag no longer matches: the next infusion is 2
@@ -124,8 +138,7 @@ def test_an_unreleased_expired_or_held_bag_says_no_match(demo_db, ward):
 
 @GMP30
 def test_an_unreleased_bag_or_another_infusions_bag_says_no_match(demo_db):
-    add_user(demo_db, user(demo_db, "admin"), "clin2", "Carl Nurse", "clinic",
-             password="demo-clin2-pass")  # fmt: skip
+    ir = last_id(demo_db, InfusionRecord) + 1
     result = check(demo_db)
     assert not result.match and "in-process, not released" in result.text()
     no_bag = check(demo_db, scans=["=W00000912345600"])
@@ -135,7 +148,7 @@ def test_an_unreleased_bag_or_another_infusions_bag_says_no_match(demo_db):
         record_infusion(demo_db, user(demo_db, "clin1"), result.ref, fate="infused",
                         started=now, stopped=now, volume="1 mL")  # fmt: skip
     assert record_infusion(demo_db, user(demo_db, "clin1"), result.ref, fate="not-infused",
-                           reason="batch not released") == "IR1"  # fmt: skip
+                           reason="batch not released") == f"IR{ir}"  # fmt: skip
 
 
 def test_two_people_from_the_clinic(ward):
@@ -149,21 +162,22 @@ def test_two_people_from_the_clinic(ward):
 @pytest.mark.usefixtures("received")  # a bag not received says NO MATCH
 def test_bedside_and_infusion_commands(cli, ward):
     url = ward.url
+    bc, ir = last_id(ward, BedsideCheck) + 1, last_id(ward, InfusionRecord) + 1
     scans = [a for s in label_scans(ward) for a in ("--scan", s)]
     r = cli("--db", url, "bedside", "check", "--wristband", "H0481522^RA-P002", *scans,
             "--second", "clin2", "--user", "clin1", "--password-stdin",
             input="demo-clin1-pass\ndemo-clin2-pass\n")  # fmt: skip
-    assert r.code == 1 and r.out.startswith("NO MATCH (BC1)")
+    assert r.code == 1 and r.out.startswith(f"NO MATCH (BC{bc})")
     r = cli("--db", url, "bedside", "check", "--wristband", RA_BAND, *scans,
             "--second", "clin2", "--user", "clin1", "--password-stdin",
             input="demo-clin1-pass\ndemo-clin2-pass\n")  # fmt: skip
-    assert r.code == 0 and r.out.startswith("MATCH (BC2)")
+    assert r.code == 0 and r.out.startswith(f"MATCH (BC{bc + 1})")
     start, stop = minutes_from_now(0), minutes_from_now(0.1)
-    r = cli("--db", url, "infusion", "record", "--check", "BC2", "--fate", "partly-infused",
-            "--start", start, "--stop", stop, "--volume", "25 mL",
+    r = cli("--db", url, "infusion", "record", "--check", f"BC{bc + 1}", "--fate",
+            "partly-infused", "--start", start, "--stop", stop, "--volume", "25 mL",
             "--reaction", "chills", "--grade", "1", "--reason", "stopped for chills",
             user="clin1")  # fmt: skip
-    assert r.code == 0 and "IR1: partly-infused" in r.out, r.err
+    assert r.code == 0 and f"IR{ir}: partly-infused" in r.out, r.err
 
 
 @GMP30
@@ -175,6 +189,7 @@ async def test_bedside_screen_match_no_match_and_infusion_at_80x24(ward):
     from cellbatch.tui.app import build_app
     from cellbatch.tui.screens.bedside import BedsideScreen
 
+    bc, ir = last_id(ward, BedsideCheck) + 1, last_id(ward, InfusionRecord) + 1
     app = build_app(ward.url, idle_lock_seconds=3600)
     async with app.run_test(size=(80, 24)) as pilot:
         await log_in(app, pilot, "clin1")
@@ -192,10 +207,10 @@ async def test_bedside_screen_match_no_match_and_infusion_at_80x24(ward):
             return text_of(app, "#bedside-verdict")
 
         shown = await scan_and_check("H0481522^RA-P002")
-        assert "NO MATCH (BC1)" in shown and "the wristband is RA-P002's" in shown
+        assert f"NO MATCH (BC{bc})" in shown and "the wristband is RA-P002's" in shown
         await pilot.press("f8")
         shown = await scan_and_check(RA_BAND)
-        assert shown.startswith("✓ MATCH (BC2)")
+        assert shown.startswith(f"✓ MATCH (BC{bc + 1})")
         await pilot.press("f6")
         await settle(app, pilot)
         for name, value in (("fate", "infused"), ("start", minutes_from_now(0)),
@@ -204,7 +219,7 @@ async def test_bedside_screen_match_no_match_and_infusion_at_80x24(ward):
             app.screen.query_one(f"#form-{name}", Input).value = value
         await pilot.press("ctrl+s")
         await settle(app, pilot)
-        assert "infusion record IR1 saved" in text_of(app, "#bedside-verdict")
+        assert f"infusion record IR{ir} saved" in text_of(app, "#bedside-verdict")
     assert [c.match for c in checks(ward)] == [False, True]
 
 

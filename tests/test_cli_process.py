@@ -37,6 +37,7 @@ def test_demo_list_show_and_verify_on_a_fresh_sqlite_file(cli, tmp_path):
     assert {b["code"]: b["status"] for b in listing} == {
         "EASC-B001": "released",
         "EASC-D001": "in-process",
+        "EASC-D000": "released",
         "BMMSC-B001": "released",
         "FUC-D001": "in-process",
     }
@@ -49,7 +50,7 @@ def test_demo_list_show_and_verify_on_a_fresh_sqlite_file(cli, tmp_path):
     assert fuc["donor"]["relationship"] == "mother" and fuc["next_steps"] == ["fill"]
     bank = json.loads(cli("--db", url, "batch", "show", "EASC-B001", "--json", user="tech1").out)
     assert [p["passage"] for p in bank["passages"]] == [0, 1, 2, 3]
-    assert bank["cumulative_population_doublings"] < 25 and bank["vials_left"] == 12
+    assert bank["cumulative_population_doublings"] < 25 and bank["vials_left"] == 8
     assert cli("--db", url, "audit", "verify").code == 0
     text = cli("--db", url, "batch", "show", "BMMSC-B001", user="tech1").out
     assert "BMMSC-B001  expansion batch  status: RELEASED" in text and "PD" in text

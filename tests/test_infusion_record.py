@@ -12,7 +12,6 @@ import pytest
 from cellbatch.services.commands import release
 from cellbatch.services.commands.bedside import bedside_check, record_infusion
 from cellbatch.services.commands.custody import hand_over, issue_bag, receive_bag
-from cellbatch.services.commands.users import add_user
 from cellbatch.services.queries.review import review
 from tests.test_batch_record import record_text, squeeze
 from tests.test_bedside import RA_BAND, label_scans, user
@@ -27,7 +26,6 @@ def infused(demo_db):
     clin2 (20 °C), a NO MATCH with another
     recipient's wristband, a MATCH, and its infusion (40 mL, no reaction)."""
     db = demo_db
-    add_user(db, user(db, "admin"), "clin2", "Carl Nurse", "clinic", password="demo-clin2-pass")
     release.decide(db, "qa1", "EASC-D001", "release", "record reviewed", password="demo-qa1-pass")
     issue_bag(db, user(db, "tech1"), "clin1", "demo-clin1-pass", label_scans(db),
               container="validated shipper no. 4", temperature="21 degC")  # fmt: skip
@@ -49,13 +47,13 @@ EXPECTED = [
     "Issued by Tomás Herrera (tech1) to Clara Nilsen (clin1)",
     "transport container: validated shipper no. 4",
     "temperature 21 °C",
-    "Handed over by Clara Nilsen (clin1) to Carl Nurse (clin2)",
-    "Received on the ward by Carl Nurse (clin2) from Carl Nurse (clin2)",
+    "Handed over by Clara Nilsen (clin1) to Maja Holm (clin2)",
+    "Received on the ward by Maja Holm (clin2) from Maja Holm (clin2)",
     "container on arrival: intact, sealed",
     "temperature on arrival 20 °C; within 15–25 °C",
     "NO MATCH",
     "the bag is for RA-P001, the wristband is RA-P002's",
-    "checked by Clara Nilsen (clin1) and Carl Nurse (clin2)",
+    "checked by Clara Nilsen (clin1) and Maja Holm (clin2)",
     "Infused: 40 mL from",
     "no reaction",
     "recorded by Clara Nilsen (clin1)",
@@ -70,15 +68,16 @@ def _missing(expected: list[str], text: str) -> list[str]:
 def test_the_dose_record_shows_issue_custody_bedside_checks_and_infusion(infused):
     data, pages, text = record_text(infused, "EASC-D001")
     assert not _missing(["Issue, custody, bedside check and infusion", *EXPECTED], text)
-    # a MATCH is printed as one, after the NO MATCH: both attempts are on paper, in order
-    assert squeeze("BC1 NO MATCH") in text and squeeze("BC2 MATCH") in text
-    # the electronic copy holds the same
+    # the electronic copy holds the two attempts, in order
     clinical = data.to_dict()["clinical_use"]
     assert [s["kind"] for s in clinical["custody"]] == ["issue", "hand-over", "receipt"]
     assert [c["match"] for c in clinical["bedside_checks"]] == [False, True]
+    no, yes = (c["ref"] for c in clinical["bedside_checks"])
+    # a MATCH is printed as one, after the NO MATCH: both attempts are on paper, in order
+    assert squeeze(f"{no} NO MATCH") in text and squeeze(f"{yes} MATCH") in text
     (given,) = clinical["infusions"]
     assert given["fate"] == "infused" and given["volume"]["display"] == "40 mL"
-    assert given["check"] == "BC2" and given["recorded_by"]["username"] == "clin1"
+    assert given["check"] == yes and given["recorded_by"]["username"] == "clin1"
 
 
 def test_a_dose_not_yet_issued_says_so_and_a_bank_has_no_such_section(demo_db):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from cellbatch import isbt128
 from cellbatch.db import migrate
-from cellbatch.db.tables import PrintedLabel
+from cellbatch.db.tables import Batch, BedsideCheck, PrintedLabel
 from cellbatch.domain.coi import parse_coi
 from cellbatch.services.commands import labels as label_commands
 from cellbatch.services.commands.labels import verify_scans
@@ -16,7 +16,7 @@ from cellbatch.services.queries.archive_content import archive_content
 from cellbatch.services.queries.audit_verify import verify_trail
 from cellbatch.services.queries.plans import plan_view
 from tests import test_bedside
-from tests.test_bedside import RA_BAND, check, checks, label_scans
+from tests.test_bedside import RA_BAND, check, checks, label_scans, last_id
 from tests.test_labels import decoded, pages_of, print_pdf, release_demo_dose, user
 from tests.test_tui_workflows import log_in, run_async, settle, text_of
 
@@ -28,9 +28,17 @@ received = test_bedside.received
 GMP24 = pytest.mark.requirement("GMP-24")
 
 
-def printed(db) -> list[PrintedLabel]:
+def printed(db, code: str = "EASC-D001") -> list[PrintedLabel]:
+    """The labels printed of one batch (the demo printed EASC-D000's, RA-P002's given dose)."""
     with db.session() as session:
-        return list(session.execute(select(PrintedLabel).order_by(PrintedLabel.id)).scalars())
+        return list(
+            session.execute(
+                select(PrintedLabel)
+                .join(Batch, Batch.id == PrintedLabel.batch_id)
+                .where(Batch.code == code)
+                .order_by(PrintedLabel.id)
+            ).scalars()
+        )
 
 
 @GMP30
@@ -198,6 +206,7 @@ async def test_bedside_screen_asks_for_the_coi_of_a_label_that_carries_it_at_80x
     from cellbatch.tui.screens.bedside import BedsideScreen
 
     matrix = _final_label_matrix(ward)
+    bc = last_id(ward, BedsideCheck) + 1
     app = build_app(ward.url, idle_lock_seconds=3600)
     async with app.run_test(size=(80, 24)) as pilot:
         await log_in(app, pilot, "clin1")
@@ -215,8 +224,8 @@ async def test_bedside_screen_asks_for_the_coi_of_a_label_that_carries_it_at_80x
             return text_of(app, "#bedside-verdict")
 
         shown = await scan_and_check(label_scans(ward))  # DIN and product code only
-        assert "NO MATCH (BC1)" in shown and "chain-of-identity identifier: scan it" in shown
+        assert f"NO MATCH (BC{bc})" in shown and "chain-of-identity identifier: scan it" in shown
         await pilot.press("f8")
         shown = await scan_and_check([matrix])  # the label's Data Matrix
-        assert shown.startswith("✓ MATCH (BC2)"), shown
+        assert shown.startswith(f"✓ MATCH (BC{bc + 1})"), shown
     assert [c.match for c in checks(ward)] == [False, True]

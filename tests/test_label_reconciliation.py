@@ -67,7 +67,8 @@ def test_a_superseded_quarantine_label_fails_the_scan_after_release(demo_db, cli
         "--user", "tech2", "--password-stdin", input="demo-tech2-pass\n",
     )  # fmt: skip
     assert passed.code == 0, passed.err
-    assert "label in force: L2, the final label of bag 1" in passed.out
+    [new] = [ref for ref, label in labels_of(demo_db).items() if label.final]
+    assert f"label in force: {new}, the final label of bag 1" in passed.out
     assert "under site settings v1" in passed.out and "approved by Quentin Okafor" in passed.out
 
 
@@ -92,13 +93,14 @@ def test_a_reprint_needs_qa_and_its_original_fails_the_scan(demo_db, cli, tmp_pa
     reprint = out.read_bytes()
     assert decoded(pages_of(reprint)[0][1]) == intended(demo_db, "EASC-D001", flags="05")
     refs = labels_of(demo_db)
-    assert refs["L2"].approved_by == "Grace Liu" and refs["L2"].reprint
-    [signature] = [s for s in batch_signatures(demo_db, "EASC-D001") if s.on == "L2"]
+    first, second = refs  # EASC-D001's, after the demo's label of EASC-D000
+    assert refs[second].approved_by == "Grace Liu" and refs[second].reprint
+    [signature] = [s for s in batch_signatures(demo_db, "EASC-D001") if s.on == second]
     assert (signature.meaning, signature.username, signature.valid) == ("approved", "qa2", True)
     tech2 = user(demo_db, "tech2")
     report = verify_scans(demo_db, tech2, "EASC-D001", 1, scans_of(original))
-    assert not report.ok and "L1, the final label of bag 1" in report.summary()
-    assert "superseded by the reprint L2" in report.summary()
+    assert not report.ok and f"{first}, the final label of bag 1" in report.summary()
+    assert f"superseded by the reprint {second}" in report.summary()
     din = isbt128.Din.from_code(intended_din(demo_db))
     keyed = f"{din.eye_readable} {din.check}"  # the original's text: no flags printed
     rest = [s for s in scans_of(reprint) if not s[3:].startswith("=A")]
@@ -121,28 +123,32 @@ def test_reconciliation_printed_applied_destroyed(demo_db, cli) -> None:
     tech1 = user(demo_db, "tech1")
     quarantine = print_pdf(demo_db, "EASC-D001")
     assert verify_scans(demo_db, tech1, "EASC-D001", 1, scans_of(quarantine)).ok
-    with pytest.raises(RuleViolation, match="L1 is the label in force"):
-        destroy_label(demo_db, tech1, "EASC-D001", "L1", "shredded")
+    [first] = labels_of(demo_db)  # EASC-D001's, after the demo's label of EASC-D000
+    with pytest.raises(RuleViolation, match=f"{first} is the label in force"):
+        destroy_label(demo_db, tech1, "EASC-D001", first, "shredded")
     release_demo_dose(demo_db)
     final = print_pdf(demo_db, "EASC-D001")
     assert verify_scans(demo_db, tech1, "EASC-D001", 1, scans_of(final)).ok
     history = label_history(demo_db, "EASC-D001")
-    assert (history.applied, history.destroyed, history.to_destroy) == (2, 0, ("L1",))
+    assert (history.applied, history.destroyed, history.to_destroy) == (2, 0, (first,))
+    [_, second] = labels_of(demo_db)
     result = cli(
-        "--db", demo_db.url, "label", "destroy", "EASC-D001", "--label", "L1",
+        "--db", demo_db.url, "label", "destroy", "EASC-D001", "--label", first,
         "--reason", "shredded at release", "--user", "tech2", "--password-stdin",
         input="demo-tech2-pass\n",
     )  # fmt: skip
     assert result.code == 0, result.err
-    assert "L1, the quarantine label of bag 1 recorded destroyed by Ingrid Larsen" in result.out
+    assert f"{first}, the quarantine label of bag 1 recorded destroyed by Ingrid Larsen" in (
+        result.out
+    )
     with pytest.raises(RuleViolation, match="already recorded destroyed"):
-        destroy_label(demo_db, tech1, "EASC-D001", "L1", "again")
+        destroy_label(demo_db, tech1, "EASC-D001", first, "again")
     with pytest.raises(InvalidInput, match="--label"):
         destroy_label(demo_db, tech1, "EASC-D001", "label one", "x")
     history = label_history(demo_db, "EASC-D001")
     assert (history.applied, history.destroyed, history.to_destroy) == (2, 1, ())
     states = {label.ref: label.status for label in history.labels}
-    assert states == {"L1": "destroyed", "L2": "in force"}
+    assert states == {first: "destroyed", second: "in force"}
     shown = cli(
         "--db", demo_db.url, "label", "history", "EASC-D001", "--user", "tech1",
         "--password-stdin", input="demo-tech1-pass\n",

@@ -244,10 +244,13 @@ def test_final_label_only_after_release_and_decodes_exactly(demo_db) -> None:
 
 @GMP24
 def test_related_donor_label_is_biohazard_and_decodes_exactly(db) -> None:
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.commands import steps
     from cellbatch.services.demo import load_demo
 
-    load_demo(db)  # fresh: the fucosylated dose must be filled within 1 h of fucosylation
+    load_demo(
+        db, render_labels=render_labels
+    )  # fresh: the fucosylated dose must be filled within 1 h of fucosylation
     steps.fill(
         db,
         user(db, "tech1"),
@@ -410,7 +413,7 @@ def test_an_expired_bag_is_not_labelled(demo_db) -> None:
         recipient="RA-P002",
         weight="70 kg",
         dose="2 x 10^6 cells/kg",
-        infusion=1,
+        infusion=2,  # day 1 was given six days ago (the demo's EASC-D000)
         at=now - timedelta(hours=8),
     )
     steps.thaw(
@@ -432,7 +435,8 @@ def test_an_expired_bag_is_not_labelled(demo_db) -> None:
         materials=["SAL-HSA-0915"],
         at=now - timedelta(hours=7),
     )
-    assert batch_view(demo_db, "EASC-D002").to_dict()["bag"]["product_code"] == "S9901VB0"
+    # the third bag from the donation's DIN: EASC-D001's is VA0, EASC-D000's VB0
+    assert batch_view(demo_db, "EASC-D002").to_dict()["bag"]["product_code"] == "S9901VC0"
     with pytest.raises(RuleViolation, match="EASC-D002 bag 1 expired at .* not labelled"):
         print_pdf(demo_db, "EASC-D002")
     assert label_history(demo_db, "EASC-D002").printed == 0
@@ -507,10 +511,13 @@ def label_variants(db) -> dict[str, bytes]:
     from dataclasses import replace
 
     from cellbatch.documents.labels import render
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.commands import steps
     from cellbatch.services.demo import load_demo
 
-    load_demo(db)  # fresh: the fucosylated dose must be filled within 1 h of fucosylation
+    load_demo(
+        db, render_labels=render_labels
+    )  # fresh: the fucosylated dose must be filled within 1 h of fucosylation
     tech = user(db, "tech1")
     steps.fill(
         db, tech, "FUC-D001", volume="10 mL", cells="4.0e7 cells", materials=["SAL-HSA-0915"]

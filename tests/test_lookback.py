@@ -31,10 +31,15 @@ def test_forward_from_the_demo_bank_lists_every_vial_dose_bag_and_recipient(demo
     assert [b.batch for b in view.banks] == ["EASC-B001"]
     assert len(view.vials) == 16
     thawed = [v for v in view.vials if v.state != "in stock"]
-    assert len(thawed) == 4 and {v.state for v in thawed} == {"thawed for EASC-D001"}
-    assert [(d.batch, d.recipient, d.infusion) for d in view.doses] == [("EASC-D001", "RA-P001", 1)]
-    assert [(b.batch, b.number) for b in view.bags] == [("EASC-D001", 1)]
-    assert view.bags[0].din and view.recipients == ["RA-P001"]
+    assert len(thawed) == 8 and {v.state for v in thawed} == {
+        "thawed for EASC-D001", "thawed for EASC-D000",
+    }  # fmt: skip
+    # today's dose in production, and RA-P002's day 1 given six days ago
+    assert [(d.batch, d.recipient, d.infusion) for d in view.doses] == [
+        ("EASC-D001", "RA-P001", 1), ("EASC-D000", "RA-P002", 1),
+    ]  # fmt: skip
+    assert [(b.batch, b.number) for b in view.bags] == [("EASC-D001", 1), ("EASC-D000", 1)]
+    assert all(b.din for b in view.bags) and view.recipients == ["RA-P001", "RA-P002"]
 
 
 @GMP31
@@ -42,9 +47,14 @@ def test_forward_from_the_demo_bank_lists_every_vial_dose_bag_and_recipient(demo
     ("origin", "ref", "banks", "doses"),
     [
         ("donor", "DN-2026-0002", ["BMMSC-B001"], ["FUC-D001"]),
-        ("tissue-lot", "TL-ADI-0001", ["EASC-B001"], ["EASC-D001"]),
-        ("material-lot", "DPBS-88812", ["EASC-B001", "BMMSC-B001"], ["EASC-D001", "FUC-D001"]),
-        ("material-lot", "SAL-HSA-0915", [], ["EASC-D001"]),
+        ("tissue-lot", "TL-ADI-0001", ["EASC-B001"], ["EASC-D001", "EASC-D000"]),
+        (
+            "material-lot",
+            "DPBS-88812",
+            ["EASC-B001", "BMMSC-B001"],
+            ["EASC-D001", "FUC-D001", "EASC-D000"],
+        ),
+        ("material-lot", "SAL-HSA-0915", [], ["EASC-D001", "EASC-D000"]),
     ],
 )
 def test_forward_from_a_donor_tissue_lot_or_material_lot(demo_db, origin, ref, banks, doses):
@@ -87,7 +97,7 @@ def test_a_recall_holds_everything_the_look_back_lists_in_one_signed_action(demo
         demo_db, "qa1", "demo-qa1-pass", "material-lot", "DPBS-88812",
         reason="supplier recall of the wash solution",
     )  # fmt: skip
-    assert done.held == ["EASC-B001", "BMMSC-B001", "EASC-D001", "FUC-D001"]
+    assert done.held == ["EASC-B001", "BMMSC-B001", "EASC-D001", "FUC-D001", "EASC-D000"]
     for code in done.held:
         (hold,) = is_held(demo_db, code)
         assert hold.hold == done.hold and hold.cause == "recall"
@@ -106,7 +116,7 @@ def test_lookback_and_recall_commands(cli, demo_db):
     url = demo_db.url
     r = cli("--db", url, "lookback", "forward", "bank", "EASC-B001", "--json", user="tech1")
     data = json.loads(r.out)
-    assert data["recipients"] == ["RA-P001"] and len(data["vials"]) == 16
+    assert data["recipients"] == ["RA-P001", "RA-P002"] and len(data["vials"]) == 16
     r = cli("--db", url, "lookback", "backward", "EASC-D001", "--bag", "1", user="qa1")
     assert r.code == 0 and "donor: DN-2026-0001" in r.out and "SAL-HSA-0915" in r.out
     r = cli("--db", url, "lookback", "forward", "vendor", "X", user="qa1")
@@ -135,7 +145,7 @@ async def test_lookback_screen_and_recall_at_80x24(demo_db):
         await pilot.press(*"bank EASC-B001", "enter")
         await settle(app, pilot)
         shown = text_of(app, "#lookback-result")
-        assert "Vials (16, 12 in stock)" in shown and "Recipients: RA-P001" in shown
+        assert "Vials (16, 8 in stock)" in shown and "Recipients: RA-P001, RA-P002" in shown
         await pilot.press("f5")
         await settle(app, pilot)
         app.screen.query_one("#sig-reason", Input).value = "sterility failure in the bank"

@@ -4,7 +4,7 @@ takes the plan's next infusion and is refused when it disagrees with the plan.""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -15,8 +15,11 @@ from cellbatch.services.commands.plans import create_plan, move_infusion
 from cellbatch.services.commands.recipients import register_recipient
 from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.services.queries.plans import due_today, plan_view
+from cellbatch.services.queries.review import review
 from tests.lab import snapshot
 from tests.test_tui_workflows import log_in, run_async, settle, text_of
+
+GMP30 = pytest.mark.requirement("GMP-30")
 
 
 def user(db, name: str):
@@ -107,8 +110,13 @@ def test_an_infusion_moves_only_within_the_plans_window_until_its_dose_is_starte
     assert at(plan_view(demo_db, "RA-P001").infusions[1].planned_at) == moved
     with pytest.raises(InvalidInput, match="--at: infusion 2 is planned for day 8 .* ± 1 day"):
         move_infusion(demo_db, clin1, "RA-P001", 2, planned + timedelta(days=2), reason="x")
+    register_recipient(demo_db, clin1, "RA-P003", trial="EASC-RA", cohort=1, weight="80 kg",
+                       weighed_on=date.today())  # fmt: skip
+    create_plan(demo_db, clin1, "RA-P003", sop_id="SOP-EASC-DOSE", first_infusion=planned)
     with pytest.raises(InvalidInput, match="day 1 is fixed"):
-        move_infusion(demo_db, clin1, "RA-P002", 1, planned + timedelta(days=1), reason="x")
+        move_infusion(demo_db, clin1, "RA-P003", 1, planned + timedelta(days=1), reason="x")
+    with pytest.raises(RuleViolation, match="the dose for infusion 1 is in production"):
+        move_infusion(demo_db, clin1, "RA-P002", 1, planned, reason="x")  # given six days ago
     with pytest.raises(RuleViolation, match="the dose for infusion 1 is in production"):
         move_infusion(demo_db, clin1, "RA-P001", 1, planned, reason="x")
 
@@ -127,12 +135,17 @@ def test_what_must_be_made_today(demo_db):
     for d in due:
         assert d.thaw_from.date() <= today <= d.planned_at.date(), d
     assert [d.fill_by for d in due] == sorted(d.fill_by for d in due)
-    later = at(plan_view(demo_db, "RA-P002").infusions[0].planned_at)
-    assert later.date() > today
+    # RA-P002's day 1 was given six days ago (its dose released: never due again); day 8 is
+    # the day after today's day 1
+    given, later = (at(i.planned_at) for i in plan_view(demo_db, "RA-P002").infusions[:2])
+    assert later.date() == today + timedelta(days=1)
     on_its_day = [(d.recipient, d.infusion) for d in due_today(demo_db, later.date())]
-    assert ("RA-P002", 1) in on_its_day and ("RA-P001", 1) not in on_its_day
-    assert ("RA-P002", 1) not in [
+    assert ("RA-P002", 2) in on_its_day and ("RA-P001", 1) not in on_its_day
+    assert ("RA-P002", 2) not in [
         (d.recipient, d.infusion) for d in due_today(demo_db, today - timedelta(days=1))
+    ]
+    assert ("RA-P002", 1) not in [
+        (d.recipient, d.infusion) for d in due_today(demo_db, given.date())
     ]
 
 
@@ -172,3 +185,92 @@ async def test_home_shows_what_to_make_today_and_the_plan_screen_at_80x24(demo_d
         shown = text_of(app, "#recipient-detail")
         assert "#1 day  1" in shown and "#2 day  8" in shown and "#3 day 15" in shown
         assert "EASC-D001" in shown and shown.count("planned") == 2
+
+
+def _given_day_one_and_planned_days(infusions: list[dict], today_day_one: datetime) -> None:
+    """RA-P002's plan (as JSON): day 1 given six days before the demo's day 1 of today, its
+    batch released and infused; days 8 and 15 planned from it, with their make-by times."""
+    one, eight, fifteen = infusions
+    assert [(i["number"], i["day"]) for i in infusions] == [(1, 1), (2, 8), (3, 15)]
+    day_one = at(one["planned_at"])
+    assert day_one == today_day_one - timedelta(days=6)  # so day 8 is the day after
+    assert (one["batch"], one["batch_status"], one["state"]) == ("EASC-D000", "released", "given")
+    assert one["done"] and one["fate"] == "infused" and one["infusion_record"].startswith("IR")
+    assert at(one["infused_from"]) == day_one and at(one["infused_to"]) == day_one + timedelta(
+        minutes=30
+    )
+    assert at(one["infused_to"]) < datetime.now(UTC)
+    for i in (eight, fifteen):
+        planned = at(i["planned_at"])
+        assert planned == day_one + timedelta(days=i["day"] - 1) and planned > datetime.now(UTC)
+        assert (i["batch"], i["state"], i["done"], i["infusion_record"]) == (
+            None, "planned", False, None,
+        )  # fmt: skip
+        assert at(i["thaw_from"]) == planned - timedelta(hours=7)
+        assert at(i["fill_by"]) == planned - timedelta(hours=1)
+        assert i["window"] == "± 1 d"
+    assert at(eight["planned_at"]) == today_day_one + timedelta(days=1)
+
+
+@GMP30
+def test_the_demos_ra_p002_plan_shows_day_1_given_and_days_8_and_15_planned(demo_db, cli):
+    """The demo's given first infusion (issue 12): RA-P002's day 1 six days ago, with its dose
+    batch, bedside check and infusion record; days 8 and 15 planned, with dates and make-by
+    times. Dates are counted from today's day 1 (RA-P001's), so the test holds at any hour."""
+    today_day_one = at(plan_view(demo_db, "RA-P001").infusions[0].planned_at)
+    view = plan_view(demo_db, "RA-P002")
+    _given_day_one_and_planned_days(view.to_dict()["infusions"], today_day_one)
+    record = review(demo_db, "EASC-D000")
+    lines = record.clinical_use.lines()
+    ir = view.infusions[0].infusion_record
+    assert any(line.startswith("C") and "Issued by" in line and "TL-0423" in line for line in lines)
+    assert any("Received on the ward" in line and "within 15–25 °C" in line for line in lines)
+    assert any(
+        " MATCH " in line and "(clin1)" in line and "(clin2)" in line
+        and "wristband RA-P002" in line
+        and "CoI on the bag's label (content v2): its scan required" in line
+        for line in lines
+    )  # fmt: skip
+    assert any(line.startswith(f"{ir} Infused: 40 mL") and "no reaction" in line for line in lines)
+
+    url = demo_db.url
+    r = cli("--db", url, "plan", "show", "RA-P002", user="clin1")
+    assert r.code == 0, r.err
+    rows = {line.split()[0]: line for line in r.out.splitlines() if line[:1] in "123"}
+    assert "EASC-D000" in rows["1"] and "given" in rows["1"] and ir in rows["1"]
+    for n, day in (("2", "day 8"), ("3", "day 15")):
+        assert day in rows[n] and "planned" in rows[n] and "±" in rows[n]
+    r = cli("--db", url, "plan", "show", "RA-P002", "--json", user="tech1")
+    assert r.code == 0, r.err
+    _given_day_one_and_planned_days(json.loads(r.out)["infusions"], today_day_one)
+
+
+@GMP30
+@run_async
+async def test_the_recipients_screen_shows_ra_p002s_given_day_1_at_80x24(demo_db):
+    from textual.widgets import DataTable
+
+    from cellbatch.tui.app import build_app
+
+    view = plan_view(demo_db, "RA-P002")
+    app = build_app(demo_db.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "clin1")
+        await pilot.press("f10")
+        await settle(app, pilot)
+        table = app.screen.query_one("#recipients", DataTable)
+        codes = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        await pilot.press(*["down"] * codes.index("RA-P002"), "f8")
+        await settle(app, pilot)
+        shown = text_of(app, "#recipient-detail")
+        lines = shown.splitlines()
+        assert lines[0].startswith("RA-P002: SOP-EASC-DOSE")
+        one, eight, fifteen = view.infusions
+        assert lines[1].startswith("#1 day  1 " + one.planned_at[:16].replace("T", " "))
+        assert f"given EASC-D000, {one.infusion_record} " in lines[1]
+        assert one.infused_from[11:16] + "-" + one.infused_to[11:16] in lines[1]
+        for line, i in ((lines[2], eight), (lines[3], fifteen)):
+            assert line.startswith(
+                f"#{i.number} day {i.day:>2} {i.planned_at[:16].replace('T', ' ')}"
+            )
+            assert f"fill by {i.fill_by[5:16].replace('T', ' ')}: planned" in line

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from cellbatch.db.tables import BagCustody, Deviation
+from cellbatch.db.tables import BagCustody, Batch, Deviation
 from cellbatch.domain.errors import InvalidInput, PermissionDenied, RuleViolation
 from cellbatch.services.commands.custody import custody_chain, issue_bag, receive_bag
 from cellbatch.services.queries.holds import holds_on
-from tests.test_bedside import check, label_scans, user, ward  # noqa: F401
+from tests.test_bedside import check, label_scans, last_id, user, ward  # noqa: F401
 
 GMP30 = pytest.mark.requirement("GMP-30")
 GMP29 = pytest.mark.requirement("GMP-29")
@@ -26,8 +26,9 @@ def issue(db, logger: str | None = "TL-0042", hours_ago: float = 2) -> datetime:
     issue_bag(db, user(db, "tech1"), "clin1", "demo-clin1-pass", label_scans(db),
               container="validated shipper 15-25 °C no. 4", logger=logger)  # fmt: skip
     issued = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=hours_ago)
+    dose = select(Batch.id).where(Batch.code == "EASC-D001").scalar_subquery()
     with db.session() as session:
-        session.execute(update(BagCustody).values(at=issued))
+        session.execute(update(BagCustody).where(BagCustody.batch_id == dose).values(at=issued))
         session.commit()
     return issued
 
@@ -57,10 +58,11 @@ def steps(db) -> list[str]:
 def test_received_with_its_logger_in_range_then_matches_at_the_bedside(ward, tmp_path):  # noqa: F811
     issued = issue(ward)
     assert "the bag has not been received on the ward" in check(ward).text()
+    ref = f"C{last_id(ward, BagCustody) + 1}"  # after the demo's and the issue
     receipt = receive(ward, logger_file(tmp_path, issued, [20.0, 18.2, 22.8, 19.5]))
     # the reading before the issue (30 °C, before packing) is not part of the transport: said
     assert receipt.text() == (
-        "EASC-D001 bag 1 received (C2): 4 readings 18.2–22.8 °C, within 15–25 °C; not "
+        f"EASC-D001 bag 1 received ({ref}): 4 readings 18.2–22.8 °C, within 15–25 °C; not "
         "counted: 1 reading before the issue"
     ), receipt.text()
     assert receipt.hold is None and not holds_on_batch(ward)
@@ -84,6 +86,7 @@ def test_received_with_its_logger_in_range_then_matches_at_the_bedside(ward, tmp
 @GMP30
 def test_an_excursion_in_transit_holds_the_bag_with_its_deviation(ward, tmp_path, cli):  # noqa: F811
     issued = issue(ward)
+    ref = f"C{last_id(ward, BagCustody) + 1}"
     path = logger_file(tmp_path, issued, [20.0, 26.5, 29.0, 21.0], unit="°C")
     scans = [a for s in label_scans(ward) for a in ("--scan", s)]
     r = cli("--db", ward.url, "custody", "receive", *scans, "--condition", "intact",
@@ -92,7 +95,7 @@ def test_an_excursion_in_transit_holds_the_bag_with_its_deviation(ward, tmp_path
     assert "EXCURSION: 2 of 4 reading(s) outside 15–25 °C" in r.out and "worst 29 °C" in r.out
     assert "ON HOLD H1" in r.out, r.out
     (hold,) = holds_on_batch(ward)
-    assert hold.cause == "transport" and "C2" in hold.reason
+    assert hold.cause == "transport" and f"({ref})" in hold.reason
     with ward.session() as session:
         titles = [d.title for d in session.execute(select(Deviation)).scalars()]
     assert any("temperature excursion in transit" in t for t in titles), titles
@@ -177,11 +180,12 @@ def test_the_receipt_reads_as_one_line_in_the_record_and_review(ward, tmp_path):
     from cellbatch.services.queries.review import review
 
     issue(ward, logger=None)
+    ref = f"C{last_id(ward, BagCustody) + 1}"
     receive(ward, temperature="20 degC")
     lines = review(ward, "EASC-D001").clinical_use.lines()
     issued, received = lines[:2]
     assert "Issued by Tomás Herrera (tech1) to Clara Nilsen (clin1)" in issued
-    assert received.startswith("C2 Received on the ward by Clara Nilsen (clin1) from Clara")
+    assert received.startswith(f"{ref} Received on the ward by Clara Nilsen (clin1) from Clara")
     assert "container on arrival: intact, sealed" in received
     assert "temperature on arrival 20 °C" in received and "within 15–25 °C" in received
 

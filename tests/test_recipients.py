@@ -83,10 +83,14 @@ def test_the_dose_is_made_for_the_body_weight_on_record(demo_db):
     record_weight(
         demo_db, user(demo_db, "clin1"), "RA-P002", weight="60 kg", weighed_on=date.today()
     )
-    assert dose(demo_db, "EASC-D002", "RA-P002", weight="60 kg", infusion=1) == "EASC-D002"
+    # day 1 was given six days ago (the demo's EASC-D000): this dose is for day 8
+    assert dose(demo_db, "EASC-D002", "RA-P002", weight="60 kg", infusion=2) == "EASC-D002"
     view = recipient_view(demo_db, "ra-p002")
     assert view.weight_kg == 60 and [w.weight_kg for w in view.weights] == [60, 70]
-    assert view.dose_batches == [{"batch": "EASC-D002", "infusion": 1, "status": "in-process"}]
+    assert view.dose_batches == [
+        {"batch": "EASC-D000", "infusion": 1, "status": "released"},
+        {"batch": "EASC-D002", "infusion": 2, "status": "in-process"},
+    ]
 
 
 def test_only_the_clinic_registers_recipients_and_ids_are_unique(demo_db):

@@ -182,9 +182,12 @@ def test_review_json_on_the_eb_dose_lists_its_oos_result_and_deviation(demo_db, 
 @pytest.mark.requirement("GMP-08")
 @pytest.mark.requirement("GMP-20")
 def test_eb_dose_release_refused_with_the_unmet_criteria_until_each_is_met(db):
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.demo import load_demo
 
-    load_demo(db)  # freshly, not the session's copy: the fill has a window of an hour
+    load_demo(
+        db, render_labels=render_labels
+    )  # freshly, not the session's copy: the fill has a window of an hour
     tech1, tech2, sup1, qa1 = (who(db, u) for u in ("tech1", "tech2", "sup1", "qa1"))
     with pytest.raises(RuleViolation) as refused:
         release.decide(db, qa1, EB, "release", "review", password=pw("qa1"))
@@ -366,15 +369,42 @@ def test_review_flags_corrections_windows_and_doses_near_the_limit(demo_db):
 def test_an_expired_bag_is_not_released(db):
     from datetime import UTC
 
+    from cellbatch.documents.labels import render as render_labels
     from cellbatch.services.demo import load_demo
 
-    load_demo(db, now=datetime.now(UTC) - timedelta(hours=5))
+    load_demo(db, now=datetime.now(UTC) - timedelta(hours=5), render_labels=render_labels)
     criteria = {c["id"]: c for c in review(db, RA).to_dict()["checklist"]}
     assert not criteria["bag-in-date"]["met"]
     assert [c for c, v in criteria.items() if not v["met"]] == ["bag-in-date"]
     with pytest.raises(RuleViolation, match="The bag has not expired"):
         release.decide(db, "qa1", RA, "release", "review", password=pw("qa1"))
     assert release.decide(db, "qa1", RA, "reject", "expired", password=pw("qa1")) == "rejected"
+
+
+@pytest.mark.requirement("GMP-34")
+def test_a_release_told_at_the_storys_time_is_checked_at_that_time(db):
+    """The demo tells past decisions at their time (told_time: RA-P002's dose released six
+    days ago). The checklist QA decides on is computed at the decision's time, the unit of
+    work's: a bag expired by the clock was in date when the release is told, and the
+    checklist kept with the decision says so. Told at no time, the same release is refused."""
+    from cellbatch.documents.labels import render as render_labels
+    from cellbatch.services.demo import load_demo
+    from cellbatch.services.queries.documents import record_data
+    from cellbatch.services.trusted_time import told_time
+
+    load_demo(db, now=datetime.now(UTC) - timedelta(hours=5), render_labels=render_labels)
+    with pytest.raises(RuleViolation, match="The bag has not expired"):
+        release.decide(db, "qa1", RA, "release", "review", password=pw("qa1"))
+    told = datetime.now(UTC) - timedelta(hours=4)  # filled 5 h 40 min ago, in date for 4 h
+    with told_time(told):
+        assert release.decide(db, "qa1", RA, "release", "review", password=pw("qa1")) == (
+            "released"
+        )
+    record = record_data(db, RA)
+    kept = {c.id: c for c in record.release_checklist}
+    assert kept["bag-in-date"].met and all(c.met for c in kept.values())
+    decided = datetime.fromisoformat(record.release_checklist_decided_at.replace("Z", "+00:00"))
+    assert decided == told.replace(microsecond=decided.microsecond)
 
 
 @pytest.mark.requirement("GMP-08")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from textual.widgets import Input
 
+from cellbatch.documents.labels import render as render_labels
 from cellbatch.services.database import init_database
 from cellbatch.services.demo import load_demo
 from cellbatch.tui.app import build_app
@@ -32,7 +33,7 @@ def _frozen_demo(tmp_path_factory, _site_key):
         env.setenv("CELLBATCH_KEY_FILE", str(_site_key))
         env.setenv("CELLBATCH_ANCHOR_LOG", str(path.with_suffix(".anchors")))
         db, _ = init_database(f"sqlite:///{path}")
-        load_demo(db, now=DEMO_AT)
+        load_demo(db, now=DEMO_AT, render_labels=render_labels)
         db.dispose()
     return path
 

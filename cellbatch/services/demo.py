@@ -1,15 +1,21 @@
 """Demo data: the two clinical cases of docs/architecture.md, recorded through the real services.
 
-Everything is written by the same use cases a technician or QA officer runs, with work
-times in the recent past, so the demo is a faithful, audited record. The banks' release
-decisions are told at the story's time (:func:`~cellbatch.services.trusted_time.told_time`):
-a dose's vials are thawed only after QA released its bank, and the doses are thawed hours
-ago, the banks released weeks ago.
+Everything is written by the same use cases a technician, QA officer or nurse runs, with work
+times in the recent past, so the demo is a faithful, audited record. What happened days or
+weeks ago is told at the story's time (:func:`~cellbatch.services.trusted_time.told_time`):
+the banks' QC and release decisions, the clinic's enrolment of the recipients, and the whole
+first infusion of RA-P002 six days ago (dose EASC-D000: made, verified, released, labelled,
+issued, received on the ward, checked at the bedside and given). Today's work of the
+cleanroom is in production and unreleased: RA-P001's dose EASC-D001 (filled) and EB-P001's
+FUC-D001 (fucosylated), both for day 1 in about three hours (docs/clinic.md, "The demo").
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -18,13 +24,16 @@ from cellbatch.db.tables import Batch, User
 from cellbatch.domain.errors import RuleViolation
 from cellbatch.domain.users import Actor
 from cellbatch.services.auth import authenticate
-from cellbatch.services.commands import batches, donors, qc, release, steps
+from cellbatch.services.commands import batches, donors, labels, qc, release, steps
+from cellbatch.services.commands.bedside import bedside_check, record_infusion
+from cellbatch.services.commands.custody import issue_bag, receive_bag
 from cellbatch.services.commands.plans import create_plan
 from cellbatch.services.commands.recipients import register_recipient, set_identity
 from cellbatch.services.commands.site_settings import approve_site_settings
 from cellbatch.services.commands.sops import approve_sop, submit_sop
 from cellbatch.services.commands.users import add_user, create_first_admin
 from cellbatch.services.commands.verification import verify
+from cellbatch.services.queries.label_content import BagLabel
 from cellbatch.services.queries.sops import available_sops
 from cellbatch.services.queries.verification import verification_status
 from cellbatch.services.trusted_time import told_time
@@ -36,6 +45,7 @@ DEMO_USERS = (
     ("qa1", "Quentin Okafor", "qa"),
     ("qa2", "Grace Liu", "qa"),
     ("clin1", "Clara Nilsen", "clinic"),
+    ("clin2", "Maja Holm", "clinic"),
 )
 """Demo accounts besides ``admin``: user ID, printed name, role."""
 
@@ -83,32 +93,133 @@ DEMO_RECIPIENTS = (
 """The demo's recipients: two rheumatoid-arthritis patients, and the mother's child with EB."""
 
 
-DEMO_PLANS = {"RA-P001": ("SOP-EASC-DOSE", 0), "RA-P002": ("SOP-EASC-DOSE", 1),
+DEMO_PLANS = {"RA-P001": ("SOP-EASC-DOSE", 0), "RA-P002": ("SOP-EASC-DOSE", -6),
               "EB-P001": ("SOP-FUC-BMMSC-DOSE", 0)}  # fmt: skip
 """Each demo recipient's dose SOP and day 1 (days from today)."""
 
+ENROLLED_DAYS_AGO = 9
+"""When the clinic registered, weighed, identified the demo recipients and made their plans."""
+
+
+def demo_day_one(now: datetime) -> datetime:
+    """Today's day-1 infusion time: about three hours after ``now``, on the half hour.
+
+    Within the shelf life of the demo's doses filled or fucosylated within the last hour;
+    every demo plan's infusions are at this time of day.
+    """
+    soon = now + timedelta(hours=3)
+    return soon.replace(minute=0 if soon.minute < 30 else 30, second=0, microsecond=0)
+
 
 def register_demo_recipients(db: Database, clinic: Actor, now: datetime) -> None:
-    """Register the demo recipients (weighed two days ago) with identities and plans.
+    """Register the demo recipients with weights, identities and plans, nine days ago.
 
-    Day 1 of RA-P001 and EB-P001 is today, in about three hours (within the shelf life of the
-    demo's doses, filled or fucosylated within the last hour); RA-P002 starts tomorrow.
+    Day 1 of RA-P001 and EB-P001 is today, in about three hours (:func:`demo_day_one`);
+    RA-P002's day 1 was six days ago (given: :func:`give_first_infusion`), so its day 8 is
+    tomorrow and day 15 a week later. All three were enrolled at one told time, before any
+    day 1: their chain-of-identity identifiers are of one year and numbered in this order.
     """
-    weighed = (now - timedelta(days=2)).date()
-    soon = now + timedelta(hours=3)
-    soon = soon.replace(minute=0 if soon.minute < 30 else 30, second=0, microsecond=0)
-    for code, trial, cohort, weight, donor, name, born, hospital in DEMO_RECIPIENTS:
-        register_recipient(
-            db, clinic, code, trial=trial, cohort=cohort, weight=weight, weighed_on=weighed,
-            donor=donor,
-        )  # fmt: skip
-        set_identity(db, clinic, code, name=name, born=born, hospital_number=hospital)
-        sop, days = DEMO_PLANS[code]
-        create_plan(db, clinic, code, sop_id=sop, first_infusion=soon + timedelta(days=days))
+    enrolled = now - timedelta(days=ENROLLED_DAYS_AGO)
+    with told_time(enrolled):
+        for code, trial, cohort, weight, donor, name, born, hospital in DEMO_RECIPIENTS:
+            register_recipient(
+                db, clinic, code, trial=trial, cohort=cohort, weight=weight,
+                weighed_on=enrolled.date(), donor=donor,
+            )  # fmt: skip
+            set_identity(db, clinic, code, name=name, born=born, hospital_number=hospital)
+            sop, days = DEMO_PLANS[code]
+            create_plan(
+                db, clinic, code, sop_id=sop,
+                first_infusion=demo_day_one(now) + timedelta(days=days),
+            )  # fmt: skip
 
 
-def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str, str]]:
-    """Fill an empty database with the demo; returns (user, role, password) for printing."""
+RenderLabels = Callable[[list[BagLabel]], bytes]
+"""Draws bag labels into the printed document (``cellbatch.documents.labels.render``)."""
+
+
+def give_first_infusion(
+    db: Database, who: dict[str, Actor], now: datetime, render_labels: RenderLabels
+) -> None:
+    """RA-P002's day 1, six days ago: dose EASC-D000 made, released, issued and given.
+
+    Every step is the service a person runs, told at its time of the story (hours before and
+    after the planned infusion ``day_one``): the dose is started, thawed, filled and tested
+    (SOP-EASC-DOSE), each entry verified by a second person, released by QA (qa1, uninvolved),
+    its final label (content version 2, with the chain-of-identity identifier) printed and
+    scanned onto the bag, the bag issued with a temperature logger to the nurse who fetches it
+    (clin2) and received on the ward (clin1) with the logger's readings, checked at the bedside
+    by both (wristband, and the label's Data Matrix: DIN, product code, expiry and CoI) and
+    infused without reaction.
+
+    The 7-day sterility test of the bag (a result after infusion) is not recorded: its seven
+    days end tomorrow, and a result is never told before it exists (docs/clinic.md).
+    """
+    tech1, tech2, qa1, clin1 = (who[u] for u in ("tech1", "tech2", "qa1", "clin1"))
+    day_one = demo_day_one(now) + timedelta(days=DEMO_PLANS["RA-P002"][1])
+
+    def at(hours: float = 0, minutes: float = 0) -> datetime:
+        return day_one + timedelta(hours=hours, minutes=minutes)
+
+    code = "EASC-D000"  # made before today's EASC-D001; tests start EASC-D002 and later
+    with told_time(at(-3)):
+        batches.start_dose(db, tech1, code, parent="EASC-B001", sop_id="SOP-EASC-DOSE",
+                           recipient="RA-P002", infusion=1, at=at(-3))  # fmt: skip
+    with told_time(at(-2, -40)):
+        steps.thaw(db, tech1, code, vials=4, total_cells="1.92e8 cells", viability="89 %",
+                   materials=["DPBS-88812"], at=at(-2, -45))  # fmt: skip
+    with told_time(at(-2)):
+        steps.fill(db, tech1, code, volume="40 mL", cells="1.41e8 cells",
+                   materials=["SAL-HSA-0915"], at=at(-2, -5))  # fmt: skip
+    for test, value in (("viability", "88 %"), ("gram-stain", "negative"),
+                        ("endotoxin", "0.10 EU/mL")):  # fmt: skip
+        with told_time(at(-1, -50)):
+            qc.record_qc(db, tech2, code, test=test, value=value, stage="release",
+                         at=at(-1, -55))  # fmt: skip
+    with told_time(at(-1, -45)):
+        verify_all(db, code, [tech2, tech1])
+    with told_time(at(-1, -35)):
+        release.decide(db, qa1, code, "release",
+                       "dose record reviewed: every criterion met; sterility follows in 7 days",
+                       password=demo_password("qa1"))  # fmt: skip
+    with told_time(at(-1, -30)):
+        (label,) = labels.print_labels(db, tech1, code, render_labels)
+    scan = [label.datamatrix]  # the label's Data Matrix: DIN, product code, expiry, CoI
+    with told_time(at(-1, -28)):
+        labels.verify_scans(db, tech2, code, 1, scan)
+    with told_time(at(-1, -20)):
+        issue_bag(db, tech1, "clin2", demo_password("clin2"), scan,
+                  container="validated shipper no. 2 (15-25 °C)", logger="TL-0423")  # fmt: skip
+    received = at(minutes=-30)
+    with tempfile.TemporaryDirectory() as folder:  # what the logger's software exported
+        readings = Path(folder) / "TL-0423.csv"
+        times = [at(-1, -20) + timedelta(minutes=10 * n) for n in range(6)]
+        celsius = ("20.4", "19.8", "19.5", "20.1", "20.9", "21.3")
+        readings.write_text(
+            "# logger TL-0423, EASC-D000 bag 1\ntime,temperature [degC]\n"
+            + "".join(f"{t:%Y-%m-%dT%H:%M:%SZ},{c}\n" for t, c in zip(times, celsius, strict=True)),
+            encoding="utf-8",
+        )
+        with told_time(received):
+            receive_bag(db, clin1, scan, condition="intact, sealed", logger_file=readings)
+    with told_time(at(0, -5)):
+        check = bedside_check(db, clin1, "clin2", demo_password("clin2"), "H0481522^RA-P002",
+                              scan)  # fmt: skip
+    if not check.match:
+        raise RuleViolation(f"the demo's bedside check of {code} said {check.text()}")
+    with told_time(at(0, 40)):
+        record_infusion(db, clin1, check.ref, fate="infused", started=at(0), stopped=at(0, 30),
+                        volume="40 mL", reaction="none")  # fmt: skip
+
+
+def load_demo(
+    db: Database, now: datetime | None = None, *, render_labels: RenderLabels
+) -> list[tuple[str, str, str]]:
+    """Fill an empty database with the demo; returns (user, role, password) for printing.
+
+    ``render_labels`` draws the bag label the demo prints (for RA-P002's given dose): the
+    document layer's :func:`cellbatch.documents.labels.render`, which this layer cannot import.
+    """
     if not is_empty(db):
         raise RuleViolation("the database is not empty: the demo only fills an empty database")
     now = now or datetime.now(UTC)
@@ -452,6 +563,10 @@ def load_demo(db: Database, now: datetime | None = None) -> list[tuple[str, str,
     qc.record_qc(
         db, tech2, "FUC-D001", test="heca452", value="42 %", stage="in-process", at=ago(minutes=5)
     )
+
+    # --- RA patient 2's day 1, six days ago: given (recorded last, so that today's
+    # records keep their numbers) -----------------------------------------------------------
+    give_first_infusion(db, who, now, render_labels)
 
     return [("admin", "admin", demo_password("admin"))] + [
         (u, r, demo_password(u)) for u, _n, r in DEMO_USERS
