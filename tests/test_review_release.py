@@ -355,9 +355,18 @@ def test_review_flags_corrections_windows_and_doses_near_the_limit(demo_db):
     from cellbatch.services.commands.batches import start_dose
 
     now = datetime.now(UTC)
-    start_dose(db, tech2, "EASC-D002", parent="EASC-B001", sop_id="SOP-EASC-DOSE",
-               recipient="RA-P002", weight="70 kg", dose="2 x 10^6 cells/kg", infusion=1,
-               at=now - timedelta(hours=5))  # fmt: skip
+    start_dose(
+        db,
+        tech2,
+        "EASC-D002",
+        parent="EASC-B001",
+        sop_id="SOP-EASC-DOSE",
+        recipient="RA-P002",
+        weight="70 kg",
+        dose="2 x 10^6 cells/kg",
+        infusion=2,
+        at=now - timedelta(hours=5),
+    )  # fmt: skip  (day 1 was given: the demo's EASC-D000)
     late = steps.thaw(db, tech2, "EASC-D002", vials=2, total_cells="90e6 cells", viability="90 %",
                       materials=["DPBS-88812"], at=now - timedelta(hours=4.5))  # fmt: skip
     (window,) = review(db, "EASC-D002").to_dict()["sop_windows_exceeded"]

@@ -95,7 +95,7 @@ DOSE = {
     "recipient": "RA-P002",
     "weight": "500 kg",
     "dose": "2 x 10^6 cells/kg",
-    "infusion": "1",
+    "infusion": "2",  # RA-P002's day 1 was given six days ago (the demo's EASC-D000)
 }
 
 

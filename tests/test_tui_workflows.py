@@ -447,7 +447,7 @@ async def test_scanned_vial_positions_are_checked_against_the_bank_stock(demo_db
         recipient="RA-P002",
         weight="70 kg",
         dose="2 x 10^6 cells/kg",
-        infusion=1,
+        infusion=2,  # day 1 was given six days ago (the demo's EASC-D000)
     )
     app = build_app(demo_db.url, idle_lock_seconds=3600)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -888,13 +888,13 @@ async def test_batch_list_pages_and_filters_by_status(demo_db):
         await pilot.press("f3")
         await settle(app, pilot)
         table = app.screen.query_one("#batches")
-        assert table.row_count == 4
+        assert table.row_count == 5  # two banks, today's two doses, RA-P002's given EASC-D000
         assert table.virtual_size.width <= 80  # every column on screen, the SOP wraps
-        assert "of 4" in text_of(app, "#page-line")
+        assert "of 5" in text_of(app, "#page-line")
         await pilot.press("f2", "f2", "f2")  # in process → quarantine → released
         await settle(app, pilot)
         codes = sorted(str(table.get_row_at(i)[0]) for i in range(table.row_count))
-        assert codes == ["BMMSC-B001", "EASC-B001"]
+        assert codes == ["BMMSC-B001", "EASC-B001", "EASC-D000"]
         assert "RELEASED" in text_of(app, "#page-line")
         await pilot.press("enter")
         await settle(app, pilot)

@@ -164,9 +164,18 @@ def test_thaw_takes_the_vial_labels_scanned_or_typed_and_refuses_another_banks(
     assert result.code == 0, result.err
     ours, theirs = _matrices(own.read_bytes()), _matrices(other.read_bytes())
     tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
-    start_dose(demo_db, tech1, "EASC-D002", parent="EASC-B001", sop_id="SOP-EASC-DOSE",
-               recipient="RA-P002", weight="70 kg", dose="2 x 10^6 cells/kg", infusion=1,
-               at=datetime.now(UTC) - timedelta(minutes=30))  # fmt: skip
+    start_dose(
+        demo_db,
+        tech1,
+        "EASC-D002",
+        parent="EASC-B001",
+        sop_id="SOP-EASC-DOSE",
+        recipient="RA-P002",
+        weight="70 kg",
+        dose="2 x 10^6 cells/kg",
+        infusion=2,
+        at=datetime.now(UTC) - timedelta(minutes=30),
+    )  # fmt: skip  (day 1 was given)
     stock = _in_stock(demo_db, "EASC-B001")
     # another bank's vial (BMMSC-B001, another donation): refused, naming both banks
     refused = _thaw(cli, demo_db, "]d2" + theirs["010010"], "6")
@@ -274,9 +283,17 @@ def test_the_thaw_form_saves_scanned_vial_labels_and_shows_another_banks_refused
     assert result.code == 0, result.err
     ours, theirs = _matrices(own.read_bytes()), _matrices(other.read_bytes())
     tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
-    start_dose(demo_db, tech1, "EASC-D002", parent="EASC-B001", sop_id="SOP-EASC-DOSE",
-               recipient="RA-P002", weight="70 kg", dose="2 x 10^6 cells/kg",
-               infusion=1)  # fmt: skip
+    start_dose(
+        demo_db,
+        tech1,
+        "EASC-D002",
+        parent="EASC-B001",
+        sop_id="SOP-EASC-DOSE",
+        recipient="RA-P002",
+        weight="70 kg",
+        dose="2 x 10^6 cells/kg",
+        infusion=2,
+    )  # fmt: skip  (day 1 was given: the demo's EASC-D000)
 
     async def run() -> None:
         app = build_app(demo_db.url, idle_lock_seconds=3600)

@@ -166,8 +166,10 @@ def give_first_infusion(
         batches.start_dose(db, tech1, code, parent="EASC-B001", sop_id="SOP-EASC-DOSE",
                            recipient="RA-P002", infusion=1, at=at(-3))  # fmt: skip
     with told_time(at(-2, -40)):
+        # vials 13-16, the box's last row (today's EASC-D001 thawed 1-4; 5-12 stay in stock)
         steps.thaw(db, tech1, code, vials=4, total_cells="1.92e8 cells", viability="89 %",
-                   materials=["DPBS-88812"], at=at(-2, -45))  # fmt: skip
+                   vial_numbers=[13, 14, 15, 16], materials=["DPBS-88812"],
+                   at=at(-2, -45))  # fmt: skip
     with told_time(at(-2)):
         steps.fill(db, tech1, code, volume="40 mL", cells="1.41e8 cells",
                    materials=["SAL-HSA-0915"], at=at(-2, -5))  # fmt: skip
