@@ -489,3 +489,26 @@ def test_a_reactive_marker_puts_an_eligible_donor_back_to_pending_and_blocks_rel
     assert any(
         e.field == "eligibility" and "reactive HIV-1 NAT" in (e.reason or "") for e in entries
     )
+
+
+@pytest.mark.requirement("GMP-34")
+def test_the_review_of_a_released_dose_says_when_it_was_decided(cli, demo_db):
+    """The demo's EASC-D000 was released six days ago; its bag expired hours after. Its
+    review computes the checklist now (the bag reads expired) but says the batch was released
+    and when, never 'NOT ready for release'; the checklist kept with the decision (all met) is
+    the batch record's."""
+    from cellbatch.services.queries.documents import record_data
+    from cellbatch.services.queries.review import review
+
+    r = review(demo_db, "EASC-D000")
+    assert r.status == "released" and r.checklist_decided_at is not None
+    assert not r.criterion("bag-in-date").met and not r.ready_for_release
+    out = cli("--db", demo_db.url, "review", "EASC-D000", user="qa1")
+    assert out.code == 0, out.err
+    assert f"as it stands now (released on {r.checklist_decided_at};" in out.out
+    assert "NOT ready for release" not in out.out
+    assert f"Released on {r.checklist_decided_at}: decided and locked." in out.out
+    kept = record_data(demo_db, "EASC-D000")
+    assert kept.release_checklist_decided_at == r.checklist_decided_at
+    assert all(c.met for c in kept.release_checklist)
+    assert review(demo_db, "EASC-D001").checklist_decided_at is None  # not decided

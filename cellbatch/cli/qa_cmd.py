@@ -273,10 +273,19 @@ def review_cmd(
         ),
     )
     _lines("Issue, custody, bedside check and infusion", r.clinical_use.lines(), str)
-    typer.echo("\nRelease checklist:")
+    if r.checklist_decided_at:
+        typer.echo(
+            f"\nRelease checklist as it stands now ({r.status} on {r.checklist_decided_at}; "
+            "the batch record keeps the checklist of that decision):"
+        )
+    else:
+        typer.echo("\nRelease checklist:")
     for c in r.checklist:
         typer.echo(f"  [{'x' if c.met else ' '}] {c.description}: {c.detail}")
-    typer.echo("\nReady for release." if r.ready_for_release else "\nNOT ready for release.")
+    if r.checklist_decided_at:
+        typer.echo(f"\n{r.status.capitalize()} on {r.checklist_decided_at}: decided and locked.")
+    else:
+        typer.echo("\nReady for release." if r.ready_for_release else "\nNOT ready for release.")
 
 
 def register(app: typer.Typer) -> None:

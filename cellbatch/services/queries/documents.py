@@ -11,13 +11,11 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from cellbatch.db.database import Database
-from cellbatch.db.tables import Batch, ReleaseChecklist, ReleaseDecision
+from cellbatch.db.tables import Batch
 from cellbatch.domain.errors import RuleViolation
-from cellbatch.domain.timeparse import iso_utc
 from cellbatch.services.audit_anchor import PrintedAnchor, printed_anchor
 from cellbatch.services.batch_access import find_batch
 from cellbatch.services.queries.audit import AuditRecord, list_entries
@@ -28,7 +26,7 @@ from cellbatch.services.queries.donors import DonorView, donor_view
 from cellbatch.services.queries.labels import LabelHistory, label_history
 from cellbatch.services.queries.plain import Plain
 from cellbatch.services.queries.readable_audit import ReadableEntry, readable_trail
-from cellbatch.services.queries.review import release_checklist
+from cellbatch.services.queries.review import kept_checklist, release_checklist
 from cellbatch.services.queries.review_model import Criterion
 from cellbatch.services.queries.site_settings import current_site_settings
 from cellbatch.services.queries.sops import sop_of
@@ -102,31 +100,13 @@ def _batch_facts(db: Database, code: str) -> _BatchFacts:
 def _checklist(session: Session, batch: Batch) -> tuple[tuple[Criterion, ...] | None, str | None]:
     """The release checklist the record shows, and when it stood.
 
-    For a batch released or rejected: as it stood at that decision; for any other, as it
-    stands now. The checklist is None for a batch decided before cellbatch kept the checklist;
-    the time still says when it was decided.
+    For a batch released or rejected: as it stood at that decision (None for a batch decided
+    before cellbatch kept the checklist); for any other, as it stands now, with no time.
     """
-    row = None
-    if batch.status in ("released", "rejected"):
-        row = session.execute(
-            select(ReleaseDecision, ReleaseChecklist)
-            .outerjoin(ReleaseChecklist, ReleaseChecklist.release_decision_id == ReleaseDecision.id)
-            .where(
-                ReleaseDecision.batch_id == batch.id,
-                ReleaseDecision.decision.in_(("release", "reject")),
-            )
-            .order_by(ReleaseDecision.id.desc())
-            .limit(1)
-        ).first()
-    if row is None:
+    kept = kept_checklist(session, batch)
+    if kept is None:
         return tuple(release_checklist(session, batch)), None
-    decided, kept = row
-    criteria = None
-    if kept is not None:
-        criteria = tuple(
-            Criterion(c["id"], c["description"], c["met"], c["detail"]) for c in kept.criteria
-        )
-    return criteria, iso_utc(decided.decided_at)
+    return kept
 
 
 def batch_audit_entries(db: Database, batch_id: int) -> list[AuditRecord]:

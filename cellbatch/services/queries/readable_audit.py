@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from cellbatch import isbt128, units
 from cellbatch.db.tables import (
@@ -62,6 +62,7 @@ _ORDINALS = {
     "infusion_number": "infusion {}",
     "infusion_day": "day {}",
     "content_version": "v{}",
+    "attempt": "attempt {}",  # a dose made again for an infusion not given: 1, 2, …
 }
 """Whole numbers that are a place in a sequence, as the record writes them."""
 
@@ -223,13 +224,16 @@ def _signature_names(session: Session, ids: set[int]) -> list[tuple[int, str]]:
 
 
 def _references(entity: str) -> dict[str, str]:
-    """Column → the table its value refers to (the table's foreign keys)."""
-    model = AUDITED_TABLES.get(entity)
-    if model is None:
+    """Column → the table its value refers to (the table's foreign keys).
+
+    Any table written to the trail, audited or not (a dose attempt's batch is named too).
+    """
+    table = SQLModel.metadata.tables.get(entity)
+    if table is None:
         return {}
     return {
         column.name: next(iter(column.foreign_keys)).column.table.name
-        for column in model.__table__.columns  # type: ignore[attr-defined]
+        for column in table.columns
         if column.foreign_keys
     }
 

@@ -23,7 +23,18 @@ from sqlmodel import Session
 
 from cellbatch import units
 from cellbatch.db.database import Database, server_now
-from cellbatch.db.tables import Bag, Batch, Correction, Donor, QcResult, StepEntry, TissueLot, User
+from cellbatch.db.tables import (
+    Bag,
+    Batch,
+    Correction,
+    Donor,
+    QcResult,
+    ReleaseChecklist,
+    ReleaseDecision,
+    StepEntry,
+    TissueLot,
+    User,
+)
 from cellbatch.domain import dosing
 from cellbatch.domain.errors import NotFound
 from cellbatch.domain.sop import Sop
@@ -293,6 +304,38 @@ def release_checklist(
     return _checklist(_load(session, batch, now))
 
 
+def kept_checklist(
+    session: Session, batch: Batch
+) -> tuple[tuple[Criterion, ...] | None, str] | None:
+    """The checklist QA decided on, and when, for a batch released or rejected; else None.
+
+    A decided batch is shown with the checklist as it stood at its decision (kept with it):
+    computed again later, a released dose's bag reads expired. The criteria are None for a
+    batch decided before cellbatch kept the checklist.
+    """
+    if batch.status not in ("released", "rejected"):
+        return None
+    row = session.execute(
+        select(ReleaseDecision, ReleaseChecklist)
+        .outerjoin(ReleaseChecklist, ReleaseChecklist.release_decision_id == ReleaseDecision.id)
+        .where(
+            ReleaseDecision.batch_id == batch.id,
+            ReleaseDecision.decision.in_(("release", "reject")),
+        )
+        .order_by(ReleaseDecision.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    decided, kept = row
+    criteria = None
+    if kept is not None:
+        criteria = tuple(
+            Criterion(c["id"], c["description"], c["met"], c["detail"]) for c in kept.criteria
+        )
+    return criteria, iso_utc(decided.decided_at)
+
+
 def _windows(r: _Record) -> list[WindowExceeded]:
     """The SOP windows of each step kind that were exceeded (or are, for a step to come)."""
     out = []
@@ -340,7 +383,7 @@ def _dose_near_limit(r: _Record) -> list[DoseNearTolerance]:
     ]
 
 
-def _review(r: _Record) -> Review:
+def _review(r: _Record, kept: tuple[tuple[Criterion, ...] | None, str] | None = None) -> Review:
     retests: dict[int, list[str]] = {}
     for q in r.qc:
         if q.retest_of_id:
@@ -381,6 +424,9 @@ def _review(r: _Record) -> Review:
                 )
             )
     checklist = tuple(_checklist(r))
+    decided_at = None
+    if kept is not None:
+        decided_at = kept[1]
     donor = None
     if r.donor.eligibility != "eligible":
         donor = DonorEligibility(r.donor.code, r.donor.eligibility)
@@ -427,7 +473,8 @@ def _review(r: _Record) -> Review:
         doses_near_tolerance=tuple(_dose_near_limit(r)),
         holds=tuple(r.holds),
         checklist=checklist,
-        ready_for_release=all(c.met for c in checklist),
+        ready_for_release=decided_at is None and all(c.met for c in checklist),
+        checklist_decided_at=decided_at,
         clinical_use=r.clinical_use,
     )
 
@@ -441,7 +488,7 @@ def review(db: Database, code: str) -> Review:
 
 def review_of(session: Session, batch: Batch) -> Review:
     """The review of ``batch``, read in ``session`` (a screen's one request)."""
-    return _review(_load(session, batch))
+    return _review(_load(session, batch), kept_checklist(session, batch))
 
 
 def qa_sections(session: Session, batch: Batch) -> QaSections:

@@ -164,6 +164,10 @@ class Review(Plain):
     ready_for_release: bool
     clinical_use: ClinicalUse
     """A dose's bag after release: issue, hand-overs, bedside checks, the infusion."""
+    checklist_decided_at: str | None = None
+    """For a batch released or rejected: when. The checklist is still computed now (a donor
+    made pending after the release shows), while the one QA decided on is kept with the
+    decision and printed in the batch record; a decided batch is never 'ready for release'."""
 
     def criterion(self, id: str) -> Criterion:
         """The checklist's criterion ``id`` (KeyError if the checklist has none)."""
