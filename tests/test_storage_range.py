@@ -187,3 +187,20 @@ def test_now_is_after_every_counted_reading():
     late = [*reads, transport.Reading(now + timedelta(hours=1), 20.0, 5)]
     with pytest.raises(InvalidInput, match="line 5: reading at 2026-12-02 13:00 UTC is after"):
         transport.transit(late, issued, now, "--logger-file", storage)
+
+
+@GMP30
+def test_a_reading_on_the_bound_in_another_unit_is_within_the_range(ward):  # noqa: F811
+    """77 °F is 25 °C: pint gives 25.000000000000057, which must not refuse the issue ('25 °C is
+    outside 15–25 °C') nor be an excursion at the receipt; compared to 0.01 °C."""
+    from cellbatch.domain.transport import StorageRange
+
+    issue_bag(ward, user(ward, "tech1"), "clin1", "demo-clin1-pass", label_scans(ward),
+              container="shipper", temperature="77 degF")  # fmt: skip
+    assert [round(s.temperature_c, 6) for s in custody_chain(ward, "EASC-D001")] == [25]
+    receipt = receive(ward, temperature="77 degF")
+    assert receipt.excursion is None and not holds_on_batch(ward)
+    storage = StorageRange.parse("15 degC", "25 degC", "storage_range")
+    assert (
+        storage.contains(25.004) and not storage.contains(25.01) and storage.distance(25.004) == 0
+    )

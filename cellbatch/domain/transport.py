@@ -34,6 +34,16 @@ def plausible(celsius: float, field: str, where: str = "") -> float:
     return bounds.transport_temperature(celsius, field, where)
 
 
+RESOLUTION_C = 0.01
+"""Temperatures are compared with the range to 0.01 °C (a transport logger reads to 0.1 °C at
+best): a unit's conversion error (77 °F is 25.000000000000057 °C) must not turn a reading on
+the bound into an excursion, nor a message say '25 °C is outside 15–25 °C'."""
+
+
+def _resolved(celsius: float) -> float:
+    return round(celsius, 2)  # RESOLUTION_C
+
+
 @dataclass(frozen=True)
 class StorageRange:
     """The temperatures a product is kept in, inclusive: two pint quantities (°C)."""
@@ -72,10 +82,12 @@ class StorageRange:
 
     def contains(self, celsius: float) -> bool:
         """Whether a temperature in °C is within the range (bounds included)."""
-        return self.low_c <= celsius <= self.high_c
+        return _resolved(self.low_c) <= _resolved(celsius) <= _resolved(self.high_c)
 
     def distance(self, celsius: float) -> float:
         """How far a temperature in °C is outside the range (0 inside)."""
+        if self.contains(celsius):
+            return 0.0
         return max(self.low_c - celsius, celsius - self.high_c, 0.0)
 
     def text(self) -> str:

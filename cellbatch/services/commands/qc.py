@@ -265,7 +265,12 @@ def _late_retest(session: Session, batch: Batch, test: QcTest, deviation: str | 
                 Deviation.qc_result_id == previous.id, Deviation.status != "closed"
             )
         ).scalar_one_or_none()
-        example = f"D{oos}" if oos else "D<n>, opened with `cellbatch deviation open`"
+        example = (
+            f"D{oos}"
+            if oos
+            else f"D<n>, opened with `cellbatch deviation open {batch.code} --title TEXT "
+            "--description TEXT --result " + first + "`"
+        )
         raise InvalidInput(
             "--deviation",
             f"{test.id} has its late result already ({first}): a second one is a retest, "
