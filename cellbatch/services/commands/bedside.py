@@ -141,8 +141,10 @@ def label_problems(
     The DIN (with its flags), product code, expiry and CoI of every scan must be the label in
     force's: a superseded label's flags, flags never printed, a forged expiry each say why.
     When a label of the bag was printed, one scan must be of that label in force (its DIN
-    with its flags: the Data Matrix, the DIN bar code or the DIN keyed from it); scans of the
-    accompanying document alone are not. A bag with no label printed in cellbatch keeps the
+    with its flags: the Data Matrix, the DIN bar code, or the DIN keyed with the flags printed
+    beside it); scans of the accompanying document alone are not, nor a DIN keyed without
+    printed flags (type 3 check flags: the document prints the same DIN and check character,
+    so only a bar code of the label tells the bag's label from it). A bag with no label printed in cellbatch keeps the
     rule of before (DIN and product code), its expiry still compared.
     """
     found = []
@@ -154,12 +156,14 @@ def label_problems(
             labelled = False
             differences = bag_expiry_differs(session, bag, scan)
         found.extend(f"the label scanned is not the bag's label in force: {d}" for d in differences)
-        if scan.din is not None and not differences:
+        keyed_unflagged = scan.kind == "keyed" and isbt128.flag_type(scan.flags or "") == 3
+        if scan.din is not None and not keyed_unflagged and not differences:
             of_label = True
     if labelled and not of_label:
         found.append(
             "the bag's label was not scanned: scan the bag's label in force (its Data Matrix "
-            "or its DIN), not the accompanying document"
+            "or its DIN bar code, or key its DIN with the flags printed beside it), not the "
+            "accompanying document"
         )
     return found
 
