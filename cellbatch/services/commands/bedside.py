@@ -144,8 +144,8 @@ def label_problems(
     with its flags: the Data Matrix, the DIN bar code, or the DIN keyed with the flags printed
     beside it); scans of the accompanying document alone are not, nor a DIN keyed without
     printed flags (type 3 check flags: the document prints the same DIN and check character,
-    so only a bar code of the label tells the bag's label from it). A bag with no label printed in cellbatch keeps the
-    rule of before (DIN and product code), its expiry still compared.
+    so only a bar code of the label tells the bag's label from it). A bag with no label printed
+    in cellbatch keeps the rule of before (DIN and product code), its expiry still compared.
     """
     found = []
     labelled = True
