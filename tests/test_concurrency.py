@@ -616,25 +616,38 @@ def test_a_write_that_reaches_a_unique_index_gets_the_same_refusal_as_the_check(
             volume_per_vial="1.0 mL",
             cryoprotectant="CS10-5561",
             location="LN2 tank 2 / rack 3 / box 12",
-            first_position=16,
+            first_position=12,
         )
 
-    for write, module, check in (
-        (start_twice, batches, "batch_code_free"),
-        (second_dose, batches, "dose_slot_free"),
-        (occupied, steps, "positions_free"),
+    # the plan refuses a second dose for an infusion first (its next infusion is 2): taken
+    # away, the dose's own slot check refuses; taken away with the attempt count, the index
+    def as_typed(_session, _recipient, _sop, dose_per_kg, infusion):
+        return dose_per_kg, infusion
+
+    for write, module, before, checks in (
+        (start_twice, batches, {}, {"batch_code_free": None}),
+        (
+            second_dose,
+            batches,
+            {"as_planned": as_typed},
+            {"dose_slot_free": None, "dose_attempt": lambda *_args: 1},
+        ),
+        (occupied, steps, {}, {"positions_free": None}),
     ):
-        with pytest.raises(CellbatchError) as by_check:
-            write()
         with monkeypatch.context() as patch:
-            patch.setattr(module, check, lambda *_args: None)
+            for name, replacement in before.items():
+                patch.setattr(module, name, replacement)
+            with pytest.raises(CellbatchError) as by_check:
+                write()
+            for name, replacement in checks.items():
+                patch.setattr(module, name, replacement or (lambda *_args: None))
             with pytest.raises(CellbatchError) as by_index:
                 write()
         assert type(by_index.value) is type(by_check.value)
         assert str(by_index.value) == str(by_check.value)
         assert "duplicate" not in str(by_index.value) and "UNIQUE" not in str(by_index.value)
     assert str(by_check.value) == (
-        "--first-position: LN2 tank 2 / rack 3 / box 12 / position 16 already holds a vial "
+        "--first-position: LN2 tank 2 / rack 3 / box 12 / position 12 already holds a vial "
         "in stock; expected free positions"
     )
     _verified_intact(demo_db)

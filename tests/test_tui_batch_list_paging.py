@@ -25,7 +25,7 @@ async def test_batch_list_pages_forward_and_back_by_key(demo_db, monkeypatch):
     for code in ("EASC-D001", "EASC-B001"):
         clone_batches(demo_db, code, 110)
     total = count_batches(demo_db)
-    assert total == 224
+    assert total == 225
     pages = [[b.code for b in list_batches(demo_db, offset=n, limit=100)] for n in (0, 100, 200)]
     read: list[dict] = []
     real = batches.list_batches
@@ -41,12 +41,12 @@ async def test_batch_list_pages_forward_and_back_by_key(demo_db, monkeypatch):
         await pilot.press("f3")
         await settle(app, pilot)
         assert shown(app) == pages[0]
-        assert "Batches 1–100 of 224" in text_of(app, "#page-line")
-        for n, line in ((1, "101–200"), (2, "201–224")):
+        assert "Batches 1–100 of 225" in text_of(app, "#page-line")
+        for n, line in ((1, "101–200"), (2, "201–225")):
             await pilot.press("f8")
             await settle(app, pilot)
             assert shown(app) == pages[n]
-            assert f"Batches {line} of 224" in text_of(app, "#page-line")
+            assert f"Batches {line} of 225" in text_of(app, "#page-line")
         await pilot.press("f8")  # no page after the last
         await settle(app, pilot)
         assert shown(app) == pages[2]
@@ -54,7 +54,7 @@ async def test_batch_list_pages_forward_and_back_by_key(demo_db, monkeypatch):
             await pilot.press("f7")
             await settle(app, pilot)
             assert shown(app) == pages[n]
-            assert f"Batches {line} of 224" in text_of(app, "#page-line")
+            assert f"Batches {line} of 225" in text_of(app, "#page-line")
         await pilot.press("f8")
         await settle(app, pilot)
         assert shown(app) == pages[1]
