@@ -392,3 +392,48 @@ async def test_the_infusion_form_keeps_its_values_and_names_the_field_at_80x24(w
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert "infusion record IR2 saved" in text_of(app, "#bedside-verdict")
+
+
+def screen_lines(app) -> list[str]:
+    """The rows the terminal shows (the dialog on top), as text."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+@run_async
+async def test_every_hint_of_the_infusion_form_reads_in_full_at_80x24(ward):
+    from textual.widgets import Input
+
+    from cellbatch.tui.app import build_app
+    from tests.test_bedside import RA_BAND, minutes_from_now
+
+    app = build_app(ward.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "clin1")
+        await pilot.press("f12")
+        await settle(app, pilot)
+        await pilot.press(*RA_BAND, "enter")
+        for barcode in label_scans(ward):
+            await pilot.press(*barcode, "enter")
+        await pilot.press("enter", *"clin2", "enter", *"demo-clin2-pass", "enter")
+        await settle(app, pilot)
+        await pilot.press("f6")
+        await settle(app, pilot)
+        form = app.screen
+        shown = screen_lines(app)
+        for f in form.fields:  # each label and each hint whole, on one row of the screen
+            assert any(f.label in row for row in shown), (f.label, shown)
+            assert f.help and any(f.help in row for row in shown), (f.help, shown)
+        for word in ("infused", "partly-infused", "not-infused", "discarded", "YYYY-MM-DD HH:MM"):
+            assert any(word in row for row in shown), word
+        typed = {"fate": "infused", "start": minutes_from_now(0), "stop": minutes_from_now(0.1),
+                 "volume": "400 mL", "reaction": "none", "grade": "-", "reason": "-"}  # fmt: skip
+        for name, value in typed.items():
+            form.query_one(f"#form-{name}", Input).value = value
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert app.screen is form  # refused: the form stays open, names the field, keeps values
+        assert "Not saved: Volume given" in text_of(app, "#dialog-status")
+        assert {n: form.query_one(f"#form-{n}", Input).value for n in typed} == typed
+        assert any("more than the bag holds (40 mL)" in row for row in screen_lines(app))

@@ -112,20 +112,24 @@ class BedsideScreen(AppScreen):
 
     def action_infusion(self) -> None:
         """Record what became of the bag of the last check."""
-        from cellbatch.tui.dialogs.form import FormDialog
+        from cellbatch.domain.bedside import FATES
+        from cellbatch.tui.dialogs import checks
+        from cellbatch.tui.dialogs.form import DialogField, FormDialog
 
         if self.result is None:
             self.notify("Check the bag first (F5)", severity="warning")
             return
+        # a short label left of the field, its hint under it: both whole at 80 x 24
         fields = [
-            ("fate", "Fate: infused, partly-infused, not-infused or discarded"),
-            ("start", "Started (YYYY-MM-DD HH:MM, or -)"),
-            ("stop", "Stopped (YYYY-MM-DD HH:MM, or -)"),
-            ("volume", "Volume given (e.g. 40 mL, or -)"),
-            ("reaction", "Reaction: none, or its type"),
-            ("grade", "Reaction grade 1-5, or -"),
-            ("reason", "Why not (fully) infused, or -"),
-        ]
+            DialogField("fate", "Fate", ", ".join(FATES), checks.one_of(FATES)),
+            DialogField("start", "Started", "YYYY-MM-DD HH:MM, or - if not given"),
+            DialogField("stop", "Stopped", "YYYY-MM-DD HH:MM, or - if not given"),
+            DialogField("volume", "Volume given", "e.g. 40 mL, or - if not given"),
+            DialogField("reaction", "Reaction", "none, or its type (e.g. chills)"),
+            DialogField("grade", "Reaction grade", "1 to 5, or - if no reaction",
+                        checks.one_of(("1", "2", "3", "4", "5", "-"))),
+            DialogField("reason", "Why not given", "why not (fully) infused, or -"),
+        ]  # fmt: skip
         self.app.push_screen(
             FormDialog(f"Infusion record of {self.result.ref}", fields, save=self.record),
             lambda ref: ref and self.done_infusion(ref),
