@@ -78,6 +78,7 @@ __all__ = [
     "parse_scan",
     "validate_fin",
     "validate_flags",
+    "WrongCheckCharacter",
 ]
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
@@ -209,6 +210,38 @@ ScanKind = Literal[
 ]
 """What a scan held: one data structure, a compound message, a concatenated pair, a keyed
 DIN or CoI."""
+
+
+class WrongCheckCharacter(InvalidInput):
+    """A DIN or chain-of-identity identifier keyed as printed whose check character is wrong.
+
+    Everything before the check character has the identifier's shape; the keyed check
+    character is not the one computed from it. :attr:`fault` says so without the identifier,
+    so a record may keep the parser's words without keeping what was keyed.
+    """
+
+    def __init__(self, field: str, message: str, *, what: str, typed: str, expected: str):
+        super().__init__(field, message)
+        self.what = what
+        """``DIN`` or ``chain-of-identity identifier``."""
+        self.typed = typed
+        """The check character keyed."""
+        self.expected = expected
+        """The check character computed from the identifier keyed."""
+
+    @property
+    def fault(self) -> str:
+        """``a DIN keyed as printed: check character B does not match, expected 8 (…)``."""
+        return (
+            f"a {self.what} keyed as printed: check character {self.typed} does not match, "
+            f"expected {self.expected} (the {self.what} or the check character was mistyped)"
+        )
+
+    def with_field(self, field: str, message: str) -> WrongCheckCharacter:
+        """The same fault under another field and message."""
+        return WrongCheckCharacter(
+            field, message, what=self.what, typed=self.typed, expected=self.expected
+        )
 
 
 def _digits(text: str) -> bool:
@@ -465,10 +498,13 @@ def parse_keyed_entry(text: str, field: str = "din") -> tuple[Din, str]:
     din = _din_from_parts(compact[:13], field)
     typed = compact[-1]
     if typed != din.check:
-        raise InvalidInput(
+        raise WrongCheckCharacter(
             field,
             f"DIN {din.eye_readable}: wrong check character: expected {din.check}, got {typed} "
             "(the DIN or the check character was mistyped)",
+            what="DIN",
+            typed=typed,
+            expected=din.check,
         )
     if len(compact) == 14:
         return din, din.type3_flags()
@@ -768,11 +804,14 @@ def parse_keyed_coi(text: str, field: str = "scan") -> str:
     parse_chain_of_identity(structure, field)
     expected, typed = check_character(compact[2:-1]), compact[-1]
     if typed != expected:
-        raise InvalidInput(
+        raise WrongCheckCharacter(
             field,
             f"chain-of-identity identifier CH {compact[2:7]} {compact[7:9]} {compact[9:15]}: "
             f"wrong check character: expected {expected}, got {typed} (the identifier or the "
             "check character was mistyped)",
+            what="chain-of-identity identifier",
+            typed=typed,
+            expected=expected,
         )
     return structure
 
@@ -990,11 +1029,13 @@ def parse_scan(text: str) -> Scan:
             try:
                 din, flags = parse_keyed_entry(cleaned, "scan")
             except InvalidInput as exc:
-                raise InvalidInput(
-                    "scan",
+                message = (
                     f"{exc.message} (an ISBT 128 barcode starts with = or &; anything else is "
-                    "read as a DIN typed with its check character)",
-                ) from None
+                    "read as a DIN typed with its check character)"
+                )
+                if isinstance(exc, WrongCheckCharacter):
+                    raise exc.with_field("scan", message) from None
+                raise InvalidInput("scan", message) from None
             return Scan("keyed", cleaned, din=din, flags=flags)
         _structure_kind(cleaned, "scan")  # raises: unknown data identifier
     if cleaned.startswith(COMPOUND_IDENTIFIER):

@@ -437,3 +437,73 @@ async def test_every_hint_of_the_infusion_form_reads_in_full_at_80x24(ward):
         assert "Not saved: Volume given" in text_of(app, "#dialog-status")
         assert {n: form.query_one(f"#form-{n}", Input).value for n in typed} == typed
         assert any("more than the bag holds (40 mL)" in row for row in screen_lines(app))
+
+
+def _wrong(right: str) -> str:
+    """A check character that is not ``right``."""
+    return "B" if right != "B" else "C"
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+def test_a_wrong_check_character_keyed_at_the_bedside_is_said_in_the_parsers_words(ward, cli):
+    from sqlalchemy import select
+
+    from cellbatch import isbt128
+    from cellbatch.db.tables import BedsideCheck
+    from cellbatch.domain.coi import parse_coi
+    from cellbatch.services.queries.plans import plan_view
+
+    din = isbt128.Din.from_code(batch_view(ward, "EASC-D001").to_dict()["bag"]["din"])
+    right = din.check
+    keyed_din = f"{din.eye_readable} {_wrong(right)}"
+    coi = parse_coi(plan_view(ward, "RA-P001").coi)
+    coi_right = isbt128.check_character(coi.checked_characters)
+    keyed_coi = f"{coi.eye_readable()} {_wrong(coi_right)}"
+    product = label_scans(ward)[1]
+    result = check(ward, scans=[keyed_din, product, keyed_coi])
+    assert not result.match
+    said = result.text()
+    assert f"check character {_wrong(right)} does not match, expected {right}" in said, said
+    assert f"check character {_wrong(coi_right)} does not match, expected {coi_right}" in said
+    assert "not an ISBT 128 label" not in said
+    with ward.session() as session:
+        row = (
+            session.execute(select(BedsideCheck).order_by(BedsideCheck.id.desc())).scalars().first()
+        )
+    assert f"check character {_wrong(right)} does not match, expected {right}" in row.reasons
+    for recorded in (row.bag_scans, row.reasons):  # the fault, never what was keyed
+        assert "".join(keyed_din.split()) not in "".join(recorded.split())
+        assert "".join(keyed_coi.split()) not in "".join(recorded.split())
+    # a scan that is not ISBT-shaped stays "not an ISBT 128 label", its text unrecorded
+    other = check(ward, scans=["H0481516^RA-P001", *label_scans(ward)])
+    assert "a scan that is not an ISBT 128 label (16 characters)" in other.text()
+    r = cli("--db", ward.url, "bedside", "check", "--wristband", "H0481516^RA-P001",
+            "--scan", keyed_din, "--scan", product, "--second", "clin2", "--user", "clin1",
+            "--password-stdin", input="demo-clin1-pass\ndemo-clin2-pass\n")  # fmt: skip
+    assert r.code == 1 and f"check character {_wrong(right)} does not match, expected {right}" in (
+        r.out
+    ), r.out
+
+
+@GMP30
+@pytest.mark.usefixtures("received")
+@run_async
+async def test_the_bedside_screen_says_a_wrong_check_character_in_the_parsers_words(ward):
+    from cellbatch import isbt128
+    from cellbatch.tui.app import build_app
+    from tests.test_bedside import RA_BAND
+
+    din = isbt128.Din.from_code(batch_view(ward, "EASC-D001").to_dict()["bag"]["din"])
+    app = build_app(ward.url, idle_lock_seconds=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(app, pilot, "clin1")
+        await pilot.press("f12")
+        await settle(app, pilot)
+        await pilot.press(*RA_BAND, "enter")
+        for barcode in (f"{din.eye_readable} {_wrong(din.check)}", label_scans(ward)[1]):
+            await pilot.press(*barcode, "enter")
+        await pilot.press("enter", *"clin2", "enter", *"demo-clin2-pass", "enter")
+        await settle(app, pilot)
+        shown = text_of(app, "#bedside-verdict")
+    assert f"check character {_wrong(din.check)} does not match, expected {din.check}" in shown

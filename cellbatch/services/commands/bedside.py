@@ -75,7 +75,8 @@ class LabelReads:
     cois: tuple[str, ...]
     problems: list[str]
     kept: tuple[str, ...] = ()
-    """Each scan as it may be recorded: its ISBT 128 data, or :func:`not_isbt128` for it."""
+    """Each scan as it may be recorded: its ISBT 128 data, a keyed identifier's fault (a wrong
+    check character), or :func:`not_isbt128` for it."""
     parsed: tuple[isbt128.Scan, ...] = ()
     """The scans that parsed, as read."""
 
@@ -94,7 +95,9 @@ def read_label_scans(scans: list[str], *, detail: bool = True) -> LabelReads:
     A chain-of-identity identifier (``&/CH…``, Data Structure 040) is read from its own bar
     code or from the Data Matrix that carries it; a scan that cannot be read is a problem,
     said with the parser's words when ``detail`` (shown to whoever typed it, not recorded),
-    else as :func:`not_isbt128` (what a recorded check keeps).
+    else as :func:`not_isbt128` (what a recorded check keeps), or, for a DIN or CoI keyed
+    as printed with a wrong check character, as the parser's fault without the identifier
+    (:attr:`cellbatch.isbt128.WrongCheckCharacter.fault`).
     """
     din = product = None
     cois: list[str] = []
@@ -110,10 +113,11 @@ def read_label_scans(scans: list[str], *, detail: bool = True) -> LabelReads:
                 if isbt128.clean_scan(text).upper().startswith((isbt128.COI_IDENTIFIER, "CH"))
                 else "bag"
             )
-            problems.append(
-                f"unreadable {what} scan: {exc.message if detail else not_isbt128(text)}"
-            )
-            kept.append(not_isbt128(text))
+            # a keyed identifier whose check character is wrong is said by its fault, which
+            # names no identifier; anything else is kept only as "not an ISBT 128 label"
+            said = exc.fault if isinstance(exc, isbt128.WrongCheckCharacter) else not_isbt128(text)
+            problems.append(f"unreadable {what} scan: {exc.message if detail else said}")
+            kept.append(said)
             continue
         kept.append(scan.text)
         parsed.append(scan)
