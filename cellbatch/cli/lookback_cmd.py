@@ -123,7 +123,8 @@ def recall_command(
     done = recall(database(), user, password, origin, ref, reason=reason)
     if json_out:
         emit_json({"hold": done.hold, "held": done.held, "lookback": done.lookback.to_dict(),
-                   "adverse_events": done.adverse_events})  # fmt: skip
+                   "adverse_events": done.adverse_events,
+                   "adverse_events_open": done.adverse_events_open})  # fmt: skip
         return
     print_lookback(done.lookback)
     typer.echo(f"recall: hold {done.hold} on {', '.join(done.held)} (signed by {user})")
@@ -131,6 +132,8 @@ def recall_command(
         typer.echo(line)
     for line in done.adverse_events:
         typer.echo(f"adverse-event report opened: {line}")
+    for line in done.adverse_events_open:
+        typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

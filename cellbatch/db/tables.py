@@ -568,6 +568,10 @@ class AdverseEventReport(SQLModel, table=True):
     closed_at: datetime | None = None
     closed_by: int | None = Field(default=None, foreign_key="app_user.id")
     closure: str | None = Field(default=None, max_length=MAX_TEXT)
+    # a report opened by a recall: which recall (its hold) and which infused bag; a second
+    # recall reaching the bag while this report is open names it instead of opening another
+    hold_id: int | None = Field(default=None, foreign_key="product_hold.id")
+    bag_id: int | None = Field(default=None, foreign_key="bag.id")
 
 
 class Correction(SQLModel, table=True):
@@ -723,6 +727,8 @@ class ProductHold(SQLModel, table=True):
     donor_id: int | None = Field(default=None, foreign_key="donor.id")
     placed_at: datetime
     placed_by: int = Field(foreign_key="app_user.id")
+    origin: str | None = Field(default=None, max_length=MAX_NAME)
+    """A recall's origin as the look-back names it (``bank EASC-B001``); None for other causes."""
 
 
 class HeldBatch(SQLModel, table=True):

@@ -34,10 +34,12 @@ def place_hold(
     reason: str,
     batches: list[Batch],
     donor_id: int | None = None,
+    origin: str | None = None,
 ) -> ProductHold | None:
     """Hold these batches (a rejected one needs no hold) in ``uow``; None if none is left.
 
-    Each held batch gets a deviation saying why, what is held and who received it.
+    Each held batch gets a deviation saying why, what is held and who received it. A recall
+    gives its ``origin`` (``bank EASC-B001``), by which a second recall of it is refused.
     """
     if cause not in HOLD_CAUSES:
         raise ValueError(f"unknown hold cause {cause!r}")
@@ -51,6 +53,7 @@ def place_hold(
             cause=cause,
             reason=reason,
             donor_id=donor_id,
+            origin=origin,
             placed_at=uow.now,
             placed_by=actor.id,
         ),

@@ -145,7 +145,11 @@ class LookbackScreen(AppScreen):
 
     def done_recall(self, done: Any) -> None:
         """Say what is held."""
-        given = [*done.given_lines(), *(f"Adverse-event report {a}" for a in done.adverse_events)]
+        given = [
+            *done.given_lines(),
+            *(f"Adverse-event report {a}" for a in done.adverse_events),
+            *(line[0].upper() + line[1:] for line in done.adverse_events_open),
+        ]
         self.query_one("#lookback-result", Plain).update(
             f"✓ RECALLED: hold {done.hold} on {', '.join(done.held)}\n"
             + "".join(f"{line}\n" for line in given)
