@@ -65,6 +65,8 @@ class Measure:
     """A value as a technician would type it, quoted in refusals."""
     integer: bool = False
     """Only whole numbers are accepted."""
+    plain: bool = False
+    """The number is a plain decimal (:data:`PLAIN_DECIMAL`): no exponent, no power of ten."""
 
     @property
     def noun(self) -> str:
@@ -125,6 +127,7 @@ _MEASURE_LIST = [
         nonnegative=False,
         min=-273.15,
         example="37 °C",
+        plain=True,
     ),
     Measure("duration", "a duration (min)", "min", "min", example="30 min"),
     Measure("duration_hours", "a duration (h)", "h", "h", example="48 h"),
@@ -276,6 +279,22 @@ _NUMBER = re.compile(
 )
 _UNIT_CHARS = re.compile(r"[A-Za-z0-9_%/*^(). \-]*")
 
+PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+"""A number as a temperature is written, typed or in a logger's file: an optional sign, ASCII
+digits, an optional decimal point followed by digits. Not ``2_0``, ``nan``, ``inf``, ``1e1``,
+``20.``, ``.5`` or other scripts' digits, all of which Python's ``float`` reads."""
+PLAIN_DECIMAL_WORDS = (
+    "an optional sign, digits, an optional decimal point and digits (e.g. 20, -0.5 or +37.25)"
+)
+"""What :data:`PLAIN_DECIMAL` expects, as a refusal says it."""
+
+
+def plain_decimal(text: str) -> float | None:
+    """``text`` read as a :data:`PLAIN_DECIMAL` (the whole text, no spaces), else None."""
+    if not isinstance(text, str) or PLAIN_DECIMAL.fullmatch(text) is None:
+        return None
+    return float(Decimal(text)) + 0.0  # no negative zero
+
 
 def _measure(measure: str | Measure) -> Measure:
     """Look a measure up by key, or pass a Measure through."""
@@ -306,14 +325,18 @@ def _unit_string(m: Measure) -> str:
     return m.canonical
 
 
-def _number(v: float, digits: int) -> str:
-    """Format a float with ``digits`` significant digits, no exponent, integer part kept."""
+def _number(v: float, digits: int, *, plain: bool = False) -> str:
+    """Format a float with ``digits`` significant digits, integer part kept.
+
+    Very small and very large values are written with an exponent, unless ``plain`` (a
+    :data:`PLAIN_DECIMAL`, as a temperature is typed).
+    """
     if not math.isfinite(v):
         return str(v)
     if v == 0:
         return "0"
     magnitude = abs(v)
-    if magnitude < 1e-4 or magnitude >= 1e15:
+    if not plain and (magnitude < 1e-4 or magnitude >= 1e15):
         return f"{v:.{digits}g}"
     decimals = max(0, digits - 1 - math.floor(math.log10(magnitude)))
     s = f"{v:.{decimals}f}"
@@ -368,6 +391,11 @@ def parse(text: str, measure: str | Measure, *, field: str) -> float:
     if match is None:
         raise refuse(f"expected {m.label}, e.g. {m.example}; got {shown}, which is not a number")
 
+    unit_text = match["unit"]
+    if m.plain and (
+        match["exp"] or plain_decimal(match["mantissa"] or "") is None or unit_text[:1] == "_"
+    ):
+        raise refuse(f"expected {m.label}, got {shown}: write the number as {PLAIN_DECIMAL_WORDS}")
     try:
         if match["mantissa"] is not None:
             value = Decimal(match["mantissa"])
@@ -381,7 +409,6 @@ def parse(text: str, measure: str | Measure, *, field: str) -> float:
     if not math.isfinite(magnitude):
         raise refuse(f"expected {m.label}, got {shown}, which is not a finite number")
 
-    unit_text = match["unit"]
     if not unit_text:
         if not m.bare_number_ok:
             raise refuse(f"expected {m.noun} with its unit, e.g. {m.example}")
@@ -481,7 +508,7 @@ def fmt(value: float, measure: str | Measure, *, digits: int = 3) -> str:
     if digits < 1:
         raise ValueError("digits must be at least 1")
     m = _measure(measure)
-    number = _number(float(value) / m.scale, digits)
+    number = _number(float(value) / m.scale, digits, plain=m.plain)
     return f"{number} {m.display}" if m.display else number
 
 
@@ -492,6 +519,8 @@ def fmt_plain(value: float, measure: str | Measure) -> str:
     if not math.isfinite(value):
         raise ValueError(f"{value!r} is not a finite number")
     number = repr(value)
+    if m.plain and "e" in number:  # a temperature is written as a plain decimal
+        number = format(Decimal(number), "f")
     if number.endswith(".0"):
         number = number[:-2]
     unit = _unit_string(m)

@@ -121,8 +121,12 @@ def holds_on_batch(db):
         (None, "no file"),
         ("time,temperature [kg]\n2026-12-02T10:00:00Z,5\n", "line 1: the header's unit 'kg'"),
         ("time,temp\n2026-12-02T10:00:00Z,5\n", "line 1: expected the header"),
-        ("time,temperature [degC]\n{t},five\n", "line 2: expected a number in degC"),
-        ("time,temperature [degC]\n2026-12-02 10:00,5\n", "line 2: expected an ISO 8601 time"),
+        ("time,temperature [degC]\n{t},five\n", "line 2, column 22: expected a number in degC"),
+        ("time,temperature [degC]\n{t},2_0\n", "line 2, column 22: expected a number in degC"),
+        (
+            "time,temperature [degC]\n2026-12-02 10:00,5\n",
+            "line 2, column 1: expected an ISO 8601 time",
+        ),
         ("time,temperature [degC]\n{t},5,6\n", "line 2: expected 'time,temperature'"),
         ("time,temperature [degC]\n", "holds no readings"),
         ("time,temperature [degC]\n2020-01-01T10:00:00Z,5\n", "no reading between the issue"),
@@ -228,3 +232,41 @@ def test_one_issue_and_one_receipt_per_bag_are_held_by_the_database(ward):  # no
         again = {c.name: getattr(rows[0], c.name) for c in rows[0].__table__.columns}
         session.add(BagCustody(**again | {"id": None, "kind": "hand-over"}))
         session.flush()
+
+
+@GMP30
+@pytest.mark.parametrize(
+    ("number", "column"),
+    [
+        ("2_0", 22), ("nan", 22), ("inf", 22), ("-inf", 22), (" 1e1", 23), ("1e1", 22),
+        ("1E+1", 22), ("20.", 22), (".5", 22), ("0x14", 22), ("٢٠", 22), ("+-5", 22),
+        ("5 5", 22), ("Infinity", 22), ("1.5.2", 22), ("", 22), ("\u22125", 22),
+    ],
+)  # fmt: skip
+def test_a_logger_files_number_is_a_plain_decimal_or_refused_naming_line_and_column(
+    tmp_path, number, column
+):
+    from cellbatch.services.queries.logger_file import read_logger_file
+
+    path = tmp_path / "readings.csv"
+    path.write_text(
+        f"time,temperature [degC]\n2026-12-02T10:30:00Z,20\n2026-12-02T10:31:00Z,{number}\n"
+    )
+    with pytest.raises(InvalidInput) as refused:
+        read_logger_file(path)
+    assert refused.value.field == "--logger-file"
+    assert f"line 3, column {column}: expected a number in degC" in refused.value.message
+    assert "optional sign, digits, an optional decimal point and digits" in refused.value.message
+
+
+@GMP30
+@pytest.mark.parametrize(
+    ("number", "celsius"),
+    [("20", 20.0), ("-3", -3.0), ("+4.25", 4.25), (" 21.5 ", 21.5), ("0.0", 0.0), ("007", 7.0)],
+)
+def test_a_logger_files_plain_decimals_are_read(tmp_path, number, celsius):
+    from cellbatch.services.queries.logger_file import read_logger_file
+
+    path = tmp_path / "readings.csv"
+    path.write_text(f"time,temperature [degC]\n2026-12-02T10:30:00Z,{number}\n")
+    assert [r.celsius for r in read_logger_file(path)] == [celsius]

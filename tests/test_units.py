@@ -493,6 +493,10 @@ def valid_values(draw: st.DrawFn) -> tuple[Measure, float]:
         return m, float(draw(st.integers(min_value=0, max_value=10**12)))
     lo = m.min if m.min is not None else (0.0 if m.nonnegative else -1e300)
     hi = m.max if m.max is not None else 1e300
+    if m.plain:  # written as a plain decimal, within the typed text's length (no exponent)
+        hi = min(hi, 1e100)
+        value = draw(st.floats(min_value=lo, max_value=hi, allow_nan=False))
+        return m, value if abs(value) >= 1e-100 else 0.0
     return m, draw(st.floats(min_value=lo, max_value=hi, allow_nan=False))
 
 
@@ -533,3 +537,26 @@ def test_registry_is_one_object_across_threads() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda _: registry(), range(32)))
     assert all(r is results[0] for r in results)
+
+
+@pytest.mark.requirement("GMP-30")
+@pytest.mark.parametrize(
+    "text", ["1e1 degC", " 1e1 degC", "2e1°C", "20. degC", ".5 degC", "٢٠ degC", "10^1 degC",
+             "2 * 10^1 degC", "1E1 K", "2_0 degC"],
+)  # fmt: skip
+def test_a_typed_temperature_is_a_plain_decimal_as_in_a_logger_file(text: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse(text, "temperature", field="--temperature")
+    assert refused.value.field == "--temperature"
+    assert "optional sign, digits, an optional decimal point and digits" in str(refused.value)
+
+
+@pytest.mark.requirement("GMP-30")
+def test_the_plain_decimal_rule_is_one_rule() -> None:
+    assert [units.plain_decimal(t) for t in ("20", "-0.5", "+37.25", "007")] == [
+        20.0, -0.5, 37.25, 7.0,
+    ]  # fmt: skip
+    for text in ("2_0", "nan", "inf", "1e1", " 1", "20.", ".5", "٢٠", "0x10", "", "+", "1.2.3"):
+        assert units.plain_decimal(text) is None, text
+    assert parse("+20 degC", "temperature", field="t") == 20.0
+    assert parse("−0.5 °C", "temperature", field="t") == -0.5  # a typed minus sign is a minus

@@ -3,13 +3,13 @@
 The format is CSV, UTF-8: lines starting with ``#`` are comments; the first other line is the
 header ``time,temperature [UNIT]`` (the unit any pint temperature unit: ``degC``, ``°C``,
 ``degF``, ``K``); each row is an ISO 8601 time with its offset (``2026-12-02T09:30:00Z``) and
-a number in the header's unit. Anything else is refused naming the option and the line, and
-nothing is read.
+a number in the header's unit, a plain decimal (:data:`cellbatch.units.PLAIN_DECIMAL`, the rule
+of a typed temperature too). Anything else is refused naming the option, the line and the
+column, and nothing is read.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,34 +45,43 @@ def _unit(text: str, field: str, line: int) -> str:
 
 
 def _reading(text: str, unit: str, field: str, line: int) -> Reading:
-    parts = [p.strip() for p in text.split(",")]
+    parts = text.split(",")
     if len(parts) != 2:
         raise InvalidInput(
             field, f"line {line}: expected 'time,temperature', got {text.strip()[:60]!r}"
         )
+    time_text, number = parts[0].strip(), parts[1].strip()
     try:
-        at = datetime.fromisoformat(parts[0].replace("Z", "+00:00"))
+        at = datetime.fromisoformat(time_text.replace("Z", "+00:00"))
     except ValueError:
         at = None
     if at is None or at.tzinfo is None:
         raise InvalidInput(
-            field, f"line {line}: expected an ISO 8601 time with its offset (e.g. "
-            f"2026-12-02T09:30:00Z), got {parts[0][:40]!r}",
+            field, f"line {line}, column {_column(parts[0], 1)}: expected an ISO 8601 time "
+            f"with its offset (e.g. 2026-12-02T09:30:00Z), got {time_text[:40]!r}",
         )  # fmt: skip
-    try:
-        value = float(parts[1])
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
+    value = units.plain_decimal(number)
+    if value is None:
+        column = _column(parts[1], len(parts[0]) + 2)
         raise InvalidInput(
-            field, f"line {line}: expected a number in {unit}, got {parts[1][:40]!r}"
-        )
+            field, f"line {line}, column {column}: expected a number in {unit} written as "
+            f"{units.PLAIN_DECIMAL_WORDS}, got {number[:40]!r}",
+        )  # fmt: skip
     try:
         celsius = units.to_canonical(value, unit, "temperature")
     except ValueError as exc:
         raise InvalidInput(field, f"line {line}: {exc}") from None
     plausible(celsius, field, where=f"line {line}: ")
     return Reading(at.astimezone(UTC), celsius, line)
+
+
+def _column(cell: str, start: int) -> int:
+    """The column (from 1) where ``cell``'s text begins, ``cell`` beginning at ``start``.
+
+    Spaces and tabs beside the comma are the CSV's layout, not the value: a value is its
+    cell without them.
+    """
+    return start + len(cell) - len(cell.lstrip())
 
 
 def read_logger_file(path: Path, field: str = "--logger-file") -> list[Reading]:
