@@ -117,18 +117,35 @@ def audit_created_row(
 
 
 def audit_added_column(
-    connection: Connection, table: sa.Table, column: str, *, at: datetime, reason: str
+    connection: Connection,
+    table: sa.Table,
+    column: str,
+    *,
+    at: datetime,
+    reason: str,
+    added: tuple[str, ...] = (),
 ) -> int:
     """Append an ``update`` entry for every row of ``table`` after a migration added ``column``.
 
     A row's canonical content covers every column, so a new column changes the content of
     every existing row: without a new entry vouching for it, ``audit verify`` would call each
     row edited outside the program. ``table`` lists every column as the migration leaves
-    them, typed as the program reads them. Returns how many rows were vouched for.
+    them, typed as the program reads them; ``added`` names every column this migration added
+    to the table (``column`` alone by default). Returns how many rows were vouched for.
+
+    Only a row that its last entry still vouches for is vouched for again: its content
+    without the added columns (or, for a second added column, with them) must be what that
+    entry recorded. A row edited outside the program before the upgrade keeps its mismatch,
+    so ``audit verify`` still names it: a migration never launders an edit.
     """
+    new = set(added) | {column}
+    vouched = _latest_row_hashes(connection, table.name)
     count = 0
     for row in connection.execute(sa.select(table).order_by(table.c.id)).mappings():
         content = {name: canonical_value(value) for name, value in row.items()}
+        before = {name: value for name, value in content.items() if name not in new}
+        if vouched.get(str(row["id"])) not in (sha256(dumps(before)), sha256(dumps(content))):
+            continue
         value = content[column]
         append_entry(
             connection,
@@ -149,3 +166,15 @@ def audit_added_column(
         )
         count += 1
     return count
+
+
+def _latest_row_hashes(connection: Connection, entity: str) -> dict[str, str]:
+    """The row hash of the last entry that vouches for each row of ``entity``, by row id."""
+    rows = connection.execute(
+        sa.text(
+            "SELECT entity_id, row_hash FROM audit_entry WHERE entity = :entity "
+            "AND row_hash IS NOT NULL ORDER BY seq"
+        ),
+        {"entity": entity},
+    )
+    return {entity_id: row_hash for entity_id, row_hash in rows}

@@ -131,7 +131,7 @@ def upgrade() -> None:
     )
     for column in ('hold_id', 'bag_id'):
         audit_added_column(
-            connection, _report(), column, at=at,
+            connection, _report(), column, at=at, added=('hold_id', 'bag_id'),
             reason="the recall and bag of a report opened by a recall recorded (read from its "
             "description; none for other reports)",
         )
