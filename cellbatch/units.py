@@ -266,13 +266,15 @@ def _kinds() -> dict[Any, str]:
 
 # --------------------------------------------------------------------------- parsing
 
+# ASCII digits only: ``\d`` also takes other scripts' digits (``٢٠``, ``２０``), which
+# float() reads as 20 while the text does not show 20 to a reader of the record.
 _NUMBER = re.compile(
     r"""\s*
     (?:
-        (?P<sign>[+-]?)10\s*(?:\^|\*\*)\s*(?P<pow>[+-]?\d{1,6})
+        (?P<sign>[+-]?)10\s*(?:\^|\*\*)\s*(?P<pow>[+-]?[0-9]{1,6})
       |
-        (?P<mantissa>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-        (?:\s*\*\s*10\s*(?:\^|\*\*)\s*(?P<exp>[+-]?\d{1,6}))?
+        (?P<mantissa>[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
+        (?:\s*\*\s*10\s*(?:\^|\*\*)\s*(?P<exp>[+-]?[0-9]{1,6}))?
     )
     \s*(?P<unit>.*?)\s*$""",
     re.VERBOSE | re.DOTALL,
@@ -387,6 +389,12 @@ def parse(text: str, measure: str | Measure, *, field: str) -> float:
     normalized = _normalize(raw)
     if not normalized.isprintable():
         raise refuse(f"expected {m.label}, e.g. {m.example}; got text with control characters")
+    other_digit = next((c for c in normalized if c.isdigit() and not "0" <= c <= "9"), None)
+    if other_digit is not None:
+        raise refuse(
+            f"expected {m.label}, e.g. {m.example}; got {shown}, which is not a number: "
+            f"write its digits as 0-9 (not {other_digit})"
+        )
     match = _NUMBER.fullmatch(normalized)
     if match is None:
         raise refuse(f"expected {m.label}, e.g. {m.example}; got {shown}, which is not a number")

@@ -270,3 +270,42 @@ def test_a_logger_files_plain_decimals_are_read(tmp_path, number, celsius):
     path = tmp_path / "readings.csv"
     path.write_text(f"time,temperature [degC]\n2026-12-02T10:30:00Z,{number}\n")
     assert [r.celsius for r in read_logger_file(path)] == [celsius]
+
+
+@GMP30
+@pytest.mark.parametrize("separator", ["\u2028", "\x85", "\x1c", "\x1e"])
+def test_a_logger_file_line_ends_at_a_line_feed_only(tmp_path, separator):
+    # str.splitlines() also breaks at these: one physical row read as two readings, and a
+    # refusal naming a line the file does not have
+    from cellbatch.services.queries.logger_file import read_logger_file
+
+    path = tmp_path / "readings.csv"
+    path.write_text(
+        "time,temperature [degC]\n"
+        f"2026-12-02T09:30:00Z,20{separator}2026-12-02T09:31:00Z,20\n"
+        "2026-12-02T09:32:00Z,x\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInput) as refused:
+        read_logger_file(path)
+    assert refused.value.message.startswith("line 2"), refused.value.message
+    path.write_text(
+        "time,temperature [degC]\r\n2026-12-02T09:30:00Z,20\r\n2026-12-02T09:32:00Z,x\r\n"
+    )
+    with pytest.raises(InvalidInput) as refused:
+        read_logger_file(path)
+    assert refused.value.message.startswith("line 3, column 22"), refused.value.message
+
+
+@GMP30
+@pytest.mark.parametrize("sign", ["", "-", "+"])
+def test_a_logger_number_too_large_is_said_so_not_called_inf(tmp_path, sign):
+    from cellbatch.services.queries.logger_file import read_logger_file
+
+    path = tmp_path / "readings.csv"
+    path.write_text(f"time,temperature [degC]\n2026-12-02T09:30:00Z,{sign}{'9' * 400}\n")
+    with pytest.raises(InvalidInput) as refused:
+        read_logger_file(path)
+    message = refused.value.message
+    assert message.startswith("line 2, column 22: the number (") and "too large" in message
+    assert "inf" not in message.replace("information", "")

@@ -10,6 +10,7 @@ column, and nothing is read.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +68,12 @@ def _reading(text: str, unit: str, field: str, line: int) -> Reading:
             field, f"line {line}, column {column}: expected a number in {unit} written as "
             f"{units.PLAIN_DECIMAL_WORDS}, got {number[:40]!r}",
         )  # fmt: skip
+    if not math.isfinite(value):
+        column = _column(parts[1], len(parts[0]) + 2)
+        raise InvalidInput(
+            field, f"line {line}, column {column}: the number ({len(number)} characters) is "
+            f"too large for a temperature; expected {units.PLAIN_DECIMAL_WORDS}",
+        )  # fmt: skip
     try:
         celsius = units.to_canonical(value, unit, "temperature")
     except ValueError as exc:
@@ -100,7 +107,10 @@ def read_logger_file(path: Path, field: str = "--logger-file") -> list[Reading]:
         raise InvalidInput(field, f"{path} cannot be read: {exc.strerror}") from None
     unit = None
     readings: list[Reading] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # lines end at a line feed only (CR LF too): splitlines() would also break at U+2028,
+    # NEL and the separators U+001C-U+001E, giving line numbers no editor shows
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if unit is None:
