@@ -266,3 +266,22 @@ def snapshot(db) -> tuple[int, dict]:
             for row in session.execute(select(model)).scalars():
                 rows[(name, row.id)] = row_hash(row)
     return count_entries(db), rows
+
+
+def next_demo_dose(db, actor: Actor, code: str = "EASC-D002", at: datetime | None = None) -> str:
+    """Start RA-P002's next planned dose (infusion 2) from the demo's bank EASC-B001.
+
+    Its day 1 was given six days ago (the demo's EASC-D000), so infusion 2 is the plan's next.
+    """
+    return batches.start_dose(
+        db,
+        actor,
+        code,
+        parent="EASC-B001",
+        sop_id="SOP-EASC-DOSE",
+        recipient="RA-P002",
+        weight="70 kg",
+        dose="2 x 10^6 cells/kg",
+        infusion=2,
+        at=at,
+    )

@@ -16,6 +16,7 @@ from cellbatch.services.commands.labels import print_labels, verify_scans
 from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.services.queries.labels import label_history
 from cellbatch.site import load_site_settings
+from tests.lab import next_demo_dose
 
 GMP08 = pytest.mark.requirement("GMP-08")
 GMP10 = pytest.mark.requirement("GMP-10")
@@ -400,22 +401,11 @@ def test_site_time_zone_is_optional_and_checked(tmp_path) -> None:
 def test_an_expired_bag_is_not_labelled(demo_db) -> None:
     from datetime import timedelta
 
-    from cellbatch.services.commands import batches, steps
+    from cellbatch.services.commands import steps
 
     now = datetime.now(UTC)
     tech = user(demo_db, "tech1")
-    batches.start_dose(
-        demo_db,
-        tech,
-        "EASC-D002",
-        parent="EASC-B001",
-        sop_id="SOP-EASC-DOSE",
-        recipient="RA-P002",
-        weight="70 kg",
-        dose="2 x 10^6 cells/kg",
-        infusion=2,  # day 1 was given six days ago (the demo's EASC-D000)
-        at=now - timedelta(hours=8),
-    )
+    next_demo_dose(demo_db, tech, at=now - timedelta(hours=8))
     steps.thaw(
         demo_db,
         tech,

@@ -23,6 +23,7 @@ from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.services.queries.donors import donor_view
 from cellbatch.services.queries.review import review
 from cellbatch.services.queries.verification import verification_status
+from tests.lab import next_demo_dose
 
 RA = "EASC-D001"
 EB = "FUC-D001"
@@ -352,21 +353,9 @@ def test_review_flags_corrections_windows_and_doses_near_the_limit(demo_db):
     with pytest.raises(InvalidInput, match="--value: .* is before the batch started"):
         correct(db, tech2, RA, thaw, field="at", value=moved, reason="clock of the terminal")
     # a dose thawed 4.5 h ago and not yet filled has passed its 3 h window to the fill
-    from cellbatch.services.commands.batches import start_dose
 
     now = datetime.now(UTC)
-    start_dose(
-        db,
-        tech2,
-        "EASC-D002",
-        parent="EASC-B001",
-        sop_id="SOP-EASC-DOSE",
-        recipient="RA-P002",
-        weight="70 kg",
-        dose="2 x 10^6 cells/kg",
-        infusion=2,
-        at=now - timedelta(hours=5),
-    )  # fmt: skip  (day 1 was given: the demo's EASC-D000)
+    next_demo_dose(db, tech2, at=now - timedelta(hours=5))
     late = steps.thaw(db, tech2, "EASC-D002", vials=2, total_cells="90e6 cells", viability="90 %",
                       materials=["DPBS-88812"], at=now - timedelta(hours=4.5))  # fmt: skip
     (window,) = review(db, "EASC-D002").to_dict()["sop_windows_exceeded"]

@@ -16,6 +16,7 @@ from cellbatch.services.commands.batches import start_expansion
 from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.tui.app import build_app
 from cellbatch.tui.clock import FrozenClock
+from tests.lab import next_demo_dose
 
 
 def run_async(test):
@@ -435,20 +436,9 @@ async def test_qa_investigates_and_closes_the_oos_deviation_with_a_signature(dem
 @pytest.mark.requirement("GMP-10")
 @run_async
 async def test_scanned_vial_positions_are_checked_against_the_bank_stock(demo_db):
-    from cellbatch.services.commands.batches import start_dose
 
     tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
-    start_dose(
-        demo_db,
-        tech1,
-        "EASC-D002",
-        parent="EASC-B001",
-        sop_id="SOP-EASC-DOSE",
-        recipient="RA-P002",
-        weight="70 kg",
-        dose="2 x 10^6 cells/kg",
-        infusion=2,  # day 1 was given six days ago (the demo's EASC-D000)
-    )
+    next_demo_dose(demo_db, tech1)
     app = build_app(demo_db.url, idle_lock_seconds=3600)
     async with app.run_test(size=(100, 40)) as pilot:
         await log_in(app, pilot, "tech2")

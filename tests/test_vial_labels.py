@@ -10,6 +10,7 @@ from cellbatch import isbt128
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.services.queries.batch_view import batch_view
 from cellbatch.services.queries.labels import label_history
+from tests.lab import next_demo_dose
 from tests.test_labels import rotated_chars
 
 GMP24 = pytest.mark.requirement("GMP-24")
@@ -152,7 +153,6 @@ def test_thaw_takes_the_vial_labels_scanned_or_typed_and_refuses_another_banks(
     from datetime import UTC, datetime, timedelta
 
     from cellbatch.services.auth import authenticate
-    from cellbatch.services.commands.batches import start_dose
 
     result, own = print_bank(cli, demo_db, tmp_path)
     assert result.code == 0, result.err
@@ -164,18 +164,7 @@ def test_thaw_takes_the_vial_labels_scanned_or_typed_and_refuses_another_banks(
     assert result.code == 0, result.err
     ours, theirs = _matrices(own.read_bytes()), _matrices(other.read_bytes())
     tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
-    start_dose(
-        demo_db,
-        tech1,
-        "EASC-D002",
-        parent="EASC-B001",
-        sop_id="SOP-EASC-DOSE",
-        recipient="RA-P002",
-        weight="70 kg",
-        dose="2 x 10^6 cells/kg",
-        infusion=2,
-        at=datetime.now(UTC) - timedelta(minutes=30),
-    )  # fmt: skip  (day 1 was given)
+    next_demo_dose(demo_db, tech1, at=datetime.now(UTC) - timedelta(minutes=30))
     stock = _in_stock(demo_db, "EASC-B001")
     # another bank's vial (BMMSC-B001, another donation): refused, naming both banks
     refused = _thaw(cli, demo_db, "]d2" + theirs["010010"], "6")
@@ -269,7 +258,6 @@ def test_the_thaw_form_saves_scanned_vial_labels_and_shows_another_banks_refused
     from textual.widgets import Input
 
     from cellbatch.services.auth import authenticate
-    from cellbatch.services.commands.batches import start_dose
     from cellbatch.tui.app import build_app
     from tests.test_tui_workflows import fill_form, log_in, settle, text_of
 
@@ -283,17 +271,7 @@ def test_the_thaw_form_saves_scanned_vial_labels_and_shows_another_banks_refused
     assert result.code == 0, result.err
     ours, theirs = _matrices(own.read_bytes()), _matrices(other.read_bytes())
     tech1 = authenticate(demo_db, "tech1", "demo-tech1-pass")
-    start_dose(
-        demo_db,
-        tech1,
-        "EASC-D002",
-        parent="EASC-B001",
-        sop_id="SOP-EASC-DOSE",
-        recipient="RA-P002",
-        weight="70 kg",
-        dose="2 x 10^6 cells/kg",
-        infusion=2,
-    )  # fmt: skip  (day 1 was given: the demo's EASC-D000)
+    next_demo_dose(demo_db, tech1)
 
     async def run() -> None:
         app = build_app(demo_db.url, idle_lock_seconds=3600)
