@@ -331,10 +331,14 @@ def _check_rows(connection: Connection, report: VerifyReport) -> None:
     for name, model in AUDITED_TABLES.items():
         table = model.__table__  # type: ignore[attr-defined]
         checked = 0
+        unmatched = []  # in key order; judged once the table's rows are read (see row_hashes)
         for row_id, content_hash in row_hashes(connection, table):
             checked += 1
             last = pop((name, str(row_id)), None)
-            if last is not None and last[1] != content_hash:  # the long way decides
+            if last is None or last[1] != content_hash:
+                unmatched.append((row_id, last, content_hash))
+        for row_id, last, content_hash in unmatched:
+            if last is not None:  # the long way decides
                 content_hash = exact_row_hash(connection, table, row_id) or content_hash
             problem = row_problem(name, row_id, last, content_hash)
             if problem is not None:
