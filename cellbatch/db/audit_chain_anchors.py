@@ -166,6 +166,11 @@ def read_anchors(path: Path) -> AnchorLog:
     return log
 
 
+def anchor_of(text: str) -> Anchor | None:
+    """The anchor a line of the log (or an audit entry recording one) says; None: not one."""
+    return _parse(text, 0)
+
+
 def _parse(raw: str, number: int) -> Anchor | None:
     words = raw.split(" ")
     if len(words) != 7 or words[0] != ANCHOR_HEADER or words[6] not in KINDS:

@@ -31,7 +31,20 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String, Table, select, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    cast,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection, Dialect
 
 from cellbatch.db.audit_chain import canonical_value, encode_content
@@ -45,6 +58,11 @@ UNREADABLE = "(stored values the program cannot read)"
 matches no entry, so the row is reported as edited."""
 
 Convert = Callable[[Any], Any]
+
+UNREADABLE_VALUE = (TypeError, ValueError, OverflowError, RecursionError)
+"""What reading a stored value as the program reads it raises when the value is none the
+program wrote: a wrong type, text that is not UTF-8 (read leniently, it cannot be encoded
+again), a number too large, a JSON document nested too deep to parse."""
 
 
 class RecordTampered(CellbatchError):
@@ -109,7 +127,7 @@ def exact_row_hash(connection: Connection, table: Table, row_id: Any) -> str | N
             return None
         content = {c.name: canonical_value(v) for c, v in zip(table.columns, row, strict=True)}
         return _sha256(encode_content(content))
-    except (TypeError, ValueError, OverflowError):
+    except UNREADABLE_VALUE:
         return UNREADABLE
 
 
@@ -126,17 +144,32 @@ def _core_row_hashes(connection: Connection, table: Table) -> Iterator[tuple[Any
     names, columns = _sorted_columns(table)
     position = names.index("id")
     sha256, encode = hashlib.sha256, encode_content
+    # A JSON document is read as its text and parsed here, row by row: parsed by the driver
+    # while it fetches, one nested too deep to parse would stop the whole table's read.
+    documents = [index for index, column in enumerate(columns) if _is_json(column.type)]
+    selected = [
+        cast(column, Text).label(column.name) if index in documents else column
+        for index, column in enumerate(columns)
+    ]
     result = connection.execution_options(stream_results=True, yield_per=CHUNK).execute(
-        select(*columns)
+        select(*selected)
     )
     for part in result.partitions():
         for row in part:
             try:
-                content = dict(zip(names, map(canonical_value, row), strict=True))
-                content_hash = sha256(encode(content).encode()).hexdigest()
-            except (TypeError, ValueError, OverflowError):
+                values = list(map(canonical_value, row))
+                for index in documents:
+                    values[index] = _json_canonical(row[index])
+                content_hash = sha256(encode(dict(zip(names, values, strict=True))).encode())
+                content_hash = content_hash.hexdigest()
+            except UNREADABLE_VALUE:
                 content_hash = UNREADABLE
             yield row[position], content_hash
+
+
+def _is_json(column_type: Any) -> bool:
+    kind = column_type._type_affinity
+    return kind is not None and issubclass(kind, JSON)
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -215,17 +248,25 @@ def _sqlite_row_hashes(connection: Connection, table: Table) -> Iterator[tuple[A
         while chunk := cursor.fetchmany(CHUNK):
             if not patches:
                 for row_id, text in chunk:
-                    yield row_id, sha256(text.encode()).hexdigest()
+                    try:
+                        content_hash = sha256(text.encode()).hexdigest()
+                    except UnicodeEncodeError:  # text not UTF-8, read leniently
+                        content_hash = UNREADABLE
+                    yield row_id, content_hash
             else:
                 for row in chunk:
                     text = row[1]
                     for (marker, lead, convert), value in zip(patches, row[:1:-1], strict=True):
                         try:
                             done = encode(convert(value) if convert else value)
-                        except (TypeError, ValueError, OverflowError):
+                        except UNREADABLE_VALUE:
                             done = json.dumps(UNREADABLE)  # matches nothing: the long way
                         text = text.replace(marker, lead + done, 1)
-                    yield row[0], sha256(text.encode()).hexdigest()
+                    try:
+                        content_hash = sha256(text.encode()).hexdigest()
+                    except UnicodeEncodeError:  # text not UTF-8, read leniently
+                        content_hash = UNREADABLE
+                    yield row[0], content_hash
             last = chunk[-1][0]
     except sqlite3.OperationalError as exc:  # SQLite's JSON holds no bytes: an edited row
         if "BLOB" not in str(exc):
@@ -244,8 +285,7 @@ def _patch_converter(column_type: Any, dialect: Dialect) -> Convert | None:
     ``canonical_value(json.loads(...))`` gives, but for a NaN or an infinity, which stays a
     bare number the canonical text never holds (such a row goes the long way).
     """
-    kind = column_type._type_affinity
-    if kind is not None and issubclass(kind, JSON):
+    if _is_json(column_type):
         return _json_canonical
     return _stored_to_canonical(column_type, dialect)
 
@@ -297,7 +337,7 @@ def _python_row_hashes(
                     for index, convert in converters:
                         values[index] = convert(values[index])
                     content_hash = _sha256(encode_content(dict(zip(names, values, strict=True))))
-                except (TypeError, ValueError, OverflowError):
+                except UNREADABLE_VALUE:
                     content_hash = UNREADABLE
                 yield row[position], content_hash
     finally:

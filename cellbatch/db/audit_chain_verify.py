@@ -179,7 +179,10 @@ def walk(
         for seq, fields_json, prev_hash, sealed, at in chunk:
             # The seal, inlined (see sealer): the walk's one cost per entry worth keeping.
             keyed = inner.copy()
-            keyed.update(fields_json.encode())
+            try:
+                keyed.update(fields_json.encode())
+            except UnicodeEncodeError:  # text not UTF-8, read leniently: sealed as "", no seal
+                pass
             done = outer.copy()
             done.update(keyed.digest())
             # ``at`` as stored sorts at or below its canonical form (a space made a T): an
@@ -240,6 +243,8 @@ def _recheck(
     if seq != expected or row[_PREV] != prev or sealed != row[_HASH] or at_text < prev_at:
         problems.extend(_describe(row, at_text, sealed, expected, prev, prev_at))
         expected = seq
+    if _instant(at_text) is None:  # no time at all (its seal says so): the clock stays where it was
+        return expected, prev_at
     return expected, max(prev_at, at_text)
 
 
@@ -271,8 +276,11 @@ def _describe(
             f"audit entry #{seq} was edited outside the program or forged (its seal does not "
             f"match under the site key): {label}"
         )
-    if prev_at and at < prev_at:
-        gap = _instant(prev_at) - _instant(at)
+    earlier, this = _instant(prev_at), _instant(at)
+    if this is None:
+        out.append(f"audit entry #{seq} holds no time: {label}")
+    elif earlier is not None and this < earlier:
+        gap = earlier - this
         out.append(
             f"audit entry #{seq} is timed {at.replace('T', ' ')} UTC, "
             f"{gap.total_seconds():.3f} s before the entry it follows: "
@@ -282,12 +290,12 @@ def _describe(
     return out
 
 
-def _instant(text: str) -> datetime:
-    """A stored time read as naive UTC (a forged row may carry an offset or odd digits)."""
+def _instant(text: str) -> datetime | None:
+    """A stored time read as naive UTC (a forged row may carry an offset); None: no time."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        return datetime.min
+        return None
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value

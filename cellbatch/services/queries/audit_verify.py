@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from cellbatch.db.audit_chain import GENESIS_HASH, canonical_value, dumps, sha256
-from cellbatch.db.audit_chain_anchors import Anchor, read_anchors
+from cellbatch.db.audit_chain_anchors import Anchor, anchor_of, read_anchors
 from cellbatch.db.audit_chain_rows import (
     exact_row_hash,
     latest_row_hashes,
@@ -35,6 +35,7 @@ from cellbatch.db.audit_chain_verify import canonical_time, walk
 from cellbatch.db.database import Database
 from cellbatch.db.engine import sqlite_file
 from cellbatch.db.failures import DAMAGED, DatabaseDamaged, database_problem
+from cellbatch.db.stored_text import lenient_text, undecodable
 from cellbatch.db.tables import AUDITED_TABLES
 from cellbatch.services.audit_anchor import ANCHOR_ENTITY
 
@@ -88,8 +89,15 @@ def verify_trail(db: Database, *, incremental: bool = False) -> VerifyReport:
             if not incremental and db.backend == "sqlite":
                 check = QuickCheck.beside(db.engine, connection)
             if check is None or not check.done_damaged():
-                _verify(connection, key.secret, key.fingerprint, log, report)
-                _check_recorded(connection, db.anchor_log, report)
+                try:
+                    _prove(connection, key.secret, key.fingerprint, log, db.anchor_log, report)
+                except (DBAPIError, sqlite3.Error) as exc:
+                    if not undecodable(exc):
+                        raise
+                    # Text that is not UTF-8 was met: all again, reading it so it can be named.
+                    report = VerifyReport(incremental=incremental)
+                    with lenient_text(connection):
+                        _prove(connection, key.secret, key.fingerprint, log, db.anchor_log, report)
             damage = check.result(connection) if check is not None else None
     except (DBAPIError, sqlite3.Error) as exc:  # the stream reads SQLite's cursor directly
         problem = database_problem(exc)
@@ -174,6 +182,13 @@ class QuickCheck:
             return None
         what = f"SQLite: its quick check found {len(found)} problem(s), the first: {found[0][:120]}"
         return DAMAGED.format(what=what)
+
+
+def _prove(
+    connection: Connection, secret: bytes, fingerprint: str, log, path: Path, report
+) -> None:
+    _verify(connection, secret, fingerprint, log, report)
+    _check_recorded(connection, path, report)
 
 
 def _verify(connection: Connection, secret: bytes, fingerprint: str, log, report) -> None:
@@ -306,17 +321,22 @@ def _check_recorded(connection: Connection, path: Path, report: VerifyReport) ->
     if not recorded:
         return
     lines = {a.text() for a in read_anchors(path).anchors if a.chain_id == report.chain_id}
-    missing = [row for row in recorded if row.new_value not in lines]
+    # An entry whose text is no anchor's was edited: the walk names it by its seal.
+    missing = [
+        (row.seq, anchor)
+        for row in recorded
+        if row.new_value not in lines and (anchor := anchor_of(row.new_value)) is not None
+    ]
     if not missing:
         return
     held = sum(1 for row in recorded if row.new_value in lines)
-    first = missing[0]
+    seq, first = missing[0]
     report.problems.append(
         f"the anchor log {path} has {held} anchors of this trail; the trail says "
         f"{len(recorded)} were written: "
-        f"the log is missing or replaced (first missing: {first.new_value.split(' ')[-1]} "
-        f"anchor of entry #{first.new_value.split(' ')[2]}, recorded in audit entry "
-        f"#{first.seq}); verify with the site's own anchor log (CELLBATCH_ANCHOR_LOG)"
+        f"the log is missing or replaced (first missing: {first.kind} "
+        f"anchor of entry #{first.seq}, recorded in audit entry "
+        f"#{seq}); verify with the site's own anchor log (CELLBATCH_ANCHOR_LOG)"
     )
 
 

@@ -1,0 +1,137 @@
+"""A full verify names what an edit hid behind text it cannot read (hostile re-test, issue 15).
+
+Three edits stopped ``audit verify`` before it named anything, so the other edits made with
+them went unnamed: text that is not UTF-8 (Python's SQLite driver refused the whole read:
+"the database refused the operation", exit 8), a JSON document nested deeper than Python
+parses (exit 70, "unexpected RecursionError"), and an anchor's audit entry whose text is not
+an anchor's (exit 70, IndexError). A time edited into no time made every later entry
+"timed before the entry it follows". Each is now named, with the rest.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from cellbatch.services.queries.audit import verify_trail
+
+GMP25 = pytest.mark.requirement("GMP-25")
+SQLITE_ONLY = pytest.mark.parametrize("demo_db", ["sqlite"], indirect=True)
+"""SQLite keeps any bytes in a text column; PostgreSQL refuses text that is not UTF-8."""
+
+NOT_UTF8 = "CAST(X'41ff' AS TEXT)"
+"""``A`` and a byte no UTF-8 text holds, stored as text."""
+
+
+def _sql(db, statement: str, **params) -> None:
+    with db.engine.begin() as connection:
+        connection.execute(text(statement), params)
+
+
+def _escalate(db) -> None:
+    """The edit the odd one is meant to hide: tech1 made an admin."""
+    _sql(db, "UPDATE app_user SET role = 'admin' WHERE username = 'tech1'")
+
+
+def _user_id(db, username: str) -> int:
+    with db.engine.connect() as connection:
+        return connection.execute(
+            text("SELECT id FROM app_user WHERE username = :u"), {"u": username}
+        ).scalar_one()
+
+
+@GMP25
+@SQLITE_ONLY
+def test_a_record_holding_text_that_is_not_utf8_is_named_with_the_edit_beside_it(demo_db):
+    _escalate(demo_db)
+    _sql(demo_db, f"UPDATE app_user SET full_name = {NOT_UTF8} WHERE username = 'qa1'")
+    report = verify_trail(demo_db)
+    tech1, qa1 = _user_id(demo_db, "tech1"), _user_id(demo_db, "qa1")
+    problems = "\n".join(report.problems)
+    assert f"app_user {tech1} was edited outside the program" in problems
+    assert f"app_user {qa1} was edited outside the program" in problems
+    assert report.rows_checked > 0 and report.entries_checked == report.head_seq
+
+
+@GMP25
+@SQLITE_ONLY
+def test_a_json_record_holding_bytes_that_are_not_utf8_is_named(demo_db):
+    with demo_db.engine.connect() as connection:
+        step = connection.execute(text("SELECT min(id) FROM step_entry")).scalar_one()
+    odd = "CAST(X'7b2261223a2022ff227d' AS TEXT)"  # {"a": "<a byte no UTF-8 text holds>"}
+    _sql(demo_db, f'UPDATE step_entry SET "values" = {odd} WHERE id = :id', id=step)
+    _escalate(demo_db)
+    problems = "\n".join(verify_trail(demo_db).problems)
+    assert f"step_entry {step} was edited outside the program" in problems
+    assert f"app_user {_user_id(demo_db, 'tech1')} was edited" in problems
+
+
+@GMP25
+@SQLITE_ONLY
+def test_an_entry_holding_text_that_is_not_utf8_is_named_and_the_walk_goes_on(demo_db):
+    with demo_db.engine.connect() as connection:
+        last = connection.execute(text("SELECT max(seq) FROM audit_entry")).scalar_one()
+    seq = last // 2
+    _sql(demo_db, f"UPDATE audit_entry SET entity_id = {NOT_UTF8} WHERE seq = :seq", seq=seq)
+    _escalate(demo_db)
+    report = verify_trail(demo_db)
+    assert f"audit entry #{seq} was edited outside the program or forged" in report.problems[0]
+    assert "\n".join(report.problems).count(" was edited outside the program") >= 2
+    assert report.entries_checked == report.head_seq  # the walk went on to the end
+
+
+@GMP25
+def test_a_json_record_nested_too_deep_to_parse_is_named(demo_db):
+    depth = 5000  # deeper than Python's parser goes (its recursion limit is 1 000)
+    deep = '{"a":' + "[" * depth + "1" + "]" * depth + "}"
+    with demo_db.engine.connect() as connection:
+        step = connection.execute(text("SELECT min(id) FROM step_entry")).scalar_one()
+    cast = "CAST(:deep AS json)" if demo_db.backend == "postgresql" else ":deep"
+    _sql(demo_db, f'UPDATE step_entry SET "values" = {cast} WHERE id = :id', deep=deep, id=step)
+    _escalate(demo_db)
+    problems = "\n".join(verify_trail(demo_db).problems)
+    assert f"step_entry {step} was edited outside the program" in problems
+    assert f"app_user {_user_id(demo_db, 'tech1')} was edited" in problems
+
+
+@GMP25
+def test_an_anchor_entry_edited_to_text_no_anchor_has_is_named_not_a_crash(demo_db):
+    with demo_db.engine.connect() as connection:
+        seq = connection.execute(
+            text("SELECT min(seq) FROM audit_entry WHERE action = 'anchor'")
+        ).scalar_one()
+    assert seq is not None, "the demo records anchors"
+    _sql(demo_db, "UPDATE audit_entry SET new_value = 'x' WHERE seq = :seq", seq=seq)
+    report = verify_trail(demo_db)
+    assert f"audit entry #{seq} was edited outside the program or forged" in report.problems[0]
+    assert not any("anchor log" in p for p in report.problems), report.problems
+
+
+@GMP25
+@SQLITE_ONLY  # SQLite stores times as text
+def test_an_entry_whose_time_is_no_time_is_named_once_not_every_entry_after_it(demo_db):
+    with demo_db.engine.connect() as connection:
+        last = connection.execute(text("SELECT max(seq) FROM audit_entry")).scalar_one()
+    seq = last // 2
+    _sql(demo_db, "UPDATE audit_entry SET at = 'Ax' WHERE seq = :seq", seq=seq)
+    report = verify_trail(demo_db)
+    assert f"audit entry #{seq} was edited outside the program or forged" in report.problems[0]
+    assert f"audit entry #{seq} holds no time" in report.problems[1]
+    assert not any("before the entry it follows" in p for p in report.problems), report.problems
+
+
+@GMP25
+@SQLITE_ONLY
+def test_the_command_exits_1_naming_both_and_shows_the_odd_bytes_escaped(demo_db, cli):
+    with demo_db.engine.connect() as connection:
+        last = connection.execute(text("SELECT max(seq) FROM audit_entry")).scalar_one()
+    seq = last // 2
+    odd = "CAST(X'1b5b33316dff' AS TEXT)"  # a terminal's "red" escape and a byte no UTF-8 holds
+    _sql(demo_db, f"UPDATE audit_entry SET entity = {odd} WHERE seq = :seq", seq=seq)
+    _escalate(demo_db)
+    verified = cli("--db", demo_db.url, "audit", "verify")
+    assert verified.code == 1, (verified.out, verified.err)
+    assert verified.err.startswith("AUDIT TRAIL BROKEN: ")
+    assert f"audit entry #{seq} was edited outside the program or forged" in verified.err
+    assert f"app_user {_user_id(demo_db, 'tech1')} was edited" in verified.err
+    assert "\x1b" not in verified.err and "\udcff" not in verified.err
