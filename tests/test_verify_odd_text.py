@@ -135,3 +135,81 @@ def test_the_command_exits_1_naming_both_and_shows_the_odd_bytes_escaped(demo_db
     assert f"audit entry #{seq} was edited outside the program or forged" in verified.err
     assert f"app_user {_user_id(demo_db, 'tech1')} was edited" in verified.err
     assert "\x1b" not in verified.err and "\udcff" not in verified.err
+
+
+@GMP25
+@SQLITE_ONLY
+@pytest.mark.parametrize("odd", ["'false'", NOT_UTF8, "0.5", "CAST('1' AS BLOB)"])
+def test_a_boolean_stored_as_anything_but_an_integer_is_named(demo_db, odd):
+    """The ORM reads 'false' (and any text) as true; SQLite, and a report in SQL, as false."""
+    with demo_db.engine.connect() as connection:
+        qc = connection.execute(text("SELECT min(id) FROM qc_result WHERE passed = 1")).scalar_one()
+    _sql(demo_db, f"UPDATE qc_result SET passed = {odd} WHERE id = :id", id=qc)
+    problems = "\n".join(verify_trail(demo_db).problems)
+    assert f"qc_result {qc} was edited outside the program" in problems
+
+
+@GMP25
+def test_an_anchor_entry_with_no_text_at_all_is_named_not_a_crash(demo_db):
+    with demo_db.engine.connect() as connection:
+        seq = connection.execute(
+            text("SELECT min(seq) FROM audit_entry WHERE action = 'anchor'")
+        ).scalar_one()
+    _sql(demo_db, "UPDATE audit_entry SET new_value = NULL WHERE seq = :seq", seq=seq)
+    _escalate(demo_db)
+    report = verify_trail(demo_db)
+    assert f"audit entry #{seq} was edited outside the program or forged" in report.problems[0]
+    assert any(f"app_user {_user_id(demo_db, 'tech1')} was edited" in p for p in report.problems)
+
+
+def _anchored_then_written(db) -> int:
+    """A verified anchor, then one write after it: the anchored entry's number."""
+    from cellbatch.services.audit_anchor import verified_anchor, write_anchor
+    from cellbatch.services.auth import authenticate
+    from cellbatch.services.commands import qc
+
+    full = verify_trail(db)
+    assert full.ok, full.problems
+    write_anchor(db, "verified", verified_anchor(db, full.chain_id, full.head_seq, full.head_hash))
+    tech2 = authenticate(db, "tech2", "demo-tech2-pass")
+    qc.record_qc(db, tech2, "FUC-D001", test="heca452", value="58 %", stage="in-process")
+    return full.head_seq
+
+
+@GMP25
+@SQLITE_ONLY
+@pytest.mark.parametrize("odd", [NOT_UTF8, "'Ax'", "CAST('x' AS BLOB)"])
+def test_an_incremental_verify_names_an_odd_seal_and_the_edit_after_the_anchor(demo_db, odd):
+    anchored = _anchored_then_written(demo_db)
+    _sql(demo_db, f"UPDATE audit_seal SET sealed_at = {odd}")
+    _sql(demo_db, "UPDATE audit_entry SET reason = 'forged' WHERE seq = :seq", seq=anchored + 2)
+    report = verify_trail(demo_db, incremental=True)
+    problems = "\n".join(report.problems)
+    assert "audit_seal 1 was edited outside the program" in problems
+    assert f"audit entry #{anchored + 2} was edited outside the program or forged" in problems
+
+
+@GMP25
+@SQLITE_ONLY
+@pytest.mark.parametrize("odd", ["12345", "CAST('x' AS BLOB)"])
+def test_an_incremental_verify_from_an_anchor_whose_time_is_no_text_walks_it_all(demo_db, odd):
+    anchored = _anchored_then_written(demo_db)
+    _sql(demo_db, f"UPDATE audit_entry SET at = {odd} WHERE seq = :seq", seq=anchored)
+    report = verify_trail(demo_db, incremental=True)
+    assert report.start_seq == 0 and report.entries_checked == report.head_seq
+    assert f"audit entry #{anchored} was edited outside the program or forged" in report.problems[0]
+
+
+@GMP25
+@SQLITE_ONLY  # SQLite stores times as text
+@pytest.mark.parametrize("odd", ["'9999-12-31 23:59:59.999999'", "'20991231'"])
+def test_an_entry_forged_far_in_the_future_is_named_once_and_the_order_goes_on(demo_db, odd):
+    with demo_db.engine.connect() as connection:
+        last = connection.execute(text("SELECT max(seq) FROM audit_entry")).scalar_one()
+    seq = last // 2
+    _sql(demo_db, f"UPDATE audit_entry SET at = {odd} WHERE seq = :seq", seq=seq)
+    _escalate(demo_db)
+    report = verify_trail(demo_db)
+    assert f"audit entry #{seq} was edited outside the program or forged" in report.problems[0]
+    assert not any("before the entry it follows" in p for p in report.problems), report.problems
+    assert any(f"app_user {_user_id(demo_db, 'tech1')} was edited" in p for p in report.problems)

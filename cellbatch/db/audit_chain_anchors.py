@@ -166,9 +166,9 @@ def read_anchors(path: Path) -> AnchorLog:
     return log
 
 
-def anchor_of(text: str) -> Anchor | None:
+def anchor_of(text: object) -> Anchor | None:
     """The anchor a line of the log (or an audit entry recording one) says; None: not one."""
-    return _parse(text, 0)
+    return _parse(text, 0) if type(text) is str else None
 
 
 def _parse(raw: str, number: int) -> Anchor | None:

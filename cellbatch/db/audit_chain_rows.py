@@ -118,10 +118,13 @@ def latest_row_hashes(connection: Connection) -> dict[tuple[str, str], tuple[int
 def exact_row_hash(connection: Connection, table: Table, row_id: Any) -> str | None:
     """The hash of one row's content read as the ORM reads it (``row_hash``), the long way.
 
-    ``UNREADABLE`` when SQLAlchemy cannot convert a stored value (an edited row); None when
-    there is no such row.
+    ``UNREADABLE`` when SQLAlchemy cannot convert a stored value (an edited row), or a value
+    is stored in a form SQLAlchemy would read as another (:func:`_misread`); None when there
+    is no such row.
     """
     try:  # SQLAlchemy converts each value as it fetches the row
+        if connection.dialect.name == "sqlite" and _misread(connection, table, row_id):
+            return UNREADABLE
         row = connection.execute(select(table).where(table.c.id == row_id)).first()
         if row is None:
             return None
@@ -129,6 +132,33 @@ def exact_row_hash(connection: Connection, table: Table, row_id: Any) -> str | N
         return _sha256(encode_content(content))
     except UNREADABLE_VALUE:
         return UNREADABLE
+
+
+def _misread(connection: Connection, table: Table, row_id: Any) -> bool:
+    """True when an SQLite row holds a value SQLAlchemy would read as one the row does not say.
+
+    Text that is not UTF-8 (read leniently, see :mod:`cellbatch.db.stored_text`) and a
+    boolean stored as anything but an integer: SQLAlchemy reads ``'false'``, ``'A'`` or a
+    real as true, where SQLite itself (and every other reader) takes ``'false'`` as false.
+    An integer is read alike by both (0 false, any other true), and passes on its value.
+    """
+    columns = list(table.columns)
+    booleans = [i for i, c in enumerate(columns) if isinstance(c.type, Boolean)]
+    quote = connection.dialect.identifier_preparer.quote
+    sql = (
+        f"SELECT {', '.join(quote(c.name) for c in columns)} FROM {quote(table.name)} "
+        f"WHERE {quote('id')} = ?"
+    )
+    row = connection.exec_driver_sql(sql, (row_id,)).first()
+    if row is None:
+        return False
+    for value in row:
+        if type(value) is str and not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return True
+    return any(row[i] is not None and type(row[i]) is not int for i in booleans)
 
 
 def _sha256(text: str) -> str:

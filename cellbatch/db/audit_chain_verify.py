@@ -243,8 +243,8 @@ def _recheck(
     if seq != expected or row[_PREV] != prev or sealed != row[_HASH] or at_text < prev_at:
         problems.extend(_describe(row, at_text, sealed, expected, prev, prev_at))
         expected = seq
-    if _instant(at_text) is None:  # no time at all (its seal says so): the clock stays where it was
-        return expected, prev_at
+    if sealed != row[_HASH] or _instant(at_text) is None:
+        return expected, prev_at  # a time no seal vouches for does not move the trail's clock
     return expected, max(prev_at, at_text)
 
 

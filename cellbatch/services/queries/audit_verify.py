@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from cellbatch.db.audit_chain import GENESIS_HASH, canonical_value, dumps, sha256
+from cellbatch.db.audit_chain import GENESIS_HASH
 from cellbatch.db.audit_chain_anchors import Anchor, anchor_of, read_anchors
 from cellbatch.db.audit_chain_rows import (
     exact_row_hash,
@@ -243,10 +243,11 @@ def _start(
     row = connection.execute(
         text("SELECT hash, at FROM audit_entry WHERE seq = :seq"), {"seq": anchor.seq}
     ).first()
-    if row is None or row.hash != anchor.hash:
+    at = canonical_time(row.at) if row is not None else None
+    if row is None or row.hash != anchor.hash or type(at) is not str:
         report.notes.append("the last verified anchor no longer holds: the whole trail was walked")
         return 0, GENESIS_HASH, None
-    return anchor.seq, anchor.hash, canonical_time(row.at)
+    return anchor.seq, anchor.hash, at
 
 
 def _check_anchors(
@@ -290,15 +291,14 @@ def _check_anchors(
 def _check_seal_row(connection: Connection, report: VerifyReport) -> None:
     """The ``audit_seal`` row must match the last entry that vouches for it."""
     table = AUDITED_TABLES["audit_seal"].__table__  # type: ignore[attr-defined]
-    row = connection.execute(select(table).where(table.c.id == 1)).one()
-    content = {c.name: canonical_value(v) for c, v in zip(table.columns, row, strict=True)}
+    stored = exact_row_hash(connection, table, 1)
     last = connection.execute(
         text(
             "SELECT seq, row_hash FROM audit_entry WHERE entity = 'audit_seal' "
             "AND entity_id = '1' AND row_hash IS NOT NULL ORDER BY seq DESC LIMIT 1"
         )
     ).first()
-    if last is None or last.row_hash != sha256(dumps(content)):
+    if last is None or last.row_hash != stored:
         report.problems.append(
             "audit_seal 1 was edited outside the program "
             f"(it no longer matches audit entry #{last.seq if last else '?'})"
