@@ -213,3 +213,35 @@ def test_an_entry_forged_far_in_the_future_is_named_once_and_the_order_goes_on(d
     assert f"audit entry #{seq} was edited outside the program or forged" in report.problems[0]
     assert not any("before the entry it follows" in p for p in report.problems), report.problems
     assert any(f"app_user {_user_id(demo_db, 'tech1')} was edited" in p for p in report.problems)
+
+
+def _refused_on_every_door(db, cli, document: str) -> None:
+    with db.engine.connect() as connection:
+        step, code = connection.execute(
+            text(
+                "SELECT s.id, b.code FROM step_entry s JOIN batch b ON b.id = s.batch_id "
+                "ORDER BY s.id LIMIT 1"
+            )
+        ).one()
+    cast = "CAST(:doc AS json)" if db.backend == "postgresql" else ":doc"
+    _sql(db, f'UPDATE step_entry SET "values" = {cast} WHERE id = :id', doc=document, id=step)
+    shown = cli("--db", db.url, "batch", "show", code, user="qa1")
+    assert shown.code == 1, (shown.out, shown.err)
+    assert "a JSON document stored in the database cannot be read" in shown.err
+    assert "unexpected" not in shown.err
+    assert f"step_entry {step} was edited outside the program" in "\n".join(
+        verify_trail(db).problems
+    )
+
+
+@GMP25
+def test_a_record_whose_json_is_nested_too_deep_is_refused_as_edited_not_a_crash(demo_db, cli):
+    """``batch show`` said "unexpected RecursionError" (exit 70)."""
+    _refused_on_every_door(demo_db, cli, '{"a":' + "[" * 5000 + "1" + "]" * 5000 + "}")
+
+
+@GMP25
+@SQLITE_ONLY  # PostgreSQL's json type refuses text that is not JSON
+def test_a_record_whose_json_is_not_json_is_refused_as_edited_not_a_crash(demo_db, cli):
+    """``batch show`` said "unexpected JSONDecodeError" (exit 70)."""
+    _refused_on_every_door(demo_db, cli, "{abc")

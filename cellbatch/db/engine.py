@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from cellbatch.db.failures import DatabaseUnavailable
 from cellbatch.db.locks import LOCK_TIMEOUT_S
+from cellbatch.db.stored_documents import read_document
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.settings import default_data_dir
 
@@ -234,7 +235,9 @@ def open_engine(
     if backend == "sqlite":
         path = sqlite_file(url)
         if path is None:  # in memory: nothing to check
-            engine = create_engine(url, connect_args={"check_same_thread": False})
+            engine = create_engine(
+                url, connect_args={"check_same_thread": False}, json_deserializer=read_document
+            )
             event.listen(engine, "connect", lambda c, _r: _set_up(c, lock_timeout))
             event.listen(engine, "begin", _sqlite_begin(lock_timeout))
             return engine, None
@@ -248,14 +251,16 @@ def open_engine(
                 )
         check_sqlite_file(path, access)
         opener = SqliteFile(path, access, lock_timeout)
-        engine = create_engine(url, creator=opener.connect)
+        engine = create_engine(url, creator=opener.connect, json_deserializer=read_document)
         event.listen(engine, "begin", _sqlite_begin(lock_timeout))
         return engine, opener
     if backend == "postgresql":
         options = {}
         if access == "read":  # a reading command's transactions cannot write, even by mistake
             options["options"] = "-c default_transaction_read_only=on"
-        engine = create_engine(url, pool_pre_ping=True, connect_args=options)
+        engine = create_engine(
+            url, pool_pre_ping=True, connect_args=options, json_deserializer=read_document
+        )
         event.listen(engine, "connect", _postgresql_settings(lock_timeout))
         return engine, None
     raise InvalidInput(
