@@ -245,3 +245,17 @@ def test_a_record_whose_json_is_nested_too_deep_is_refused_as_edited_not_a_crash
 def test_a_record_whose_json_is_not_json_is_refused_as_edited_not_a_crash(demo_db, cli):
     """``batch show`` said "unexpected JSONDecodeError" (exit 70)."""
     _refused_on_every_door(demo_db, cli, "{abc")
+
+
+@GMP25
+@SQLITE_ONLY
+@pytest.mark.parametrize("odd", [NOT_UTF8, "42", "CAST('x' AS BLOB)"])
+def test_a_seal_whose_key_fingerprint_is_odd_refuses_naming_the_key_not_the_database(
+    demo_db, cli, odd
+):
+    """It said "the database refused the operation (SQLite error)" (exit 8) for text not UTF-8."""
+    _sql(demo_db, f"UPDATE audit_seal SET key_fingerprint = {odd}")
+    for args in (("audit", "verify"), ("audit", "verify", "--incremental")):
+        refused = cli("--db", demo_db.url, *args)
+        assert refused.code == 9, (refused.out, refused.err)
+        assert "is not the key of database" in refused.err and "\udcff" not in refused.err

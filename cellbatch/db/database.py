@@ -38,6 +38,7 @@ from cellbatch.db.failures import (
 )
 from cellbatch.db.locks import LOCK_TIMEOUT_S
 from cellbatch.db.schema_head import SCHEMA_HEAD
+from cellbatch.db.stored_text import lenient_text
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.settings import anchor_log_path, key_file_path
 
@@ -139,12 +140,14 @@ class Database:
             return self._key
         key = load_key(self.key_file)
         try:
-            with self.engine.connect() as connection:
+            with self.engine.connect() as connection, lenient_text(connection):
                 sealed = connection.execute(
                     text("SELECT key_fingerprint FROM audit_seal WHERE id = 1")
                 ).scalar()
         except DBAPIError as exc:
             raise database_problem(exc) from exc
+        if sealed is not None and type(sealed) is not str:  # edited into a number or bytes
+            sealed = repr(sealed)
         if sealed is None:
             raise SchemaMismatch(
                 f"database {self.display_url} records no site key (its audit_seal row is "

@@ -21,7 +21,8 @@ from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import ensure_open, find_batch
 from cellbatch.services.queries.involvement import involvement, involvement_text, is_entry_author
 from cellbatch.services.queries.signatures import (
-    content_hash,
+    BatchRows,
+    content_hash_of,
     parse_ref,
     ref_of,
     signature_views,
@@ -38,10 +39,17 @@ SIGNING_ROLES = (Role.TECHNICIAN, Role.SUPERVISOR, Role.QA)
 def add_signature(
     uow: UnitOfWork, signer: Actor, batch: Batch, entity: str, entity_id: int, meaning: str
 ) -> Signature:
-    """Sign a record inside an open unit of work (the signer is already re-authenticated)."""
+    """Sign a record inside an open unit of work (the signer is already re-authenticated).
+
+    Every row the signed content is read from is proved first, as any write proves the rows
+    it vouches for: a signature never binds a record edited outside the program.
+    """
     if meaning not in MEANINGS:
         raise InvalidInput("--meaning", f"expected one of {', '.join(MEANINGS)}, got {meaning!r}")
-    digest = content_hash(uow.session, batch, entity, entity_id)
+    rows = BatchRows(uow.session, batch)
+    digest = content_hash_of(rows, entity, entity_id)
+    for row in rows.loaded():
+        uow.prove(row)
     return uow.add(
         Signature(
             batch_id=batch.id,

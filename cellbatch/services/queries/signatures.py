@@ -142,6 +142,15 @@ class BatchRows:
         """The batch's row of ``model`` with this id, or None."""
         return next((r for r in self.of(model) if r.id == row_id), None)
 
+    def loaded(self) -> list:
+        """The batch and every row read so far: what the content computed from them covers."""
+        rows = [self.batch]
+        for table in self._tables.values():
+            rows.extend(table)
+        for uses in (self._uses or {}).values():
+            rows.extend(uses)
+        return rows
+
     def uses(self, entry: StepEntry) -> list[MaterialUse]:
         """The material uses of one of the batch's step entries, by id."""
         if self._uses is None:
@@ -263,9 +272,14 @@ def printed_label_content(label: PrintedLabel) -> dict[str, Any]:
 
 def content_hash(session: Session, batch: Batch, entity: str, entity_id: int) -> str:
     """SHA-256 of the canonical content of a record of ``batch``; NotFound if absent."""
-    content = signed_content(session, batch, entity, entity_id)
+    return content_hash_of(BatchRows(session, batch), entity, entity_id)
+
+
+def content_hash_of(rows: BatchRows, entity: str, entity_id: int) -> str:
+    """:func:`content_hash` from ``rows``, which then hold every row the content was read from."""
+    content = _signed_content(rows, entity, entity_id)
     if content is None:
-        raise NotFound(f"batch {batch.code} has no {ref_of(entity, entity_id)}")
+        raise NotFound(f"batch {rows.batch.code} has no {ref_of(entity, entity_id)}")
     return sha256(dumps(content))
 
 
