@@ -227,7 +227,7 @@ def _refused_on_every_door(db, cli, document: str) -> None:
     _sql(db, f'UPDATE step_entry SET "values" = {cast} WHERE id = :id', doc=document, id=step)
     shown = cli("--db", db.url, "batch", "show", code, user="qa1")
     assert shown.code == 1, (shown.out, shown.err)
-    assert "a JSON document stored in the database cannot be read" in shown.err
+    assert "holds a value this program cannot read (a JSON document" in shown.err
     assert "unexpected" not in shown.err
     assert f"step_entry {step} was edited outside the program" in "\n".join(
         verify_trail(db).problems
@@ -259,3 +259,42 @@ def test_a_seal_whose_key_fingerprint_is_odd_refuses_naming_the_key_not_the_data
         refused = cli("--db", demo_db.url, *args)
         assert refused.code == 9, (refused.out, refused.err)
         assert "is not the key of database" in refused.err and "\udcff" not in refused.err
+
+
+@GMP25
+@SQLITE_ONLY
+def test_a_user_row_holding_text_that_is_not_utf8_is_said_to_be_edited_not_a_refusal(demo_db, cli):
+    """Logging in said "the database refused the operation (SQLite error)" (exit 8)."""
+    _sql(demo_db, f"UPDATE app_user SET full_name = {NOT_UTF8} WHERE username = 'qa1'")
+    listed = cli("--db", demo_db.url, "batch", "list", user="qa1")
+    assert listed.code == 1, (listed.out, listed.err)
+    assert "holds a value this program cannot read (text that is not UTF-8)" in listed.err
+    assert "audit verify" in listed.err
+
+
+@GMP25
+@pytest.mark.parametrize("demo_db", ["postgresql"], indirect=True)
+def test_a_time_out_of_pythons_range_is_said_to_be_edited_not_an_unreachable_server(demo_db, cli):
+    """PostgreSQL keeps 'infinity'; reading it said "cannot reach the database server"."""
+    _sql(demo_db, "UPDATE audit_entry SET at = 'infinity' WHERE seq = 100")
+    verified = cli("--db", demo_db.url, "audit", "verify")
+    assert verified.code == 1, (verified.out, verified.err)
+    assert "holds a value this program cannot read" in verified.err
+    assert "cannot reach" not in verified.err
+
+
+@GMP25
+@SQLITE_ONLY
+def test_a_boolean_holding_text_is_refused_on_the_review_qa_releases_from(demo_db, cli):
+    """The review read 'false' as passed and dropped the failed result from its exceptions."""
+    with demo_db.engine.connect() as connection:
+        failed = connection.execute(
+            text(
+                "SELECT q.id FROM qc_result q JOIN batch b ON b.id = q.batch_id "
+                "WHERE b.code = 'FUC-D001' ORDER BY q.id DESC LIMIT 1"
+            )
+        ).scalar_one()
+    _sql(demo_db, "UPDATE qc_result SET passed = 'false' WHERE id = :id", id=failed)
+    reviewed = cli("--db", demo_db.url, "review", "FUC-D001", user="qa1")
+    assert reviewed.code == 1, (reviewed.out, reviewed.err)
+    assert "holds a value this program cannot read (a yes/no value stored as str)" in reviewed.err

@@ -135,30 +135,25 @@ def exact_row_hash(connection: Connection, table: Table, row_id: Any) -> str | N
 
 
 def _misread(connection: Connection, table: Table, row_id: Any) -> bool:
-    """True when an SQLite row holds a value SQLAlchemy would read as one the row does not say.
+    """True when an SQLite row holds text that is not UTF-8 (read leniently).
 
-    Text that is not UTF-8 (read leniently, see :mod:`cellbatch.db.stored_text`) and a
-    boolean stored as anything but an integer: SQLAlchemy reads ``'false'``, ``'A'`` or a
-    real as true, where SQLite itself (and every other reader) takes ``'false'`` as false.
-    An integer is read alike by both (0 false, any other true), and passes on its value.
+    Such text reaches SQLAlchemy's conversions as text with lone surrogates, and some read
+    it as a valid value: it must never pass as "the same value". (A yes/no column holding
+    anything but an integer is refused by its type, ``stored_documents.StrictBoolean``.)
     """
-    columns = list(table.columns)
-    booleans = [i for i, c in enumerate(columns) if isinstance(c.type, Boolean)]
     quote = connection.dialect.identifier_preparer.quote
     sql = (
-        f"SELECT {', '.join(quote(c.name) for c in columns)} FROM {quote(table.name)} "
+        f"SELECT {', '.join(quote(c.name) for c in table.columns)} FROM {quote(table.name)} "
         f"WHERE {quote('id')} = ?"
     )
     row = connection.exec_driver_sql(sql, (row_id,)).first()
-    if row is None:
-        return False
-    for value in row:
+    for value in row or ():
         if type(value) is str and not value.isascii():
             try:
                 value.encode()
             except UnicodeEncodeError:
                 return True
-    return any(row[i] is not None and type(row[i]) is not int for i in booleans)
+    return False
 
 
 def _sha256(text: str) -> str:

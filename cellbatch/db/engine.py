@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from cellbatch.db.failures import DatabaseUnavailable
 from cellbatch.db.locks import LOCK_TIMEOUT_S
-from cellbatch.db.stored_documents import read_document
+from cellbatch.db.stored_documents import read_document, strict_sqlite_types
 from cellbatch.domain.errors import InvalidInput
 from cellbatch.settings import default_data_dir
 
@@ -238,6 +238,7 @@ def open_engine(
             engine = create_engine(
                 url, connect_args={"check_same_thread": False}, json_deserializer=read_document
             )
+            strict_sqlite_types(engine.dialect)
             event.listen(engine, "connect", lambda c, _r: _set_up(c, lock_timeout))
             event.listen(engine, "begin", _sqlite_begin(lock_timeout))
             return engine, None
@@ -252,6 +253,7 @@ def open_engine(
         check_sqlite_file(path, access)
         opener = SqliteFile(path, access, lock_timeout)
         engine = create_engine(url, creator=opener.connect, json_deserializer=read_document)
+        strict_sqlite_types(engine.dialect)
         event.listen(engine, "begin", _sqlite_begin(lock_timeout))
         return engine, opener
     if backend == "postgresql":

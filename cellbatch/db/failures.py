@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 
 from cellbatch.db.locks import LOCK_TIMEOUT_S
+from cellbatch.db.stored_text import NOT_UTF8
 from cellbatch.domain.errors import CellbatchError
 
 
@@ -52,9 +53,27 @@ SCHEMA = (
 )
 
 
-def _sqlite_problem(error: sqlite3.Error) -> DatabaseUnavailable:
+class UnreadableStoredValue(CellbatchError, ValueError):
+    """The database holds a value no write of the program stores: edited outside it.
+
+    Exit 1, as ``audit verify`` exits on a broken trail (which names the record). A
+    ``ValueError`` too: ``audit verify`` reads it as a value the program cannot read and
+    names the record (``audit_chain_rows.UNREADABLE_VALUE``).
+    """
+
+
+UNREADABLE = (
+    "the database holds a value this program cannot read ({what}): it was edited outside the "
+    "program, and nothing was written. `cellbatch audit verify` names the record; tell QA, "
+    "who records a deviation and restores the record (or the last verified backup)"
+)
+
+
+def _sqlite_problem(error: sqlite3.Error) -> CellbatchError:
     name = getattr(error, "sqlite_errorname", "") or ""
     text = str(error)
+    if NOT_UTF8 in text:  # the driver's, reading text the program never writes
+        return UnreadableStoredValue(UNREADABLE.format(what="text that is not UTF-8"))
     if name.startswith("SQLITE_READONLY") or "readonly database" in text:
         return DatabaseReadOnly(READ_ONLY)
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
@@ -97,6 +116,9 @@ def _postgresql_problem(error: Exception, integrity: bool) -> CellbatchError:
             "the database named in the database URL does not exist on the server: check --db "
             "(or CELLBATCH_DATABASE_URL)"
         )
+    if not code and type(error).__name__ == "DataError":  # the driver's, converting a value
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "DataError"
+        return UnreadableStoredValue(UNREADABLE.format(what=first))
     if not code or code.startswith(("08", "57P")):
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return DatabaseUnavailable(f"cannot reach the database server: {first}")

@@ -1,10 +1,15 @@
-"""JSON documents as the database holds them: read as the program wrote them, or refused.
+"""Values as the database holds them: read as the program wrote them, or refused.
 
-The program writes each JSON column from Python values, so a document that is not JSON, or
-one nested deeper than Python parses, was written by someone else. Read by SQLAlchemy's
-default, such a document stopped every screen and command that showed its record with an
-"unexpected" error (``JSONDecodeError``, ``RecursionError``); each engine now reads documents
-through :func:`read_document`, which refuses such a one the way an edited record is refused.
+The program writes each JSON column from Python values and each yes/no column as 0 or 1, so
+a document that is not JSON, one nested deeper than Python parses, or a yes/no column holding
+text was written by someone else. Read by SQLAlchemy's defaults, such a document stopped
+every screen and command that showed its record with an "unexpected" error
+(``JSONDecodeError``, ``RecursionError``), and SQLAlchemy read the text ``'false'`` in a yes/no
+column as true (SQLite itself, and any report in SQL, as false). Each engine now reads
+documents through :func:`read_document` and, on SQLite, yes/no values through
+:class:`StrictBoolean`: such a value is refused the way an edited record is refused
+(:class:`~cellbatch.db.failures.UnreadableStoredValue`), on every door, and ``audit verify``
+names its record.
 """
 
 from __future__ import annotations
@@ -12,29 +17,44 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cellbatch.domain.errors import CellbatchError
+from sqlalchemy import Boolean
 
-
-class UnreadableDocument(CellbatchError, ValueError):
-    """A JSON document in the database that is no document the program writes. Exit 1.
-
-    A ``ValueError`` too: ``audit verify`` reads it as a value the program cannot read, and
-    names the record (``audit_chain_rows.UNREADABLE_VALUE``).
-    """
-
-
-MESSAGE = (
-    "a JSON document stored in the database cannot be read ({what}): it was edited outside "
-    "the program, and nothing was written. `cellbatch audit verify` names its record; tell "
-    "QA, who records a deviation and restores the record (or the last verified backup)"
-)
+from cellbatch.db.failures import UNREADABLE, UnreadableStoredValue
 
 
 def read_document(text: str | bytes) -> Any:
-    """The document ``text`` holds (``json.loads``), or :class:`UnreadableDocument`."""
+    """The document ``text`` holds (``json.loads``), or :class:`UnreadableStoredValue`."""
     try:
         return json.loads(text)
     except RecursionError:
-        raise UnreadableDocument(MESSAGE.format(what="nested too deep")) from None
+        raise UnreadableStoredValue(
+            UNREADABLE.format(what="a JSON document nested too deep")
+        ) from None
     except ValueError:  # not JSON, or bytes that are not UTF-8
-        raise UnreadableDocument(MESSAGE.format(what="not JSON")) from None
+        raise UnreadableStoredValue(
+            UNREADABLE.format(what="a JSON document that is not JSON")
+        ) from None
+
+
+class StrictBoolean(Boolean):
+    """SQLite's yes/no column read as the program writes it: an integer (0 no, any other yes).
+
+    Anything else (text, a real, bytes) is :class:`UnreadableStoredValue`. An integer is read
+    as SQLAlchemy and SQLite both read it, so a 7 stays "yes", as before.
+    """
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:  # noqa: D102
+        def process(value: Any) -> bool | None:
+            if value is None:
+                return None
+            if type(value) is int:
+                return value != 0
+            what = f"a yes/no value stored as {type(value).__name__}"
+            raise UnreadableStoredValue(UNREADABLE.format(what=what))
+
+        return process
+
+
+def strict_sqlite_types(dialect: Any) -> None:
+    """Make ``dialect`` (one engine's SQLite dialect) read yes/no values with StrictBoolean."""
+    dialect.colspecs = {**dialect.colspecs, Boolean: StrictBoolean}

@@ -14,8 +14,10 @@ import functools
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Connection
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 NOT_UTF8 = "Could not decode to UTF-8"
 """How Python's SQLite driver begins its refusal of text that is not UTF-8."""
