@@ -274,12 +274,12 @@ def _last_entry(db, table: str, row_id: int) -> int:
 
 
 ODD_BUT_SAME = [  # stored in a form the program never writes, read by the ORM as before
-    ("app_user", "active", "active * 7", "a boolean stored as 7"),
     ("batch", "started_at", "replace(started_at, ' ', 'T')", "a time with a T"),
     ("batch", "started_at", "started_at || '+00:00'", "a time with its offset"),
 ]
 
 ODD_AND_EDITED = [
+    ("app_user", "active", "active * 7", "a boolean stored as 7 (SQL asking = 1 misses it)"),
     ("batch", "infusion_number", "infusion_number + 0.5", "an integer holding a real"),
     ("batch", "started_at", "substr(started_at, 1, 19)", "a time without its fraction"),
     ("batch", "started_at", "1700000000", "a time stored as a number"),

@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Dialect
 
 from cellbatch.db.audit_chain import canonical_value, encode_content
+from cellbatch.db.stored_documents import unique_keys
 from cellbatch.domain.errors import CellbatchError
 
 CHUNK = 5000
@@ -331,7 +332,7 @@ def _float_text(text: str) -> str:
     return repr(float(text))
 
 
-_scan_json = json.JSONDecoder(parse_float=_float_text).scan_once
+_scan_json = json.JSONDecoder(parse_float=_float_text, object_pairs_hook=unique_keys).scan_once
 
 
 def _python_row_hashes(

@@ -22,14 +22,28 @@ from sqlalchemy import Boolean
 from cellbatch.db.failures import UNREADABLE, UnreadableStoredValue
 
 
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members, refused if a key appears twice.
+
+    The program never writes one; Python keeps the last value of a repeated key and SQLite's
+    ``json_extract`` the first, so a report in SQL and the program would read two values.
+    """
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise UnreadableStoredValue(UNREADABLE.format(what="a JSON object with a repeated key"))
+    return document
+
+
 def read_document(text: str | bytes) -> Any:
     """The document ``text`` holds (``json.loads``), or :class:`UnreadableStoredValue`."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique_keys)
     except RecursionError:
         raise UnreadableStoredValue(
             UNREADABLE.format(what="a JSON document nested too deep")
         ) from None
+    except UnreadableStoredValue:
+        raise
     except ValueError:  # not JSON, or bytes that are not UTF-8
         raise UnreadableStoredValue(
             UNREADABLE.format(what="a JSON document that is not JSON")
@@ -37,18 +51,18 @@ def read_document(text: str | bytes) -> Any:
 
 
 class StrictBoolean(Boolean):
-    """SQLite's yes/no column read as the program writes it: an integer (0 no, any other yes).
+    """SQLite's yes/no column read as the program writes it: 0 (no) or 1 (yes).
 
-    Anything else (text, a real, bytes) is :class:`UnreadableStoredValue`. An integer is read
-    as SQLAlchemy and SQLite both read it, so a 7 stays "yes", as before.
+    Anything else (text, a real, bytes, another integer) is :class:`UnreadableStoredValue`:
+    the program reads a 2 as yes, where a report in SQL asking ``= 1`` does not find it.
     """
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:  # noqa: D102
         def process(value: Any) -> bool | None:
             if value is None:
                 return None
-            if type(value) is int:
-                return value != 0
+            if type(value) is int and value in (0, 1):
+                return value == 1
             what = f"a yes/no value stored as {type(value).__name__}"
             raise UnreadableStoredValue(UNREADABLE.format(what=what))
 

@@ -246,6 +246,8 @@ def print_labels(
                 "is not labelled for infusion"
             )
         site = site_settings_in_force(uow.session)
+        for row in (batch, *_bags(uow.session, batch)):
+            uow.prove(row)  # a label never prints (nor QA signs) a value edited in the database
         labels: list[tuple[Bag, BagLabel]] = []
         existing = printed_labels(uow.session, batch)
         kind = "final" if final else "quarantine"

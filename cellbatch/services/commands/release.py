@@ -20,7 +20,7 @@ from cellbatch.services.auth import reauthenticate
 from cellbatch.services.batch_access import ensure_open, find_batch
 from cellbatch.services.commands.signatures import add_signature
 from cellbatch.services.queries.involvement import involvement, involvement_text
-from cellbatch.services.queries.review import release_checklist
+from cellbatch.services.queries.review import checklist_sources, release_checklist
 from cellbatch.services.unit_of_work import UnitOfWork
 
 DECISIONS = {"release": "released", "reject": "rejected", "quarantine": "quarantine"}
@@ -59,6 +59,8 @@ def decide(
                     f"{involvement_text(involved)}; the QA officer who decides a batch must "
                     "not have recorded, corrected, verified or investigated anything of it"
                 )
+        for row in checklist_sources(uow.session, batch):
+            uow.prove(row)  # what the checklist rests on (the signed record is proved on signing)
         checklist = release_checklist(uow.session, batch, uow.now)
         if decision == "release":
             unmet = [c for c in checklist if not c.met]

@@ -28,9 +28,11 @@ from cellbatch.db.tables import (
     Batch,
     Correction,
     Donor,
+    DonorTest,
     QcResult,
     ReleaseChecklist,
     ReleaseDecision,
+    Signature,
     StepEntry,
     TissueLot,
     User,
@@ -302,6 +304,22 @@ def release_checklist(
     trusted clock's, or the story's time the demo tells (a bag in date when it was released).
     """
     return _checklist(_load(session, batch, now))
+
+
+def checklist_sources(session: Session, batch: Batch) -> list:
+    """The stored rows a release checklist rests on beyond the batch record a release signs.
+
+    The batch's signatures (whose validity the checklist counts), its bank, tissue lot,
+    donor and the donor's tests: a release proves them, with the signed record, before it
+    decides (a release resting on a signature row edited to look valid again was accepted).
+    """
+    bank = batch if batch.kind == "expansion" else session.get(Batch, batch.parent_batch_id)
+    lot = session.get(TissueLot, bank.tissue_lot_id)
+    donor = session.get(Donor, lot.donor_id)
+    rows: list = [bank, lot, donor]
+    rows += session.execute(select(Signature).where(Signature.batch_id == batch.id)).scalars()
+    rows += session.execute(select(DonorTest).where(DonorTest.donor_id == donor.id)).scalars()
+    return rows
 
 
 def kept_checklist(
