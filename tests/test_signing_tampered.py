@@ -162,3 +162,85 @@ def test_a_boolean_stored_as_2_is_named_and_refused(demo_db, cli):
     )
     verified = cli("--db", demo_db.url, "verify", "FUC-D001", f"Q{forged}", user="sup1")
     assert verified.code == 1 and "a yes/no value stored as int" in verified.err, verified.err
+
+
+def _edit(db, statement: str, **params) -> None:
+    with db.engine.begin() as connection:
+        connection.execute(text(statement), params)
+
+
+def _first_id(db, table: str) -> int:
+    with db.engine.connect() as connection:
+        return connection.execute(text(f"SELECT min(id) FROM {table}")).scalar_one()
+
+
+@GMP25
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [("donor_test", "result", "reactive"), ("treatment_plan", "coi", "edited")],
+)
+def test_a_bag_label_is_never_printed_from_any_row_edited_in_the_database(
+    demo_db, cli, tmp_path, table, column, value
+):
+    """Only the batch and bags were proved: an edited donor test or CoI was printed."""
+    row = _first_id(demo_db, table)
+    _edit(demo_db, f"UPDATE {table} SET {column} = :v WHERE id = :id", v=value, id=row)
+    printed = cli(
+        "--db", demo_db.url, "label", "print", "EASC-D001", "-o", str(tmp_path / "l.pdf"),
+        user="tech1",
+    )  # fmt: skip
+    assert printed.code == 1, (printed.out, printed.err)
+    assert f"{table} {row} was edited outside the program" in printed.err
+
+
+@GMP25
+def test_a_vial_label_is_never_printed_from_a_tissue_lot_edited_in_the_database(
+    demo_db, cli, tmp_path
+):
+    """Vial labels proved nothing: an edited donation DIN was printed on every vial."""
+    lot = _first_id(demo_db, "tissue_lot")
+    _edit(demo_db, "UPDATE tissue_lot SET din = 'A999926000009' WHERE id = :id", id=lot)
+    printed = cli(
+        "--db", demo_db.url, "label", "print", "EASC-B001", "-o", str(tmp_path / "v.pdf"),
+        "--reprint", "--reason", "smudged", "--vial", "5", "--approver", "qa1",
+        "--user", "tech1", "--password-stdin", input="demo-tech1-pass\ndemo-qa1-pass\n",
+    )  # fmt: skip
+    assert printed.code == 1, (printed.out, printed.err)
+    assert f"tissue_lot {lot} was edited outside the program" in printed.err
+
+
+@GMP25
+def test_a_release_never_rests_on_an_sop_version_edited_in_the_database(demo_db, cli):
+    """The SOP says what release needs: an edited SOP version let a release pass."""
+    with demo_db.engine.begin() as connection:
+        sop = connection.execute(
+            text("SELECT sop_version_id FROM batch WHERE code = 'EASC-D001'")
+        ).scalar_one()
+        connection.execute(
+            text("UPDATE sop_version SET title = title || '.' WHERE id = :id"), {"id": sop}
+        )
+    released = cli(
+        "--db", demo_db.url, "release", "EASC-D001", "--decision", "release", "--reason", "ok",
+        user="qa1",
+    )  # fmt: skip
+    assert released.code == 1, (released.out, released.err)
+    assert f"sop_version {sop} was edited outside the program" in released.err
+
+
+@GMP25
+@pytest.mark.parametrize("document", ['{"volume": 40.0, "viable_cells": 1e999}', '{"a": NaN}'])
+@pytest.mark.parametrize("demo_db", ["sqlite"], indirect=True)  # PostgreSQL's json refuses them
+def test_a_json_number_json_has_not_is_refused(demo_db, cli, document):
+    """``batch show`` showed viable_cells=inf, and ``--json`` wrote invalid JSON."""
+    with demo_db.engine.begin() as connection:
+        step, code = connection.execute(
+            text(
+                "SELECT s.id, b.code FROM step_entry s JOIN batch b ON b.id = s.batch_id "
+                "ORDER BY s.id LIMIT 1"
+            )
+        ).one()
+        connection.execute(
+            text('UPDATE step_entry SET "values" = :d WHERE id = :id'), {"d": document, "id": step}
+        )
+    shown = cli("--db", demo_db.url, "batch", "show", code, user="qa1")
+    assert shown.code == 1 and "holds a value this program cannot read" in shown.err, shown.err

@@ -15,6 +15,7 @@ names its record.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from sqlalchemy import Boolean
@@ -34,10 +35,23 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: JSON has no infinity, the program writes none
+        raise UnreadableStoredValue(UNREADABLE.format(what="a JSON number too large"))
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise UnreadableStoredValue(UNREADABLE.format(what=f"{text} in a JSON document"))
+
+
 def read_document(text: str | bytes) -> Any:
     """The document ``text`` holds (``json.loads``), or :class:`UnreadableStoredValue`."""
     try:
-        return json.loads(text, object_pairs_hook=unique_keys)
+        return json.loads(
+            text, object_pairs_hook=unique_keys, parse_float=_finite, parse_constant=_no_constant
+        )
     except RecursionError:
         raise UnreadableStoredValue(
             UNREADABLE.format(what="a JSON document nested too deep")

@@ -41,6 +41,7 @@ from cellbatch.services.queries.label_content import (
     BagLabel,
     bag_identity,
     bag_label,
+    bag_label_sources,
     therapy_coi,
 )
 from cellbatch.services.queries.label_scan import scan_differences as _compare
@@ -246,8 +247,9 @@ def print_labels(
                 "is not labelled for infusion"
             )
         site = site_settings_in_force(uow.session)
-        for row in (batch, *_bags(uow.session, batch)):
-            uow.prove(row)  # a label never prints (nor QA signs) a value edited in the database
+        for bag in _bags(uow.session, batch):
+            for row in bag_label_sources(uow.session, batch, bag):
+                uow.prove(row)
         labels: list[tuple[Bag, BagLabel]] = []
         existing = printed_labels(uow.session, batch)
         kind = "final" if final else "quarantine"

@@ -27,6 +27,7 @@ from cellbatch.services.commands.labels import (
     record_print,
     require_label_role,
 )
+from cellbatch.services.queries.label_content import vial_label_sources
 from cellbatch.services.queries.labels import printed_labels
 from cellbatch.services.queries.site_settings import site_settings_in_force
 from cellbatch.services.queries.sops import sop_of
@@ -79,6 +80,8 @@ def print_vial_labels(
         )
         if not rows:
             raise RuleViolation(f"{bank.code} has no vials yet: vial labels print at the freeze")
+        for row in vial_label_sources(uow.session, bank):
+            uow.prove(row)  # a label never prints a value edited in the database
         existing = printed_labels(uow.session, bank)
         labelled = {p.vial_id for p in existing if p.kind == "vial"}
         sampled = {p.sample for p in existing if p.kind == "qc-sample"}

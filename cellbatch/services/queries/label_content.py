@@ -16,7 +16,17 @@ from sqlmodel import Session
 
 from cellbatch import isbt128, units
 from cellbatch.db.audit_chain import canonical_value, dumps, sha256
-from cellbatch.db.tables import Bag, Batch, Donor, Recipient, StepEntry, TissueLot, TreatmentPlan
+from cellbatch.db.tables import (
+    Bag,
+    Batch,
+    Donor,
+    DonorTest,
+    Recipient,
+    StepEntry,
+    TissueLot,
+    TreatmentPlan,
+    Vial,
+)
 from cellbatch.domain import dosing
 from cellbatch.domain.coi import parse_coi
 from cellbatch.domain.errors import RuleViolation
@@ -230,6 +240,40 @@ def bag_label(
         coi_eye_readable=identifier.eye_readable() if identifier else None,
         coi_check=identifier.check if identifier else None,
     )
+
+
+def donation_sources(session: Session, bank: Batch) -> list:
+    """The bank, its tissue lot, the donor and the donor's tests.
+
+    What every label shows of the donation: its DIN, the donor's eligibility, reactive markers.
+    """
+    lot = session.get(TissueLot, bank.tissue_lot_id)
+    donor = session.get(Donor, lot.donor_id)
+    tests = session.execute(select(DonorTest).where(DonorTest.donor_id == donor.id)).scalars()
+    return [bank, lot, donor, *tests]
+
+
+def bag_label_sources(session: Session, batch: Batch, bag: Bag) -> list:
+    """The stored rows a bag's label is made from; a print proves them before it prints.
+
+    A label never prints, nor QA signs on a reprint, a value edited in the database: an
+    edited expiry, chain-of-identity identifier, cell count or donor test was printed.
+    """
+    rows = [batch, bag, session.get(StepEntry, bag.fill_entry_id)]
+    rows += donation_sources(session, session.get(Batch, batch.parent_batch_id))
+    if batch.recipient_id:
+        rows += session.execute(
+            select(TreatmentPlan)
+            .join(Recipient, Recipient.id == TreatmentPlan.recipient_id)
+            .where(Recipient.code == batch.recipient_id)
+        ).scalars()
+    return rows
+
+
+def vial_label_sources(session: Session, bank: Batch) -> list:
+    """The stored rows a bank's vial and QC sample labels are made from (see above)."""
+    vials = session.execute(select(Vial).where(Vial.batch_id == bank.id)).scalars()
+    return [*donation_sources(session, bank), *vials]
 
 
 def therapy_coi(session: Session, batch: Batch) -> str | None:

@@ -29,10 +29,12 @@ from cellbatch.db.tables import (
     Correction,
     Donor,
     DonorTest,
+    HeldBatch,
     QcResult,
     ReleaseChecklist,
     ReleaseDecision,
     Signature,
+    SopVersion,
     StepEntry,
     TissueLot,
     User,
@@ -309,15 +311,17 @@ def release_checklist(
 def checklist_sources(session: Session, batch: Batch) -> list:
     """The stored rows a release checklist rests on beyond the batch record a release signs.
 
-    The batch's signatures (whose validity the checklist counts), its bank, tissue lot,
-    donor and the donor's tests: a release proves them, with the signed record, before it
-    decides (a release resting on a signature row edited to look valid again was accepted).
+    The batch's signatures (whose validity the checklist counts), its SOP version (which says
+    what release needs), its holds, its bank, tissue lot, donor and the donor's tests: a
+    release proves them, with the signed record, before it decides (a release resting on a
+    signature row edited to look valid again was accepted).
     """
     bank = batch if batch.kind == "expansion" else session.get(Batch, batch.parent_batch_id)
     lot = session.get(TissueLot, bank.tissue_lot_id)
     donor = session.get(Donor, lot.donor_id)
-    rows: list = [bank, lot, donor]
+    rows: list = [bank, lot, donor, session.get(SopVersion, batch.sop_version_id)]
     rows += session.execute(select(Signature).where(Signature.batch_id == batch.id)).scalars()
+    rows += session.execute(select(HeldBatch).where(HeldBatch.batch_id == batch.id)).scalars()
     rows += session.execute(select(DonorTest).where(DonorTest.donor_id == donor.id)).scalars()
     return rows
 
