@@ -101,6 +101,14 @@ def test_a_label_is_never_printed_from_a_bag_edited_in_the_database(demo_db, cli
     assert not (tmp_path / "l.pdf").exists()
 
 
+def _release(db, cli):
+    """qa1 releases EASC-D001 on the command line."""
+    return cli(
+        "--db", db.url, "release", "EASC-D001", "--decision", "release", "--reason", "ok",
+        user="qa1",
+    )  # fmt: skip
+
+
 @GMP25
 def test_a_release_never_rests_on_a_signature_row_edited_in_the_database(demo_db, cli):
     """A verification's signature edited to look valid again let the release pass."""
@@ -114,10 +122,7 @@ def test_a_release_never_rests_on_a_signature_row_edited_in_the_database(demo_db
         connection.execute(
             text("UPDATE signature SET signer_name = 'Someone Else' WHERE id = :id"), {"id": sig}
         )
-    released = cli(
-        "--db", demo_db.url, "release", "EASC-D001", "--decision", "release", "--reason", "ok",
-        user="qa1",
-    )  # fmt: skip
+    released = _release(demo_db, cli)
     assert released.code == 1, (released.out, released.err)
     assert f"signature {sig} was edited outside the program" in released.err
 
@@ -219,10 +224,7 @@ def test_a_release_never_rests_on_an_sop_version_edited_in_the_database(demo_db,
         connection.execute(
             text("UPDATE sop_version SET title = title || '.' WHERE id = :id"), {"id": sop}
         )
-    released = cli(
-        "--db", demo_db.url, "release", "EASC-D001", "--decision", "release", "--reason", "ok",
-        user="qa1",
-    )  # fmt: skip
+    released = _release(demo_db, cli)
     assert released.code == 1, (released.out, released.err)
     assert f"sop_version {sop} was edited outside the program" in released.err
 

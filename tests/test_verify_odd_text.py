@@ -33,6 +33,14 @@ def _escalate(db) -> None:
     _sql(db, "UPDATE app_user SET role = 'admin' WHERE username = 'tech1'")
 
 
+def _first_anchor_entry(db) -> int:
+    """The number of the first audit entry that records an anchor."""
+    with db.engine.connect() as connection:
+        return connection.execute(
+            text("SELECT min(seq) FROM audit_entry WHERE action = 'anchor'")
+        ).scalar_one()
+
+
 def _user_id(db, username: str) -> int:
     with db.engine.connect() as connection:
         return connection.execute(
@@ -96,10 +104,7 @@ def test_a_json_record_nested_too_deep_to_parse_is_named(demo_db):
 
 @GMP25
 def test_an_anchor_entry_edited_to_text_no_anchor_has_is_named_not_a_crash(demo_db):
-    with demo_db.engine.connect() as connection:
-        seq = connection.execute(
-            text("SELECT min(seq) FROM audit_entry WHERE action = 'anchor'")
-        ).scalar_one()
+    seq = _first_anchor_entry(demo_db)
     assert seq is not None, "the demo records anchors"
     _sql(demo_db, "UPDATE audit_entry SET new_value = 'x' WHERE seq = :seq", seq=seq)
     report = verify_trail(demo_db)
@@ -151,10 +156,7 @@ def test_a_boolean_stored_as_anything_but_an_integer_is_named(demo_db, odd):
 
 @GMP25
 def test_an_anchor_entry_with_no_text_at_all_is_named_not_a_crash(demo_db):
-    with demo_db.engine.connect() as connection:
-        seq = connection.execute(
-            text("SELECT min(seq) FROM audit_entry WHERE action = 'anchor'")
-        ).scalar_one()
+    seq = _first_anchor_entry(demo_db)
     _sql(demo_db, "UPDATE audit_entry SET new_value = NULL WHERE seq = :seq", seq=seq)
     _escalate(demo_db)
     report = verify_trail(demo_db)

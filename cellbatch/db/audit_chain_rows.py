@@ -49,6 +49,7 @@ from sqlalchemy.engine import Connection, Dialect
 
 from cellbatch.db.audit_chain import canonical_value, encode_content
 from cellbatch.db.stored_documents import unique_keys
+from cellbatch.db.stored_text import reads_leniently
 from cellbatch.domain.errors import CellbatchError
 
 CHUNK = 5000
@@ -124,7 +125,7 @@ def exact_row_hash(connection: Connection, table: Table, row_id: Any) -> str | N
     is no such row.
     """
     try:  # SQLAlchemy converts each value as it fetches the row
-        if connection.dialect.name == "sqlite" and _misread(connection, table, row_id):
+        if reads_leniently(connection) and _misread(connection, table, row_id):
             return UNREADABLE
         row = connection.execute(select(table).where(table.c.id == row_id)).first()
         if row is None:
@@ -138,9 +139,11 @@ def exact_row_hash(connection: Connection, table: Table, row_id: Any) -> str | N
 def _misread(connection: Connection, table: Table, row_id: Any) -> bool:
     """True when an SQLite row holds text that is not UTF-8 (read leniently).
 
-    Such text reaches SQLAlchemy's conversions as text with lone surrogates, and some read
-    it as a valid value: it must never pass as "the same value". (A yes/no column holding
-    anything but an integer is refused by its type, ``stored_documents.StrictBoolean``.)
+    Asked only while the connection reads leniently: otherwise the driver refuses such text
+    itself, so a write's or a log-in's proof pays no extra look-up. Read leniently, such text
+    reaches SQLAlchemy's conversions with lone surrogates, and some would read it as a valid
+    value: it must never pass as "the same value". (A yes/no column holding anything but 0
+    or 1 is refused by its type, ``stored_documents.StrictBoolean``.)
     """
     quote = connection.dialect.identifier_preparer.quote
     sql = (

@@ -31,6 +31,13 @@ def undecodable(exc: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and NOT_UTF8 in str(orig)
 
 
+def reads_leniently(connection: Connection) -> bool:
+    """True while ``connection`` reads text leniently (inside :func:`lenient_text`)."""
+    if connection.dialect.name != "sqlite":
+        return False
+    return connection.connection.driver_connection.text_factory is _LENIENT
+
+
 @contextmanager
 def lenient_text(connection: Connection) -> Iterator[None]:
     """Text read on ``connection`` meanwhile comes with its bytes that are not UTF-8 escaped.
